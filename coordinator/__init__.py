@@ -1,0 +1,1 @@
+"""Coordinator: public API, request lifecycle, policy, relay, combining, audit."""

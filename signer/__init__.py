@@ -1,0 +1,1 @@
+"""Signer: everything a signer node needs, usable as a library."""

@@ -1,0 +1,62 @@
+"""The four kinds of failure the protocol library reports.
+
+`InvalidInput` is caller misuse; `InvalidProof` is a proof that does not verify; `ProtocolAbort`
+names every peer at fault with the evidence; `InternalError` is our own bug and never blames a peer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class TssError(Exception):
+    """Base class of every error the protocol library raises."""
+
+
+class InvalidInput(TssError):
+    """The caller passed something out of contract (wrong size, range, party set, reuse)."""
+
+
+class InternalError(TssError):
+    """A bug on our side: an invariant we ourselves should have kept does not hold."""
+
+
+class InvalidProof(TssError):
+    """A zero-knowledge proof (or a value it covers) failed the named check."""
+
+    def __init__(self, proof: str, check: str) -> None:
+        super().__init__(f"{proof}: check {check!r} failed")
+        self.proof = proof
+        self.check = check
+
+
+class DecodeError(TssError):
+    """Bytes that do not decode to a well-formed, in-range value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Blame:
+    """One faulty party: who, in which round, which check failed, and the offending message bytes."""
+
+    party: int
+    round: str
+    check: str
+    evidence: bytes = b""
+
+    def __str__(self) -> str:
+        return f"party {self.party} in {self.round}: {self.check}"
+
+
+class ProtocolAbort(TssError):
+    """The protocol cannot finish; `culprits` lists every party proven at fault."""
+
+    def __init__(self, blames: list[Blame] | tuple[Blame, ...]) -> None:
+        if not blames:
+            raise InternalError("ProtocolAbort needs at least one blame")
+        self.blames: tuple[Blame, ...] = tuple(blames)
+        super().__init__("; ".join(str(b) for b in self.blames))
+
+    @property
+    def culprits(self) -> set[int]:
+        """The set of party indices blamed."""
+        return {b.party for b in self.blames}

@@ -1,0 +1,157 @@
+"""Safe primes: generation with a sieve and gmpy2 tests, a background pool, and modulus checks.
+
+Generated primes have exactly `bits` bits with the top two set, so the product of two has
+exactly 2·bits bits. Production code always generates fresh primes (the pool runs ahead of time);
+only tests inject pre-generated ones.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+
+import gmpy2
+
+from .errors import InvalidInput
+from .rng import Rng, SystemRng
+
+_SIEVE_LIMIT = 1 << 16
+_WINDOW = 1 << 14
+
+
+def _small_primes(limit: int) -> list[int]:
+    flags = bytearray([1]) * limit
+    flags[0:2] = b"\x00\x00"
+    for i in range(2, int(limit**0.5) + 1):
+        if flags[i]:
+            flags[i * i :: i] = bytearray(len(range(i * i, limit, i)))
+    return [i for i in range(3, limit) if flags[i]]
+
+
+SMALL_PRIMES = _small_primes(_SIEVE_LIMIT)
+
+
+def _candidates(q0: int) -> list[int]:
+    """Offsets k in the window such that q = q0 + 2k and 2q + 1 have no small factor."""
+    sieve = bytearray(_WINDOW)
+    for s in SMALL_PRIMES:
+        inv2 = (s + 1) // 2  # 2^-1 mod s
+        r = q0 % s
+        # q ≡ 0 (mod s)  <=>  k ≡ -r/2 ;  2q+1 ≡ 0  <=>  q ≡ -1/2  <=>  k ≡ (-inv2 - r)/2
+        for target in ((-r * inv2) % s, ((-inv2 - r) * inv2) % s):
+            sieve[target::s] = b"\x01" * len(range(target, _WINDOW, s))
+    return [k for k in range(_WINDOW) if not sieve[k]]
+
+
+def generate_safe_prime(bits: int, rng: Rng | None = None) -> int:
+    """A uniformly placed safe prime p = 2q + 1 of exactly `bits` bits, top two bits set."""
+    if bits < 32:
+        raise InvalidInput("safe primes below 32 bits are not supported")
+    rng = rng or SystemRng()
+    while True:
+        # q has bits-1 bits with its top two set and is odd, so p = 2q+1 has the top two set.
+        q0 = rng.randbits(bits - 1) | (3 << (bits - 3)) | 1
+        for k in _candidates(q0):
+            q = gmpy2.mpz(q0 + 2 * k)
+            if q.bit_length() != bits - 1:
+                break
+            if gmpy2.powmod(2, q - 1, q) != 1:
+                continue
+            p = 2 * q + 1
+            if gmpy2.powmod(2, p - 1, p) != 1:
+                continue
+            if gmpy2.is_prime(q, 32) and gmpy2.is_prime(p, 32):
+                return int(p)
+
+
+def is_safe_prime(p: int) -> bool:
+    """True when p and (p-1)/2 are both prime."""
+    return p > 7 and p % 2 == 1 and bool(gmpy2.is_prime(p, 32)) and bool(gmpy2.is_prime((p - 1) // 2, 32))
+
+
+def has_small_factor(n: int) -> bool:
+    """True when an odd prime below 2^16 (or 2) divides n."""
+    if n % 2 == 0:
+        return True
+    return any(n % s == 0 for s in SMALL_PRIMES)
+
+
+def check_modulus(n: int, bits: int) -> None:
+    """Cheap checks on a received modulus: exact size, odd, no small factor, not prime/square.
+
+    The zero-knowledge proofs (Πmod, Πfac) carry the real guarantee; these checks come first
+    because they are cheap and stop malformed input before any exponentiation.
+    """
+    if not isinstance(n, int) or n.bit_length() != bits:
+        raise InvalidInput(f"modulus must have exactly {bits} bits")
+    if has_small_factor(n):
+        raise InvalidInput("modulus has a small factor")
+    if gmpy2.is_square(n):
+        raise InvalidInput("modulus is a perfect square")
+    if gmpy2.is_prime(n, 16):
+        raise InvalidInput("modulus is prime")
+
+
+PrimeSource = Callable[[int], int]
+"""A function returning a fresh safe prime of the given bit length."""
+
+
+class PrimePool:
+    """Background threads that keep `target` safe primes of each requested size ready.
+
+    gmpy2 releases the GIL during long operations, so the workers use spare cores.
+    `take(bits)` returns a pooled prime or generates one on the spot.
+    """
+
+    def __init__(self, bits: tuple[int, ...], target: int = 8, workers: int = 1) -> None:
+        self._target = target
+        self._ready: dict[int, deque[int]] = {b: deque() for b in bits}
+        self._cond = threading.Condition()
+        self._stop = False
+        self._threads = [threading.Thread(target=self._run, name=f"prime-pool-{i}", daemon=True) for i in range(workers)]
+        for t in self._threads:
+            t.start()
+
+    def _next_size(self) -> int | None:
+        short = [(len(q), b) for b, q in self._ready.items() if len(q) < self._target]
+        return min(short)[1] if short else None
+
+    def _run(self) -> None:
+        gmpy2.get_context().allow_release_gil = True
+        while True:
+            with self._cond:
+                while not self._stop and self._next_size() is None:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                bits = self._next_size()
+            assert bits is not None
+            p = generate_safe_prime(bits)
+            with self._cond:
+                self._ready[bits].append(p)
+                self._cond.notify_all()
+
+    def available(self, bits: int) -> int:
+        """How many primes of this size are ready now."""
+        with self._cond:
+            return len(self._ready.get(bits, ()))
+
+    def take(self, bits: int) -> int:
+        """A fresh safe prime of `bits` bits, never handed out twice."""
+        with self._cond:
+            q = self._ready.setdefault(bits, deque())
+            if q:
+                p = q.popleft()
+                self._cond.notify_all()
+                return p
+            self._cond.notify_all()
+        return generate_safe_prime(bits)
+
+    def close(self) -> None:
+        """Stop the workers (primes still pooled are dropped)."""
+        with self._cond:
+            self._stop = True
+            for q in self._ready.values():
+                q.clear()
+            self._cond.notify_all()
