@@ -55,15 +55,17 @@ def encode(tag: str, *values: Value) -> bytes:
     return encode_value([tag, *values])
 
 
-def _decode_one(data: bytes, pos: int, depth: int) -> tuple[Decoded, int]:
+def _decode_one(data: bytes, pos: int, limit: int, depth: int) -> tuple[Decoded, int]:
+    # `limit` is the end of the enclosing frame; passing it (rather than slicing `data`) keeps
+    # decoding linear in the input size.
     if depth > MAX_DEPTH:
         raise DecodeError("nesting too deep")
-    if pos + 5 > len(data):
+    if pos + 5 > limit:
         raise DecodeError("truncated header")
     kind = data[pos : pos + 1]
     (length,) = struct.unpack(">I", data[pos + 1 : pos + 5])
     start, end = pos + 5, pos + 5 + length
-    if length > MAX_ITEM_BYTES or end > len(data):
+    if length > MAX_ITEM_BYTES or end > limit:
         raise DecodeError("item length out of bounds")
     body = data[start:end]
     if kind == b"B":
@@ -89,7 +91,7 @@ def _decode_one(data: bytes, pos: int, depth: int) -> tuple[Decoded, int]:
         items: list[Decoded] = []
         p = start
         while p < end:
-            item, p = _decode_one(data[:end], p, depth + 1)
+            item, p = _decode_one(data, p, end, depth + 1)
             items.append(item)
         return items, end
     raise DecodeError("unknown type byte")
@@ -97,7 +99,7 @@ def _decode_one(data: bytes, pos: int, depth: int) -> tuple[Decoded, int]:
 
 def decode_value(data: bytes) -> Decoded:
     """Decode exactly one value, rejecting trailing bytes."""
-    value, end = _decode_one(data, 0, 0)
+    value, end = _decode_one(data, 0, len(data), 0)
     if end != len(data):
         raise DecodeError("trailing bytes")
     return value

@@ -22,10 +22,8 @@ def powmod_public(base: int, exp: int, mod: int) -> int:
 def powmod_secret(base: int, exp: int, mod: int) -> int:
     """base^exp mod mod in constant time in exp (mod must be odd)."""
     if exp < 0:
-        base = int(gmpy2.invert(base, mod))
+        base = inverse(base, mod)
         exp = -exp
-        if base == 0:
-            raise InvalidInput("base is not invertible")
     if exp == 0:
         return 1 % mod
     return int(gmpy2.powmod_sec(base, exp, mod))

@@ -8,10 +8,15 @@ range it needs. Drawing a challenge also absorbs it, so later challenges depend 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from itertools import count
+from typing import TYPE_CHECKING
 
 from .curve import Q
 from .encoding import Value, encode
+
+if TYPE_CHECKING:
+    from _hashlib import HASHXOF
 
 _DOMAIN = "tss/transcript/v1"
 
@@ -20,8 +25,9 @@ class Transcript:
     """A SHAKE-256 sponge fed only with `encode`d, labelled values."""
 
     __slots__ = ("_h",)
+    _h: HASHXOF
 
-    def __init__(self, label: str, _h: "hashlib._Hash | None" = None) -> None:
+    def __init__(self, label: str, _h: HASHXOF | None = None) -> None:
         if _h is not None:
             self._h = _h
             return
@@ -45,7 +51,7 @@ class Transcript:
         """Absorb labelled values."""
         self._h.update(encode("append", label, list(values)))
 
-    def _stream(self, label: str, nbytes: int):  # type: ignore[no-untyped-def]
+    def _stream(self, label: str, nbytes: int) -> Iterator[bytes]:
         seed_h = self._h.copy()
         seed_h.update(encode("challenge", label))
         seed = seed_h.digest(64)

@@ -1,0 +1,99 @@
+"""An in-process driver: runs every party's rounds and routes their messages.
+
+Tests and benchmarks use it; the gRPC session drives the very same rounds. A `tamper` hook sees
+every delivery (sender -> recipient, broadcasts expanded per recipient) and may replace the
+payload or drop it, which is how adversarial tests make a party cheat or equivocate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InternalError, ProtocolAbort
+from .rounds import Continue, Done, Incoming, Outgoing, Round, Step
+
+Tamper = Callable[[Outgoing, int], bytes | None]
+"""(message, recipient) -> payload to deliver (possibly altered), or None to drop it."""
+
+
+@dataclass
+class SimulationResult:
+    """What each party ended with: an output or the abort it raised."""
+
+    outputs: dict[int, Any] = field(default_factory=dict)
+    aborts: dict[int, ProtocolAbort] = field(default_factory=dict)
+    rounds: int = 0
+
+    def culprits(self) -> set[int]:
+        """Union of culprits named by every aborting party."""
+        out: set[int] = set()
+        for a in self.aborts.values():
+            out |= a.culprits
+        return out
+
+
+def _deliveries(out: Outgoing, parties: tuple[int, ...]) -> list[tuple[int, Outgoing]]:
+    if out.recipient is None:
+        return [(p, out) for p in parties if p != out.sender]
+    return [(out.recipient, out)]
+
+
+def run(starts: Mapping[int, Step], *, tamper: Tamper | None = None, max_rounds: int = 32) -> SimulationResult:
+    """Run all parties to completion.
+
+    `starts` maps each party to its first step (usually `Continue(first messages, round 1)`).
+    A party that aborts stops; parties waiting on it stop too (their inbox can never complete),
+    and the result carries every abort so tests can assert the culprit set.
+    """
+    parties = tuple(sorted(starts))
+    result = SimulationResult()
+    state: dict[int, Step] = dict(starts)
+    for _ in range(max_rounds):
+        waiting = {p: s.next_round for p, s in state.items() if isinstance(s, Continue)}
+        if not waiting:
+            break
+        result.rounds += 1
+        inboxes: dict[int, dict[int, dict[str, bytes]]] = {p: {} for p in parties}
+        for p, step in state.items():
+            for out in step.outgoing:
+                for to, msg in _deliveries(out, parties):
+                    payload = tamper(msg, to) if tamper else msg.payload
+                    if payload is None:
+                        continue
+                    kind = "broadcast" if msg.recipient is None else "direct"
+                    inboxes[to].setdefault(p, {})[kind] = payload
+        new_state: dict[int, Step] = {}
+        for p, step in state.items():
+            if isinstance(step, Done):
+                new_state[p] = Done((), step.output)
+                continue
+            rnd: Round = waiting[p]
+            inbox = {
+                j: Incoming(m.get("broadcast"), m.get("direct")) for j, m in inboxes[p].items() if j in rnd.others
+            }
+            if any(j not in inbox for j in rnd.others):
+                # Some sender aborted or its message was dropped: treat a missing message as its fault.
+                inbox = {j: inbox.get(j, Incoming()) for j in rnd.others}
+            try:
+                new_state[p] = rnd.receive(inbox)
+            except ProtocolAbort as abort:
+                result.aborts[p] = abort
+        state = new_state
+        if result.aborts:
+            break
+    for p, step in state.items():
+        if isinstance(step, Done):
+            result.outputs[p] = step.output
+    if not result.aborts and len(result.outputs) != len(parties):
+        raise InternalError("simulation ended with parties still waiting")
+    return result
+
+
+def run_ok(starts: Mapping[int, Step], *, tamper: Tamper | None = None) -> dict[int, Any]:
+    """Run all parties and return their outputs; any abort is re-raised."""
+    res = run(starts, tamper=tamper)
+    if res.aborts:
+        raise next(iter(res.aborts.values()))
+    return res.outputs
