@@ -1,0 +1,85 @@
+from tsscustody.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class StartSessionRequest(_message.Message):
+    __slots__ = ("session_id", "protocol", "key_id", "parties", "threshold", "level", "path")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    session_id: bytes
+    protocol: str
+    key_id: str
+    parties: _containers.RepeatedScalarFieldContainer[int]
+    threshold: int
+    level: str
+    path: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, session_id: _Optional[bytes] = ..., protocol: _Optional[str] = ..., key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., level: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class DeliverRequest(_message.Message):
+    __slots__ = ("session_id", "envelopes")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    session_id: bytes
+    envelopes: _containers.RepeatedCompositeFieldContainer[_common_pb2.Envelope]
+    def __init__(self, session_id: _Optional[bytes] = ..., envelopes: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ...) -> None: ...
+
+class SessionStep(_message.Message):
+    __slots__ = ("outgoing", "done", "public_output")
+    OUTGOING_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    outgoing: _containers.RepeatedCompositeFieldContainer[_common_pb2.Envelope]
+    done: bool
+    public_output: bytes
+    def __init__(self, outgoing: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ..., done: _Optional[bool] = ..., public_output: _Optional[bytes] = ...) -> None: ...
+
+class PartialSignRequest(_message.Message):
+    __slots__ = ("key_id", "presignature_id", "eth")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PRESIGNATURE_ID_FIELD_NUMBER: _ClassVar[int]
+    ETH_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    presignature_id: bytes
+    eth: _common_pb2.EthTransaction
+    def __init__(self, key_id: _Optional[str] = ..., presignature_id: _Optional[bytes] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ...) -> None: ...
+
+class PartialSignResponse(_message.Message):
+    __slots__ = ("party", "sigma", "digest")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    SIGMA_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    party: int
+    sigma: bytes
+    digest: bytes
+    def __init__(self, party: _Optional[int] = ..., sigma: _Optional[bytes] = ..., digest: _Optional[bytes] = ...) -> None: ...
+
+class NodeStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class NodeStatusResponse(_message.Message):
+    __slots__ = ("party", "key_ids", "presignatures")
+    class PresignaturesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    KEY_IDS_FIELD_NUMBER: _ClassVar[int]
+    PRESIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    party: int
+    key_ids: _containers.RepeatedScalarFieldContainer[str]
+    presignatures: _containers.ScalarMap[str, int]
+    def __init__(self, party: _Optional[int] = ..., key_ids: _Optional[_Iterable[str]] = ..., presignatures: _Optional[_Mapping[str, int]] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""Transaction formats and digests: signers recompute every digest from the transaction body."""

@@ -1,0 +1,104 @@
+"""Ethereum EIP-1559 (type 2) transactions: fields, signing digest, raw signed bytes, addresses.
+
+A signer never signs a digest it was handed: it rebuilds the transaction from these fields and
+hashes it itself with keccak-256.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from Crypto.Hash import keccak
+
+from signer.tss.curve import Point
+
+from . import rlp
+
+_ADDR = re.compile(r"^0x[0-9a-fA-F]{40}$")
+UINT256 = (1 << 256) - 1
+
+
+class TxError(ValueError):
+    """A transaction field is missing, malformed or out of range."""
+
+
+def keccak256(data: bytes) -> bytes:
+    """Keccak-256 (Ethereum's pre-standard SHA-3)."""
+    return keccak.new(digest_bits=256, data=data).digest()
+
+
+def address_of(public_key: Point) -> str:
+    """The EIP-55 checksummed address of a secp256k1 public key."""
+    raw = keccak256(public_key.to_bytes_uncompressed()[1:])[-20:]
+    return to_checksum(raw.hex())
+
+
+def to_checksum(hex40: str) -> str:
+    """EIP-55 mixed-case checksum of a 40-hex-digit address."""
+    h = hex40.lower().removeprefix("0x")
+    digest = keccak256(h.encode()).hex()
+    return "0x" + "".join(c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c for i, c in enumerate(h))
+
+
+def parse_address(addr: str) -> bytes:
+    """20 bytes of a 0x-hex address; a mixed-case address must carry a valid EIP-55 checksum."""
+    if not isinstance(addr, str) or not _ADDR.match(addr):
+        raise TxError(f"not an Ethereum address: {addr!r}")
+    body = addr[2:]
+    if body != body.lower() and body != body.upper() and to_checksum(body) != addr:
+        raise TxError(f"bad EIP-55 checksum: {addr}")
+    return bytes.fromhex(body)
+
+
+@dataclass(frozen=True, slots=True)
+class Eip1559Tx:
+    """An unsigned type-2 transaction (empty access list)."""
+
+    chain_id: int
+    nonce: int
+    max_priority_fee_per_gas: int
+    max_fee_per_gas: int
+    gas_limit: int
+    to: str
+    value: int
+    data: bytes = b""
+
+    def __post_init__(self) -> None:
+        for name in ("chain_id", "nonce", "max_priority_fee_per_gas", "max_fee_per_gas", "gas_limit", "value"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= UINT256:
+                raise TxError(f"{name} must be an integer in [0, 2^256)")
+        if self.chain_id == 0:
+            raise TxError("chain_id must be non-zero")
+        if self.max_priority_fee_per_gas > self.max_fee_per_gas:
+            raise TxError("max_priority_fee_per_gas exceeds max_fee_per_gas")
+        parse_address(self.to)
+
+    def _fields(self) -> list[rlp.RlpItem]:
+        return [
+            self.chain_id,
+            self.nonce,
+            self.max_priority_fee_per_gas,
+            self.max_fee_per_gas,
+            self.gas_limit,
+            parse_address(self.to),
+            self.value,
+            self.data,
+            [],
+        ]
+
+    def signing_digest(self) -> bytes:
+        """keccak256(0x02 || rlp([chain_id, nonce, tip, fee cap, gas, to, value, data, access_list]))."""
+        return keccak256(b"\x02" + rlp.encode(self._fields()))
+
+    def raw_signed(self, r: int, s: int, y_parity: int) -> bytes:
+        """The broadcastable bytes: 0x02 || rlp([... fields, y_parity, r, s])."""
+        if y_parity not in (0, 1):
+            raise TxError("y_parity must be 0 or 1")
+        return b"\x02" + rlp.encode([*self._fields(), y_parity, r, s])
+
+
+def tx_hash(raw: bytes) -> bytes:
+    """The transaction hash of raw signed bytes."""
+    return keccak256(raw)

@@ -1,0 +1,1 @@
+"""The signer node: gRPC server, protocol sessions, encrypted share store."""
