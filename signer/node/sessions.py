@@ -1,0 +1,193 @@
+"""Protocol sessions on a signer node: the same pure rounds as the simulation, over envelopes.
+
+Every incoming envelope is checked before its payload reaches a round: session, protocol, round,
+sender and recipient, then the sender's Ed25519 signature, then (for direct messages) decryption.
+A bad signature can only come from the relay (no peer signs for another), so it blames the relay,
+party 0. A valid signature over a payload that does not decrypt blames the sender.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from signer.tss.errors import Blame, InvalidInput, ProtocolAbort
+from signer.tss.rounds import Continue, Done, Incoming, Outgoing, Round, Step
+
+from .identity import EnvelopeError, Identity, PeerKeys, open_sealed, seal, sign, verify
+
+RELAY = 0
+"""Party index that names the relaying coordinator in a blame."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A transport envelope (mirror of the protobuf message, used inside the node)."""
+
+    session_id: bytes
+    protocol: str
+    round: str
+    sender: int
+    recipient: int
+    payload: bytes
+    signature: bytes
+
+
+OnDone = Callable[[Any], bytes]
+"""Persists a protocol's output and returns its public summary (identical at every honest party)."""
+
+
+@dataclass
+class Session:
+    """One running protocol instance on this node."""
+
+    session_id: bytes
+    protocol: str
+    parties: tuple[int, ...]
+    on_done: OnDone
+    round: Round | None = None
+    expected_round: str = ""
+    done: bool = False
+    public_output: bytes = b""
+    aborted: ProtocolAbort | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What a start or a delivery produced."""
+
+    outgoing: tuple[Envelope, ...]
+    done: bool
+    public_output: bytes
+
+
+class SessionManager:
+    """Runs sessions for one party; thread-safe per session."""
+
+    def __init__(self, identity: Identity, peers: Mapping[int, PeerKeys]) -> None:
+        self.identity = identity
+        self.peers = dict(peers)
+        self._sessions: dict[bytes, Session] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def party(self) -> int:
+        """This node's party index."""
+        return self.identity.party
+
+    def start(
+        self, session_id: bytes, protocol: str, parties: tuple[int, ...], first: Continue, on_done: OnDone
+    ) -> StepResult:
+        """Register a session whose first step has been computed by the protocol's `start`."""
+        if self.party not in parties:
+            raise InvalidInput("this node is not a party of the session")
+        unknown = [p for p in parties if p != self.party and p not in self.peers]
+        if unknown:
+            raise InvalidInput(f"no identity keys configured for parties {unknown}")
+        with self._lock:
+            if session_id in self._sessions:
+                raise InvalidInput("session id already used on this node")
+            s = Session(session_id, protocol, parties, on_done)
+            self._sessions[session_id] = s
+        with s.lock:
+            return self._advance(s, first)
+
+    def get(self, session_id: bytes) -> Session:
+        """A known session, or InvalidInput."""
+        with self._lock:
+            s = self._sessions.get(session_id)
+        if s is None:
+            raise InvalidInput("unknown session")
+        return s
+
+    def deliver(self, session_id: bytes, envelopes: list[Envelope]) -> StepResult:
+        """Feed one round's messages to the session and return what it emits next."""
+        s = self.get(session_id)
+        with s.lock:
+            if s.aborted is not None:
+                raise s.aborted
+            if s.done or s.round is None:
+                raise InvalidInput("session already finished")
+            inbox = self._open(s, envelopes)
+            try:
+                step = s.round.receive(inbox)
+            except ProtocolAbort as abort:
+                s.aborted = abort
+                s.round = None
+                raise
+            return self._advance(s, step)
+
+    def _advance(self, s: Session, step: Step) -> StepResult:
+        out = tuple(self._wrap(s, m) for m in step.outgoing)
+        if isinstance(step, Done):
+            s.round = None
+            s.done = True
+            s.public_output = s.on_done(step.output)
+        else:
+            s.round = step.next_round
+            names = {m.round for m in step.outgoing}
+            s.expected_round = names.pop() if len(names) == 1 else ""
+        return StepResult(out, s.done, s.public_output)
+
+    def _wrap(self, s: Session, m: Outgoing) -> Envelope:
+        recipient = m.recipient or 0
+        payload = m.payload
+        if m.recipient is not None:
+            payload = seal(self.identity, self.peers[m.recipient], s.session_id, m.round, payload)
+        sig = sign(self.identity, s.session_id, s.protocol, m.round, recipient, payload)
+        return Envelope(s.session_id, s.protocol, m.round, self.party, recipient, payload, sig)
+
+    def _open(self, s: Session, envelopes: list[Envelope]) -> dict[int, Incoming]:
+        assert s.round is not None
+        blames: list[Blame] = []
+        got: dict[int, dict[str, bytes]] = {}
+        rname = s.round.name
+        for e in envelopes:
+            if e.sender not in s.parties or e.sender == self.party:
+                blames.append(Blame(RELAY, rname, "envelope_sender"))
+                continue
+            peer = self.peers[e.sender]
+            try:
+                verify(peer, s.session_id, s.protocol, e.round, e.recipient, e.payload, e.signature)
+            except EnvelopeError:
+                blames.append(Blame(RELAY, rname, "envelope_signature", e.payload[:64]))
+                continue
+            # The signature covers session, protocol, round and recipient, so a mismatch here is a
+            # genuine message replayed by the relay from elsewhere.
+            if e.session_id != s.session_id or e.protocol != s.protocol:
+                blames.append(Blame(RELAY, rname, "replayed_envelope"))
+                continue
+            if s.expected_round and e.round != s.expected_round:
+                blames.append(Blame(RELAY, rname, "replayed_envelope"))
+                continue
+            if e.recipient not in (0, self.party):
+                blames.append(Blame(RELAY, rname, "misrouted_envelope"))
+                continue
+            kind = "broadcast" if e.recipient == 0 else "direct"
+            payload = e.payload
+            if kind == "direct":
+                try:
+                    payload = open_sealed(self.identity, peer, s.session_id, e.round, e.payload)
+                except EnvelopeError:
+                    blames.append(Blame(e.sender, rname, "direct_decrypt", e.payload[:64]))
+                    continue
+            slot = got.setdefault(e.sender, {})
+            if kind in slot:
+                if slot[kind] != payload:
+                    blames.append(Blame(e.sender, rname, "equivocation"))
+                continue
+            slot[kind] = payload
+        # A sender whose signed broadcast arrived but whose direct message did not (or the
+        # reverse) took part in the round: the relay dropped the other half.
+        for j in s.round.others:
+            slot = got.get(j, {})
+            if slot and (s.round.expects_broadcast and "broadcast" not in slot or s.round.expects_direct and "direct" not in slot):
+                blames.append(Blame(RELAY, rname, "dropped_message"))
+        if blames:
+            s.aborted = ProtocolAbort(blames)
+            s.round = None
+            raise s.aborted
+        return {j: Incoming(got.get(j, {}).get("broadcast"), got.get(j, {}).get("direct")) for j in s.round.others}
