@@ -1,0 +1,3 @@
+from signer.node.server import main
+
+main()

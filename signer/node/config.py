@@ -1,0 +1,52 @@
+"""A signer node's configuration file (JSON), written by `tssctl cluster up` or by an operator."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .identity import PeerKeys
+from .tls import TlsFiles
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Everything a signer needs to start."""
+
+    party: int
+    listen: str
+    data_dir: Path
+    kek_file: Path | None
+    tls: TlsFiles
+    level: str
+    peers: dict[int, PeerKeys]
+    prime_pool: int = 4
+
+    @classmethod
+    def load(cls, path: Path) -> NodeConfig:
+        """Read and validate a config file; relative paths are relative to the file."""
+        raw = json.loads(Path(path).read_text())
+        base = Path(path).resolve().parent
+
+        def p(v: str) -> Path:
+            q = Path(v)
+            return q if q.is_absolute() else base / q
+
+        peers = {
+            int(k): PeerKeys(int(k), bytes.fromhex(v["sign_pub"]), bytes.fromhex(v["enc_pub"]))
+            for k, v in raw.get("peers", {}).items()
+        }
+        party = int(raw["party"])
+        if party < 1:
+            raise ValueError("party must be >= 1")
+        return cls(
+            party=party,
+            listen=str(raw["listen"]),
+            data_dir=p(raw["data_dir"]),
+            kek_file=p(raw["kek_file"]) if raw.get("kek_file") else None,
+            tls=TlsFiles(p(raw["tls"]["ca"]), p(raw["tls"]["cert"]), p(raw["tls"]["key"])),
+            level=str(raw.get("level", "128")),
+            peers=peers,
+            prime_pool=int(raw.get("prime_pool", 4)),
+        )

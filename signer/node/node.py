@@ -1,0 +1,227 @@
+"""A signer node's domain logic, without gRPC: sessions, the encrypted store, partial signing.
+
+Store layout: `identity`, `keys/<key_id>/share`, `keys/<key_id>/aux`, `presig/<key_id>/<id>`.
+A presignature is taken from the store (durably deleted) before its partial signature is
+computed, so a crash can lose one but never reuse one; a refresh deletes every presignature
+of the key, because they belong to the old epoch.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from signer.chains.ethereum import Eip1559Tx
+from signer.tss import aux, keygen
+from signer.tss.curve import scalar_to_bytes
+from signer.tss.encoding import encode
+from signer.tss.errors import InvalidInput
+from signer.tss.key_share import AuxInfo, KeyShare
+from signer.tss.params import level_by_name
+from signer.tss.primes import PrimePool, PrimeSource
+from signer.tss.rng import Rng, SystemRng
+
+from .config import NodeConfig
+from .identity import Identity
+from .sessions import Envelope, SessionManager, StepResult
+from .store import EncryptedStore, StoreError, load_kek
+
+_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+PROTOCOLS = ("keygen", "aux", "refresh", "presign")
+
+
+def check_key_id(key_id: str) -> str:
+    """Key ids are short names of safe characters (they become store paths)."""
+    if not _KEY_ID.match(key_id):
+        raise InvalidInput("key_id must be 1-64 characters of [A-Za-z0-9._-]")
+    return key_id
+
+
+def keygen_public(share: KeyShare) -> bytes:
+    """The public summary every honest party reports after keygen or refresh."""
+    return encode(
+        "keygen/public",
+        share.public_key,
+        share.chain_code,
+        share.threshold,
+        list(share.parties),
+        [[j, p] for j, p in share.public_shares],
+        share.epoch,
+    )
+
+
+def aux_public(info: AuxInfo) -> bytes:
+    """The public summary of an aux-info run."""
+    return encode("aux/public", info.epoch_id, [[j, a.to_value()] for j, a in info.public])
+
+
+@dataclass(frozen=True, slots=True)
+class PartialSig:
+    """What PartialSign returns."""
+
+    party: int
+    sigma: bytes
+    digest: bytes
+
+
+class SignerNode:
+    """One signer: its identity, store, sessions and prime pool."""
+
+    def __init__(self, config: NodeConfig, *, primes: PrimeSource | None = None, rng: Rng | None = None) -> None:
+        self.config = config
+        self.level = level_by_name(config.level)
+        self.store = EncryptedStore(config.data_dir / "store", load_kek(config.kek_file))
+        self.identity = self._load_identity()
+        self.sessions = SessionManager(self.identity, config.peers)
+        self.rng: Rng = rng or SystemRng()
+        self._pool: PrimePool | None = None
+        if primes is None:
+            self._pool = PrimePool((self.level.prime_bits,), target=config.prime_pool)
+            primes = self._pool.take
+        self.primes: PrimeSource = primes
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    @property
+    def party(self) -> int:
+        """This node's party index."""
+        return self.config.party
+
+    def _load_identity(self) -> Identity:
+        if self.store.exists("identity"):
+            return Identity.from_bytes(self.config.party, self.store.get("identity"))
+        ident = Identity.generate(self.config.party)
+        self.store.put("identity", ident.to_bytes())
+        return ident
+
+    def close(self) -> None:
+        """Stop background work."""
+        if self._pool is not None:
+            self._pool.close()
+
+    # --- stored material -----------------------------------------------------------------------
+    def key_share(self, key_id: str) -> KeyShare:
+        """This node's share of a key."""
+        try:
+            return KeyShare.from_bytes(self.store.get(f"keys/{check_key_id(key_id)}/share"))
+        except StoreError as exc:
+            if "no record" in str(exc):
+                raise InvalidInput(f"no share of key {key_id!r} on this node") from None
+            raise
+
+    def aux_info(self, key_id: str) -> AuxInfo:
+        """This node's aux info for a key's committee."""
+        try:
+            return AuxInfo.from_bytes(self.store.get(f"keys/{check_key_id(key_id)}/aux"))
+        except StoreError as exc:
+            if "no record" in str(exc):
+                raise InvalidInput(f"no aux info for key {key_id!r} on this node") from None
+            raise
+
+    def key_ids(self) -> list[str]:
+        """Keys this node holds a share of."""
+        d = self.store.root / "keys"
+        return sorted(p.name for p in d.iterdir() if (p / "share.rec").exists()) if d.is_dir() else []
+
+    def presignature_ids(self, key_id: str) -> list[str]:
+        """Unused presignatures of a key held here."""
+        return [n.rsplit("/", 1)[1] for n in self.store.list(f"presig/{check_key_id(key_id)}")]
+
+    # --- sessions -------------------------------------------------------------------------------
+    def start_session(
+        self,
+        session_id: bytes,
+        protocol: str,
+        key_id: str,
+        parties: tuple[int, ...],
+        *,
+        threshold: int = 0,
+        level: str = "",
+        path: tuple[int, ...] = (),
+    ) -> StepResult:
+        """Start a protocol session; its output is persisted when it completes."""
+        check_key_id(key_id)
+        if not 8 <= len(session_id) <= 64:
+            raise InvalidInput("session_id must be 8-64 bytes")
+        lvl = level_by_name(level) if level else self.level
+        first: Any
+        on_done: Any
+        if protocol == "keygen":
+            if self.store.exists(f"keys/{key_id}/share"):
+                raise InvalidInput(f"key {key_id!r} already exists on this node")
+            first = keygen.start(session_id, self.party, parties, threshold, rng=self.rng)
+
+            def on_done(share: KeyShare) -> bytes:
+                self.store.put(f"keys/{key_id}/share", share.to_bytes())
+                return keygen_public(share)
+
+        elif protocol == "aux":
+            share = self.key_share(key_id)
+            if tuple(parties) != share.parties:
+                raise InvalidInput("aux info runs over the key's whole committee")
+            first = aux.start_aux(session_id, self.party, parties, level=lvl, primes=self.primes, rng=self.rng)
+
+            def on_done(info: AuxInfo) -> bytes:
+                self.store.put(f"keys/{key_id}/aux", info.to_bytes())
+                return aux_public(info)
+
+        elif protocol == "refresh":
+            share = self.key_share(key_id)
+            if tuple(parties) != share.parties:
+                raise InvalidInput("refresh runs over the key's whole committee")
+            first = aux.start_refresh(session_id, share, level=lvl, primes=self.primes, rng=self.rng)
+
+            def on_done(out: tuple[KeyShare, AuxInfo]) -> bytes:
+                new_share, info = out
+                # Old-epoch presignatures are void: delete them before the new share is in place.
+                for name in self.store.list(f"presig/{key_id}"):
+                    self.store.delete(name)
+                self.store.put(f"keys/{key_id}/aux", info.to_bytes())
+                self.store.put(f"keys/{key_id}/share", new_share.to_bytes())
+                return keygen_public(new_share)
+
+        elif protocol == "presign":
+            from signer.tss import presign
+
+            share = self.key_share(key_id)
+            info = self.aux_info(key_id)
+            first = presign.start(session_id, share, info, tuple(parties), path=path, rng=self.rng)
+            presig_id = session_id.hex()
+
+            def on_done(presig: Any) -> bytes:
+                self.store.put(f"presig/{key_id}/{presig_id}", presig.to_bytes())
+                out: bytes = presig.public.to_bytes()
+                return out
+
+        else:
+            raise InvalidInput(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+        return self.sessions.start(session_id, protocol, tuple(parties), first, on_done)
+
+    def deliver(self, session_id: bytes, envelopes: list[Envelope]) -> StepResult:
+        """Feed one round of envelopes to a session."""
+        return self.sessions.deliver(session_id, envelopes)
+
+    # --- signing --------------------------------------------------------------------------------
+    def partial_sign(self, key_id: str, presig_id: str, tx: Eip1559Tx) -> PartialSig:
+        """σ_i over the digest this node computes itself from the transaction.
+
+        The presignature record is durably deleted before σ_i is computed and returned.
+        """
+        from signer.tss import presign, sign
+
+        check_key_id(key_id)
+        if not re.fullmatch(r"[0-9a-f]{16,128}", presig_id):
+            raise InvalidInput("bad presignature id")
+        digest = tx.signing_digest()
+        lock = self._key_locks.setdefault(key_id, threading.Lock())
+        with lock:
+            name = f"presig/{key_id}/{presig_id}"
+            if not self.store.exists(name):
+                raise InvalidInput("presignature unknown or already used")
+            share = self.key_share(key_id)
+            presig = presign.Presignature.from_bytes(self.store.take(name))
+        if presig.epoch != share.epoch or presig.key_fingerprint != share.key_fingerprint():
+            raise InvalidInput("presignature belongs to another key or epoch")
+        partial = sign.partial_sign(sign.PresignatureHandle(presig), digest)
+        return PartialSig(self.party, scalar_to_bytes(partial.sigma), digest)

@@ -1,0 +1,188 @@
+"""The signer's gRPC server: a thin servicer over `SignerNode`, mutual TLS, health, reflection.
+
+Run: `python -m signer.node --config node.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from concurrent import futures
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from signer.chains.ethereum import Eip1559Tx, TxError
+from signer.tss.errors import DecodeError, InternalError, InvalidInput, ProtocolAbort
+from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
+
+from . import blame_codec
+from .config import NodeConfig
+from .logging import configure_logging
+from .node import SignerNode
+from .sessions import Envelope, StepResult
+from .store import StoreError
+from .tls import require_role, server_credentials
+
+log = structlog.get_logger("signer")
+R = TypeVar("R")
+
+
+def tx_from_proto(m: common_pb2.EthTransaction) -> Eip1559Tx:
+    """Domain transaction from its protobuf form (decimal strings for 256-bit amounts)."""
+    try:
+        return Eip1559Tx(
+            chain_id=m.chain_id,
+            nonce=m.nonce,
+            max_priority_fee_per_gas=int(m.max_priority_fee_per_gas or "0"),
+            max_fee_per_gas=int(m.max_fee_per_gas or "0"),
+            gas_limit=m.gas_limit,
+            to=m.to,
+            value=int(m.value or "0"),
+            data=bytes(m.data),
+        )
+    except ValueError as exc:
+        raise TxError(str(exc)) from None
+
+
+def _envelope_out(e: Envelope) -> common_pb2.Envelope:
+    return common_pb2.Envelope(
+        session_id=e.session_id,
+        protocol=e.protocol,
+        round=e.round,
+        sender=e.sender,
+        recipient=e.recipient,
+        payload=e.payload,
+        signature=e.signature,
+    )
+
+
+def _envelope_in(m: common_pb2.Envelope) -> Envelope:
+    return Envelope(bytes(m.session_id), m.protocol, m.round, m.sender, m.recipient, bytes(m.payload), bytes(m.signature))
+
+
+def _step(r: StepResult) -> signer_pb2.SessionStep:
+    return signer_pb2.SessionStep(
+        outgoing=[_envelope_out(e) for e in r.outgoing], done=r.done, public_output=r.public_output
+    )
+
+
+class SignerServicer(signer_pb2_grpc.SignerServicer):
+    """Translates protobuf to `SignerNode` calls and domain errors to status codes."""
+
+    def __init__(self, node: SignerNode) -> None:
+        self.node = node
+
+    def _call(self, context: grpc.ServicerContext, fn: Callable[[], R]) -> R:
+        require_role(context, "coordinator")
+        try:
+            return fn()
+        except ProtocolAbort as abort:
+            log.warning("protocol_abort", blames=[str(b) for b in abort.blames])
+            context.set_trailing_metadata(((blame_codec.METADATA_KEY, blame_codec.encode_blames(abort.blames)),))
+            context.abort(grpc.StatusCode.ABORTED, f"protocol aborted: {abort}")
+        except (InvalidInput, DecodeError, TxError) as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except StoreError as exc:
+            log.error("store_error", error=str(exc))
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except InternalError as exc:
+            log.error("internal_error", error=str(exc))
+            context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        raise AssertionError("unreachable")
+
+    def StartSession(self, request: signer_pb2.StartSessionRequest, context: grpc.ServicerContext) -> Any:
+        log.info("session_start", protocol=request.protocol, key_id=request.key_id, session=request.session_id.hex())
+        return self._call(
+            context,
+            lambda: _step(
+                self.node.start_session(
+                    bytes(request.session_id),
+                    request.protocol,
+                    request.key_id,
+                    tuple(request.parties),
+                    threshold=request.threshold,
+                    level=request.level,
+                    path=tuple(request.path),
+                )
+            ),
+        )
+
+    def Deliver(self, request: signer_pb2.DeliverRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(
+            context,
+            lambda: _step(self.node.deliver(bytes(request.session_id), [_envelope_in(e) for e in request.envelopes])),
+        )
+
+    def PartialSign(self, request: signer_pb2.PartialSignRequest, context: grpc.ServicerContext) -> Any:
+        def run() -> signer_pb2.PartialSignResponse:
+            p = self.node.partial_sign(request.key_id, bytes(request.presignature_id).hex(), tx_from_proto(request.eth))
+            log.info("partial_signature", key_id=request.key_id, digest=p.digest.hex())
+            return signer_pb2.PartialSignResponse(party=p.party, sigma=p.sigma, digest=p.digest)
+
+        return self._call(context, run)
+
+    def NodeStatus(self, request: signer_pb2.NodeStatusRequest, context: grpc.ServicerContext) -> Any:
+        def run() -> signer_pb2.NodeStatusResponse:
+            keys = self.node.key_ids()
+            return signer_pb2.NodeStatusResponse(
+                party=self.node.party,
+                key_ids=keys,
+                presignatures={k: len(self.node.presignature_ids(k)) for k in keys},
+            )
+
+        return self._call(context, run)
+
+
+def create_server(node: SignerNode, listen: str, max_workers: int = 16) -> tuple[grpc.Server, int]:
+    """A started-ready (not yet started) server bound to `listen` with mTLS; returns it and its port."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    signer_pb2_grpc.add_SignerServicer_to_server(SignerServicer(node), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    health_servicer.set("tsscustody.v1.Signer", health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (signer_pb2.DESCRIPTOR.services_by_name["Signer"].full_name, reflection.SERVICE_NAME, health.SERVICE_NAME),
+        server,
+    )
+    port = server.add_secure_port(listen, server_credentials(node.config.tls))
+    if port == 0:
+        raise RuntimeError(f"cannot bind {listen}")
+    return server, port
+
+
+def serve(config_path: Path) -> None:
+    """Run a signer until SIGTERM/SIGINT, then stop gracefully."""
+    config = NodeConfig.load(config_path)
+    configure_logging(f"signer-{config.party}")
+    node = SignerNode(config)
+    server, port = create_server(node, config.listen)
+    server.start()
+    log.info("signer_listening", party=config.party, port=port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("signer_stopping")
+    server.stop(grace=5).wait()
+    node.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `python -m signer.node`."""
+    ap = argparse.ArgumentParser(prog="signer-node", description="Run a threshold-ECDSA signer node")
+    ap.add_argument("--config", type=Path, required=True)
+    args = ap.parse_args(argv)
+    serve(args.config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
