@@ -1,0 +1,42 @@
+"""The coordinator's configuration file (JSON), written by `tssctl cluster up` or an operator."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from signer.node.tls import TlsFiles
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorConfig:
+    """Where the coordinator listens, its database, its certificates and its signers."""
+
+    listen: str
+    db: Path
+    tls: TlsFiles
+    signers: dict[int, str]  # party -> host:port
+    level: str = "128"
+    presign_pool: int = 2
+    rpc_timeout: float = 120.0
+
+    @classmethod
+    def load(cls, path: Path) -> CoordinatorConfig:
+        """Read a config file; relative paths are relative to the file."""
+        raw = json.loads(Path(path).read_text())
+        base = Path(path).resolve().parent
+
+        def p(v: str) -> Path:
+            q = Path(v)
+            return q if q.is_absolute() else base / q
+
+        return cls(
+            listen=str(raw["listen"]),
+            db=p(raw["db"]),
+            tls=TlsFiles(p(raw["tls"]["ca"]), p(raw["tls"]["cert"]), p(raw["tls"]["key"])),
+            signers={int(k): str(v) for k, v in raw["signers"].items()},
+            level=str(raw.get("level", "128")),
+            presign_pool=int(raw.get("presign_pool", 2)),
+            rpc_timeout=float(raw.get("rpc_timeout", 120.0)),
+        )
