@@ -1,0 +1,263 @@
+"""The embedded default: n signers and a coordinator as real processes on loopback.
+
+`up` lays out a directory (CA and role certificates, a KEK and an identity per signer, config
+files, a SQLite database path), starts every process and returns once each answers its gRPC
+health check over mutual TLS. `down` stops them (SIGTERM, then SIGKILL after a grace period).
+
+    D/certs/            ca.pem, signer-<i>.pem/.key, coordinator.pem/.key, operator.pem/.key, backend.pem/.key
+    D/signer-<i>/       node.json, kek, store/
+    D/coordinator/      coordinator.json, coordinator.db
+    D/logs/             <process>.log (JSON lines)
+    D/cluster.json      addresses, pids, threshold, level
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from signer.node.identity import Identity
+from signer.node.store import EncryptedStore, load_kek, write_kek_file
+from signer.node.tls import TlsFiles, channel_credentials
+
+from . import certs
+
+Progress = Callable[[str], None]
+
+
+class ClusterError(Exception):
+    """The cluster could not be brought up or down."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterInfo:
+    """What `cluster.json` records."""
+
+    root: Path
+    coordinator: str
+    signers: dict[int, str]
+    pids: dict[str, int]
+    threshold: int
+    level: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "coordinator": self.coordinator,
+            "signers": {str(k): v for k, v in self.signers.items()},
+            "pids": self.pids,
+            "threshold": self.threshold,
+            "level": self.level,
+        }
+
+    @classmethod
+    def load(cls, root: Path) -> ClusterInfo:
+        path = root / "cluster.json"
+        if not path.exists():
+            raise ClusterError(f"no cluster in {root} (cluster.json missing)")
+        raw = json.loads(path.read_text())
+        return cls(
+            root,
+            raw["coordinator"],
+            {int(k): v for k, v in raw["signers"].items()},
+            {k: int(v) for k, v in raw["pids"].items()},
+            int(raw["threshold"]),
+            str(raw["level"]),
+        )
+
+    def client_tls(self, name: str = "operator") -> TlsFiles:
+        """Certificates a CLI client presents (operator or backend)."""
+        return TlsFiles.in_dir(self.root / "certs", name)
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _write_json(path: Path, data: object) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) -> tuple[dict[int, str], str]:
+    """Create certificates, KEKs, identities and config files for n signers and a coordinator."""
+    root.mkdir(parents=True, exist_ok=True)
+    cdir = root / "certs"
+    certs.create_ca(cdir)
+    for name, role in [("coordinator", "coordinator"), ("operator", "operator"), ("backend", "backend"), *[(c, c.split("-")[0]) for c in extra_clients]]:
+        if not (cdir / f"{name}.pem").exists():
+            certs.issue(cdir, name, role)
+    signer_addrs: dict[int, str] = {}
+    peers: dict[str, dict[str, str]] = {}
+    for i in range(1, n + 1):
+        sdir = root / f"signer-{i}"
+        sdir.mkdir(exist_ok=True)
+        if not (cdir / f"signer-{i}.pem").exists():
+            certs.issue(cdir, f"signer-{i}", "signer")
+        write_kek_file(sdir / "kek")
+        store = EncryptedStore(sdir / "store", load_kek(sdir / "kek"))
+        if store.exists("identity"):
+            ident = Identity.from_bytes(i, store.get("identity"))
+        else:
+            ident = Identity.generate(i)
+            store.put("identity", ident.to_bytes())
+        pub = ident.public()
+        peers[str(i)] = {"sign_pub": pub.sign_pub.hex(), "enc_pub": pub.enc_pub.hex()}
+        signer_addrs[i] = f"127.0.0.1:{free_port()}"
+    for i in range(1, n + 1):
+        sdir = root / f"signer-{i}"
+        _write_json(
+            sdir / "node.json",
+            {
+                "party": i,
+                "listen": signer_addrs[i],
+                "data_dir": ".",
+                "kek_file": "kek",
+                "tls": {"ca": "../certs/ca.pem", "cert": f"../certs/signer-{i}.pem", "key": f"../certs/signer-{i}.key"},
+                "level": level,
+                "peers": {k: v for k, v in peers.items() if k != str(i)},
+            },
+        )
+    cdir_coord = root / "coordinator"
+    cdir_coord.mkdir(exist_ok=True)
+    coord_addr = f"127.0.0.1:{free_port()}"
+    _write_json(
+        cdir_coord / "coordinator.json",
+        {
+            "listen": coord_addr,
+            "db": "coordinator.db",
+            "tls": {"ca": "../certs/ca.pem", "cert": "../certs/coordinator.pem", "key": "../certs/coordinator.key"},
+            "signers": {str(k): v for k, v in signer_addrs.items()},
+            "level": level,
+        },
+    )
+    return signer_addrs, coord_addr
+
+
+def _spawn(root: Path, name: str, module: str, config: Path) -> int:
+    logs = root / "logs"
+    logs.mkdir(exist_ok=True)
+    log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv of our own modules
+        [sys.executable, "-m", module, "--config", str(config)],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=root,
+    )
+    log.close()
+    return proc.pid
+
+
+def wait_healthy(address: str, tls: TlsFiles, timeout: float = 60.0, service: str = "") -> None:
+    """Poll the gRPC health service over mTLS until SERVING or timeout."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    with grpc.secure_channel(address, channel_credentials(tls)) as ch:
+        stub = health_pb2_grpc.HealthStub(ch)
+        while time.monotonic() < deadline:
+            try:
+                r = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+                if r.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+                last = f"status {r.status}"
+            except grpc.RpcError as exc:
+                last = exc.code().name
+            time.sleep(0.1)
+    raise ClusterError(f"{address} not healthy after {timeout:.0f}s ({last})")
+
+
+def up(root: Path, n: int = 3, threshold: int = 2, level: str = "128", progress: Progress | None = None) -> ClusterInfo:
+    """Lay out (if needed) and start the cluster; return once every process is healthy."""
+    say = progress or (lambda _m: None)
+    if not 2 <= threshold <= n:
+        raise ClusterError("threshold must satisfy 2 <= t <= n (t = 1 would make every share the key)")
+    if (root / "cluster.json").exists():
+        info = ClusterInfo.load(root)
+        if any(_alive(pid) for pid in info.pids.values()):
+            raise ClusterError(f"a cluster is already running in {root}; run `tssctl cluster down` first")
+    say(f"laying out {n} signers and a coordinator in {root}")
+    signer_addrs, coord_addr = layout(root, n, level)
+    pids: dict[str, int] = {}
+    for i in range(1, n + 1):
+        pids[f"signer-{i}"] = _spawn(root, f"signer-{i}", "signer.node", root / f"signer-{i}" / "node.json")
+    pids["coordinator"] = _spawn(root, "coordinator", "coordinator", root / "coordinator" / "coordinator.json")
+    info = ClusterInfo(root, coord_addr, signer_addrs, pids, threshold, level)
+    _write_json(root / "cluster.json", info.to_json())
+    tls = info.client_tls()
+    try:
+        for i, addr in signer_addrs.items():
+            say(f"waiting for signer {i} at {addr}")
+            wait_healthy(addr, TlsFiles.in_dir(root / "certs", "coordinator"))
+        say(f"waiting for the coordinator at {coord_addr}")
+        wait_healthy(coord_addr, tls)
+    except ClusterError:
+        down(root)
+        raise
+    say("cluster healthy")
+    return info
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:  # reap our own exited children so they do not count as alive
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def stop_process(pid: int, grace: float = 10.0) -> None:
+    """SIGTERM, wait up to `grace` seconds, then SIGKILL."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def down(root: Path) -> list[str]:
+    """Stop every process of the cluster; returns the names stopped."""
+    info = ClusterInfo.load(root)
+    stopped = []
+    for name, pid in info.pids.items():
+        if _alive(pid):
+            stop_process(pid)
+            stopped.append(name)
+    return stopped
+
+
+def restart_signer(root: Path, party: int) -> int:
+    """Start one signer again (same data directory); returns its new pid."""
+    info = ClusterInfo.load(root)
+    pid = _spawn(root, f"signer-{party}", "signer.node", root / f"signer-{party}" / "node.json")
+    info.pids[f"signer-{party}"] = pid
+    _write_json(root / "cluster.json", info.to_json())
+    wait_healthy(info.signers[party], TlsFiles.in_dir(root / "certs", "coordinator"))
+    return pid
