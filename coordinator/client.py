@@ -1,0 +1,57 @@
+"""A small client of the public Coordinator API over mutual TLS (used by tssctl and tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+
+import grpc
+
+from signer.node.tls import TlsFiles, channel_credentials
+from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
+
+
+class CoordinatorClient:
+    """Thin wrapper: one channel, one stub, sensible deadlines."""
+
+    def __init__(self, address: str, tls: TlsFiles, timeout: float = 600.0) -> None:
+        self._channel = grpc.secure_channel(address, channel_credentials(tls))
+        self.stub = coordinator_pb2_grpc.CoordinatorStub(self._channel)
+        self.timeout = timeout
+
+    def __enter__(self) -> CoordinatorClient:
+        return self
+
+    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def create_key(self, name: str, threshold: int, level: str = "") -> coordinator_pb2.Key:
+        """Run keygen and aux info on the cluster."""
+        return self.stub.CreateKey(
+            coordinator_pb2.CreateKeyRequest(name=name, threshold=threshold, level=level), timeout=self.timeout
+        )
+
+    def get_key(self, key_id: str) -> coordinator_pb2.Key:
+        """A key's public data."""
+        return self.stub.GetKey(coordinator_pb2.GetKeyRequest(key_id=key_id), timeout=30)
+
+    def sign_eth(
+        self, key_id: str, tx: common_pb2.EthTransaction, idempotency_key: str, path: tuple[int, ...] = ()
+    ) -> coordinator_pb2.SigningRequest:
+        """Submit an EIP-1559 signing request and return its state after submission."""
+        return self.stub.SubmitSigningRequest(
+            coordinator_pb2.SubmitSigningRequestRequest(key_id=key_id, idempotency_key=idempotency_key, path=list(path), eth=tx),
+            timeout=self.timeout,
+        )
+
+    def get_request(self, request_id: str) -> coordinator_pb2.SigningRequest:
+        """A request's current state."""
+        return self.stub.GetRequest(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=30)
+
+    def watch(self, request_id: str) -> Iterator[coordinator_pb2.SigningRequest]:
+        """Every state the request passes through until it is final."""
+        yield from self.stub.Watch(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=self.timeout)
