@@ -7,6 +7,7 @@ payload or drop it, which is how adversarial tests make a party cheat or equivoc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,10 +41,17 @@ def _deliveries(out: Outgoing, parties: tuple[int, ...]) -> list[tuple[int, Outg
     return [(out.recipient, out)]
 
 
-def run(starts: Mapping[int, Step], *, tamper: Tamper | None = None, max_rounds: int = 32) -> SimulationResult:
+def run(
+    starts: Mapping[int, Step],
+    *,
+    tamper: Tamper | None = None,
+    max_rounds: int = 32,
+    on_step: Callable[[int, float], None] | None = None,
+) -> SimulationResult:
     """Run all parties to completion.
 
     `starts` maps each party to its first step (usually `Continue(first messages, round 1)`).
+    `on_step(party, cpu_seconds)` is told the CPU time of every round a party processes.
     A party that aborts stops; parties waiting on it stop too (their inbox can never complete),
     and the result carries every abort so tests can assert the culprit set.
     """
@@ -76,10 +84,14 @@ def run(starts: Mapping[int, Step], *, tamper: Tamper | None = None, max_rounds:
             if any(j not in inbox for j in rnd.others):
                 # Some sender aborted or its message was dropped: treat a missing message as its fault.
                 inbox = {j: inbox.get(j, Incoming()) for j in rnd.others}
+            t0 = time.process_time()
             try:
                 new_state[p] = rnd.receive(inbox)
             except ProtocolAbort as abort:
                 result.aborts[p] = abort
+            finally:
+                if on_step is not None:
+                    on_step(p, time.process_time() - t0)
         state = new_state
         if result.aborts:
             break
