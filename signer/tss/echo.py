@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from .encoding import Decoded, as_bytes, as_int, as_list, encode, encode_value
+from .encoding import Decoded, Value, as_bytes, as_int, as_list, encode, encode_value
 from .errors import DecodeError
 from .rounds import BlameCollector
 
@@ -28,7 +28,7 @@ def make_echo(session_id: bytes, round_name: str, broadcasts: Mapping[int, bytes
     return tuple((j, digest(session_id, round_name, j, broadcasts[j])) for j in sorted(broadcasts))
 
 
-def echo_value(echo: Echo) -> list[list[int | bytes]]:
+def echo_value(echo: Echo) -> Value:
     """Encodable form."""
     return [[j, h] for j, h in echo]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar, Union
+from typing import Any, ClassVar, Generic, TypeVar
 
 from .errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 
@@ -52,7 +52,7 @@ class Done(Generic[T]):
     output: T
 
 
-Step = Union[Continue, Done[Any]]
+Step = Continue | Done[Any]
 
 
 class Round(abc.ABC):
@@ -136,6 +136,6 @@ def decode_or_blame(
     """Run `decoder(payload, *args)`; a DecodeError blames the sender and yields None."""
     try:
         return decoder(payload, *args)
-    except DecodeError as exc:
-        collector.add(sender, f"decode: {exc}", payload)
+    except DecodeError:
+        collector.add(sender, "decode", payload)
         return None

@@ -2,7 +2,9 @@
 
 Tests and benchmarks use it; the gRPC session drives the very same rounds. A `tamper` hook sees
 every delivery (sender -> recipient, broadcasts expanded per recipient) and may replace the
-payload or drop it, which is how adversarial tests make a party cheat or equivocate.
+payload or drop it, which is how adversarial tests make a party cheat or equivocate. A sender whose
+message the hook altered or dropped is corrupted: its own rounds still run honest code that never
+learns what was sent in its name, so its verdicts are not evidence and `culprits()` leaves them out.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ class SimulationResult:
     outputs: dict[int, Any] = field(default_factory=dict)
     aborts: dict[int, ProtocolAbort] = field(default_factory=dict)
     rounds: int = 0
+    corrupted: set[int] = field(default_factory=set)
+    """Senders whose messages the tamper hook altered or dropped."""
 
     def culprits(self) -> set[int]:
-        """Union of culprits named by every aborting party."""
+        """Union of culprits named by every aborting party that is not corrupted."""
         out: set[int] = set()
-        for a in self.aborts.values():
-            out |= a.culprits
+        for p, a in self.aborts.items():
+            if p not in self.corrupted:
+                out |= a.culprits
         return out
 
 
@@ -68,6 +73,8 @@ def run(
             for out in step.outgoing:
                 for to, msg in _deliveries(out, parties):
                     payload = tamper(msg, to) if tamper else msg.payload
+                    if payload != msg.payload:
+                        result.corrupted.add(msg.sender)
                     if payload is None:
                         continue
                     kind = "broadcast" if msg.recipient is None else "direct"
