@@ -76,16 +76,14 @@ def alter(
 def assert_blamed(result: SimulationResult, check: str) -> None:
     """The honest parties name the cheater, and only it, with `check` among the failed checks.
 
-    The cheater runs honest code under the tamper hook, so where it sees the victim's echo of its
-    altered message it blames the victim; a real cheater would not, and its verdict is ignored.
+    The simulation leaves out the verdicts of the cheater (a corrupted sender runs honest code that
+    never learns what was sent in its name).
     """
-    honest = {p: a for p, a in result.aborts.items() if p != CHEATER}
-    assert honest, "the cheat went unnoticed"
-    assert set().union(*(a.culprits for a in honest.values())) == {CHEATER}
-    checks = {b.check for a in honest.values() for b in a.blames}
+    assert result.aborts, "the cheat went unnoticed"
+    assert result.corrupted == {CHEATER}
+    assert result.culprits() == {CHEATER}
+    checks = {b.check for p, a in result.aborts.items() if p not in result.corrupted for b in a.blames}
     assert check in checks, checks
-    if CHEATER not in result.aborts:
-        assert result.culprits() == {CHEATER}
 
 
 def pk(setup: Setup, party: int) -> Any:
