@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from signer.chains.ethereum import Eip1559Tx
-from signer.tss import aux, keygen
+from signer.tss import aux, keygen, presign, sign
 from signer.tss.curve import scalar_to_bytes
 from signer.tss.encoding import encode
 from signer.tss.errors import InvalidInput
@@ -182,14 +182,12 @@ class SignerNode:
                 return keygen_public(new_share)
 
         elif protocol == "presign":
-            from signer.tss import presign
-
             share = self.key_share(key_id)
             info = self.aux_info(key_id)
             first = presign.start(session_id, share, info, tuple(parties), path=path, rng=self.rng)
             presig_id = session_id.hex()
 
-            def on_done(presig: Any) -> bytes:
+            def on_done(presig: presign.Presignature) -> bytes:
                 self.store.put(f"presig/{key_id}/{presig_id}", presig.to_bytes())
                 out: bytes = presig.public.to_bytes()
                 return out
@@ -208,8 +206,6 @@ class SignerNode:
 
         The presignature record is durably deleted before σ_i is computed and returned.
         """
-        from signer.tss import presign, sign
-
         check_key_id(key_id)
         if not re.fullmatch(r"[0-9a-f]{16,128}", presig_id):
             raise InvalidInput("bad presignature id")
@@ -220,8 +216,9 @@ class SignerNode:
             if not self.store.exists(name):
                 raise InvalidInput("presignature unknown or already used")
             share = self.key_share(key_id)
+            info = self.aux_info(key_id)
+            # Durably deleted here, before σ_i exists: a crash loses it, nothing can reuse it.
             presig = presign.Presignature.from_bytes(self.store.take(name))
-        if presig.epoch != share.epoch or presig.key_fingerprint != share.key_fingerprint():
-            raise InvalidInput("presignature belongs to another key or epoch")
-        partial = sign.partial_sign(sign.PresignatureHandle(presig), digest)
+        handle = sign.PresignatureHandle.open(presig, share, info)
+        partial = sign.partial_sign(handle, digest)
         return PartialSig(self.party, scalar_to_bytes(partial.sigma), digest)
