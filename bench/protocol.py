@@ -40,7 +40,9 @@ def _verify(public_key: bytes, digest: bytes, r: int, s: int, v: int) -> None:
     """Independent verification: `cryptography` (DER) and coincurve (recovery)."""
     pk = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), public_key)
     pk.verify(encode_dss_signature(r, s), digest, ec.ECDSA(Prehashed(hashes.SHA256())))
-    rec = PublicKey.from_signature_and_message(r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v]), digest, hasher=None)
+    rec = PublicKey.from_signature_and_message(
+        r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v]), digest, hasher=None
+    )
     if rec.format() != public_key:
         raise SystemExit("recovered public key differs")
 
@@ -136,7 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.perf_counter()
         res = simulation.run(
             {p: presign.start(sid, shares[p], auxes[p], signers, rng=rng) for p in signers},
-            on_step=lambda p, s: cpu.update({p: s}),
+            on_step=lambda p, s, cpu=cpu: cpu.update({p: s}),
         )
         if res.aborts:
             raise SystemExit(f"presign aborted: {next(iter(res.aborts.values()))}")

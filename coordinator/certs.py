@@ -20,7 +20,9 @@ VALIDITY = dt.timedelta(days=365)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
@@ -33,7 +35,7 @@ def create_ca(certs_dir: Path, name: str = "tss-custody local CA") -> None:
         return
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -43,9 +45,7 @@ def create_ca(certs_dir: Path, name: str = "tss-custody local CA") -> None:
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY * 5)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(key, hashes.SHA256())
     )
     _write_key(certs_dir / "ca.key", key)
@@ -58,7 +58,7 @@ def issue(certs_dir: Path, name: str, role: str, hosts: tuple[str, ...] = ("loca
     ca_cert = x509.load_pem_x509_certificate((certs_dir / "ca.pem").read_bytes())
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     sans: list[x509.GeneralName] = []
     for h in hosts:
         try:

@@ -1,12 +1,12 @@
 """tssctl: the operator's and officer's command line. Every command takes --json.
 
-    tssctl cluster up [--signers 3] [--threshold 2] [--dir D] [--level 128|112]
-    tssctl cluster down|status [--dir D]
-    tssctl key create --name NAME [--threshold T]      tssctl key show KEY_ID
-    tssctl sign-eth --key KEY_ID --to 0x.. --value WEI [--chain-id 1] [--nonce 0] [--gas 21000]
-                    [--max-fee WEI] [--priority-fee WEI] [--data 0x..] [--path m/0/1] [--idempotency-key K]
-    tssctl request show ID
-    tssctl demo [--dir D] [--level 128|112]
+tssctl cluster up [--signers 3] [--threshold 2] [--dir D] [--level 128|112]
+tssctl cluster down|status [--dir D]
+tssctl key create --name NAME [--threshold T]      tssctl key show KEY_ID
+tssctl sign-eth --key KEY_ID --to 0x.. --value WEI [--chain-id 1] [--nonce 0] [--gas 21000]
+                [--max-fee WEI] [--priority-fee WEI] [--data 0x..] [--path m/0/1] [--idempotency-key K]
+tssctl request show ID
+tssctl demo [--dir D] [--level 128|112]
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Any
 
 import grpc
 from coincurve import PublicKey
+from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from signer.chains.ethereum import address_of, keccak256
 from signer.tss.curve import Point
-from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from . import cluster
 from .client import CoordinatorClient

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from types import TracebackType
 
 import grpc
+from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
 
 from signer.node.tls import TlsFiles, channel_credentials
-from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
 
 
 class CoordinatorClient:
@@ -44,7 +44,9 @@ class CoordinatorClient:
     ) -> coordinator_pb2.SigningRequest:
         """Submit an EIP-1559 signing request and return its state after submission."""
         return self.stub.SubmitSigningRequest(
-            coordinator_pb2.SubmitSigningRequestRequest(key_id=key_id, idempotency_key=idempotency_key, path=list(path), eth=tx),
+            coordinator_pb2.SubmitSigningRequestRequest(
+                key_id=key_id, idempotency_key=idempotency_key, path=list(path), eth=tx
+            ),
             timeout=self.timeout,
         )
 

@@ -98,7 +98,12 @@ def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) 
     root.mkdir(parents=True, exist_ok=True)
     cdir = root / "certs"
     certs.create_ca(cdir)
-    for name, role in [("coordinator", "coordinator"), ("operator", "operator"), ("backend", "backend"), *[(c, c.split("-")[0]) for c in extra_clients]]:
+    for name, role in [
+        ("coordinator", "coordinator"),
+        ("operator", "operator"),
+        ("backend", "backend"),
+        *[(c, c.split("-")[0]) for c in extra_clients],
+    ]:
         if not (cdir / f"{name}.pem").exists():
             certs.issue(cdir, name, role)
     signer_addrs: dict[int, str] = {}
@@ -151,7 +156,7 @@ def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) 
 def _spawn(root: Path, name: str, module: str, config: Path) -> int:
     logs = root / "logs"
     logs.mkdir(exist_ok=True)
-    log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child process
+    log = open(logs / f"{name}.log", "ab")
     proc = subprocess.Popen(  # noqa: S603 - fixed argv of our own modules
         [sys.executable, "-m", module, "--config", str(config)],
         stdout=log,

@@ -60,11 +60,15 @@ class Identity:
         """From the 64-byte private encoding (Ed25519 seed || X25519 scalar)."""
         if len(data) != 64:
             raise ValueError("identity must be 64 bytes")
-        return cls(party, Ed25519PrivateKey.from_private_bytes(data[:32]), X25519PrivateKey.from_private_bytes(data[32:]))
+        return cls(
+            party, Ed25519PrivateKey.from_private_bytes(data[:32]), X25519PrivateKey.from_private_bytes(data[32:])
+        )
 
     def to_bytes(self) -> bytes:
         """Private encoding (store it encrypted)."""
-        return self.sign_key.private_bytes(_RAW, _RAW_PRIV, _NOENC) + self.enc_key.private_bytes(_RAW, _RAW_PRIV, _NOENC)
+        return self.sign_key.private_bytes(_RAW, _RAW_PRIV, _NOENC) + self.enc_key.private_bytes(
+            _RAW, _RAW_PRIV, _NOENC
+        )
 
     def public(self) -> PeerKeys:
         """The public half, for the cluster configuration."""
@@ -75,12 +79,16 @@ class Identity:
         )
 
 
-def signed_bytes(session_id: bytes, protocol: str, round_name: str, sender: int, recipient: int, payload: bytes) -> bytes:
+def signed_bytes(
+    session_id: bytes, protocol: str, round_name: str, sender: int, recipient: int, payload: bytes
+) -> bytes:
     """What the sender's Ed25519 signature covers."""
     return encode("envelope/v1", session_id, protocol, round_name, sender, recipient, payload)
 
 
-def sign(identity: Identity, session_id: bytes, protocol: str, round_name: str, recipient: int, payload: bytes) -> bytes:
+def sign(
+    identity: Identity, session_id: bytes, protocol: str, round_name: str, recipient: int, payload: bytes
+) -> bytes:
     """Ed25519 signature of the envelope fields."""
     return identity.sign_key.sign(signed_bytes(session_id, protocol, round_name, identity.party, recipient, payload))
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from concurrent import futures
@@ -18,10 +17,10 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
 
 from signer.chains.ethereum import Eip1559Tx, TxError
 from signer.tss.errors import DecodeError, InternalError, InvalidInput, ProtocolAbort
-from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
 
 from . import blame_codec
 from .config import NodeConfig
@@ -65,7 +64,9 @@ def _envelope_out(e: Envelope) -> common_pb2.Envelope:
 
 
 def _envelope_in(m: common_pb2.Envelope) -> Envelope:
-    return Envelope(bytes(m.session_id), m.protocol, m.round, m.sender, m.recipient, bytes(m.payload), bytes(m.signature))
+    return Envelope(
+        bytes(m.session_id), m.protocol, m.round, m.sender, m.recipient, bytes(m.payload), bytes(m.signature)
+    )
 
 
 def _step(r: StepResult) -> signer_pb2.SessionStep:
@@ -185,4 +186,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

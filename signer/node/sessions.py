@@ -184,7 +184,10 @@ class SessionManager:
         # reverse) took part in the round: the relay dropped the other half.
         for j in s.round.others:
             slot = got.get(j, {})
-            if slot and (s.round.expects_broadcast and "broadcast" not in slot or s.round.expects_direct and "direct" not in slot):
+            if slot and (
+                (s.round.expects_broadcast and "broadcast" not in slot)
+                or (s.round.expects_direct and "direct" not in slot)
+            ):
                 blames.append(Blame(RELAY, rname, "dropped_message"))
         if blames:
             s.aborted = ProtocolAbort(blames)

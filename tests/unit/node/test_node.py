@@ -66,7 +66,9 @@ def _relay(
     return {p: s.public_output for p, s in steps.items()}
 
 
-def _run(nodes: dict[int, SignerNode], sid: bytes, protocol: str, parties: tuple[int, ...], **kw: object) -> dict[int, bytes]:
+def _run(
+    nodes: dict[int, SignerNode], sid: bytes, protocol: str, parties: tuple[int, ...], **kw: object
+) -> dict[int, bytes]:
     first = {p: nodes[p].start_session(sid, protocol, "k1", parties, **kw) for p in parties}  # type: ignore[arg-type]
     return _relay(nodes, sid, first)
 
@@ -106,7 +108,15 @@ def test_relay_tampering_blames_the_relay(cluster: dict[int, SignerNode]) -> Non
 
     def flip(e: Envelope, to: int) -> Envelope:
         if e.recipient != 0:
-            return Envelope(e.session_id, e.protocol, e.round, e.sender, e.recipient, e.payload[:-1] + bytes([e.payload[-1] ^ 1]), e.signature)
+            return Envelope(
+                e.session_id,
+                e.protocol,
+                e.round,
+                e.sender,
+                e.recipient,
+                e.payload[:-1] + bytes([e.payload[-1] ^ 1]),
+                e.signature,
+            )
         return e
 
     with pytest.raises(ProtocolAbort) as exc:
