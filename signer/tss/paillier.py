@@ -22,10 +22,15 @@ class PaillierPublicKey:
     """The public modulus N; ciphertexts live in Z*_{N²}."""
 
     n: int
-    n2: int = field(init=False, repr=False, compare=False)
+    _n2: int = field(init=False, repr=False, compare=False, default=0)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "n2", self.n * self.n)
+    @property
+    def n2(self) -> int:
+        """N², computed on first use: building a key from a peer's oversize N costs nothing before
+        `check` rejects it."""
+        if not self._n2:
+            object.__setattr__(self, "_n2", self.n * self.n)
+        return self._n2
 
     def check(self, modulus_bits: int) -> None:
         """Reject a received key of the wrong size or with obvious structure (see check_modulus)."""

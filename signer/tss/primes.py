@@ -83,7 +83,7 @@ def check_modulus(n: int, bits: int) -> None:
     The zero-knowledge proofs (Πmod, Πfac) carry the real guarantee; these checks come first
     because they are cheap and stop malformed input before any exponentiation.
     """
-    if not isinstance(n, int) or n.bit_length() != bits:
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0 or n.bit_length() != bits:
         raise InvalidInput(f"modulus must have exactly {bits} bits")
     if has_small_factor(n):
         raise InvalidInput("modulus has a small factor")
@@ -109,7 +109,9 @@ class PrimePool:
         self._ready: dict[int, deque[int]] = {b: deque() for b in bits}
         self._cond = threading.Condition()
         self._stop = False
-        self._threads = [threading.Thread(target=self._run, name=f"prime-pool-{i}", daemon=True) for i in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._run, name=f"prime-pool-{i}", daemon=True) for i in range(workers)
+        ]
         for t in self._threads:
             t.start()
 
@@ -129,6 +131,8 @@ class PrimePool:
             assert bits is not None
             p = generate_safe_prime(bits)
             with self._cond:
+                if self._stop:  # closed while we were generating: drop it, as close() promises
+                    return
                 self._ready[bits].append(p)
                 self._cond.notify_all()
 
@@ -148,10 +152,13 @@ class PrimePool:
             self._cond.notify_all()
         return generate_safe_prime(bits)
 
-    def close(self) -> None:
-        """Stop the workers (primes still pooled are dropped)."""
+    def close(self, wait: bool = False) -> None:
+        """Stop the workers (primes still pooled are dropped); with `wait`, join them."""
         with self._cond:
             self._stop = True
             for q in self._ready.values():
                 q.clear()
             self._cond.notify_all()
+        if wait:
+            for t in self._threads:
+                t.join()

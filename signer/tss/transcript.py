@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .curve import Q
 from .encoding import Value, encode
+from .errors import InvalidInput
 
 if TYPE_CHECKING:
     from _hashlib import HASHXOF
@@ -61,7 +62,7 @@ class Transcript:
     def challenge_int(self, label: str, bound: int) -> int:
         """Uniform integer in [0, bound), by rejection sampling."""
         if bound <= 0:
-            raise ValueError("bound must be positive")
+            raise InvalidInput("bound must be positive")
         bits = max(1, (bound - 1).bit_length())
         nbytes = (bits + 7) // 8
         mask = (1 << bits) - 1
