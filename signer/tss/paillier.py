@@ -120,10 +120,14 @@ class PaillierSecretKey:
         return signed_mod(crt(mp, self.p, mq, self.q, self._p_inv_q), self.n)
 
     def rho_pow_n(self, rho: int) -> int:
-        """ρ^N mod N² with CRT (the exponent reductions depend on the secret factors)."""
+        """ρ^N mod N² with CRT over p² and q².
+
+        The exponent stays the public N: reducing it mod φ(p²) would make it secret (and force the
+        slower constant-time routine) without shortening it, since φ(p²) is as long as N.
+        """
         n = self.n
-        a = powmod_secret(rho % self._p2, n % (self._p2 - self.p), self._p2)
-        b = powmod_secret(rho % self._q2, n % (self._q2 - self.q), self._q2)
+        a = powmod_public(rho % self._p2, n, self._p2)
+        b = powmod_public(rho % self._q2, n, self._q2)
         return crt(a, self._p2, b, self._q2, self._p2_inv_q2)
 
     def encrypt_with(self, m: int, rho: int) -> int:
