@@ -23,7 +23,10 @@ Deviations from the figure, and why:
   broadcast in R3, feeds the output.
 - D, F go to their recipient only (the figure's "send"); each party keeps every D/F it sent and
   received in its state for the identification round of Fig. 9, which `IdentificationRequired`
-  carries when a check of the output step fails without naming a culprit.
+  carries when a check of the output step fails without naming a culprit. Fig. 9 needs every
+  D_{i,j} and F_{j,i} at every signer, so round 2's broadcast also carries a hash commitment to
+  the direct MtA values for each recipient (checked by the recipient, echoed to all), which the
+  identification round (presign_identify.py) opens.
 - Πelog statements take the points in the order of Fig. 23, not the order printed in Fig. 8
   (synedrion's errata).
 - Every proof transcript is bound to the session id, the round and proof, the aux epoch, the
@@ -382,6 +385,8 @@ class IdentificationState:
 
     `reason` is "delta" (δ·G ≠ ΣΔ_j) or "chi" (ΣS_j ≠ δ·X). Public values are per signer;
     `sent`/`received` are per other signer; the integers δ_i, χ_i are before reduction mod q.
+    `mta_commitments[i][j]` is what signer i's round-2 broadcast committed to for its MtA values
+    sent to j (presign_msgs.mta_commitment): identification opens them to every signer.
     """
 
     reason: str
@@ -398,6 +403,7 @@ class IdentificationState:
     nonces: Nonces = field(repr=False)
     delta_int: int = field(repr=False)
     chi_int: int = field(repr=False)
+    mta_commitments: Mapping[int, Mapping[int, bytes]]
 
 
 class IdentificationRequired(TssError):  # noqa: N818 (the name the design uses: it is a hand-off, not a failure)

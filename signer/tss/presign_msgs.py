@@ -10,11 +10,13 @@ Notation: the sender is j, the receiver i (the receiver's view of the paper's in
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from .curve import Point, check_scalar
 from .echo import Echo, echo_from_value, echo_value
-from .encoding import as_int, as_point, decode, encode
+from .encoding import Decoded, Value, as_bytes, as_int, as_list, as_point, decode, encode
+from .errors import DecodeError
 from .paillier import PaillierPublicKey
 from .zk import aff_g, elog, enc_elg
 
@@ -24,6 +26,36 @@ R2_BROADCAST = "presign/r2/bcast"
 R2_DIRECT = "presign/r2/direct"
 R3_BROADCAST = "presign/r3/bcast"
 R4_BROADCAST = "presign/r4/bcast"
+R2_MTA_COMMITMENT = "presign/r2/mta"
+
+MtaCommitments = tuple[tuple[int, bytes], ...]
+"""(recipient, commitment) pairs, recipients ascending."""
+
+
+def mta_commitment(session_id: bytes, sender: int, recipient: int, D: int, F: int, D_hat: int, F_hat: int) -> bytes:
+    """SHA-256 over the MtA values (D, F, D̂, F̂) sender sent to recipient in round 2.
+
+    Round 2's broadcast carries one per recipient, so the direct values are fixed for every
+    signer and the identification round (Fig. 9, presign_identify.py) can open them to all.
+    """
+    return hashlib.sha256(encode(R2_MTA_COMMITMENT, session_id, sender, recipient, D, F, D_hat, F_hat)).digest()
+
+
+def _commitments_value(c: MtaCommitments) -> Value:
+    return [[j, h] for j, h in c]
+
+
+def _commitments_from_value(v: Decoded) -> MtaCommitments:
+    out: list[tuple[int, bytes]] = []
+    for item in as_list(v):
+        pair = as_list(item)
+        if len(pair) != 2:
+            raise DecodeError("MtA commitments are (recipient, hash) pairs")
+        j, h = as_int(pair[0]), as_bytes(pair[1])
+        if len(h) != 32 or (out and j <= out[-1][0]):
+            raise DecodeError("MtA commitments: 32-byte hashes, recipients ascending")
+        out.append((j, h))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,19 +106,23 @@ class PresignRound1Direct:
 
 @dataclass(frozen=True, slots=True)
 class PresignRound2Broadcast:
-    """Γ_j = γ_j·G, ψ_j (Πelog tying Γ_j to (B_j1, B_j2)), and the echo of round 1's broadcasts."""
+    """Γ_j = γ_j·G, ψ_j (Πelog tying Γ_j to (B_j1, B_j2)), the echo of round 1's broadcasts, and
+    `mta`: the `mta_commitment` of the direct MtA values sent to each other signer."""
 
     Gamma: Point
     psi_elog: elog.Proof
     echo: Echo
+    mta: MtaCommitments
 
     def encode(self) -> bytes:
-        return encode(R2_BROADCAST, self.Gamma, self.psi_elog.to_value(), echo_value(self.echo))
+        return encode(
+            R2_BROADCAST, self.Gamma, self.psi_elog.to_value(), echo_value(self.echo), _commitments_value(self.mta)
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> PresignRound2Broadcast:
-        f = decode(R2_BROADCAST, data, 3)
-        return cls(as_point(f[0]), elog.Proof.from_value(f[1]), echo_from_value(f[2]))
+        f = decode(R2_BROADCAST, data, 4)
+        return cls(as_point(f[0]), elog.Proof.from_value(f[1]), echo_from_value(f[2]), _commitments_from_value(f[3]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@
   3. For each j: β, β̂ ← ±2^ℓ'; D_{j,i} = K_j^{γ_i}·enc_j(β; s), F_{j,i} = enc_i(β; r),
      D̂_{j,i} = K_j^{x_i'}·enc_j(β̂; ŝ), F̂_{j,i} = enc_i(β̂; r̂), with Πaff-g for each pair under
      j's ring-Pedersen parameters (X = Γ_i, resp. X_i' = λ_i·X_i).
-  4. Broadcast (Γ_i, ψ_i, echo of round 1); send the MtA messages to each j.
+  4. Broadcast (Γ_i, ψ_i, echo of round 1, a commitment to the MtA values sent to each j); send
+     the MtA messages to each j.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .presign_msgs import (
     PresignRound1Direct,
     PresignRound2Broadcast,
     PresignRound2Direct,
+    mta_commitment,
 )
 from .presign_round2 import PresignRound2
 from .rng import Rng, rand_nonzero_scalar, rand_signed, rand_unit
@@ -154,8 +156,7 @@ class PresignRound1(Round):
             rng=rng,
             level=level,
         )
-        bcast = PresignRound2Broadcast(Gamma, psi_elog, make_echo(ctx.session_id, ROUND1, payloads))
-        out: list[Outgoing] = [broadcast(ROUND2, me, bcast.encode())]
+        directs: list[Outgoing] = []
         sent: dict[int, MtaSent] = {}
         for j in self.others:
             pk_j, K_j = ctx.paillier[j], r1[j].K
@@ -180,7 +181,12 @@ class PresignRound1(Round):
                 rng=rng,
                 level=level,
             )
-            out.append(direct(ROUND2, me, j, PresignRound2Direct(D, F, D_hat, F_hat, psi, psi_hat).encode()))
+            directs.append(direct(ROUND2, me, j, PresignRound2Direct(D, F, D_hat, F_hat, psi, psi_hat).encode()))
             sent[j] = MtaSent(D, F, D_hat, F_hat, beta, s, r, beta_hat, s_hat, r_hat)
+        commitments = tuple(
+            (j, mta_commitment(ctx.session_id, me, j, m.D, m.F, m.D_hat, m.F_hat)) for j, m in sorted(sent.items())
+        )
+        bcast = PresignRound2Broadcast(Gamma, psi_elog, make_echo(ctx.session_id, ROUND1, payloads), commitments)
+        out: list[Outgoing] = [broadcast(ROUND2, me, bcast.encode()), *directs]
         nxt = PresignRound2(ctx, rng, self._nonces, r1, bcast.echo, Gamma, bcast.encode(), sent)
         return Continue(tuple(out), nxt)

@@ -4,7 +4,8 @@
   1. Decode (Γ_j valid; D_{i,j}, D̂_{i,j} ∈ Z*_{N_i²}; F_{i,j}, F̂_{i,j} ∈ Z*_{N_j²}); compare the echo of
      round 1 (`equivocation`); verify ψ_j (`elog_gamma`: L=B_j1, M=B_j2, X=Y_j, Y=Γ_j, h=G) and both
      Πaff-g under our own ring-Pedersen parameters (`aff_g_gamma` with X = Γ_j, C = K_i;
-     `aff_g_x` with X = X_j' = λ_j·X_j).
+     `aff_g_x` with X = X_j' = λ_j·X_j); check that j's broadcast commits to exactly the other
+     signers and that its commitment for us matches the direct values (`mta_commitment`).
   2. α_{i,j} = dec_i(D_{i,j}), α̂_{i,j} = dec_i(D̂_{i,j}) (CRT); Γ = Σ_j Γ_j; Δ_i = k_i·Γ;
      δ_i = γ_i·k_i + Σ_j (α_{i,j} − β_{j,i}),  χ_i = x_i'·k_i + Σ_j (α̂_{i,j} − β̂_{j,i})  (mod q);
      S_i = χ_i·Γ; ψ'_i = Πelog(L=A_i1, M=A_i2, X=Y_i, Y=Δ_i, h=Γ; y=k_i, λ=a_i).
@@ -22,7 +23,13 @@ from .curve import Point, Q, point_sum
 from .echo import Echo, check_echoes, make_echo
 from .errors import InternalError, InvalidProof
 from .presign import MtaReceived, MtaSent, Nonces, PresignContext
-from .presign_msgs import PresignRound1Broadcast, PresignRound2Broadcast, PresignRound2Direct, PresignRound3Broadcast
+from .presign_msgs import (
+    PresignRound1Broadcast,
+    PresignRound2Broadcast,
+    PresignRound2Direct,
+    PresignRound3Broadcast,
+    mta_commitment,
+)
 from .presign_round3 import ROUND3, PresignRound3, Round3State
 from .rng import Rng
 from .rounds import BlameCollector, Continue, Incoming, Round, Step, broadcast, decode_or_blame
@@ -104,6 +111,11 @@ class PresignRound2(Round):
             )
         except InvalidProof:
             collector.add(j, "elog_gamma", bc_bytes)
+        commitments = dict(bc.mta)
+        if set(commitments) != set(ctx.signers) - {j}:
+            collector.add(j, "mta_commitment", bc_bytes)
+        elif commitments[me] != mta_commitment(ctx.session_id, j, me, dm.D, dm.F, dm.D_hat, dm.F_hat):
+            collector.add(j, "mta_commitment", dm_bytes)
         pk_me, pk_j, rp_me, K_me = ctx.paillier[me], ctx.paillier[j], ctx.rp[me], self._r1[me].K
         affs = (
             ("aff_g_gamma", "r2/aff_g_gamma", aff_g.Statement(pk_me, pk_j, K_me, dm.D, dm.F, bc.Gamma, rp_me), dm.psi),
@@ -167,5 +179,11 @@ class PresignRound2(Round):
             chi=chi,
             delta_int=delta_int,
             chi_int=chi_int,
+            mta_commitments={
+                me: {
+                    j: mta_commitment(ctx.session_id, me, j, m.D, m.F, m.D_hat, m.F_hat) for j, m in self._sent.items()
+                },
+                **{j: dict(bc.mta) for j, bc in bcasts.items()},
+            },
         )
         return Continue((broadcast(ROUND3, me, payload3),), PresignRound3(state, mine3, payload3))

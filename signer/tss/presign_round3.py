@@ -53,6 +53,7 @@ class Round3State:
     chi: int = field(repr=False)
     delta_int: int = field(repr=False)
     chi_int: int = field(repr=False)
+    mta_commitments: Mapping[int, Mapping[int, bytes]]
 
 
 class PresignRound3(Round):
@@ -180,4 +181,5 @@ class PresignRound4(Round):
             nonces=st.nonces,
             delta_int=st.delta_int,
             chi_int=st.chi_int,
+            mta_commitments=st.mta_commitments,
         )
