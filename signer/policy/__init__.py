@@ -1,0 +1,98 @@
+"""The rules a signer checks for itself, shared with the coordinator: pure, no I/O, no clock.
+
+intent     the canonical intent officers approve (digest, decoded description, EIP-1559 builder)
+approvals  officer registry, Ed25519 approvals (single or batch by Merkle root), admin endorsements
+rules      approval expressions (k of a group, AND / OR), conditions, actions, limits, list entries
+document   the versioned policy document (JSON): ordered rules, limits, destination lists, trust ramp
+change     admin-quorum policy / registry changes: chaining, no downgrade, tighten now, loosen later
+limits     the rolling-window ledger and limit checks
+freeze     signed freeze (any officer) and unfreeze (quorum) orders
+engine     `evaluate` -> Decision, `check_release` for signers, the demo policy
+merkle     RFC 6962 Merkle tree and inclusion proofs
+Every time is an integer `now` (Unix seconds) passed in by the caller. Errors: `PolicyError(reason)`.
+"""
+
+from .approvals import (
+    Approval,
+    BatchProof,
+    Endorsement,
+    Officer,
+    OfficerRegistry,
+    public_key_bytes,
+    sign_approval,
+    sign_batch,
+    verify_approval,
+    verify_approvals,
+)
+from .change import Governed, PolicyChange, parse_change, policy_is_tightening
+from .document import PolicyDocument
+from .engine import Decision, check_release, demo_policy, evaluate, quorum_time
+from .errors import PolicyError
+from .freeze import ALL_KEYS, FreezeOrder, FreezeState, UnfreezeOrder, sign_freeze
+from .intent import Intent, canonical_destination, intent_from_eip1559
+from .limits import Ledger, check_limits
+from .merkle import InclusionProof, inclusion_proof, merkle_root, verify_inclusion
+from .rules import (
+    Action,
+    AllOf,
+    AllowEntry,
+    AnyOf,
+    ApprovalExpr,
+    ColdEntry,
+    Condition,
+    Group,
+    Limit,
+    Rule,
+    TrustRamp,
+    describe_expr,
+)
+
+__all__ = [
+    "ALL_KEYS",
+    "Action",
+    "AllOf",
+    "AllowEntry",
+    "AnyOf",
+    "Approval",
+    "ApprovalExpr",
+    "BatchProof",
+    "ColdEntry",
+    "Condition",
+    "Decision",
+    "Endorsement",
+    "FreezeOrder",
+    "FreezeState",
+    "Governed",
+    "Group",
+    "InclusionProof",
+    "Intent",
+    "Ledger",
+    "Limit",
+    "Officer",
+    "OfficerRegistry",
+    "PolicyChange",
+    "PolicyDocument",
+    "PolicyError",
+    "Rule",
+    "TrustRamp",
+    "UnfreezeOrder",
+    "canonical_destination",
+    "check_limits",
+    "check_release",
+    "demo_policy",
+    "describe_expr",
+    "evaluate",
+    "inclusion_proof",
+    "intent_from_eip1559",
+    "merkle_root",
+    "parse_change",
+    "policy_is_tightening",
+    "public_key_bytes",
+    "quorum_time",
+    "sign_approval",
+    "sign_batch",
+    "sign_freeze",
+    "verify_approval",
+    "verify_approvals",
+    "verify_inclusion",
+]

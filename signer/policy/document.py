@@ -1,0 +1,384 @@
+"""The versioned policy document: ordered rules (first match wins, block by default), limits,
+destination lists (allow with cool-down, deny, registered cold addresses) and a trust ramp.
+
+Admins edit it as JSON; everything else works on the parsed form. Its version hash is SHA-256 over
+the tagged encoding of the parsed document, never over JSON bytes, so whitespace or key order
+cannot change it. A document only takes effect through an admin-quorum-signed change (change.py).
+
+The rule building blocks (conditions, actions, approval expressions, limits) are in rules.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from signer.tss.encoding import Value
+
+from .approvals import tagged_hash
+from .errors import PolicyError
+from .intent import canonical_address
+from .rules import (
+    ACTIONS,
+    CLASSES,
+    MAX_EXPR_DEPTH,
+    SCOPES,
+    Action,
+    AllOf,
+    AllowEntry,
+    AnyOf,
+    ApprovalExpr,
+    ColdEntry,
+    Condition,
+    Group,
+    Limit,
+    Rule,
+    TrustRamp,
+    action_value,
+    check_expr,
+    condition_value,
+    expr_json,
+    malformed,
+    names_value,
+    opt_names_value,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyDocument:
+    """A complete policy version."""
+
+    KIND: ClassVar[str] = "policy"
+
+    version: int
+    rules: tuple[Rule, ...]
+    limits: tuple[Limit, ...] = ()
+    allow: tuple[AllowEntry, ...] = ()
+    deny: frozenset[str] = frozenset()
+    cold: tuple[ColdEntry, ...] = ()
+    cooldown: int = 86400
+    trust_ramp: TrustRamp | None = None
+    unfreeze_quorum: int = 2
+    change_delay: int = 86400
+    previous_hash: bytes = b""
+    _hash: bytes = field(default=b"", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        allow = [AllowEntry(_address(e.address), e.added_at, e.label) for e in self.allow]
+        cold = [ColdEntry(_address(e.address), e.label) for e in self.cold]
+        object.__setattr__(self, "allow", tuple(sorted(allow, key=lambda e: e.address)))
+        object.__setattr__(self, "cold", tuple(sorted(cold, key=lambda e: e.address)))
+        object.__setattr__(self, "deny", frozenset(_address(a) for a in self.deny))
+        if self.trust_ramp is not None:
+            ramp = TrustRamp(self.trust_ramp.first, tuple(sorted(self.trust_ramp.caps)))
+            object.__setattr__(self, "trust_ramp", ramp)
+        for entries in (allow, cold):
+            if len({e.address for e in entries}) != len(entries):
+                raise malformed("duplicate address in a destination list")
+        object.__setattr__(self, "_hash", tagged_hash("policy/document/v1", *self._values()))
+
+    def destination_class(self, destination: str, now: int) -> str:
+        """`denied`, `cold`, `allowed` or `unlisted` for a canonical destination at time `now`."""
+        if destination in self.deny:
+            return "denied"
+        if any(e.address == destination for e in self.cold):
+            return "cold"
+        entry = next((e for e in self.allow if e.address == destination), None)
+        if entry is not None and now >= entry.added_at + self.cooldown:
+            return "allowed"
+        return "unlisted"
+
+    def hash(self) -> bytes:
+        """The policy version hash (computed once, at construction)."""
+        return self._hash
+
+    def _values(self) -> list[Value]:
+        rules: list[Value] = [[r.rule_id, condition_value(r.when), action_value(r.action)] for r in self.rules]
+        limits: list[Value] = [
+            [x.limit_id, x.scope, x.asset, x.window, x.max_amount, x.max_count, opt_names_value(x.destinations)]
+            for x in self.limits
+        ]
+        ramp: list[Value] = []
+        if self.trust_ramp is not None:
+            ramp = [self.trust_ramp.first, [[a, c] for a, c in self.trust_ramp.caps]]
+        allow: list[Value] = [[e.address, e.added_at, e.label] for e in self.allow]
+        cold: list[Value] = [[e.address, e.label] for e in self.cold]
+        return [
+            self.version,
+            self.previous_hash,
+            self.change_delay,
+            self.cooldown,
+            self.unfreeze_quorum,
+            rules,
+            limits,
+            allow,
+            names_value(self.deny),
+            cold,
+            ramp,
+        ]
+
+    def check_successor(self, old: PolicyDocument, proposed_at: int) -> None:
+        """A new or re-dated allow-list entry may not be dated before the change was proposed."""
+        before = {e.address: e.added_at for e in old.allow}
+        for e in self.allow:
+            if before.get(e.address) != e.added_at and e.added_at < proposed_at:
+                raise PolicyError("backdated_allow_entry", e.address)
+
+    def is_tightening_of(self, old: PolicyDocument) -> bool:
+        """True only if this document provably allows a subset of what `old` allows (see change.py)."""
+        from .change import policy_is_tightening
+
+        return policy_is_tightening(old, self)
+
+    # --- JSON ----------------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """The JSON form admins edit (amounts as decimal strings)."""
+
+        def cond(c: Condition) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for name in ("assets", "destinations", "initiators", "keys"):
+                v = getattr(c, name)
+                if v is not None:
+                    out[name] = sorted(v)
+            for name in ("amount_min", "amount_max"):
+                if getattr(c, name) is not None:
+                    out[name] = str(getattr(c, name))
+            return out
+
+        def action(a: Action) -> dict[str, Any]:
+            out: dict[str, Any] = {"type": a.kind}
+            if a.approvals is not None:
+                out["approvals"] = expr_json(a.approvals)
+            if a.time_lock:
+                out["time_lock"] = a.time_lock
+            return out
+
+        def limit(x: Limit) -> dict[str, Any]:
+            out: dict[str, Any] = {"id": x.limit_id, "scope": x.scope}
+            if x.asset:
+                out["asset"] = x.asset
+            if x.window:
+                out["window"] = x.window
+            if x.scope == "client_rate":
+                out["max_count"] = x.max_count
+            else:
+                out["max_amount"] = str(x.max_amount)
+            if x.destinations is not None:
+                out["destinations"] = sorted(x.destinations)
+            return out
+
+        doc: dict[str, Any] = {
+            "version": self.version,
+            "previous_hash": self.previous_hash.hex(),
+            "change_delay": self.change_delay,
+            "cooldown": self.cooldown,
+            "unfreeze_quorum": self.unfreeze_quorum,
+            "destinations": {
+                "allow": [{"address": e.address, "added_at": e.added_at, "label": e.label} for e in self.allow],
+                "deny": sorted(self.deny),
+                "cold": [{"address": e.address, "label": e.label} for e in self.cold],
+            },
+            "limits": [limit(x) for x in self.limits],
+            "rules": [{"id": r.rule_id, "when": cond(r.when), "action": action(r.action)} for r in self.rules],
+        }
+        if self.trust_ramp is not None:
+            doc["trust_ramp"] = {"first": self.trust_ramp.first, "caps": {a: str(c) for a, c in self.trust_ramp.caps}}
+        return json.dumps(doc, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> PolicyDocument:
+        """Parse the JSON form strictly: unknown keys, wrong types or bad values raise `policy_malformed`."""
+        try:
+            d = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise malformed(f"not JSON: {exc}") from None
+        _keys(
+            d,
+            {"version", "rules"},
+            {"previous_hash", "change_delay", "cooldown", "unfreeze_quorum", "destinations", "limits", "trust_ramp"},
+        )
+        dests = d.get("destinations", {})
+        _keys(dests, set(), {"allow", "deny", "cold"})
+        allow = []
+        for e in _list(dests.get("allow", [])):
+            _keys(e, {"address", "added_at"}, {"label"})
+            allow.append(AllowEntry(_str(e["address"]), _int(e["added_at"]), _str(e.get("label", ""), empty=True)))
+        cold = []
+        for e in _list(dests.get("cold", [])):
+            _keys(e, {"address"}, {"label"})
+            cold.append(ColdEntry(_str(e["address"]), _str(e.get("label", ""), empty=True)))
+        ramp = None
+        if "trust_ramp" in d:
+            _keys(d["trust_ramp"], {"first", "caps"})
+            caps = d["trust_ramp"]["caps"]
+            if not isinstance(caps, dict):
+                raise malformed("trust_ramp.caps must map assets to amounts")
+            ramp = TrustRamp(_int(d["trust_ramp"]["first"]), tuple((_str(a), _amount(c)) for a, c in caps.items()))
+        try:
+            previous = bytes.fromhex(_str(d.get("previous_hash", ""), empty=True))
+        except ValueError:
+            raise malformed("previous_hash must be hex") from None
+        return cls(
+            version=_int(d["version"]),
+            rules=tuple(_rule(r) for r in _list(d["rules"])),
+            limits=tuple(_limit(x) for x in _list(d.get("limits", []))),
+            allow=tuple(allow),
+            deny=frozenset(_str(a) for a in _list(dests.get("deny", []))),
+            cold=tuple(cold),
+            cooldown=_int(d.get("cooldown", 86400)),
+            trust_ramp=ramp,
+            unfreeze_quorum=_int(d.get("unfreeze_quorum", 2)),
+            change_delay=_int(d.get("change_delay", 86400)),
+            previous_hash=previous,
+        )
+
+
+# --- parsing and validation ------------------------------------------------------------------------
+def _address(address: str) -> str:
+    try:
+        return canonical_address(address)
+    except PolicyError as exc:
+        raise malformed(f"destination list: {exc.detail}") from None
+
+
+def _keys(d: Any, required: AbstractSet[str], optional: AbstractSet[str] = frozenset()) -> None:
+    if not isinstance(d, dict):
+        raise malformed("expected an object")
+    missing, unknown = required - d.keys(), d.keys() - required - optional
+    if missing or unknown:
+        raise malformed(f"missing {sorted(missing)}, unknown {sorted(unknown)}")
+
+
+def _list(v: Any) -> list[Any]:
+    if not isinstance(v, list):
+        raise malformed("expected a list")
+    return v
+
+
+def _int(v: Any) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise malformed(f"expected a non-negative integer, got {v!r}")
+    return v
+
+
+def _amount(v: Any) -> int:
+    """Amounts in base units: a non-negative integer or a string of decimal digits."""
+    if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) <= 80:
+        return int(v)
+    return _int(v)
+
+
+def _str(v: Any, empty: bool = False) -> str:
+    if not isinstance(v, str) or (not v and not empty):
+        raise malformed(f"expected text, got {v!r}")
+    return v
+
+
+def _names(v: Any) -> frozenset[str]:
+    return frozenset(_str(x) for x in _list(v))
+
+
+def _parse_expr(d: Any, depth: int = 0) -> ApprovalExpr:
+    if depth > MAX_EXPR_DEPTH:
+        raise malformed("approval expression nested too deep")
+    if isinstance(d, dict) and "group" in d:
+        _keys(d, {"group", "k"})
+        return Group(_str(d["group"]), _int(d["k"]))
+    if isinstance(d, dict) and len(d) == 1 and ("all" in d or "any" in d):
+        kind, terms = next(iter(d.items()))
+        if not isinstance(terms, list):
+            raise malformed(f"`{kind}` needs a list")
+        parsed = tuple(_parse_expr(t, depth + 1) for t in terms)
+        return AllOf(parsed) if kind == "all" else AnyOf(parsed)
+    raise malformed("approvals must be {group, k}, {all: [...]} or {any: [...]}")
+
+
+def _rule(d: Any) -> Rule:
+    _keys(d, {"id", "action"}, {"when"})
+    w = d.get("when", {})
+    _keys(w, set(), {"assets", "amount_min", "amount_max", "destinations", "initiators", "keys"})
+    opt = {k: _names(w[k]) if k in w else None for k in ("assets", "destinations", "initiators", "keys")}
+    cond = Condition(
+        assets=opt["assets"],
+        amount_min=_amount(w["amount_min"]) if "amount_min" in w else None,
+        amount_max=_amount(w["amount_max"]) if "amount_max" in w else None,
+        destinations=opt["destinations"],
+        initiators=opt["initiators"],
+        keys=opt["keys"],
+    )
+    a = d["action"]
+    _keys(a, {"type"}, {"approvals", "time_lock"})
+    approvals = _parse_expr(a["approvals"]) if "approvals" in a else None
+    return Rule(_str(d["id"]), cond, Action(_str(a["type"]), approvals, _int(a.get("time_lock", 0))))
+
+
+def _limit(d: Any) -> Limit:
+    _keys(d, {"id", "scope"}, {"asset", "window", "max_amount", "max_count", "destinations"})
+    return Limit(
+        limit_id=_str(d["id"]),
+        scope=_str(d["scope"]),
+        asset=_str(d.get("asset", ""), empty=True),
+        window=_int(d.get("window", 0)),
+        max_amount=_amount(d.get("max_amount", 0)),
+        max_count=_int(d.get("max_count", 0)),
+        destinations=_names(d["destinations"]) if "destinations" in d else None,
+    )
+
+
+def _validate(doc: PolicyDocument) -> None:
+    for name in ("version", "cooldown", "unfreeze_quorum", "change_delay"):
+        v = getattr(doc, name)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise malformed(f"{name} must be a non-negative integer")
+    if doc.version < 1 or doc.unfreeze_quorum < 1:
+        raise malformed("version and unfreeze_quorum start at 1")
+    if len(doc.previous_hash) not in (0, 32):
+        raise malformed("previous_hash must be empty or 32 bytes")
+    ids = [r.rule_id for r in doc.rules]
+    if len(set(ids)) != len(ids) or not all(ids):
+        raise malformed("rule ids must be unique and non-empty")
+    for r in doc.rules:
+        c, a = r.when, r.action
+        for s in (c.assets, c.destinations, c.initiators, c.keys):
+            if s is not None and not s:
+                raise malformed(f"rule {r.rule_id}: an empty set never matches; omit the field")
+        if c.destinations is not None and not c.destinations <= CLASSES:
+            raise malformed(f"rule {r.rule_id}: destination classes are {sorted(CLASSES)}")
+        for v in (c.amount_min, c.amount_max):
+            if v is not None and (not isinstance(v, int) or v < 0):
+                raise malformed(f"rule {r.rule_id}: amounts are non-negative integers")
+        if c.amount_min is not None and c.amount_max is not None and c.amount_min > c.amount_max:
+            raise malformed(f"rule {r.rule_id}: amount_min exceeds amount_max")
+        if a.kind not in ACTIONS:
+            raise malformed(f"rule {r.rule_id}: action must be one of {ACTIONS}")
+        if (a.kind == "require") != (a.approvals is not None):
+            raise malformed(f"rule {r.rule_id}: `require` and only `require` names approvals")
+        if a.approvals is not None:
+            check_expr(a.approvals)
+        if a.time_lock < 0 or (a.time_lock and a.kind != "require"):
+            raise malformed(f"rule {r.rule_id}: a time lock runs from the approval quorum, so it needs `require`")
+    lids = [x.limit_id for x in doc.limits]
+    if len(set(lids)) != len(lids) or not all(lids):
+        raise malformed("limit ids must be unique and non-empty")
+    for x in doc.limits:
+        if x.scope not in SCOPES:
+            raise malformed(f"limit {x.limit_id}: scope must be one of {SCOPES}")
+        if x.destinations is not None and (not x.destinations or not x.destinations <= CLASSES):
+            raise malformed(f"limit {x.limit_id}: destination classes are {sorted(CLASSES)}")
+        windowed = x.scope != "transaction"
+        if (x.window > 0) != windowed or (x.scope == "client_rate") == bool(x.asset):
+            raise malformed(
+                f"limit {x.limit_id}: {x.scope} needs {'a window' if windowed else 'no window'}, "
+                f"{'no asset' if x.scope == 'client_rate' else 'an asset'}"
+            )
+        if x.scope == "client_rate" and (x.max_count < 1 or x.max_amount):
+            raise malformed(f"limit {x.limit_id}: client_rate needs max_count >= 1 and no max_amount")
+        if x.scope != "client_rate" and x.max_count:
+            raise malformed(f"limit {x.limit_id}: only client_rate counts requests")
+    if doc.trust_ramp is not None and (doc.trust_ramp.first < 1 or any(c < 0 for _, c in doc.trust_ramp.caps)):
+        raise malformed("trust_ramp needs first >= 1 and non-negative caps")
+    if doc.trust_ramp is not None and len(dict(doc.trust_ramp.caps)) != len(doc.trust_ramp.caps):
+        raise malformed("trust_ramp has an asset twice")

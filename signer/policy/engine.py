@@ -1,0 +1,212 @@
+"""Evaluate a request against the policy: the one function the coordinator and every signer run.
+
+`evaluate` is pure: the document, registry, intent, verified approvals, ledger and `now` go in, a
+`Decision` comes out. Order of checks (fail closed at each):
+  expired intent -> policy version mismatch -> initiator mismatch -> amount / destination that
+  cannot be decoded -> deny-list -> spent request id -> first matching rule (none: block) ->
+  block rule -> hard limits and trust ramp -> approvals and time lock.
+A time lock runs from the moment the approvals first met the requirement (the officers' signed
+times, earliest satisfying prefix), so a signer can check it without trusting the coordinator.
+
+`check_release` is what a signer runs before it releases a partial signature: freeze state, every
+approval verified against its own registry, then `evaluate`; it raises `PolicyError(reason)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .approvals import Approval, Officer, OfficerRegistry, verify_approvals
+from .document import PolicyDocument
+from .errors import PolicyError
+from .freeze import FreezeState
+from .intent import Intent, canonical_destination
+from .limits import Ledger, check_limits
+from .rules import (
+    Action,
+    AllowEntry,
+    ApprovalExpr,
+    ColdEntry,
+    Condition,
+    Group,
+    Limit,
+    Rule,
+    expr_groups,
+    expr_satisfied,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for one request at one time.
+
+    `action` is `allow`, `require` or `block`; `required` the approval expression (for `require`);
+    `satisfied` whether the approvals meet it (always True for `allow`, False for `block`);
+    `time_lock_until` the earliest signing time (0 when there is none or it is not yet known);
+    `reason` a stable string; `rule_id` the rule that matched ("" when none did).
+    """
+
+    action: str
+    required: ApprovalExpr | None
+    satisfied: bool
+    time_lock_until: int
+    reason: str
+    rule_id: str
+
+    def may_sign(self, now: int) -> bool:
+        """Whether the request may be signed at `now`."""
+        return self.action != "block" and self.satisfied and now >= self.time_lock_until
+
+
+def _block(reason: str, rule_id: str = "") -> Decision:
+    return Decision("block", None, False, 0, reason, rule_id)
+
+
+def quorum_time(
+    expr: ApprovalExpr, registry: OfficerRegistry, approvals: Mapping[str, int], excluded: Iterable[str] = ()
+) -> int | None:
+    """The signed time at which `approvals` (officer id -> signed_at) first met `expr`, or None."""
+    skip = set(excluded)
+    members = {g: registry.members(g) - skip for g in expr_groups(expr)}
+    got: set[str] = set()
+    for officer_id, at in sorted(approvals.items(), key=lambda kv: (kv[1], kv[0])):
+        got.add(officer_id)
+        if expr_satisfied(expr, members, frozenset(got)):
+            return at
+    return None
+
+
+def evaluate(
+    policy: PolicyDocument,
+    registry: OfficerRegistry,
+    intent: Intent,
+    approvals_ok: Mapping[str, int],
+    ledger: Ledger,
+    now: int,
+    initiator: str,
+) -> Decision:
+    """The decision for `intent` given the verified approvals (as returned by `verify_approvals`)."""
+    if now >= intent.expires_at:
+        return _block("intent_expired")
+    if intent.policy_hash != policy.hash():
+        return _block("policy_mismatch")
+    if intent.initiator and intent.initiator != initiator:
+        return _block("initiator_mismatch")
+    if not isinstance(intent.amount, int) or intent.amount < 0 or intent.fee_cap < 0:
+        return _block("undecodable_amount")
+    try:
+        destination = canonical_destination(intent.chain, intent.destination)
+    except PolicyError:
+        return _block("undecodable_destination")
+    destination_class = policy.destination_class(destination, now)
+    if destination_class == "denied":
+        return _block("destination_denied")
+    if ledger.has_spent(intent.request_id):
+        return _block("request_replayed")
+    attrs = (intent.asset, intent.amount, destination_class, initiator, intent.key_id)
+    rule = next((r for r in policy.rules if r.when.matches(*attrs)), None)
+    if rule is None:
+        return _block("no_matching_rule")
+    if rule.action.kind == "block":
+        return _block("rule_block", rule.rule_id)
+    exceeded = check_limits(
+        policy,
+        ledger,
+        intent,
+        destination=destination,
+        destination_class=destination_class,
+        initiator=initiator,
+        now=now,
+    )
+    if exceeded is not None:
+        return _block(exceeded, rule.rule_id)
+    expr = rule.action.approvals
+    if rule.action.kind == "allow" or expr is None:
+        return Decision("allow", None, True, 0, "allowed", rule.rule_id)
+    at = quorum_time(expr, registry, approvals_ok, excluded=(initiator, intent.initiator))
+    if at is None:
+        return Decision("require", expr, False, 0, "approvals_pending", rule.rule_id)
+    until = at + rule.action.time_lock if rule.action.time_lock else 0
+    reason = "time_locked" if now < until else "approved"
+    return Decision("require", expr, True, until, reason, rule.rule_id)
+
+
+def check_release(
+    *,
+    policy: PolicyDocument,
+    registry: OfficerRegistry,
+    freeze: FreezeState,
+    ledger: Ledger,
+    intent: Intent,
+    approvals: Iterable[Approval],
+    now: int,
+    initiator: str,
+) -> Decision:
+    """A signer's own authorization before releasing a partial signature; raises `PolicyError`.
+
+    `intent` must be rebuilt by the signer from the transaction body (e.g. `intent_from_eip1559`),
+    never taken from the coordinator. On success the caller records the spend in its ledger
+    (`ledger.record_spend`, `ledger.record_request`) before the partial signature leaves.
+    """
+    if freeze.is_frozen(intent.key_id):
+        raise PolicyError("frozen", intent.key_id)
+    approved = verify_approvals(registry, intent, approvals, now, initiator)
+    decision = evaluate(policy, registry, intent, approved, ledger, now, initiator)
+    if not decision.may_sign(now):
+        raise PolicyError(decision.reason, decision.rule_id)
+    return decision
+
+
+def demo_policy(
+    officers: Mapping[str, bytes],
+    admins: Mapping[str, bytes],
+    *,
+    small: int = 10**17,
+    large: int = 10**19,
+    time_lock: int = 300,
+    change_delay: int = 3600,
+    allow: Iterable[str] = (),
+    cold: Iterable[str] = (),
+    now: int = 0,
+) -> tuple[OfficerRegistry, PolicyDocument]:
+    """The local cluster's demo registry (genesis, version 1) and policy (version 1).
+
+    `officers` / `admins` map ids to raw Ed25519 public keys (an id in both gets both roles).
+    ETH up to `small` wei is automatic, up to `large` needs 2 of the officers, above that 2 of
+    the officers plus `time_lock` seconds; cold sweeps need 1 officer; other assets are blocked.
+    """
+    people: dict[str, Officer] = {}
+    for oid, pub in officers.items():
+        people[oid] = Officer(oid, pub, frozenset({"officers"}), frozenset({"officer"}))
+    for oid, pub in admins.items():
+        prev = people.get(oid)
+        if prev is not None and prev.public_key != pub:
+            raise PolicyError("registry_malformed", f"{oid} has two keys")
+        groups, roles = (prev.groups, prev.roles) if prev else (frozenset[str](), frozenset[str]())
+        people[oid] = Officer(oid, pub, groups, roles | {"admin"})
+    registry = OfficerRegistry(1, tuple(people.values()), admin_quorum=min(2, len(admins)), change_delay=change_delay)
+    eth = frozenset({"ETH"})
+    two = Group("officers", min(2, len(officers)))
+    cold_only = frozenset({"cold"})
+    policy = PolicyDocument(
+        version=1,
+        rules=(
+            Rule("cold-sweep", Condition(assets=eth, destinations=cold_only), Action("require", Group("officers", 1))),
+            Rule("small-auto", Condition(assets=eth, amount_max=small), Action("allow")),
+            Rule("medium-2-of-officers", Condition(assets=eth, amount_max=large), Action("require", two)),
+            Rule("large-2-of-officers-time-lock", Condition(assets=eth), Action("require", two, time_lock)),
+        ),
+        limits=(
+            Limit("eth-per-transaction", "transaction", asset="ETH", max_amount=100 * 10**18),
+            Limit("eth-24h-per-key", "key_asset", asset="ETH", window=86400, max_amount=500 * 10**18),
+            Limit("eth-30d-per-key", "key_asset", asset="ETH", window=30 * 86400, max_amount=5000 * 10**18),
+            Limit("requests-per-client-minute", "client_rate", window=60, max_count=60),
+        ),
+        allow=tuple(AllowEntry(a, now) for a in allow),
+        cold=tuple(ColdEntry(a) for a in cold),
+        cooldown=3600,
+        unfreeze_quorum=min(2, len(officers)),
+        change_delay=change_delay,
+    )
+    return registry, policy

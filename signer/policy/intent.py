@@ -1,0 +1,199 @@
+"""The intent officers approve: what leaves, how much, to whom, from which key, under which policy.
+
+Its digest is SHA-256 over the project's injective tagged encoding of every field, so an approval
+of one intent is useless for any other (another amount, destination, fee cap, path, request id,
+policy version or expiry). `describe()` is the decoded text an officer reads before approving.
+
+A signer never trusts an intent it is handed: it rebuilds it from the transaction body
+(`intent_from_eip1559`) and compares digests. Fail closed: a transaction whose asset, amount or
+destination cannot be decoded raises `PolicyError("undecodable_transaction")`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from signer.chains.ethereum import Eip1559Tx, TxError, parse_address, to_checksum
+from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode, encode
+from signer.tss.errors import DecodeError
+
+from .errors import PolicyError
+
+INTENT_TAG = "policy/intent/v1"
+HARDENED = 1 << 31
+DEFAULT_DECIMALS: Mapping[str, int] = {"ETH": 18}
+_ERC20_TRANSFER = bytes.fromhex("a9059cbb")
+
+
+def canonical_destination(chain: str, destination: str) -> str:
+    """The canonical spelling of a destination on `chain`; raises `undecodable_destination`."""
+    if chain.startswith("eip155:"):
+        return canonical_address(destination)
+    raise PolicyError("undecodable_destination", f"unsupported chain {chain!r}")
+
+
+def canonical_address(address: str) -> str:
+    """An Ethereum address in EIP-55 form (a mixed-case input must carry a valid checksum)."""
+    try:
+        return to_checksum(parse_address(address).hex())
+    except TxError as exc:
+        raise PolicyError("undecodable_destination", str(exc)) from None
+
+
+def fee_asset(chain: str) -> str:
+    """The asset fees are paid in on `chain`."""
+    return "ETH" if chain.startswith("eip155:") else "?"
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A decoded signing request; `amount` and `fee_cap` are in base units (wei for ETH)."""
+
+    chain: str
+    asset: str
+    amount: int
+    destination: str
+    fee_cap: int
+    key_id: str
+    path: tuple[int, ...]
+    request_id: str
+    policy_hash: bytes
+    expires_at: int
+    initiator: str = ""
+    _digest: bytes = field(default=b"", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("chain", "asset", "destination", "key_id", "request_id", "initiator"):
+            if not isinstance(getattr(self, name), str):
+                raise PolicyError("intent_malformed", f"{name} must be text")
+        for name in ("amount", "fee_cap", "expires_at"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise PolicyError("intent_malformed", f"{name} must be an integer")
+        if not isinstance(self.path, tuple) or not all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < HARDENED for i in self.path
+        ):
+            raise PolicyError("intent_malformed", "path must be non-hardened indices")
+        if not isinstance(self.policy_hash, bytes) or len(self.policy_hash) != 32:
+            raise PolicyError("intent_malformed", "policy_hash must be 32 bytes")
+        object.__setattr__(self, "_digest", hashlib.sha256(self.to_bytes()).digest())
+
+    def _values(self) -> list[Value]:
+        return [
+            self.chain,
+            self.asset,
+            self.amount,
+            self.destination,
+            self.fee_cap,
+            self.key_id,
+            list(self.path),
+            self.request_id,
+            self.policy_hash,
+            self.expires_at,
+            self.initiator,
+        ]
+
+    def digest(self) -> bytes:
+        """The 32-byte digest officers sign."""
+        return self._digest
+
+    def to_bytes(self) -> bytes:
+        """Wire form (the encoding the digest is taken over)."""
+        return encode(INTENT_TAG, *self._values())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Intent:
+        """Parse the wire form; raises `PolicyError("intent_malformed")`."""
+        try:
+            f = decode(INTENT_TAG, data, 11)
+            path = tuple(as_int(i) for i in as_list(f[6]))
+            return cls(
+                as_str(f[0]),
+                as_str(f[1]),
+                as_int(f[2]),
+                as_str(f[3]),
+                as_int(f[4]),
+                as_str(f[5]),
+                path,
+                as_str(f[7]),
+                as_bytes(f[8]),
+                as_int(f[9]),
+                as_str(f[10]),
+            )
+        except DecodeError as exc:
+            raise PolicyError("intent_malformed", str(exc)) from None
+
+    def describe(self, decimals: Mapping[str, int] = DEFAULT_DECIMALS) -> str:
+        """The decoded intent as officers see it before approving."""
+        fee = fee_asset(self.chain)
+        path = "m" + "".join(f"/{i}" for i in self.path)
+        expires = datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        lines = [
+            f"Send {format_amount(self.amount, self.asset, decimals)} on {self.chain}",
+            f"  to          {self.destination}",
+            f"  fee cap     {format_amount(self.fee_cap, fee, decimals)}",
+            f"  from key    {self.key_id} path {path}",
+            f"  request     {self.request_id}" + (f" (initiated by {self.initiator})" if self.initiator else ""),
+            f"  policy      {self.policy_hash.hex()}",
+            f"  expires     {expires} ({self.expires_at})",
+            f"  digest      {self.digest().hex()}",
+        ]
+        return "\n".join(lines)
+
+
+def format_amount(amount: int, asset: str, decimals: Mapping[str, int] = DEFAULT_DECIMALS) -> str:
+    """`1.5 ETH (1500000000000000000 base units)`; base units only when the decimals are unknown."""
+    d = decimals.get(asset)
+    if d is None or amount < 0:
+        return f"{amount} base units of {asset}"
+    whole, frac = divmod(amount, 10**d)
+    text = str(whole) + (("." + str(frac).rjust(d, "0").rstrip("0")) if frac else "")
+    return f"{text} {asset} ({amount} base units)"
+
+
+def decode_eip1559(tx: Eip1559Tx, tokens: Mapping[str, str] | None = None) -> tuple[str, int, str]:
+    """(asset, amount, destination) of a plain ETH transfer or an ERC-20 `transfer` to a known token.
+
+    Anything else (another call, value attached to a token call, an unknown contract) is
+    undecodable and refused: the policy cannot judge what it cannot read.
+    """
+    if not tx.data:
+        return "ETH", tx.value, canonical_address(tx.to)
+    token = {canonical_address(k): v for k, v in (tokens or {}).items()}.get(canonical_address(tx.to))
+    data = tx.data
+    if token is None or tx.value != 0 or len(data) != 68 or data[:4] != _ERC20_TRANSFER:
+        raise PolicyError("undecodable_transaction", "not a plain transfer or a known ERC-20 transfer")
+    if data[4:16] != bytes(12):
+        raise PolicyError("undecodable_transaction", "recipient word is not an address")
+    return token, int.from_bytes(data[36:68], "big"), to_checksum(data[16:36].hex())
+
+
+def intent_from_eip1559(
+    tx: Eip1559Tx,
+    *,
+    key_id: str,
+    path: tuple[int, ...],
+    request_id: str,
+    policy_hash: bytes,
+    expires_at: int,
+    initiator: str = "",
+    tokens: Mapping[str, str] | None = None,
+) -> Intent:
+    """The intent of an EIP-1559 transaction: chain `eip155:<id>`, fee cap = max fee per gas × gas limit."""
+    asset, amount, destination = decode_eip1559(tx, tokens)
+    return Intent(
+        chain=f"eip155:{tx.chain_id}",
+        asset=asset,
+        amount=amount,
+        destination=destination,
+        fee_cap=tx.max_fee_per_gas * tx.gas_limit,
+        key_id=key_id,
+        path=path,
+        request_id=request_id,
+        policy_hash=policy_hash,
+        expires_at=expires_at,
+        initiator=initiator,
+    )

@@ -1,0 +1,172 @@
+"""The rolling-limit ledger each component keeps for itself, and the limit checks over it.
+
+The ledger records what was released (spends) and what was asked for (requests), each with the
+caller's time; it never reads a clock. A window of `w` seconds at time `now` covers entries with
+`at > now - w` (entries stamped in the future count too: fail closed on clock skew). Entries of the
+request being evaluated are left out, so evaluating the same request twice gives the same answer.
+
+A signer records a spend when it releases a partial signature; the coordinator when a request is
+signed. A request id can be spent once (`request_replayed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from signer.tss.encoding import Decoded, Value, as_int, as_list, as_str, decode, encode
+from signer.tss.errors import DecodeError
+
+from .document import PolicyDocument
+from .errors import PolicyError
+from .intent import Intent, canonical_destination
+
+LEDGER_TAG = "policy/ledger/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """One released transfer."""
+
+    at: int
+    request_id: str
+    key_id: str
+    asset: str
+    destination: str
+    amount: int
+
+
+class Ledger:
+    """Spends, requests per client, all-time counts per destination, and spent request ids."""
+
+    def __init__(self) -> None:
+        self._spends: list[Spend] = []
+        self._requests: dict[str, tuple[int, str]] = {}  # request_id -> (at, client)
+        self._destination_counts: dict[str, int] = {}
+        self._spent_ids: dict[str, int] = {}  # request_id -> intent expiry (kept until then)
+
+    # --- recording -------------------------------------------------------------------------------
+    def record_request(self, client: str, request_id: str, now: int) -> None:
+        """Count a request against its client's rate (once per request id)."""
+        self._requests.setdefault(request_id, (now, client))
+
+    def record_spend(self, intent: Intent, now: int) -> None:
+        """Record a released transfer; raises `request_replayed` if this request id was spent."""
+        if intent.request_id in self._spent_ids:
+            raise PolicyError("request_replayed", intent.request_id)
+        destination = canonical_destination(intent.chain, intent.destination)
+        self._spends.append(Spend(now, intent.request_id, intent.key_id, intent.asset, destination, intent.amount))
+        self._destination_counts[destination] = self._destination_counts.get(destination, 0) + 1
+        self._spent_ids[intent.request_id] = intent.expires_at
+
+    def prune(self, now: int, keep: int) -> None:
+        """Forget spends and requests older than `keep` seconds and spent ids of expired intents."""
+        self._spends = [s for s in self._spends if s.at > now - keep]
+        self._requests = {r: v for r, v in self._requests.items() if v[0] > now - keep}
+        self._spent_ids = {r: exp for r, exp in self._spent_ids.items() if exp > now}
+
+    # --- queries ---------------------------------------------------------------------------------
+    def has_spent(self, request_id: str) -> bool:
+        """Whether this request id was already released."""
+        return request_id in self._spent_ids
+
+    def spent(self, key_id: str, asset: str, window: int, now: int, exclude: str = "") -> int:
+        """Sum released from `key_id` in `asset` within the window."""
+        return sum(
+            s.amount
+            for s in self._spends
+            if s.key_id == key_id and s.asset == asset and s.at > now - window and s.request_id != exclude
+        )
+
+    def spent_to(self, destination: str, asset: str, window: int, now: int, exclude: str = "") -> int:
+        """Sum released to `destination` in `asset` within the window."""
+        return sum(
+            s.amount
+            for s in self._spends
+            if s.destination == destination and s.asset == asset and s.at > now - window and s.request_id != exclude
+        )
+
+    def requests_by(self, client: str, window: int, now: int, exclude: str = "") -> int:
+        """Requests by `client` within the window."""
+        return sum(1 for r, (at, c) in self._requests.items() if c == client and at > now - window and r != exclude)
+
+    def withdrawals_to(self, destination: str) -> int:
+        """All-time count of released transfers to `destination` (for the trust ramp)."""
+        return self._destination_counts.get(destination, 0)
+
+    # --- persistence -----------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Storage form."""
+        spends: list[Value] = [[s.at, s.request_id, s.key_id, s.asset, s.destination, s.amount] for s in self._spends]
+        requests: list[Value] = [[r, at, c] for r, (at, c) in sorted(self._requests.items())]
+        counts: list[Value] = [[d, n] for d, n in sorted(self._destination_counts.items())]
+        spent: list[Value] = [[r, exp] for r, exp in sorted(self._spent_ids.items())]
+        return encode(LEDGER_TAG, spends, requests, counts, spent)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Ledger:
+        """Inverse of `to_bytes`; raises `PolicyError("ledger_malformed")`."""
+        try:
+            f = decode(LEDGER_TAG, data, 4)
+            ledger = cls()
+            for item in as_list(f[0]):
+                v = _fields(item, 6)
+                ledger._spends.append(
+                    Spend(as_int(v[0]), as_str(v[1]), as_str(v[2]), as_str(v[3]), as_str(v[4]), as_int(v[5]))
+                )
+            for item in as_list(f[1]):
+                v = _fields(item, 3)
+                ledger._requests[as_str(v[0])] = (as_int(v[1]), as_str(v[2]))
+            for item in as_list(f[2]):
+                v = _fields(item, 2)
+                ledger._destination_counts[as_str(v[0])] = as_int(v[1])
+            for item in as_list(f[3]):
+                v = _fields(item, 2)
+                ledger._spent_ids[as_str(v[0])] = as_int(v[1])
+            return ledger
+        except DecodeError as exc:
+            raise PolicyError("ledger_malformed", str(exc)) from None
+
+
+def _fields(item: Decoded, n: int) -> list[Decoded]:
+    v = as_list(item)
+    if len(v) != n:
+        raise DecodeError(f"expected {n} fields")
+    return v
+
+
+def check_limits(
+    policy: PolicyDocument,
+    ledger: Ledger,
+    intent: Intent,
+    *,
+    destination: str,
+    destination_class: str,
+    initiator: str,
+    now: int,
+) -> str | None:
+    """The reason the first exceeded limit blocks this request (`limit_exceeded:<id>` or
+    `trust_ramp_exceeded`), or None. `destination` is canonical."""
+    rid = intent.request_id
+    for x in policy.limits:
+        if x.destinations is not None and destination_class not in x.destinations:
+            continue
+        if x.scope == "client_rate":
+            if ledger.requests_by(initiator, x.window, now, exclude=rid) + 1 > x.max_count:
+                return f"limit_exceeded:{x.limit_id}"
+            continue
+        if x.asset != intent.asset:
+            continue
+        if x.scope == "transaction":
+            used = 0
+        elif x.scope == "key_asset":
+            used = ledger.spent(intent.key_id, intent.asset, x.window, now, exclude=rid)
+        else:
+            used = ledger.spent_to(destination, intent.asset, x.window, now, exclude=rid)
+        if used + intent.amount > x.max_amount:
+            return f"limit_exceeded:{x.limit_id}"
+    ramp = policy.trust_ramp
+    if ramp is not None and destination_class != "cold":
+        cap = ramp.cap(intent.asset)
+        if cap is not None and intent.amount > cap and ledger.withdrawals_to(destination) < ramp.first:
+            return "trust_ramp_exceeded"
+    return None

@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from signer.chains.ethereum import Eip1559Tx
+from signer.policy import Intent, PolicyError, intent_from_eip1559
+from signer.policy.intent import decode_eip1559, format_amount
+from tests.unit.policy.support import ALLOWED, ETH, T0, addr, intent
+
+TOKEN = addr(40)
+
+
+def _tx(**changes: object) -> Eip1559Tx:
+    base = Eip1559Tx(
+        chain_id=1,
+        nonce=3,
+        max_priority_fee_per_gas=10**9,
+        max_fee_per_gas=50 * 10**9,
+        gas_limit=21000,
+        to=ALLOWED,
+        value=ETH,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _meta(i: Intent) -> dict[str, object]:
+    return {
+        "key_id": i.key_id,
+        "path": i.path,
+        "request_id": i.request_id,
+        "policy_hash": i.policy_hash,
+        "expires_at": i.expires_at,
+    }
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("chain", "eip155:5"),
+        ("asset", "WETH"),
+        ("amount", ETH + 1),
+        ("destination", addr(9)),
+        ("fee_cap", 1),
+        ("key_id", "cold"),
+        ("path", (0, 8)),
+        ("request_id", "req-2"),
+        ("policy_hash", bytes(32)),
+        ("expires_at", T0 + 3601),
+        ("initiator", "mallory"),
+    ],
+)
+def test_digest_covers_every_field(field: str, value: object) -> None:
+    base = intent()
+    assert dataclasses.replace(base, **{field: value}).digest() != base.digest()  # type: ignore[arg-type]
+
+
+def test_digest_is_injective_across_field_boundaries() -> None:
+    a = intent(key_id="ab", request_id="c")
+    b = intent(key_id="a", request_id="bc")
+    assert a.digest() != b.digest()
+    assert intent(path=(1, 23)).digest() != intent(path=(12, 3)).digest()
+
+
+def test_wire_round_trip_and_malformed() -> None:
+    i = intent(initiator="backend-1")
+    assert Intent.from_bytes(i.to_bytes()) == i
+    with pytest.raises(PolicyError) as exc:
+        Intent.from_bytes(i.to_bytes()[:-1])
+    assert exc.value.reason == "intent_malformed"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"amount": "1"}, {"path": (1 << 31,)}, {"path": [0]}, {"policy_hash": b"short"}, {"asset": 5}, {"amount": True}],
+)
+def test_malformed_intent_refused(changes: dict[str, object]) -> None:
+    with pytest.raises(PolicyError) as exc:
+        intent(**changes)
+    assert exc.value.reason == "intent_malformed"
+
+
+def test_describe_shows_the_decoded_intent() -> None:
+    i = intent(amount=1_500_000_000_000_000_000, initiator="backend-1")
+    text = i.describe()
+    for part in (
+        "1.5 ETH (1500000000000000000 base units)",
+        ALLOWED,
+        "0.00105 ETH",
+        "hot path m/0/7",
+        "req-1",
+        "backend-1",
+        i.policy_hash.hex(),
+        "2023-11-14T23:13:20Z",
+        i.digest().hex(),
+    ):
+        assert part in text
+    assert format_amount(7, "XYZ") == "7 base units of XYZ"
+
+
+def test_eip1559_eth_transfer() -> None:
+    want = intent()
+    got = intent_from_eip1559(_tx(to=ALLOWED.lower()), **_meta(want))  # type: ignore[arg-type]
+    assert got == want  # destination canonicalized, fee cap = max fee per gas * gas limit
+    assert got.fee_cap == 50 * 10**9 * 21000
+
+
+def test_eip1559_any_field_change_changes_digest() -> None:
+    base = intent_from_eip1559(_tx(), **_meta(intent()))  # type: ignore[arg-type]
+    for changes in (
+        {"value": ETH + 1},
+        {"to": addr(9)},
+        {"max_fee_per_gas": 51 * 10**9},
+        {"gas_limit": 21001},
+        {"chain_id": 5},
+    ):
+        other = intent_from_eip1559(_tx(**changes), **_meta(intent()))  # type: ignore[arg-type]
+        assert other.digest() != base.digest()
+
+
+def test_erc20_transfer_decoded_only_for_known_tokens() -> None:
+    recipient = addr(11)
+    data = bytes.fromhex("a9059cbb") + bytes(12) + bytes.fromhex(recipient[2:]) + (250 * 10**6).to_bytes(32, "big")
+    tx = _tx(to=TOKEN, value=0, data=data, gas_limit=60000)
+    assert decode_eip1559(tx, {TOKEN.lower(): "USDC"}) == ("USDC", 250 * 10**6, recipient)
+    with pytest.raises(PolicyError) as exc:
+        decode_eip1559(tx, {})
+    assert exc.value.reason == "undecodable_transaction"
+
+
+@pytest.mark.parametrize(
+    "data,value",
+    [
+        (bytes.fromhex("deadbeef"), 0),  # unknown call
+        (bytes.fromhex("a9059cbb") + bytes(64), 1),  # value attached to a token call
+        (bytes.fromhex("a9059cbb") + bytes(63), 0),  # truncated
+        (bytes.fromhex("a9059cbb") + b"\x01" + bytes(63), 0),  # dirty address word
+    ],
+)
+def test_undecodable_transactions_fail_closed(data: bytes, value: int) -> None:
+    with pytest.raises(PolicyError) as exc:
+        intent_from_eip1559(_tx(to=TOKEN, value=value, data=data), tokens={TOKEN: "USDC"}, **_meta(intent()))  # type: ignore[arg-type]
+    assert exc.value.reason == "undecodable_transaction"
