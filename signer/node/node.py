@@ -74,8 +74,8 @@ class SignerNode:
         self.level = level_by_name(config.level)
         self.store = EncryptedStore(config.data_dir / "store", load_kek(config.kek_file))
         self.identity = self._load_identity()
-        self.sessions = SessionManager(self.identity, config.peers)
         self.rng: Rng = rng or SystemRng()
+        self.sessions = SessionManager(self.identity, config.peers, self.rng)
         self._pool: PrimePool | None = None
         if primes is None:
             self._pool = PrimePool((self.level.prime_bits,), target=config.prime_pool)

@@ -13,7 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from signer.tss import presign_identify
 from signer.tss.errors import Blame, InvalidInput, ProtocolAbort
+from signer.tss.presign import IdentificationRequired
+from signer.tss.rng import Rng, SystemRng
 from signer.tss.rounds import Continue, Done, Incoming, Outgoing, Round, Step
 
 from .identity import EnvelopeError, Identity, PeerKeys, open_sealed, seal, sign, verify
@@ -67,9 +70,10 @@ class StepResult:
 class SessionManager:
     """Runs sessions for one party; thread-safe per session."""
 
-    def __init__(self, identity: Identity, peers: Mapping[int, PeerKeys]) -> None:
+    def __init__(self, identity: Identity, peers: Mapping[int, PeerKeys], rng: Rng | None = None) -> None:
         self.identity = identity
         self.peers = dict(peers)
+        self.rng: Rng = rng or SystemRng()
         self._sessions: dict[bytes, Session] = {}
         self._lock = threading.Lock()
 
@@ -113,7 +117,11 @@ class SessionManager:
                 raise InvalidInput("session already finished")
             inbox = self._open(s, envelopes)
             try:
-                step = s.round.receive(inbox)
+                try:
+                    step = s.round.receive(inbox)
+                except IdentificationRequired as handoff:
+                    # Presigning's δ or χ check failed: one more round names the cheater (Fig. 9).
+                    step = presign_identify.start(handoff, rng=self.rng)
             except ProtocolAbort as abort:
                 s.aborted = abort
                 s.round = None
