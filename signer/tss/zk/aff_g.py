@@ -46,8 +46,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import gmpy2
-
 from ..curve import Point
 from ..encoding import Decoded, Value, as_int, as_point
 from ..errors import InvalidInput
@@ -57,7 +55,7 @@ from ..params import SecurityLevel
 from ..ring_pedersen import RingPedersenParams
 from ..rng import Rng, rand_signed, rand_signed_scaled, rand_unit
 from ..transcript import Transcript
-from .common import fields, require, require_range
+from .common import fields, is_unit, require, require_range
 
 NAME = "aff_g"
 
@@ -130,10 +128,6 @@ def _challenge(transcript: Transcript, stmt: Statement, level: SecurityLevel, fi
     return t.challenge_signed("e", level.challenge_bound)
 
 
-def _is_unit(v: int, n: int, bound: int) -> bool:
-    """v ∈ (0, bound) and gcd(v, n) = 1: a unit mod n (bound = n) or mod n² (bound = n²)."""
-    return isinstance(v, int) and not isinstance(v, bool) and 0 < v < bound and gmpy2.gcd(v, n) == 1
-
 
 def z34_bound(level: SecurityLevel, n_hat: int) -> int:
     """The largest |z3|, |z4| an honest prover can send: (2^(ℓ+ε) + Q·2^ℓ)·N̂."""
@@ -144,7 +138,7 @@ def prove(transcript: Transcript, stmt: Statement, wit: Witness, *, rng: Rng, le
     """Prove the statement; refuses a witness outside x ∈ ±2^ℓ, y ∈ ±2^ℓ' or non-unit randomness."""
     if not in_signed_range(wit.x, level.ell) or not in_signed_range(wit.y, level.ell_prime):
         raise InvalidInput("Πaff-g witness out of range")
-    if not _is_unit(wit.rho, stmt.N0.n, stmt.N0.n) or not _is_unit(wit.rho_y, stmt.N1.n, stmt.N1.n):
+    if not is_unit(wit.rho, stmt.N0.n, stmt.N0.n) or not is_unit(wit.rho_y, stmt.N1.n, stmt.N1.n):
         raise InvalidInput("Πaff-g randomness is not a unit")
     if wit.key is not None and wit.key.n != stmt.N1.n:
         raise InvalidInput("the witness's Paillier key is not the statement's N1")
@@ -201,19 +195,19 @@ def verify(transcript: Transcript, stmt: Statement, proof: Proof, *, level: Secu
     require(-bound <= p.z4 <= bound, NAME, "z4_range")
     require(
         all(k.bit_length() == level.modulus_bits for k in (n0, n1, n_hat))
-        and _is_unit(rp.s, n_hat, n_hat)
-        and _is_unit(rp.t, n_hat, n_hat)
-        and _is_unit(stmt.C, n0, n0_sq)
-        and _is_unit(stmt.D, n0, n0_sq)
-        and _is_unit(stmt.Y, n1, n1_sq),
+        and is_unit(rp.s, n_hat, n_hat)
+        and is_unit(rp.t, n_hat, n_hat)
+        and is_unit(stmt.C, n0, n0_sq)
+        and is_unit(stmt.D, n0, n0_sq)
+        and is_unit(stmt.Y, n1, n1_sq),
         NAME,
         "statement",
     )
-    require(_is_unit(p.w, n0, n0) and _is_unit(p.w_y, n1, n1), NAME, "w_unit")
+    require(is_unit(p.w, n0, n0) and is_unit(p.w_y, n1, n1), NAME, "w_unit")
     require(
-        _is_unit(p.A, n0, n0_sq)
-        and _is_unit(p.B_y, n1, n1_sq)
-        and all(_is_unit(v, n_hat, n_hat) for v in (p.E, p.F, p.S, p.T)),
+        is_unit(p.A, n0, n0_sq)
+        and is_unit(p.B_y, n1, n1_sq)
+        and all(is_unit(v, n_hat, n_hat) for v in (p.E, p.F, p.S, p.T)),
         NAME,
         "commitment_unit",
     )

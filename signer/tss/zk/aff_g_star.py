@@ -50,8 +50,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import gmpy2
-
 from ..curve import Point
 from ..encoding import Decoded, Value, as_int, as_list, as_point
 from ..errors import InvalidInput
@@ -60,7 +58,7 @@ from ..paillier import PaillierPublicKey, PaillierSecretKey
 from ..params import SecurityLevel
 from ..rng import Rng, rand_signed, rand_unit
 from ..transcript import Transcript
-from .common import fields, require
+from .common import fields, is_unit, require
 
 NAME = "aff_g_star"
 
@@ -131,16 +129,12 @@ def _challenge(transcript: Transcript, stmt: Statement, level: SecurityLevel, fi
     return t.challenge_bits("e", level.m)
 
 
-def _is_unit(v: int, n: int, bound: int) -> bool:
-    """v ∈ (0, bound) and gcd(v, n) = 1: a unit mod n (bound = n) or mod n² (bound = n²)."""
-    return isinstance(v, int) and not isinstance(v, bool) and 0 < v < bound and gmpy2.gcd(v, n) == 1
-
 
 def prove(transcript: Transcript, stmt: Statement, wit: Witness, *, rng: Rng, level: SecurityLevel) -> Proof:
     """Prove the statement; refuses a witness outside x ∈ ±2^ℓ, y ∈ ±2^ℓ' or non-unit randomness."""
     if not in_signed_range(wit.x, level.ell) or not in_signed_range(wit.y, level.ell_prime):
         raise InvalidInput("Πaff-g* witness out of range")
-    if not _is_unit(wit.rho, stmt.N0.n, stmt.N0.n) or not _is_unit(wit.mu, stmt.N1.n, stmt.N1.n):
+    if not is_unit(wit.rho, stmt.N0.n, stmt.N0.n) or not is_unit(wit.mu, stmt.N1.n, stmt.N1.n):
         raise InvalidInput("Πaff-g* randomness is not a unit")
     if wit.key is not None and wit.key.n != stmt.N1.n:
         raise InvalidInput("the witness's Paillier key is not the statement's N1")
@@ -186,15 +180,15 @@ def verify(transcript: Transcript, stmt: Statement, proof: Proof, *, level: Secu
     require(
         n0.bit_length() == level.modulus_bits
         and n1.bit_length() == level.modulus_bits
-        and _is_unit(stmt.C, n0, n0_sq)
-        and _is_unit(stmt.D, n0, n0_sq)
-        and _is_unit(stmt.Y, n1, n1_sq),
+        and is_unit(stmt.C, n0, n0_sq)
+        and is_unit(stmt.D, n0, n0_sq)
+        and is_unit(stmt.Y, n1, n1_sq),
         NAME,
         "statement",
     )
-    require(all(_is_unit(rep.w, n0, n0) and _is_unit(rep.w_y, n1, n1) for rep in reps), NAME, "w_unit")
+    require(all(is_unit(rep.w, n0, n0) and is_unit(rep.w_y, n1, n1) for rep in reps), NAME, "w_unit")
     require(
-        all(_is_unit(rep.A, n0, n0_sq) and _is_unit(rep.B_y, n1, n1_sq) for rep in reps), NAME, "commitment_unit"
+        all(is_unit(rep.A, n0, n0_sq) and is_unit(rep.B_y, n1, n1_sq) for rep in reps), NAME, "commitment_unit"
     )
 
     bits = _challenge(transcript, stmt, level, [[rep.A, rep.B_x, rep.B_y] for rep in reps])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol, TypeVar
 
+import gmpy2
+
 from ..encoding import Decoded, Value
 from ..errors import DecodeError, InvalidProof
 from ..modarith import in_signed_range
@@ -20,6 +22,16 @@ def require(ok: bool, proof: str, check: str) -> None:
 def require_range(x: int, bits: int, proof: str, check: str) -> None:
     """Raise unless x ∈ ±2^bits (checked before any exponentiation uses x)."""
     require(in_signed_range(x, bits), proof, check)
+
+
+def is_unit(v: int, n: int, bound: int | None = None) -> bool:
+    """v ∈ (0, bound) with gcd(v, n) = 1: a unit mod n (bound = n, the default) or mod n² (bound = n²)."""
+    return (
+        isinstance(v, int)
+        and not isinstance(v, bool)
+        and 0 < v < (n if bound is None else bound)
+        and gmpy2.gcd(v, n) == 1
+    )
 
 
 def fields(v: Decoded, n: int) -> list[Decoded]:

@@ -43,8 +43,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import gmpy2
-
 from ..curve import Point
 from ..encoding import Decoded, Value, as_int, as_list, as_point
 from ..errors import InvalidInput
@@ -53,7 +51,7 @@ from ..paillier import PaillierPublicKey, PaillierSecretKey
 from ..params import SecurityLevel
 from ..rng import Rng, rand_signed, rand_unit
 from ..transcript import Transcript
-from .common import fields, require
+from .common import fields, is_unit, require
 
 NAME = "dec"
 
@@ -147,7 +145,7 @@ def prove(transcript: Transcript, stmt: Statement, wit: Witness, *, rng: Rng, le
     n0, n0_sq = pk0.n, pk0.n2
     if wit.key is not None and wit.key.n != n0:
         raise InvalidInput("the witness's Paillier key is not the statement's N0")
-    if not _is_unit(stmt.K, n0, n0_sq):
+    if not is_unit(stmt.K, n0, n0_sq):
         raise InvalidInput("the statement's K is not in Z*_{N0²}")
     yb = y_bits(level, stmt.num_parties)
     if not in_signed_range(wit.x, level.ell) or not in_signed_range(wit.y, yb):
@@ -176,9 +174,6 @@ def prove(transcript: Transcript, stmt: Statement, wit: Witness, *, rng: Rng, le
     return Proof(tuple(reps))
 
 
-def _is_unit(v: int, n: int, bound: int) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and 0 < v < bound and gmpy2.gcd(v, n) == 1
-
 
 def verify(transcript: Transcript, stmt: Statement, proof: Proof, *, level: SecurityLevel) -> None:
     """Raise InvalidProof(NAME, check) unless the proof verifies against the verifier's own statement."""
@@ -190,9 +185,9 @@ def verify(transcript: Transcript, stmt: Statement, proof: Proof, *, level: Secu
     require(len(reps) == level.m, NAME, "repetitions")
     require(all(in_signed_range(rep.z, level.ell + level.epsilon) for rep in reps), NAME, "z_range")
     require(all(in_signed_range(rep.w, yb + level.epsilon) for rep in reps), NAME, "w_range")
-    require(all(_is_unit(rep.nu, n0, n0) for rep in reps), NAME, "nu_unit")
-    require(all(_is_unit(rep.A, n0, n0_sq) for rep in reps), NAME, "a_unit")
-    require(_is_unit(stmt.K, n0, n0_sq) and _is_unit(stmt.D, n0, n0_sq), NAME, "ciphertext_unit")
+    require(all(is_unit(rep.nu, n0, n0) for rep in reps), NAME, "nu_unit")
+    require(all(is_unit(rep.A, n0, n0_sq) for rep in reps), NAME, "a_unit")
+    require(is_unit(stmt.K, n0, n0_sq) and is_unit(stmt.D, n0, n0_sq), NAME, "ciphertext_unit")
 
     bits = _challenge(transcript, stmt, level, [[rep.A, rep.B, rep.C] for rep in reps])
 

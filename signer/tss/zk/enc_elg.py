@@ -43,8 +43,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import gmpy2
-
 from ..curve import Point, Q, check_scalar
 from ..encoding import Decoded, Value, as_int, as_point
 from ..errors import InvalidInput
@@ -54,7 +52,7 @@ from ..params import SecurityLevel
 from ..ring_pedersen import RingPedersenParams
 from ..rng import Rng, rand_signed, rand_signed_scaled, rand_unit
 from ..transcript import Transcript
-from .common import fields, require, require_range
+from .common import fields, is_unit, require, require_range
 
 NAME = "enc_elg"
 
@@ -153,9 +151,6 @@ def prove(transcript: Transcript, stmt: Statement, wit: Witness, *, rng: Rng, le
     return Proof(S, D, Y, Z, T, z1, w, z2, z3)
 
 
-def _is_unit(v: int, n: int, bound: int) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and 0 < v < bound and gmpy2.gcd(v, n) == 1
-
 
 def verify(transcript: Transcript, stmt: Statement, proof: Proof, *, level: SecurityLevel) -> None:
     """Raise InvalidProof(NAME, check) unless the proof verifies against the verifier's own statement."""
@@ -166,13 +161,13 @@ def verify(transcript: Transcript, stmt: Statement, proof: Proof, *, level: Secu
     require_range(proof.z1, ell + eps, NAME, "z1_range")
     require(isinstance(proof.w, int) and 0 <= proof.w < Q, NAME, "w_range")
     require(abs(proof.z3) <= (n_hat << (ell + eps + 1)), NAME, "z3_range")
-    require(_is_unit(proof.z2, n0, n0), NAME, "z2_unit")
+    require(is_unit(proof.z2, n0, n0), NAME, "z2_unit")
     require(
-        _is_unit(proof.S, n_hat, n_hat) and _is_unit(proof.T, n_hat, n_hat) and _is_unit(proof.D, n0, n0_sq),
+        is_unit(proof.S, n_hat, n_hat) and is_unit(proof.T, n_hat, n_hat) and is_unit(proof.D, n0, n0_sq),
         NAME,
         "commitment_unit",
     )
-    require(_is_unit(stmt.C, n0, n0_sq), NAME, "c_unit")
+    require(is_unit(stmt.C, n0, n0_sq), NAME, "c_unit")
 
     e = _challenge(transcript, stmt, level, proof.S, proof.D, proof.Y, proof.Z, proof.T)
 

@@ -51,7 +51,7 @@ from ..params import SecurityLevel
 from ..ring_pedersen import RingPedersenParams
 from ..rng import Rng, rand_signed_scaled
 from ..transcript import Transcript
-from .common import fields, require
+from .common import fields, is_unit, require
 
 NAME = "fac"
 
@@ -143,9 +143,6 @@ def prove(transcript: Transcript, stmt: Statement, wit: Witness, *, rng: Rng, le
     )
 
 
-def _is_unit(v: int, n: int) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and 0 < v < n and gmpy2.gcd(v, n) == 1
-
 
 def _within(v: int, bound: int) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and -bound <= v <= bound
@@ -164,7 +161,7 @@ def verify(transcript: Transcript, stmt: Statement, proof: Proof, *, level: Secu
     w_bound = n_hat << (ell + eps + 1)
     require(_within(proof.w1, w_bound) and _within(proof.w2, w_bound), NAME, "w_range")
     require(_within(proof.v, (n0 * n_hat) << (ell + eps + 1)), NAME, "v_range")
-    require(all(_is_unit(c, n_hat) for c in (proof.P, proof.Q, proof.A, proof.B, proof.T)), NAME, "commitment_unit")
+    require(all(is_unit(c, n_hat) for c in (proof.P, proof.Q, proof.A, proof.B, proof.T)), NAME, "commitment_unit")
 
     e = _challenge(transcript, stmt, level, [proof.P, proof.Q, proof.A, proof.B, proof.T, proof.sigma])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..curve import Q, Point, check_scalar
+from ..curve import Point, Q, check_scalar
 from ..encoding import Decoded, Value, as_int, as_point
 from ..rng import Rng
 from ..transcript import Transcript
