@@ -1,0 +1,251 @@
+"""The relay: drives one protocol session across the chosen signers.
+
+The coordinator only moves envelopes. Each is signed by its sender and direct payloads are
+sealed to their recipient, so the relay can neither read nor alter them unnoticed: a signer that
+receives a tampered envelope aborts and blames the relay (party 0).
+
+    start   StartSession on every party in parallel;
+    loop    route every outgoing envelope (broadcast -> every other party, direct -> its
+            recipient), Deliver each party's inbox in parallel, until every party reports done;
+    end     every party must report the same public output.
+
+Any failure ends the session for good; the caller never retries a session with the same
+presignature or session id. Failures are `SessionFailed` subclasses naming the parties involved.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import TypeVar
+
+import structlog
+
+from signer.node.sessions import RELAY, Envelope, StepResult
+from signer.tss.errors import Blame
+
+from .signer_client import (
+    SessionParams,
+    SignerAborted,
+    SignerClient,
+    SignerError,
+    SignerUnavailable,
+)
+
+log = structlog.get_logger("relay")
+R = TypeVar("R")
+
+Tamper = Callable[[Envelope, int], Envelope | None]
+"""Test hook: (envelope, recipient) -> the envelope to deliver (possibly altered), or None to drop it."""
+
+MAX_ROUNDS = 32
+
+
+class SessionFailed(Exception):  # noqa: N818 - named like the library's errors
+    """A session could not complete; subclasses say why."""
+
+    def __init__(self, session_id: bytes, protocol: str, message: str) -> None:
+        super().__init__(f"{protocol} session {session_id.hex()}: {message}")
+        self.session_id = session_id
+        self.protocol = protocol
+
+    @property
+    def blames(self) -> tuple[Blame, ...]:
+        """Every blame reported (empty unless a signer aborted)."""
+        return ()
+
+    @property
+    def culprits(self) -> set[int]:
+        """Parties blamed (0 is the relay)."""
+        return {b.party for b in self.blames}
+
+
+class SessionAborted(SessionFailed):
+    """One or more signers aborted; `reports` maps each aborting signer to the blames it proved."""
+
+    def __init__(self, session_id: bytes, protocol: str, reports: Mapping[int, Sequence[Blame]]) -> None:
+        self.reports = {p: tuple(b) for p, b in sorted(reports.items())}
+        named = sorted({b.party for bs in self.reports.values() for b in bs})
+        who = ", ".join("relay" if p == RELAY else f"signer {p}" for p in named) or "nobody"
+        super().__init__(session_id, protocol, f"aborted by signers {sorted(self.reports)}; blamed: {who}")
+
+    @property
+    def blames(self) -> tuple[Blame, ...]:
+        """The union of every reported blame, first occurrence order, duplicates removed."""
+        seen: dict[tuple[int, str, str], Blame] = {}
+        for bs in self.reports.values():
+            for b in bs:
+                seen.setdefault((b.party, b.round, b.check), b)
+        return tuple(seen.values())
+
+
+class SignerUnreachable(SessionFailed):
+    """Signers that did not answer in time."""
+
+    def __init__(self, session_id: bytes, protocol: str, parties: Sequence[int], detail: str = "") -> None:
+        self.parties = tuple(sorted(parties))
+        super().__init__(
+            session_id, protocol, f"signers {list(self.parties)} unreachable{': ' + detail if detail else ''}"
+        )
+
+
+class SignerRefused(SessionFailed):
+    """Signers that refused a call or failed internally; `errors` maps each to its message."""
+
+    def __init__(self, session_id: bytes, protocol: str, errors: Mapping[int, str]) -> None:
+        self.errors = dict(sorted(errors.items()))
+        super().__init__(session_id, protocol, "; ".join(f"signer {p}: {m}" for p, m in self.errors.items()))
+
+
+class SignerMisbehaved(SessionFailed):
+    """A signer emitted something the relay cannot route (wrong sender, recipient outside the session)."""
+
+    def __init__(self, session_id: bytes, protocol: str, party: int, reason: str) -> None:
+        self.party = party
+        super().__init__(session_id, protocol, f"signer {party}: {reason}")
+
+
+class OutputMismatch(SessionFailed):
+    """The parties finished with different public outputs; `parties` are those that differ."""
+
+    def __init__(self, session_id: bytes, protocol: str, parties: Sequence[int]) -> None:
+        self.parties = tuple(sorted(parties))
+        super().__init__(session_id, protocol, f"public outputs differ at signers {list(self.parties)}")
+
+
+class SessionStalled(SessionFailed):
+    """Parties still wait but nobody sends anything (or the round limit was reached)."""
+
+
+def parallel(executor: Executor, calls: Mapping[int, Callable[[], R]]) -> tuple[dict[int, R], dict[int, SignerError]]:
+    """Run one call per party concurrently; split results from signer errors (anything else propagates)."""
+    futures = {p: executor.submit(fn) for p, fn in calls.items()}
+    ok: dict[int, R] = {}
+    failed: dict[int, SignerError] = {}
+    unexpected: BaseException | None = None
+    for p, fut in futures.items():
+        try:
+            ok[p] = fut.result()
+        except SignerError as exc:
+            failed[p] = exc
+        except BaseException as exc:  # our own bug: surface it, after every call has finished
+            unexpected = unexpected or exc
+    if unexpected is not None:
+        raise unexpected
+    return ok, failed
+
+
+def raise_for_failures(session_id: bytes, protocol: str, failed: Mapping[int, SignerError]) -> None:
+    """Turn per-signer errors into one SessionFailed: aborts first, then unreachable, then refusals."""
+    if not failed:
+        return
+    aborted = {p: e.blames for p, e in failed.items() if isinstance(e, SignerAborted)}
+    if aborted:
+        raise SessionAborted(session_id, protocol, aborted)
+    down = [p for p, e in failed.items() if isinstance(e, SignerUnavailable)]
+    if down:
+        raise SignerUnreachable(session_id, protocol, down, "; ".join(failed[p].message for p in sorted(down)))
+    raise SignerRefused(session_id, protocol, {p: e.message for p, e in failed.items()})
+
+
+def _route(
+    session_id: bytes,
+    protocol: str,
+    produced: Mapping[int, StepResult],
+    parties: tuple[int, ...],
+    tamper: Tamper | None,
+) -> dict[int, list[Envelope]]:
+    inboxes: dict[int, list[Envelope]] = {p: [] for p in parties}
+    for sender in parties:
+        step = produced.get(sender)
+        if step is None:
+            continue
+        for e in step.outgoing:
+            if e.sender != sender:
+                raise SignerMisbehaved(session_id, protocol, sender, f"emitted an envelope with sender {e.sender}")
+            if e.recipient == 0:
+                targets = [p for p in parties if p != sender]
+            elif e.recipient in parties and e.recipient != sender:
+                targets = [e.recipient]
+            else:
+                raise SignerMisbehaved(
+                    session_id, protocol, sender, f"addressed party {e.recipient} outside the session"
+                )
+            for to in targets:
+                out = tamper(e, to) if tamper is not None else e
+                if out is not None:
+                    inboxes[to].append(out)
+    return inboxes
+
+
+def _check_outputs(session_id: bytes, protocol: str, outputs: Mapping[int, bytes]) -> bytes:
+    counts = collections.Counter(outputs.values())
+    common, n = counts.most_common(1)[0]
+    if n == len(outputs):
+        return common
+    differ = [p for p, o in outputs.items() if o != common] if n * 2 > len(outputs) else list(outputs)
+    raise OutputMismatch(session_id, protocol, differ)
+
+
+def run_session(
+    clients: Mapping[int, SignerClient],
+    session_id: bytes,
+    protocol: str,
+    parties: Sequence[int],
+    start_params: SessionParams,
+    *,
+    tamper: Tamper | None = None,
+    executor: Executor | None = None,
+    max_rounds: int = MAX_ROUNDS,
+) -> dict[int, bytes]:
+    """Run a session to completion; returns each party's public output (all identical).
+
+    Raises a `SessionFailed` subclass on any failure; the session is then dead on every signer.
+    """
+    ordered = tuple(sorted(parties))
+    if len(set(ordered)) != len(ordered) or len(ordered) < 2:
+        raise ValueError("a session needs at least two distinct parties")
+    missing = [p for p in ordered if p not in clients]
+    if missing:
+        raise ValueError(f"no client for signers {missing}")
+    own = executor is None
+    pool = executor or ThreadPoolExecutor(max_workers=len(ordered), thread_name_prefix="relay")
+    bound = log.bind(session=session_id.hex(), protocol=protocol, parties=list(ordered))
+    try:
+        bound.info("session_start")
+        produced, failed = parallel(
+            pool,
+            {
+                p: functools.partial(clients[p].start_session, session_id, protocol, ordered, start_params)
+                for p in ordered
+            },
+        )
+        raise_for_failures(session_id, protocol, failed)
+        outputs: dict[int, bytes] = {}
+        for rounds in range(max_rounds + 1):
+            for p, step in produced.items():
+                if step.done:
+                    outputs[p] = step.public_output
+            inboxes = _route(session_id, protocol, produced, ordered, tamper)
+            waiting = [p for p in ordered if p not in outputs]
+            if not waiting:
+                break
+            if rounds == max_rounds:
+                raise SessionStalled(session_id, protocol, f"no result after {max_rounds} rounds")
+            if not any(inboxes[p] for p in waiting):
+                raise SessionStalled(session_id, protocol, f"signers {waiting} wait but nothing is in flight")
+            produced, failed = parallel(
+                pool, {p: functools.partial(clients[p].deliver, session_id, inboxes[p]) for p in waiting}
+            )
+            raise_for_failures(session_id, protocol, failed)
+        _check_outputs(session_id, protocol, outputs)
+        bound.info("session_done", rounds=rounds)
+        return outputs
+    except SessionFailed as exc:
+        bound.warning("session_failed", reason=type(exc).__name__, detail=str(exc), culprits=sorted(exc.culprits))
+        raise
+    finally:
+        if own:
+            pool.shutdown(wait=True)

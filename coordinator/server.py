@@ -1,0 +1,239 @@
+"""The coordinator's public gRPC server: a thin servicer over `CoordinatorService`, mutual TLS,
+health and reflection.
+
+Roles (from the client certificate): operators and admins create keys; backends submit signing
+requests; backends, operators, officers, auditors and admins read keys and requests.
+Service errors become status codes; a protocol abort is ABORTED with the blames in the
+`tss-blame-bin` trailer (the same codec the signers use) and named in the details.
+
+Run: `python -m coordinator --config coordinator.json` (see `serve`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
+
+from signer.chains.ethereum import TxError, address_of
+from signer.node import blame_codec
+from signer.node.server import tx_from_proto
+from signer.node.tls import TlsFiles, require_role, server_credentials
+from signer.tss.curve import Point
+from signer.tss.errors import Blame
+
+from .config import CoordinatorConfig
+from .logging import configure_logging
+from .service import ERRORS, CoordinatorService, Internal, InvalidRequest, ServiceError, tx_from_json
+from .signer_client import GrpcSignerClient, SignerClient, tx_to_proto
+from .store import FAILED, KeyRecord, RequestRecord, Store
+
+log = structlog.get_logger("coordinator")
+R = TypeVar("R")
+SERVICE_NAME = "tsscustody.v1.Coordinator"
+
+KEY_ADMINS = ("operator", "admin")
+SUBMITTERS = ("backend",)
+READERS = ("backend", "operator", "officer", "auditor", "admin")
+
+STATUS: dict[str, grpc.StatusCode] = {
+    "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
+    "not_found": grpc.StatusCode.NOT_FOUND,
+    "already_exists": grpc.StatusCode.ALREADY_EXISTS,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+    "aborted": grpc.StatusCode.ABORTED,
+    "failed_precondition": grpc.StatusCode.FAILED_PRECONDITION,
+    "internal": grpc.StatusCode.INTERNAL,
+}
+
+
+# --- domain -> protobuf ----------------------------------------------------------------------------
+def key_to_proto(k: KeyRecord) -> coordinator_pb2.Key:
+    """A key's public record."""
+    return coordinator_pb2.Key(
+        key_id=k.key_id,
+        name=k.name,
+        public_key=k.public_key,
+        chain_code=k.chain_code,
+        threshold=k.threshold,
+        parties=list(k.parties),
+        eth_address=address_of(Point.from_bytes(k.public_key)),
+        epoch=k.epoch,
+    )
+
+
+def _blame_to_proto(b: Blame) -> common_pb2.Blame:
+    return common_pb2.Blame(party=b.party, round=b.round, check=b.check, evidence=b.evidence)
+
+
+def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
+    """A signing request with its result or its failure."""
+    return coordinator_pb2.SigningRequest(
+        request_id=r.request_id,
+        key_id=r.key_id,
+        state=r.state,
+        eth=tx_to_proto(tx_from_json(r.tx)),
+        path=list(r.path),
+        digest=r.digest,
+        r=r.r,
+        s=r.s,
+        v=r.v or 0,
+        raw_tx=r.raw_tx,
+        tx_hash=r.tx_hash,
+        blame=[_blame_to_proto(b) for b in r.blame],
+        error=r.error,
+        from_address=r.from_address,
+    )
+
+
+def _describe_blames(blames: tuple[Blame, ...]) -> str:
+    return "; ".join(("relay" if b.party == 0 else f"signer {b.party}") + f" at {b.round}: {b.check}" for b in blames)
+
+
+class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):  # type: ignore[misc]
+    """Translates protobuf to `CoordinatorService` calls and service errors to status codes."""
+
+    def __init__(self, service: CoordinatorService, *, watch_poll: float = 1.0) -> None:
+        self.service = service
+        self.watch_poll = watch_poll
+
+    @staticmethod
+    def _abort(context: grpc.ServicerContext, code: str, message: str, blames: tuple[Blame, ...] = ()) -> NoReturn:
+        if blames:
+            context.set_trailing_metadata(((blame_codec.METADATA_KEY, blame_codec.encode_blames(blames)),))
+            message = f"{message} [blamed: {_describe_blames(blames)}]"
+        context.abort(STATUS.get(code, grpc.StatusCode.INTERNAL), message)
+        raise AssertionError("unreachable")
+
+    def _call(self, context: grpc.ServicerContext, roles: tuple[str, ...], fn: Callable[[], R]) -> R:
+        require_role(context, *roles)
+        try:
+            return fn()
+        except ServiceError as exc:
+            self._abort(context, exc.code, exc.message, exc.blames)
+        except TxError as exc:
+            self._abort(context, "invalid_argument", str(exc))
+        except Exception:
+            log.exception("unexpected_error")
+            self._abort(context, "internal", "internal error")
+
+    def _finished(self, context: grpc.ServicerContext, row: RequestRecord) -> coordinator_pb2.SigningRequest:
+        """A failed request is an error status (same code as its cause); anything else is returned."""
+        if row.state == FAILED:
+            code = row.error_code if row.error_code in ERRORS else Internal.code
+            self._abort(context, code, f"request {row.request_id} failed: {row.error}", row.blame)
+        return request_to_proto(row)
+
+    def CreateKey(self, request: coordinator_pb2.CreateKeyRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(
+            context,
+            KEY_ADMINS,
+            lambda: key_to_proto(self.service.create_key(request.name, request.threshold, request.level)),
+        )
+
+    def GetKey(self, request: coordinator_pb2.GetKeyRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(context, READERS, lambda: key_to_proto(self.service.get_key(request.key_id)))
+
+    def SubmitSigningRequest(
+        self, request: coordinator_pb2.SubmitSigningRequestRequest, context: grpc.ServicerContext
+    ) -> Any:
+        def run() -> RequestRecord:
+            if not request.HasField("eth"):
+                raise InvalidRequest("eth transaction missing")
+            tx = tx_from_proto(request.eth)
+            return self.service.sign_eth(request.key_id, request.idempotency_key, tuple(request.path), tx)
+
+        row = self._call(context, SUBMITTERS, run)
+        return self._finished(context, row)
+
+    def GetRequest(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(context, READERS, lambda: request_to_proto(self.service.get_request(request.request_id)))
+
+    def ListRequests(self, request: coordinator_pb2.ListRequestsRequest, context: grpc.ServicerContext) -> Any:
+        def run() -> coordinator_pb2.ListRequestsResponse:
+            rows = self.service.list_requests(request.key_id, request.state, request.limit or 100)
+            return coordinator_pb2.ListRequestsResponse(requests=[request_to_proto(r) for r in rows])
+
+        return self._call(context, READERS, run)
+
+    def Watch(
+        self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext
+    ) -> Iterator[coordinator_pb2.SigningRequest]:
+        stream = self._call(context, READERS, lambda: self.service.watch(request.request_id, poll=self.watch_poll))
+        for row in stream:
+            if not context.is_active():
+                return
+            yield request_to_proto(row)
+
+
+def create_server(
+    service: CoordinatorService,
+    listen: str,
+    tls: TlsFiles,
+    *,
+    max_workers: int = 32,
+    health_servicer: health.HealthServicer | None = None,
+) -> tuple[grpc.Server, int]:
+    """A bound, not yet started server with mTLS, health and reflection; returns it and its port."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="coordinator-rpc"))
+    coordinator_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(service), server)
+    hs = health_servicer or health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
+    hs.set("", health_pb2.HealthCheckResponse.SERVING)
+    hs.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
+    port = server.add_secure_port(listen, server_credentials(tls))
+    if port == 0:
+        raise RuntimeError(f"cannot bind {listen}")
+    return server, port
+
+
+def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[GrpcSignerClient]]:
+    """The service over the configured database and signers (gRPC clients with the coordinator's certificate)."""
+    clients = [
+        GrpcSignerClient(party, address, config.tls, session_timeout=config.rpc_timeout)
+        for party, address in sorted(config.signers.items())
+    ]
+    signers: dict[int, SignerClient] = {c.party: c for c in clients}
+    service = CoordinatorService(Store(config.db), signers, level=config.level, presign_pool=config.presign_pool)
+    return service, clients
+
+
+def serve(config_path: Path) -> None:
+    """Run the coordinator until SIGTERM/SIGINT, then stop gracefully."""
+    config = CoordinatorConfig.load(config_path)
+    configure_logging("coordinator")
+    service, clients = build_service(config)
+    hs = health.HealthServicer()
+    server, port = create_server(service, config.listen, config.tls, health_servicer=hs)
+    server.start()
+    log.info("coordinator_listening", port=port, signers=sorted(config.signers))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("coordinator_stopping")
+    hs.enter_graceful_shutdown()
+    server.stop(grace=10).wait()
+    service.close()
+    service.store.close()
+    for c in clients:
+        c.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `python -m coordinator`."""
+    ap = argparse.ArgumentParser(prog="coordinator", description="Run the threshold-ECDSA coordinator")
+    ap.add_argument("--config", type=Path, required=True)
+    args = ap.parse_args(argv)
+    serve(args.config)

@@ -1,0 +1,723 @@
+"""The coordinator's business logic, without gRPC: keys, the presignature pool, signing requests.
+
+    create_key            keygen over all n signers, then aux info over the same parties.
+    ensure_presignatures  presign sessions for one (key, signer set, path); public data stored.
+    sign_eth              idempotent: one request per idempotency key (a different body is a
+                          conflict). Picks the first live set of t signers with (or given) a ready
+                          presignature, reserves it, collects partial signatures, combines them
+                          (each σ_j checked, low-S, recovery id, final verification), builds the
+                          raw EIP-1559 transaction. A reserved presignature is never used again;
+                          an unreachable signer means another set and another presignature.
+                          A bad partial signature is terminal: the request fails naming the signer.
+    watch                 every transition of a request until it is final.
+
+Failures raise a `ServiceError` subclass whose `code` the gRPC layer maps to a status code; a
+signing request that fails is returned in state `failed` with the same code in `error_code`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import itertools
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import structlog
+
+from signer.chains.ethereum import Eip1559Tx, TxError, address_of, keccak256, parse_address
+from signer.tss import hd
+from signer.tss.curve import Point, scalar_from_bytes
+from signer.tss.encoding import as_bytes, as_int, as_list, as_point, decode, encode
+from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
+from signer.tss.presign import PresignaturePublic
+from signer.tss.sign import PartialSignature, combine
+
+from . import relay
+from .signer_client import (
+    PartialSignResult,
+    SessionParams,
+    SignerAborted,
+    SignerClient,
+    SignerError,
+    SignerUnavailable,
+)
+from .store import (
+    CONSUMED,
+    FAILED,
+    PRESIG_FAILED,
+    RESERVED,
+    SIGNED,
+    SIGNING,
+    IdempotencyConflict,
+    KeyRecord,
+    PresignatureRecord,
+    RequestRecord,
+    Store,
+)
+from .store import NotFound as StoreNotFound
+
+log = structlog.get_logger("coordinator")
+LEVELS = ("128", "112")
+SIGN_ROUND = "sign"
+
+
+# --- errors ----------------------------------------------------------------------------------------
+class ServiceError(Exception):
+    """A request the service cannot fulfil; `code` names the gRPC status it maps to."""
+
+    code = "internal"
+
+    def __init__(self, message: str, blames: Sequence[Blame] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.blames: tuple[Blame, ...] = tuple(blames)
+
+
+class InvalidRequest(ServiceError):  # noqa: N818 - named like the library's errors
+    """Bad input (INVALID_ARGUMENT)."""
+
+    code = "invalid_argument"
+
+
+class NotFound(ServiceError):  # noqa: N818 - named like the library's errors
+    """No such key or request (NOT_FOUND)."""
+
+    code = "not_found"
+
+
+class AlreadyExists(ServiceError):  # noqa: N818 - named like the library's errors
+    """The idempotency key is bound to a different request body (ALREADY_EXISTS)."""
+
+    code = "already_exists"
+
+
+class Unavailable(ServiceError):  # noqa: N818 - named like the library's errors
+    """Too few signers reachable (UNAVAILABLE)."""
+
+    code = "unavailable"
+
+
+class Aborted(ServiceError):  # noqa: N818 - named like the library's errors
+    """A protocol aborted; `blames` names the culprits, 0 being the relay (ABORTED)."""
+
+    code = "aborted"
+
+
+class FailedPrecondition(ServiceError):  # noqa: N818 - named like the library's errors
+    """A signer refused, or state disagrees with the signers (FAILED_PRECONDITION)."""
+
+    code = "failed_precondition"
+
+
+class Internal(ServiceError):  # noqa: N818 - named like the library's errors
+    """Our own failure (INTERNAL)."""
+
+    code = "internal"
+
+
+ERRORS: dict[str, type[ServiceError]] = {
+    c.code: c for c in (InvalidRequest, NotFound, AlreadyExists, Unavailable, Aborted, FailedPrecondition, Internal)
+}
+
+
+def error_from_session(exc: relay.SessionFailed) -> ServiceError:
+    """The service error for a failed protocol session."""
+    if isinstance(exc, relay.SessionAborted):
+        return Aborted(str(exc), exc.blames)
+    if isinstance(exc, relay.SignerUnreachable):
+        return Unavailable(str(exc))
+    if isinstance(exc, relay.OutputMismatch):
+        return Aborted(str(exc), [Blame(p, exc.protocol, "output_mismatch") for p in exc.parties])
+    if isinstance(exc, relay.SignerMisbehaved):
+        return Aborted(str(exc), [Blame(exc.party, exc.protocol, "envelope_routing")])
+    if isinstance(exc, relay.SignerRefused):
+        return FailedPrecondition(str(exc))
+    return Internal(str(exc))
+
+
+# --- transactions as stored ----------------------------------------------------------------------------
+def tx_to_json(tx: Eip1559Tx) -> dict[str, Any]:
+    """JSON form (256-bit amounts as decimal strings, data as hex)."""
+    return {
+        "chain_id": tx.chain_id,
+        "nonce": tx.nonce,
+        "max_priority_fee_per_gas": str(tx.max_priority_fee_per_gas),
+        "max_fee_per_gas": str(tx.max_fee_per_gas),
+        "gas_limit": tx.gas_limit,
+        "to": tx.to,
+        "value": str(tx.value),
+        "data": tx.data.hex(),
+    }
+
+
+def tx_from_json(d: Mapping[str, Any]) -> Eip1559Tx:
+    """Inverse of `tx_to_json`."""
+    return Eip1559Tx(
+        chain_id=int(d["chain_id"]),
+        nonce=int(d["nonce"]),
+        max_priority_fee_per_gas=int(d["max_priority_fee_per_gas"]),
+        max_fee_per_gas=int(d["max_fee_per_gas"]),
+        gas_limit=int(d["gas_limit"]),
+        to=str(d["to"]),
+        value=int(d["value"]),
+        data=bytes.fromhex(d["data"]),
+    )
+
+
+def body_hash(key_id: str, path: Sequence[int], tx: Eip1559Tx) -> str:
+    """What an idempotency key is bound to: key, path and every transaction field (address bytes, not spelling)."""
+    body = encode(
+        "sign_eth/body/v1",
+        key_id,
+        list(path),
+        tx.chain_id,
+        tx.nonce,
+        tx.max_priority_fee_per_gas,
+        tx.max_fee_per_gas,
+        tx.gas_limit,
+        parse_address(tx.to),
+        tx.value,
+        tx.data,
+    )
+    return hashlib.sha256(body).hexdigest()
+
+
+def _check_path(path: Sequence[int]) -> tuple[int, ...]:
+    out = tuple(path)
+    if len(out) > 255 or any(not isinstance(i, int) or not 0 <= i < hd.HARDENED for i in out):
+        raise InvalidRequest("path indices must be non-hardened (0 <= index < 2^31), at most 255 of them")
+    return out
+
+
+class _Watch:
+    """A condition variable and a version counter for one request."""
+
+    __slots__ = ("cond", "version")
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.version = 0
+
+    def changed_since(self, version: int) -> bool:
+        """True once a transition was notified after `version` (call with `cond` held)."""
+        return self.version != version
+
+
+class CoordinatorService:
+    """Keys, presignatures and signing requests over a `Store` and signer clients."""
+
+    def __init__(
+        self,
+        store: Store,
+        signers: Mapping[int, SignerClient],
+        *,
+        level: str = "128",
+        presign_pool: int = 0,
+        health_ttl: float = 5.0,
+        down_ttl: float = 1.0,
+        max_sign_attempts: int = 3,
+        recover: bool = True,
+        random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}")
+        if len(signers) < 2:
+            raise ValueError("a cluster needs at least two signers")
+        self.store = store
+        self.signers = dict(sorted(signers.items()))
+        self.level = level
+        self.presign_pool = presign_pool
+        self.health_ttl = health_ttl
+        self.down_ttl = down_ttl
+        self.max_sign_attempts = max_sign_attempts
+        self._random = random_bytes
+        self._pool = ThreadPoolExecutor(max_workers=max(8, 4 * len(self.signers)), thread_name_prefix="signer-rpc")
+        self._health: dict[int, tuple[bool, float]] = {}
+        self._health_lock = threading.Lock()
+        self._watches: dict[str, _Watch] = {}
+        self._watches_lock = threading.Lock()
+        self._refill_queue: queue.Queue[tuple[str, tuple[int, ...], tuple[int, ...]] | None] = queue.Queue()
+        self._refill_pending: set[tuple[str, tuple[int, ...], tuple[int, ...]]] = set()
+        self._refill_lock = threading.Lock()
+        self._refill_thread: threading.Thread | None = None
+        self._closed = False
+        if recover:
+            failed_requests, failed_presigs = store.recover()
+            if failed_requests or failed_presigs:
+                log.warning(
+                    "recovered_after_restart", requests_failed=failed_requests, presignatures_failed=failed_presigs
+                )
+        if presign_pool > 0:
+            self._refill_thread = threading.Thread(target=self._refill_loop, name="presign-refill", daemon=True)
+            self._refill_thread.start()
+
+    def close(self) -> None:
+        """Stop background work and wait for it."""
+        self._closed = True
+        if self._refill_thread is not None:
+            self._refill_queue.put(None)
+            self._refill_thread.join(timeout=60)
+        self._pool.shutdown(wait=True)
+
+    # --- signer health ---------------------------------------------------------------------------------
+    def _mark(self, party: int, up: bool) -> None:
+        with self._health_lock:
+            self._health[party] = (up, time.monotonic())
+
+    def live_signers(self, parties: Sequence[int], *, fresh: bool = False) -> list[int]:
+        """Signers of `parties` believed reachable; stale entries are re-probed in parallel."""
+        now = time.monotonic()
+        with self._health_lock:
+            known = dict(self._health)
+        stale = [
+            p
+            for p in parties
+            if fresh or p not in known or now - known[p][1] > (self.health_ttl if known[p][0] else self.down_ttl)
+        ]
+        if stale:
+            probes = {p: self._pool.submit(self.signers[p].healthy) for p in stale if p in self.signers}
+            for p, fut in probes.items():
+                self._mark(p, bool(fut.result()))
+        with self._health_lock:
+            return [p for p in parties if p in self.signers and self._health.get(p, (False, 0.0))[0]]
+
+    # --- sessions ------------------------------------------------------------------------------------------
+    def _session(
+        self, protocol: str, key_id: str, parties: tuple[int, ...], params: SessionParams
+    ) -> tuple[bytes, bytes]:
+        """Run one recorded session; returns (session id, the common public output)."""
+        session_id = self._random(16)
+        self.store.start_session(session_id.hex(), protocol, key_id, parties)
+        try:
+            outputs = relay.run_session(self.signers, session_id, protocol, parties, params, executor=self._pool)
+        except relay.SessionFailed as exc:
+            self.store.end_session(session_id.hex(), ok=False, blame=exc.blames, error=str(exc))
+            if isinstance(exc, relay.SignerUnreachable):
+                for p in exc.parties:
+                    self._mark(p, False)
+            raise
+        self.store.end_session(session_id.hex(), ok=True)
+        return session_id, outputs[parties[0]]
+
+    # --- keys ------------------------------------------------------------------------------------------------
+    def create_key(self, name: str, threshold: int, level: str = "") -> KeyRecord:
+        """Distributed keygen over every signer, then aux info over the same parties."""
+        level = level or self.level
+        if not name or len(name) > 128:
+            raise InvalidRequest("a key needs a name of 1-128 characters")
+        if level not in LEVELS:
+            raise InvalidRequest(f"level must be one of {LEVELS}")
+        parties = tuple(self.signers)
+        if not 2 <= threshold <= len(parties):
+            raise InvalidRequest(
+                f"threshold must satisfy 2 <= t <= n = {len(parties)} (t = 1 would make every share the key)"
+            )
+        live = self.live_signers(parties, fresh=True)
+        if len(live) != len(parties):
+            raise Unavailable(f"keygen needs every signer; unreachable: {sorted(set(parties) - set(live))}")
+        key_id = self._random(8).hex()
+        bound = log.bind(key_id=key_id, threshold=threshold, parties=list(parties), level=level)
+        bound.info("key_create_start")
+        try:
+            _, kg = self._session("keygen", key_id, parties, SessionParams(key_id, threshold=threshold, level=level))
+            _, ax = self._session("aux", key_id, parties, SessionParams(key_id, level=level))
+        except relay.SessionFailed as exc:
+            bound.warning("key_create_failed", detail=str(exc), culprits=sorted(exc.culprits))
+            raise error_from_session(exc) from None
+        try:
+            f = decode("keygen/public", kg, 6)
+            public_key, chain_code, t, ps = (
+                as_point(f[0]),
+                as_bytes(f[1]),
+                as_int(f[2]),
+                tuple(as_int(p) for p in as_list(f[3])),
+            )
+            epoch = as_int(f[5])
+            aux_epoch = as_bytes(decode("aux/public", ax, 2)[0])
+        except DecodeError as exc:
+            raise Internal(f"signers agreed on an output we cannot read: {exc}") from None
+        if t != threshold or ps != parties:
+            raise Internal("keygen output does not match the requested threshold and parties")
+        key = KeyRecord(
+            key_id,
+            name,
+            threshold,
+            parties,
+            level,
+            public_key.to_bytes(),
+            chain_code,
+            epoch,
+            aux_epoch,
+            self.store.now(),
+        )
+        self.store.add_key(key)
+        bound.info("key_created", address=address_of(public_key))
+        if self.presign_pool > 0:
+            live_set = tuple(self.live_signers(parties)[:threshold])
+            if len(live_set) == threshold:
+                self._schedule_refill(key_id, live_set, ())
+        return key
+
+    def get_key(self, key_id: str) -> KeyRecord:
+        """A key's public record."""
+        try:
+            return self.store.get_key(key_id)
+        except StoreNotFound as exc:
+            raise NotFound(str(exc)) from None
+
+    def list_keys(self) -> list[KeyRecord]:
+        """Every key."""
+        return self.store.list_keys()
+
+    # --- presignatures -----------------------------------------------------------------------------------
+    def _check_signers(self, key: KeyRecord, signers: Sequence[int]) -> tuple[int, ...]:
+        s = tuple(sorted(set(signers)))
+        if len(s) != key.threshold or len(s) != len(signers) or not set(s) <= set(key.parties):
+            raise InvalidRequest(f"a signing set is exactly {key.threshold} distinct parties of {list(key.parties)}")
+        return s
+
+    def _presign(self, key: KeyRecord, signers: tuple[int, ...], path: tuple[int, ...]) -> str:
+        """One presign session; stores its public data as ready and returns its id."""
+        session_id, out = self._session("presign", key.key_id, signers, SessionParams(key.key_id, path=path))
+        try:
+            public = PresignaturePublic.from_bytes(out)
+        except DecodeError as exc:
+            raise Internal(f"presignature public data unreadable: {exc}") from None
+        derived = hd.derive(Point.from_bytes(key.public_key), key.chain_code, path)
+        expected = (
+            session_id,
+            signers,
+            key.public_key,
+            key.epoch,
+            key.aux_epoch,
+            path,
+            derived.tweak,
+            derived.public_key,
+        )
+        got = (
+            public.session_id,
+            public.signers,
+            public.key_fingerprint,
+            public.epoch,
+            public.aux_epoch,
+            public.path,
+            public.tweak,
+            public.public_key,
+        )
+        if got != expected:
+            raise FailedPrecondition("the presignature is not bound to this key, epoch, signer set and path")
+        presig_id = session_id.hex()
+        self.store.add_presignature(presig_id, key.key_id, signers, path, out, key.epoch)
+        return presig_id
+
+    def ensure_presignatures(
+        self, key_id: str, signers: Sequence[int], path: Sequence[int] = (), count: int = 1
+    ) -> int:
+        """Presign until `count` are ready for (key, signers, path); returns how many were made."""
+        key = self.get_key(key_id)
+        s, p = self._check_signers(key, signers), _check_path(path)
+        made = 0
+        while self.store.count_ready(key_id, s, p, key.epoch) < count:
+            try:
+                self._presign(key, s, p)
+            except relay.SessionFailed as exc:
+                raise error_from_session(exc) from None
+            made += 1
+        return made
+
+    def _schedule_refill(self, key_id: str, signers: tuple[int, ...], path: tuple[int, ...]) -> None:
+        item = (key_id, signers, path)
+        with self._refill_lock:
+            if self._closed or item in self._refill_pending:
+                return
+            self._refill_pending.add(item)
+        self._refill_queue.put(item)
+
+    def _refill_loop(self) -> None:
+        while True:
+            item = self._refill_queue.get()
+            if item is None or self._closed:
+                return
+            with self._refill_lock:
+                self._refill_pending.discard(item)
+            if len(self.live_signers(item[1])) != len(item[1]):
+                continue  # a signer of the set is down: the next request picks a live set
+            try:
+                made = self.ensure_presignatures(*item, count=self.presign_pool)
+                if made:
+                    log.info(
+                        "presignatures_refilled", key_id=item[0], signers=list(item[1]), path=list(item[2]), made=made
+                    )
+            except Exception as exc:  # background work: log and carry on
+                log.warning("presign_refill_failed", key_id=item[0], signers=list(item[1]), error=str(exc))
+
+    # --- signing requests ------------------------------------------------------------------------------
+    def _watch(self, request_id: str) -> _Watch:
+        with self._watches_lock:
+            w = self._watches.get(request_id)
+            if w is None:
+                w = self._watches[request_id] = _Watch()
+            return w
+
+    def _notify(self, request_id: str, final: bool = False) -> None:
+        w = self._watch(request_id)
+        with w.cond:
+            w.version += 1
+            w.cond.notify_all()
+        if final:
+            with self._watches_lock:
+                self._watches.pop(request_id, None)
+
+    def _transition(self, request_id: str, state: str, detail: str = "", **fields: Any) -> RequestRecord:
+        row = self.store.transition(request_id, state, detail, **fields)
+        self._notify(request_id, final=row.final)
+        return row
+
+    def _fail(self, request_id: str, error: ServiceError) -> RequestRecord:
+        log.warning(
+            "request_failed",
+            request_id=request_id,
+            code=error.code,
+            error=error.message,
+            culprits=sorted({b.party for b in error.blames}),
+        )
+        return self._transition(
+            request_id, FAILED, error.message, error=error.message, error_code=error.code, blame=error.blames
+        )
+
+    def sign_eth(
+        self, key_id: str, idempotency_key: str, path: Sequence[int], tx: Eip1559Tx, *, wait: float = 600.0
+    ) -> RequestRecord:
+        """Submit (or find again) a signing request and drive it to `signed` or `failed`."""
+        if not idempotency_key or len(idempotency_key) > 128:
+            raise InvalidRequest("idempotency_key must be 1-128 characters")
+        if not isinstance(tx, Eip1559Tx):
+            raise InvalidRequest("tx must be an Eip1559Tx")
+        p = _check_path(path)
+        key = self.get_key(key_id)
+        try:
+            derived = hd.derive(Point.from_bytes(key.public_key), key.chain_code, p)
+        except InvalidInput as exc:
+            raise InvalidRequest(str(exc)) from None
+        try:
+            row, created = self.store.create_request(
+                request_id=self._random(16).hex(),
+                key_id=key_id,
+                idempotency_key=idempotency_key,
+                body_hash=body_hash(key_id, p, tx),
+                tx=tx_to_json(tx),
+                path=p,
+            )
+        except IdempotencyConflict as exc:
+            raise AlreadyExists(str(exc)) from None
+        except StoreNotFound as exc:
+            raise NotFound(str(exc)) from None
+        if not created:
+            return row if row.final else self.wait_final(row.request_id, wait)
+        self._notify(row.request_id)
+        return self._drive(key, row.request_id, p, tx, derived.public_key)
+
+    def _drive(
+        self, key: KeyRecord, request_id: str, path: tuple[int, ...], tx: Eip1559Tx, derived_key: Point
+    ) -> RequestRecord:
+        """Sign, converting any unexpected error into a failed request (never left in flight)."""
+        try:
+            return self._attempts(key, request_id, path, tx, derived_key)
+        except Exception as exc:
+            log.exception("sign_internal_error", request_id=request_id, key_id=key.key_id)
+            row = self.store.get_request(request_id)
+            if row.final:
+                return row
+            return self._fail(request_id, Internal(f"internal error: {type(exc).__name__}: {exc}"))
+
+    def _attempts(
+        self, key: KeyRecord, request_id: str, path: tuple[int, ...], tx: Eip1559Tx, derived_key: Point
+    ) -> RequestRecord:
+        digest = tx.signing_digest()
+        self._transition(request_id, SIGNING, "", digest=digest, from_address=address_of(derived_key))
+        last = ""
+        for attempt in range(1, self.max_sign_attempts + 1):
+            live = self.live_signers(key.parties)
+            if len(live) < key.threshold:
+                down = sorted(set(key.parties) - set(live))
+                return self._fail(
+                    request_id,
+                    Unavailable(
+                        f"only {len(live)} of {len(key.parties)} signers reachable (down: {down}); need {key.threshold}"
+                    ),
+                )
+            try:
+                presig = self._reserve(key, live, path, request_id)
+            except relay.SignerUnreachable as exc:
+                last = str(exc)
+                continue
+            except relay.SessionFailed as exc:
+                return self._fail(request_id, error_from_session(exc))
+            except ServiceError as exc:
+                return self._fail(request_id, exc)
+            try:
+                outcome = self._sign_with(key, presig, tx, digest, request_id, attempt)
+            except BaseException:
+                self._drop_presignature(presig.presig_id)
+                raise
+            if isinstance(outcome, RequestRecord):
+                return outcome
+            last = outcome
+        return self._fail(
+            request_id, Unavailable(f"no signer set answered after {self.max_sign_attempts} attempts: {last}")
+        )
+
+    def _drop_presignature(self, presig_id: str) -> None:
+        """A reserved presignature whose attempt broke off: failed, never ready again."""
+        if self.store.get_presignature(presig_id).state == RESERVED:
+            self.store.finish_presignature(presig_id, PRESIG_FAILED)
+
+    def _reserve(
+        self, key: KeyRecord, live: Sequence[int], path: tuple[int, ...], request_id: str
+    ) -> PresignatureRecord:
+        """The first live set with a ready presignature, reserved; else presign for the first live set."""
+        sets = list(itertools.combinations(sorted(live), key.threshold))
+        for _ in range(3):
+            got = self.store.reserve_presignature(key.key_id, sets, path, key.epoch, request_id)
+            if got is not None:
+                return got
+            self._presign(key, sets[0], path)  # another request may take it first: then go again
+        raise Unavailable("could not reserve a presignature (taken by concurrent requests)")
+
+    def _sign_with(
+        self, key: KeyRecord, presig: PresignatureRecord, tx: Eip1559Tx, digest: bytes, request_id: str, attempt: int
+    ) -> RequestRecord | str:
+        """One signing attempt with a reserved presignature: the final row, or why to try another set."""
+        self._transition(
+            request_id, SIGNING, f"attempt {attempt}: signers {list(presig.signers)}", presig_id=presig.presig_id
+        )
+        public = PresignaturePublic.from_bytes(presig.public)
+        pid = bytes.fromhex(presig.presig_id)
+        calls: dict[int, Callable[[], PartialSignResult]] = {
+            p: functools.partial(self.signers[p].partial_sign, key.key_id, pid, tx) for p in presig.signers
+        }
+        ok, failed = relay.parallel(self._pool, calls)
+        for p in ok:
+            self._mark(p, True)
+        if failed:
+            self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
+            down = [p for p, e in failed.items() if isinstance(e, SignerUnavailable)]
+            for p in down:
+                self._mark(p, False)
+            if len(down) == len(failed):
+                return f"signers {down} unreachable during partial signing"
+            return self._fail(request_id, _partial_sign_error(failed))
+        blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
+        partials: dict[int, PartialSignature] = {}
+        for p, r in ok.items():
+            try:
+                partials[p] = PartialSignature(p, scalar_from_bytes(r.sigma))
+            except DecodeError:
+                blames.append(Blame(p, SIGN_ROUND, "partial_signature", r.sigma[:64]))
+        try:
+            if blames:
+                raise ProtocolAbort(blames)
+            sig = combine(public, digest, partials)
+            if sig.v > 1:
+                raise InternalError("recovery id >= 2 (R.x >= q) cannot be expressed as an Ethereum y-parity")
+            raw = tx.raw_signed(sig.r, sig.s, sig.v)
+        except ProtocolAbort as abort:
+            self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
+            return self._fail(request_id, Aborted(f"partial signature rejected: {abort}", abort.blames))
+        except (InternalError, InvalidInput, TxError) as exc:
+            self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
+            return self._fail(request_id, Internal(f"combining failed: {exc}"))
+        self.store.finish_presignature(presig.presig_id, CONSUMED)
+        row = self._transition(
+            request_id,
+            SIGNED,
+            f"signers {list(presig.signers)}",
+            r=sig.r.to_bytes(32, "big"),
+            s=sig.s.to_bytes(32, "big"),
+            v=sig.v,
+            raw_tx=raw,
+            tx_hash=keccak256(raw),
+        )
+        log.info(
+            "request_signed",
+            request_id=request_id,
+            key_id=key.key_id,
+            signers=list(presig.signers),
+            tx_hash=row.tx_hash.hex(),
+        )
+        low_water = max(1, self.presign_pool // 2)  # refill in batches, not after every signature
+        if (
+            self.presign_pool > 0
+            and self.store.count_ready(key.key_id, presig.signers, presig.path, key.epoch) < low_water
+        ):
+            self._schedule_refill(key.key_id, presig.signers, presig.path)
+        return row
+
+    def get_request(self, request_id: str) -> RequestRecord:
+        """A request's current record."""
+        try:
+            return self.store.get_request(request_id)
+        except StoreNotFound as exc:
+            raise NotFound(str(exc)) from None
+
+    def list_requests(self, key_id: str = "", state: str = "", limit: int = 100) -> list[RequestRecord]:
+        """Newest first."""
+        return self.store.list_requests(key_id=key_id, state=state, limit=limit or 100)
+
+    def wait_final(self, request_id: str, timeout: float) -> RequestRecord:
+        """Block until the request is final (or `timeout` passes); returns its record then."""
+        for _ in self.watch(request_id, timeout=timeout):
+            pass
+        return self.get_request(request_id)
+
+    def watch(self, request_id: str, *, timeout: float | None = None, poll: float = 1.0) -> Iterator[RequestRecord]:
+        """Yield the request once per recorded transition, in order, until it is final.
+
+        Waits on the request's condition variable and re-reads the database at least every
+        `poll` seconds (so transitions made by another coordinator process show up too).
+        Earlier transitions are replayed with their own state and without later results.
+        """
+        self.get_request(request_id)  # NotFound now, not at the first iteration
+        return self._watch_events(request_id, timeout, poll)
+
+    def _watch_events(self, request_id: str, timeout: float | None, poll: float) -> Iterator[RequestRecord]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        seq = 0
+        while True:
+            w = self._watch(request_id)
+            with w.cond:
+                version = w.version
+            events = self.store.events(request_id, after_seq=seq)
+            if events:
+                current = self.store.get_request(request_id)
+                for ev in events:
+                    seq = ev.seq
+                    if ev is events[-1] and ev.state == current.state:
+                        yield current
+                    else:
+                        yield dataclasses.replace(
+                            current, state=ev.state, r=b"", s=b"", v=None, raw_tx=b"", tx_hash=b""
+                        )
+                if current.final and events[-1].state == current.state:
+                    return
+                continue
+            wait = poll if deadline is None else min(poll, deadline - time.monotonic())
+            if wait <= 0:
+                return
+            with w.cond:
+                w.cond.wait_for(functools.partial(w.changed_since, version), timeout=wait)
+
+
+def _partial_sign_error(failed: Mapping[int, SignerError]) -> ServiceError:
+    blames = [b for e in failed.values() if isinstance(e, SignerAborted) for b in e.blames]
+    text = "; ".join(str(e) for e in failed.values())
+    if blames:
+        return Aborted(f"partial signing aborted: {text}", blames)
+    return FailedPrecondition(f"partial signing refused: {text}")

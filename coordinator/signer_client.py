@@ -1,0 +1,343 @@
+"""Clients of the signer nodes: one interface, a gRPC implementation with mTLS and deadlines,
+and an in-process one over a `SignerNode` (tests, benchmarks; same error mapping).
+
+Every failure a signer reports becomes one of four exceptions naming the party:
+`SignerAborted` (ABORTED, with the blames from the `tss-blame-bin` trailer),
+`SignerUnavailable` (UNAVAILABLE or DEADLINE_EXCEEDED: down, unreachable or too slow),
+`SignerRejected` (INVALID_ARGUMENT, FAILED_PRECONDITION, PERMISSION_DENIED, ...: it refused),
+`SignerInternal` (INTERNAL or anything unexpected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
+
+from signer.chains.ethereum import Eip1559Tx, TxError
+from signer.node import blame_codec
+from signer.node.sessions import Envelope, StepResult
+from signer.node.store import StoreError
+from signer.node.tls import TlsFiles, channel_credentials
+from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
+
+R = TypeVar("R")
+
+
+class SignerError(Exception):
+    """A signer call failed; `party` names the signer."""
+
+    def __init__(self, party: int, message: str) -> None:
+        super().__init__(f"signer {party}: {message}")
+        self.party = party
+        self.message = message
+
+
+class SignerAborted(SignerError):  # noqa: N818 - named like the library's errors
+    """The signer's protocol session aborted; `blames` is what it proved."""
+
+    def __init__(self, party: int, message: str, blames: Sequence[Blame]) -> None:
+        super().__init__(party, message)
+        self.blames: tuple[Blame, ...] = tuple(blames)
+
+
+class SignerUnavailable(SignerError):  # noqa: N818 - named like the library's errors
+    """The signer did not answer in time (down, unreachable, deadline exceeded)."""
+
+
+class SignerRejected(SignerError):  # noqa: N818 - named like the library's errors
+    """The signer refused the call (bad argument, precondition, permission)."""
+
+
+class SignerInternal(SignerError):  # noqa: N818 - named like the library's errors
+    """The signer failed on its own side."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionParams:
+    """What StartSession needs besides the session id, protocol and parties."""
+
+    key_id: str
+    threshold: int = 0
+    level: str = ""
+    path: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PartialSignResult:
+    """A signer's σ_i and the digest it computed itself."""
+
+    party: int
+    sigma: bytes
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """What a signer reports about itself."""
+
+    party: int
+    key_ids: tuple[str, ...]
+    presignatures: dict[str, int]
+
+
+class SignerClient(Protocol):
+    """The calls the coordinator makes on one signer."""
+
+    @property
+    def party(self) -> int:
+        """The signer's party index."""
+        ...
+
+    def start_session(
+        self, session_id: bytes, protocol: str, parties: tuple[int, ...], params: SessionParams
+    ) -> StepResult:
+        """StartSession: the first outgoing envelopes."""
+        ...
+
+    def deliver(self, session_id: bytes, envelopes: Sequence[Envelope]) -> StepResult:
+        """Deliver one round's envelopes; the next outgoing ones."""
+        ...
+
+    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx) -> PartialSignResult:
+        """Consume a presignature and return σ_i over the digest the signer computes from `tx`."""
+        ...
+
+    def status(self) -> NodeStatus:
+        """NodeStatus."""
+        ...
+
+    def healthy(self) -> bool:
+        """True if the signer answers its health check now."""
+        ...
+
+
+# --- protobuf <-> domain ----------------------------------------------------------------------------
+def tx_to_proto(tx: Eip1559Tx) -> common_pb2.EthTransaction:
+    """Protobuf form of a transaction (256-bit amounts as decimal strings)."""
+    return common_pb2.EthTransaction(
+        chain_id=tx.chain_id,
+        nonce=tx.nonce,
+        max_priority_fee_per_gas=str(tx.max_priority_fee_per_gas),
+        max_fee_per_gas=str(tx.max_fee_per_gas),
+        gas_limit=tx.gas_limit,
+        to=tx.to,
+        value=str(tx.value),
+        data=tx.data,
+    )
+
+
+def envelope_to_proto(e: Envelope) -> common_pb2.Envelope:
+    """Protobuf envelope."""
+    return common_pb2.Envelope(
+        session_id=e.session_id,
+        protocol=e.protocol,
+        round=e.round,
+        sender=e.sender,
+        recipient=e.recipient,
+        payload=e.payload,
+        signature=e.signature,
+    )
+
+
+def envelope_from_proto(m: common_pb2.Envelope) -> Envelope:
+    """Domain envelope."""
+    return Envelope(
+        bytes(m.session_id), m.protocol, m.round, m.sender, m.recipient, bytes(m.payload), bytes(m.signature)
+    )
+
+
+def _step_from_proto(m: signer_pb2.SessionStep) -> StepResult:
+    return StepResult(tuple(envelope_from_proto(e) for e in m.outgoing), m.done, bytes(m.public_output))
+
+
+_UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+_REJECTED = (
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.UNIMPLEMENTED,
+)
+
+
+def error_from_rpc(party: int, exc: grpc.RpcError) -> SignerError:
+    """The domain error for a failed call (reads the blame trailer of an ABORTED status)."""
+    call: Any = exc
+    code = call.code() if hasattr(call, "code") else grpc.StatusCode.UNKNOWN
+    details = (call.details() if hasattr(call, "details") else None) or code.name
+    if code == grpc.StatusCode.ABORTED:
+        blames: list[Blame] = []
+        for key, value in (call.trailing_metadata() if hasattr(call, "trailing_metadata") else None) or ():
+            if key == blame_codec.METADATA_KEY:
+                try:
+                    blames = blame_codec.decode_blames(bytes(value))
+                except DecodeError:
+                    return SignerInternal(party, f"unreadable blame trailer ({details})")
+        return SignerAborted(party, details, blames)
+    if code in _UNAVAILABLE:
+        return SignerUnavailable(party, f"{code.name}: {details}")
+    if code in _REJECTED:
+        return SignerRejected(party, f"{code.name}: {details}")
+    return SignerInternal(party, f"{code.name}: {details}")
+
+
+class GrpcSignerClient:
+    """A signer over gRPC with mutual TLS; every call carries a deadline."""
+
+    def __init__(
+        self,
+        party: int,
+        address: str,
+        tls: TlsFiles,
+        *,
+        session_timeout: float = 120.0,
+        sign_timeout: float = 10.0,
+        health_timeout: float = 1.0,
+    ) -> None:
+        self._party = party
+        self.address = address
+        self._channel = grpc.secure_channel(
+            address,
+            channel_credentials(tls),
+            options=[
+                ("grpc.max_receive_message_length", 64 << 20),
+                ("grpc.max_send_message_length", 64 << 20),
+                ("grpc.initial_reconnect_backoff_ms", 200),
+                ("grpc.max_reconnect_backoff_ms", 2000),
+            ],
+        )
+        self._stub = signer_pb2_grpc.SignerStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self.session_timeout = session_timeout
+        self.sign_timeout = sign_timeout
+        self.health_timeout = health_timeout
+
+    @property
+    def party(self) -> int:
+        """The signer's party index."""
+        return self._party
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+    def _call(self, fn: Callable[[], R]) -> R:
+        try:
+            return fn()
+        except grpc.RpcError as exc:
+            raise error_from_rpc(self._party, exc) from None
+
+    def start_session(
+        self, session_id: bytes, protocol: str, parties: tuple[int, ...], params: SessionParams
+    ) -> StepResult:
+        """StartSession."""
+        req = signer_pb2.StartSessionRequest(
+            session_id=session_id,
+            protocol=protocol,
+            key_id=params.key_id,
+            parties=list(parties),
+            threshold=params.threshold,
+            level=params.level,
+            path=list(params.path),
+        )
+        return self._call(lambda: _step_from_proto(self._stub.StartSession(req, timeout=self.session_timeout)))
+
+    def deliver(self, session_id: bytes, envelopes: Sequence[Envelope]) -> StepResult:
+        """Deliver."""
+        req = signer_pb2.DeliverRequest(session_id=session_id, envelopes=[envelope_to_proto(e) for e in envelopes])
+        return self._call(lambda: _step_from_proto(self._stub.Deliver(req, timeout=self.session_timeout)))
+
+    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx) -> PartialSignResult:
+        """PartialSign (short deadline: it is one scalar multiplication on the signer)."""
+        req = signer_pb2.PartialSignRequest(key_id=key_id, presignature_id=presig_id, eth=tx_to_proto(tx))
+        resp = self._call(lambda: self._stub.PartialSign(req, timeout=self.sign_timeout))
+        return PartialSignResult(resp.party, bytes(resp.sigma), bytes(resp.digest))
+
+    def status(self) -> NodeStatus:
+        """NodeStatus."""
+        resp = self._call(
+            lambda: self._stub.NodeStatus(signer_pb2.NodeStatusRequest(), timeout=self.health_timeout * 5)
+        )
+        return NodeStatus(resp.party, tuple(resp.key_ids), dict(resp.presignatures))
+
+    def healthy(self) -> bool:
+        """The gRPC health service reports SERVING within the health deadline."""
+        try:
+            r = self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=self.health_timeout)
+        except grpc.RpcError:
+            return False
+        return bool(r.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+class LocalSignerClient:
+    """A signer in this process: calls a `SignerNode` (or anything with its methods) directly.
+
+    Maps the node's exceptions exactly as the gRPC servicer does, so business logic and tests
+    see the same errors as over the network. `down` simulates an unreachable signer.
+    """
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.down = False
+
+    @property
+    def party(self) -> int:
+        """The signer's party index."""
+        return int(self.node.party)
+
+    def _call(self, fn: Callable[[], R]) -> R:
+        if self.down:
+            raise SignerUnavailable(self.party, "UNAVAILABLE: signer is down")
+        try:
+            return fn()
+        except ProtocolAbort as abort:
+            raise SignerAborted(self.party, f"protocol aborted: {abort}", abort.blames) from None
+        except (InvalidInput, DecodeError, TxError) as exc:
+            raise SignerRejected(self.party, f"INVALID_ARGUMENT: {exc}") from None
+        except StoreError as exc:
+            raise SignerRejected(self.party, f"FAILED_PRECONDITION: {exc}") from None
+        except InternalError as exc:
+            raise SignerInternal(self.party, f"INTERNAL: {exc}") from None
+
+    def start_session(
+        self, session_id: bytes, protocol: str, parties: tuple[int, ...], params: SessionParams
+    ) -> StepResult:
+        """StartSession."""
+        step: StepResult = self._call(
+            lambda: self.node.start_session(
+                session_id,
+                protocol,
+                params.key_id,
+                parties,
+                threshold=params.threshold,
+                level=params.level,
+                path=params.path,
+            )
+        )
+        return step
+
+    def deliver(self, session_id: bytes, envelopes: Sequence[Envelope]) -> StepResult:
+        """Deliver."""
+        step: StepResult = self._call(lambda: self.node.deliver(session_id, list(envelopes)))
+        return step
+
+    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx) -> PartialSignResult:
+        """PartialSign."""
+        p = self._call(lambda: self.node.partial_sign(key_id, presig_id.hex(), tx))
+        return PartialSignResult(p.party, p.sigma, p.digest)
+
+    def status(self) -> NodeStatus:
+        """NodeStatus."""
+        keys = self._call(lambda: tuple(self.node.key_ids()))
+        return NodeStatus(self.party, keys, {k: len(self.node.presignature_ids(k)) for k in keys})
+
+    def healthy(self) -> bool:
+        """Up unless marked down."""
+        return not self.down

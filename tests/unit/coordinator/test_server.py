@@ -1,0 +1,213 @@
+"""The coordinator's gRPC surface, in one process over real mutual TLS on loopback:
+three signer servers (signer.node.server), `GrpcSignerClient`s, the coordinator server, and the
+public client. Shares and aux info are cached fixtures, so only presigning runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from eth_account import Account
+from tsscustody.v1 import coordinator_pb2
+
+from coordinator import certs, relay
+from coordinator.client import CoordinatorClient
+from coordinator.server import create_server, key_to_proto
+from coordinator.service import CoordinatorService
+from coordinator.signer_client import GrpcSignerClient, PartialSignResult, SessionParams, SignerClient, tx_to_proto
+from coordinator.store import KeyRecord, Store
+from signer.chains.ethereum import Eip1559Tx
+from signer.node import blame_codec
+from signer.node import server as signer_server
+from signer.node.config import NodeConfig
+from signer.node.identity import Identity
+from signer.node.node import SignerNode
+from signer.node.sessions import RELAY, Envelope
+from signer.node.store import EncryptedStore, load_kek, write_kek_file
+from signer.node.tls import TlsFiles
+from signer.tss.params import LEVEL_112
+from tests.sessions import aux_from_fixtures, keygen_shares
+
+PARTIES = (1, 2, 3)
+KEY_ID = "k-grpc"
+TX = Eip1559Tx(1, 3, 10**9, 30 * 10**9, 21000, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", 12345)
+
+
+@dataclasses.dataclass
+class Cluster:
+    certs: Path
+    signer_addrs: dict[int, str]
+    coordinator: str
+    service: CoordinatorService
+    clients: dict[int, GrpcSignerClient]
+
+    def client(self, name: str) -> CoordinatorClient:
+        return CoordinatorClient(self.coordinator, TlsFiles.in_dir(self.certs, name), timeout=60)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("grpc")
+    cdir = root / "certs"
+    certs.create_ca(cdir)
+    for name, role in [("coordinator", "coordinator"), ("backend", "backend"), ("operator", "operator")]:
+        certs.issue(cdir, name, role)
+    idents = {p: Identity.generate(p) for p in PARTIES}
+    shares, aux = keygen_shares(2, PARTIES), aux_from_fixtures(LEVEL_112, PARTIES)
+    servers: list[grpc.Server] = []
+    nodes: list[SignerNode] = []
+    addrs: dict[int, str] = {}
+    for p in PARTIES:
+        certs.issue(cdir, f"signer-{p}", "signer")
+        d = root / f"signer-{p}"
+        d.mkdir()
+        write_kek_file(d / "kek")
+        store = EncryptedStore(d / "store", load_kek(d / "kek"))
+        store.put("identity", idents[p].to_bytes())
+        store.put(f"keys/{KEY_ID}/share", shares[p].to_bytes())
+        store.put(f"keys/{KEY_ID}/aux", aux[p].to_bytes())
+        peers = {q: idents[q].public() for q in PARTIES if q != p}
+        tls = TlsFiles.in_dir(cdir, f"signer-{p}")
+        node = SignerNode(NodeConfig(p, "127.0.0.1:0", d, d / "kek", tls, "112", peers, 0), primes=lambda bits: 0)
+        server, port = signer_server.create_server(node, "127.0.0.1:0")
+        server.start()
+        servers.append(server)
+        nodes.append(node)
+        addrs[p] = f"127.0.0.1:{port}"
+    coord_tls = TlsFiles.in_dir(cdir, "coordinator")
+    clients = {p: GrpcSignerClient(p, a, coord_tls, session_timeout=60) for p, a in addrs.items()}
+    db = Store(root / "coordinator.db")
+    s1 = shares[1]
+    db.add_key(
+        KeyRecord(
+            KEY_ID, "hot", 2, PARTIES, "112", s1.public_key.to_bytes(), s1.chain_code, s1.epoch, aux[1].epoch_id, 0.0
+        )
+    )
+    service = CoordinatorService(db, dict[int, SignerClient](clients), level="112")
+    server, port = create_server(service, "127.0.0.1:0", coord_tls)
+    server.start()
+    yield Cluster(cdir, addrs, f"127.0.0.1:{port}", service, clients)
+    server.stop(grace=None).wait()
+    service.close()
+    for s in servers:
+        s.stop(grace=None).wait()
+    for c in clients.values():
+        c.close()
+    for n in nodes:
+        n.close()
+
+
+def test_health_and_node_status(cluster: Cluster) -> None:
+    for p, c in cluster.clients.items():
+        assert c.healthy()
+        st = c.status()
+        assert st.party == p and KEY_ID in st.key_ids
+
+
+def test_get_key(cluster: Cluster) -> None:
+    with cluster.client("operator") as op:
+        key = op.get_key(KEY_ID)
+    assert key == key_to_proto(cluster.service.get_key(KEY_ID))
+    assert key.eth_address.startswith("0x") and list(key.parties) == list(PARTIES)
+
+
+def test_sign_over_grpc_then_watch_and_list(cluster: Cluster) -> None:
+    with cluster.client("backend") as be:
+        req = be.sign_eth(KEY_ID, tx_to_proto(TX), "grpc-1", (1, 2))
+        assert req.state == "signed"
+        assert Account.recover_transaction(req.raw_tx) == req.from_address
+        again = be.sign_eth(KEY_ID, tx_to_proto(TX), "grpc-1", (1, 2))
+        assert again == req
+        states = [r.state for r in be.watch(req.request_id)]
+        assert states[0] == "submitted" and states[-1] == "signed"
+        assert be.get_request(req.request_id) == req
+        listed = be.stub.ListRequests(coordinator_pb2.ListRequestsRequest(key_id=KEY_ID), timeout=10)
+        assert req.request_id in [r.request_id for r in listed.requests]
+
+
+def _code(exc: pytest.ExceptionInfo[grpc.RpcError]) -> Any:
+    return exc.value.code()
+
+
+def test_status_codes(cluster: Cluster) -> None:
+    with cluster.client("backend") as be:
+        with pytest.raises(grpc.RpcError) as exc:
+            be.sign_eth(KEY_ID, tx_to_proto(dataclasses.replace(TX, value=1)), "grpc-1", (1, 2))
+        assert _code(exc) == grpc.StatusCode.ALREADY_EXISTS
+        bad = tx_to_proto(TX)
+        bad.to = "0x1234"
+        with pytest.raises(grpc.RpcError) as exc:
+            be.sign_eth(KEY_ID, bad, "grpc-bad", ())
+        assert _code(exc) == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as exc:
+            be.get_request("nope")
+        assert _code(exc) == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as exc:
+            be.create_key("not-allowed", 2)
+        assert _code(exc) == grpc.StatusCode.PERMISSION_DENIED
+    with cluster.client("operator") as op, pytest.raises(grpc.RpcError) as exc:
+        op.sign_eth(KEY_ID, tx_to_proto(TX), "grpc-op", ())
+    assert _code(exc) == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_bad_partial_is_aborted_with_blame_trailer(cluster: Cluster) -> None:
+    class Corrupt:
+        def __init__(self, inner: GrpcSignerClient) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx) -> PartialSignResult:
+            p = self.inner.partial_sign(key_id, presig_id, tx)
+            return dataclasses.replace(p, sigma=(int.from_bytes(p.sigma, "big") ^ 4).to_bytes(32, "big"))
+
+    honest = cluster.service.signers[3]
+    cluster.service.signers[3] = Corrupt(cluster.clients[3])
+    try:
+        cluster.service._mark(1, False)  # steer the set to (2, 3)
+        with cluster.client("backend") as be, pytest.raises(grpc.RpcError) as exc:
+            be.sign_eth(KEY_ID, tx_to_proto(TX), "grpc-corrupt", ())
+    finally:
+        cluster.service.signers[3] = honest
+        cluster.service._mark(1, True)
+    assert _code(exc) == grpc.StatusCode.ABORTED
+    trailers = dict(exc.value.trailing_metadata())
+    blames = blame_codec.decode_blames(trailers[blame_codec.METADATA_KEY])
+    assert {(b.party, b.check) for b in blames} == {(3, "partial_signature")}
+
+
+def test_relay_tampering_over_grpc_makes_signers_blame_the_relay(cluster: Cluster) -> None:
+    def tamper(e: Envelope, to: int) -> Envelope | None:
+        if e.sender == 2 and e.recipient == 1:
+            return dataclasses.replace(e, payload=e.payload[:-1] + bytes([e.payload[-1] ^ 1]))
+        return e
+
+    with pytest.raises(relay.SessionAborted) as exc:
+        relay.run_session(
+            dict[int, SignerClient](cluster.clients),
+            b"grpc-tamper-session-1",
+            "keygen",
+            PARTIES,
+            SessionParams("k-tampered", threshold=2),
+            tamper=tamper,
+        )
+    assert exc.value.culprits == {RELAY}
+    assert 1 in exc.value.reports
+
+
+def test_unreachable_signer_over_grpc(cluster: Cluster, tmp_path: Path) -> None:
+    dead = GrpcSignerClient(3, "127.0.0.1:1", TlsFiles.in_dir(cluster.certs, "coordinator"), session_timeout=2)
+    try:
+        assert not dead.healthy()
+        clients: dict[int, SignerClient] = {1: cluster.clients[1], 2: cluster.clients[2], 3: dead}
+        with pytest.raises(relay.SignerUnreachable) as exc:
+            relay.run_session(clients, b"grpc-dead-session-1", "keygen", PARTIES, SessionParams("k-dead", threshold=2))
+        assert exc.value.parties == (3,)
+    finally:
+        dead.close()

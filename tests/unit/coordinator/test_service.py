@@ -1,0 +1,217 @@
+"""The coordinator's business logic over real in-process signer nodes (no gRPC).
+
+Key shares come from the cached simulated keygen and aux info from fixture primes (tests/sessions.py),
+so only presigning runs here; signatures are checked with eth-account.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from coordinator import service as svc
+from coordinator import store as st
+from coordinator.service import CoordinatorService
+from coordinator.signer_client import LocalSignerClient, PartialSignResult, SignerClient
+from coordinator.store import KeyRecord, Store
+from signer.chains.ethereum import Eip1559Tx, address_of
+from signer.node.config import NodeConfig
+from signer.node.identity import Identity
+from signer.node.node import SignerNode
+from signer.node.store import EncryptedStore, load_kek, write_kek_file
+from signer.node.tls import TlsFiles
+from signer.tss import hd
+from signer.tss.params import LEVEL_112
+from tests.sessions import aux_from_fixtures, keygen_shares
+
+PARTIES = (1, 2, 3)
+KEY_ID = "k-test"
+TX = Eip1559Tx(1, 0, 2 * 10**9, 40 * 10**9, 21000, "0x000000000000000000000000000000000000dEaD", 10**16)
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, SignerNode]]:
+    root = tmp_path_factory.mktemp("signers")
+    idents = {p: Identity.generate(p) for p in PARTIES}
+    shares = keygen_shares(2, PARTIES)
+    aux = aux_from_fixtures(LEVEL_112, PARTIES)
+    out = {}
+    for p in PARTIES:
+        d = root / f"signer-{p}"
+        d.mkdir()
+        write_kek_file(d / "kek")
+        store = EncryptedStore(d / "store", load_kek(d / "kek"))
+        store.put("identity", idents[p].to_bytes())
+        store.put(f"keys/{KEY_ID}/share", shares[p].to_bytes())
+        store.put(f"keys/{KEY_ID}/aux", aux[p].to_bytes())
+        peers = {q: idents[q].public() for q in PARTIES if q != p}
+        config = NodeConfig(p, "unused", d, d / "kek", TlsFiles(d, d, d), "112", peers, prime_pool=0)
+        out[p] = SignerNode(config, primes=lambda bits: 0)
+    yield out
+    for n in out.values():
+        n.close()
+
+
+def _service(tmp_path: Path, clients: dict[int, SignerClient]) -> CoordinatorService:
+    share = keygen_shares(2, PARTIES)[1]
+    store = Store(tmp_path / "coordinator.db")
+    store.add_key(
+        KeyRecord(
+            KEY_ID,
+            "hot",
+            2,
+            PARTIES,
+            "112",
+            share.public_key.to_bytes(),
+            share.chain_code,
+            share.epoch,
+            aux_from_fixtures(LEVEL_112, PARTIES)[1].epoch_id,
+            store.now(),
+        )
+    )
+    return CoordinatorService(store, clients, level="112")
+
+
+def _clients(nodes: dict[int, SignerNode]) -> dict[int, SignerClient]:
+    return {p: LocalSignerClient(n) for p, n in nodes.items()}
+
+
+@pytest.fixture(scope="module")
+def signed(
+    nodes: dict[int, SignerNode], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[CoordinatorService, st.RequestRecord, list[str]]:
+    service = _service(tmp_path_factory.mktemp("coord"), _clients(nodes))
+    results: list[st.RequestRecord] = []
+    # Two concurrent submits with one idempotency key: one signs, the other waits for its result.
+    threads = [
+        threading.Thread(target=lambda: results.append(service.sign_eth(KEY_ID, "idem-1", (0, 7), TX)))
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and results[0] == results[1]
+    first = results[0]
+    seen = [r.state for r in service.watch(first.request_id, timeout=5)]
+    return service, first, seen
+
+
+def test_signed_transaction_recovers_to_the_derived_address(
+    signed: tuple[CoordinatorService, st.RequestRecord, list[str]],
+) -> None:
+    service, row, _ = signed
+    assert row.state == st.SIGNED and row.error == ""
+    share = keygen_shares(2, PARTIES)[1]
+    expected = address_of(hd.derive(share.public_key, share.chain_code, (0, 7)).public_key)
+    assert row.from_address == expected
+    assert Account.recover_transaction(row.raw_tx) == expected
+    assert row.digest == TX.signing_digest() and row.v in (0, 1)
+    presig = service.store.get_presignature(row.presig_id or "")
+    assert presig.state == st.CONSUMED and presig.request_id == row.request_id and presig.path == (0, 7)
+
+
+def test_watch_replays_every_transition(signed: tuple[CoordinatorService, st.RequestRecord, list[str]]) -> None:
+    _, _, seen = signed
+    assert seen[0] == "submitted" and seen[-1] == "signed" and set(seen[1:-1]) == {"signing"}
+
+
+def test_idempotent_retry_returns_the_same_request(
+    signed: tuple[CoordinatorService, st.RequestRecord, list[str]],
+) -> None:
+    service, row, _ = signed
+    sessions = len(service.store.list_sessions())
+    again = service.sign_eth(KEY_ID, "idem-1", (0, 7), dataclasses.replace(TX, to=TX.to.lower()))
+    assert again.request_id == row.request_id and again.raw_tx == row.raw_tx
+    assert len(service.store.list_sessions()) == sessions  # no new presignature, no new signature
+    with pytest.raises(svc.AlreadyExists):
+        service.sign_eth(KEY_ID, "idem-1", (0, 7), dataclasses.replace(TX, value=1))
+    with pytest.raises(svc.AlreadyExists):
+        service.sign_eth(KEY_ID, "idem-1", (0, 8), TX)
+
+
+def test_signer_down_the_other_two_sign(nodes: dict[int, SignerNode], tmp_path: Path) -> None:
+    clients = _clients(nodes)
+    down = clients[1]
+    assert isinstance(down, LocalSignerClient)
+    down.down = True
+    service = _service(tmp_path, clients)
+    row = service.sign_eth(KEY_ID, "idem-down", (), TX)
+    assert row.state == st.SIGNED
+    assert service.store.get_presignature(row.presig_id or "").signers == (2, 3)
+    assert Account.recover_transaction(row.raw_tx) == row.from_address
+
+
+def test_bad_partial_signature_fails_the_request_naming_the_signer(
+    nodes: dict[int, SignerNode], tmp_path: Path
+) -> None:
+    class Corrupt(LocalSignerClient):
+        def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx) -> PartialSignResult:
+            p = super().partial_sign(key_id, presig_id, tx)
+            return dataclasses.replace(p, sigma=(int.from_bytes(p.sigma, "big") ^ 1).to_bytes(32, "big"))
+
+    clients = _clients(nodes)
+    clients[2] = Corrupt(nodes[2])
+    service = _service(tmp_path, clients)
+    row = service.sign_eth(KEY_ID, "idem-bad", (), TX)
+    assert row.state == st.FAILED and row.error_code == "aborted"
+    assert {(b.party, b.check) for b in row.blame} == {(2, "partial_signature")}
+    presig = service.store.get_presignature(row.presig_id or "")
+    assert presig.state == st.PRESIG_FAILED  # never handed out again
+    assert service.store.count_ready(KEY_ID, (1, 2), (), 0) == 0
+
+
+def test_too_few_live_signers_is_unavailable(nodes: dict[int, SignerNode], tmp_path: Path) -> None:
+    clients = _clients(nodes)
+    for p in (1, 2):
+        c = clients[p]
+        assert isinstance(c, LocalSignerClient)
+        c.down = True
+    service = _service(tmp_path, clients)
+    row = service.sign_eth(KEY_ID, "idem-unavailable", (), TX)
+    assert row.state == st.FAILED and row.error_code == "unavailable"
+    with pytest.raises(svc.Unavailable):
+        service.create_key("new", 2)
+
+
+def test_input_errors(nodes: dict[int, SignerNode], tmp_path: Path) -> None:
+    service = _service(tmp_path, _clients(nodes))
+    with pytest.raises(svc.InvalidRequest, match="t = 1"):
+        service.create_key("bad", 1)
+    with pytest.raises(svc.InvalidRequest):
+        service.create_key("bad", 4)
+    with pytest.raises(svc.NotFound):
+        service.sign_eth("no-such-key", "i", (), TX)
+    with pytest.raises(svc.InvalidRequest):
+        service.sign_eth(KEY_ID, "i", (hd.HARDENED,), TX)
+    with pytest.raises(svc.InvalidRequest):
+        service.sign_eth(KEY_ID, "", (), TX)
+    with pytest.raises(svc.InvalidRequest):
+        service.ensure_presignatures(KEY_ID, (1, 2, 3))
+    with pytest.raises(svc.NotFound):
+        service.get_request("nope")
+
+
+def test_background_refill_tops_up_the_pool_of_the_set_that_signed(
+    nodes: dict[int, SignerNode], tmp_path: Path
+) -> None:
+    share = keygen_shares(2, PARTIES)[1]
+    base = _service(tmp_path, _clients(nodes))
+    pooled = CoordinatorService(base.store, _clients(nodes), level="112", presign_pool=1, recover=False)
+    try:
+        row = pooled.sign_eth(KEY_ID, "idem-pool", (), TX)
+        assert row.state == st.SIGNED
+        signers = pooled.store.get_presignature(row.presig_id or "").signers
+        deadline = time.monotonic() + 60
+        while pooled.store.count_ready(KEY_ID, signers, (), share.epoch) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pooled.store.count_ready(KEY_ID, signers, (), share.epoch) == 1
+    finally:
+        pooled.close()
+        base.close()
