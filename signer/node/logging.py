@@ -8,16 +8,16 @@ presignature object, or a large integer (the shape of a share, nonce or Paillier
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-_SECRET_NAMES = re.compile(
-    r"(share|secret|nonce|sigma_secret|chi|k_tilde|kek|private|paillier_p|paillier_q|lambda|lam|witness|seed|password|token)",
-    re.IGNORECASE,
+# Matched against each underscore-separated word of a field name, so "blames" is not "lam".
+_SECRET_WORDS = frozenset(
+    "share shares secret secrets nonce nonces chi kek private key_share lambda lam witness seed password token "
+    "gamma k_tilde chi_tilde paillier_p paillier_q p q mu rho".split()
 )
 REDACTED = "[redacted]"
 
@@ -28,7 +28,8 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
         if key in ("event", "level", "timestamp", "service", "logger"):
             continue
         value = event[key]
-        if _SECRET_NAMES.search(key):
+        words = key.lower().split("_")
+        if any(w in _SECRET_WORDS for w in words) or key.lower() in _SECRET_WORDS:
             event[key] = REDACTED
         elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
             event[key] = REDACTED

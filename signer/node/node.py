@@ -82,6 +82,8 @@ class SignerNode:
             primes = self._pool.take
         self.primes: PrimeSource = primes
         self._key_locks: dict[str, threading.Lock] = {}
+        # Decoding aux info re-validates every modulus (primality tests): keep it per key.
+        self._aux_cache: dict[str, AuxInfo] = {}
 
     @property
     def party(self) -> int:
@@ -111,9 +113,14 @@ class SignerNode:
             raise
 
     def aux_info(self, key_id: str) -> AuxInfo:
-        """This node's aux info for a key's committee."""
+        """This node's aux info for a key's committee (decoded once, then cached until replaced)."""
+        cached = self._aux_cache.get(key_id)
+        if cached is not None:
+            return cached
         try:
-            return AuxInfo.from_bytes(self.store.get(f"keys/{check_key_id(key_id)}/aux"))
+            info = AuxInfo.from_bytes(self.store.get(f"keys/{check_key_id(key_id)}/aux"))
+            self._aux_cache[key_id] = info
+            return info
         except StoreError as exc:
             if "no record" in str(exc):
                 raise InvalidInput(f"no aux info for key {key_id!r} on this node") from None
@@ -164,6 +171,7 @@ class SignerNode:
 
             def on_done(info: AuxInfo) -> bytes:
                 self.store.put(f"keys/{key_id}/aux", info.to_bytes())
+                self._aux_cache[key_id] = info
                 return aux_public(info)
 
         elif protocol == "refresh":
@@ -178,6 +186,7 @@ class SignerNode:
                 for name in self.store.list(f"presig/{key_id}"):
                     self.store.delete(name)
                 self.store.put(f"keys/{key_id}/aux", info.to_bytes())
+                self._aux_cache[key_id] = info
                 self.store.put(f"keys/{key_id}/share", new_share.to_bytes())
                 return keygen_public(new_share)
 
