@@ -169,13 +169,22 @@ def _spawn(root: Path, name: str, module: str, config: Path) -> int:
     return proc.pid
 
 
-def wait_healthy(address: str, tls: TlsFiles, timeout: float = 60.0, service: str = "") -> None:
-    """Poll the gRPC health service over mTLS until SERVING or timeout."""
+def _log_tail(root: Path, name: str, lines: int = 8) -> str:
+    path = root / "logs" / f"{name}.log"
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_healthy(address: str, tls: TlsFiles, timeout: float = 60.0, service: str = "", pid: int | None = None) -> None:
+    """Poll the gRPC health service over mTLS until SERVING; fail at once if `pid` has exited."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     with grpc.secure_channel(address, channel_credentials(tls)) as ch:
         stub = health_pb2_grpc.HealthStub(ch)
         while time.monotonic() < deadline:
+            if pid is not None and not _alive(pid):
+                raise ClusterError(f"the process serving {address} exited")
             try:
                 r = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
                 if r.status == health_pb2.HealthCheckResponse.SERVING:
@@ -190,6 +199,7 @@ def wait_healthy(address: str, tls: TlsFiles, timeout: float = 60.0, service: st
 def up(root: Path, n: int = 3, threshold: int = 2, level: str = "128", progress: Progress | None = None) -> ClusterInfo:
     """Lay out (if needed) and start the cluster; return once every process is healthy."""
     say = progress or (lambda _m: None)
+    root = Path(root).resolve()
     if not 2 <= threshold <= n:
         raise ClusterError("threshold must satisfy 2 <= t <= n (t = 1 would make every share the key)")
     if (root / "cluster.json").exists():
@@ -205,15 +215,18 @@ def up(root: Path, n: int = 3, threshold: int = 2, level: str = "128", progress:
     info = ClusterInfo(root, coord_addr, signer_addrs, pids, threshold, level)
     _write_json(root / "cluster.json", info.to_json())
     tls = info.client_tls()
+    name = ""
     try:
         for i, addr in signer_addrs.items():
+            name = f"signer-{i}"
             say(f"waiting for signer {i} at {addr}")
-            wait_healthy(addr, TlsFiles.in_dir(root / "certs", "coordinator"))
+            wait_healthy(addr, TlsFiles.in_dir(root / "certs", "coordinator"), pid=pids[name])
+        name = "coordinator"
         say(f"waiting for the coordinator at {coord_addr}")
-        wait_healthy(coord_addr, tls)
-    except ClusterError:
+        wait_healthy(coord_addr, tls, pid=pids[name])
+    except ClusterError as exc:
         down(root)
-        raise
+        raise ClusterError(f"{exc}; last lines of logs/{name}.log:\n{_log_tail(root, name)}") from None
     say("cluster healthy")
     return info
 
@@ -260,9 +273,10 @@ def down(root: Path) -> list[str]:
 
 def restart_signer(root: Path, party: int) -> int:
     """Start one signer again (same data directory); returns its new pid."""
+    root = Path(root).resolve()
     info = ClusterInfo.load(root)
     pid = _spawn(root, f"signer-{party}", "signer.node", root / f"signer-{party}" / "node.json")
     info.pids[f"signer-{party}"] = pid
     _write_json(root / "cluster.json", info.to_json())
-    wait_healthy(info.signers[party], TlsFiles.in_dir(root / "certs", "coordinator"))
+    wait_healthy(info.signers[party], TlsFiles.in_dir(root / "certs", "coordinator"), pid=pid)
     return pid
