@@ -7,6 +7,76 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ApproveRequestRequest(_message.Message):
+    __slots__ = ("request_id", "approval")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    approval: bytes
+    def __init__(self, request_id: _Optional[str] = ..., approval: _Optional[bytes] = ...) -> None: ...
+
+class RejectRequestRequest(_message.Message):
+    __slots__ = ("request_id", "officer_id", "signature", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFICER_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    officer_id: str
+    signature: bytes
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., officer_id: _Optional[str] = ..., signature: _Optional[bytes] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class FreezeOrderRequest(_message.Message):
+    __slots__ = ("order",)
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    order: bytes
+    def __init__(self, order: _Optional[bytes] = ...) -> None: ...
+
+class GetGovernanceRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ProposeChangeRequest(_message.Message):
+    __slots__ = ("kind", "change_json")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_JSON_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    change_json: str
+    def __init__(self, kind: _Optional[str] = ..., change_json: _Optional[str] = ...) -> None: ...
+
+class GovernanceStatus(_message.Message):
+    __slots__ = ("policy_version", "policy_hash", "registry_version", "registry_hash", "frozen_scopes", "policy_json", "registry_json", "pending_json")
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_HASH_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_HASH_FIELD_NUMBER: _ClassVar[int]
+    FROZEN_SCOPES_FIELD_NUMBER: _ClassVar[int]
+    POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_JSON_FIELD_NUMBER: _ClassVar[int]
+    PENDING_JSON_FIELD_NUMBER: _ClassVar[int]
+    policy_version: int
+    policy_hash: bytes
+    registry_version: int
+    registry_hash: bytes
+    frozen_scopes: _containers.RepeatedScalarFieldContainer[str]
+    policy_json: str
+    registry_json: str
+    pending_json: str
+    def __init__(self, policy_version: _Optional[int] = ..., policy_hash: _Optional[bytes] = ..., registry_version: _Optional[int] = ..., registry_hash: _Optional[bytes] = ..., frozen_scopes: _Optional[_Iterable[str]] = ..., policy_json: _Optional[str] = ..., registry_json: _Optional[str] = ..., pending_json: _Optional[str] = ...) -> None: ...
+
+class ExportAuditRequest(_message.Message):
+    __slots__ = ("since_seq",)
+    SINCE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    since_seq: int
+    def __init__(self, since_seq: _Optional[int] = ...) -> None: ...
+
+class AuditLine(_message.Message):
+    __slots__ = ("json",)
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    json: str
+    def __init__(self, json: _Optional[str] = ...) -> None: ...
+
 class CreateKeyRequest(_message.Message):
     __slots__ = ("name", "threshold", "level")
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -44,16 +114,18 @@ class Key(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., chain_code: _Optional[bytes] = ..., threshold: _Optional[int] = ..., parties: _Optional[_Iterable[int]] = ..., eth_address: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
 
 class SubmitSigningRequestRequest(_message.Message):
-    __slots__ = ("key_id", "idempotency_key", "path", "eth")
+    __slots__ = ("key_id", "idempotency_key", "path", "eth", "kind")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     ETH_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     idempotency_key: str
     path: _containers.RepeatedScalarFieldContainer[int]
     eth: _common_pb2.EthTransaction
-    def __init__(self, key_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ...) -> None: ...
+    kind: str
+    def __init__(self, key_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class GetRequestRequest(_message.Message):
     __slots__ = ("request_id",)
@@ -62,7 +134,7 @@ class GetRequestRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class SigningRequest(_message.Message):
-    __slots__ = ("request_id", "key_id", "state", "eth", "path", "digest", "r", "s", "v", "raw_tx", "tx_hash", "blame", "error", "from_address")
+    __slots__ = ("request_id", "key_id", "state", "eth", "path", "digest", "r", "s", "v", "raw_tx", "tx_hash", "blame", "error", "from_address", "kind", "intent", "intent_digest", "intent_text", "approved_by", "time_lock_until", "policy_reason", "initiator", "expires_at")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +149,15 @@ class SigningRequest(_message.Message):
     BLAME_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     FROM_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    INTENT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    INTENT_TEXT_FIELD_NUMBER: _ClassVar[int]
+    APPROVED_BY_FIELD_NUMBER: _ClassVar[int]
+    TIME_LOCK_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    POLICY_REASON_FIELD_NUMBER: _ClassVar[int]
+    INITIATOR_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     key_id: str
     state: str
@@ -91,7 +172,16 @@ class SigningRequest(_message.Message):
     blame: _containers.RepeatedCompositeFieldContainer[_common_pb2.Blame]
     error: str
     from_address: str
-    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., state: _Optional[str] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., path: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ..., r: _Optional[bytes] = ..., s: _Optional[bytes] = ..., v: _Optional[int] = ..., raw_tx: _Optional[bytes] = ..., tx_hash: _Optional[bytes] = ..., blame: _Optional[_Iterable[_Union[_common_pb2.Blame, _Mapping]]] = ..., error: _Optional[str] = ..., from_address: _Optional[str] = ...) -> None: ...
+    kind: str
+    intent: bytes
+    intent_digest: bytes
+    intent_text: str
+    approved_by: _containers.RepeatedScalarFieldContainer[str]
+    time_lock_until: int
+    policy_reason: str
+    initiator: str
+    expires_at: int
+    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., state: _Optional[str] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., path: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ..., r: _Optional[bytes] = ..., s: _Optional[bytes] = ..., v: _Optional[int] = ..., raw_tx: _Optional[bytes] = ..., tx_hash: _Optional[bytes] = ..., blame: _Optional[_Iterable[_Union[_common_pb2.Blame, _Mapping]]] = ..., error: _Optional[str] = ..., from_address: _Optional[str] = ..., kind: _Optional[str] = ..., intent: _Optional[bytes] = ..., intent_digest: _Optional[bytes] = ..., intent_text: _Optional[str] = ..., approved_by: _Optional[_Iterable[str]] = ..., time_lock_until: _Optional[int] = ..., policy_reason: _Optional[str] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ...) -> None: ...
 
 class ListRequestsRequest(_message.Message):
     __slots__ = ("key_id", "state", "limit")

@@ -66,6 +66,41 @@ class CoordinatorStub:
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.SigningRequest.FromString,
                 _registered_method=True)
+        self.ApproveRequest = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/ApproveRequest',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ApproveRequestRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.SigningRequest.FromString,
+                _registered_method=True)
+        self.RejectRequest = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/RejectRequest',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.RejectRequestRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.SigningRequest.FromString,
+                _registered_method=True)
+        self.Freeze = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/Freeze',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.FreezeOrderRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.FromString,
+                _registered_method=True)
+        self.Unfreeze = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/Unfreeze',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.FreezeOrderRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.FromString,
+                _registered_method=True)
+        self.GetGovernance = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/GetGovernance',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GetGovernanceRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.FromString,
+                _registered_method=True)
+        self.ProposeChange = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/ProposeChange',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ProposeChangeRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.FromString,
+                _registered_method=True)
+        self.ExportAudit = channel.unary_stream(
+                '/tsscustody.v1.Coordinator/ExportAudit',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ExportAuditRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.AuditLine.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -110,6 +145,52 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ApproveRequest(self, request, context):
+        """Security officers (role "officer"): approve or reject what they see decoded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectRequest(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Freeze(self, request, context):
+        """Any single officer freezes; unfreezing needs the policy's quorum of signed orders.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Unfreeze(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGovernance(self, request, context):
+        """Policy and registries: changes are themselves admin-quorum-signed documents.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProposeChange(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportAudit(self, request, context):
+        """Auditors: the hash-chained audit log as JSON lines, verifiable offline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -142,6 +223,41 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.Watch,
                     request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.SigningRequest.SerializeToString,
+            ),
+            'ApproveRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApproveRequest,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ApproveRequestRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.SigningRequest.SerializeToString,
+            ),
+            'RejectRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectRequest,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.RejectRequestRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.SigningRequest.SerializeToString,
+            ),
+            'Freeze': grpc.unary_unary_rpc_method_handler(
+                    servicer.Freeze,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.FreezeOrderRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.SerializeToString,
+            ),
+            'Unfreeze': grpc.unary_unary_rpc_method_handler(
+                    servicer.Unfreeze,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.FreezeOrderRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.SerializeToString,
+            ),
+            'GetGovernance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGovernance,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GetGovernanceRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.SerializeToString,
+            ),
+            'ProposeChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProposeChange,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ProposeChangeRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.SerializeToString,
+            ),
+            'ExportAudit': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAudit,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ExportAuditRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.AuditLine.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -308,6 +424,195 @@ class Coordinator:
             '/tsscustody.v1.Coordinator/Watch',
             tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.SerializeToString,
             tsscustody_dot_v1_dot_coordinator__pb2.SigningRequest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApproveRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/ApproveRequest',
+            tsscustody_dot_v1_dot_coordinator__pb2.ApproveRequestRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.SigningRequest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/RejectRequest',
+            tsscustody_dot_v1_dot_coordinator__pb2.RejectRequestRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.SigningRequest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Freeze(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/Freeze',
+            tsscustody_dot_v1_dot_coordinator__pb2.FreezeOrderRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Unfreeze(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/Unfreeze',
+            tsscustody_dot_v1_dot_coordinator__pb2.FreezeOrderRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGovernance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/GetGovernance',
+            tsscustody_dot_v1_dot_coordinator__pb2.GetGovernanceRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProposeChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/ProposeChange',
+            tsscustody_dot_v1_dot_coordinator__pb2.ProposeChangeRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.GovernanceStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/ExportAudit',
+            tsscustody_dot_v1_dot_coordinator__pb2.ExportAuditRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.AuditLine.FromString,
             options,
             channel_credentials,
             insecure,

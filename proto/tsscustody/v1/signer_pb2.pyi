@@ -7,6 +7,36 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class InstallChangeRequest(_message.Message):
+    __slots__ = ("kind", "change_json")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_JSON_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    change_json: str
+    def __init__(self, kind: _Optional[str] = ..., change_json: _Optional[str] = ...) -> None: ...
+
+class ApplyFreezeOrderRequest(_message.Message):
+    __slots__ = ("order", "unfreeze")
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    UNFREEZE_FIELD_NUMBER: _ClassVar[int]
+    order: bytes
+    unfreeze: bool
+    def __init__(self, order: _Optional[bytes] = ..., unfreeze: _Optional[bool] = ...) -> None: ...
+
+class SignerGovernance(_message.Message):
+    __slots__ = ("policy_version", "policy_hash", "registry_version", "registry_hash", "frozen_scopes")
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POLICY_HASH_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_HASH_FIELD_NUMBER: _ClassVar[int]
+    FROZEN_SCOPES_FIELD_NUMBER: _ClassVar[int]
+    policy_version: int
+    policy_hash: bytes
+    registry_version: int
+    registry_hash: bytes
+    frozen_scopes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, policy_version: _Optional[int] = ..., policy_hash: _Optional[bytes] = ..., registry_version: _Optional[int] = ..., registry_hash: _Optional[bytes] = ..., frozen_scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class StartSessionRequest(_message.Message):
     __slots__ = ("session_id", "protocol", "key_id", "parties", "threshold", "level", "path")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -44,14 +74,28 @@ class SessionStep(_message.Message):
     def __init__(self, outgoing: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ..., done: _Optional[bool] = ..., public_output: _Optional[bytes] = ...) -> None: ...
 
 class PartialSignRequest(_message.Message):
-    __slots__ = ("key_id", "presignature_id", "eth")
+    __slots__ = ("key_id", "presignature_id", "eth", "request_id", "approvals", "initiator", "expires_at", "path", "policy_hash", "kind")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     PRESIGNATURE_ID_FIELD_NUMBER: _ClassVar[int]
     ETH_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    INITIATOR_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    POLICY_HASH_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     presignature_id: bytes
     eth: _common_pb2.EthTransaction
-    def __init__(self, key_id: _Optional[str] = ..., presignature_id: _Optional[bytes] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ...) -> None: ...
+    request_id: str
+    approvals: _containers.RepeatedScalarFieldContainer[bytes]
+    initiator: str
+    expires_at: int
+    path: _containers.RepeatedScalarFieldContainer[int]
+    policy_hash: bytes
+    kind: str
+    def __init__(self, key_id: _Optional[str] = ..., presignature_id: _Optional[bytes] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., request_id: _Optional[str] = ..., approvals: _Optional[_Iterable[bytes]] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., path: _Optional[_Iterable[int]] = ..., policy_hash: _Optional[bytes] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class PartialSignResponse(_message.Message):
     __slots__ = ("party", "sigma", "digest")

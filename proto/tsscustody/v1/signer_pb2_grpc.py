@@ -55,6 +55,16 @@ class SignerStub:
                 request_serializer=tsscustody_dot_v1_dot_signer__pb2.NodeStatusRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_signer__pb2.NodeStatusResponse.FromString,
                 _registered_method=True)
+        self.InstallChange = channel.unary_unary(
+                '/tsscustody.v1.Signer/InstallChange',
+                request_serializer=tsscustody_dot_v1_dot_signer__pb2.InstallChangeRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_signer__pb2.SignerGovernance.FromString,
+                _registered_method=True)
+        self.ApplyFreezeOrder = channel.unary_unary(
+                '/tsscustody.v1.Signer/ApplyFreezeOrder',
+                request_serializer=tsscustody_dot_v1_dot_signer__pb2.ApplyFreezeOrderRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_signer__pb2.SignerGovernance.FromString,
+                _registered_method=True)
 
 
 class SignerServicer:
@@ -88,6 +98,20 @@ class SignerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def InstallChange(self, request, context):
+        """Governance the signer verifies for itself: admin-quorum-signed policy / registry changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyFreezeOrder(self, request, context):
+        """Signed freeze and unfreeze orders (the signer checks the officer signatures and quorum).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +134,16 @@ def add_SignerServicer_to_server(servicer, server):
                     servicer.NodeStatus,
                     request_deserializer=tsscustody_dot_v1_dot_signer__pb2.NodeStatusRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_signer__pb2.NodeStatusResponse.SerializeToString,
+            ),
+            'InstallChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.InstallChange,
+                    request_deserializer=tsscustody_dot_v1_dot_signer__pb2.InstallChangeRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_signer__pb2.SignerGovernance.SerializeToString,
+            ),
+            'ApplyFreezeOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyFreezeOrder,
+                    request_deserializer=tsscustody_dot_v1_dot_signer__pb2.ApplyFreezeOrderRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_signer__pb2.SignerGovernance.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +255,60 @@ class Signer:
             '/tsscustody.v1.Signer/NodeStatus',
             tsscustody_dot_v1_dot_signer__pb2.NodeStatusRequest.SerializeToString,
             tsscustody_dot_v1_dot_signer__pb2.NodeStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InstallChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Signer/InstallChange',
+            tsscustody_dot_v1_dot_signer__pb2.InstallChangeRequest.SerializeToString,
+            tsscustody_dot_v1_dot_signer__pb2.SignerGovernance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyFreezeOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Signer/ApplyFreezeOrder',
+            tsscustody_dot_v1_dot_signer__pb2.ApplyFreezeOrderRequest.SerializeToString,
+            tsscustody_dot_v1_dot_signer__pb2.SignerGovernance.FromString,
             options,
             channel_credentials,
             insecure,
