@@ -19,7 +19,7 @@ class SeededRng:
     """Deterministic Rng for reproducible tests (never used by production code)."""
 
     def __init__(self, seed: int | str = 0) -> None:
-        self._r = random.Random(seed)
+        self._r = random.Random(seed)  # noqa: S311 - reproducible tests only, never production
 
     def randbelow(self, n: int) -> int:
         return self._r.randrange(n)

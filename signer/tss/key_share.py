@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .curve import Q, Point, check_scalar
+from .curve import Point, Q, check_scalar
 from .encoding import Decoded, Value, as_bytes, as_int, as_list, as_point, decode, encode
 from .errors import DecodeError, InvalidInput
 from .paillier import PaillierPublicKey, PaillierSecretKey
@@ -163,6 +163,8 @@ class AuxInfo:
                 raise DecodeError("aux entries are pairs")
             public.append((as_int(pair[0]), AuxPublic.from_value(pair[1], level)))
         try:
-            return cls(as_int(f[0]), level, tuple(public), as_bytes(f[3]), PaillierSecretKey(as_int(f[4]), as_int(f[5])))
+            return cls(
+                as_int(f[0]), level, tuple(public), as_bytes(f[3]), PaillierSecretKey(as_int(f[4]), as_int(f[5]))
+            )
         except InvalidInput as exc:
             raise DecodeError(str(exc)) from exc

@@ -406,7 +406,7 @@ class IdentificationState:
     mta_commitments: Mapping[int, Mapping[int, bytes]]
 
 
-class IdentificationRequired(TssError):  # noqa: N818 (the name the design uses: it is a hand-off, not a failure)
+class IdentificationRequired(TssError):
     """The output check failed and no single message names a culprit: run the identification round.
 
     The session must not simply be retried (CVE-2023-33242): identify, then stop.

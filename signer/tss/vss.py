@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .curve import Q, Point, point_sum
+from .curve import Point, Q, point_sum
 from .errors import InvalidInput
 from .rng import Rng
 

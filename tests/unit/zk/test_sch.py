@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from signer.tss.curve import Q, Point
+from signer.tss.curve import Point, Q
 from signer.tss.encoding import decode_value, encode_value
 from signer.tss.errors import InvalidProof
 from signer.tss.transcript import Transcript
@@ -37,7 +37,11 @@ def test_wrong_witness_rejected(rng: SeededRng) -> None:
 def test_tampered_field_rejected(rng: SeededRng, field: str) -> None:
     t, stmt, wit = _setup(rng)
     proof = sch.prove(t, stmt, wit, rng=rng)
-    bad = dataclasses.replace(proof, A=proof.A + Point.generator()) if field == "A" else dataclasses.replace(proof, z=(proof.z + 1) % Q)
+    bad = (
+        dataclasses.replace(proof, A=proof.A + Point.generator())
+        if field == "A"
+        else dataclasses.replace(proof, z=(proof.z + 1) % Q)
+    )
     with pytest.raises(InvalidProof) as exc:
         sch.verify(t, stmt, bad)
     assert exc.value.check == "equation"
