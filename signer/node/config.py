@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .identity import PeerKeys
@@ -22,6 +22,14 @@ class NodeConfig:
     level: str
     peers: dict[int, PeerKeys]
     prime_pool: int = 4
+    # Admins pinned for genesis: id -> hex Ed25519 public key. Empty (old configs): no genesis
+    # change is accepted, so the node holds no policy and never signs.
+    trusted_admins: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for admin_id, pub in self.trusted_admins.items():
+            if not isinstance(admin_id, str) or not isinstance(pub, str) or len(bytes.fromhex(pub)) != 32:
+                raise ValueError(f"trusted_admins[{admin_id!r}] must be a 32-byte hex Ed25519 public key")
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -49,4 +57,5 @@ class NodeConfig:
             level=str(raw.get("level", "128")),
             peers=peers,
             prime_pool=int(raw.get("prime_pool", 4)),
+            trusted_admins={str(k): str(v) for k, v in raw.get("trusted_admins", {}).items()},
         )

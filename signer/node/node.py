@@ -1,19 +1,27 @@
 """A signer node's domain logic, without gRPC: sessions, the encrypted store, partial signing.
 
-Store layout: `identity`, `keys/<key_id>/share`, `keys/<key_id>/aux`, `presig/<key_id>/<id>`.
-A presignature is taken from the store (durably deleted) before its partial signature is
-computed, so a crash can lose one but never reuse one; a refresh deletes every presignature
-of the key, because they belong to the old epoch.
+Store layout: `identity`, `keys/<key_id>/share`, `keys/<key_id>/aux`, `presig/<key_id>/<id>`,
+`governance/*` (see governance.py). A partial signature is released only after the node's own
+policy check passed (`NodeGovernance.authorize`, before the presignature is touched, so a refused
+request consumes nothing); then the presignature is taken from the store (durably deleted) and
+the release durably recorded in the node's ledger, and only then is σ_i computed. A crash can
+lose a presignature but never reuse one; a refresh deletes every presignature of the key,
+because they belong to the old epoch.
 """
 
 from __future__ import annotations
 
 import re
 import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from signer.chains.ethereum import Eip1559Tx
+from signer.policy import PolicyError
 from signer.tss import aux, keygen, presign, sign
 from signer.tss.curve import scalar_to_bytes
 from signer.tss.encoding import encode
@@ -24,10 +32,12 @@ from signer.tss.primes import PrimePool, PrimeSource
 from signer.tss.rng import Rng, SystemRng
 
 from .config import NodeConfig
+from .governance import GovernanceView, NodeGovernance, ReleaseRequest
 from .identity import Identity
 from .sessions import Envelope, SessionManager, StepResult
 from .store import EncryptedStore, StoreError, load_kek
 
+log = structlog.get_logger("signer")
 _KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PROTOCOLS = ("keygen", "aux", "refresh", "presign")
 
@@ -69,11 +79,20 @@ class PartialSig:
 class SignerNode:
     """One signer: its identity, store, sessions and prime pool."""
 
-    def __init__(self, config: NodeConfig, *, primes: PrimeSource | None = None, rng: Rng | None = None) -> None:
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        primes: PrimeSource | None = None,
+        rng: Rng | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.config = config
+        self.clock = clock
         self.level = level_by_name(config.level)
         self.store = EncryptedStore(config.data_dir / "store", load_kek(config.kek_file))
         self.identity = self._load_identity()
+        self.governance = NodeGovernance(self.store, config.trusted_admins)
         self.rng: Rng = rng or SystemRng()
         self.sessions = SessionManager(self.identity, config.peers, self.rng)
         self._pool: PrimePool | None = None
@@ -209,25 +228,88 @@ class SignerNode:
         """Feed one round of envelopes to a session."""
         return self.sessions.deliver(session_id, envelopes)
 
-    # --- signing --------------------------------------------------------------------------------
-    def partial_sign(self, key_id: str, presig_id: str, tx: Eip1559Tx) -> PartialSig:
-        """σ_i over the digest this node computes itself from the transaction.
+    # --- governance ---------------------------------------------------------------------------
+    def _now(self) -> int:
+        return int(self.clock())
 
-        The presignature record is durably deleted before σ_i is computed and returned.
+    def install_change(self, kind: str, change_json: str) -> GovernanceView:
+        """InstallChange: an admin-quorum-signed registry or policy change; raises `PolicyError`."""
+        return self.governance.install_change(kind, change_json, self._now())
+
+    def apply_freeze_order(self, order: bytes, unfreeze: bool) -> GovernanceView:
+        """ApplyFreezeOrder: a signed freeze, or a quorum-signed unfreeze; raises `PolicyError`."""
+        return self.governance.apply_freeze_order(order, unfreeze, self._now())
+
+    def governance_view(self) -> GovernanceView:
+        """The governance in force now."""
+        return self.governance.view(self._now())
+
+    # --- signing --------------------------------------------------------------------------------
+    def partial_sign(
+        self,
+        key_id: str,
+        presig_id: str,
+        tx: Eip1559Tx,
+        *,
+        request_id: str = "",
+        approvals: Sequence[bytes] = (),
+        initiator: str = "",
+        expires_at: int = 0,
+        path: Sequence[int] = (),
+        policy_hash: bytes = b"",
+        kind: str = "withdrawal",
+    ) -> PartialSig:
+        """σ_i over the digest this node computes itself from the transaction, if its own check allows.
+
+        Order: the presignature must exist and belong to this key share; the request's path must
+        be the presignature's path (`path_mismatch`); the node's governance must authorize the
+        release (`PolicyError(reason)`, see `NodeGovernance.authorize`). Nothing is consumed up to
+        here. Then the presignature is durably deleted, the release durably recorded in the
+        ledger, and σ_i computed and returned.
         """
         check_key_id(key_id)
         if not re.fullmatch(r"[0-9a-f]{16,128}", presig_id):
             raise InvalidInput("bad presignature id")
+        release = ReleaseRequest(
+            key_id, tx, request_id, tuple(approvals), initiator, expires_at, tuple(path), policy_hash, kind
+        )
         digest = tx.signing_digest()
+        now = self._now()
         lock = self._key_locks.setdefault(key_id, threading.Lock())
-        with lock:
+        with lock, self.governance.lock:
             name = f"presig/{key_id}/{presig_id}"
             if not self.store.exists(name):
                 raise InvalidInput("presignature unknown or already used")
             share = self.key_share(key_id)
             info = self.aux_info(key_id)
+            handle = sign.PresignatureHandle.open(presign.Presignature.from_bytes(self.store.get(name)), share, info)
+            try:
+                if handle.public.path != release.path:
+                    raise PolicyError("path_mismatch", "the request's path is not the presignature's path")
+                auth = self.governance.authorize(release, now)
+            except PolicyError as exc:
+                log.warning(
+                    "release_refused",
+                    party=self.party,
+                    key_id=key_id,
+                    request_id=request_id,
+                    reason=exc.reason,
+                    detail=exc.detail,
+                )
+                raise
             # Durably deleted here, before σ_i exists: a crash loses it, nothing can reuse it.
-            presig = presign.Presignature.from_bytes(self.store.take(name))
-        handle = sign.PresignatureHandle.open(presig, share, info)
+            self.store.take(name)
+            # Durably recorded before σ_i exists: a crash counts a release that never left (fail closed).
+            self.governance.record(auth, now)
         partial = sign.partial_sign(handle, digest)
+        log.info(
+            "release_authorized",
+            party=self.party,
+            key_id=key_id,
+            request_id=request_id,
+            rule_id=auth.decision.rule_id,
+            decision=auth.decision.reason,
+            intent_digest=auth.intent.digest().hex(),
+            repeat=auth.repeat,
+        )
         return PartialSig(self.party, scalar_to_bytes(partial.sigma), digest)

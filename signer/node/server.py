@@ -1,5 +1,10 @@
 """The signer's gRPC server: a thin servicer over `SignerNode`, mutual TLS, health, reflection.
 
+Status codes: INVALID_ARGUMENT (malformed call: bad ids, transaction, unknown presignature),
+FAILED_PRECONDITION (the node's own governance refused: details `refused: <reason>: <detail>`
+and the stable reason alone in the `tss-policy-reason` trailer; also store errors),
+ABORTED (protocol abort, blames in `tss-blame-bin`), PERMISSION_DENIED (caller's role), INTERNAL.
+
 Run: `python -m signer.node --config node.json`.
 """
 
@@ -20,10 +25,12 @@ from grpc_reflection.v1alpha import reflection
 from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
 
 from signer.chains.ethereum import Eip1559Tx, TxError
+from signer.policy import PolicyError
 from signer.tss.errors import DecodeError, InternalError, InvalidInput, ProtocolAbort
 
 from . import blame_codec
 from .config import NodeConfig
+from .governance import GovernanceView
 from .logging import configure_logging
 from .node import SignerNode
 from .sessions import Envelope, StepResult
@@ -32,6 +39,7 @@ from .tls import require_role, server_credentials
 
 log = structlog.get_logger("signer")
 R = TypeVar("R")
+POLICY_REASON_KEY = "tss-policy-reason"
 
 
 def tx_from_proto(m: common_pb2.EthTransaction) -> Eip1559Tx:
@@ -69,6 +77,16 @@ def _envelope_in(m: common_pb2.Envelope) -> Envelope:
     )
 
 
+def _governance(v: GovernanceView) -> signer_pb2.SignerGovernance:
+    return signer_pb2.SignerGovernance(
+        policy_version=v.policy_version,
+        policy_hash=v.policy_hash,
+        registry_version=v.registry_version,
+        registry_hash=v.registry_hash,
+        frozen_scopes=list(v.frozen_scopes),
+    )
+
+
 def _step(r: StepResult) -> signer_pb2.SessionStep:
     return signer_pb2.SessionStep(
         outgoing=[_envelope_out(e) for e in r.outgoing], done=r.done, public_output=r.public_output
@@ -89,6 +107,10 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
             log.warning("protocol_abort", blames=[str(b) for b in abort.blames])
             context.set_trailing_metadata(((blame_codec.METADATA_KEY, blame_codec.encode_blames(abort.blames)),))
             context.abort(grpc.StatusCode.ABORTED, f"protocol aborted: {abort}")
+        except PolicyError as exc:
+            # Logged with its reason where it was decided (node / governance); never secrets.
+            context.set_trailing_metadata(((POLICY_REASON_KEY, exc.reason),))
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"refused: {exc}")
         except (InvalidInput, DecodeError, TxError) as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except StoreError as exc:
@@ -124,11 +146,30 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
 
     def PartialSign(self, request: signer_pb2.PartialSignRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.PartialSignResponse:
-            p = self.node.partial_sign(request.key_id, bytes(request.presignature_id).hex(), tx_from_proto(request.eth))
+            p = self.node.partial_sign(
+                request.key_id,
+                bytes(request.presignature_id).hex(),
+                tx_from_proto(request.eth),
+                request_id=request.request_id,
+                approvals=[bytes(a) for a in request.approvals],
+                initiator=request.initiator,
+                expires_at=request.expires_at,
+                path=tuple(request.path),
+                policy_hash=bytes(request.policy_hash),
+                kind=request.kind or "withdrawal",
+            )
             log.info("partial_signature", key_id=request.key_id, digest=p.digest.hex())
             return signer_pb2.PartialSignResponse(party=p.party, sigma=p.sigma, digest=p.digest)
 
         return self._call(context, run)
+
+    def InstallChange(self, request: signer_pb2.InstallChangeRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(context, lambda: _governance(self.node.install_change(request.kind, request.change_json)))
+
+    def ApplyFreezeOrder(self, request: signer_pb2.ApplyFreezeOrderRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(
+            context, lambda: _governance(self.node.apply_freeze_order(bytes(request.order), request.unfreeze))
+        )
 
     def NodeStatus(self, request: signer_pb2.NodeStatusRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.NodeStatusResponse:

@@ -64,6 +64,17 @@ class Ledger:
         self._requests = {r: v for r, v in self._requests.items() if v[0] > now - keep}
         self._spent_ids = {r: exp for r, exp in self._spent_ids.items() if exp > now}
 
+    def forget_request_id(self, request_id: str) -> Ledger:
+        """A copy in which `request_id` is not marked spent; its spends and counts stay.
+
+        For a signer re-checking a second release of the very transaction it already released
+        (a coordinator retrying with another presignature): the request's own spends are left out
+        of every limit anyway, so the check gives the answer the first release got.
+        """
+        copy = Ledger.from_bytes(self.to_bytes())
+        copy._spent_ids.pop(request_id, None)
+        return copy
+
     # --- queries ---------------------------------------------------------------------------------
     def has_spent(self, request_id: str) -> bool:
         """Whether this request id was already released."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
 from pathlib import Path
 
 import pytest
@@ -12,13 +12,16 @@ from signer.chains.ethereum import Eip1559Tx
 from signer.node.config import NodeConfig
 from signer.node.identity import Identity
 from signer.node.node import SignerNode
-from signer.node.sessions import RELAY, Envelope, StepResult
+from signer.node.sessions import RELAY, Envelope
 from signer.node.store import EncryptedStore, StoreError
 from signer.node.tls import TlsFiles
 from signer.tss import sign
 from signer.tss.errors import InvalidInput, ProtocolAbort
 from signer.tss.presign import PresignaturePublic
 from tests.helpers import FixturePrimeSource, SeededRng
+
+from .support import demo_documents, install, intent_of, release, trusted_admins
+from .support import relay as _relay
 
 TX = Eip1559Tx(1, 0, 2 * 10**9, 40 * 10**9, 21000, "0x000000000000000000000000000000000000dEaD", 10**16)
 
@@ -40,30 +43,11 @@ def _make_nodes(tmp: Path, n: int = 3) -> dict[int, SignerNode]:
             tls=TlsFiles(d / "ca", d / "c", d / "k"),
             level="112",
             peers={j: idents[j].public() for j in idents if j != i},
+            trusted_admins=trusted_admins(),
         )
         # Distinct fixture primes per node: 4 per aux run, room for a refresh too.
         nodes[i] = SignerNode(cfg, primes=FixturePrimeSource(offset=8 * (i - 1)), rng=SeededRng(f"node{i}"))
     return nodes
-
-
-Tamper = Callable[[Envelope, int], Envelope | None]
-
-
-def _relay(
-    nodes: dict[int, SignerNode], sid: bytes, first: dict[int, StepResult], tamper: Tamper | None = None
-) -> dict[int, bytes]:
-    steps = dict(first)
-    while not all(s.done for s in steps.values()):
-        inbox: dict[int, list[Envelope]] = {p: [] for p in steps}
-        for step in steps.values():
-            for e in step.outgoing:
-                targets = [q for q in steps if q != e.sender] if e.recipient == 0 else [e.recipient]
-                for q in targets:
-                    out = tamper(e, q) if tamper else e
-                    if out is not None:
-                        inbox[q].append(out)
-        steps = {p: nodes[p].deliver(sid, inbox[p]) for p in steps if not steps[p].done}
-    return {p: s.public_output for p, s in steps.items()}
 
 
 def _run(
@@ -80,6 +64,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[int, SignerNode]:
     assert len(set(outs.values())) == 1
     outs = _run(nodes, b"aux-session-0001", "aux", (1, 2, 3), level="112")
     assert len(set(outs.values())) == 1
+    install(nodes.values(), *demo_documents(), int(time.time()))  # the demo policy signs TX automatically
     return nodes
 
 
@@ -88,7 +73,9 @@ def test_presign_then_sign_through_envelopes(cluster: dict[int, SignerNode]) -> 
     assert outs[1] == outs[3]
     public = PresignaturePublic.from_bytes(outs[1])
     pid = b"presign-sess-001".hex()
-    partials = {p: cluster[p].partial_sign("k1", pid, TX) for p in (1, 3)}
+    _, policy = demo_documents()
+    fields = release(intent_of(TX, "r-envelopes", policy, int(time.time())))
+    partials = {p: cluster[p].partial_sign("k1", pid, TX, **fields) for p in (1, 3)}
     digest = TX.signing_digest()
     assert all(ps.digest == digest for ps in partials.values())
     sig = sign.combine(
@@ -99,7 +86,7 @@ def test_presign_then_sign_through_envelopes(cluster: dict[int, SignerNode]) -> 
     # Single use: the record is gone from disk, a second partial signature is refused.
     assert pid not in cluster[1].presignature_ids("k1")
     with pytest.raises(InvalidInput, match="already used"):
-        cluster[1].partial_sign("k1", pid, TX)
+        cluster[1].partial_sign("k1", pid, TX, **fields)
 
 
 def test_relay_tampering_blames_the_relay(cluster: dict[int, SignerNode]) -> None:

@@ -1,0 +1,373 @@
+"""A signer node's own governance: officer registry, policy, freeze state and rolling-limit ledger.
+
+The node never trusts the coordinator's view of any of these. It keeps its own copy in its
+encrypted store and decides every release itself:
+
+    governance/registry   `Governed[OfficerRegistry]` JSON (active version + pending loosening)
+    governance/policy     `Governed[PolicyDocument]` JSON
+    governance/freeze     `FreezeState` bytes
+    governance/ledger     its `Ledger` and the transaction digest released per request id
+
+Every record is written atomically (the store's temp file + fsync + rename) *before* the
+in-memory state changes, and a release is recorded before its partial signature leaves.
+
+Genesis is pinned by the node config's `trusted_admins` (id -> Ed25519 public key): the first
+registry must name exactly those admins and carry enough of their signatures (its own admin
+quorum, and never fewer than a majority of the pinned admins); the first policy must be signed
+by an admin quorum of the installed registry, again with enough pinned admins among the signers.
+Afterwards every change goes through `Governed.apply` (admin quorum of the registry in force,
+version up, chained to the active version, tighten now / loosen after the change delay).
+
+Fail closed: without an installed registry and policy nothing is released (`no_policy`).
+Every refusal is a `PolicyError(reason)`; the reasons are stable strings (see `authorize`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import structlog
+
+from signer.chains.ethereum import Eip1559Tx
+from signer.policy import (
+    Approval,
+    Decision,
+    FreezeOrder,
+    FreezeState,
+    Governed,
+    Intent,
+    Ledger,
+    OfficerRegistry,
+    PolicyChange,
+    PolicyDocument,
+    PolicyError,
+    UnfreezeOrder,
+    canonical_destination,
+    check_release,
+    intent_from_eip1559,
+    parse_change,
+)
+from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode, encode
+from signer.tss.errors import DecodeError
+
+from .store import EncryptedStore, StoreError
+
+log = structlog.get_logger("signer")
+
+REGISTRY_RECORD = "governance/registry"
+POLICY_RECORD = "governance/policy"
+FREEZE_RECORD = "governance/freeze"
+LEDGER_RECORD = "governance/ledger"
+CHANGE_KINDS = ("registry", "policy")
+RELEASE_KINDS = ("withdrawal", "cold_sweep")
+NOT_COLD = "sweep_destination_not_cold"  # same reason string as the coordinator's
+LEDGER_KEEP = 90 * 86400  # spends are kept at least this long (longer if a policy window is longer)
+_LEDGER_TAG = "node/governance-ledger/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceView:
+    """What InstallChange / ApplyFreezeOrder report: the versions in force and the frozen scopes."""
+
+    policy_version: int
+    policy_hash: bytes
+    registry_version: int
+    registry_hash: bytes
+    frozen_scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRequest:
+    """What the coordinator sends besides the presignature id: the node rebuilds the intent from it."""
+
+    key_id: str
+    tx: Eip1559Tx
+    request_id: str
+    approvals: tuple[bytes, ...]
+    initiator: str
+    expires_at: int
+    path: tuple[int, ...]
+    policy_hash: bytes
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """A release the node's own check allowed; `repeat` when this very transaction was released before."""
+
+    intent: Intent
+    decision: Decision
+    tx_digest: bytes
+    initiator: str
+    repeat: bool
+
+
+class NodeGovernance:
+    """The node's registry, policy, freeze state and ledger, persisted under `governance/*`.
+
+    Callers hold `lock` across `authorize` and `record` (and the presignature's deletion between
+    them), so two releases cannot both pass a limit only one of them fits under.
+    """
+
+    def __init__(self, store: EncryptedStore, trusted_admins: Mapping[str, str]) -> None:
+        self._store = store
+        self._trusted = {admin_id: bytes.fromhex(pub) for admin_id, pub in trusted_admins.items()}
+        self.lock = threading.RLock()
+        self._registry: Governed[OfficerRegistry] | None = None
+        self._policy: Governed[PolicyDocument] | None = None
+        self._freeze = FreezeState()
+        self._ledger = Ledger()
+        self._released: dict[str, tuple[bytes, int]] = {}  # request id -> (tx digest, intent expiry)
+        self._load()
+
+    def _load(self) -> None:
+        """Read the persisted state (trusted: it is authenticated by the store's AES-GCM)."""
+        try:
+            if self._store.exists(REGISTRY_RECORD):
+                self._registry = Governed.from_json(self._store.get(REGISTRY_RECORD).decode(), OfficerRegistry)
+            if self._store.exists(POLICY_RECORD):
+                self._policy = Governed.from_json(self._store.get(POLICY_RECORD).decode(), PolicyDocument)
+            if self._store.exists(FREEZE_RECORD):
+                self._freeze = FreezeState.from_bytes(self._store.get(FREEZE_RECORD))
+            if self._store.exists(LEDGER_RECORD):
+                self._ledger, self._released = _ledger_from_bytes(self._store.get(LEDGER_RECORD))
+        except (PolicyError, UnicodeDecodeError) as exc:
+            raise StoreError(f"governance records do not parse: {exc}") from None
+
+    # --- what is in force ------------------------------------------------------------------------
+    @property
+    def freeze(self) -> FreezeState:
+        """The freeze state."""
+        return self._freeze
+
+    @property
+    def ledger(self) -> Ledger:
+        """The node's own rolling-limit ledger (read only: `record` replaces it)."""
+        return self._ledger
+
+    def registry(self, now: int) -> OfficerRegistry | None:
+        """The officer registry in force at `now`, if one is installed."""
+        return None if self._registry is None else self._registry.current(now)
+
+    def policy(self, now: int) -> PolicyDocument | None:
+        """The policy in force at `now`, if one is installed."""
+        return None if self._policy is None else self._policy.current(now)
+
+    def policy_hash(self, now: int) -> bytes:
+        """The version hash of the policy in force (empty when none is installed)."""
+        policy = self.policy(now)
+        return b"" if policy is None else policy.hash()
+
+    def view(self, now: int) -> GovernanceView:
+        """The versions in force at `now` and the frozen scopes."""
+        registry, policy = self.registry(now), self.policy(now)
+        return GovernanceView(
+            policy_version=0 if policy is None else policy.version,
+            policy_hash=b"" if policy is None else policy.hash(),
+            registry_version=0 if registry is None else registry.version,
+            registry_hash=b"" if registry is None else registry.hash(),
+            frozen_scopes=tuple(scope for scope, s in self._freeze.scopes if s.frozen),
+        )
+
+    # --- governance changes ----------------------------------------------------------------------
+    def install_change(self, kind: str, change_json: str, now: int) -> GovernanceView:
+        """Install an admin-signed registry or policy change; raises `PolicyError(reason)`.
+
+        Reasons: `change_malformed` / `registry_malformed` / `policy_malformed` (unparsable or
+        unknown kind), `no_registry` (a policy before any registry), `genesis_not_trusted`
+        (genesis not pinned by `trusted_admins`), `admin_quorum_not_met`, `bad_signature`,
+        `unknown_officer`, `officer_removed`, `not_an_admin`, `duplicate_officer`,
+        `<kind>_downgrade` (version not above the active one), `<kind>_not_chained`,
+        `change_not_yet_valid`.
+        """
+        with self.lock:
+            try:
+                if kind == "registry":
+                    self._install_registry(parse_change(change_json, OfficerRegistry), now)
+                elif kind == "policy":
+                    self._install_policy(parse_change(change_json, PolicyDocument), now)
+                else:
+                    raise PolicyError("change_malformed", f"kind must be one of {CHANGE_KINDS}, not {kind!r}")
+            except PolicyError as exc:
+                log.warning("governance_change_refused", kind=kind, reason=exc.reason, detail=exc.detail)
+                raise
+            view = self.view(now)
+            governed = self._registry if kind == "registry" else self._policy
+            pending = governed is not None and governed.pending is not None
+            log.info(
+                "governance_change_installed",
+                kind=kind,
+                policy_version=view.policy_version,
+                registry_version=view.registry_version,
+                pending=pending,
+                effective_at=governed.effective_at if governed is not None and pending else 0,
+            )
+            return view
+
+    def _install_registry(self, change: PolicyChange[OfficerRegistry], now: int) -> None:
+        if self._registry is None:
+            governed = Governed.genesis(change, change.new_document)
+            admins = {o.officer_id: o.public_key for o in change.new_document.officers if "admin" in o.roles}
+            if not self._trusted or admins != self._trusted:
+                raise PolicyError("genesis_not_trusted", "the genesis registry's admins are not the pinned admins")
+            self._check_pinned_signers(change, change.new_document)
+        else:
+            governed = self._registry.apply(change, self._registry.current(now), now)
+        self._store.put(REGISTRY_RECORD, governed.to_json().encode())
+        self._registry = governed
+
+    def _install_policy(self, change: PolicyChange[PolicyDocument], now: int) -> None:
+        registry = self.registry(now)
+        if registry is None:
+            raise PolicyError("no_registry", "install the officer registry before the policy")
+        if self._policy is None:
+            governed = Governed.genesis(change, registry)
+            self._check_pinned_signers(change, registry)
+        else:
+            governed = self._policy.apply(change, registry, now)
+        self._store.put(POLICY_RECORD, governed.to_json().encode())
+        self._policy = governed
+
+    def _check_pinned_signers(
+        self, change: PolicyChange[PolicyDocument] | PolicyChange[OfficerRegistry], registry: OfficerRegistry
+    ) -> None:
+        """A genesis change needs enough signatures by admins whose keys the config pins."""
+        if not self._trusted:
+            raise PolicyError("genesis_not_trusted", "no trusted_admins in the node config")
+        signers = change.verify(registry)
+        pinned = {s for s in signers if self._trusted.get(s) == registry.lookup(s).public_key}
+        need = max(registry.admin_quorum, len(self._trusted) // 2 + 1)
+        if len(pinned) < need:
+            raise PolicyError("genesis_not_trusted", f"{len(pinned)} of {need} pinned admins signed")
+
+    # --- freeze ----------------------------------------------------------------------------------
+    def apply_freeze_order(self, order: bytes, unfreeze: bool, now: int) -> GovernanceView:
+        """Apply a signed freeze order (any officer) or unfreeze order (the policy's quorum).
+
+        Reasons: `no_registry`, `no_policy` (an unfreeze needs the policy's quorum),
+        `order_malformed`, `order_not_yet_valid`, `bad_signature`, `unknown_officer`,
+        `officer_removed`, `stale_order`, `not_frozen`, `unfreeze_quorum_not_met`,
+        `duplicate_officer`, `not_an_officer`. An older freeze of a scope already frozen is a no-op.
+        """
+        with self.lock:
+            try:
+                registry = self.registry(now)
+                if registry is None:
+                    raise PolicyError("no_registry", "no officer registry installed")
+                if unfreeze:
+                    policy = self.policy(now)
+                    if policy is None:
+                        raise PolicyError("no_policy", "an unfreeze needs the policy's quorum")
+                    lift = UnfreezeOrder.from_bytes(order)
+                    state = self._freeze.apply_unfreeze(registry, lift, now, policy.unfreeze_quorum)
+                    scope = lift.scope
+                else:
+                    freeze = FreezeOrder.from_bytes(order)
+                    state = self._freeze.apply_freeze(registry, freeze, now)
+                    scope = freeze.scope
+            except PolicyError as exc:
+                log.warning("freeze_order_refused", unfreeze=unfreeze, reason=exc.reason, detail=exc.detail)
+                raise
+            if state != self._freeze:
+                self._store.put(FREEZE_RECORD, state.to_bytes())
+                self._freeze = state
+            log.info("freeze_order_applied", unfreeze=unfreeze, scope=scope, frozen=state.is_frozen(scope))
+            return self.view(now)
+
+    # --- releases --------------------------------------------------------------------------------
+    def authorize(self, release: ReleaseRequest, now: int) -> Authorization:
+        """The node's own decision on a release; raises `PolicyError(reason)`, changes nothing.
+
+        The intent is rebuilt from the transaction body and the request's fields, never taken
+        from the coordinator; the approvals are checked against the node's own registry and the
+        request against its own policy, freeze state and ledger (`check_release`).
+
+        Reasons: `no_policy`, `kind_invalid`, `intent_malformed`, `approval_malformed`,
+        `undecodable_transaction` / `undecodable_destination`, `sweep_destination_not_cold`,
+        `request_replayed` (another transaction was released for this request id), `frozen`,
+        `intent_mismatch` (the body is not what the officers approved), `bad_signature`,
+        `unknown_officer`, `officer_removed`, `not_an_officer`, `duplicate_officer`,
+        `self_approval`, `initiator_mismatch`, `approval_expired`, `approval_not_yet_valid`,
+        `inclusion_proof_invalid`, `intent_expired`, `policy_mismatch` (approved under another
+        policy version than the node's), `destination_denied`, `no_matching_rule`, `rule_block`,
+        `limit_exceeded:<limit id>`, `trust_ramp_exceeded`, `approvals_pending`, `time_locked`.
+        """
+        registry, policy = self.registry(now), self.policy(now)
+        if registry is None or policy is None:
+            raise PolicyError("no_policy", "no officer registry and policy installed on this signer")
+        if release.kind not in RELEASE_KINDS:
+            raise PolicyError("kind_invalid", f"kind must be one of {RELEASE_KINDS}")
+        if not release.request_id:
+            raise PolicyError("intent_malformed", "request_id is empty")
+        approvals = tuple(Approval.from_bytes(a) for a in release.approvals)
+        intent = intent_from_eip1559(
+            release.tx,
+            key_id=release.key_id,
+            path=release.path,
+            request_id=release.request_id,
+            policy_hash=release.policy_hash,
+            expires_at=release.expires_at,
+            initiator=release.initiator,
+        )
+        if release.kind == "cold_sweep":
+            destination = canonical_destination(intent.chain, intent.destination)
+            if policy.destination_class(destination, now) != "cold":
+                raise PolicyError(NOT_COLD, destination)
+        tx_digest = release.tx.signing_digest()
+        ledger, repeat = self._ledger, False
+        prior = self._released.get(release.request_id)
+        if prior is not None:
+            if prior[0] != tx_digest:
+                raise PolicyError("request_replayed", "another transaction was released for this request")
+            ledger, repeat = ledger.forget_request_id(release.request_id), True
+        decision = check_release(
+            policy=policy,
+            registry=registry,
+            freeze=self._freeze,
+            ledger=ledger,
+            intent=intent,
+            approvals=approvals,
+            now=now,
+            initiator=release.initiator,
+        )
+        return Authorization(intent, decision, tx_digest, release.initiator, repeat)
+
+    def record(self, auth: Authorization, now: int) -> None:
+        """Durably record an authorized release in the ledger (before its partial signature leaves).
+
+        A repeat release of the same transaction is already counted and records nothing.
+        """
+        if auth.repeat:
+            return
+        intent = auth.intent
+        ledger = Ledger.from_bytes(self._ledger.to_bytes())
+        ledger.record_request(auth.initiator, intent.request_id, now)
+        ledger.record_spend(intent, now)
+        policy = self.policy(now)
+        windows = [x.window for x in policy.limits] if policy is not None else []
+        ledger.prune(now, max([LEDGER_KEEP, *windows]))
+        released = {r: v for r, v in self._released.items() if v[1] > now}
+        released[intent.request_id] = (auth.tx_digest, intent.expires_at)
+        self._store.put(LEDGER_RECORD, _ledger_to_bytes(ledger, released))
+        self._ledger, self._released = ledger, released
+
+
+def _ledger_to_bytes(ledger: Ledger, released: Mapping[str, tuple[bytes, int]]) -> bytes:
+    items: list[Value] = [[r, d, exp] for r, (d, exp) in sorted(released.items())]
+    return encode(_LEDGER_TAG, ledger.to_bytes(), items)
+
+
+def _ledger_from_bytes(data: bytes) -> tuple[Ledger, dict[str, tuple[bytes, int]]]:
+    try:
+        ledger_bytes, items = decode(_LEDGER_TAG, data, 2)
+        released: dict[str, tuple[bytes, int]] = {}
+        for item in as_list(items):
+            v = as_list(item)
+            if len(v) != 3:
+                raise DecodeError("expected three fields")
+            released[as_str(v[0])] = (as_bytes(v[1]), as_int(v[2]))
+        return Ledger.from_bytes(as_bytes(ledger_bytes)), released
+    except DecodeError as exc:
+        raise StoreError(f"record {LEDGER_RECORD!r} is malformed: {exc}") from None
