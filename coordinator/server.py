@@ -2,9 +2,13 @@
 health and reflection.
 
 Roles (from the client certificate): operators and admins create keys; backends submit signing
-requests; backends, operators, officers, auditors and admins read keys and requests.
+requests (the certificate's common name is the request's initiator); officers approve, reject,
+freeze and unfreeze (an approval, rejection or freeze must be signed by the officer the
+certificate names); admins propose policy and registry changes; auditors export the audit log;
+backends, operators, officers, auditors and admins read keys, requests and the governance.
 Service errors become status codes; a protocol abort is ABORTED with the blames in the
-`tss-blame-bin` trailer (the same codec the signers use) and named in the details.
+`tss-blame-bin` trailer (the same codec the signers use) and named in the details. A policy
+refusal's stable reason starts the details (`self_approval: officer-1`).
 
 Run: `python -m coordinator --config coordinator.json` (see `serve`).
 """
@@ -28,15 +32,19 @@ from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
 from signer.chains.ethereum import TxError, address_of
 from signer.node import blame_codec
 from signer.node.server import tx_from_proto
-from signer.node.tls import TlsFiles, require_role, server_credentials
+from signer.node.tls import Peer, TlsFiles, require_role, server_credentials
+from signer.policy import Intent, PolicyError
 from signer.tss.curve import Point
 from signer.tss.errors import Blame
 
 from .config import CoordinatorConfig
+from .errors import ERRORS, Internal, InvalidRequest, ServiceError
+from .governance import GovernanceView
 from .logging import configure_logging
-from .service import ERRORS, CoordinatorService, Internal, InvalidRequest, ServiceError, tx_from_json
+from .service import CoordinatorService, tx_from_json
 from .signer_client import GrpcSignerClient, SignerClient, tx_to_proto
 from .store import FAILED, KeyRecord, RequestRecord, Store
+from .trail import audit_public_key_path
 
 log = structlog.get_logger("coordinator")
 R = TypeVar("R")
@@ -44,6 +52,9 @@ SERVICE_NAME = "tsscustody.v1.Coordinator"
 
 KEY_ADMINS = ("operator", "admin")
 SUBMITTERS = ("backend",)
+OFFICERS = ("officer",)
+ADMINS = ("admin",)
+AUDITORS = ("auditor",)
 READERS = ("backend", "operator", "officer", "auditor", "admin")
 
 STATUS: dict[str, grpc.StatusCode] = {
@@ -54,6 +65,7 @@ STATUS: dict[str, grpc.StatusCode] = {
     "aborted": grpc.StatusCode.ABORTED,
     "failed_precondition": grpc.StatusCode.FAILED_PRECONDITION,
     "internal": grpc.StatusCode.INTERNAL,
+    "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
 }
 
 
@@ -76,8 +88,18 @@ def _blame_to_proto(b: Blame) -> common_pb2.Blame:
     return common_pb2.Blame(party=b.party, round=b.round, check=b.check, evidence=b.evidence)
 
 
+def intent_text(r: RequestRecord) -> str:
+    """The decoded intent officers read before approving ("" when the body could not be decoded)."""
+    if not r.intent:
+        return ""
+    try:
+        return Intent.from_bytes(r.intent).describe()
+    except PolicyError:
+        return ""
+
+
 def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
-    """A signing request with its result or its failure."""
+    """A signing request with its intent, its policy outcome, and its result or its failure."""
     return coordinator_pb2.SigningRequest(
         request_id=r.request_id,
         key_id=r.key_id,
@@ -93,6 +115,29 @@ def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
         blame=[_blame_to_proto(b) for b in r.blame],
         error=r.error,
         from_address=r.from_address,
+        kind=r.kind,
+        intent=r.intent,
+        intent_digest=r.intent_digest,
+        intent_text=intent_text(r),
+        approved_by=list(r.approved_by),
+        time_lock_until=r.time_lock_until,
+        policy_reason=r.policy_reason,
+        initiator=r.initiator,
+        expires_at=r.expires_at,
+    )
+
+
+def governance_to_proto(g: GovernanceView) -> coordinator_pb2.GovernanceStatus:
+    """The registry and policy in force, pending loosenings and frozen scopes."""
+    return coordinator_pb2.GovernanceStatus(
+        policy_version=g.policy_version,
+        policy_hash=g.policy_hash,
+        registry_version=g.registry_version,
+        registry_hash=g.registry_hash,
+        frozen_scopes=list(g.frozen_scopes),
+        policy_json=g.policy_json,
+        registry_json=g.registry_json,
+        pending_json=g.pending_json,
     )
 
 
@@ -115,10 +160,10 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):  # type: ig
         context.abort(STATUS.get(code, grpc.StatusCode.INTERNAL), message)
         raise AssertionError("unreachable")
 
-    def _call(self, context: grpc.ServicerContext, roles: tuple[str, ...], fn: Callable[[], R]) -> R:
-        require_role(context, *roles)
+    def _call(self, context: grpc.ServicerContext, roles: tuple[str, ...], fn: Callable[[Peer], R]) -> R:
+        peer = require_role(context, *roles)
         try:
-            return fn()
+            return fn(peer)
         except ServiceError as exc:
             self._abort(context, exc.code, exc.message, exc.blames)
         except TxError as exc:
@@ -138,29 +183,36 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):  # type: ig
         return self._call(
             context,
             KEY_ADMINS,
-            lambda: key_to_proto(self.service.create_key(request.name, request.threshold, request.level)),
+            lambda _: key_to_proto(self.service.create_key(request.name, request.threshold, request.level)),
         )
 
     def GetKey(self, request: coordinator_pb2.GetKeyRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(context, READERS, lambda: key_to_proto(self.service.get_key(request.key_id)))
+        return self._call(context, READERS, lambda _: key_to_proto(self.service.get_key(request.key_id)))
 
     def SubmitSigningRequest(
         self, request: coordinator_pb2.SubmitSigningRequestRequest, context: grpc.ServicerContext
     ) -> Any:
-        def run() -> RequestRecord:
+        def run(peer: Peer) -> RequestRecord:
             if not request.HasField("eth"):
                 raise InvalidRequest("eth transaction missing")
             tx = tx_from_proto(request.eth)
-            return self.service.sign_eth(request.key_id, request.idempotency_key, tuple(request.path), tx)
+            return self.service.sign_eth(
+                request.key_id,
+                request.idempotency_key,
+                tuple(request.path),
+                tx,
+                kind=request.kind,
+                initiator=peer.name,
+            )
 
         row = self._call(context, SUBMITTERS, run)
         return self._finished(context, row)
 
     def GetRequest(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(context, READERS, lambda: request_to_proto(self.service.get_request(request.request_id)))
+        return self._call(context, READERS, lambda _: request_to_proto(self.service.get_request(request.request_id)))
 
     def ListRequests(self, request: coordinator_pb2.ListRequestsRequest, context: grpc.ServicerContext) -> Any:
-        def run() -> coordinator_pb2.ListRequestsResponse:
+        def run(_: Peer) -> coordinator_pb2.ListRequestsResponse:
             rows = self.service.list_requests(request.key_id, request.state, request.limit or 100)
             return coordinator_pb2.ListRequestsResponse(requests=[request_to_proto(r) for r in rows])
 
@@ -169,11 +221,64 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):  # type: ig
     def Watch(
         self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext
     ) -> Iterator[coordinator_pb2.SigningRequest]:
-        stream = self._call(context, READERS, lambda: self.service.watch(request.request_id, poll=self.watch_poll))
+        stream = self._call(context, READERS, lambda _: self.service.watch(request.request_id, poll=self.watch_poll))
         for row in stream:
             if not context.is_active():
                 return
             yield request_to_proto(row)
+
+    def ApproveRequest(self, request: coordinator_pb2.ApproveRequestRequest, context: grpc.ServicerContext) -> Any:
+        row = self._call(
+            context,
+            OFFICERS,
+            lambda peer: self.service.approve(request.request_id, bytes(request.approval), officer=peer.name),
+        )
+        return self._finished(context, row)
+
+    def RejectRequest(self, request: coordinator_pb2.RejectRequestRequest, context: grpc.ServicerContext) -> Any:
+        row = self._call(
+            context,
+            OFFICERS,
+            lambda peer: self.service.reject(
+                request.request_id, request.officer_id, bytes(request.signature), request.reason, officer=peer.name
+            ),
+        )
+        return request_to_proto(row)
+
+    def Freeze(self, request: coordinator_pb2.FreezeOrderRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(
+            context,
+            OFFICERS,
+            lambda peer: governance_to_proto(self.service.freeze(bytes(request.order), officer=peer.name)),
+        )
+
+    def Unfreeze(self, request: coordinator_pb2.FreezeOrderRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(
+            context,
+            OFFICERS,
+            lambda peer: governance_to_proto(self.service.unfreeze(bytes(request.order), officer=peer.name)),
+        )
+
+    def GetGovernance(self, request: coordinator_pb2.GetGovernanceRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(context, READERS, lambda _: governance_to_proto(self.service.get_governance()))
+
+    def ProposeChange(self, request: coordinator_pb2.ProposeChangeRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(
+            context,
+            ADMINS,
+            lambda peer: governance_to_proto(
+                self.service.propose_change(request.kind, request.change_json, admin=peer.name)
+            ),
+        )
+
+    def ExportAudit(
+        self, request: coordinator_pb2.ExportAuditRequest, context: grpc.ServicerContext
+    ) -> Iterator[coordinator_pb2.AuditLine]:
+        lines = self._call(context, AUDITORS, lambda _: self.service.export_audit(request.since_seq))
+        for line in lines:
+            if not context.is_active():
+                return
+            yield coordinator_pb2.AuditLine(json=line)
 
 
 def create_server(
@@ -217,7 +322,12 @@ def serve(config_path: Path) -> None:
     hs = health.HealthServicer()
     server, port = create_server(service, config.listen, config.tls, health_servicer=hs)
     server.start()
-    log.info("coordinator_listening", port=port, signers=sorted(config.signers))
+    log.info(
+        "coordinator_listening",
+        port=port,
+        signers=sorted(config.signers),
+        audit_public_key=str(audit_public_key_path(config.db)),
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

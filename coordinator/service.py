@@ -1,15 +1,34 @@
-"""The coordinator's business logic, without gRPC: keys, the presignature pool, signing requests.
+"""The coordinator's business logic, without gRPC: keys, the presignature pool, the request lifecycle.
 
     create_key            keygen over all n signers, then aux info over the same parties.
     ensure_presignatures  presign sessions for one (key, signer set, path); public data stored.
-    sign_eth              idempotent: one request per idempotency key (a different body is a
-                          conflict). Picks the first live set of t signers with (or given) a ready
-                          presignature, reserves it, collects partial signatures, combines them
-                          (each σ_j checked, low-S, recovery id, final verification), builds the
-                          raw EIP-1559 transaction. A reserved presignature is never used again;
-                          an unreachable signer means another set and another presignature.
-                          A bad partial signature is terminal: the request fails naming the signer.
+    sign_eth              submit a request (idempotent: one request per idempotency key; another
+                          body is ALREADY_EXISTS). The coordinator's copy of the policy decides:
+                          automatic tiers sign at once; others wait in `pending_approval`; a
+                          blocked request ends `blocked` with the engine's reason. Refused with
+                          FAILED_PRECONDITION while no registry and policy are installed.
+    approve / reject      an officer's signed approval of the intent digest (checked against the
+                          registry: not the initiator, not twice, not expired) or signed veto. When
+                          the quorum is met the request is `approved`, then `time_locked` if the
+                          rule says so, then signed (within the call, or by the scheduler).
+    freeze / unfreeze     signed orders, applied here and forwarded to every signer; nothing is
+                          signed while frozen (a submission is blocked, an approved request held).
+    propose_change        an admin-quorum-signed policy or registry change: validated here, then
+                          installed on every signer, then stored (tightening now, loosening after
+                          the time lock). Signers that were down get it, in order, when back.
+    tick                  the scheduler's pass: pending changes that take effect, signer catch-up,
+                          expiry, time-lock releases, requests held by a freeze.
     watch                 every transition of a request until it is final.
+
+Signing: picks the first live set of t signers with (or given) a ready presignature, reserves it,
+collects partial signatures (each signer checks the release itself against its own registry,
+policy, freeze state and ledger), combines them (each σ_j checked, low-S, recovery id, final
+verification) and builds the raw EIP-1559 transaction. A reserved presignature is never used
+again; an unreachable signer means another set and another presignature. A bad partial signature
+is terminal: the request fails naming the signer.
+
+Every transition is a durable row (store) and an audit entry; so are approvals, refusals,
+governance changes, freeze orders, protocol sessions and aborts, and keys.
 
 Failures raise a `ServiceError` subclass whose `code` the gRPC layer maps to a status code; a
 signing request that fails is returned in state `failed` with the same code in `error_code`.
@@ -32,6 +51,13 @@ from typing import Any
 import structlog
 
 from signer.chains.ethereum import Eip1559Tx, TxError, address_of, keccak256, parse_address
+from signer.policy import (
+    FreezeOrder,
+    Intent,
+    PolicyError,
+    UnfreezeOrder,
+    intent_from_eip1559,
+)
 from signer.tss import hd
 from signer.tss.curve import Point, scalar_from_bytes
 from signer.tss.encoding import as_bytes, as_int, as_list, as_point, decode, encode
@@ -40,8 +66,37 @@ from signer.tss.presign import PresignaturePublic
 from signer.tss.sign import PartialSignature, combine
 
 from . import relay
+from .audit import ABORT, FREEZE, KEY, POLICY, REQUEST, SESSION, AuditLog
+from .errors import (
+    ERRORS,
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    Internal,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    Refused,
+    ServiceError,
+    Unavailable,
+    error_from_session,
+    refused,
+)
+from .governance import Delivery, Governance, GovernanceView, NoPolicy, PreparedChange, SignersRefused
+from .lifecycle import (
+    COLD_SWEEP,
+    DEFAULT_REQUEST_TTL,
+    KINDS,
+    MAX_REQUEST_TTL,
+    NOT_COLD,
+    WITHDRAWAL,
+    Lifecycle,
+    in_flight,
+    reject_message,
+)
 from .signer_client import (
     PartialSignResult,
+    Release,
     SessionParams,
     SignerAborted,
     SignerClient,
@@ -55,91 +110,48 @@ from .store import (
     RESERVED,
     SIGNED,
     SIGNING,
+    SUBMITTED,
+    AuditHook,
     IdempotencyConflict,
+    InvalidTransition,
     KeyRecord,
     PresignatureRecord,
     RequestRecord,
     Store,
 )
 from .store import NotFound as StoreNotFound
+from .trail import AuditTrail, audit_key_path, audit_public_key_path, open_audit_log
+
+__all__ = [  # the errors live in errors.py; callers may keep importing them from here
+    "COLD_SWEEP",
+    "ERRORS",
+    "KINDS",
+    "NOT_COLD",
+    "WITHDRAWAL",
+    "Aborted",
+    "AlreadyExists",
+    "CoordinatorService",
+    "FailedPrecondition",
+    "GovernanceView",
+    "Internal",
+    "InvalidRequest",
+    "NotFound",
+    "PermissionDenied",
+    "Refused",
+    "ServiceError",
+    "Unavailable",
+    "audit_key_path",
+    "audit_public_key_path",
+    "body_hash",
+    "error_from_session",
+    "reject_message",
+    "tx_from_json",
+    "tx_to_json",
+]
 
 log = structlog.get_logger("coordinator")
 LEVELS = ("128", "112")
 SIGN_ROUND = "sign"
-
-
-# --- errors ----------------------------------------------------------------------------------------
-class ServiceError(Exception):
-    """A request the service cannot fulfil; `code` names the gRPC status it maps to."""
-
-    code = "internal"
-
-    def __init__(self, message: str, blames: Sequence[Blame] = ()) -> None:
-        super().__init__(message)
-        self.message = message
-        self.blames: tuple[Blame, ...] = tuple(blames)
-
-
-class InvalidRequest(ServiceError):  # noqa: N818 - named like the library's errors
-    """Bad input (INVALID_ARGUMENT)."""
-
-    code = "invalid_argument"
-
-
-class NotFound(ServiceError):  # noqa: N818 - named like the library's errors
-    """No such key or request (NOT_FOUND)."""
-
-    code = "not_found"
-
-
-class AlreadyExists(ServiceError):  # noqa: N818 - named like the library's errors
-    """The idempotency key is bound to a different request body (ALREADY_EXISTS)."""
-
-    code = "already_exists"
-
-
-class Unavailable(ServiceError):  # noqa: N818 - named like the library's errors
-    """Too few signers reachable (UNAVAILABLE)."""
-
-    code = "unavailable"
-
-
-class Aborted(ServiceError):  # noqa: N818 - named like the library's errors
-    """A protocol aborted; `blames` names the culprits, 0 being the relay (ABORTED)."""
-
-    code = "aborted"
-
-
-class FailedPrecondition(ServiceError):  # noqa: N818 - named like the library's errors
-    """A signer refused, or state disagrees with the signers (FAILED_PRECONDITION)."""
-
-    code = "failed_precondition"
-
-
-class Internal(ServiceError):  # noqa: N818 - named like the library's errors
-    """Our own failure (INTERNAL)."""
-
-    code = "internal"
-
-
-ERRORS: dict[str, type[ServiceError]] = {
-    c.code: c for c in (InvalidRequest, NotFound, AlreadyExists, Unavailable, Aborted, FailedPrecondition, Internal)
-}
-
-
-def error_from_session(exc: relay.SessionFailed) -> ServiceError:
-    """The service error for a failed protocol session."""
-    if isinstance(exc, relay.SessionAborted):
-        return Aborted(str(exc), exc.blames)
-    if isinstance(exc, relay.SignerUnreachable):
-        return Unavailable(str(exc))
-    if isinstance(exc, relay.OutputMismatch):
-        return Aborted(str(exc), [Blame(p, exc.protocol, "output_mismatch") for p in exc.parties])
-    if isinstance(exc, relay.SignerMisbehaved):
-        return Aborted(str(exc), [Blame(exc.party, exc.protocol, "envelope_routing")])
-    if isinstance(exc, relay.SignerRefused):
-        return FailedPrecondition(str(exc))
-    return Internal(str(exc))
 
 
 # --- transactions as stored ----------------------------------------------------------------------------
@@ -171,12 +183,15 @@ def tx_from_json(d: Mapping[str, Any]) -> Eip1559Tx:
     )
 
 
-def body_hash(key_id: str, path: Sequence[int], tx: Eip1559Tx) -> str:
-    """What an idempotency key is bound to: key, path and every transaction field (address bytes, not spelling)."""
+def body_hash(key_id: str, path: Sequence[int], tx: Eip1559Tx, kind: str = WITHDRAWAL, initiator: str = "") -> str:
+    """What an idempotency key is bound to: key, path, kind, initiator and every transaction field
+    (address bytes, not spelling)."""
     body = encode(
-        "sign_eth/body/v1",
+        "sign_eth/body/v2",
         key_id,
         list(path),
+        kind,
+        initiator,
         tx.chain_id,
         tx.nonce,
         tx.max_priority_fee_per_gas,
@@ -211,7 +226,11 @@ class _Watch:
 
 
 class CoordinatorService:
-    """Keys, presignatures and signing requests over a `Store` and signer clients."""
+    """Keys, presignatures and the signing-request lifecycle over a `Store` and signer clients.
+
+    `scheduler_interval` > 0 runs `tick` in a background thread that often (0: call `tick` yourself,
+    as tests with an injected clock do). Times come from the store's clock.
+    """
 
     def __init__(
         self,
@@ -225,6 +244,9 @@ class CoordinatorService:
         max_sign_attempts: int = 3,
         recover: bool = True,
         random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+        audit: AuditLog | None = None,
+        request_ttl: int = DEFAULT_REQUEST_TTL,
+        scheduler_interval: float = 1.0,
     ) -> None:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}")
@@ -248,8 +270,28 @@ class CoordinatorService:
         self._refill_lock = threading.Lock()
         self._refill_thread: threading.Thread | None = None
         self._closed = False
+        self.audit = audit if audit is not None else open_audit_log(store)
+        self.trail = AuditTrail(self.audit)
+        self.governance = Governance(store, self.signers, self._pool)
+        self.lifecycle = Lifecycle(store, self.governance, self.trail, self._notify, self._sign_request)
+        if not 60 <= request_ttl <= MAX_REQUEST_TTL:
+            raise ValueError(f"request_ttl must be within [60, {MAX_REQUEST_TTL}] seconds")
+        self.request_ttl = request_ttl
+        self.scheduler_interval = scheduler_interval
+        self._wake = threading.Event()
+        self._scheduler_thread: threading.Thread | None = None
+        self._sync_refusals: set[tuple[int, int]] = set()
         if recover:
-            failed_requests, failed_presigs = store.recover()
+            failed_requests, failed_presigs = store.recover(
+                lambda rid: self.trail.note(
+                    REQUEST,
+                    FAILED,
+                    rid,
+                    detail="recovered after restart",
+                    error="coordinator restarted while the request was in flight",
+                    error_code="internal",
+                )
+            )
             if failed_requests or failed_presigs:
                 log.warning(
                     "recovered_after_restart", requests_failed=failed_requests, presignatures_failed=failed_presigs
@@ -257,14 +299,24 @@ class CoordinatorService:
         if presign_pool > 0:
             self._refill_thread = threading.Thread(target=self._refill_loop, name="presign-refill", daemon=True)
             self._refill_thread.start()
+        if scheduler_interval > 0:
+            self._scheduler_thread = threading.Thread(target=self._scheduler_loop, name="scheduler", daemon=True)
+            self._scheduler_thread.start()
 
     def close(self) -> None:
         """Stop background work and wait for it."""
         self._closed = True
+        self._wake.set()
         if self._refill_thread is not None:
             self._refill_queue.put(None)
             self._refill_thread.join(timeout=60)
+        if self._scheduler_thread is not None:
+            self._scheduler_thread.join(timeout=60)
         self._pool.shutdown(wait=True)
+
+    def _now(self) -> int:
+        """The policy's time: whole seconds of the store's clock."""
+        return int(self.store.now())
 
     # --- signer health ---------------------------------------------------------------------------------
     def _mark(self, party: int, up: bool) -> None:
@@ -299,11 +351,23 @@ class CoordinatorService:
             outputs = relay.run_session(self.signers, session_id, protocol, parties, params, executor=self._pool)
         except relay.SessionFailed as exc:
             self.store.end_session(session_id.hex(), ok=False, blame=exc.blames, error=str(exc))
+            self.trail.record(
+                ABORT,
+                "session_failed",
+                session_id.hex(),
+                session_id=session_id,
+                protocol=protocol,
+                key_id=key_id,
+                parties=parties,
+                error=str(exc),
+                blame=exc.blames,
+            )
             if isinstance(exc, relay.SignerUnreachable):
                 for p in exc.parties:
                     self._mark(p, False)
             raise
         self.store.end_session(session_id.hex(), ok=True)
+        self.trail.record(SESSION, "session_done", session_id.hex(), protocol=protocol, key_id=key_id, parties=parties)
         return session_id, outputs[parties[0]]
 
     # --- keys ------------------------------------------------------------------------------------------------
@@ -358,6 +422,18 @@ class CoordinatorService:
             self.store.now(),
         )
         self.store.add_key(key)
+        self.trail.record(
+            KEY,
+            "key_created",
+            key_id,
+            key_id=key_id,
+            name=name,
+            threshold=threshold,
+            parties=parties,
+            level=level,
+            public_key=key.public_key,
+            address=address_of(public_key),
+        )
         bound.info("key_created", address=address_of(public_key))
         if self.presign_pool > 0:
             live_set = tuple(self.live_signers(parties)[:threshold])
@@ -475,79 +551,167 @@ class CoordinatorService:
             with self._watches_lock:
                 self._watches.pop(request_id, None)
 
-    def _transition(self, request_id: str, state: str, detail: str = "", **fields: Any) -> RequestRecord:
-        row = self.store.transition(request_id, state, detail, **fields)
-        self._notify(request_id, final=row.final)
-        return row
-
-    def _fail(self, request_id: str, error: ServiceError) -> RequestRecord:
-        log.warning(
-            "request_failed",
-            request_id=request_id,
-            code=error.code,
-            error=error.message,
-            culprits=sorted({b.party for b in error.blames}),
-        )
-        return self._transition(
-            request_id, FAILED, error.message, error=error.message, error_code=error.code, blame=error.blames
-        )
-
     def sign_eth(
-        self, key_id: str, idempotency_key: str, path: Sequence[int], tx: Eip1559Tx, *, wait: float = 600.0
+        self,
+        key_id: str,
+        idempotency_key: str,
+        path: Sequence[int],
+        tx: Eip1559Tx,
+        *,
+        kind: str = WITHDRAWAL,
+        initiator: str = "",
+        ttl: int | None = None,
+        wait: float = 600.0,
     ) -> RequestRecord:
-        """Submit (or find again) a signing request and drive it to `signed` or `failed`."""
+        """Submit (or find again) a signing request; returns it in the state the policy puts it in.
+
+        `signed` (or `failed`) for an automatic tier, `pending_approval`, `approved` (held by a
+        freeze) or `time_locked`, or `blocked` with the reason in `policy_reason`. The intent
+        officers approve names `initiator` (the backend's certificate name) and expires after
+        `ttl` seconds (default `request_ttl`). A retry with the same idempotency key and body
+        returns the same request (waiting up to `wait` seconds while it is being signed).
+        """
         if not idempotency_key or len(idempotency_key) > 128:
             raise InvalidRequest("idempotency_key must be 1-128 characters")
         if not isinstance(tx, Eip1559Tx):
             raise InvalidRequest("tx must be an Eip1559Tx")
+        kind = kind or WITHDRAWAL
+        if kind not in KINDS:
+            raise InvalidRequest(f"kind must be one of {KINDS}")
+        life = self.request_ttl if ttl is None else ttl
+        if not 60 <= life <= MAX_REQUEST_TTL:
+            raise InvalidRequest(f"ttl must be within [60, {MAX_REQUEST_TTL}] seconds")
         p = _check_path(path)
         key = self.get_key(key_id)
         try:
-            derived = hd.derive(Point.from_bytes(key.public_key), key.chain_code, p)
+            hd.derive(Point.from_bytes(key.public_key), key.chain_code, p)
         except InvalidInput as exc:
             raise InvalidRequest(str(exc)) from None
+        bh = body_hash(key_id, p, tx, kind, initiator)
+        now = self._now()
+        try:
+            _, policy = self.governance.require(now)
+        except NoPolicy as exc:
+            self.trail.record(REQUEST, "refused", idempotency_key, initiator, key_id=key_id, reason="no_policy")
+            raise FailedPrecondition(str(exc)) from None
+        request_id = self._random(16).hex()
+        intent: Intent | None = None
+        undecodable = ""
+        try:
+            intent = intent_from_eip1559(
+                tx,
+                key_id=key_id,
+                path=p,
+                request_id=request_id,
+                policy_hash=policy.hash(),
+                expires_at=now + life,
+                initiator=initiator,
+            )
+        except PolicyError as exc:
+            undecodable = exc.reason  # fail closed: recorded, then blocked
         try:
             row, created = self.store.create_request(
-                request_id=self._random(16).hex(),
+                request_id=request_id,
                 key_id=key_id,
                 idempotency_key=idempotency_key,
-                body_hash=body_hash(key_id, p, tx),
+                body_hash=bh,
                 tx=tx_to_json(tx),
                 path=p,
+                kind=kind,
+                initiator=initiator,
+                intent=b"" if intent is None else intent.to_bytes(),
+                intent_digest=b"" if intent is None else intent.digest(),
+                policy_hash=policy.hash(),
+                expires_at=now + life,
+                audit=self.trail.note(
+                    REQUEST,
+                    SUBMITTED,
+                    request_id,
+                    initiator or "coordinator",
+                    key_id=key_id,
+                    kind=kind,
+                    initiator=initiator,
+                    idempotency_key=idempotency_key,
+                    path=p,
+                    tx=tx_to_json(tx),
+                    intent=b"" if intent is None else intent.to_bytes(),
+                    intent_digest=b"" if intent is None else intent.digest(),
+                    policy_hash=policy.hash(),
+                    expires_at=now + life,
+                ),
             )
         except IdempotencyConflict as exc:
             raise AlreadyExists(str(exc)) from None
         except StoreNotFound as exc:
             raise NotFound(str(exc)) from None
         if not created:
-            return row if row.final else self.wait_final(row.request_id, wait)
-        self._notify(row.request_id)
-        return self._drive(key, row.request_id, p, tx, derived.public_key)
+            return self._settled(row, wait)
+        self._notify(request_id)
+        if intent is None:
+            return self.lifecycle.block(row, undecodable, detail=f"fail closed: {undecodable}")
+        return self.lifecycle.advance(request_id)
+
+    def _settled(self, row: RequestRecord, wait: float) -> RequestRecord:
+        """A found-again request, once it is not being evaluated or signed (or `wait` ran out)."""
+        if not in_flight(row):
+            return row
+        for _ in self.watch(row.request_id, timeout=wait):
+            current = self.get_request(row.request_id)
+            if not in_flight(current):
+                return current
+        return self.get_request(row.request_id)
+
+    def approve(self, request_id: str, approval: bytes, *, officer: str) -> RequestRecord:
+        """An officer's approval (`Approval.to_bytes()`), presented by that officer; see `Lifecycle.approve`."""
+        return self.lifecycle.approve(request_id, approval, officer=officer)
+
+    def reject(self, request_id: str, officer_id: str, signature: bytes, reason: str, *, officer: str) -> RequestRecord:
+        """An officer's signed veto (`reject_message`); see `Lifecycle.reject`."""
+        return self.lifecycle.reject(request_id, officer_id, signature, reason, officer=officer)
+
+    # --- signing -----------------------------------------------------------------------------------------
+    def _sign_request(self, row: RequestRecord, release: Release, reason: str) -> RequestRecord:
+        """Claim an approved (or released time-locked) request for signing and sign it."""
+        key = self.get_key(row.key_id)
+        tx = tx_from_json(row.tx)
+        derived = hd.derive(Point.from_bytes(key.public_key), key.chain_code, row.path)
+        try:
+            self.lifecycle.transition(
+                row.request_id,
+                SIGNING,
+                "",
+                expect=(row.state,),
+                policy_reason=reason,
+                digest=tx.signing_digest(),
+                from_address=address_of(derived.public_key),
+            )
+        except InvalidTransition:
+            return self.store.get_request(row.request_id)  # another thread is signing it
+        return self._drive(key, row.request_id, row.path, tx, release)
 
     def _drive(
-        self, key: KeyRecord, request_id: str, path: tuple[int, ...], tx: Eip1559Tx, derived_key: Point
+        self, key: KeyRecord, request_id: str, path: tuple[int, ...], tx: Eip1559Tx, release: Release
     ) -> RequestRecord:
         """Sign, converting any unexpected error into a failed request (never left in flight)."""
         try:
-            return self._attempts(key, request_id, path, tx, derived_key)
+            return self._attempts(key, request_id, path, tx, release)
         except Exception as exc:
             log.exception("sign_internal_error", request_id=request_id, key_id=key.key_id)
             row = self.store.get_request(request_id)
             if row.final:
                 return row
-            return self._fail(request_id, Internal(f"internal error: {type(exc).__name__}: {exc}"))
+            return self.lifecycle.fail(request_id, Internal(f"internal error: {type(exc).__name__}: {exc}"))
 
     def _attempts(
-        self, key: KeyRecord, request_id: str, path: tuple[int, ...], tx: Eip1559Tx, derived_key: Point
+        self, key: KeyRecord, request_id: str, path: tuple[int, ...], tx: Eip1559Tx, release: Release
     ) -> RequestRecord:
         digest = tx.signing_digest()
-        self._transition(request_id, SIGNING, "", digest=digest, from_address=address_of(derived_key))
         last = ""
         for attempt in range(1, self.max_sign_attempts + 1):
             live = self.live_signers(key.parties)
             if len(live) < key.threshold:
                 down = sorted(set(key.parties) - set(live))
-                return self._fail(
+                return self.lifecycle.fail(
                     request_id,
                     Unavailable(
                         f"only {len(live)} of {len(key.parties)} signers reachable (down: {down}); need {key.threshold}"
@@ -559,18 +723,18 @@ class CoordinatorService:
                 last = str(exc)
                 continue
             except relay.SessionFailed as exc:
-                return self._fail(request_id, error_from_session(exc))
+                return self.lifecycle.fail(request_id, error_from_session(exc))
             except ServiceError as exc:
-                return self._fail(request_id, exc)
+                return self.lifecycle.fail(request_id, exc)
             try:
-                outcome = self._sign_with(key, presig, tx, digest, request_id, attempt)
+                outcome = self._sign_with(key, presig, tx, digest, release, attempt)
             except BaseException:
                 self._drop_presignature(presig.presig_id)
                 raise
             if isinstance(outcome, RequestRecord):
                 return outcome
             last = outcome
-        return self._fail(
+        return self.lifecycle.fail(
             request_id, Unavailable(f"no signer set answered after {self.max_sign_attempts} attempts: {last}")
         )
 
@@ -592,16 +756,17 @@ class CoordinatorService:
         raise Unavailable("could not reserve a presignature (taken by concurrent requests)")
 
     def _sign_with(
-        self, key: KeyRecord, presig: PresignatureRecord, tx: Eip1559Tx, digest: bytes, request_id: str, attempt: int
+        self, key: KeyRecord, presig: PresignatureRecord, tx: Eip1559Tx, digest: bytes, release: Release, attempt: int
     ) -> RequestRecord | str:
         """One signing attempt with a reserved presignature: the final row, or why to try another set."""
-        self._transition(
+        request_id = release.request_id
+        self.lifecycle.transition(
             request_id, SIGNING, f"attempt {attempt}: signers {list(presig.signers)}", presig_id=presig.presig_id
         )
         public = PresignaturePublic.from_bytes(presig.public)
         pid = bytes.fromhex(presig.presig_id)
         calls: dict[int, Callable[[], PartialSignResult]] = {
-            p: functools.partial(self.signers[p].partial_sign, key.key_id, pid, tx) for p in presig.signers
+            p: functools.partial(self.signers[p].partial_sign, key.key_id, pid, tx, release) for p in presig.signers
         }
         ok, failed = relay.parallel(self._pool, calls)
         for p in ok:
@@ -613,7 +778,7 @@ class CoordinatorService:
                 self._mark(p, False)
             if len(down) == len(failed):
                 return f"signers {down} unreachable during partial signing"
-            return self._fail(request_id, _partial_sign_error(failed))
+            return self.lifecycle.fail(request_id, _partial_sign_error(failed))
         blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
         partials: dict[int, PartialSignature] = {}
         for p, r in ok.items():
@@ -630,12 +795,12 @@ class CoordinatorService:
             raw = tx.raw_signed(sig.r, sig.s, sig.v)
         except ProtocolAbort as abort:
             self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
-            return self._fail(request_id, Aborted(f"partial signature rejected: {abort}", abort.blames))
+            return self.lifecycle.fail(request_id, Aborted(f"partial signature rejected: {abort}", abort.blames))
         except (InternalError, InvalidInput, TxError) as exc:
             self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
-            return self._fail(request_id, Internal(f"combining failed: {exc}"))
+            return self.lifecycle.fail(request_id, Internal(f"combining failed: {exc}"))
         self.store.finish_presignature(presig.presig_id, CONSUMED)
-        row = self._transition(
+        row = self.lifecycle.transition(
             request_id,
             SIGNED,
             f"signers {list(presig.signers)}",
@@ -659,6 +824,183 @@ class CoordinatorService:
         ):
             self._schedule_refill(key.key_id, presig.signers, presig.path)
         return row
+
+    # --- governance: changes, freeze orders --------------------------------------------------------------
+    def get_governance(self) -> GovernanceView:
+        """The registry and policy in force, pending loosenings, frozen scopes."""
+        return self.governance.view(self._now())
+
+    def propose_change(self, kind: str, change_json: str, *, admin: str = "") -> GovernanceView:
+        """Apply an admin-quorum-signed change (`PolicyChange.to_json()`, kind `registry` or
+        `policy`): validated here, installed on every signer, then stored. Tightening takes effect
+        at once, loosening after the old document's `change_delay` (see GetGovernance's pending).
+        The first registry / policy is a genesis change (the signers pin its admins)."""
+        now = self._now()
+        actor = admin or "coordinator"
+
+        def note(prepared: PreparedChange, delivery: Delivery) -> AuditHook:
+            return self.trail.note(
+                POLICY,
+                "change_applied" if prepared.tightening else "change_pending",
+                kind,
+                actor,
+                version=prepared.version,
+                hash=prepared.document_hash,
+                tightening=prepared.tightening,
+                effective_at=prepared.effective_at,
+                change=change_json,
+                **_delivered(delivery),
+            )
+
+        try:
+            prepared, delivery = self.governance.propose(kind, change_json, now, note)
+        except PolicyError as exc:
+            self.trail.record(
+                POLICY, "change_refused", kind, actor, reason=exc.reason, detail=exc.detail, change=change_json
+            )
+            raise refused(exc) from None
+        except NoPolicy as exc:
+            raise FailedPrecondition(str(exc)) from None
+        except SignersRefused as exc:
+            self.trail.record(
+                POLICY,
+                "change_refused",
+                kind,
+                actor,
+                signers=exc.refusals,
+                installed_on=exc.accepted,
+                change=change_json,
+            )
+            log.error("governance_refused_by_signers", kind=kind, refusals=exc.refusals, installed_on=exc.accepted)
+            raise FailedPrecondition(f"signers refused the {kind} change: {exc}") from None
+        log.info(
+            "governance_change",
+            kind=kind,
+            version=prepared.version,
+            tightening=prepared.tightening,
+            effective_at=prepared.effective_at,
+            pending_signers=list(delivery.pending),
+        )
+        self._wake.set()  # open requests under another policy version get blocked by the scheduler
+        return self.governance.view(now)
+
+    def freeze(self, order: bytes, *, officer: str) -> GovernanceView:
+        """Apply a freeze order (`FreezeOrder.to_bytes()`, signed by `officer` itself) here at
+        once and on every signer. Nothing of the scope is signed until an unfreeze."""
+        now = self._now()
+        try:
+            parsed = FreezeOrder.from_bytes(order)
+            if parsed.officer_id != officer:
+                raise PolicyError("officer_mismatch", f"order by {parsed.officer_id} presented by {officer}")
+            delivery = self.governance.freeze(
+                parsed,
+                now,
+                lambda d: self.trail.note(
+                    FREEZE,
+                    "freeze",
+                    parsed.scope,
+                    officer,
+                    officer_id=parsed.officer_id,
+                    issued_at=parsed.issued_at,
+                    order=order,
+                    **_delivered(d),
+                ),
+            )
+        except PolicyError as exc:
+            self.trail.record(FREEZE, "freeze_refused", "", officer, reason=exc.reason, detail=exc.detail, order=order)
+            raise refused(exc) from None
+        except NoPolicy as exc:
+            raise FailedPrecondition(str(exc)) from None
+        log.warning("frozen", scope=parsed.scope, officer_id=parsed.officer_id, refusals=delivery.refusals)
+        return self.governance.view(now)
+
+    def unfreeze(self, order: bytes, *, officer: str = "") -> GovernanceView:
+        """Lift a freeze with an `UnfreezeOrder` signed by the policy's `unfreeze_quorum` of
+        officers (any officer may deliver it); held requests are released by the scheduler."""
+        now = self._now()
+        actor = officer or "coordinator"
+        try:
+            parsed = UnfreezeOrder.from_bytes(order)
+            signed_by = sorted(e.signer_id for e in parsed.signatures)
+            self.governance.unfreeze(
+                parsed,
+                now,
+                lambda d: self.trail.note(
+                    FREEZE,
+                    "unfreeze",
+                    parsed.scope,
+                    actor,
+                    lifts=parsed.lifts,
+                    issued_at=parsed.issued_at,
+                    signed_by=signed_by,
+                    order=order,
+                    **_delivered(d),
+                ),
+            )
+        except PolicyError as exc:
+            self.trail.record(FREEZE, "unfreeze_refused", "", actor, reason=exc.reason, detail=exc.detail, order=order)
+            raise refused(exc) from None
+        except NoPolicy as exc:
+            raise FailedPrecondition(str(exc)) from None
+        except SignersRefused as exc:
+            self.trail.record(
+                FREEZE, "unfreeze_refused", parsed.scope, actor, signers=exc.refusals, installed_on=exc.accepted
+            )
+            raise FailedPrecondition(f"signers refused the unfreeze: {exc}") from None
+        log.warning("unfrozen", scope=parsed.scope, signed_by=signed_by)
+        self._wake.set()
+        return self.governance.view(now)
+
+    # --- the scheduler -------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        """One pass: promote governance changes whose time lock ran out, bring lagging signers up to
+        date, expire stale requests, block those under a replaced policy, sign what a time lock or a
+        lifted freeze releases."""
+        now = self._now()
+        for kind, version, _ in self.governance.advance(
+            now, lambda k, v, h: self.trail.note(POLICY, "change_effective", k, version=v, hash=h)
+        ):
+            log.info("governance_effective", kind=kind, version=version)
+        for sync in self.governance.sync(self.live_signers):
+            if sync.outcome in ("ok", "held"):
+                log.info("governance_synced", party=sync.party, seq=sync.seq, kind=sync.kind, outcome=sync.outcome)
+                event = "freeze_synced" if sync.kind in ("freeze", "unfreeze") else "change_synced"
+                self.trail.record(
+                    FREEZE if sync.kind in ("freeze", "unfreeze") else POLICY,
+                    event,
+                    f"signer-{sync.party}",
+                    party=sync.party,
+                    log_seq=sync.seq,
+                    outcome=sync.outcome,
+                )
+            elif (sync.party, sync.seq) not in self._sync_refusals:
+                self._sync_refusals.add((sync.party, sync.seq))
+                log.error("governance_sync_refused", party=sync.party, seq=sync.seq, error=sync.outcome)
+                self.trail.record(
+                    FREEZE if sync.kind in ("freeze", "unfreeze") else POLICY,
+                    "sync_refused",
+                    f"signer-{sync.party}",
+                    party=sync.party,
+                    log_seq=sync.seq,
+                    error=sync.outcome,
+                )
+        self.lifecycle.release_due(now, stop=lambda: self._closed)
+
+    def _scheduler_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.scheduler_interval)
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                self.tick()
+            except Exception:  # background work: log and carry on
+                log.exception("scheduler_tick_failed")
+
+    # --- audit -----------------------------------------------------------------------------------------
+    def export_audit(self, since_seq: int = 0) -> list[str]:
+        """The audit log as JSON lines (see `AuditTrail.export_lines`)."""
+        return self.trail.export_lines(since_seq)
 
     def get_request(self, request_id: str) -> RequestRecord:
         """A request's current record."""
@@ -713,6 +1055,15 @@ class CoordinatorService:
                 return
             with w.cond:
                 w.cond.wait_for(functools.partial(w.changed_since, version), timeout=wait)
+
+
+def _delivered(d: Delivery) -> dict[str, Any]:
+    out: dict[str, Any] = {"log_seq": d.seq, "signers": d.installed}
+    if d.pending:
+        out["signers_pending"] = d.pending
+    if d.refusals:
+        out["signers_refused"] = d.refusals
+    return out
 
 
 def _partial_sign_error(failed: Mapping[int, SignerError]) -> ServiceError:

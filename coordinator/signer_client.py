@@ -4,7 +4,8 @@ and an in-process one over a `SignerNode` (tests, benchmarks; same error mapping
 Every failure a signer reports becomes one of four exceptions naming the party:
 `SignerAborted` (ABORTED, with the blames from the `tss-blame-bin` trailer),
 `SignerUnavailable` (UNAVAILABLE or DEADLINE_EXCEEDED: down, unreachable or too slow),
-`SignerRejected` (INVALID_ARGUMENT, FAILED_PRECONDITION, PERMISSION_DENIED, ...: it refused),
+`SignerRejected` (INVALID_ARGUMENT, FAILED_PRECONDITION, PERMISSION_DENIED, ...: it refused, e.g.
+its own policy check did not authorize a release; the message carries its reason),
 `SignerInternal` (INTERNAL or anything unexpected).
 """
 
@@ -20,9 +21,11 @@ from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
 
 from signer.chains.ethereum import Eip1559Tx, TxError
 from signer.node import blame_codec
+from signer.node.server import POLICY_REASON_KEY
 from signer.node.sessions import Envelope, StepResult
 from signer.node.store import StoreError
 from signer.node.tls import TlsFiles, channel_credentials
+from signer.policy import PolicyError
 from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 
 R = TypeVar("R")
@@ -37,7 +40,7 @@ class SignerError(Exception):
         self.message = message
 
 
-class SignerAborted(SignerError):  # noqa: N818 - named like the library's errors
+class SignerAborted(SignerError):
     """The signer's protocol session aborted; `blames` is what it proved."""
 
     def __init__(self, party: int, message: str, blames: Sequence[Blame]) -> None:
@@ -45,15 +48,20 @@ class SignerAborted(SignerError):  # noqa: N818 - named like the library's error
         self.blames: tuple[Blame, ...] = tuple(blames)
 
 
-class SignerUnavailable(SignerError):  # noqa: N818 - named like the library's errors
+class SignerUnavailable(SignerError):
     """The signer did not answer in time (down, unreachable, deadline exceeded)."""
 
 
-class SignerRejected(SignerError):  # noqa: N818 - named like the library's errors
-    """The signer refused the call (bad argument, precondition, permission)."""
+class SignerRejected(SignerError):
+    """The signer refused the call (bad argument, precondition, permission); `reason` is the policy
+    refusal's stable reason when the signer's own check refused (else empty)."""
+
+    def __init__(self, party: int, message: str, reason: str = "") -> None:
+        super().__init__(party, message)
+        self.reason = reason
 
 
-class SignerInternal(SignerError):  # noqa: N818 - named like the library's errors
+class SignerInternal(SignerError):
     """The signer failed on its own side."""
 
 
@@ -74,6 +82,33 @@ class PartialSignResult:
     party: int
     sigma: bytes
     digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """What a signer needs, besides the transaction, to authorize a partial signature itself:
+    it rebuilds the intent from the transaction and these fields, verifies every approval against
+    its own officer registry and evaluates its own policy copy, freeze state and ledger."""
+
+    request_id: str
+    approvals: tuple[bytes, ...]
+    initiator: str
+    expires_at: int
+    path: tuple[int, ...]
+    policy_hash: bytes
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignerGovernance:
+    """The governance a signer holds after an InstallChange or ApplyFreezeOrder."""
+
+    party: int
+    policy_version: int
+    policy_hash: bytes
+    registry_version: int
+    registry_hash: bytes
+    frozen_scopes: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +138,17 @@ class SignerClient(Protocol):
         """Deliver one round's envelopes; the next outgoing ones."""
         ...
 
-    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx) -> PartialSignResult:
-        """Consume a presignature and return σ_i over the digest the signer computes from `tx`."""
+    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
+        """Consume a presignature and return σ_i over the digest the signer computes from `tx`,
+        once the signer has authorized the release itself."""
+        ...
+
+    def install_change(self, kind: str, change_json: str) -> SignerGovernance:
+        """InstallChange: an admin-quorum-signed policy or registry change (`PolicyChange` JSON)."""
+        ...
+
+    def apply_freeze_order(self, order: bytes, unfreeze: bool) -> SignerGovernance:
+        """ApplyFreezeOrder: a signed freeze order, or a quorum-signed unfreeze order."""
         ...
 
     def status(self) -> NodeStatus:
@@ -184,7 +228,11 @@ def error_from_rpc(party: int, exc: grpc.RpcError) -> SignerError:
     if code in _UNAVAILABLE:
         return SignerUnavailable(party, f"{code.name}: {details}")
     if code in _REJECTED:
-        return SignerRejected(party, f"{code.name}: {details}")
+        reason = ""
+        for key, value in (call.trailing_metadata() if hasattr(call, "trailing_metadata") else None) or ():
+            if key == POLICY_REASON_KEY:
+                reason = value.decode() if isinstance(value, bytes) else str(value)
+        return SignerRejected(party, f"{code.name}: {details}", reason)
     return SignerInternal(party, f"{code.name}: {details}")
 
 
@@ -254,11 +302,42 @@ class GrpcSignerClient:
         req = signer_pb2.DeliverRequest(session_id=session_id, envelopes=[envelope_to_proto(e) for e in envelopes])
         return self._call(lambda: _step_from_proto(self._stub.Deliver(req, timeout=self.session_timeout)))
 
-    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx) -> PartialSignResult:
-        """PartialSign (short deadline: it is one scalar multiplication on the signer)."""
-        req = signer_pb2.PartialSignRequest(key_id=key_id, presignature_id=presig_id, eth=tx_to_proto(tx))
+    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
+        """PartialSign (short deadline: one scalar multiplication and the signer's own policy check)."""
+        req = signer_pb2.PartialSignRequest(
+            key_id=key_id,
+            presignature_id=presig_id,
+            eth=tx_to_proto(tx),
+            request_id=release.request_id,
+            approvals=list(release.approvals),
+            initiator=release.initiator,
+            expires_at=release.expires_at,
+            path=list(release.path),
+            policy_hash=release.policy_hash,
+            kind=release.kind,
+        )
         resp = self._call(lambda: self._stub.PartialSign(req, timeout=self.sign_timeout))
         return PartialSignResult(resp.party, bytes(resp.sigma), bytes(resp.digest))
+
+    def install_change(self, kind: str, change_json: str) -> SignerGovernance:
+        """InstallChange."""
+        req = signer_pb2.InstallChangeRequest(kind=kind, change_json=change_json)
+        return self._governance(self._call(lambda: self._stub.InstallChange(req, timeout=self.sign_timeout)))
+
+    def apply_freeze_order(self, order: bytes, unfreeze: bool) -> SignerGovernance:
+        """ApplyFreezeOrder."""
+        req = signer_pb2.ApplyFreezeOrderRequest(order=order, unfreeze=unfreeze)
+        return self._governance(self._call(lambda: self._stub.ApplyFreezeOrder(req, timeout=self.sign_timeout)))
+
+    def _governance(self, m: signer_pb2.SignerGovernance) -> SignerGovernance:
+        return SignerGovernance(
+            self._party,
+            m.policy_version,
+            bytes(m.policy_hash),
+            m.registry_version,
+            bytes(m.registry_hash),
+            tuple(m.frozen_scopes),
+        )
 
     def status(self) -> NodeStatus:
         """NodeStatus."""
@@ -303,6 +382,8 @@ class LocalSignerClient:
             raise SignerRejected(self.party, f"INVALID_ARGUMENT: {exc}") from None
         except StoreError as exc:
             raise SignerRejected(self.party, f"FAILED_PRECONDITION: {exc}") from None
+        except PolicyError as exc:
+            raise SignerRejected(self.party, f"FAILED_PRECONDITION: refused: {exc}", exc.reason) from None
         except InternalError as exc:
             raise SignerInternal(self.party, f"INTERNAL: {exc}") from None
 
@@ -328,10 +409,42 @@ class LocalSignerClient:
         step: StepResult = self._call(lambda: self.node.deliver(session_id, list(envelopes)))
         return step
 
-    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx) -> PartialSignResult:
+    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
         """PartialSign."""
-        p = self._call(lambda: self.node.partial_sign(key_id, presig_id.hex(), tx))
+        p = self._call(
+            lambda: self.node.partial_sign(
+                key_id,
+                presig_id.hex(),
+                tx,
+                request_id=release.request_id,
+                approvals=list(release.approvals),
+                initiator=release.initiator,
+                expires_at=release.expires_at,
+                path=release.path,
+                policy_hash=release.policy_hash,
+                kind=release.kind,
+            )
+        )
         return PartialSignResult(p.party, p.sigma, p.digest)
+
+    def install_change(self, kind: str, change_json: str) -> SignerGovernance:
+        """InstallChange."""
+        return self._governance(self._call(lambda: self.node.install_change(kind, change_json)))
+
+    def apply_freeze_order(self, order: bytes, unfreeze: bool) -> SignerGovernance:
+        """ApplyFreezeOrder."""
+        return self._governance(self._call(lambda: self.node.apply_freeze_order(order, unfreeze)))
+
+    def _governance(self, g: Any) -> SignerGovernance:
+        """Whatever the node returns with the SignerGovernance fields."""
+        return SignerGovernance(
+            self.party,
+            int(g.policy_version),
+            bytes(g.policy_hash),
+            int(g.registry_version),
+            bytes(g.registry_hash),
+            tuple(g.frozen_scopes),
+        )
 
     def status(self) -> NodeStatus:
         """NodeStatus."""

@@ -1,9 +1,14 @@
 """The coordinator's persistence: one SQLite file in WAL mode, schema migrated on open.
 
-Tables: `keys`, `presignatures`, `requests`, `request_events`, `sessions`, and `schema_version`
-(one row per applied migration). Every write runs in its own `BEGIN IMMEDIATE` transaction, so
-a read-then-write (reserving a presignature, creating a request under an idempotency key) is
-atomic across threads and across processes sharing the file.
+Tables: `keys`, `presignatures`, `requests` (with the intent officers approve and the policy's
+outcome), `request_events` (one row per transition), `approvals` (the officers' signed approvals,
+as received), `sessions`, `governance` (the installed registry and policy as `Governed` JSON, the
+freeze state), `governance_log` (every accepted change and freeze order, in order, with the signers
+that hold it), `audit_log` (coordinator/audit.py; writers pass an `AuditHook` so an entry commits
+with the change it records) and `schema_version` (one row per applied migration). Every write runs in its own
+`BEGIN IMMEDIATE` transaction, so a read-then-write (reserving a presignature, creating a request
+under an idempotency key, recording an approval) is atomic across threads and across processes
+sharing the file.
 
 Presignature states: ready -> reserved -> consumed | failed (and ready -> failed when voided).
 A reserved presignature never goes back to ready, whatever happens to its request: the signers
@@ -24,7 +29,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,23 +37,31 @@ from typing import Any
 
 from signer.tss.errors import Blame
 
-# --- request states (the lifecycle of DESIGN.md §5; policy and approvals come later) -------------
+from .audit import SCHEMA as AUDIT_SCHEMA
+
+# --- request states (the lifecycle of DESIGN.md §5) ---------------------------------------------
 SUBMITTED = "submitted"
 PENDING_APPROVAL = "pending_approval"
 APPROVED = "approved"
+TIME_LOCKED = "time_locked"
 SIGNING = "signing"
 SIGNED = "signed"
 REJECTED = "rejected"
+BLOCKED = "blocked"
 EXPIRED = "expired"
 FAILED = "failed"
-FINAL_STATES = frozenset({SIGNED, REJECTED, EXPIRED, FAILED})
+FINAL_STATES = frozenset({SIGNED, REJECTED, BLOCKED, EXPIRED, FAILED})
+OPEN_STATES = (PENDING_APPROVAL, APPROVED, TIME_LOCKED)
+"""Waiting for approvals, a release or a signing slot: these expire, can be rejected or blocked."""
 TRANSITIONS: dict[str, frozenset[str]] = {
-    SUBMITTED: frozenset({PENDING_APPROVAL, APPROVED, SIGNING, REJECTED, FAILED}),
-    PENDING_APPROVAL: frozenset({APPROVED, REJECTED, EXPIRED, FAILED}),
-    APPROVED: frozenset({SIGNING, EXPIRED, FAILED}),
+    SUBMITTED: frozenset({PENDING_APPROVAL, APPROVED, SIGNING, BLOCKED, REJECTED, FAILED}),
+    PENDING_APPROVAL: frozenset({PENDING_APPROVAL, APPROVED, REJECTED, BLOCKED, EXPIRED, FAILED}),
+    APPROVED: frozenset({TIME_LOCKED, SIGNING, REJECTED, BLOCKED, EXPIRED, FAILED}),
+    TIME_LOCKED: frozenset({SIGNING, REJECTED, BLOCKED, EXPIRED, FAILED}),
     SIGNING: frozenset({SIGNING, SIGNED, FAILED}),
 }
-"""Allowed moves; SIGNING -> SIGNING records a retry with another signer set."""
+"""Allowed moves. PENDING_APPROVAL -> PENDING_APPROVAL records an approval that does not yet meet
+the quorum; SIGNING -> SIGNING records a retry with another signer set."""
 
 # --- presignature states ----------------------------------------------------------------------------
 READY = "ready"
@@ -125,26 +138,70 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 ended_at REAL)""",
         ),
     ),
+    (
+        2,
+        "policy: request intents and policy outcome, approvals, governance state and its delivery log",
+        (
+            "ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'withdrawal'",
+            "ALTER TABLE requests ADD COLUMN initiator TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE requests ADD COLUMN intent BLOB",
+            "ALTER TABLE requests ADD COLUMN intent_digest BLOB",
+            "ALTER TABLE requests ADD COLUMN policy_hash BLOB",
+            "ALTER TABLE requests ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE requests ADD COLUMN time_lock_until INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE requests ADD COLUMN policy_reason TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE requests ADD COLUMN rule_id TEXT NOT NULL DEFAULT ''",
+            "CREATE INDEX requests_by_state ON requests(state, expires_at)",
+            """CREATE TABLE approvals (
+                request_id TEXT NOT NULL REFERENCES requests(request_id),
+                officer_id TEXT NOT NULL,
+                approval BLOB NOT NULL,
+                signed_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                recorded_at REAL NOT NULL,
+                PRIMARY KEY (request_id, officer_id))""",
+            """CREATE TABLE governance (
+                name TEXT PRIMARY KEY CHECK (name IN ('registry', 'policy', 'freeze')),
+                value BLOB NOT NULL,
+                updated_at REAL NOT NULL)""",
+            """CREATE TABLE governance_log (
+                seq INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (kind IN ('registry', 'policy', 'freeze', 'unfreeze')),
+                payload BLOB NOT NULL,
+                at REAL NOT NULL,
+                acked TEXT NOT NULL DEFAULT '[]')""",
+        ),
+    ),
+    (3, "audit log: hash-chained entries, append-only triggers (coordinator/audit.py)", AUDIT_SCHEMA),
 )
 """Ordered migrations: (version, description, statements). Append only; never edit a shipped one."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
+AuditHook = Callable[[sqlite3.Connection], object]
+"""Writes an audit entry inside the store's open write transaction (`AuditLog.append_in`), so the
+entry and the change it records commit together or not at all."""
+
+
 class StoreError(Exception):
     """The database cannot do what was asked."""
 
 
-class NotFound(StoreError):  # noqa: N818 - named like the library's errors
+class NotFound(StoreError):
     """No such key, request or presignature."""
 
 
-class IdempotencyConflict(StoreError):  # noqa: N818 - named like the library's errors
+class IdempotencyConflict(StoreError):
     """The idempotency key is already bound to a request with a different body."""
 
 
-class InvalidTransition(StoreError):  # noqa: N818 - named like the library's errors
+class InvalidTransition(StoreError):
     """A request or presignature state change the lifecycle does not allow."""
+
+
+class DuplicateApproval(StoreError):
+    """This officer already approved this request (with a different approval)."""
 
 
 # --- records -----------------------------------------------------------------------------------------
@@ -204,6 +261,16 @@ class RequestRecord:
     error_code: str
     created_at: float
     updated_at: float
+    kind: str = "withdrawal"
+    initiator: str = ""
+    intent: bytes = b""
+    intent_digest: bytes = b""
+    policy_hash: bytes = b""
+    expires_at: int = 0
+    time_lock_until: int = 0
+    policy_reason: str = ""
+    rule_id: str = ""
+    approved_by: tuple[str, ...] = ()
 
     @property
     def final(self) -> bool:
@@ -313,7 +380,23 @@ def _request(row: sqlite3.Row) -> RequestRecord:
         error_code=row["error_code"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        kind=row["kind"],
+        initiator=row["initiator"],
+        intent=bytes(row["intent"] or b""),
+        intent_digest=bytes(row["intent_digest"] or b""),
+        policy_hash=bytes(row["policy_hash"] or b""),
+        expires_at=row["expires_at"],
+        time_lock_until=row["time_lock_until"],
+        policy_reason=row["policy_reason"],
+        rule_id=row["rule_id"],
+        approved_by=tuple(sorted(row["approved_by"].split(","))) if row["approved_by"] else (),
     )
+
+
+_SELECT_REQUEST = (
+    "SELECT r.*, (SELECT group_concat(a.officer_id, ',') FROM approvals a WHERE a.request_id = r.request_id) "
+    "AS approved_by FROM requests r"
+)
 
 
 def _session(row: sqlite3.Row) -> SessionRecord:
@@ -331,8 +414,53 @@ def _session(row: sqlite3.Row) -> SessionRecord:
 
 
 _REQUEST_RESULT_FIELDS = frozenset(
-    {"digest", "r", "s", "v", "raw_tx", "tx_hash", "from_address", "presig_id", "blame", "error", "error_code"}
+    {
+        "digest",
+        "r",
+        "s",
+        "v",
+        "raw_tx",
+        "tx_hash",
+        "from_address",
+        "presig_id",
+        "blame",
+        "error",
+        "error_code",
+        "time_lock_until",
+        "policy_reason",
+        "rule_id",
+    }
 )
+GOVERNANCE_STATE = ("registry", "policy", "freeze")
+GOVERNANCE_LOG_KINDS = ("registry", "policy", "freeze", "unfreeze")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredApproval:
+    """An officer's approval as recorded (the wire bytes the signers get, unchanged)."""
+
+    request_id: str
+    officer_id: str
+    approval: bytes
+    signed_at: int
+    expires_at: int
+    recorded_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class GovernanceEntry:
+    """One accepted governance change or order, in the order the signers must receive them."""
+
+    seq: int
+    kind: str
+    payload: bytes
+    at: float
+    acked: frozenset[int]
+
+
+def _event(c: sqlite3.Connection, request_id: str, state: str, detail: str, now: float) -> None:
+    seq = c.execute("SELECT max(seq) FROM request_events WHERE request_id = ?", (request_id,)).fetchone()[0]
+    c.execute("INSERT INTO request_events VALUES (?, ?, ?, ?, ?)", (request_id, int(seq or 0) + 1, state, detail, now))
 
 
 class Store:
@@ -560,6 +688,13 @@ class Store:
         body_hash: str,
         tx: dict[str, Any],
         path: Sequence[int],
+        kind: str = "withdrawal",
+        initiator: str = "",
+        intent: bytes = b"",
+        intent_digest: bytes = b"",
+        policy_hash: bytes = b"",
+        expires_at: int = 0,
+        audit: AuditHook | None = None,
     ) -> tuple[RequestRecord, bool]:
         """Insert a submitted request, or return the one already bound to `idempotency_key`.
 
@@ -567,7 +702,7 @@ class Store:
         """
         now = self.now()
         with self._tx() as c:
-            row = c.execute("SELECT * FROM requests WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+            row = c.execute(_SELECT_REQUEST + " WHERE r.idempotency_key = ?", (idempotency_key,)).fetchone()
             if row is not None:
                 if row["body_hash"] != body_hash:
                     raise IdempotencyConflict(
@@ -578,7 +713,8 @@ class Store:
                 raise NotFound(f"no key {key_id!r}")
             c.execute(
                 "INSERT INTO requests (request_id, key_id, idempotency_key, body_hash, state, tx, path, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request_id,
                     key_id,
@@ -589,33 +725,63 @@ class Store:
                     ints_json(path),
                     now,
                     now,
+                    kind,
+                    initiator,
+                    intent or None,
+                    intent_digest or None,
+                    policy_hash or None,
+                    expires_at,
                 ),
             )
             c.execute("INSERT INTO request_events VALUES (?, 1, ?, ?, ?)", (request_id, SUBMITTED, "", now))
-            created = c.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            if audit is not None:
+                audit(c)
+            created = c.execute(_SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
         return _request(created), True
 
     def get_request(self, request_id: str) -> RequestRecord:
         """A request, or NotFound."""
-        row = self._conn().execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+        row = self._conn().execute(_SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
         if row is None:
             raise NotFound(f"no request {request_id!r}")
         return _request(row)
 
     def list_requests(self, *, key_id: str = "", state: str = "", limit: int = 100) -> list[RequestRecord]:
         """Newest first, optionally filtered by key and state."""
-        sql, args = "SELECT * FROM requests WHERE 1=1", list[Any]()
+        sql, args = _SELECT_REQUEST + " WHERE 1=1", list[Any]()
         if key_id:
-            sql, args = sql + " AND key_id = ?", [*args, key_id]
+            sql, args = sql + " AND r.key_id = ?", [*args, key_id]
         if state:
-            sql, args = sql + " AND state = ?", [*args, state]
+            sql, args = sql + " AND r.state = ?", [*args, state]
         rows = self._conn().execute(
-            sql + " ORDER BY created_at DESC, request_id LIMIT ?", (*args, max(1, min(limit, 1000)))
+            sql + " ORDER BY r.created_at DESC, r.request_id LIMIT ?", (*args, max(1, min(limit, 1000)))
         )
         return [_request(r) for r in rows]
 
-    def transition(self, request_id: str, state: str, detail: str = "", **fields: Any) -> RequestRecord:
-        """Move a request to `state` (checked against TRANSITIONS), set result fields, record the event."""
+    def open_requests(self) -> list[RequestRecord]:
+        """Requests waiting for approvals, a release or a signing slot (see OPEN_STATES), oldest first."""
+        marks = ", ".join("?" for _ in OPEN_STATES)
+        rows = self._conn().execute(
+            _SELECT_REQUEST + f" WHERE r.state IN ({marks}) ORDER BY r.created_at, r.request_id",
+            OPEN_STATES,
+        )
+        return [_request(r) for r in rows]
+
+    def transition(
+        self,
+        request_id: str,
+        state: str,
+        detail: str = "",
+        *,
+        expect: Collection[str] = (),
+        audit: AuditHook | None = None,
+        **fields: Any,
+    ) -> RequestRecord:
+        """Move a request to `state` (checked against TRANSITIONS), set result fields, record the event.
+
+        With `expect`, the move happens only from one of those states (InvalidTransition otherwise):
+        the way two threads racing to drive one request agree on which of them does.
+        """
         unknown = set(fields) - _REQUEST_RESULT_FIELDS
         if unknown:
             raise StoreError(f"not request result fields: {sorted(unknown)}")
@@ -626,6 +792,8 @@ class Store:
             row = c.execute("SELECT state FROM requests WHERE request_id = ?", (request_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no request {request_id!r}")
+            if expect and row["state"] not in expect:
+                raise InvalidTransition(f"request {request_id} is {row['state']}, not {'/'.join(sorted(expect))}")
             if state not in TRANSITIONS.get(row["state"], frozenset()):
                 raise InvalidTransition(f"request {request_id}: {row['state']} -> {state} is not allowed")
             sets = ", ".join(f"{k} = ?" for k in fields)
@@ -633,12 +801,124 @@ class Store:
                 f"UPDATE requests SET state = ?, updated_at = ?{', ' + sets if sets else ''} WHERE request_id = ?",  # noqa: S608 - names from a fixed allow-list
                 (state, now, *fields.values(), request_id),
             )
-            seq = c.execute("SELECT max(seq) FROM request_events WHERE request_id = ?", (request_id,)).fetchone()[0]
-            c.execute(
-                "INSERT INTO request_events VALUES (?, ?, ?, ?, ?)", (request_id, int(seq or 0) + 1, state, detail, now)
-            )
-            out = c.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            _event(c, request_id, state, detail, now)
+            if audit is not None:
+                audit(c)
+            out = c.execute(_SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
         return _request(out)
+
+    # --- approvals -------------------------------------------------------------------------------------
+    def add_approval(
+        self,
+        request_id: str,
+        officer_id: str,
+        approval: bytes,
+        signed_at: int,
+        expires_at: int,
+        detail: str = "",
+        audit: AuditHook | None = None,
+    ) -> bool:
+        """Record a verified approval of a request pending approval, with a pending_approval event.
+
+        Returns False (and records nothing) if this exact approval is already recorded; another
+        approval by the same officer raises DuplicateApproval; a request in another state raises
+        InvalidTransition.
+        """
+        now = self.now()
+        with self._tx() as c:
+            row = c.execute("SELECT state FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no request {request_id!r}")
+            have = c.execute(
+                "SELECT approval FROM approvals WHERE request_id = ? AND officer_id = ?", (request_id, officer_id)
+            ).fetchone()
+            if have is not None:
+                if bytes(have["approval"]) == approval:
+                    return False
+                raise DuplicateApproval(f"{officer_id} already approved request {request_id}")
+            if row["state"] != PENDING_APPROVAL:
+                raise InvalidTransition(f"request {request_id} is {row['state']}, not {PENDING_APPROVAL}")
+            c.execute(
+                "INSERT INTO approvals VALUES (?, ?, ?, ?, ?, ?)",
+                (request_id, officer_id, approval, signed_at, expires_at, now),
+            )
+            c.execute("UPDATE requests SET updated_at = ? WHERE request_id = ?", (now, request_id))
+            _event(c, request_id, PENDING_APPROVAL, detail or f"approved by {officer_id}", now)
+            if audit is not None:
+                audit(c)
+        return True
+
+    def approvals(self, request_id: str) -> list[StoredApproval]:
+        """A request's recorded approvals, in the order they were recorded."""
+        rows = self._conn().execute(
+            "SELECT * FROM approvals WHERE request_id = ? ORDER BY recorded_at, officer_id", (request_id,)
+        )
+        return [
+            StoredApproval(
+                r["request_id"], r["officer_id"], bytes(r["approval"]), r["signed_at"], r["expires_at"], r[5]
+            )
+            for r in rows
+        ]
+
+    # --- the coordinator's own ledger inputs ----------------------------------------------------------------
+    def signed_intents(self) -> list[tuple[bytes, float]]:
+        """(intent bytes, signed time) of every signed request that carries an intent, oldest first."""
+        rows = self._conn().execute(
+            "SELECT intent, updated_at FROM requests WHERE state = ? AND intent IS NOT NULL ORDER BY updated_at",
+            (SIGNED,),
+        )
+        return [(bytes(r["intent"]), float(r["updated_at"])) for r in rows]
+
+    def submissions_since(self, since: float) -> list[tuple[str, str, float]]:
+        """(request id, initiator, created time) of every request created after `since`."""
+        rows = self._conn().execute(
+            "SELECT request_id, initiator, created_at FROM requests WHERE created_at > ? ORDER BY created_at", (since,)
+        )
+        return [(r["request_id"], r["initiator"], float(r["created_at"])) for r in rows]
+
+    # --- governance -------------------------------------------------------------------------------------
+    def get_governance(self, name: str) -> bytes | None:
+        """The stored state `name` (registry, policy, freeze), or None before the first install."""
+        row = self._conn().execute("SELECT value FROM governance WHERE name = ?", (name,)).fetchone()
+        return None if row is None else bytes(row["value"])
+
+    def put_governance(
+        self, name: str, value: bytes, log: tuple[str, bytes] | None = None, audit: AuditHook | None = None
+    ) -> int | None:
+        """Replace state `name` (durably) and, in the same transaction, append `log` = (kind, payload)
+        to the delivery log; returns the log entry's seq (None without one)."""
+        if name not in GOVERNANCE_STATE or (log is not None and log[0] not in GOVERNANCE_LOG_KINDS):
+            raise StoreError(f"unknown governance state {name!r} or log kind")
+        now = self.now()
+        with self._tx(durable=True) as c:
+            c.execute(
+                "INSERT INTO governance VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET value = ?, updated_at = ?",
+                (name, value, now, value, now),
+            )
+            seq = None
+            if log is not None:
+                cur = c.execute("INSERT INTO governance_log (kind, payload, at) VALUES (?, ?, ?)", (*log, now))
+                seq = int(cur.lastrowid or 0)
+            if audit is not None:
+                audit(c)
+            return seq
+
+    def governance_log(self, after_seq: int = 0) -> list[GovernanceEntry]:
+        """Accepted changes and orders after `after_seq`, in order."""
+        rows = self._conn().execute("SELECT * FROM governance_log WHERE seq > ? ORDER BY seq", (after_seq,))
+        return [
+            GovernanceEntry(r["seq"], r["kind"], bytes(r["payload"]), r["at"], frozenset(_ints(r["acked"])))
+            for r in rows
+        ]
+
+    def ack_governance(self, seq: int, party: int) -> None:
+        """Record that signer `party` holds log entry `seq`."""
+        with self._tx() as c:
+            row = c.execute("SELECT acked FROM governance_log WHERE seq = ?", (seq,)).fetchone()
+            if row is None:
+                raise NotFound(f"no governance log entry {seq}")
+            acked = set(_ints(row["acked"])) | {party}
+            c.execute("UPDATE governance_log SET acked = ? WHERE seq = ?", (ints_json(sorted(acked)), seq))
 
     def events(self, request_id: str, after_seq: int = 0) -> list[RequestEvent]:
         """A request's transitions after `after_seq`, in order."""
@@ -647,11 +927,12 @@ class Store:
         )
         return [RequestEvent(r["request_id"], r["seq"], r["state"], r["detail"], r["at"]) for r in rows]
 
-    def recover(self) -> tuple[int, int]:
+    def recover(self, audit: Callable[[str], AuditHook] | None = None) -> tuple[int, int]:
         """After a restart: fail requests caught mid-flight and every reserved presignature.
 
         A reserved presignature may have produced partial signatures before the crash, so it is
-        failed, never made ready again. Returns (requests failed, presignatures failed).
+        failed, never made ready again. `audit(request_id)` gives the audit entry of each failed
+        request. Returns (requests failed, presignatures failed).
         """
         now = self.now()
         with self._tx() as c:
@@ -664,11 +945,9 @@ class Store:
                     "UPDATE requests SET state = ?, error = ?, error_code = ?, updated_at = ? WHERE request_id = ?",
                     (FAILED, "coordinator restarted while the request was in flight", "internal", now, rid),
                 )
-                seq = c.execute("SELECT max(seq) FROM request_events WHERE request_id = ?", (rid,)).fetchone()[0]
-                c.execute(
-                    "INSERT INTO request_events VALUES (?, ?, ?, ?, ?)",
-                    (rid, int(seq or 0) + 1, FAILED, "recovered after restart", now),
-                )
+                _event(c, rid, FAILED, "recovered after restart", now)
+                if audit is not None:
+                    audit(rid)(c)
             cur = c.execute(
                 "UPDATE presignatures SET state = ?, updated_at = ? WHERE state = ?", (PRESIG_FAILED, now, RESERVED)
             )

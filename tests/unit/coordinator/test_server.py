@@ -1,6 +1,7 @@
 """The coordinator's gRPC surface, in one process over real mutual TLS on loopback:
 three signer servers (signer.node.server), `GrpcSignerClient`s, the coordinator server, and the
-public client. Shares and aux info are cached fixtures, so only presigning runs.
+public client. Shares and aux info are cached fixtures, so only presigning runs. The demo governance
+is installed through ProposeChange with an admin certificate (and so on every signer over gRPC).
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ from tsscustody.v1 import coordinator_pb2
 from coordinator import certs, relay
 from coordinator.client import CoordinatorClient
 from coordinator.server import create_server, key_to_proto
-from coordinator.service import CoordinatorService
-from coordinator.signer_client import GrpcSignerClient, PartialSignResult, SessionParams, SignerClient, tx_to_proto
+from coordinator.service import CoordinatorService, reject_message
+from coordinator.signer_client import (
+    GrpcSignerClient,
+    PartialSignResult,
+    Release,
+    SessionParams,
+    SignerClient,
+    tx_to_proto,
+)
 from coordinator.store import KeyRecord, Store
 from signer.chains.ethereum import Eip1559Tx
 from signer.node import blame_codec
@@ -30,8 +38,11 @@ from signer.node.node import SignerNode
 from signer.node.sessions import RELAY, Envelope
 from signer.node.store import EncryptedStore, load_kek, write_kek_file
 from signer.node.tls import TlsFiles
+from signer.policy import ALL_KEYS, Intent, UnfreezeOrder, sign_approval, sign_freeze
 from signer.tss.params import LEVEL_112
 from tests.sessions import aux_from_fixtures, keygen_shares
+
+from .governance_fixtures import genesis_changes, key, trusted_admins
 
 PARTIES = (1, 2, 3)
 KEY_ID = "k-grpc"
@@ -55,7 +66,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("grpc")
     cdir = root / "certs"
     certs.create_ca(cdir)
-    for name, role in [("coordinator", "coordinator"), ("backend", "backend"), ("operator", "operator")]:
+    for name, role in [
+        ("coordinator", "coordinator"),
+        ("backend", "backend"),
+        ("operator", "operator"),
+        ("officer-1", "officer"),
+        ("officer-2", "officer"),
+        ("admin-1", "admin"),
+        ("auditor", "auditor"),
+    ]:
         certs.issue(cdir, name, role)
     idents = {p: Identity.generate(p) for p in PARTIES}
     shares, aux = keygen_shares(2, PARTIES), aux_from_fixtures(LEVEL_112, PARTIES)
@@ -73,7 +92,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         store.put(f"keys/{KEY_ID}/aux", aux[p].to_bytes())
         peers = {q: idents[q].public() for q in PARTIES if q != p}
         tls = TlsFiles.in_dir(cdir, f"signer-{p}")
-        node = SignerNode(NodeConfig(p, "127.0.0.1:0", d, d / "kek", tls, "112", peers, 0), primes=lambda bits: 0)
+        config = NodeConfig(p, "127.0.0.1:0", d, d / "kek", tls, "112", peers, 0, trusted_admins=trusted_admins())
+        node = SignerNode(config, primes=lambda bits: 0)
         server, port = signer_server.create_server(node, "127.0.0.1:0")
         server.start()
         servers.append(server)
@@ -91,7 +111,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     service = CoordinatorService(db, dict[int, SignerClient](clients), level="112")
     server, port = create_server(service, "127.0.0.1:0", coord_tls)
     server.start()
-    yield Cluster(cdir, addrs, f"127.0.0.1:{port}", service, clients)
+    cluster = Cluster(cdir, addrs, f"127.0.0.1:{port}", service, clients)
+    registry_json, policy_json = genesis_changes(int(db.now()))
+    with cluster.client("admin-1") as admin:
+        for kind, change in (("registry", registry_json), ("policy", policy_json)):
+            admin.stub.ProposeChange(coordinator_pb2.ProposeChangeRequest(kind=kind, change_json=change), timeout=30)
+    yield cluster
     server.stop(grace=None).wait()
     service.close()
     for s in servers:
@@ -163,8 +188,8 @@ def test_bad_partial_is_aborted_with_blame_trailer(cluster: Cluster) -> None:
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)
 
-        def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx) -> PartialSignResult:
-            p = self.inner.partial_sign(key_id, presig_id, tx)
+        def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
+            p = self.inner.partial_sign(key_id, presig_id, tx, release)
             return dataclasses.replace(p, sigma=(int.from_bytes(p.sigma, "big") ^ 4).to_bytes(32, "big"))
 
     honest = cluster.service.signers[3]
@@ -211,3 +236,85 @@ def test_unreachable_signer_over_grpc(cluster: Cluster, tmp_path: Path) -> None:
         assert exc.value.parties == (3,)
     finally:
         dead.close()
+
+
+def _submit(be: CoordinatorClient, value: int, idem: str) -> coordinator_pb2.SigningRequest:
+    return be.sign_eth(KEY_ID, tx_to_proto(dataclasses.replace(TX, value=value)), idem, (1, 2))
+
+
+def test_approval_flow_over_grpc(cluster: Cluster) -> None:
+    with cluster.client("backend") as be:
+        req = _submit(be, 10**18, "grpc-approve")
+    assert req.state == "pending_approval" and req.initiator == "backend" and req.policy_reason == "approvals_pending"
+    intent = Intent.from_bytes(req.intent)
+    assert intent.digest() == req.intent_digest and "1 ETH" in req.intent_text and req.expires_at == intent.expires_at
+    approvals = {
+        o: sign_approval(key(o), o, intent, int(cluster.service.store.now())).to_bytes()
+        for o in ("officer-1", "officer-2")
+    }
+    with cluster.client("backend") as be, pytest.raises(grpc.RpcError) as exc:
+        be.stub.ApproveRequest(
+            coordinator_pb2.ApproveRequestRequest(request_id=req.request_id, approval=approvals["officer-1"])
+        )
+    assert _code(exc) == grpc.StatusCode.PERMISSION_DENIED  # not an officer certificate
+    with cluster.client("officer-2") as o2, pytest.raises(grpc.RpcError) as exc:
+        o2.stub.ApproveRequest(
+            coordinator_pb2.ApproveRequestRequest(request_id=req.request_id, approval=approvals["officer-1"])
+        )
+    assert _code(exc) == grpc.StatusCode.PERMISSION_DENIED and "officer_mismatch" in exc.value.details()
+    with cluster.client("officer-1") as o1:
+        got = o1.stub.ApproveRequest(
+            coordinator_pb2.ApproveRequestRequest(request_id=req.request_id, approval=approvals["officer-1"])
+        )
+    assert got.state == "pending_approval" and list(got.approved_by) == ["officer-1"]
+    with cluster.client("officer-2") as o2:
+        got = o2.stub.ApproveRequest(
+            coordinator_pb2.ApproveRequestRequest(request_id=req.request_id, approval=approvals["officer-2"])
+        )
+    assert got.state == "signed" and Account.recover_transaction(got.raw_tx) == got.from_address
+    with cluster.client("operator") as op:
+        states = [r.state for r in op.watch(req.request_id)]
+    assert states[:3] == ["submitted", "pending_approval", "pending_approval"] and states[-1] == "signed"
+
+
+def test_reject_freeze_unfreeze_and_governance_over_grpc(cluster: Cluster) -> None:
+    with cluster.client("backend") as be:
+        req = _submit(be, 2 * 10**18, "grpc-reject")
+    signature = key("officer-1").sign(reject_message(req.request_id, req.intent_digest))
+    with cluster.client("officer-1") as o1:
+        got = o1.stub.RejectRequest(
+            coordinator_pb2.RejectRequestRequest(
+                request_id=req.request_id, officer_id="officer-1", signature=signature, reason="no"
+            )
+        )
+        assert got.state == "rejected"
+        now = int(cluster.service.store.now())
+        order = sign_freeze(key("officer-1"), "officer-1", ALL_KEYS, now)
+        status = o1.stub.Freeze(coordinator_pb2.FreezeOrderRequest(order=order.to_bytes()))
+        assert list(status.frozen_scopes) == ["*"] and status.policy_version == 1 and status.policy_json
+    with cluster.client("backend") as be:
+        blocked = _submit(be, 10**15, "grpc-frozen")
+    assert blocked.state == "blocked" and blocked.policy_reason == "frozen"
+    lift = UnfreezeOrder(ALL_KEYS, order.issued_at, now + 1).signed(key("officer-1"), "officer-1")
+    lift = lift.signed(key("officer-2"), "officer-2")
+    with cluster.client("officer-2") as o2:
+        status = o2.stub.Unfreeze(coordinator_pb2.FreezeOrderRequest(order=lift.to_bytes()))
+    assert list(status.frozen_scopes) == []
+    with cluster.client("backend") as be:
+        assert _submit(be, 10**15, "grpc-unfrozen").state == "signed"
+        with pytest.raises(grpc.RpcError) as exc:
+            be.stub.ProposeChange(coordinator_pb2.ProposeChangeRequest(kind="policy", change_json="{}"))
+        assert _code(exc) == grpc.StatusCode.PERMISSION_DENIED
+        gov = be.stub.GetGovernance(coordinator_pb2.GetGovernanceRequest())
+        assert gov.registry_version == 1 and len(gov.registry_hash) == 32
+
+
+def test_audit_export_is_for_auditors_and_verifies(cluster: Cluster) -> None:
+    from coordinator import audit
+
+    with cluster.client("operator") as op, pytest.raises(grpc.RpcError) as exc:
+        list(op.stub.ExportAudit(coordinator_pb2.ExportAuditRequest()))
+    assert _code(exc) == grpc.StatusCode.PERMISSION_DENIED
+    with cluster.client("auditor") as au:
+        lines = [line.json for line in au.stub.ExportAudit(coordinator_pb2.ExportAuditRequest())]
+    assert audit.verify_export(lines, cluster.service.audit.public_key).ok

@@ -1,7 +1,9 @@
 """The coordinator's business logic over real in-process signer nodes (no gRPC).
 
 Key shares come from the cached simulated keygen and aux info from fixture primes (tests/sessions.py),
-so only presigning runs here; signatures are checked with eth-account.
+so only presigning runs here; signatures are checked with eth-account. Every coordinator installs the
+demo governance (registry + policy) first: the small amounts here sign automatically under it.
+The policy lifecycle itself is tested in test_lifecycle.py.
 """
 
 from __future__ import annotations
@@ -18,17 +20,14 @@ from eth_account import Account
 from coordinator import service as svc
 from coordinator import store as st
 from coordinator.service import CoordinatorService
-from coordinator.signer_client import LocalSignerClient, PartialSignResult, SignerClient
-from coordinator.store import KeyRecord, Store
+from coordinator.signer_client import LocalSignerClient, PartialSignResult, Release, SignerClient
+from coordinator.store import Store
 from signer.chains.ethereum import Eip1559Tx, address_of
-from signer.node.config import NodeConfig
-from signer.node.identity import Identity
 from signer.node.node import SignerNode
-from signer.node.store import EncryptedStore, load_kek, write_kek_file
-from signer.node.tls import TlsFiles
 from signer.tss import hd
-from signer.tss.params import LEVEL_112
-from tests.sessions import aux_from_fixtures, keygen_shares
+from tests.sessions import keygen_shares
+
+from .governance_fixtures import add_key, install_demo_governance, make_nodes
 
 PARTIES = (1, 2, 3)
 KEY_ID = "k-test"
@@ -37,45 +36,18 @@ TX = Eip1559Tx(1, 0, 2 * 10**9, 40 * 10**9, 21000, "0x00000000000000000000000000
 
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[int, SignerNode]]:
-    root = tmp_path_factory.mktemp("signers")
-    idents = {p: Identity.generate(p) for p in PARTIES}
-    shares = keygen_shares(2, PARTIES)
-    aux = aux_from_fixtures(LEVEL_112, PARTIES)
-    out = {}
-    for p in PARTIES:
-        d = root / f"signer-{p}"
-        d.mkdir()
-        write_kek_file(d / "kek")
-        store = EncryptedStore(d / "store", load_kek(d / "kek"))
-        store.put("identity", idents[p].to_bytes())
-        store.put(f"keys/{KEY_ID}/share", shares[p].to_bytes())
-        store.put(f"keys/{KEY_ID}/aux", aux[p].to_bytes())
-        peers = {q: idents[q].public() for q in PARTIES if q != p}
-        config = NodeConfig(p, "unused", d, d / "kek", TlsFiles(d, d, d), "112", peers, prime_pool=0)
-        out[p] = SignerNode(config, primes=lambda bits: 0)
+    out = make_nodes(tmp_path_factory.mktemp("signers"), KEY_ID)
     yield out
     for n in out.values():
         n.close()
 
 
 def _service(tmp_path: Path, clients: dict[int, SignerClient]) -> CoordinatorService:
-    share = keygen_shares(2, PARTIES)[1]
     store = Store(tmp_path / "coordinator.db")
-    store.add_key(
-        KeyRecord(
-            KEY_ID,
-            "hot",
-            2,
-            PARTIES,
-            "112",
-            share.public_key.to_bytes(),
-            share.chain_code,
-            share.epoch,
-            aux_from_fixtures(LEVEL_112, PARTIES)[1].epoch_id,
-            store.now(),
-        )
-    )
-    return CoordinatorService(store, clients, level="112")
+    add_key(store, KEY_ID)
+    service = CoordinatorService(store, clients, level="112")
+    install_demo_governance(service)  # signers that already hold it say so; that counts as installed
+    return service
 
 
 def _clients(nodes: dict[int, SignerNode]) -> dict[int, SignerClient]:
@@ -119,7 +91,7 @@ def test_signed_transaction_recovers_to_the_derived_address(
 
 def test_watch_replays_every_transition(signed: tuple[CoordinatorService, st.RequestRecord, list[str]]) -> None:
     _, _, seen = signed
-    assert seen[0] == "submitted" and seen[-1] == "signed" and set(seen[1:-1]) == {"signing"}
+    assert seen[:2] == ["submitted", "approved"] and seen[-1] == "signed" and set(seen[2:-1]) == {"signing"}
 
 
 def test_idempotent_retry_returns_the_same_request(
@@ -152,8 +124,8 @@ def test_bad_partial_signature_fails_the_request_naming_the_signer(
     nodes: dict[int, SignerNode], tmp_path: Path
 ) -> None:
     class Corrupt(LocalSignerClient):
-        def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx) -> PartialSignResult:
-            p = super().partial_sign(key_id, presig_id, tx)
+        def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
+            p = super().partial_sign(key_id, presig_id, tx, release)
             return dataclasses.replace(p, sigma=(int.from_bytes(p.sigma, "big") ^ 1).to_bytes(32, "big"))
 
     clients = _clients(nodes)

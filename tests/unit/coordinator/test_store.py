@@ -266,3 +266,86 @@ def test_sessions_record_outcome(db: Store) -> None:
     with pytest.raises(st.InvalidTransition):
         db.end_session("s1", ok=True)
     assert [x.session_id for x in db.list_sessions("k9")] == ["s1"]
+
+
+# --- policy lifecycle: migration, approvals, guarded transitions, governance, audit hooks ---------------
+def test_a_v1_database_migrates_and_keeps_its_requests(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for sql in st.MIGRATIONS[0][2]:
+        conn.execute(sql)
+    conn.execute("INSERT INTO schema_version VALUES (1, 'initial schema', 0)")
+    conn.execute("INSERT INTO keys VALUES ('k1', 'hot', 2, '[1,2,3]', '112', x'02', x'22', 0, x'00', 0)")
+    conn.execute(
+        "INSERT INTO requests (request_id, key_id, idempotency_key, body_hash, state, tx, path, created_at, "
+        "updated_at) VALUES ('old', 'k1', 'i-old', 'b', 'signed', '{}', '[]', 0, 0)"
+    )
+    conn.close()
+    s = Store(path)
+    assert s.schema_version() == st.SCHEMA_VERSION
+    old = s.get_request("old")
+    assert (old.kind, old.initiator, old.intent, old.expires_at, old.approved_by) == ("withdrawal", "", b"", 0, ())
+
+
+def test_guarded_transition_names_the_state_it_starts_from(db: Store) -> None:
+    _request(db, "r1")
+    db.transition("r1", st.PENDING_APPROVAL, expect=(st.SUBMITTED,), policy_reason="approvals_pending")
+    with pytest.raises(st.InvalidTransition, match="not submitted"):
+        db.transition("r1", st.APPROVED, expect=(st.SUBMITTED,))  # another thread moved it first
+    row = db.transition("r1", st.APPROVED, expect=(st.PENDING_APPROVAL,), time_lock_until=99, rule_id="r")
+    assert (row.state, row.time_lock_until, row.rule_id, row.policy_reason) == (
+        "approved",
+        99,
+        "r",
+        "approvals_pending",
+    )
+
+
+def test_approvals_are_recorded_once_per_officer(db: Store) -> None:
+    _request(db, "r1")
+    with pytest.raises(st.InvalidTransition):
+        db.add_approval("r1", "officer-1", b"a1", 1, 2)  # not pending approval yet
+    db.transition("r1", st.PENDING_APPROVAL)
+    assert db.add_approval("r1", "officer-1", b"a1", 1, 2)
+    assert not db.add_approval("r1", "officer-1", b"a1", 1, 2)  # the same approval again: nothing new
+    with pytest.raises(st.DuplicateApproval):
+        db.add_approval("r1", "officer-1", b"a1-other", 3, 4)
+    db.add_approval("r1", "officer-2", b"a2", 1, 2)
+    assert db.get_request("r1").approved_by == ("officer-1", "officer-2")
+    assert [a.approval for a in db.approvals("r1")] == [b"a1", b"a2"]
+    assert [e.state for e in db.events("r1")] == [
+        "submitted",
+        "pending_approval",
+        "pending_approval",
+        "pending_approval",
+    ]
+
+
+def test_governance_state_and_delivery_log(db: Store) -> None:
+    assert db.get_governance("policy") is None
+    seq = db.put_governance("policy", b"v1", ("policy", b"change-1"))
+    assert db.get_governance("policy") == b"v1" and seq == 1
+    assert db.put_governance("freeze", b"state") is None
+    db.ack_governance(1, 2)
+    db.ack_governance(1, 1)
+    (entry,) = db.governance_log()
+    assert (entry.kind, entry.payload, entry.acked) == ("policy", b"change-1", {1, 2})
+    with pytest.raises(st.StoreError):
+        db.put_governance("other", b"x")
+
+
+def test_a_failing_audit_hook_rolls_the_change_back(db: Store) -> None:
+    _request(db, "r1")
+
+    def broken(conn: sqlite3.Connection) -> object:
+        raise RuntimeError("audit log unavailable")
+
+    with pytest.raises(RuntimeError):
+        db.transition("r1", st.SIGNING, audit=broken)
+    assert db.get_request("r1").state == st.SUBMITTED and len(db.events("r1")) == 1
+    with pytest.raises(RuntimeError):
+        db.put_governance("policy", b"v1", ("policy", b"c"), audit=broken)
+    assert db.get_governance("policy") is None and db.governance_log() == []
