@@ -54,6 +54,22 @@ class CoordinatorClient:
         """A request's current state."""
         return self.stub.GetRequest(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=30)
 
+    def propose_change(self, kind: str, change_json: str) -> coordinator_pb2.GovernanceStatus:
+        """Submit an admin-signed policy or registry change."""
+        return self.stub.ProposeChange(
+            coordinator_pb2.ProposeChangeRequest(kind=kind, change_json=change_json), timeout=60
+        )
+
+    def governance(self) -> coordinator_pb2.GovernanceStatus:
+        """The policy and registry in force, pending changes and freezes."""
+        return self.stub.GetGovernance(coordinator_pb2.GetGovernanceRequest(), timeout=30)
+
+    def approve(self, request_id: str, approval: bytes) -> coordinator_pb2.SigningRequest:
+        """Present an officer's signed approval."""
+        return self.stub.ApproveRequest(
+            coordinator_pb2.ApproveRequestRequest(request_id=request_id, approval=approval), timeout=self.timeout
+        )
+
     def watch(self, request_id: str) -> Iterator[coordinator_pb2.SigningRequest]:
         """Every state the request passes through until it is final."""
         yield from self.stub.Watch(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=self.timeout)

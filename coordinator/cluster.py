@@ -25,15 +25,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from signer.node.identity import Identity
 from signer.node.store import EncryptedStore, load_kek, write_kek_file
 from signer.node.tls import TlsFiles, channel_credentials
+from signer.policy import PolicyChange, demo_policy, public_key_bytes
 
 from . import certs
 
 Progress = Callable[[str], None]
+
+OFFICERS = ("officer-1", "officer-2", "officer-3")
+ADMINS = ("admin-1", "admin-2")
+DEMO_COLD_ADDRESS = "0x00000000000000000000000000000000000C01D0"
+"""The demo policy's registered cold address (cold sweeps may go only there)."""
 
 
 class ClusterError(Exception):
@@ -80,6 +87,23 @@ class ClusterInfo:
         return TlsFiles.in_dir(self.root / "certs", name)
 
 
+def write_officer_key(path: Path) -> Ed25519PrivateKey:
+    """Create (once) an officer's or admin's Ed25519 key: 32 raw bytes as hex, mode 0600."""
+    if path.exists():
+        return load_officer_key(path)
+    key = Ed25519PrivateKey.generate()
+    raw = key.private_bytes_raw()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(raw.hex() + "\n")
+    return key
+
+
+def load_officer_key(path: Path) -> Ed25519PrivateKey:
+    """Read a key written by `write_officer_key`."""
+    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(Path(path).read_text().strip()))
+
+
 def free_port() -> int:
     """A currently free TCP port on 127.0.0.1."""
     with socket.socket() as s:
@@ -98,14 +122,23 @@ def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) 
     root.mkdir(parents=True, exist_ok=True)
     cdir = root / "certs"
     certs.create_ca(cdir)
+    people = [(o, "officer") for o in OFFICERS] + [(a, "admin") for a in ADMINS] + [("auditor", "auditor")]
     for name, role in [
         ("coordinator", "coordinator"),
         ("operator", "operator"),
         ("backend", "backend"),
+        *people,
         *[(c, c.split("-")[0]) for c in extra_clients],
     ]:
         if not (cdir / f"{name}.pem").exists():
             certs.issue(cdir, name, role)
+    odir = root / "officers"
+    odir.mkdir(mode=0o700, exist_ok=True)
+    trusted_admins = {}
+    for who in (*OFFICERS, *ADMINS):
+        key = write_officer_key(odir / f"{who}.key")
+        if who in ADMINS:
+            trusted_admins[who] = public_key_bytes(key).hex()
     signer_addrs: dict[int, str] = {}
     peers: dict[str, dict[str, str]] = {}
     for i in range(1, n + 1):
@@ -135,6 +168,7 @@ def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) 
                 "tls": {"ca": "../certs/ca.pem", "cert": f"../certs/signer-{i}.pem", "key": f"../certs/signer-{i}.key"},
                 "level": level,
                 "peers": {k: v for k, v in peers.items() if k != str(i)},
+                "trusted_admins": trusted_admins,
             },
         )
     cdir_coord = root / "coordinator"
@@ -227,8 +261,39 @@ def up(root: Path, n: int = 3, threshold: int = 2, level: str = "128", progress:
     except ClusterError as exc:
         down(root)
         raise ClusterError(f"{exc}; last lines of logs/{name}.log:\n{_log_tail(root, name)}") from None
+    try:
+        say("installing the demo officer registry and policy (signed by both admins) on every signer")
+        install_demo_governance(info)
+    except Exception:
+        down(root)
+        raise
     say("cluster healthy")
     return info
+
+
+def install_demo_governance(info: ClusterInfo) -> None:
+    """Genesis registry, then the demo policy, each signed by both demo admins, via the coordinator.
+
+    The coordinator applies each change and forwards it to every signer, which accepts it only
+    because its admins match the node's `trusted_admins`.
+    """
+    from .client import CoordinatorClient
+
+    odir = info.root / "officers"
+    keys = {who: load_officer_key(odir / f"{who}.key") for who in (*OFFICERS, *ADMINS)}
+    now = int(time.time())
+    registry, policy = demo_policy(
+        {o: public_key_bytes(keys[o]) for o in OFFICERS},
+        {a: public_key_bytes(keys[a]) for a in ADMINS},
+        cold=(DEMO_COLD_ADDRESS,),
+        now=now,
+    )
+    with CoordinatorClient(info.coordinator, info.client_tls("admin-1")) as admin:
+        for kind, doc in (("registry", registry), ("policy", policy)):
+            change: PolicyChange[object] = PolicyChange(doc, now)
+            for a in ADMINS:
+                change = change.signed(keys[a], a)
+            admin.propose_change(kind, change.to_json())
 
 
 def _alive(pid: int) -> bool:
