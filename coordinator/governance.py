@@ -97,6 +97,8 @@ class GovernanceView:
     policy_json: str
     registry_json: str
     pending_json: str
+    frozen: tuple[tuple[str, int, str], ...] = ()
+    """(scope, issued_at of the freeze in force, officer) per frozen scope: what an unfreeze names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +184,8 @@ class Governance:
         for kind, g in (("registry", reg), ("policy", pol)):
             if g is not None and g.pending is not None and now < g.effective_at:
                 pending[kind] = {"effective_at": g.effective_at, "change": json.loads(g.pending.to_json())}
-        frozen = tuple(scope for scope, s in self.freeze_state().scopes if s.frozen)
+        frozen_states = tuple((scope, s.at, s.by) for scope, s in self.freeze_state().scopes if s.frozen)
+        frozen = tuple(scope for scope, _, _ in frozen_states)
         return GovernanceView(
             policy_version=0 if p is None else p.version,
             policy_hash=b"" if p is None else p.hash(),
@@ -192,6 +195,7 @@ class Governance:
             policy_json="" if p is None else p.to_json(),
             registry_json="" if r is None else r.to_json(),
             pending_json=json.dumps(pending) if pending else "",
+            frozen=frozen_states,
         )
 
     # --- changes -------------------------------------------------------------------------------------

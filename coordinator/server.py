@@ -138,6 +138,7 @@ def governance_to_proto(g: GovernanceView) -> coordinator_pb2.GovernanceStatus:
         policy_json=g.policy_json,
         registry_json=g.registry_json,
         pending_json=g.pending_json,
+        frozen=[coordinator_pb2.FrozenScope(scope=scope, since=since, by=by) for scope, since, by in g.frozen],
     )
 
 

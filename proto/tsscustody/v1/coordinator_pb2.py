@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tsscustody.v1 import common_pb2 as tsscustody_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftsscustody/v1/coordinator.proto\x12\rtsscustody.v1\x1a\x1atsscustody/v1/common.proto\"=\n\x15\x41pproveRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x61pproval\x18\x02 \x01(\x0c\"a\n\x14RejectRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nofficer_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06reason\x18\x04 \x01(\t\"#\n\x12\x46reezeOrderRequest\x12\r\n\x05order\x18\x01 \x01(\x0c\"\x16\n\x14GetGovernanceRequest\"9\n\x14ProposeChangeRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_json\x18\x02 \x01(\t\"\xc9\x01\n\x10GovernanceStatus\x12\x16\n\x0epolicy_version\x18\x01 \x01(\r\x12\x13\n\x0bpolicy_hash\x18\x02 \x01(\x0c\x12\x18\n\x10registry_version\x18\x03 \x01(\r\x12\x15\n\rregistry_hash\x18\x04 \x01(\x0c\x12\x15\n\rfrozen_scopes\x18\x05 \x03(\t\x12\x13\n\x0bpolicy_json\x18\x06 \x01(\t\x12\x15\n\rregistry_json\x18\x07 \x01(\t\x12\x14\n\x0cpending_json\x18\x08 \x01(\t\"\'\n\x12\x45xportAuditRequest\x12\x11\n\tsince_seq\x18\x01 \x01(\x04\"\x19\n\tAuditLine\x12\x0c\n\x04json\x18\x01 \x01(\t\"B\n\x10\x43reateKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\r\x12\r\n\x05level\x18\x03 \x01(\t\"\x1f\n\rGetKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\x93\x01\n\x03Key\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x12\n\nchain_code\x18\x04 \x01(\x0c\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x0f\n\x07parties\x18\x06 \x03(\r\x12\x13\n\x0b\x65th_address\x18\x07 \x01(\t\x12\r\n\x05\x65poch\x18\x08 \x01(\r\"\x8e\x01\n\x1bSubmitSigningRequestRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x03(\r\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04kind\x18\x05 \x01(\t\"\'\n\x11GetRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\xcf\x03\n\x0eSigningRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04path\x18\x05 \x03(\r\x12\x0e\n\x06\x64igest\x18\x06 \x01(\x0c\x12\t\n\x01r\x18\x07 \x01(\x0c\x12\t\n\x01s\x18\x08 \x01(\x0c\x12\t\n\x01v\x18\t \x01(\r\x12\x0e\n\x06raw_tx\x18\n \x01(\x0c\x12\x0f\n\x07tx_hash\x18\x0b \x01(\x0c\x12#\n\x05\x62lame\x18\x0c \x03(\x0b\x32\x14.tsscustody.v1.Blame\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x14\n\x0c\x66rom_address\x18\x0e \x01(\t\x12\x0c\n\x04kind\x18\x0f \x01(\t\x12\x0e\n\x06intent\x18\x10 \x01(\x0c\x12\x15\n\rintent_digest\x18\x11 \x01(\x0c\x12\x13\n\x0bintent_text\x18\x12 \x01(\t\x12\x13\n\x0b\x61pproved_by\x18\x13 \x03(\t\x12\x17\n\x0ftime_lock_until\x18\x14 \x01(\x03\x12\x15\n\rpolicy_reason\x18\x15 \x01(\t\x12\x11\n\tinitiator\x18\x16 \x01(\t\x12\x12\n\nexpires_at\x18\x17 \x01(\x03\"C\n\x13ListRequestsRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\"G\n\x14ListRequestsResponse\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.tsscustody.v1.SigningRequest2\xa8\x08\n\x0b\x43oordinator\x12@\n\tCreateKey\x12\x1f.tsscustody.v1.CreateKeyRequest\x1a\x12.tsscustody.v1.Key\x12:\n\x06GetKey\x12\x1c.tsscustody.v1.GetKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x61\n\x14SubmitSigningRequest\x12*.tsscustody.v1.SubmitSigningRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12M\n\nGetRequest\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12W\n\x0cListRequests\x12\".tsscustody.v1.ListRequestsRequest\x1a#.tsscustody.v1.ListRequestsResponse\x12J\n\x05Watch\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest0\x01\x12U\n\x0e\x41pproveRequest\x12$.tsscustody.v1.ApproveRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12S\n\rRejectRequest\x12#.tsscustody.v1.RejectRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12L\n\x06\x46reeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12N\n\x08Unfreeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rGetGovernance\x12#.tsscustody.v1.GetGovernanceRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rProposeChange\x12#.tsscustody.v1.ProposeChangeRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12L\n\x0b\x45xportAudit\x12!.tsscustody.v1.ExportAuditRequest\x1a\x18.tsscustody.v1.AuditLine0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftsscustody/v1/coordinator.proto\x12\rtsscustody.v1\x1a\x1atsscustody/v1/common.proto\"=\n\x15\x41pproveRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x61pproval\x18\x02 \x01(\x0c\"a\n\x14RejectRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nofficer_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06reason\x18\x04 \x01(\t\"#\n\x12\x46reezeOrderRequest\x12\r\n\x05order\x18\x01 \x01(\x0c\"\x16\n\x14GetGovernanceRequest\"9\n\x14ProposeChangeRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_json\x18\x02 \x01(\t\"\xf5\x01\n\x10GovernanceStatus\x12\x16\n\x0epolicy_version\x18\x01 \x01(\r\x12\x13\n\x0bpolicy_hash\x18\x02 \x01(\x0c\x12\x18\n\x10registry_version\x18\x03 \x01(\r\x12\x15\n\rregistry_hash\x18\x04 \x01(\x0c\x12\x15\n\rfrozen_scopes\x18\x05 \x03(\t\x12\x13\n\x0bpolicy_json\x18\x06 \x01(\t\x12\x15\n\rregistry_json\x18\x07 \x01(\t\x12\x14\n\x0cpending_json\x18\x08 \x01(\t\x12*\n\x06\x66rozen\x18\t \x03(\x0b\x32\x1a.tsscustody.v1.FrozenScope\"7\n\x0b\x46rozenScope\x12\r\n\x05scope\x18\x01 \x01(\t\x12\r\n\x05since\x18\x02 \x01(\x03\x12\n\n\x02\x62y\x18\x03 \x01(\t\"\'\n\x12\x45xportAuditRequest\x12\x11\n\tsince_seq\x18\x01 \x01(\x04\"\x19\n\tAuditLine\x12\x0c\n\x04json\x18\x01 \x01(\t\"B\n\x10\x43reateKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\r\x12\r\n\x05level\x18\x03 \x01(\t\"\x1f\n\rGetKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"\x93\x01\n\x03Key\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x12\n\nchain_code\x18\x04 \x01(\x0c\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x0f\n\x07parties\x18\x06 \x03(\r\x12\x13\n\x0b\x65th_address\x18\x07 \x01(\t\x12\r\n\x05\x65poch\x18\x08 \x01(\r\"\x8e\x01\n\x1bSubmitSigningRequestRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x03(\r\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04kind\x18\x05 \x01(\t\"\'\n\x11GetRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\xcf\x03\n\x0eSigningRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04path\x18\x05 \x03(\r\x12\x0e\n\x06\x64igest\x18\x06 \x01(\x0c\x12\t\n\x01r\x18\x07 \x01(\x0c\x12\t\n\x01s\x18\x08 \x01(\x0c\x12\t\n\x01v\x18\t \x01(\r\x12\x0e\n\x06raw_tx\x18\n \x01(\x0c\x12\x0f\n\x07tx_hash\x18\x0b \x01(\x0c\x12#\n\x05\x62lame\x18\x0c \x03(\x0b\x32\x14.tsscustody.v1.Blame\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x14\n\x0c\x66rom_address\x18\x0e \x01(\t\x12\x0c\n\x04kind\x18\x0f \x01(\t\x12\x0e\n\x06intent\x18\x10 \x01(\x0c\x12\x15\n\rintent_digest\x18\x11 \x01(\x0c\x12\x13\n\x0bintent_text\x18\x12 \x01(\t\x12\x13\n\x0b\x61pproved_by\x18\x13 \x03(\t\x12\x17\n\x0ftime_lock_until\x18\x14 \x01(\x03\x12\x15\n\rpolicy_reason\x18\x15 \x01(\t\x12\x11\n\tinitiator\x18\x16 \x01(\t\x12\x12\n\nexpires_at\x18\x17 \x01(\x03\"C\n\x13ListRequestsRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\"G\n\x14ListRequestsResponse\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.tsscustody.v1.SigningRequest2\xa8\x08\n\x0b\x43oordinator\x12@\n\tCreateKey\x12\x1f.tsscustody.v1.CreateKeyRequest\x1a\x12.tsscustody.v1.Key\x12:\n\x06GetKey\x12\x1c.tsscustody.v1.GetKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x61\n\x14SubmitSigningRequest\x12*.tsscustody.v1.SubmitSigningRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12M\n\nGetRequest\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12W\n\x0cListRequests\x12\".tsscustody.v1.ListRequestsRequest\x1a#.tsscustody.v1.ListRequestsResponse\x12J\n\x05Watch\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest0\x01\x12U\n\x0e\x41pproveRequest\x12$.tsscustody.v1.ApproveRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12S\n\rRejectRequest\x12#.tsscustody.v1.RejectRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12L\n\x06\x46reeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12N\n\x08Unfreeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rGetGovernance\x12#.tsscustody.v1.GetGovernanceRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rProposeChange\x12#.tsscustody.v1.ProposeChangeRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12L\n\x0b\x45xportAudit\x12!.tsscustody.v1.ExportAuditRequest\x1a\x18.tsscustody.v1.AuditLine0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,27 +43,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROPOSECHANGEREQUEST']._serialized_start=301
   _globals['_PROPOSECHANGEREQUEST']._serialized_end=358
   _globals['_GOVERNANCESTATUS']._serialized_start=361
-  _globals['_GOVERNANCESTATUS']._serialized_end=562
-  _globals['_EXPORTAUDITREQUEST']._serialized_start=564
-  _globals['_EXPORTAUDITREQUEST']._serialized_end=603
-  _globals['_AUDITLINE']._serialized_start=605
-  _globals['_AUDITLINE']._serialized_end=630
-  _globals['_CREATEKEYREQUEST']._serialized_start=632
-  _globals['_CREATEKEYREQUEST']._serialized_end=698
-  _globals['_GETKEYREQUEST']._serialized_start=700
-  _globals['_GETKEYREQUEST']._serialized_end=731
-  _globals['_KEY']._serialized_start=734
-  _globals['_KEY']._serialized_end=881
-  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_start=884
-  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_end=1026
-  _globals['_GETREQUESTREQUEST']._serialized_start=1028
-  _globals['_GETREQUESTREQUEST']._serialized_end=1067
-  _globals['_SIGNINGREQUEST']._serialized_start=1070
-  _globals['_SIGNINGREQUEST']._serialized_end=1533
-  _globals['_LISTREQUESTSREQUEST']._serialized_start=1535
-  _globals['_LISTREQUESTSREQUEST']._serialized_end=1602
-  _globals['_LISTREQUESTSRESPONSE']._serialized_start=1604
-  _globals['_LISTREQUESTSRESPONSE']._serialized_end=1675
-  _globals['_COORDINATOR']._serialized_start=1678
-  _globals['_COORDINATOR']._serialized_end=2742
+  _globals['_GOVERNANCESTATUS']._serialized_end=606
+  _globals['_FROZENSCOPE']._serialized_start=608
+  _globals['_FROZENSCOPE']._serialized_end=663
+  _globals['_EXPORTAUDITREQUEST']._serialized_start=665
+  _globals['_EXPORTAUDITREQUEST']._serialized_end=704
+  _globals['_AUDITLINE']._serialized_start=706
+  _globals['_AUDITLINE']._serialized_end=731
+  _globals['_CREATEKEYREQUEST']._serialized_start=733
+  _globals['_CREATEKEYREQUEST']._serialized_end=799
+  _globals['_GETKEYREQUEST']._serialized_start=801
+  _globals['_GETKEYREQUEST']._serialized_end=832
+  _globals['_KEY']._serialized_start=835
+  _globals['_KEY']._serialized_end=982
+  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_start=985
+  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_end=1127
+  _globals['_GETREQUESTREQUEST']._serialized_start=1129
+  _globals['_GETREQUESTREQUEST']._serialized_end=1168
+  _globals['_SIGNINGREQUEST']._serialized_start=1171
+  _globals['_SIGNINGREQUEST']._serialized_end=1634
+  _globals['_LISTREQUESTSREQUEST']._serialized_start=1636
+  _globals['_LISTREQUESTSREQUEST']._serialized_end=1703
+  _globals['_LISTREQUESTSRESPONSE']._serialized_start=1705
+  _globals['_LISTREQUESTSRESPONSE']._serialized_end=1776
+  _globals['_COORDINATOR']._serialized_start=1779
+  _globals['_COORDINATOR']._serialized_end=2843
 # @@protoc_insertion_point(module_scope)

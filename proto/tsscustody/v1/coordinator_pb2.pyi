@@ -46,7 +46,7 @@ class ProposeChangeRequest(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., change_json: _Optional[str] = ...) -> None: ...
 
 class GovernanceStatus(_message.Message):
-    __slots__ = ("policy_version", "policy_hash", "registry_version", "registry_hash", "frozen_scopes", "policy_json", "registry_json", "pending_json")
+    __slots__ = ("policy_version", "policy_hash", "registry_version", "registry_hash", "frozen_scopes", "policy_json", "registry_json", "pending_json", "frozen")
     POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
     POLICY_HASH_FIELD_NUMBER: _ClassVar[int]
     REGISTRY_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,7 @@ class GovernanceStatus(_message.Message):
     POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
     REGISTRY_JSON_FIELD_NUMBER: _ClassVar[int]
     PENDING_JSON_FIELD_NUMBER: _ClassVar[int]
+    FROZEN_FIELD_NUMBER: _ClassVar[int]
     policy_version: int
     policy_hash: bytes
     registry_version: int
@@ -63,7 +64,18 @@ class GovernanceStatus(_message.Message):
     policy_json: str
     registry_json: str
     pending_json: str
-    def __init__(self, policy_version: _Optional[int] = ..., policy_hash: _Optional[bytes] = ..., registry_version: _Optional[int] = ..., registry_hash: _Optional[bytes] = ..., frozen_scopes: _Optional[_Iterable[str]] = ..., policy_json: _Optional[str] = ..., registry_json: _Optional[str] = ..., pending_json: _Optional[str] = ...) -> None: ...
+    frozen: _containers.RepeatedCompositeFieldContainer[FrozenScope]
+    def __init__(self, policy_version: _Optional[int] = ..., policy_hash: _Optional[bytes] = ..., registry_version: _Optional[int] = ..., registry_hash: _Optional[bytes] = ..., frozen_scopes: _Optional[_Iterable[str]] = ..., policy_json: _Optional[str] = ..., registry_json: _Optional[str] = ..., pending_json: _Optional[str] = ..., frozen: _Optional[_Iterable[_Union[FrozenScope, _Mapping]]] = ...) -> None: ...
+
+class FrozenScope(_message.Message):
+    __slots__ = ("scope", "since", "by")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    scope: str
+    since: int
+    by: str
+    def __init__(self, scope: _Optional[str] = ..., since: _Optional[int] = ..., by: _Optional[str] = ...) -> None: ...
 
 class ExportAuditRequest(_message.Message):
     __slots__ = ("since_seq",)
