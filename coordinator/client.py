@@ -40,12 +40,18 @@ class CoordinatorClient:
         return self.stub.GetKey(coordinator_pb2.GetKeyRequest(key_id=key_id), timeout=30)
 
     def sign_eth(
-        self, key_id: str, tx: common_pb2.EthTransaction, idempotency_key: str, path: tuple[int, ...] = ()
+        self,
+        key_id: str,
+        tx: common_pb2.EthTransaction,
+        idempotency_key: str,
+        path: tuple[int, ...] = (),
+        kind: str = "",
     ) -> coordinator_pb2.SigningRequest:
-        """Submit an EIP-1559 signing request and return its state after submission."""
+        """Submit an EIP-1559 signing request (kind "withdrawal", the default, or "cold_sweep") and
+        return it in the state the policy put it in (signed, pending_approval, blocked, ...)."""
         return self.stub.SubmitSigningRequest(
             coordinator_pb2.SubmitSigningRequestRequest(
-                key_id=key_id, idempotency_key=idempotency_key, path=list(path), eth=tx
+                key_id=key_id, idempotency_key=idempotency_key, path=list(path), eth=tx, kind=kind
             ),
             timeout=self.timeout,
         )
@@ -53,6 +59,15 @@ class CoordinatorClient:
     def get_request(self, request_id: str) -> coordinator_pb2.SigningRequest:
         """A request's current state."""
         return self.stub.GetRequest(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=30)
+
+    def list_requests(
+        self, key_id: str = "", state: str = "", limit: int = 100
+    ) -> list[coordinator_pb2.SigningRequest]:
+        """Requests, newest first, optionally of one key and in one state."""
+        resp = self.stub.ListRequests(
+            coordinator_pb2.ListRequestsRequest(key_id=key_id, state=state, limit=limit), timeout=30
+        )
+        return list(resp.requests)
 
     def propose_change(self, kind: str, change_json: str) -> coordinator_pb2.GovernanceStatus:
         """Submit an admin-signed policy or registry change."""
@@ -69,6 +84,28 @@ class CoordinatorClient:
         return self.stub.ApproveRequest(
             coordinator_pb2.ApproveRequestRequest(request_id=request_id, approval=approval), timeout=self.timeout
         )
+
+    def reject(self, request_id: str, officer_id: str, signature: bytes, reason: str) -> coordinator_pb2.SigningRequest:
+        """Present an officer's signed rejection (Ed25519 over `reject_message`)."""
+        return self.stub.RejectRequest(
+            coordinator_pb2.RejectRequestRequest(
+                request_id=request_id, officer_id=officer_id, signature=signature, reason=reason
+            ),
+            timeout=60,
+        )
+
+    def freeze(self, order: bytes) -> coordinator_pb2.GovernanceStatus:
+        """Deliver an officer's signed freeze order (`FreezeOrder.to_bytes()`)."""
+        return self.stub.Freeze(coordinator_pb2.FreezeOrderRequest(order=order), timeout=60)
+
+    def unfreeze(self, order: bytes) -> coordinator_pb2.GovernanceStatus:
+        """Deliver a quorum-signed unfreeze order (`UnfreezeOrder.to_bytes()`)."""
+        return self.stub.Unfreeze(coordinator_pb2.FreezeOrderRequest(order=order), timeout=60)
+
+    def export_audit(self, since_seq: int = 0) -> list[str]:
+        """The audit log as JSON lines (auditor role), from the checkpoint before `since_seq`."""
+        stream = self.stub.ExportAudit(coordinator_pb2.ExportAuditRequest(since_seq=since_seq), timeout=self.timeout)
+        return [line.json for line in stream]
 
     def watch(self, request_id: str) -> Iterator[coordinator_pb2.SigningRequest]:
         """Every state the request passes through until it is final."""

@@ -1,14 +1,24 @@
 """The embedded default: n signers and a coordinator as real processes on loopback.
 
-`up` lays out a directory (CA and role certificates, a KEK and an identity per signer, config
-files, a SQLite database path), starts every process and returns once each answers its gRPC
-health check over mutual TLS. `down` stops them (SIGTERM, then SIGKILL after a grace period).
+`up` lays out a directory (CA and role certificates, a KEK and an identity per signer, demo
+officer and admin keys, config files, a SQLite database path), starts every process, waits until
+each answers its gRPC health check over mutual TLS, then installs the demo governance through the
+coordinator: the genesis officer registry and the demo policy, each signed by both demo admins,
+which the coordinator forwards to every signer (each accepts them only because the admins match
+its config's `trusted_admins`). `down` stops the processes (SIGTERM, then SIGKILL after a grace
+period).
 
-    D/certs/            ca.pem, signer-<i>.pem/.key, coordinator.pem/.key, operator.pem/.key, backend.pem/.key
-    D/signer-<i>/       node.json, kek, store/
-    D/coordinator/      coordinator.json, coordinator.db
+    D/certs/            ca.pem, signer-<i>.pem/.key, coordinator.pem/.key, operator, backend,
+                        officer-1..3, admin-1..2, auditor (.pem/.key: role in the OU, id in the CN)
+    D/officers/         officer-<i>.key, admin-<i>.key (Ed25519 private keys, hex, mode 0600)
+    D/signer-<i>/       node.json (peers, trusted_admins), kek, store/
+    D/coordinator/      coordinator.json, coordinator.db, audit-key.pem, audit-key.pub.pem
     D/logs/             <process>.log (JSON lines)
     D/cluster.json      addresses, pids, threshold, level
+
+The demo policy (`signer.policy.demo_policy`): ETH up to 0.1 signs automatically, up to 10 needs
+2 of the 3 officers, above that 2 of 3 plus a 5-minute time lock; a cold sweep to the registered
+cold address `DEMO_COLD_ADDRESS` needs 1 officer; unfreezing needs 2 officers.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -34,6 +45,8 @@ from signer.node.tls import TlsFiles, channel_credentials
 from signer.policy import PolicyChange, demo_policy, public_key_bytes
 
 from . import certs
+from .client import CoordinatorClient
+from .officer import load_key, write_key
 
 Progress = Callable[[str], None]
 
@@ -82,26 +95,18 @@ class ClusterInfo:
             str(raw["level"]),
         )
 
+    def officer_key(self, who: str) -> Path:
+        """The key file of a demo officer or admin (Ed25519, hex, 0600)."""
+        return self.root / "officers" / f"{who}.key"
+
     def client_tls(self, name: str = "operator") -> TlsFiles:
-        """Certificates a CLI client presents (operator or backend)."""
+        """Certificates a CLI client presents (operator, backend, officer-<i>, admin-<i>, auditor)."""
         return TlsFiles.in_dir(self.root / "certs", name)
 
 
-def write_officer_key(path: Path) -> Ed25519PrivateKey:
-    """Create (once) an officer's or admin's Ed25519 key: 32 raw bytes as hex, mode 0600."""
-    if path.exists():
-        return load_officer_key(path)
-    key = Ed25519PrivateKey.generate()
-    raw = key.private_bytes_raw()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(raw.hex() + "\n")
-    return key
-
-
-def load_officer_key(path: Path) -> Ed25519PrivateKey:
-    """Read a key written by `write_officer_key`."""
-    return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(Path(path).read_text().strip()))
+def ensure_officer_key(path: Path) -> Ed25519PrivateKey:
+    """The demo officer's or admin's Ed25519 key in `path`, created (hex, 0600) if missing."""
+    return load_key(path) if path.exists() else write_key(path)
 
 
 def free_port() -> int:
@@ -136,7 +141,7 @@ def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) 
     odir.mkdir(mode=0o700, exist_ok=True)
     trusted_admins = {}
     for who in (*OFFICERS, *ADMINS):
-        key = write_officer_key(odir / f"{who}.key")
+        key = ensure_officer_key(odir / f"{who}.key")
         if who in ADMINS:
             trusted_admins[who] = public_key_bytes(key).hex()
     signer_addrs: dict[int, str] = {}
@@ -277,10 +282,7 @@ def install_demo_governance(info: ClusterInfo) -> None:
     The coordinator applies each change and forwards it to every signer, which accepts it only
     because its admins match the node's `trusted_admins`.
     """
-    from .client import CoordinatorClient
-
-    odir = info.root / "officers"
-    keys = {who: load_officer_key(odir / f"{who}.key") for who in (*OFFICERS, *ADMINS)}
+    keys = {who: load_key(info.officer_key(who)) for who in (*OFFICERS, *ADMINS)}
     now = int(time.time())
     registry, policy = demo_policy(
         {o: public_key_bytes(keys[o]) for o in OFFICERS},
@@ -288,9 +290,15 @@ def install_demo_governance(info: ClusterInfo) -> None:
         cold=(DEMO_COLD_ADDRESS,),
         now=now,
     )
-    with CoordinatorClient(info.coordinator, info.client_tls("admin-1")) as admin:
-        for kind, doc in (("registry", registry), ("policy", policy)):
-            change: PolicyChange[object] = PolicyChange(doc, now)
+    with CoordinatorClient(info.coordinator, info.client_tls(ADMINS[0])) as admin:
+        installed = admin.governance()
+        changes: list[tuple[str, PolicyChange[Any], int]] = [
+            ("registry", PolicyChange(registry, now), installed.registry_version),
+            ("policy", PolicyChange(policy, now), installed.policy_version),
+        ]
+        for kind, change, version in changes:
+            if version:  # a restarted cluster: its coordinator (and signers) hold it already
+                continue
             for a in ADMINS:
                 change = change.signed(keys[a], a)
             admin.propose_change(kind, change.to_json())
