@@ -710,6 +710,9 @@ class CoordinatorService:
         for attempt in range(1, self.max_sign_attempts + 1):
             live = self.live_signers(key.parties)
             if len(live) < key.threshold:
+                # The cache may be stale (a signer just came back): probe everyone before giving up.
+                live = self.live_signers(key.parties, fresh=True)
+            if len(live) < key.threshold:
                 down = sorted(set(key.parties) - set(live))
                 return self.lifecycle.fail(
                     request_id,

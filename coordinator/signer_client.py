@@ -349,7 +349,10 @@ class GrpcSignerClient:
     def healthy(self) -> bool:
         """The gRPC health service reports SERVING within the health deadline."""
         try:
-            r = self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=self.health_timeout)
+            # wait_for_ready: a channel still backing off from a restarted signer reconnects now.
+            r = self._health.Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=self.health_timeout, wait_for_ready=True
+            )
         except grpc.RpcError:
             return False
         return bool(r.status == health_pb2.HealthCheckResponse.SERVING)

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from signer.tss.encoding import Decoded, Value, as_bytes, as_int, as_list, as_str, decode, encode
 from signer.tss.errors import DecodeError
 
-from .errors import PolicyError
+from .errors import PolicyError, loads_bounded
 from .intent import Intent
 from .merkle import InclusionProof, inclusion_proof, merkle_root, root_from_proof
 
@@ -181,7 +181,7 @@ class OfficerRegistry:
     def from_json(cls, text: str) -> OfficerRegistry:
         """Parse the JSON form; unknown keys and wrong types raise `registry_malformed`."""
         try:
-            d = json.loads(text)
+            d = loads_bounded(text)
             _keys(d, {"version", "admin_quorum", "officers"}, {"change_delay", "removed", "previous_hash"})
             officers = []
             for o in d["officers"]:

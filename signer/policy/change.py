@@ -28,7 +28,7 @@ from signer.tss.encoding import encode
 
 from .approvals import MAX_CLOCK_SKEW, Endorsement, OfficerRegistry, endorse, verify_endorsements
 from .document import PolicyDocument
-from .errors import PolicyError
+from .errors import PolicyError, loads_bounded
 from .rules import CLASSES, Action, AllOf, AnyOf, ApprovalExpr, Group, Limit, Rule, TrustRamp
 
 D = TypeVar("D", PolicyDocument, OfficerRegistry)
@@ -77,7 +77,7 @@ class PolicyChange(Generic[D]):
 def parse_change(text: str, doc_type: type[D]) -> PolicyChange[D]:
     """Parse `PolicyChange.to_json` output for a document of `doc_type`."""
     try:
-        d = json.loads(text)
+        d = loads_bounded(text)
         if set(d) != {"kind", "document", "proposed_at", "signatures"} or d["kind"] != doc_type.KIND:
             raise PolicyError("change_malformed", "wrong fields or kind")
         sigs = tuple(Endorsement(s["signer"], bytes.fromhex(s["signature"])) for s in d["signatures"])
@@ -155,7 +155,7 @@ class Governed(Generic[D]):
     def from_json(text: str, doc_type: type[D]) -> Governed[D]:
         """Inverse of `to_json`."""
         try:
-            d: Any = json.loads(text)
+            d: Any = loads_bounded(text)
             pending = None if d["pending"] is None else parse_change(json.dumps(d["pending"]), doc_type)
             return Governed(parse_change(json.dumps(d["active"]), doc_type), pending, int(d["effective_at"]))
         except PolicyError:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from signer.tss.encoding import Value
 
 from .approvals import tagged_hash
-from .errors import PolicyError
+from .errors import PolicyError, loads_bounded
 from .intent import canonical_address
 from .rules import (
     ACTIONS,
@@ -192,7 +192,7 @@ class PolicyDocument:
     def from_json(cls, text: str) -> PolicyDocument:
         """Parse the JSON form strictly: unknown keys, wrong types or bad values raise `policy_malformed`."""
         try:
-            d = json.loads(text)
+            d = loads_bounded(text)
         except (ValueError, RecursionError) as exc:
             raise malformed(f"not JSON: {exc}") from None
         _keys(

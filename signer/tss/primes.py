@@ -144,7 +144,8 @@ class PrimePool:
     def take(self, bits: int) -> int:
         """A fresh safe prime of `bits` bits, never handed out twice."""
         with self._cond:
-            q = self._ready.setdefault(bits, deque())
+            # .get, not .setdefault: taking an unpooled size must not make the workers pool it.
+            q = self._ready.get(bits, deque())
             if q:
                 p = q.popleft()
                 self._cond.notify_all()
