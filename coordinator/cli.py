@@ -1,19 +1,26 @@
-"""tssctl: the operator's and officer's command line. Every command takes --json.
+"""tssctl: the operator's, backend's, officer's and auditor's command line. Every command takes --json.
 
 tssctl cluster up [--signers 3] [--threshold 2] [--dir D] [--level 128|112]
 tssctl cluster down|status [--dir D]
 tssctl key create --name NAME [--threshold T]      tssctl key show KEY_ID
-tssctl sign-eth --key KEY_ID --to 0x.. --value WEI [--chain-id 1] [--nonce 0] [--gas 21000]
+tssctl withdraw --key KEY_ID --to 0x.. --value WEI [--chain-id 1] [--nonce 0] [--gas 21000]
                 [--max-fee WEI] [--priority-fee WEI] [--data 0x..] [--path m/0/1] [--idempotency-key K]
-tssctl request show ID
+tssctl sign-eth ...                                 (the same as withdraw)
+tssctl sweep --key KEY_ID --hot-balance WEI --cap WEI --reserve WEI --to COLD [tx options]
+tssctl request show ID                             tssctl request list [--state S] [--key KEY_ID]
 tssctl demo [--dir D] [--level 128|112]
+and the officer, admin and auditor commands of cli_officer.py (approve, reject, freeze, unfreeze,
+officer keygen, policy show|propose, audit export|verify).
+
+Each command presents a certificate of the cluster directory (D/certs/NAME.pem): backends submit
+(`backend`), operators manage keys (`operator`), officers approve as themselves; `--as NAME`
+picks another one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -28,28 +35,23 @@ from tsscustody.v1 import common_pb2, coordinator_pb2
 from signer.chains.ethereum import address_of, keccak256
 from signer.tss.curve import Point
 
-from . import cluster
+from . import cli_officer, cluster, officer
+from .cli_common import (
+    DEFAULT_DIR,
+    CliError,
+    add_common,
+    add_tx_options,
+    client_for,
+    emit,
+    progress,
+    request_json,
+    request_line,
+    tx_from_args,
+)
 from .client import CoordinatorClient
+from .officer import IntentMismatch, OfficerError
 
-DEFAULT_DIR = Path(os.environ.get("TSS_CLUSTER_DIR", "run/cluster"))
-
-
-class CliError(Exception):
-    """A user-facing failure: printed, exit code 1."""
-
-
-def _progress(quiet: bool) -> cluster.Progress:
-    start = time.monotonic()
-
-    def say(msg: str) -> None:
-        if not quiet:
-            print(f"[{time.monotonic() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-    return say
-
-
-def _emit(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:
-    print(json.dumps(data, indent=None if args.json else 2) if args.json else human)
+__all__ = ["DEFAULT_DIR", "CliError", "build_parser", "main", "parse_path", "plan_sweep", "verify_eth_signature"]
 
 
 def _key_json(k: coordinator_pb2.Key) -> dict[str, Any]:
@@ -62,27 +64,6 @@ def _key_json(k: coordinator_pb2.Key) -> dict[str, Any]:
         "parties": list(k.parties),
         "address": k.eth_address,
         "epoch": k.epoch,
-    }
-
-
-def _request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
-    return {
-        "request_id": r.request_id,
-        "key_id": r.key_id,
-        "state": r.state,
-        "chain_id": r.eth.chain_id,
-        "to": r.eth.to,
-        "value": r.eth.value,
-        "path": list(r.path),
-        "digest": "0x" + r.digest.hex(),
-        "r": "0x" + r.r.hex(),
-        "s": "0x" + r.s.hex(),
-        "v": r.v,
-        "raw_tx": "0x" + r.raw_tx.hex(),
-        "tx_hash": "0x" + r.tx_hash.hex(),
-        "from": r.from_address,
-        "blame": [{"party": b.party, "round": b.round, "check": b.check} for b in r.blame],
-        "error": r.error,
     }
 
 
@@ -104,25 +85,6 @@ def parse_path(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _client(root: Path, who: str = "backend") -> CoordinatorClient:
-    info = cluster.ClusterInfo.load(root)
-    return CoordinatorClient(info.coordinator, info.client_tls(who))
-
-
-def _tx_from_args(args: argparse.Namespace) -> common_pb2.EthTransaction:
-    data = bytes.fromhex(args.data.removeprefix("0x")) if args.data else b""
-    return common_pb2.EthTransaction(
-        chain_id=args.chain_id,
-        nonce=args.nonce,
-        max_priority_fee_per_gas=str(args.priority_fee),
-        max_fee_per_gas=str(args.max_fee),
-        gas_limit=args.gas,
-        to=args.to,
-        value=str(args.value),
-        data=data,
-    )
-
-
 def verify_eth_signature(req: coordinator_pb2.SigningRequest, public_key: bytes, path_pub: bytes | None = None) -> str:
     """Independently check a signed request: recover the signer from (digest, r, s, v) and the tx hash."""
     sig = req.r.rjust(32, b"\x00") + req.s.rjust(32, b"\x00") + bytes([req.v])
@@ -135,49 +97,158 @@ def verify_eth_signature(req: coordinator_pb2.SigningRequest, public_key: bytes,
     return address_of(expected)
 
 
+def plan_sweep(hot_balance: int, cap: int, reserve: int) -> int | None:
+    """The amount a cold sweep moves (balance - reserve) when the hot balance exceeds the cap, else None."""
+    if min(hot_balance, cap, reserve) < 0:
+        raise CliError("balances, cap and reserve are non-negative wei amounts")
+    if reserve > cap:
+        raise CliError("the reserve must not exceed the cap")
+    return hot_balance - reserve if hot_balance > cap else None
+
+
+# --- operator and backend commands -------------------------------------------------------------------
 def cmd_cluster(args: argparse.Namespace) -> None:
     root = Path(args.dir)
     if args.action == "up":
-        info = cluster.up(root, args.signers, args.threshold, args.level, _progress(args.json))
-        _emit(args, {"dir": str(root), **info.to_json()}, f"cluster up in {root}: coordinator {info.coordinator}")
+        info = cluster.up(root, args.signers, args.threshold, args.level, progress(args.json))
+        emit(args, {"dir": str(root), **info.to_json()}, f"cluster up in {root}: coordinator {info.coordinator}")
     elif args.action == "down":
         stopped = cluster.down(root)
-        _emit(args, {"dir": str(root), "stopped": stopped}, f"stopped {', '.join(stopped) or 'nothing'}")
+        emit(args, {"dir": str(root), "stopped": stopped}, f"stopped {', '.join(stopped) or 'nothing'}")
     else:
         info = cluster.ClusterInfo.load(root)
         alive = {name: cluster._alive(pid) for name, pid in info.pids.items()}
-        _emit(args, {"dir": str(root), **info.to_json(), "alive": alive}, json.dumps(alive, indent=2))
+        emit(args, {"dir": str(root), **info.to_json(), "alive": alive}, json.dumps(alive, indent=2))
 
 
 def cmd_key(args: argparse.Namespace) -> None:
-    root = Path(args.dir)
-    with _client(root, "operator") as c:
+    with client_for(args, "operator") as c:
         if args.action == "create":
-            info = cluster.ClusterInfo.load(root)
+            info = cluster.ClusterInfo.load(Path(args.dir))
             k = c.create_key(args.name, args.threshold or info.threshold, args.level or "")
         else:
             k = c.get_key(args.key_id)
     d = _key_json(k)
-    _emit(args, d, f"key {d['key_id']} ({d['threshold']}-of-{len(d['parties'])}) address {d['address']}")
+    emit(args, d, f"key {d['key_id']} ({d['threshold']}-of-{len(d['parties'])}) address {d['address']}")
 
 
-def cmd_sign_eth(args: argparse.Namespace) -> None:
-    root = Path(args.dir)
-    with _client(root) as c:
-        r = c.sign_eth(args.key, _tx_from_args(args), args.idempotency_key or str(uuid.uuid4()), parse_path(args.path))
-    d = _request_json(r)
-    _emit(args, d, f"request {d['request_id']}: {d['state']} tx {d['tx_hash']}")
+def cmd_withdraw(args: argparse.Namespace) -> None:
+    with client_for(args, "backend") as c:
+        r = c.sign_eth(args.key, tx_from_args(args), args.idempotency_key or str(uuid.uuid4()), parse_path(args.path))
+    human = request_line(r)
+    if r.state == "pending_approval":
+        human += f"\nofficers: tssctl approve {r.request_id} --officer ID --key FILE"
+    emit(args, request_json(r), human)
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    amount = plan_sweep(args.hot_balance, args.cap, args.reserve)
+    plan = {"hot_balance": str(args.hot_balance), "cap": str(args.cap), "reserve": str(args.reserve)}
+    if amount is None:
+        emit(
+            args,
+            {"action": "none", **plan, "reason": "hot balance does not exceed the cap"},
+            f"nothing to do: hot balance {args.hot_balance} wei does not exceed the cap {args.cap} wei",
+        )
+        return
+    with client_for(args, "backend") as c:
+        r = c.sign_eth(
+            args.key,
+            tx_from_args(args, value=amount),
+            args.idempotency_key or str(uuid.uuid4()),
+            parse_path(args.path),
+            kind="cold_sweep",
+        )
+    human = f"cold sweep of {amount} wei to {args.to} (leaves {args.reserve} wei before fees)\n" + request_line(r)
+    emit(args, {"action": "proposed", **plan, "amount": str(amount), **request_json(r)}, human)
 
 
 def cmd_request(args: argparse.Namespace) -> None:
-    with _client(Path(args.dir)) as c:
+    with client_for(args, "operator") as c:
+        if args.action == "list":
+            rows = c.list_requests(args.key or "", args.state or "", args.limit)
+            emit(args, {"requests": [request_json(r) for r in rows]}, "\n".join(request_line(r) for r in rows))
+            return
+        if not args.request_id:
+            raise CliError("request show needs a request id")
         r = c.get_request(args.request_id)
-    d = _request_json(r)
-    _emit(args, d, json.dumps(d, indent=2))
+        g = c.governance()
+    d = request_json(r)
+    try:
+        officer.rebuild_intent(r, bytes(g.policy_hash))
+        d["intent_verified"], check = True, "intent rebuilt from the transaction body: matches"
+    except IntentMismatch as exc:
+        d["intent_verified"], d["intent_mismatch"], check = False, str(exc), f"INTENT MISMATCH: {exc}"
+    lines = [r.intent_text or "(no decodable intent)", check, request_line(r)]
+    emit(args, d, "\n".join(lines))
+
+
+# --- the demo ------------------------------------------------------------------------------------------
+DEMO_TO = "0x000000000000000000000000000000000000dEaD"
+
+
+def _demo_tx(nonce: int, value: int) -> common_pb2.EthTransaction:
+    return common_pb2.EthTransaction(
+        chain_id=1,
+        nonce=nonce,
+        max_priority_fee_per_gas=str(2 * 10**9),
+        max_fee_per_gas=str(40 * 10**9),
+        gas_limit=21000,
+        to=DEMO_TO,
+        value=str(value),
+    )
+
+
+def demo_approval_flow(
+    info: cluster.ClusterInfo, key: coordinator_pb2.Key, say: cluster.Progress, value: int = 10**18, nonce: int = 1
+) -> dict[str, Any]:
+    """A withdrawal above the automatic tier: pending approval, two officers approve it exactly as
+    `tssctl approve` does, then it is signed and verified independently."""
+    t0 = time.monotonic()
+    with CoordinatorClient(info.coordinator, info.client_tls("backend")) as be:
+        submitted = be.sign_eth(key.key_id, _demo_tx(nonce, value), f"demo-{uuid.uuid4()}")
+    if submitted.state != "pending_approval":
+        raise CliError(f"expected pending_approval, got {submitted.state} ({submitted.policy_reason})")
+    say(f"withdrawal of {value / 10**18:g} ETH is pending approval ({submitted.policy_reason})")
+    approvals = []
+    req = submitted
+    for who in cluster.OFFICERS[:2]:
+        with CoordinatorClient(info.coordinator, info.client_tls(who)) as oc:
+            done = officer.approve(oc, submitted.request_id, officer.load_key(info.officer_key(who)), who)
+            req = done.after
+            if req.state not in ("signed", "pending_approval"):
+                for _ in oc.watch(req.request_id):
+                    pass
+                req = oc.get_request(req.request_id)
+        approvals.append({"officer": who, "signed_at": done.approval.signed_at, "state_after": done.after.state})
+        say(f"{who} checked the decoded intent and approved: request {req.state}")
+    if req.state != "signed":
+        raise CliError(f"approved request ended in state {req.state}: {req.error or req.policy_reason}")
+    address = verify_eth_signature(req, key.public_key)
+    return {
+        "request_id": req.request_id,
+        "value": str(value),
+        "to": DEMO_TO,
+        "state_after_submit": submitted.state,
+        "policy_reason_after_submit": submitted.policy_reason,
+        "intent_digest": bytes(submitted.intent_digest).hex(),
+        "intent_text": submitted.intent_text,
+        "approvals": approvals,
+        "approved_by": list(req.approved_by),
+        "state": req.state,
+        "address": address,
+        "raw_tx": "0x" + req.raw_tx.hex(),
+        "tx_hash": "0x" + req.tx_hash.hex(),
+        "r": "0x" + req.r.hex(),
+        "s": "0x" + req.s.hex(),
+        "v": req.v,
+        "verified": True,
+        "seconds": round(time.monotonic() - t0, 2),
+    }
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    say = _progress(args.json and args.quiet)
+    say = progress(args.json and args.quiet)
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="tss-demo-", dir=_ensure_run_dir()))
     t0 = time.monotonic()
     say(f"demo: 2-of-3 cluster at the {args.level}-bit level in {root}")
@@ -189,24 +260,18 @@ def cmd_demo(args: argparse.Namespace) -> None:
             key = op.create_key("demo-hot-wallet", 2, args.level)
             key_s = time.monotonic() - t_key
         say(f"key {key.key_id} ready in {key_s:.1f}s; address {key.eth_address}")
-        tx = common_pb2.EthTransaction(
-            chain_id=1,
-            nonce=0,
-            max_priority_fee_per_gas=str(2 * 10**9),
-            max_fee_per_gas=str(40 * 10**9),
-            gas_limit=21000,
-            to="0x000000000000000000000000000000000000dEaD",
-            value=str(10**16),
-        )
         with CoordinatorClient(info.coordinator, info.client_tls("backend")) as be:
-            say("signing an EIP-1559 transfer of 0.01 ETH (presign, then one-round signing)")
+            say("signing an EIP-1559 transfer of 0.01 ETH, automatic under the demo policy (presign, then sign)")
             t_sign = time.monotonic()
-            req = be.sign_eth(key.key_id, tx, f"demo-{uuid.uuid4()}")
+            req = be.sign_eth(key.key_id, _demo_tx(0, 10**16), f"demo-{uuid.uuid4()}")
             sign_s = time.monotonic() - t_sign
         if req.state != "signed":
-            raise CliError(f"request ended in state {req.state}: {req.error}")
+            raise CliError(f"request ended in state {req.state}: {req.error or req.policy_reason}")
         address = verify_eth_signature(req, key.public_key)
         say(f"signed and verified in {sign_s:.1f}s: tx {req.tx_hash.hex()}")
+        say("a 1 ETH withdrawal needs 2 of the 3 officers under the demo policy")
+        flow = demo_approval_flow(info, key, say)
+        say(f"approved by {', '.join(flow['approved_by'])}, signed and verified: tx {flow['tx_hash']}")
         out = {
             "public_key": key.public_key.hex(),
             "address": address,
@@ -220,7 +285,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
             "request_id": req.request_id,
             "level": args.level,
             "verified": True,
-            "timings_s": {"key": round(key_s, 2), "sign": round(sign_s, 3), "total": round(time.monotonic() - t0, 2)},
+            "policy_reason": req.policy_reason,
+            "approval_flow": flow,
+            "timings_s": {
+                "key": round(key_s, 2),
+                "sign": round(sign_s, 3),
+                "approval_flow": flow["seconds"],
+                "total": round(time.monotonic() - t0, 2),
+            },
             "dir": str(root),
         }
     finally:
@@ -235,22 +307,19 @@ def _ensure_run_dir() -> Path:
     return d
 
 
+# --- the parser ------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The tssctl argument parser."""
-    ap = argparse.ArgumentParser(prog="tssctl", description="threshold-ECDSA custody signing: operator CLI")
+    ap = argparse.ArgumentParser(prog="tssctl", description="threshold-ECDSA custody signing: command line")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     sub = ap.add_subparsers(dest="command", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dir", default=str(DEFAULT_DIR), help="cluster directory")
-        p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
 
     c = sub.add_parser("cluster", help="local cluster")
     c.add_argument("action", choices=["up", "down", "status"])
     c.add_argument("--signers", type=int, default=3)
     c.add_argument("--threshold", type=int, default=2)
     c.add_argument("--level", choices=["128", "112"], default="128")
-    common(c)
+    add_common(c)
     c.set_defaults(func=cmd_cluster)
 
     k = sub.add_parser("key", help="keys")
@@ -259,34 +328,46 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--name", required=True)
     kc.add_argument("--threshold", type=int, default=0)
     kc.add_argument("--level", choices=["128", "112"], default=None)
-    common(kc)
+    add_common(kc, "operator")
     ks = ksub.add_parser("show")
     ks.add_argument("key_id")
-    common(ks)
+    add_common(ks, "operator")
     k.set_defaults(func=cmd_key)
 
-    s = sub.add_parser("sign-eth", help="sign an EIP-1559 transaction")
-    s.add_argument("--key", required=True)
-    s.add_argument("--to", required=True)
-    s.add_argument("--value", type=int, required=True, help="wei")
-    s.add_argument("--chain-id", type=int, default=1)
-    s.add_argument("--nonce", type=int, default=0)
-    s.add_argument("--gas", type=int, default=21000)
-    s.add_argument("--max-fee", type=int, default=40 * 10**9)
-    s.add_argument("--priority-fee", type=int, default=2 * 10**9)
-    s.add_argument("--data", default="")
-    s.add_argument("--path", default="m")
-    s.add_argument("--idempotency-key", default="")
-    common(s)
-    s.set_defaults(func=cmd_sign_eth)
+    for name, text in (("withdraw", "submit a withdrawal (EIP-1559)"), ("sign-eth", "the same as withdraw")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("--key", required=True)
+        s.add_argument("--to", required=True)
+        s.add_argument("--value", type=int, required=True, help="wei")
+        s.add_argument("--data", default="")
+        add_tx_options(s)
+        add_common(s, "backend")
+        s.set_defaults(func=cmd_withdraw)
+
+    sw = sub.add_parser("sweep", help="propose a cold sweep when the hot balance exceeds the cap")
+    sw.add_argument("--key", required=True)
+    sw.add_argument("--hot-balance", type=int, required=True, help="reported hot balance, wei")
+    sw.add_argument("--cap", type=int, required=True, help="sweep when the balance exceeds this, wei")
+    sw.add_argument("--reserve", type=int, required=True, help="leave this much in the hot wallet, wei")
+    sw.add_argument("--to", required=True, help="the registered cold address")
+    add_tx_options(sw)
+    add_common(sw, "backend")
+    sw.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("request", help="signing requests")
-    r.add_argument("action", choices=["show"])
-    r.add_argument("request_id")
-    common(r)
+    r.add_argument("action", choices=["show", "list"])
+    r.add_argument("request_id", nargs="?", default="")
+    r.add_argument("--state", default="", help="list: only this state")
+    r.add_argument("--key", default="", help="list: only this key id")
+    r.add_argument("--limit", type=int, default=50)
+    add_common(r, "operator")
     r.set_defaults(func=cmd_request)
 
-    d = sub.add_parser("demo", help="bring up a 2-of-3 cluster, keygen, sign and verify a withdrawal, shut down")
+    cli_officer.add_parsers(sub)
+
+    d = sub.add_parser(
+        "demo", help="2-of-3 cluster: keygen, an automatic and an officer-approved withdrawal, verify, shut down"
+    )
     d.add_argument("--dir", default="")
     d.add_argument("--level", choices=["128", "112"], default="128")
     d.add_argument("--quiet", action="store_true", help="with --json, no progress on stderr")
@@ -299,14 +380,14 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the tssctl console script."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
-    except (CliError, cluster.ClusterError) as exc:
+        rc = args.func(args)
+    except (CliError, OfficerError, cluster.ClusterError) as exc:
         print(f"tssctl: {exc}", file=sys.stderr)
         return 1
     except grpc.RpcError as exc:
         print(f"tssctl: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
-    return 0
+    return int(rc or 0)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,14 +153,23 @@ class Approved:
 
 
 def approve(
-    client: CoordinatorClient, request_id: str, key: Ed25519PrivateKey, officer_id: str, *, now: int | None = None
+    client: CoordinatorClient,
+    request_id: str,
+    key: Ed25519PrivateKey,
+    officer_id: str,
+    *,
+    now: int | None = None,
+    confirm: Callable[[Review], bool] | None = None,
 ) -> Approved:
     """Review the request, sign an approval of the intent rebuilt from its body, present it.
 
-    `client` must carry the officer's own certificate (the coordinator checks the name)."""
+    `client` must carry the officer's own certificate (the coordinator checks the name);
+    `confirm` sees the checked review first and may decline (nothing is signed then)."""
     rv = review(client, request_id)
     if rv.request.state != PENDING_APPROVAL:
         raise OfficerError(f"request {request_id} is {rv.request.state}, not {PENDING_APPROVAL}: nothing to approve")
+    if confirm is not None and not confirm(rv):
+        raise OfficerError("not approved: declined by the officer")
     approval = sign_approval(key, officer_id, rv.intent, int(time.time()) if now is None else now)
     return Approved(rv, approval, client.approve(request_id, approval.to_bytes()))
 

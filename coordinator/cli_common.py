@@ -1,0 +1,177 @@
+"""What every tssctl command shares: errors, output, clients per identity, JSON views of replies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tsscustody.v1 import common_pb2, coordinator_pb2
+
+from signer.policy import Intent, PolicyError
+
+from . import cluster
+from .client import CoordinatorClient
+
+DEFAULT_DIR = Path(os.environ.get("TSS_CLUSTER_DIR", "run/cluster"))
+FINAL_STATES = frozenset({"signed", "rejected", "blocked", "expired", "failed"})
+
+
+class CliError(Exception):
+    """A user-facing failure: printed, exit code 1."""
+
+
+def progress(quiet: bool) -> cluster.Progress:
+    """Timestamped progress lines on stderr (none when `quiet`)."""
+    start = time.monotonic()
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(f"[{time.monotonic() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def emit(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:
+    """One JSON object with --json, else the human text."""
+    print(json.dumps(data) if args.json else human)
+
+
+def client_for(args: argparse.Namespace, default: str) -> CoordinatorClient:
+    """A client presenting the certificate of `--as` (or `default`) from the cluster directory."""
+    root = Path(args.dir)
+    info = cluster.ClusterInfo.load(root)
+    who = getattr(args, "identity", None) or default
+    tls = info.client_tls(who)
+    if not tls.cert.exists():
+        raise CliError(f"no certificate for {who!r} in {root / 'certs'}")
+    return CoordinatorClient(info.coordinator, tls)
+
+
+def path_text(path: tuple[int, ...] | list[int]) -> str:
+    """(0, 7) -> 'm/0/7'."""
+    return "m" + "".join(f"/{i}" for i in path)
+
+
+def intent_json(intent: Intent) -> dict[str, Any]:
+    """The decoded intent (amounts in base units as decimal strings)."""
+    return {
+        "chain": intent.chain,
+        "asset": intent.asset,
+        "amount": str(intent.amount),
+        "destination": intent.destination,
+        "fee_cap": str(intent.fee_cap),
+        "key_id": intent.key_id,
+        "path": path_text(intent.path),
+        "request_id": intent.request_id,
+        "policy_hash": intent.policy_hash.hex(),
+        "expires_at": intent.expires_at,
+        "initiator": intent.initiator,
+        "digest": intent.digest().hex(),
+    }
+
+
+def request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
+    """A signing request: its transaction, its policy outcome, its intent, its result."""
+    intent: dict[str, Any] | None = None
+    if r.intent:
+        try:
+            intent = intent_json(Intent.from_bytes(r.intent))
+        except PolicyError:
+            intent = None
+    return {
+        "request_id": r.request_id,
+        "key_id": r.key_id,
+        "kind": r.kind,
+        "state": r.state,
+        "policy_reason": r.policy_reason,
+        "chain_id": r.eth.chain_id,
+        "nonce": r.eth.nonce,
+        "to": r.eth.to,
+        "value": r.eth.value,
+        "path": list(r.path),
+        "initiator": r.initiator,
+        "expires_at": r.expires_at,
+        "intent_digest": bytes(r.intent_digest).hex(),
+        "intent": intent,
+        "approved_by": list(r.approved_by),
+        "time_lock_until": r.time_lock_until,
+        "digest": "0x" + r.digest.hex(),
+        "r": "0x" + r.r.hex(),
+        "s": "0x" + r.s.hex(),
+        "v": r.v,
+        "raw_tx": "0x" + r.raw_tx.hex(),
+        "tx_hash": "0x" + r.tx_hash.hex(),
+        "from": r.from_address,
+        "blame": [{"party": b.party, "round": b.round, "check": b.check} for b in r.blame],
+        "error": r.error,
+    }
+
+
+def request_line(r: coordinator_pb2.SigningRequest) -> str:
+    """One human line about a request's state."""
+    text = f"request {r.request_id}: {r.state}"
+    if r.policy_reason and r.policy_reason != r.state:
+        text += f" ({r.policy_reason})"
+    if r.approved_by:
+        text += f"; approved by {', '.join(r.approved_by)}"
+    if r.state == "time_locked" and r.time_lock_until:
+        text += f"; time lock until {r.time_lock_until}"
+    if r.tx_hash:
+        text += f"; tx 0x{r.tx_hash.hex()}"
+    if r.error:
+        text += f"; {r.error}"
+    return text
+
+
+def wait_final(c: CoordinatorClient, r: coordinator_pb2.SigningRequest) -> coordinator_pb2.SigningRequest:
+    """The request once it is final (following the Watch stream), or as it is if already final."""
+    if r.state in FINAL_STATES:
+        return r
+    for _ in c.watch(r.request_id):
+        pass
+    return c.get_request(r.request_id)
+
+
+def tx_from_args(args: argparse.Namespace, value: int | None = None) -> common_pb2.EthTransaction:
+    """The EIP-1559 transaction described by the --to/--value/--nonce/... options."""
+    data = bytes.fromhex(args.data.removeprefix("0x")) if getattr(args, "data", "") else b""
+    return common_pb2.EthTransaction(
+        chain_id=args.chain_id,
+        nonce=args.nonce,
+        max_priority_fee_per_gas=str(args.priority_fee),
+        max_fee_per_gas=str(args.max_fee),
+        gas_limit=args.gas,
+        to=args.to,
+        value=str(args.value if value is None else value),
+        data=data,
+    )
+
+
+def add_common(p: argparse.ArgumentParser, identity: str | None = None) -> None:
+    """--dir, --json (after the subcommand too) and, when `identity` is given, --as NAME."""
+    p.add_argument("--dir", default=str(DEFAULT_DIR), help="cluster directory")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    if identity is not None:
+        p.add_argument(
+            "--as",
+            dest="identity",
+            default=None,
+            metavar="NAME",
+            help=f"certificate to present (D/certs/NAME.pem; default {identity})",
+        )
+
+
+def add_tx_options(p: argparse.ArgumentParser) -> None:
+    """The EIP-1559 fields other than --to and --value."""
+    p.add_argument("--chain-id", type=int, default=1)
+    p.add_argument("--nonce", type=int, default=0)
+    p.add_argument("--gas", type=int, default=21000)
+    p.add_argument("--max-fee", type=int, default=40 * 10**9, help="max fee per gas, wei")
+    p.add_argument("--priority-fee", type=int, default=2 * 10**9, help="max priority fee per gas, wei")
+    p.add_argument("--path", default="m", help="non-hardened derivation path, e.g. m/0/7")
+    p.add_argument("--idempotency-key", default="", help="default: a fresh random one")

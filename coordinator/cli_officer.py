@@ -1,0 +1,307 @@
+"""tssctl commands of officers, admins and auditors (each presents its own certificate).
+
+tssctl officer keygen --id ID --out FILE
+tssctl approve ID --officer ID [--key FILE] [--yes] [--wait]
+tssctl reject ID --officer ID [--key FILE] [--reason TEXT]
+tssctl freeze --officer ID [--key FILE] [--scope '*'|KEY_ID]
+tssctl unfreeze --officer A [--key FA] --officer B [--key FB] [--scope '*'] [--order IN] [--out OUT]
+tssctl policy show [--document policy|registry]
+tssctl policy propose FILE --kind policy|registry --admin A [--key FA] ... [--successor] [--out OUT]
+tssctl audit export [--since SEQ] [--out FILE]
+tssctl audit verify [--file EXPORT] [--public-key PEM] [--anchor SEQ:HASH]
+
+A key defaults to D/officers/<id>.key (the local cluster's demo keys).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tsscustody.v1 import coordinator_pb2
+
+from signer.policy import ALL_KEYS
+
+from . import audit, cluster, officer
+from .cli_common import CliError, add_common, client_for, emit, intent_json, request_json, request_line, wait_final
+from .trail import audit_public_key_path
+
+_ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+
+
+def _key(args: argparse.Namespace, who: str, given: str | None) -> Ed25519PrivateKey:
+    path = Path(given) if given else cluster.ClusterInfo.load(Path(args.dir)).officer_key(who)
+    return officer.load_key(path)
+
+
+def _signers(args: argparse.Namespace, ids: list[str] | None, keys: list[str] | None) -> list[tuple[str, Any]]:
+    """(id, private key) pairs from repeated --officer/--admin and --key options."""
+    ids, keys = ids or [], keys or []
+    if keys and len(keys) != len(ids):
+        raise CliError("give one --key per identity, in the same order (or none for the cluster's demo keys)")
+    return [(who, _key(args, who, keys[i] if keys else None)) for i, who in enumerate(ids)]
+
+
+def governance_json(g: coordinator_pb2.GovernanceStatus) -> dict[str, Any]:
+    """The governance in force as JSON (documents parsed)."""
+    return {
+        "policy_version": g.policy_version,
+        "policy_hash": bytes(g.policy_hash).hex(),
+        "registry_version": g.registry_version,
+        "registry_hash": bytes(g.registry_hash).hex(),
+        "frozen": [{"scope": f.scope, "since": f.since, "by": f.by} for f in g.frozen],
+        "policy": json.loads(g.policy_json) if g.policy_json else None,
+        "registry": json.loads(g.registry_json) if g.registry_json else None,
+        "pending": json.loads(g.pending_json) if g.pending_json else None,
+    }
+
+
+# --- officers ----------------------------------------------------------------------------------------
+def cmd_officer(args: argparse.Namespace) -> None:
+    if not _ID.match(args.id):
+        raise CliError("an id is 1-64 characters of A-Z a-z 0-9 . _ @ -")
+    key = officer.write_key(Path(args.out))
+    pub = officer.public_hex(key)
+    emit(
+        args,
+        {"id": args.id, "public_key": pub, "key_file": str(args.out)},
+        f"{pub}\n(Ed25519 public key of {args.id}; private key in {args.out}, mode 0600: register the public key)",
+    )
+
+
+def _confirm(rv: officer.Review) -> bool:
+    print(rv.intent.describe(), file=sys.stderr)
+    print(f"state {rv.request.state}; policy {rv.request.policy_reason}", file=sys.stderr)
+    answer = input("Approve exactly this? [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def cmd_approve(args: argparse.Namespace) -> None:
+    key = _key(args, args.officer, args.key)
+    interactive = not args.json and not args.yes and sys.stdin.isatty()
+    with client_for(args, args.officer) as c:
+        done = officer.approve(c, args.request_id, key, args.officer, confirm=_confirm if interactive else None)
+        after = wait_final(c, done.after) if args.wait else done.after
+    a = done.approval
+    data = {
+        "request_id": args.request_id,
+        "officer": args.officer,
+        "intent": intent_json(done.review.intent),
+        "intent_text": done.review.intent.describe(),
+        "intent_digest": done.review.intent.digest().hex(),
+        "intent_verified": True,
+        "approval": {"officer_id": a.officer_id, "signed_at": a.signed_at, "expires_at": a.expires_at},
+        "state": after.state,
+        "approved_by": list(after.approved_by),
+        "request": request_json(after),
+    }
+    human = "" if interactive else done.review.intent.describe() + "\n"
+    human += f"approved by {args.officer} (intent rebuilt from the transaction body and checked)\n"
+    emit(args, data, human + request_line(after))
+
+
+def cmd_reject(args: argparse.Namespace) -> None:
+    key = _key(args, args.officer, args.key)
+    with client_for(args, args.officer) as c:
+        r = officer.reject(c, args.request_id, key, args.officer, args.reason)
+    emit(args, {"officer": args.officer, **request_json(r)}, request_line(r))
+
+
+def cmd_freeze(args: argparse.Namespace) -> None:
+    key = _key(args, args.officer, args.key)
+    with client_for(args, args.officer) as c:
+        order, g = officer.freeze(c, key, args.officer, args.scope)
+    data = {"scope": order.scope, "issued_at": order.issued_at, "officer": args.officer, **governance_json(g)}
+    frozen = ", ".join(f.scope for f in g.frozen)
+    emit(args, data, f"frozen {order.scope} (order issued at {order.issued_at}); frozen scopes: {frozen}")
+
+
+def cmd_unfreeze(args: argparse.Namespace) -> None:
+    signers = _signers(args, args.officer, args.key)
+    submitter = args.identity or (signers[0][0] if signers else None)
+    if args.order:
+        order = officer.load_order(Path(args.order))
+    else:
+        if submitter is None:
+            raise CliError("give --officer (and its --key) to sign, or --order with --as to submit")
+        with client_for(args, submitter) as c:
+            order = officer.unfreeze_order(c.governance(), args.scope)
+    for who, key in signers:
+        order = order.signed(key, who)
+    if args.out:
+        officer.save_order(Path(args.out), order)
+        view = officer.describe_order(order)
+        emit(args, {"saved": args.out, **view}, f"unfreeze order signed by {view['signed_by']} written to {args.out}")
+        return
+    if submitter is None:
+        raise CliError("give --as NAME (an officer certificate) to deliver the order")
+    with client_for(args, submitter) as c:
+        g = c.unfreeze(order.to_bytes())
+    frozen = ", ".join(f.scope for f in g.frozen) or "none"
+    emit(
+        args,
+        {"unfrozen": order.scope, **officer.describe_order(order), **governance_json(g)},
+        f"unfroze {order.scope} (signed by {', '.join(e.signer_id for e in order.signatures)}); frozen now: {frozen}",
+    )
+
+
+# --- admins ------------------------------------------------------------------------------------------
+def cmd_policy(args: argparse.Namespace) -> None:
+    if args.action == "show":
+        with client_for(args, "operator") as c:
+            g = c.governance()
+        if args.document:
+            text = g.policy_json if args.document == "policy" else g.registry_json
+            if not text:
+                raise CliError(f"no {args.document} installed")
+            print(text)
+            return
+        d = governance_json(g)
+        human = (
+            f"policy v{g.policy_version} {d['policy_hash']}\nregistry v{g.registry_version} {d['registry_hash']}\n"
+            f"frozen: {', '.join(f['scope'] for f in d['frozen']) or 'nothing'}\n"
+            f"pending: {json.dumps(d['pending']) if d['pending'] else 'nothing'}"
+        )
+        emit(args, d, human)
+        return
+    if not args.file or not args.kind:
+        raise CliError("policy propose needs FILE and --kind policy|registry")
+    signers = _signers(args, args.admin, args.key)
+    submitter = args.identity or (signers[0][0] if signers else "operator")
+    with client_for(args, submitter) as c:
+        current = c.governance() if args.successor else None
+        change = officer.load_change(Path(args.file).read_text(), args.kind, current, successor=args.successor)
+        for who, key in signers:
+            change = change.signed(key, who)
+        if args.out:
+            Path(args.out).write_text(change.to_json() + "\n")
+            view = officer.describe_change(change)
+            emit(args, {"saved": args.out, **view}, f"{args.kind} change signed by {view['signed_by']} -> {args.out}")
+            return
+        g = c.propose_change(args.kind, change.to_json())
+    view = officer.describe_change(change)
+    d = governance_json(g)
+    in_force = (g.policy_version if args.kind == "policy" else g.registry_version) == view["version"]
+    status = "in force" if in_force else "pending (loosening: takes effect after the change delay)"
+    emit(args, {"change": view, "in_force": in_force, **d}, f"{args.kind} v{view['version']} accepted: {status}")
+
+
+# --- auditors ----------------------------------------------------------------------------------------
+def _parse_anchor(text: str) -> tuple[int, bytes]:
+    try:
+        seq, digest = text.split(":", 1)
+        return int(seq), bytes.fromhex(digest)
+    except ValueError:
+        raise CliError("--anchor is SEQ:HASH (hex), an entry you saw before") from None
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    if args.action == "export":
+        with client_for(args, "auditor") as c:
+            lines = c.export_audit(args.since)
+        text = "".join(line + "\n" for line in lines)
+        if args.out:
+            Path(args.out).write_text(text)
+            emit(args, {"file": args.out, "lines": len(lines)}, f"{len(lines)} lines written to {args.out}")
+        else:
+            sys.stdout.write(text)
+        return 0
+    root = Path(args.dir)
+    if args.file:
+        source = args.file
+        lines = Path(args.file).read_text().splitlines()
+    else:
+        source = "coordinator"
+        with client_for(args, "auditor") as c:
+            lines = c.export_audit(0)
+    key_path = (
+        Path(args.public_key) if args.public_key else audit_public_key_path(root / "coordinator" / "coordinator.db")
+    )
+    try:
+        public_key = key_path.read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read the audit public key {key_path}: {exc.strerror}") from None
+    anchor = _parse_anchor(args.anchor) if args.anchor else None
+    report = audit.verify_export(lines, public_key, anchor=anchor)
+    data = {"source": source, "public_key": str(key_path), **report.to_dict()}
+    if report.ok:
+        human = (
+            f"audit log OK: {report.entries} entries ({report.first_seq}..{report.last_seq}), "
+            f"{report.checkpoints} checkpoints, {report.unsigned_tail} entries after the last checkpoint"
+        )
+    else:
+        where = f"entry {report.first_bad_seq}" if report.first_bad_seq is not None else "the export"
+        human = f"audit log BROKEN at {where}: {report.reason} ({report.detail})"
+    emit(args, data, human)
+    return 0 if report.ok else 1
+
+
+# --- parsers -----------------------------------------------------------------------------------------
+def add_parsers(sub: Any) -> None:
+    """Register the officer, admin and auditor commands on tssctl's subparsers."""
+    o = sub.add_parser("officer", help="officer and admin keys")
+    osub = o.add_subparsers(dest="action", required=True)
+    kg = osub.add_parser("keygen", help="new Ed25519 key in FILE (0600); prints the public key")
+    kg.add_argument("--id", required=True)
+    kg.add_argument("--out", required=True)
+    kg.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    o.set_defaults(func=cmd_officer)
+
+    def officer_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--officer", required=True, help="your officer id (and certificate name)")
+        p.add_argument("--key", default=None, help="your Ed25519 key file (default D/officers/<officer>.key)")
+        add_common(p, "the --officer")
+
+    a = sub.add_parser("approve", help="review a request's decoded intent, then sign and present an approval")
+    a.add_argument("request_id")
+    a.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    a.add_argument("--wait", action="store_true", help="wait until the request is final")
+    officer_opts(a)
+    a.set_defaults(func=cmd_approve)
+
+    r = sub.add_parser("reject", help="sign and present a rejection")
+    r.add_argument("request_id")
+    r.add_argument("--reason", default="")
+    officer_opts(r)
+    r.set_defaults(func=cmd_reject)
+
+    f = sub.add_parser("freeze", help="freeze all signing (or one key) at once")
+    f.add_argument("--scope", default=ALL_KEYS, help="'*' (default) or a key id")
+    officer_opts(f)
+    f.set_defaults(func=cmd_freeze)
+
+    u = sub.add_parser("unfreeze", help="lift a freeze: an order signed by the policy's quorum of officers")
+    u.add_argument("--officer", action="append", help="a signing officer (repeat)")
+    u.add_argument("--key", action="append", help="that officer's key file (repeat, same order)")
+    u.add_argument("--scope", default=ALL_KEYS)
+    u.add_argument("--order", default="", help="a partly signed order to add signatures to")
+    u.add_argument("--out", default="", help="write the order here instead of delivering it")
+    add_common(u, "the first --officer")
+    u.set_defaults(func=cmd_unfreeze)
+
+    p = sub.add_parser("policy", help="policy and officer registry")
+    p.add_argument("action", choices=["show", "propose"])
+    p.add_argument("file", nargs="?", default="", help="propose: a document or a change file")
+    p.add_argument("--document", choices=["policy", "registry"], default=None, help="show: print that document")
+    p.add_argument("--kind", choices=["policy", "registry"], default=None)
+    p.add_argument("--admin", action="append", help="a signing admin (repeat)")
+    p.add_argument("--key", action="append", help="that admin's key file (repeat, same order)")
+    p.add_argument("--successor", action="store_true", help="set version and previous_hash to follow the one in force")
+    p.add_argument("--out", default="", help="write the signed change here instead of proposing it")
+    add_common(p, "the first --admin, else operator")
+    p.set_defaults(func=cmd_policy)
+
+    au = sub.add_parser("audit", help="the coordinator's audit log")
+    au.add_argument("action", choices=["export", "verify"])
+    au.add_argument("--since", type=int, default=0, help="export: from the checkpoint before this entry")
+    au.add_argument("--out", default="", help="export: write to this file")
+    au.add_argument("--file", default="", help="verify: an export file (default: export from the coordinator)")
+    au.add_argument("--public-key", default="", help="verify: audit public key PEM (default D/coordinator/)")
+    au.add_argument("--anchor", default="", help="verify: SEQ:HASH of an entry seen before")
+    add_common(au, "auditor")
+    au.set_defaults(func=cmd_audit)
