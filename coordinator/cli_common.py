@@ -123,7 +123,7 @@ def request_line(r: coordinator_pb2.SigningRequest) -> str:
         text += f"; time lock until {r.time_lock_until}"
     if r.tx_hash:
         text += f"; tx 0x{r.tx_hash.hex()}"
-    if r.error:
+    if r.error and not (r.policy_reason and r.policy_reason in r.error):
         text += f"; {r.error}"
     return text
 

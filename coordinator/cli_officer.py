@@ -61,6 +61,13 @@ def governance_json(g: coordinator_pb2.GovernanceStatus) -> dict[str, Any]:
     }
 
 
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
+
+
 # --- officers ----------------------------------------------------------------------------------------
 def cmd_officer(args: argparse.Namespace) -> None:
     if not _ID.match(args.id):
@@ -136,7 +143,11 @@ def cmd_unfreeze(args: argparse.Namespace) -> None:
     if args.out:
         officer.save_order(Path(args.out), order)
         view = officer.describe_order(order)
-        emit(args, {"saved": args.out, **view}, f"unfreeze order signed by {view['signed_by']} written to {args.out}")
+        emit(
+            args,
+            {"saved": args.out, **view},
+            f"unfreeze order signed by {', '.join(view['signed_by'])} written to {args.out}",
+        )
         return
     if submitter is None:
         raise CliError("give --as NAME (an officer certificate) to deliver the order")
@@ -175,13 +186,17 @@ def cmd_policy(args: argparse.Namespace) -> None:
     submitter = args.identity or (signers[0][0] if signers else "operator")
     with client_for(args, submitter) as c:
         current = c.governance() if args.successor else None
-        change = officer.load_change(Path(args.file).read_text(), args.kind, current, successor=args.successor)
+        change = officer.load_change(_read(args.file), args.kind, current, successor=args.successor)
         for who, key in signers:
             change = change.signed(key, who)
         if args.out:
             Path(args.out).write_text(change.to_json() + "\n")
             view = officer.describe_change(change)
-            emit(args, {"saved": args.out, **view}, f"{args.kind} change signed by {view['signed_by']} -> {args.out}")
+            emit(
+                args,
+                {"saved": args.out, **view},
+                f"{args.kind} change signed by {', '.join(view['signed_by'])} written to {args.out}",
+            )
             return
         g = c.propose_change(args.kind, change.to_json())
     view = officer.describe_change(change)
@@ -214,7 +229,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     if args.file:
         source = args.file
-        lines = Path(args.file).read_text().splitlines()
+        lines = _read(args.file).splitlines()
     else:
         source = "coordinator"
         with client_for(args, "auditor") as c:
