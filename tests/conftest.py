@@ -1,11 +1,64 @@
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from signer.tss.params import LEVEL_112, LEVEL_128, SecurityLevel
 from tests.helpers import SeededRng
 
+# --- interpreter state ------------------------------------------------------------------------------
+# eth-account imports py_ecc, which raises the recursion limit of the whole process to 100 000 when it
+# is imported (collecting tests/unit/test_ethereum.py is enough). With that limit C code that recurses
+# (json's scanner on "[[[[…") overflows the C stack and kills the xdist worker before RecursionError
+# is raised. Every test starts with the interpreter's own limit.
+_RECURSION_LIMIT = min(sys.getrecursionlimit(), 1000)
 
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if sys.getrecursionlimit() != _RECURSION_LIMIT:
+        sys.setrecursionlimit(_RECURSION_LIMIT)
+
+
+# --- scheduling under `./dev test` (pytest -n 2 --dist loadfile --no-loadscope-reorder) -----------------
+# loadfile sends each test file whole to one worker, so module fixtures and cached proofs (protocol
+# runs, seconds to tens of seconds) are built once. (loadgroup would allow finer units, but
+# pytest-xdist 3.8 cannot group under pytest 9.2: pytest-xdist issue #1386.) Files are then handed out
+# in collection order, which this hook makes "longest first", so that the two workers finish together
+# instead of one of them starting a long file when everything else is done.
+_INTEGRATION = Path(__file__).parent / "integration"
+_INTEGRATION_COST = 90.0
+"""Seconds assumed for a file of tests/integration/ (real processes), which carries no slow marks."""
+_SLOW_COST = 10.0
+"""Seconds assumed for a bare @pytest.mark.slow."""
+
+
+def _cost(item: pytest.Item) -> float:
+    """Estimated seconds of the test (setup included) from @pytest.mark.slow(seconds), else 0."""
+    mark = item.get_closest_marker("slow")
+    if mark is None:
+        return 0.0
+    return float(mark.args[0]) if mark.args else _SLOW_COST
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("dist", "no") == "load":
+        return  # `load` sends runs of consecutive tests to each worker: keep the collection order there
+    files: dict[Path, list[tuple[int, pytest.Item]]] = {}
+    for index, item in enumerate(items):
+        files.setdefault(item.path, []).append((index, item))
+
+    def file_cost(path: Path, members: list[tuple[int, pytest.Item]]) -> float:
+        cost = sum(_cost(item) for _, item in members)
+        return max(cost, _INTEGRATION_COST) if path.is_relative_to(_INTEGRATION) else cost
+
+    # Costly files first, longest first; the others in collection order. A file keeps its own order.
+    ordered = sorted(files.items(), key=lambda kv: (-file_cost(*kv), kv[1][0][0]))
+    items[:] = [item for _, members in ordered for _, item in members]
+
+
+# --- fixtures ------------------------------------------------------------------------------------------
 @pytest.fixture(params=[LEVEL_112, LEVEL_128], ids=["112", "128"])
 def level(request: pytest.FixtureRequest) -> SecurityLevel:
     """Both named security levels."""

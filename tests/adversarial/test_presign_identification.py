@@ -10,13 +10,17 @@ IdentificationRequired at every party, so this file drives the rounds itself: th
 tamper hook, then a `SimulationResult` whose `culprits()` leaves out corrupted senders (a cheater
 runs honest code that never learns what was sent in its name, so its verdicts are not evidence).
 The Πdec / Πaff-g* proofs cost seconds each, so the identification messages of each scenario are
-built once per module, and a corrupted party's own verification is run only where it is asserted.
+built once per module, a corrupted party's own verification is run only where it is asserted, and
+proofs that no honest verdict rests on are not made: Πaff-g* proofs that only the cheater would
+check or that nobody checks (`_checked_aff_g_star_only`), and the proofs of a signer that only
+listens (the χ trio's verifier).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -25,13 +29,16 @@ from signer.tss import echo, presign, presign_identify, simulation
 from signer.tss.curve import Point, Q
 from signer.tss.errors import InternalError, InvalidInput, ProtocolAbort
 from signer.tss.key_share import AuxInfo, KeyShare
-from signer.tss.params import LEVEL_112
+from signer.tss.paillier import PaillierPublicKey
+from signer.tss.params import LEVEL_112, SecurityLevel
 from signer.tss.presign import IdentificationRequired
 from signer.tss.presign_identify import PresignIdentifyBroadcast
 from signer.tss.presign_msgs import PresignRound2Broadcast, PresignRound3Broadcast, PresignRound4Broadcast
 from signer.tss.presign_round3 import PresignRound4
+from signer.tss.rng import Rng
 from signer.tss.rounds import Continue, Incoming, Outgoing
 from signer.tss.simulation import SimulationResult, Tamper
+from signer.tss.transcript import Transcript
 from signer.tss.zk import aff_g_star
 from tests.helpers import SeededRng
 from tests.sessions import aux_from_fixtures, keygen_shares
@@ -47,6 +54,34 @@ class Handoff:
     errors: dict[int, IdentificationRequired]
     starts: dict[int, Continue]
     corrupted: set[int]
+
+
+@contextmanager
+def _checked_aff_g_star_only(cheater_key: PaillierPublicKey) -> Iterator[None]:
+    """Among three signers, make only the Πaff-g* proofs ψ*_{j,i} with j the cheater; the others are empty.
+
+    ψ*_{j,i} is verified by the signers other than i and j, and a sender is named at its first failed
+    check. So the cheater's own ψ* are never checked (its Πdec fails first) and an honest i's ψ*_{k,i}
+    for the honest k is checked only by the cheater, whose verdict is no evidence: each would cost
+    seconds for nothing. ψ*_{j,i} is about the MtA values i sent to j, under j's key N0 = N_j.
+    """
+    real = aff_g_star.prove
+
+    def prove(
+        transcript: Transcript,
+        stmt: aff_g_star.Statement,
+        wit: aff_g_star.Witness,
+        *,
+        rng: Rng,
+        level: SecurityLevel,
+    ) -> aff_g_star.Proof:
+        if stmt.N0 == cheater_key:
+            return real(transcript, stmt, wit, rng=rng, level=level)
+        return aff_g_star.Proof(())
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(aff_g_star, "prove", prove)
+        yield
 
 
 # --- driver ------------------------------------------------------------------------------------------
@@ -70,13 +105,17 @@ def _route(steps: Mapping[int, Continue], tamper: Tamper | None, corrupted: set[
     }
 
 
-def presign_until_identification(setup: Setup, signers: tuple[int, ...], seed: str, tamper: Tamper) -> Handoff:
+def presign_until_identification(
+    setup: Setup, signers: tuple[int, ...], seed: str, tamper: Tamper, *, listeners: frozenset[int] = frozenset()
+) -> Handoff:
     """Run presigning until every honest signer raises IdentificationRequired, then start identification.
 
     The cheater's own code saw its true values: it either outputs a presignature or blames an
     honest echo of its lie. Playing the cheater, the test takes its honest round state (the last
     round's `_identification`) and lets it answer identification truthfully, i.e. with proofs of
     what it really computed, which cannot match the lie everyone else saw.
+    `listeners` enter the identification round without sending anything (their proofs would cost
+    seconds and be checked by nobody): only their own verdicts can then be asserted.
     """
     shares, aux = setup
     rng = SeededRng(seed)
@@ -109,7 +148,14 @@ def presign_until_identification(setup: Setup, signers: tuple[int, ...], seed: s
                 assert isinstance(last, PresignRound4)
                 errors[p] = IdentificationRequired(last._identification(reason))
             id_rng = SeededRng(f"{seed}/identify")
-            starts = {p: presign_identify.start(errors[p], rng=id_rng) for p in signers}
+            starts: dict[int, Continue] = {}
+            assert corrupted == {CHEATER}
+            with _checked_aff_g_star_only(setup[1][CHEATER].of(CHEATER).paillier):
+                for p in signers:
+                    if p in listeners:
+                        starts[p] = Continue((), presign_identify.PresignIdentifyRound(errors[p].state))
+                    else:
+                        starts[p] = presign_identify.start(errors[p], rng=id_rng)
             return Handoff(errors, starts, corrupted)
         assert nxt, "presigning stopped before its output check"
         steps = nxt
@@ -211,8 +257,10 @@ def delta_trio(t3: Setup) -> Handoff:
 
 @pytest.fixture(scope="module")
 def chi_trio(t3: Setup) -> Handoff:
-    """Signers (2, 4, 5) of a 3-of-5 key; 2 broadcasts S_2 + G."""
-    return presign_until_identification(t3, (2, 4, 5), "chi-3", consistent_lie("chi-3", s_off))
+    """Signers (2, 4, 5) of a 3-of-5 key; 2 broadcasts S_2 + G; 4 only listens."""
+    return presign_until_identification(
+        t3, (2, 4, 5), "chi-3", consistent_lie("chi-3", s_off), listeners=frozenset({4})
+    )
 
 
 def alter_identification(
@@ -232,6 +280,7 @@ def alter_identification(
 # --- the liar is named ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow(5)  # builds delta_pair
 def test_delta_liar_is_named_between_two_signers(delta_pair: Handoff) -> None:
     assert {e.state.reason for e in delta_pair.errors.values()} == {"delta"}
     result, outcomes = identify(delta_pair, run_corrupted=True)
@@ -240,12 +289,14 @@ def test_delta_liar_is_named_between_two_signers(delta_pair: Handoff) -> None:
     assert isinstance(outcomes[CHEATER], InternalError)
 
 
+@pytest.mark.slow(4)  # builds chi_pair
 def test_chi_liar_is_named_between_two_signers(chi_pair: Handoff) -> None:
     assert {e.state.reason for e in chi_pair.errors.values()} == {"chi"}
     result, _ = identify(chi_pair)
     assert_named(result, {CHEATER: {"identify_dec"}})
 
 
+@pytest.mark.slow(22)  # builds delta_trio
 def test_delta_liar_is_named_among_three_signers(delta_trio: Handoff) -> None:
     assert {e.state.reason for e in delta_trio.errors.values()} == {"delta"}
     result, outcomes = identify(delta_trio)
@@ -253,8 +304,11 @@ def test_delta_liar_is_named_among_three_signers(delta_trio: Handoff) -> None:
     assert_named(result, {CHEATER: {"identify_dec"}})
 
 
+@pytest.mark.slow(13)
 def test_chi_liar_is_named_among_three_signers(chi_trio: Handoff) -> None:
-    """Also the only run of the χ-mode Πaff-g* (D̂, F̂, X_i'); one honest verifier is enough (seconds each)."""
+    """Also the only run of the χ-mode Πaff-g* (D̂, F̂, X_i'): 5's about what it sent to 2, checked by 4.
+
+    One honest verifier is enough (each verification costs seconds), so 4 only listens."""
     assert {e.state.reason for e in chi_trio.errors.values()} == {"chi"}
     result, outcomes = identify(chi_trio, only={4})
     assert set(outcomes) == {4}

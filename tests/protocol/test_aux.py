@@ -43,9 +43,11 @@ def assert_consistent(out: dict[int, AuxInfo], level: SecurityLevel, parties: tu
 
 @pytest.fixture(scope="module")
 def aux3() -> dict[int, AuxInfo]:
+    """The 3-party run at 112 bits, shared by the tests of this file (seconds: built once)."""
     return run_aux(LEVEL_112, (1, 2, 3), "aux3")
 
 
+@pytest.mark.slow(8)  # builds aux3
 def test_n3_at_112_all_parties_agree(aux3: dict[int, AuxInfo]) -> None:
     assert_consistent(aux3, LEVEL_112, (1, 2, 3))
 
@@ -69,15 +71,12 @@ def test_secrets_are_not_in_repr(aux3: dict[int, AuxInfo]) -> None:
     assert str(aux3[1].paillier_secret.p) not in text
 
 
-def test_two_parties_with_arbitrary_indices_get_a_fresh_epoch(aux3: dict[int, AuxInfo]) -> None:
-    out = run_aux(LEVEL_112, (3, 7), "aux-3-7")
-    assert_consistent(out, LEVEL_112, (3, 7))
+@pytest.mark.slow(9)
+def test_two_parties_with_arbitrary_indices_at_128_get_a_fresh_epoch(aux3: dict[int, AuxInfo]) -> None:
+    """The one 128-level aux run (seconds per proof). Two parties: what a third adds is covered at 112."""
+    out = run_aux(LEVEL_128, (3, 7), "aux-3-7-128")
+    assert_consistent(out, LEVEL_128, (3, 7))
     assert out[3].epoch_id != aux3[1].epoch_id
-
-
-@pytest.mark.slow
-def test_n3_at_128() -> None:
-    assert_consistent(run_aux(LEVEL_128, (1, 2, 3), "aux3-128"), LEVEL_128, (1, 2, 3))
 
 
 # --- caller misuse: InvalidInput, never a blame ------------------------------------------------

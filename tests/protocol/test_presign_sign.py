@@ -79,6 +79,7 @@ def unsigned(t2n3: tuple[dict[int, KeyShare], dict[int, AuxInfo]]) -> dict[int, 
     return run_presign(shares, aux, (1, 2), "unsigned", path=(3,))
 
 
+@pytest.mark.slow(2)
 @pytest.mark.parametrize("signers", [(1, 2), (1, 3), (2, 3)])
 def test_t2n3_every_pair_presigns_and_signs(
     t2n3: tuple[dict[int, KeyShare], dict[int, AuxInfo]], signers: tuple[int, ...]
@@ -221,7 +222,7 @@ def test_combine_refuses_malformed_calls(t2n3: tuple[dict[int, KeyShare], dict[i
     assert_valid(sign.combine(public, digest, partials), shares[1].public_key, digest)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(3)
 def test_level_128_presign_and_sign() -> None:
     level: SecurityLevel = LEVEL_128
     shares, aux = keygen_shares(2, T2N3), aux_from_fixtures(level, T2N3)

@@ -68,6 +68,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> dict[int, SignerNode]:
     return nodes
 
 
+@pytest.mark.slow(9)  # builds the cluster: keygen and aux
 def test_presign_then_sign_through_envelopes(cluster: dict[int, SignerNode]) -> None:
     outs = _run(cluster, b"presign-sess-001", "presign", (1, 3))
     assert outs[1] == outs[3]
@@ -146,10 +147,11 @@ def test_restart_keeps_share_and_wrong_kek_is_a_clear_error(cluster: dict[int, S
         EncryptedStore(cfg.data_dir / "store", bytes(32)).get("keys/k1/share")
 
 
-def test_refresh_keeps_key_changes_shares_and_voids_presignatures(tmp_path: Path) -> None:
-    nodes = _make_nodes(tmp_path)
-    _run(nodes, b"keygen-session-2", "keygen", (1, 2, 3), threshold=2)
-    _run(nodes, b"aux-session-0002", "aux", (1, 2, 3), level="112")
+@pytest.mark.slow(9)
+def test_refresh_keeps_key_changes_shares_and_voids_presignatures(cluster: dict[int, SignerNode]) -> None:
+    """Last in this file on purpose: it moves the shared cluster to the next epoch (a file's tests run in
+    order); a cluster of its own would cost another keygen and aux run."""
+    nodes = cluster
     _run(nodes, b"presign-before-1", "presign", (1, 2))
     before = {p: nodes[p].key_share("k1") for p in nodes}
     assert nodes[1].presignature_ids("k1")

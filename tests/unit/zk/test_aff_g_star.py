@@ -79,10 +79,7 @@ def _forbid_modexp(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # --- completeness -------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "level", [LEVEL_112, pytest.param(LEVEL_128, marks=pytest.mark.slow)], ids=["112", "128"]
-)
-def test_completeness_and_wire_round_trip(level: SecurityLevel) -> None:
+def _complete(level: SecurityLevel) -> None:
     stmt, _wit, proof = _honest(level)
     assert len(proof.reps) == level.m
     again = aff_g_star.Proof.from_value(decode_value(encode_value(proof.to_value())))
@@ -90,7 +87,18 @@ def test_completeness_and_wire_round_trip(level: SecurityLevel) -> None:
     aff_g_star.verify(_transcript(), stmt, again, level=level)
 
 
+@pytest.mark.slow(7)
+def test_completeness_and_wire_round_trip() -> None:
+    _complete(LEVEL_112)
+
+
+@pytest.mark.slow(20)
+def test_completeness_and_wire_round_trip_at_128() -> None:
+    _complete(LEVEL_128)
+
+
 # --- a cheating prover (112 only: each proof costs seconds) --------------------------------------
+@pytest.mark.slow(3)
 def test_wrong_witness_rejected(rng: SeededRng) -> None:
     """D is built from x+1 (a D built with a different x); the prover knows only x."""
     level = LEVEL_112
@@ -100,6 +108,7 @@ def test_wrong_witness_rejected(rng: SeededRng) -> None:
     assert _check_of(bad, proof, level) == "eq_d"
 
 
+@pytest.mark.slow(3)
 def test_y_far_out_of_range_rejected(rng: SeededRng) -> None:
     """y = 2^(ℓ'+ε+8) with D and Y consistent: every z2 = β + y (e_j = 1) leaves ±2^(ℓ'+ε)."""
     level = LEVEL_112

@@ -12,7 +12,7 @@ from signer.tss.encoding import decode_value, encode_value
 from signer.tss.errors import DecodeError, InvalidInput, InvalidProof
 from signer.tss.modarith import powmod_public
 from signer.tss.paillier import PaillierPublicKey
-from signer.tss.params import LEVEL_112, SecurityLevel
+from signer.tss.params import LEVEL_112, LEVEL_128, SecurityLevel
 from signer.tss.rng import rand_nonzero_scalar, rand_signed, rand_unit
 from signer.tss.transcript import Transcript
 from signer.tss.zk import dec
@@ -64,13 +64,23 @@ def _with_rep(proof: dec.Proof, j: int, **changes: Any) -> dec.Proof:
 
 
 # --- completeness ---------------------------------------------------------------------------------
-def test_completeness_and_wire_round_trip(level: SecurityLevel) -> None:
+def _complete(level: SecurityLevel) -> None:
     stmt, _ = _instance(level)
     proof = _honest(level)
     assert len(proof.reps) == level.m
     dec.verify(_transcript(), stmt, proof, level=level)
     # decoding gives back an equal proof (verification is a function of the value, so it passes too)
     assert dec.Proof.from_value(decode_value(encode_value(proof.to_value()))) == proof
+
+
+@pytest.mark.slow(4)
+def test_completeness_and_wire_round_trip() -> None:
+    _complete(LEVEL_112)
+
+
+@pytest.mark.slow(10)
+def test_completeness_and_wire_round_trip_at_128() -> None:
+    _complete(LEVEL_128)
 
 
 def test_randomizer_derived_with_the_secret_key() -> None:
