@@ -187,12 +187,20 @@ def reject(
 def freeze(
     client: CoordinatorClient, key: Ed25519PrivateKey, officer_id: str, scope: str = ALL_KEYS, *, now: int | None = None
 ) -> tuple[FreezeOrder, coordinator_pb2.GovernanceStatus]:
-    """Sign a freeze order for `scope` ('*' or a key id) and deliver it."""
+    """Sign a freeze order for `scope` ('*' or a key id) and deliver it to the coordinator."""
+    order = freeze_order(key, officer_id, scope, now=now)
+    return order, client.freeze(order.to_bytes())
+
+
+def freeze_order(
+    key: Ed25519PrivateKey, officer_id: str, scope: str = ALL_KEYS, *, now: int | None = None
+) -> FreezeOrder:
+    """A freeze order for `scope` signed by `officer_id` (delivered by the caller: coordinator,
+    signers directly, or both)."""
     try:
-        order = sign_freeze(key, officer_id, scope, int(time.time()) if now is None else now)
+        return sign_freeze(key, officer_id, scope, int(time.time()) if now is None else now)
     except PolicyError as exc:
         raise OfficerError(str(exc)) from None
-    return order, client.freeze(order.to_bytes())
 
 
 def unfreeze_order(
