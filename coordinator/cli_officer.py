@@ -4,7 +4,8 @@ tssctl officer keygen --id ID --out FILE
 tssctl approve ID --officer ID [--key FILE] [--yes] [--wait]
 tssctl reject ID --officer ID [--key FILE] [--reason TEXT]
 tssctl freeze --officer ID [--key FILE] [--scope '*'|KEY_ID] [DELIVERY]
-tssctl unfreeze --officer A [--key FA] --officer B [--key FB] [--scope '*'] [--order IN] [--out OUT] [DELIVERY]
+tssctl unfreeze --officer A [--key FA] --officer B [--key FB] [--scope '*'] [--lifts T] [--order IN] [--out OUT]
+                [DELIVERY]
 tssctl policy show [--document policy|registry]
 tssctl policy propose FILE --kind policy|registry --admin A [--key FA] ... [--successor] [--out OUT] [DELIVERY]
 
@@ -202,6 +203,8 @@ def cmd_unfreeze(args: argparse.Namespace) -> int:
     submitter = args.identity or (signers[0][0] if signers else None)
     if args.order:
         order = officer.load_order(Path(args.order))
+    elif args.lifts:
+        order = officer.lift_order(args.scope, args.lifts)
     else:
         if submitter is None:
             raise CliError("give --officer (and its --key) to sign, or --order with --as to submit")
@@ -383,6 +386,9 @@ def add_parsers(sub: Any) -> None:
     u.add_argument("--key", action="append", help="that officer's key file (repeat, same order)")
     u.add_argument("--scope", default=ALL_KEYS)
     u.add_argument("--order", default="", help="a partly signed order to add signatures to")
+    u.add_argument(
+        "--lifts", type=int, default=0, help="issued_at of the freeze to lift (default: as the coordinator reports it)"
+    )
     u.add_argument("--out", default="", help="write the order here instead of delivering it")
     add_common(u, "the first --officer")
     delivery_opts(u)

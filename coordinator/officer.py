@@ -215,6 +215,13 @@ def unfreeze_order(
     raise OfficerError(f"scope {scope!r} is not frozen (frozen: {frozen})")
 
 
+def lift_order(scope: str, lifts: int, *, now: int | None = None) -> UnfreezeOrder:
+    """An unsigned order lifting the freeze of `scope` issued at `lifts` (from the freeze report),
+    built without asking the coordinator (which may never have heard of a freeze delivered to the
+    signers directly)."""
+    return UnfreezeOrder(scope, lifts, max(int(time.time()) if now is None else now, lifts))
+
+
 def save_order(path: Path, order: UnfreezeOrder) -> None:
     """Write a partly signed unfreeze order for the next officer."""
     Path(path).write_text(json.dumps({"unfreeze_order": order.to_bytes().hex()}) + "\n")
