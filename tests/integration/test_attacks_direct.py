@@ -12,6 +12,7 @@ import itertools
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -176,3 +177,30 @@ def test_signers_refuse_forged_orders_and_changes_from_the_right_roles(
             )
         assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert _reason(info.value) == "bad_signature"
+
+
+def test_a_tightening_the_coordinator_withholds_still_binds_the_signers(
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, tssctl: Any, tmp_path: Path
+) -> None:
+    """Last in the module: afterwards the signers hold a newer policy than the coordinator."""
+    rc, g, err = tssctl("policy", "show")
+    assert rc == 0, err
+    policy = g["policy"]
+    policy.setdefault("destinations", {}).setdefault("deny", []).append(TO)
+    doc = tmp_path / "deny-dead.json"
+    doc.write_text(json.dumps(policy))
+    rc, out, err = tssctl(
+        "policy", "propose", str(doc), "--kind", "policy", "--admin", "admin-1", "--admin", "admin-2",
+        "--successor", "--signers-only",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert [(s["confirmed"], s["policy_version"]) for s in out["signers"].values()] == [(True, 2)] * 3
+    rc, g, _ = tssctl("policy", "show")
+    assert g["policy_version"] == 1  # the coordinator never heard of it and still releases to TO
+
+    code, request_id = _submit(live_cluster, key)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    with CoordinatorClient(live_cluster.coordinator, live_cluster.client_tls("operator")) as op:
+        r = op.get_request(request_id)
+    assert r.state == "failed" and not r.raw_tx
+    assert r.error.count("refused: policy_mismatch") == 2, r.error
