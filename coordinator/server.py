@@ -357,7 +357,12 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):  # type: ig
     def ExportAudit(
         self, request: coordinator_pb2.ExportAuditRequest, context: grpc.ServicerContext
     ) -> Iterator[coordinator_pb2.AuditLine]:
-        lines = self._call(context, AUDITORS, lambda _: self.service.export_audit(request.since_seq))
+        def run(_: Peer) -> list[str]:
+            if request.since_seq > limits.MAX_SEQ:
+                raise InvalidRequest(f"since_seq: {request.since_seq} exceeds the limit of {limits.MAX_SEQ}")
+            return self.service.export_audit(request.since_seq)
+
+        lines = self._call(context, AUDITORS, run)
         for line in lines:
             if not context.is_active():
                 return
