@@ -170,7 +170,8 @@ class _Gen:
         self.real = real
 
     def size(self, limit: int) -> int:
-        return self.r.choice([0, 1, 7, limit // 2, limit, limit + 1, 2 * limit + 3])
+        # ... up to far above the field limit but within a message: what a size check must stop.
+        return self.r.choice([0, 1, 7, limit // 2, limit, limit + 1, 2 * limit + 3, min(30 * limit, 900_000)])
 
     def text(self, limit: int = limits.MAX_ID) -> str:
         alphabet = "abcXYZ019-_./*é\u202e\x00 "
