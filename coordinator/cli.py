@@ -7,7 +7,7 @@ tssctl withdraw --key KEY_ID --to 0x.. --value WEI [--chain-id 1] [--nonce 0] [-
                 [--max-fee WEI] [--priority-fee WEI] [--data 0x..] [--path m/0/1] [--idempotency-key K]
 tssctl sign-eth ...                                 (the same as withdraw)
 tssctl sweep --key KEY_ID --hot-balance WEI --cap WEI --reserve WEI --to COLD [tx options]
-tssctl request show ID                             tssctl request list [--state S] [--key KEY_ID]
+tssctl request show ID                             tssctl request list [--state S] [--key KEY_ID] [--limit N]
 tssctl demo [--dir D] [--level 128|112]
 and the officer, admin and auditor commands of cli_officer.py (approve, reject, freeze, unfreeze,
 officer keygen, policy show|propose, audit export|verify).
@@ -359,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("request_id", nargs="?", default="")
     r.add_argument("--state", default="", help="list: only this state")
     r.add_argument("--key", default="", help="list: only this key id")
-    r.add_argument("--limit", type=int, default=50)
+    r.add_argument(
+        "--limit", type=int, default=50, help="list: at most this many, newest first, following pages (0: all)"
+    )
     add_common(r, "operator")
     r.set_defaults(func=cmd_request)
 

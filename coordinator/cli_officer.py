@@ -3,10 +3,19 @@
 tssctl officer keygen --id ID --out FILE
 tssctl approve ID --officer ID [--key FILE] [--yes] [--wait]
 tssctl reject ID --officer ID [--key FILE] [--reason TEXT]
-tssctl freeze --officer ID [--key FILE] [--scope '*'|KEY_ID]
-tssctl unfreeze --officer A [--key FA] --officer B [--key FB] [--scope '*'] [--order IN] [--out OUT]
+tssctl freeze --officer ID [--key FILE] [--scope '*'|KEY_ID] [DELIVERY]
+tssctl unfreeze --officer A [--key FA] --officer B [--key FB] [--scope '*'] [--lifts T] [--order IN] [--out OUT]
+                [DELIVERY]
 tssctl policy show [--document policy|registry]
-tssctl policy propose FILE --kind policy|registry --admin A [--key FA] ... [--successor] [--out OUT]
+tssctl policy propose FILE --kind policy|registry --admin A [--key FA] ... [--successor] [--out OUT] [DELIVERY]
+
+DELIVERY: by default a freeze, an unfreeze or a change goes to the coordinator AND to every signer
+directly (addresses from D/cluster.json, or `--signer PARTY=HOST:PORT`, repeatable), so a
+coordinator cannot withhold it; the report names each signer that confirmed. `--coordinator-only`
+delivers through the coordinator alone; `--signers-only` skips it. The exit code is 1 unless
+every destination confirmed. `policy propose` delivers directly only with `--direct` (or
+`--signer` / `--signers-only`): the coordinator forwards a change itself, and a second delivery
+of a pending loosening would restart its change delay on the signers.
 tssctl audit export [--since SEQ] [--out FILE]
 tssctl audit verify [--file EXPORT] [--public-key PEM] [--anchor SEQ:HASH]
 
@@ -19,15 +28,17 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tsscustody.v1 import coordinator_pb2
 
 from signer.policy import ALL_KEYS
 
-from . import audit, cluster, officer
+from . import audit, cluster, direct, officer
 from .cli_common import CliError, add_common, client_for, emit, intent_json, request_json, request_line, wait_final
 from .trail import audit_public_key_path
 
@@ -119,20 +130,81 @@ def cmd_reject(args: argparse.Namespace) -> None:
     emit(args, {"officer": args.officer, **request_json(r)}, request_line(r))
 
 
-def cmd_freeze(args: argparse.Namespace) -> None:
+def _targets(args: argparse.Namespace) -> dict[int, str]:
+    """Signers to deliver to directly: --signer options, else the cluster's (none with --coordinator-only)."""
+    if args.coordinator_only or (args.func is cmd_policy and not (args.direct or args.signer or args.signers_only)):
+        return {}
+    try:
+        given = direct.parse_signers(args.signer or [])
+    except direct.AddressError as exc:
+        raise CliError(str(exc)) from None
+    return given or cluster.ClusterInfo.load(Path(args.dir)).signers
+
+
+Send = Callable[[Any], coordinator_pb2.GovernanceStatus]
+
+
+def _to_coordinator(
+    args: argparse.Namespace, who: str, send: Send
+) -> tuple[coordinator_pb2.GovernanceStatus | None, str]:
+    """(governance, "") when the coordinator accepted, (None, error) when not; (None, "") when skipped."""
+    if args.signers_only:
+        return None, ""
+    try:
+        with client_for(args, who) as c:
+            return send(c), ""
+    except grpc.RpcError as exc:
+        return None, f"{exc.code().name}: {exc.details()}"
+
+
+def _report(
+    args: argparse.Namespace,
+    data: dict[str, Any],
+    human: str,
+    g: coordinator_pb2.GovernanceStatus | None,
+    coordinator_error: str,
+    confirmations: list[direct.Confirmation],
+) -> int:
+    """Emit what the coordinator and each signer said; 1 unless every destination confirmed."""
+    if g is not None:
+        data |= governance_json(g)
+    data["coordinator"] = (
+        {"skipped": True} if args.signers_only else {"confirmed": g is not None, "error": coordinator_error}
+    )
+    data["signers"] = {str(c.party): c.to_json() for c in confirmations}
+    lines = [human] if g is not None or (confirmations and all(c.ok for c in confirmations)) else []
+    if coordinator_error:
+        lines.append(f"coordinator: NOT confirmed: {coordinator_error}")
+        print(f"tssctl: coordinator: {coordinator_error}", file=sys.stderr)
+    lines += [c.line() for c in confirmations]
+    for c in confirmations:
+        if not c.ok:
+            print(f"tssctl: signer {c.party}: {c.error}", file=sys.stderr)
+    emit(args, data, "\n".join(lines))
+    return 0 if not coordinator_error and all(c.ok for c in confirmations) else 1
+
+
+def cmd_freeze(args: argparse.Namespace) -> int:
     key = _key(args, args.officer, args.key)
-    with client_for(args, args.officer) as c:
-        order, g = officer.freeze(c, key, args.officer, args.scope)
-    data = {"scope": order.scope, "issued_at": order.issued_at, "officer": args.officer, **governance_json(g)}
-    frozen = ", ".join(f.scope for f in g.frozen)
-    emit(args, data, f"frozen {order.scope} (order issued at {order.issued_at}); frozen scopes: {frozen}")
+    order = officer.freeze_order(key, args.officer, args.scope)
+    payload = order.to_bytes()
+    who = args.identity or args.officer
+    # Signers first: a coordinator that stalls must not delay the freeze where it matters.
+    confirmations = direct.freeze_order(_targets(args), cluster_tls(args, who), payload, unfreeze=False)
+    g, error = _to_coordinator(args, who, lambda c: c.freeze(payload))
+    data = {"scope": order.scope, "issued_at": order.issued_at, "officer": args.officer}
+    frozen = ", ".join(f.scope for f in g.frozen) if g is not None else "see signers"
+    human = f"frozen {order.scope} (order issued at {order.issued_at}); frozen scopes: {frozen}"
+    return _report(args, data, human, g, error, confirmations)
 
 
-def cmd_unfreeze(args: argparse.Namespace) -> None:
+def cmd_unfreeze(args: argparse.Namespace) -> int:
     signers = _signers(args, args.officer, args.key)
     submitter = args.identity or (signers[0][0] if signers else None)
     if args.order:
         order = officer.load_order(Path(args.order))
+    elif args.lifts:
+        order = officer.lift_order(args.scope, args.lifts)
     else:
         if submitter is None:
             raise CliError("give --officer (and its --key) to sign, or --order with --as to submit")
@@ -148,21 +220,30 @@ def cmd_unfreeze(args: argparse.Namespace) -> None:
             {"saved": args.out, **view},
             f"unfreeze order signed by {', '.join(view['signed_by'])} written to {args.out}",
         )
-        return
+        return 0
     if submitter is None:
         raise CliError("give --as NAME (an officer certificate) to deliver the order")
-    with client_for(args, submitter) as c:
-        g = c.unfreeze(order.to_bytes())
-    frozen = ", ".join(f.scope for f in g.frozen) or "none"
-    emit(
-        args,
-        {"unfrozen": order.scope, **officer.describe_order(order), **governance_json(g)},
-        f"unfroze {order.scope} (signed by {', '.join(e.signer_id for e in order.signatures)}); frozen now: {frozen}",
+    payload = order.to_bytes()
+    # Coordinator first: it forwards to the signers itself and refuses when one says not_frozen.
+    g, error = _to_coordinator(args, submitter, lambda c: c.unfreeze(payload))
+    confirmations = direct.freeze_order(_targets(args), cluster_tls(args, submitter), payload, unfreeze=True)
+    frozen = (", ".join(f.scope for f in g.frozen) or "none") if g is not None else "see signers"
+    human = (
+        f"unfroze {order.scope} (signed by {', '.join(e.signer_id for e in order.signatures)}); frozen now: {frozen}"
     )
+    return _report(args, {"unfrozen": order.scope, **officer.describe_order(order)}, human, g, error, confirmations)
+
+
+def cluster_tls(args: argparse.Namespace, who: str) -> Any:
+    """The certificate `who` presents (from the cluster directory)."""
+    tls = cluster.ClusterInfo.load(Path(args.dir)).client_tls(who)
+    if not tls.cert.exists():
+        raise CliError(f"no certificate for {who!r} in {Path(args.dir) / 'certs'}")
+    return tls
 
 
 # --- admins ------------------------------------------------------------------------------------------
-def cmd_policy(args: argparse.Namespace) -> None:
+def cmd_policy(args: argparse.Namespace) -> int:
     if args.action == "show":
         with client_for(args, "operator") as c:
             g = c.governance()
@@ -171,7 +252,7 @@ def cmd_policy(args: argparse.Namespace) -> None:
             if not text:
                 raise CliError(f"no {args.document} installed")
             print(text)
-            return
+            return 0
         d = governance_json(g)
         human = (
             f"policy v{g.policy_version} {d['policy_hash']}\nregistry v{g.registry_version} {d['registry_hash']}\n"
@@ -179,7 +260,7 @@ def cmd_policy(args: argparse.Namespace) -> None:
             f"pending: {json.dumps(d['pending']) if d['pending'] else 'nothing'}"
         )
         emit(args, d, human)
-        return
+        return 0
     if not args.file or not args.kind:
         raise CliError("policy propose needs FILE and --kind policy|registry")
     signers = _signers(args, args.admin, args.key)
@@ -197,13 +278,16 @@ def cmd_policy(args: argparse.Namespace) -> None:
                 {"saved": args.out, **view},
                 f"{args.kind} change signed by {', '.join(view['signed_by'])} written to {args.out}",
             )
-            return
-        g = c.propose_change(args.kind, change.to_json())
+            return 0
+    change_json = change.to_json()
+    g, error = _to_coordinator(args, submitter, lambda c: c.propose_change(args.kind, change_json))
+    confirmations = direct.change(_targets(args), cluster_tls(args, submitter), args.kind, change_json)
     view = officer.describe_change(change)
-    d = governance_json(g)
-    in_force = (g.policy_version if args.kind == "policy" else g.registry_version) == view["version"]
+    version = g.policy_version if g is not None and args.kind == "policy" else g.registry_version if g else 0
+    in_force = version == view["version"]
     status = "in force" if in_force else "pending (loosening: takes effect after the change delay)"
-    emit(args, {"change": view, "in_force": in_force, **d}, f"{args.kind} v{view['version']} accepted: {status}")
+    human = f"{args.kind} v{view['version']} accepted: {status}"
+    return _report(args, {"change": view, "in_force": in_force}, human, g, error, confirmations)
 
 
 # --- auditors ----------------------------------------------------------------------------------------
@@ -267,6 +351,12 @@ def add_parsers(sub: Any) -> None:
     kg.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     o.set_defaults(func=cmd_officer)
 
+    def delivery_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--signer", action="append", metavar="PARTY=HOST:PORT", help="deliver to this signer (repeat)")
+        how = p.add_mutually_exclusive_group()
+        how.add_argument("--coordinator-only", action="store_true", help="deliver through the coordinator alone")
+        how.add_argument("--signers-only", action="store_true", help="deliver to the signers alone")
+
     def officer_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--officer", required=True, help="your officer id (and certificate name)")
         p.add_argument("--key", default=None, help="your Ed25519 key file (default D/officers/<officer>.key)")
@@ -288,6 +378,7 @@ def add_parsers(sub: Any) -> None:
     f = sub.add_parser("freeze", help="freeze all signing (or one key) at once")
     f.add_argument("--scope", default=ALL_KEYS, help="'*' (default) or a key id")
     officer_opts(f)
+    delivery_opts(f)
     f.set_defaults(func=cmd_freeze)
 
     u = sub.add_parser("unfreeze", help="lift a freeze: an order signed by the policy's quorum of officers")
@@ -295,8 +386,12 @@ def add_parsers(sub: Any) -> None:
     u.add_argument("--key", action="append", help="that officer's key file (repeat, same order)")
     u.add_argument("--scope", default=ALL_KEYS)
     u.add_argument("--order", default="", help="a partly signed order to add signatures to")
+    u.add_argument(
+        "--lifts", type=int, default=0, help="issued_at of the freeze to lift (default: as the coordinator reports it)"
+    )
     u.add_argument("--out", default="", help="write the order here instead of delivering it")
     add_common(u, "the first --officer")
+    delivery_opts(u)
     u.set_defaults(func=cmd_unfreeze)
 
     p = sub.add_parser("policy", help="policy and officer registry")
@@ -309,6 +404,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--successor", action="store_true", help="set version and previous_hash to follow the one in force")
     p.add_argument("--out", default="", help="write the signed change here instead of proposing it")
     add_common(p, "the first --admin, else operator")
+    delivery_opts(p)
+    # Opt-in: a second delivery of a pending loosening restarts its change delay on the signers.
+    p.add_argument("--direct", action="store_true", help="propose: also install on every signer directly")
     p.set_defaults(func=cmd_policy)
 
     au = sub.add_parser("audit", help="the coordinator's audit log")

@@ -8,6 +8,7 @@ from types import TracebackType
 import grpc
 from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
 
+from signer.node import limits
 from signer.node.tls import TlsFiles, channel_credentials
 
 
@@ -15,7 +16,11 @@ class CoordinatorClient:
     """Thin wrapper: one channel, one stub, sensible deadlines."""
 
     def __init__(self, address: str, tls: TlsFiles, timeout: float = 600.0) -> None:
-        self._channel = grpc.secure_channel(address, channel_credentials(tls))
+        self._channel = grpc.secure_channel(
+            address,
+            channel_credentials(tls),
+            options=limits.channel_options(limits.CLIENT_MAX_SEND, limits.CLIENT_MAX_RECEIVE),
+        )
         self.stub = coordinator_pb2_grpc.CoordinatorStub(self._channel)
         self.timeout = timeout
 
@@ -60,14 +65,29 @@ class CoordinatorClient:
         """A request's current state."""
         return self.stub.GetRequest(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=30)
 
+    def list_page(
+        self, key_id: str = "", state: str = "", page_size: int = 0, page_token: str = ""
+    ) -> coordinator_pb2.ListRequestsResponse:
+        """One page of requests, newest first (`next_page_token` set when more follow)."""
+        return self.stub.ListRequests(
+            coordinator_pb2.ListRequestsRequest(key_id=key_id, state=state, page_size=page_size, page_token=page_token),
+            timeout=30,
+        )
+
     def list_requests(
         self, key_id: str = "", state: str = "", limit: int = 100
     ) -> list[coordinator_pb2.SigningRequest]:
-        """Requests, newest first, optionally of one key and in one state."""
-        resp = self.stub.ListRequests(
-            coordinator_pb2.ListRequestsRequest(key_id=key_id, state=state, limit=limit), timeout=30
-        )
-        return list(resp.requests)
+        """Up to `limit` requests (0: all), newest first, optionally of one key and in one state,
+        following the server's pages."""
+        out: list[coordinator_pb2.SigningRequest] = []
+        token = ""
+        while True:
+            want = limits.MAX_PAGE_SIZE if limit <= 0 else min(limits.MAX_PAGE_SIZE, limit - len(out))
+            page = self.list_page(key_id, state, want, token)
+            out.extend(page.requests)
+            token = page.next_page_token
+            if not token or (limit > 0 and len(out) >= limit):
+                return out[:limit] if limit > 0 else out
 
     def propose_change(self, kind: str, change_json: str) -> coordinator_pb2.GovernanceStatus:
         """Submit an admin-signed policy or registry change."""

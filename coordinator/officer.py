@@ -187,12 +187,20 @@ def reject(
 def freeze(
     client: CoordinatorClient, key: Ed25519PrivateKey, officer_id: str, scope: str = ALL_KEYS, *, now: int | None = None
 ) -> tuple[FreezeOrder, coordinator_pb2.GovernanceStatus]:
-    """Sign a freeze order for `scope` ('*' or a key id) and deliver it."""
+    """Sign a freeze order for `scope` ('*' or a key id) and deliver it to the coordinator."""
+    order = freeze_order(key, officer_id, scope, now=now)
+    return order, client.freeze(order.to_bytes())
+
+
+def freeze_order(
+    key: Ed25519PrivateKey, officer_id: str, scope: str = ALL_KEYS, *, now: int | None = None
+) -> FreezeOrder:
+    """A freeze order for `scope` signed by `officer_id` (delivered by the caller: coordinator,
+    signers directly, or both)."""
     try:
-        order = sign_freeze(key, officer_id, scope, int(time.time()) if now is None else now)
+        return sign_freeze(key, officer_id, scope, int(time.time()) if now is None else now)
     except PolicyError as exc:
         raise OfficerError(str(exc)) from None
-    return order, client.freeze(order.to_bytes())
 
 
 def unfreeze_order(
@@ -205,6 +213,13 @@ def unfreeze_order(
             return UnfreezeOrder(scope, f.since, issued)
     frozen = ", ".join(f.scope for f in governance.frozen) or "nothing"
     raise OfficerError(f"scope {scope!r} is not frozen (frozen: {frozen})")
+
+
+def lift_order(scope: str, lifts: int, *, now: int | None = None) -> UnfreezeOrder:
+    """An unsigned order lifting the freeze of `scope` issued at `lifts` (from the freeze report),
+    built without asking the coordinator (which may never have heard of a freeze delivered to the
+    signers directly)."""
+    return UnfreezeOrder(scope, lifts, max(int(time.time()) if now is None else now, lifts))
 
 
 def save_order(path: Path, order: UnfreezeOrder) -> None:

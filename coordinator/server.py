@@ -10,6 +10,11 @@ Service errors become status codes; a protocol abort is ABORTED with the blames 
 `tss-blame-bin` trailer (the same codec the signers use) and named in the details. A policy
 refusal's stable reason starts the details (`self_approval: officer-1`).
 
+Bounded inputs: the server takes messages up to `limits.COORDINATOR_MAX_RECEIVE` and every field
+is size-checked here, before the service stores or audits anything (INVALID_ARGUMENT naming the
+field and its limit). An oversize freeze, unfreeze or change is audited by SHA-256 and length
+only. ListRequests is paginated (page_size capped, pages end before `limits.LIST_PAGE_BYTES`).
+
 Run: `python -m coordinator --config coordinator.json` (see `serve`).
 """
 
@@ -30,20 +35,22 @@ from grpc_reflection.v1alpha import reflection
 from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
 
 from signer.chains.ethereum import TxError, address_of
-from signer.node import blame_codec
-from signer.node.server import tx_from_proto
+from signer.node import blame_codec, limits
+from signer.node.limits import FieldTooLarge, check_bytes, check_count, check_text
+from signer.node.server import check_eth, tx_from_proto
 from signer.node.tls import Peer, TlsFiles, require_role, server_credentials
 from signer.policy import Intent, PolicyError
 from signer.tss.curve import Point
 from signer.tss.errors import Blame
 
+from .audit import FREEZE, POLICY
 from .config import CoordinatorConfig
 from .errors import ERRORS, Internal, InvalidRequest, ServiceError
 from .governance import GovernanceView
 from .logging import configure_logging
 from .service import CoordinatorService, tx_from_json
 from .signer_client import GrpcSignerClient, SignerClient, tx_to_proto
-from .store import FAILED, KeyRecord, RequestRecord, Store
+from .store import FAILED, KeyRecord, PageCursor, RequestRecord, Store
 from .trail import audit_public_key_path
 
 log = structlog.get_logger("coordinator")
@@ -142,6 +149,34 @@ def governance_to_proto(g: GovernanceView) -> coordinator_pb2.GovernanceStatus:
     )
 
 
+def _check_id(field: str, value: str) -> None:
+    check_text(field, value, limits.MAX_ID)
+
+
+def _page_size(request: coordinator_pb2.ListRequestsRequest) -> int:
+    asked = request.page_size or request.limit or limits.DEFAULT_PAGE_SIZE
+    return min(asked, limits.MAX_PAGE_SIZE)
+
+
+def list_page(
+    rows: list[RequestRecord], page_size: int, budget: int = limits.LIST_PAGE_BYTES
+) -> coordinator_pb2.ListRequestsResponse:
+    """Up to `page_size` of `rows` (fetched one beyond it), ending before the encoded page passes
+    `budget` bytes; `next_page_token` names the last row sent when more follow."""
+    out = coordinator_pb2.ListRequestsResponse()
+    size = 0
+    for i, row in enumerate(rows[:page_size]):
+        m = request_to_proto(row)
+        size += m.ByteSize() + 8
+        if i > 0 and size > budget:
+            break
+        out.requests.append(m)
+    if len(out.requests) < len(rows):
+        last = rows[len(out.requests) - 1]
+        out.next_page_token = PageCursor(last.created_at, last.request_id).token()
+    return out
+
+
 def _describe_blames(blames: tuple[Blame, ...]) -> str:
     return "; ".join(("relay" if b.party == 0 else f"signer {b.party}") + f" at {b.round}: {b.check}" for b in blames)
 
@@ -165,6 +200,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):  # type: ig
         peer = require_role(context, *roles)
         try:
             return fn(peer)
+        except FieldTooLarge as exc:
+            self._abort(context, "invalid_argument", str(exc))
         except ServiceError as exc:
             self._abort(context, exc.code, exc.message, exc.blames)
         except TxError as exc:
@@ -180,22 +217,42 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):  # type: ig
             self._abort(context, code, f"request {row.request_id} failed: {row.error}", row.blame)
         return request_to_proto(row)
 
-    def CreateKey(self, request: coordinator_pb2.CreateKeyRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(
-            context,
-            KEY_ADMINS,
-            lambda _: key_to_proto(self.service.create_key(request.name, request.threshold, request.level)),
+    def _refuse_oversize(self, kind: str, event: str, actor: str, field: str, payload: bytes | str, limit: int) -> None:
+        """Refuse a governance payload above `limit`, auditing only its SHA-256 and length."""
+        if len(payload) <= limit:
+            return
+        exc = FieldTooLarge(field, len(payload), limit, "bytes" if isinstance(payload, bytes) else "characters")
+        self.service.trail.record(
+            kind, event, "", actor, reason="too_large", detail=str(exc), **{field: limits.digest_of(payload)}
         )
+        raise exc
+
+    def CreateKey(self, request: coordinator_pb2.CreateKeyRequest, context: grpc.ServicerContext) -> Any:
+        def run(_: Peer) -> coordinator_pb2.Key:
+            _check_id("name", request.name)
+            check_text("level", request.level, limits.MAX_WORD)
+            return key_to_proto(self.service.create_key(request.name, request.threshold, request.level))
+
+        return self._call(context, KEY_ADMINS, run)
 
     def GetKey(self, request: coordinator_pb2.GetKeyRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(context, READERS, lambda _: key_to_proto(self.service.get_key(request.key_id)))
+        def run(_: Peer) -> coordinator_pb2.Key:
+            _check_id("key_id", request.key_id)
+            return key_to_proto(self.service.get_key(request.key_id))
+
+        return self._call(context, READERS, run)
 
     def SubmitSigningRequest(
         self, request: coordinator_pb2.SubmitSigningRequestRequest, context: grpc.ServicerContext
     ) -> Any:
         def run(peer: Peer) -> RequestRecord:
+            _check_id("key_id", request.key_id)
+            _check_id("idempotency_key", request.idempotency_key)
+            check_count("path", request.path, limits.MAX_PATH)
+            check_text("kind", request.kind, limits.MAX_WORD)
             if not request.HasField("eth"):
                 raise InvalidRequest("eth transaction missing")
+            check_eth(request.eth)
             tx = tx_from_proto(request.eth)
             return self.service.sign_eth(
                 request.key_id,
@@ -210,72 +267,102 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):  # type: ig
         return self._finished(context, row)
 
     def GetRequest(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(context, READERS, lambda _: request_to_proto(self.service.get_request(request.request_id)))
+        def run(_: Peer) -> coordinator_pb2.SigningRequest:
+            _check_id("request_id", request.request_id)
+            return request_to_proto(self.service.get_request(request.request_id))
+
+        return self._call(context, READERS, run)
 
     def ListRequests(self, request: coordinator_pb2.ListRequestsRequest, context: grpc.ServicerContext) -> Any:
         def run(_: Peer) -> coordinator_pb2.ListRequestsResponse:
-            rows = self.service.list_requests(request.key_id, request.state, request.limit or 100)
-            return coordinator_pb2.ListRequestsResponse(requests=[request_to_proto(r) for r in rows])
+            _check_id("key_id", request.key_id)
+            check_text("state", request.state, limits.MAX_WORD)
+            check_text("page_token", request.page_token, limits.MAX_PAGE_TOKEN)
+            try:
+                after = PageCursor.parse(request.page_token) if request.page_token else None
+            except ValueError:
+                raise InvalidRequest("page_token: not a token this server issued") from None
+            size = _page_size(request)
+            rows = self.service.store.list_requests(
+                key_id=request.key_id, state=request.state, limit=size + 1, after=after
+            )
+            return list_page(rows, size)
 
         return self._call(context, READERS, run)
 
     def Watch(
         self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext
     ) -> Iterator[coordinator_pb2.SigningRequest]:
-        stream = self._call(context, READERS, lambda _: self.service.watch(request.request_id, poll=self.watch_poll))
+        def run(_: Peer) -> Iterator[RequestRecord]:
+            _check_id("request_id", request.request_id)
+            return self.service.watch(request.request_id, poll=self.watch_poll)
+
+        stream = self._call(context, READERS, run)
         for row in stream:
             if not context.is_active():
                 return
             yield request_to_proto(row)
 
     def ApproveRequest(self, request: coordinator_pb2.ApproveRequestRequest, context: grpc.ServicerContext) -> Any:
-        row = self._call(
-            context,
-            OFFICERS,
-            lambda peer: self.service.approve(request.request_id, bytes(request.approval), officer=peer.name),
-        )
+        def run(peer: Peer) -> RequestRecord:
+            _check_id("request_id", request.request_id)
+            check_bytes("approval", bytes(request.approval), limits.MAX_APPROVAL)
+            return self.service.approve(request.request_id, bytes(request.approval), officer=peer.name)
+
+        row = self._call(context, OFFICERS, run)
         return self._finished(context, row)
 
     def RejectRequest(self, request: coordinator_pb2.RejectRequestRequest, context: grpc.ServicerContext) -> Any:
-        row = self._call(
-            context,
-            OFFICERS,
-            lambda peer: self.service.reject(
+        def run(peer: Peer) -> RequestRecord:
+            _check_id("request_id", request.request_id)
+            _check_id("officer_id", request.officer_id)
+            check_bytes("signature", bytes(request.signature), limits.MAX_SIGNATURE)
+            check_text("reason", request.reason, limits.MAX_REASON)
+            return self.service.reject(
                 request.request_id, request.officer_id, bytes(request.signature), request.reason, officer=peer.name
-            ),
-        )
+            )
+
+        row = self._call(context, OFFICERS, run)
         return request_to_proto(row)
 
     def Freeze(self, request: coordinator_pb2.FreezeOrderRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(
-            context,
-            OFFICERS,
-            lambda peer: governance_to_proto(self.service.freeze(bytes(request.order), officer=peer.name)),
-        )
+        def run(peer: Peer) -> coordinator_pb2.GovernanceStatus:
+            order = bytes(request.order)
+            self._refuse_oversize(FREEZE, "freeze_refused", peer.name, "order", order, limits.MAX_ORDER)
+            return governance_to_proto(self.service.freeze(order, officer=peer.name))
+
+        return self._call(context, OFFICERS, run)
 
     def Unfreeze(self, request: coordinator_pb2.FreezeOrderRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(
-            context,
-            OFFICERS,
-            lambda peer: governance_to_proto(self.service.unfreeze(bytes(request.order), officer=peer.name)),
-        )
+        def run(peer: Peer) -> coordinator_pb2.GovernanceStatus:
+            order = bytes(request.order)
+            self._refuse_oversize(FREEZE, "unfreeze_refused", peer.name, "order", order, limits.MAX_ORDER)
+            return governance_to_proto(self.service.unfreeze(order, officer=peer.name))
+
+        return self._call(context, OFFICERS, run)
 
     def GetGovernance(self, request: coordinator_pb2.GetGovernanceRequest, context: grpc.ServicerContext) -> Any:
         return self._call(context, READERS, lambda _: governance_to_proto(self.service.get_governance()))
 
     def ProposeChange(self, request: coordinator_pb2.ProposeChangeRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(
-            context,
-            ADMINS,
-            lambda peer: governance_to_proto(
-                self.service.propose_change(request.kind, request.change_json, admin=peer.name)
-            ),
-        )
+        def run(peer: Peer) -> coordinator_pb2.GovernanceStatus:
+            check_text("kind", request.kind, limits.MAX_WORD)
+            self._refuse_oversize(
+                POLICY, "change_refused", peer.name, "change", request.change_json, limits.MAX_CHANGE_JSON
+            )
+            return governance_to_proto(self.service.propose_change(request.kind, request.change_json, admin=peer.name))
+
+        return self._call(context, ADMINS, run)
 
     def ExportAudit(
         self, request: coordinator_pb2.ExportAuditRequest, context: grpc.ServicerContext
     ) -> Iterator[coordinator_pb2.AuditLine]:
-        lines = self._call(context, AUDITORS, lambda _: self.service.export_audit(request.since_seq))
+        def run(_: Peer) -> list[str]:
+            if request.since_seq > limits.MAX_SEQ:
+                raise InvalidRequest(f"since_seq: {request.since_seq} exceeds the limit of {limits.MAX_SEQ}")
+            return self.service.export_audit(request.since_seq)
+
+        lines = self._call(context, AUDITORS, run)
         for line in lines:
             if not context.is_active():
                 return
@@ -291,7 +378,10 @@ def create_server(
     health_servicer: health.HealthServicer | None = None,
 ) -> tuple[grpc.Server, int]:
     """A bound, not yet started server with mTLS, health and reflection; returns it and its port."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="coordinator-rpc"))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="coordinator-rpc"),
+        options=limits.channel_options(limits.COORDINATOR_MAX_SEND, limits.COORDINATOR_MAX_RECEIVE),
+    )
     coordinator_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(service), server)
     hs = health_servicer or health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)

@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
 
 from signer.chains.ethereum import Eip1559Tx, TxError
-from signer.node import blame_codec
+from signer.node import blame_codec, limits
 from signer.node.server import POLICY_REASON_KEY
 from signer.node.sessions import Envelope, StepResult
 from signer.node.store import StoreError
@@ -255,8 +255,7 @@ class GrpcSignerClient:
             address,
             channel_credentials(tls),
             options=[
-                ("grpc.max_receive_message_length", 64 << 20),
-                ("grpc.max_send_message_length", 64 << 20),
+                *limits.channel_options(limits.SIGNER_MAX_MESSAGE, limits.SIGNER_MAX_MESSAGE),
                 ("grpc.initial_reconnect_backoff_ms", 200),
                 ("grpc.max_reconnect_backoff_ms", 2000),
             ],

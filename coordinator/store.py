@@ -393,6 +393,29 @@ def _request(row: sqlite3.Row) -> RequestRecord:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PageCursor:
+    """Where a page of `list_requests` ended: the last row's (created_at, request_id)."""
+
+    created_at: float
+    request_id: str
+
+    def token(self) -> str:
+        """The opaque page token handed to clients (float repr round-trips exactly)."""
+        return f"{self.created_at!r}/{self.request_id}"
+
+    @classmethod
+    def parse(cls, token: str) -> PageCursor:
+        """Inverse of `token`; raises ValueError for anything else."""
+        at, sep, request_id = token.partition("/")
+        if not sep or not request_id:
+            raise ValueError("malformed page token")
+        created_at = float(at)
+        if created_at != created_at or created_at in (float("inf"), float("-inf")):
+            raise ValueError("malformed page token")
+        return cls(created_at, request_id)
+
+
 _SELECT_REQUEST = (
     "SELECT r.*, (SELECT group_concat(a.officer_id, ',') FROM approvals a WHERE a.request_id = r.request_id) "
     "AS approved_by FROM requests r"
@@ -746,13 +769,18 @@ class Store:
             raise NotFound(f"no request {request_id!r}")
         return _request(row)
 
-    def list_requests(self, *, key_id: str = "", state: str = "", limit: int = 100) -> list[RequestRecord]:
-        """Newest first, optionally filtered by key and state."""
+    def list_requests(
+        self, *, key_id: str = "", state: str = "", limit: int = 100, after: PageCursor | None = None
+    ) -> list[RequestRecord]:
+        """Newest first, optionally filtered by key and state, starting after the cursor `after`."""
         sql, args = _SELECT_REQUEST + " WHERE 1=1", list[Any]()
         if key_id:
             sql, args = sql + " AND r.key_id = ?", [*args, key_id]
         if state:
             sql, args = sql + " AND r.state = ?", [*args, state]
+        if after is not None:
+            sql += " AND (r.created_at < ? OR (r.created_at = ? AND r.request_id > ?))"
+            args = [*args, after.created_at, after.created_at, after.request_id]
         rows = self._conn().execute(
             sql + " ORDER BY r.created_at DESC, r.request_id LIMIT ?", (*args, max(1, min(limit, 1000)))
         )

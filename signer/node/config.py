@@ -25,8 +25,14 @@ class NodeConfig:
     # Admins pinned for genesis: id -> hex Ed25519 public key. Empty (old configs): no genesis
     # change is accepted, so the node holds no policy and never signs.
     trusted_admins: dict[str, str] = field(default_factory=dict)
+    # Protocol sessions held in memory: dropped after this many seconds without progress, and at
+    # most this many at once (signer/node/sessions.py).
+    session_idle_timeout: float = 900.0
+    max_sessions: int = 256
 
     def __post_init__(self) -> None:
+        if not self.session_idle_timeout > 0 or self.max_sessions < 1:
+            raise ValueError("session_idle_timeout must be > 0 and max_sessions >= 1")
         for admin_id, pub in self.trusted_admins.items():
             if not isinstance(admin_id, str) or not isinstance(pub, str) or len(bytes.fromhex(pub)) != 32:
                 raise ValueError(f"trusted_admins[{admin_id!r}] must be a 32-byte hex Ed25519 public key")
@@ -58,4 +64,6 @@ class NodeConfig:
             peers=peers,
             prime_pool=int(raw.get("prime_pool", 4)),
             trusted_admins={str(k): str(v) for k, v in raw.get("trusted_admins", {}).items()},
+            session_idle_timeout=float(raw.get("session_idle_timeout", 900.0)),
+            max_sessions=int(raw.get("max_sessions", 256)),
         )

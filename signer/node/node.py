@@ -94,7 +94,13 @@ class SignerNode:
         self.identity = self._load_identity()
         self.governance = NodeGovernance(self.store, config.trusted_admins)
         self.rng: Rng = rng or SystemRng()
-        self.sessions = SessionManager(self.identity, config.peers, self.rng)
+        self.sessions = SessionManager(
+            self.identity,
+            config.peers,
+            self.rng,
+            idle_timeout=config.session_idle_timeout,
+            max_sessions=config.max_sessions,
+        )
         self._pool: PrimePool | None = None
         if primes is None:
             self._pool = PrimePool((self.level.prime_bits,), target=config.prime_pool)

@@ -5,6 +5,11 @@ FAILED_PRECONDITION (the node's own governance refused: details `refused: <reaso
 and the stable reason alone in the `tss-policy-reason` trailer; also store errors),
 ABORTED (protocol abort, blames in `tss-blame-bin`), PERMISSION_DENIED (caller's role), INTERNAL.
 
+Roles: only the coordinator runs sessions and releases partial signatures; ApplyFreezeOrder also
+accepts officers and InstallChange admins, who deliver their signed orders and changes directly.
+
+Every field is size-checked (`limits`) before the node sees it: INVALID_ARGUMENT naming the field.
+
 Run: `python -m signer.node --config node.json`.
 """
 
@@ -28,9 +33,10 @@ from signer.chains.ethereum import Eip1559Tx, TxError
 from signer.policy import PolicyError
 from signer.tss.errors import DecodeError, InternalError, InvalidInput, ProtocolAbort
 
-from . import blame_codec
+from . import blame_codec, limits
 from .config import NodeConfig
 from .governance import GovernanceView
+from .limits import FieldTooLarge, check_bytes, check_count, check_text
 from .logging import configure_logging
 from .node import SignerNode
 from .sessions import Envelope, StepResult
@@ -40,6 +46,56 @@ from .tls import require_role, server_credentials
 log = structlog.get_logger("signer")
 R = TypeVar("R")
 POLICY_REASON_KEY = "tss-policy-reason"
+
+
+def check_eth(m: common_pb2.EthTransaction, field: str = "eth") -> None:
+    """Size limits of a transaction's fields (its validity is checked by `Eip1559Tx`)."""
+    check_text(f"{field}.to", m.to, limits.MAX_ADDRESS)
+    for name in ("value", "max_fee_per_gas", "max_priority_fee_per_gas"):
+        check_text(f"{field}.{name}", getattr(m, name), limits.MAX_TX_NUMBER)
+    check_bytes(f"{field}.data", bytes(m.data), limits.MAX_TX_DATA)
+
+
+def _check_start(m: signer_pb2.StartSessionRequest) -> None:
+    check_bytes("session_id", bytes(m.session_id), limits.MAX_SESSION_ID)
+    check_text("protocol", m.protocol, limits.MAX_WORD)
+    check_text("key_id", m.key_id, limits.MAX_ID)
+    check_count("parties", m.parties, limits.MAX_PARTIES)
+    check_text("level", m.level, limits.MAX_WORD)
+    check_count("path", m.path, limits.MAX_PATH)
+
+
+def _check_deliver(m: signer_pb2.DeliverRequest) -> None:
+    check_bytes("session_id", bytes(m.session_id), limits.MAX_SESSION_ID)
+    check_count("envelopes", m.envelopes, limits.MAX_ENVELOPES)
+    for e in m.envelopes:
+        check_bytes("envelopes.session_id", bytes(e.session_id), limits.MAX_SESSION_ID)
+        check_text("envelopes.protocol", e.protocol, limits.MAX_WORD)
+        check_text("envelopes.round", e.round, limits.MAX_WORD)
+        check_bytes("envelopes.payload", bytes(e.payload), limits.MAX_ENVELOPE_PAYLOAD)
+        check_bytes("envelopes.signature", bytes(e.signature), limits.MAX_SIGNATURE)
+
+
+def _check_partial_sign(m: signer_pb2.PartialSignRequest) -> None:
+    check_text("key_id", m.key_id, limits.MAX_ID)
+    check_bytes("presignature_id", bytes(m.presignature_id), limits.MAX_HASH)
+    check_eth(m.eth)
+    check_text("request_id", m.request_id, limits.MAX_ID)
+    check_count("approvals", m.approvals, limits.MAX_APPROVALS)
+    for a in m.approvals:
+        check_bytes("approvals[]", bytes(a), limits.MAX_APPROVAL)
+    check_text("initiator", m.initiator, limits.MAX_ID)
+    check_count("path", m.path, limits.MAX_PATH)
+    check_bytes("policy_hash", bytes(m.policy_hash), limits.MAX_HASH)
+    check_text("kind", m.kind, limits.MAX_WORD)
+
+
+# The TLS role only gates who may call; the signatures on the order or change are the authority,
+# checked by the node itself. Officers and admins may call directly so that a coordinator cannot
+# withhold a freeze, an officer removal or a tightening.
+COORDINATOR = ("coordinator",)
+FREEZE_CALLERS = ("coordinator", "officer")
+CHANGE_CALLERS = ("coordinator", "admin")
 
 
 def tx_from_proto(m: common_pb2.EthTransaction) -> Eip1559Tx:
@@ -99,10 +155,12 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
     def __init__(self, node: SignerNode) -> None:
         self.node = node
 
-    def _call(self, context: grpc.ServicerContext, fn: Callable[[], R]) -> R:
-        require_role(context, "coordinator")
+    def _call(self, context: grpc.ServicerContext, fn: Callable[[], R], roles: tuple[str, ...] = COORDINATOR) -> R:
+        require_role(context, *roles)
         try:
             return fn()
+        except FieldTooLarge as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except ProtocolAbort as abort:
             log.warning("protocol_abort", blames=[str(b) for b in abort.blames])
             context.set_trailing_metadata(((blame_codec.METADATA_KEY, blame_codec.encode_blames(abort.blames)),))
@@ -122,10 +180,12 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
         raise AssertionError("unreachable")
 
     def StartSession(self, request: signer_pb2.StartSessionRequest, context: grpc.ServicerContext) -> Any:
-        log.info("session_start", protocol=request.protocol, key_id=request.key_id, session=request.session_id.hex())
-        return self._call(
-            context,
-            lambda: _step(
+        def run() -> signer_pb2.SessionStep:
+            _check_start(request)
+            log.info(
+                "session_start", protocol=request.protocol, key_id=request.key_id, session=request.session_id.hex()
+            )
+            return _step(
                 self.node.start_session(
                     bytes(request.session_id),
                     request.protocol,
@@ -135,17 +195,20 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
                     level=request.level,
                     path=tuple(request.path),
                 )
-            ),
-        )
+            )
+
+        return self._call(context, run)
 
     def Deliver(self, request: signer_pb2.DeliverRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(
-            context,
-            lambda: _step(self.node.deliver(bytes(request.session_id), [_envelope_in(e) for e in request.envelopes])),
-        )
+        def run() -> signer_pb2.SessionStep:
+            _check_deliver(request)
+            return _step(self.node.deliver(bytes(request.session_id), [_envelope_in(e) for e in request.envelopes]))
+
+        return self._call(context, run)
 
     def PartialSign(self, request: signer_pb2.PartialSignRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.PartialSignResponse:
+            _check_partial_sign(request)
             p = self.node.partial_sign(
                 request.key_id,
                 bytes(request.presignature_id).hex(),
@@ -164,12 +227,19 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
         return self._call(context, run)
 
     def InstallChange(self, request: signer_pb2.InstallChangeRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(context, lambda: _governance(self.node.install_change(request.kind, request.change_json)))
+        def run() -> signer_pb2.SignerGovernance:
+            check_text("kind", request.kind, limits.MAX_WORD)
+            check_text("change_json", request.change_json, limits.MAX_CHANGE_JSON)
+            return _governance(self.node.install_change(request.kind, request.change_json))
+
+        return self._call(context, run, CHANGE_CALLERS)
 
     def ApplyFreezeOrder(self, request: signer_pb2.ApplyFreezeOrderRequest, context: grpc.ServicerContext) -> Any:
-        return self._call(
-            context, lambda: _governance(self.node.apply_freeze_order(bytes(request.order), request.unfreeze))
-        )
+        def run() -> signer_pb2.SignerGovernance:
+            check_bytes("order", bytes(request.order), limits.MAX_ORDER)
+            return _governance(self.node.apply_freeze_order(bytes(request.order), request.unfreeze))
+
+        return self._call(context, run, FREEZE_CALLERS)
 
     def NodeStatus(self, request: signer_pb2.NodeStatusRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.NodeStatusResponse:
@@ -185,7 +255,10 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
 
 def create_server(node: SignerNode, listen: str, max_workers: int = 16) -> tuple[grpc.Server, int]:
     """A started-ready (not yet started) server bound to `listen` with mTLS; returns it and its port."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers),
+        options=limits.channel_options(limits.SIGNER_MAX_MESSAGE, limits.SIGNER_MAX_MESSAGE),
+    )
     signer_pb2_grpc.add_SignerServicer_to_server(SignerServicer(node), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

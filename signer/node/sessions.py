@@ -4,11 +4,17 @@ Every incoming envelope is checked before its payload reaches a round: session, 
 sender and recipient, then the sender's Ed25519 signature, then (for direct messages) decryption.
 A bad signature can only come from the relay (no peer signs for another), so it blames the relay,
 party 0. A valid signature over a payload that does not decrypt blames the sender.
+
+Sessions are bounded: one that made no progress (no start, no delivery) for `idle_timeout`
+seconds is dropped when the next session starts, finished ones go first when the node is at its
+cap, and beyond `max_sessions` running sessions a start is refused, so neither a faulty
+coordinator nor a caller that starts sessions and walks away exhausts a signer's memory.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +29,10 @@ from .identity import EnvelopeError, Identity, PeerKeys, open_sealed, seal, sign
 
 RELAY = 0
 """Party index that names the relaying coordinator in a blame."""
+SESSION_IDLE_TIMEOUT = 900.0
+"""Seconds without progress after which a session is dropped (aux info's prime search included)."""
+MAX_SESSIONS = 256
+"""Sessions (running or finished, not yet evicted) a node holds at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,7 @@ class Session:
     public_output: bytes = b""
     aborted: ProtocolAbort | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    last_progress: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +81,33 @@ class StepResult:
 class SessionManager:
     """Runs sessions for one party; thread-safe per session."""
 
-    def __init__(self, identity: Identity, peers: Mapping[int, PeerKeys], rng: Rng | None = None) -> None:
+    def __init__(
+        self,
+        identity: Identity,
+        peers: Mapping[int, PeerKeys],
+        rng: Rng | None = None,
+        *,
+        idle_timeout: float = SESSION_IDLE_TIMEOUT,
+        max_sessions: int = MAX_SESSIONS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.identity = identity
         self.peers = dict(peers)
         self.rng: Rng = rng or SystemRng()
+        self.idle_timeout = idle_timeout
+        self.max_sessions = max_sessions
+        self._clock = clock
         self._sessions: dict[bytes, Session] = {}
         self._lock = threading.Lock()
+
+    def _evict(self, now: float) -> None:
+        """Drop sessions idle for longer than `idle_timeout`, then, at the cap, finished or aborted
+        ones (their outcome is already persisted or reported); the caller holds `_lock`."""
+        for sid in [sid for sid, s in self._sessions.items() if now - s.last_progress > self.idle_timeout]:
+            del self._sessions[sid]
+        if len(self._sessions) >= self.max_sessions:
+            for sid in [sid for sid, s in self._sessions.items() if s.done or s.aborted is not None]:
+                del self._sessions[sid]
 
     @property
     def party(self) -> int:
@@ -92,9 +124,13 @@ class SessionManager:
         if unknown:
             raise InvalidInput(f"no identity keys configured for parties {unknown}")
         with self._lock:
+            now = self._clock()
+            self._evict(now)
             if session_id in self._sessions:
                 raise InvalidInput("session id already used on this node")
-            s = Session(session_id, protocol, parties, on_done)
+            if len(self._sessions) >= self.max_sessions:
+                raise InvalidInput(f"too many sessions: this node holds at most {self.max_sessions} at once")
+            s = Session(session_id, protocol, parties, on_done, last_progress=now)
             self._sessions[session_id] = s
         with s.lock:
             return self._advance(s, first)
@@ -115,6 +151,7 @@ class SessionManager:
                 raise s.aborted
             if s.done or s.round is None:
                 raise InvalidInput("session already finished")
+            s.last_progress = self._clock()
             inbox = self._open(s, envelopes)
             try:
                 try:
