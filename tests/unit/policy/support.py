@@ -125,6 +125,7 @@ def policy(**changes: object) -> PolicyDocument:
 
 
 TX = Eip1559Tx(1, 7, 10**9, 50 * 10**9, 21000, ALLOWED, ETH)
+FEE = TX.max_fee_per_gas * TX.gas_limit  # the worst-case fee of `intent()`: 0.00105 ETH
 
 
 def intent(doc: PolicyDocument | None = None, /, **changes: object) -> Intent:
