@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
@@ -171,7 +172,7 @@ def test_a_signer_enforces_its_fair_share_of_windowed_limits() -> None:
         ),
     )
     i = intent(doc, amount=3 * ETH - FEE)
-    kw = {"destination": ALLOWED, "destination_class": "allowed", "initiator": BACKEND, "now": NOW}
+    kw: dict[str, Any] = {"destination": ALLOWED, "destination_class": "allowed", "initiator": BACKEND, "now": NOW}
     ledger = Ledger()
     ledger.record_spend(intent(doc, request_id="x", amount=3 * ETH - FEE), NOW - 1)
     assert check_limits(doc, ledger, i, share=(1, 1), **kw) is None  # 6 of 9 ETH
