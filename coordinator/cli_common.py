@@ -13,6 +13,7 @@ from typing import Any
 from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from signer.policy import Intent, PolicyError
+from signer.policy.intent import describe_calldata
 
 from . import cluster
 from .client import CoordinatorClient
@@ -65,6 +66,12 @@ def intent_json(intent: Intent) -> dict[str, Any]:
         "amount": str(intent.amount),
         "destination": intent.destination,
         "fee_cap": str(intent.fee_cap),
+        "nonce": intent.nonce,
+        "gas_limit": intent.gas_limit,
+        "max_fee_per_gas": str(intent.max_fee_per_gas),
+        "max_priority_fee_per_gas": str(intent.max_priority_fee_per_gas),
+        "calldata": describe_calldata(intent.data),
+        "tx_digest": intent.tx_digest.hex(),
         "key_id": intent.key_id,
         "path": path_text(intent.path),
         "request_id": intent.request_id,

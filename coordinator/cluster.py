@@ -18,7 +18,9 @@ period).
 
 The demo policy (`signer.policy.demo_policy`): ETH up to 0.1 signs automatically, up to 10 needs
 2 of the 3 officers, above that 2 of 3 plus a 5-minute time lock; a cold sweep to the registered
-cold address `DEMO_COLD_ADDRESS` needs 1 officer; unfreezing needs 2 officers.
+cold address `DEMO_COLD_ADDRESS` needs 1 officer; unfreezing needs 2 officers. Fees on chain ids 1
+and 11155111: gas limit 21000..200000, worst-case fee at most 0.01 ETH (and at most the amount)
+when automatic, 0.1 ETH in the officer-approved tiers; fees count in the ETH limits.
 """
 
 from __future__ import annotations

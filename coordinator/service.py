@@ -260,6 +260,9 @@ class CoordinatorService:
         self.down_ttl = down_ttl
         self.max_sign_attempts = max_sign_attempts
         self._random = random_bytes
+        # Round robin over signing sets: each signer is in t/n of them, which is exactly the fair
+        # share of every windowed limit it enforces, so an honest coordinator can reach the limit.
+        self._set_rotation = itertools.count()
         self._pool = ThreadPoolExecutor(max_workers=max(8, 4 * len(self.signers)), thread_name_prefix="signer-rpc")
         self._health: dict[int, tuple[bool, float]] = {}
         self._health_lock = threading.Lock()
@@ -749,11 +752,16 @@ class CoordinatorService:
     def _reserve(
         self, key: KeyRecord, live: Sequence[int], path: tuple[int, ...], request_id: str
     ) -> PresignatureRecord:
-        """The first live set with a ready presignature, reserved; else presign for the first live set."""
+        """The first live set (in round-robin order) with a ready presignature, reserved; else presign
+        for the first one."""
         sets = list(itertools.combinations(sorted(live), key.threshold))
+        k = next(self._set_rotation) % len(sets)
+        sets = sets[k:] + sets[:k]
         for _ in range(3):
             got = self.store.reserve_presignature(key.key_id, sets, path, key.epoch, request_id)
             if got is not None:
+                if tuple(got.signers) != sets[0]:
+                    self._schedule_refill(key.key_id, sets[0], path)  # so the next turn of this set finds one
                 return got
             self._presign(key, sets[0], path)  # another request may take it first: then go again
         raise Unavailable("could not reserve a presignature (taken by concurrent requests)")

@@ -18,6 +18,12 @@ by an admin quorum of the installed registry, again with enough pinned admins am
 Afterwards every change goes through `Governed.apply` (admin quorum of the registry in force,
 version up, chained to the active version, tighten now / loosen after the change delay).
 
+Limits over the key as a whole: the ledger holds only the releases this signer took part in, so
+every windowed limit is enforced at this signer's fair share `floor(max × t / n)`, with t and n
+read from its own key share (never from the coordinator). Each release is recorded by each of the
+t signers that released it, so the key as a whole never releases more than `max` per window,
+whichever signing sets the coordinator picks (docs/architecture.md has the argument).
+
 Fail closed: without an installed registry and policy nothing is released (`no_policy`).
 Every refusal is a `PolicyError(reason)`; the reasons are stable strings (see `authorize`).
 """
@@ -51,6 +57,7 @@ from signer.policy import (
 )
 from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode, encode
 from signer.tss.errors import DecodeError
+from signer.tss.key_share import KeyShare
 
 from .store import EncryptedStore, StoreError
 
@@ -277,6 +284,11 @@ class NodeGovernance:
             return self.view(now)
 
     # --- releases --------------------------------------------------------------------------------
+    def share_of_limits(self, key_id: str) -> tuple[int, int]:
+        """(t, n) of `key_id` from this node's own key share: its fair share of the windowed limits."""
+        share = KeyShare.from_bytes(self._store.get(f"keys/{key_id}/share"))
+        return share.threshold, len(share.parties)
+
     def authorize(self, release: ReleaseRequest, now: int) -> Authorization:
         """The node's own decision on a release; raises `PolicyError(reason)`, changes nothing.
 
@@ -291,8 +303,10 @@ class NodeGovernance:
         `unknown_officer`, `officer_removed`, `not_an_officer`, `duplicate_officer`,
         `self_approval`, `initiator_mismatch`, `approval_expired`, `approval_not_yet_valid`,
         `inclusion_proof_invalid`, `intent_expired`, `policy_mismatch` (approved under another
-        policy version than the node's), `destination_denied`, `no_matching_rule`, `rule_block`,
-        `limit_exceeded:<limit id>`, `trust_ramp_exceeded`, `approvals_pending`, `time_locked`.
+        policy version than the node's), `fee_fields_invalid`, `no_fee_rule`,
+        `gas_limit_out_of_range`, `destination_denied`, `no_matching_rule`, `rule_block`,
+        `fee_exceeded`, `fee_exceeded_relative`, `limit_exceeded:<limit id>` (windowed limits at
+        this signer's fair share t/n), `trust_ramp_exceeded`, `approvals_pending`, `time_locked`.
         """
         registry, policy = self.registry(now), self.policy(now)
         if registry is None or policy is None:
@@ -331,6 +345,7 @@ class NodeGovernance:
             approvals=approvals,
             now=now,
             initiator=release.initiator,
+            share=self.share_of_limits(release.key_id),
         )
         return Authorization(intent, decision, tx_digest, release.initiator, repeat)
 

@@ -2,10 +2,10 @@
 
 intent     the canonical intent officers approve (digest, decoded description, EIP-1559 builder)
 approvals  officer registry, Ed25519 approvals (single or batch by Merkle root), admin endorsements
-rules      approval expressions (k of a group, AND / OR), conditions, actions, limits, list entries
+rules      approval expressions (k of a group, AND / OR), conditions, actions, limits, fee rules, lists
 document   the versioned policy document (JSON): ordered rules, limits, destination lists, trust ramp
 change     admin-quorum policy / registry changes: chaining, no downgrade, tighten now, loosen later
-limits     the rolling-window ledger and limit checks
+limits     the rolling-window ledger (fees charged in the fee asset) and limit checks (fair share)
 freeze     signed freeze (any officer) and unfreeze (quorum) orders
 engine     `evaluate` -> Decision, `check_release` for signers, the demo policy
 merkle     RFC 6962 Merkle tree and inclusion proofs
@@ -40,6 +40,7 @@ from .rules import (
     ApprovalExpr,
     ColdEntry,
     Condition,
+    FeeRule,
     Group,
     Limit,
     Rule,
@@ -60,6 +61,7 @@ __all__ = [
     "Condition",
     "Decision",
     "Endorsement",
+    "FeeRule",
     "FreezeOrder",
     "FreezeState",
     "Governed",

@@ -8,10 +8,12 @@ once and drops any pending change; anything else waits `change_delay` seconds of
 (counted from the later of `proposed_at` and the time it was applied) and supersedes a pending one.
 
 "Provably tighter" is decided conservatively (`policy_is_tightening`): the new rules are the old
-ones with block rules inserted, trailing rules removed and actions made no weaker; every old limit
-is kept and not raised; the deny-list only grows; the cool-down, change delay and unfreeze quorum
-do not shrink; the trust ramp does not loosen; and a destination may only lose a listing (or start
-its cool-down later) if every rule that would then apply to it blocks. Anything else is loosening.
+ones with block rules inserted, trailing rules removed and actions made no weaker (a tier's fee cap
+kept or lowered); every old limit is kept and not raised; no network gains a fee rule and none
+has its fee caps raised or its gas limit range widened; the deny-list only grows; the cool-down,
+change delay and unfreeze quorum do not shrink; the trust ramp does not loosen; and a destination
+may only lose a listing (or start its cool-down later) if every rule that would then apply to it
+blocks. Anything else is loosening.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from signer.tss.encoding import encode
 from .approvals import MAX_CLOCK_SKEW, Endorsement, OfficerRegistry, endorse, verify_endorsements
 from .document import PolicyDocument
 from .errors import PolicyError, loads_bounded
-from .rules import CLASSES, Action, AllOf, AnyOf, ApprovalExpr, Group, Limit, Rule, TrustRamp
+from .rules import CLASSES, Action, AllOf, AnyOf, ApprovalExpr, FeeRule, Group, Limit, Rule, TrustRamp
 
 D = TypeVar("D", PolicyDocument, OfficerRegistry)
 CHANGE_TAG = "policy/change/v1"
@@ -186,6 +188,9 @@ def action_no_weaker(old: Action, new: Action) -> bool:
         return True
     if old.kind == "block" or new.time_lock < old.time_lock:
         return False
+    # A tier's own fee cap replaces the network's caps: only the same or a lower one is tighter.
+    if (old.fee_cap is None) != (new.fee_cap is None) or (new.fee_cap or 0) > (old.fee_cap or 0):
+        return False
     if old.kind == "allow":
         return True
     return (
@@ -216,6 +221,18 @@ def _limits_tighter(old: tuple[Limit, ...], new: tuple[Limit, ...]) -> bool:
         if y is None or (y.scope, y.asset, y.window, y.destinations) != (x.scope, x.asset, x.window, x.destinations):
             return False
         if y.max_amount > x.max_amount or y.max_count > x.max_count:
+            return False
+    return True
+
+
+def _fees_tighter(old: tuple[FeeRule, ...], new: tuple[FeeRule, ...]) -> bool:
+    """Every network keeps a fee rule no looser than before (a network without one is blocked)."""
+    by_net = {(f.chain, f.asset): f for f in old}
+    for f in new:
+        o = by_net.get((f.chain, f.asset))
+        if o is None or f.max_fee > o.max_fee or f.min_gas_limit < o.min_gas_limit or f.max_gas_limit > o.max_gas_limit:
+            return False
+        if o.max_fee_bps is not None and (f.max_fee_bps is None or f.max_fee_bps > o.max_fee_bps):
             return False
     return True
 
@@ -273,6 +290,7 @@ def policy_is_tightening(old: PolicyDocument, new: PolicyDocument) -> bool:
         and old.deny <= new.deny
         and _rules_tighter(old.rules, new.rules)
         and _limits_tighter(old.limits, new.limits)
+        and _fees_tighter(old.fees, new.fees)
         and _ramp_tighter(old.trust_ramp, new.trust_ramp)
         and _destinations_tighter(old, new)
     )

@@ -1,5 +1,6 @@
 """The versioned policy document: ordered rules (first match wins, block by default), limits,
-destination lists (allow with cool-down, deny, registered cold addresses) and a trust ramp.
+fee rules (one per network and fee asset; a network without one is blocked), destination lists
+(allow with cool-down, deny, registered cold addresses) and a trust ramp.
 
 Admins edit it as JSON; everything else works on the parsed form. Its version hash is SHA-256 over
 the tagged encoding of the parsed document, never over JSON bytes, so whitespace or key order
@@ -19,9 +20,10 @@ from signer.tss.encoding import Value
 
 from .approvals import tagged_hash
 from .errors import PolicyError, loads_bounded
-from .intent import canonical_address
+from .intent import canonical_address, fee_asset
 from .rules import (
     ACTIONS,
+    BPS,
     CLASSES,
     MAX_EXPR_DEPTH,
     SCOPES,
@@ -32,6 +34,7 @@ from .rules import (
     ApprovalExpr,
     ColdEntry,
     Condition,
+    FeeRule,
     Group,
     Limit,
     Rule,
@@ -40,6 +43,7 @@ from .rules import (
     check_expr,
     condition_value,
     expr_json,
+    fee_rule_value,
     malformed,
     names_value,
     opt_names_value,
@@ -55,6 +59,7 @@ class PolicyDocument:
     version: int
     rules: tuple[Rule, ...]
     limits: tuple[Limit, ...] = ()
+    fees: tuple[FeeRule, ...] = ()
     allow: tuple[AllowEntry, ...] = ()
     deny: frozenset[str] = frozenset()
     cold: tuple[ColdEntry, ...] = ()
@@ -72,13 +77,14 @@ class PolicyDocument:
         object.__setattr__(self, "allow", tuple(sorted(allow, key=lambda e: e.address)))
         object.__setattr__(self, "cold", tuple(sorted(cold, key=lambda e: e.address)))
         object.__setattr__(self, "deny", frozenset(_address(a) for a in self.deny))
+        object.__setattr__(self, "fees", tuple(sorted(self.fees, key=lambda f: (f.chain, f.asset))))
         if self.trust_ramp is not None:
             ramp = TrustRamp(self.trust_ramp.first, tuple(sorted(self.trust_ramp.caps)))
             object.__setattr__(self, "trust_ramp", ramp)
         for entries in (allow, cold):
             if len({e.address for e in entries}) != len(entries):
                 raise malformed("duplicate address in a destination list")
-        object.__setattr__(self, "_hash", tagged_hash("policy/document/v1", *self._values()))
+        object.__setattr__(self, "_hash", tagged_hash("policy/document/v2", *self._values()))
 
     def destination_class(self, destination: str, now: int) -> str:
         """`denied`, `cold`, `allowed` or `unlisted` for a canonical destination at time `now`."""
@@ -90,6 +96,11 @@ class PolicyDocument:
         if entry is not None and now >= entry.added_at + self.cooldown:
             return "allowed"
         return "unlisted"
+
+    def fee_rule(self, chain: str) -> FeeRule | None:
+        """The fee rule for `chain` and its fee asset, if there is one."""
+        asset = fee_asset(chain)
+        return next((f for f in self.fees if f.chain == chain and f.asset == asset), None)
 
     def hash(self) -> bytes:
         """The policy version hash (computed once, at construction)."""
@@ -118,6 +129,7 @@ class PolicyDocument:
             names_value(self.deny),
             cold,
             ramp,
+            [fee_rule_value(f) for f in self.fees],
         ]
 
     def check_successor(self, old: PolicyDocument, proposed_at: int) -> None:
@@ -154,6 +166,15 @@ class PolicyDocument:
                 out["approvals"] = expr_json(a.approvals)
             if a.time_lock:
                 out["time_lock"] = a.time_lock
+            if a.fee_cap is not None:
+                out["fee_cap"] = str(a.fee_cap)
+            return out
+
+        def fee(f: FeeRule) -> dict[str, Any]:
+            out: dict[str, Any] = {"chain": f.chain, "asset": f.asset, "max_fee": str(f.max_fee)}
+            out |= {"min_gas_limit": f.min_gas_limit, "max_gas_limit": f.max_gas_limit}
+            if f.max_fee_bps is not None:
+                out["max_fee_bps"] = f.max_fee_bps
             return out
 
         def limit(x: Limit) -> dict[str, Any]:
@@ -182,6 +203,7 @@ class PolicyDocument:
                 "cold": [{"address": e.address, "label": e.label} for e in self.cold],
             },
             "limits": [limit(x) for x in self.limits],
+            "fees": [fee(f) for f in self.fees],
             "rules": [{"id": r.rule_id, "when": cond(r.when), "action": action(r.action)} for r in self.rules],
         }
         if self.trust_ramp is not None:
@@ -198,7 +220,16 @@ class PolicyDocument:
         _keys(
             d,
             {"version", "rules"},
-            {"previous_hash", "change_delay", "cooldown", "unfreeze_quorum", "destinations", "limits", "trust_ramp"},
+            {
+                "previous_hash",
+                "change_delay",
+                "cooldown",
+                "unfreeze_quorum",
+                "destinations",
+                "limits",
+                "fees",
+                "trust_ramp",
+            },
         )
         dests = d.get("destinations", {})
         _keys(dests, set(), {"allow", "deny", "cold"})
@@ -225,6 +256,7 @@ class PolicyDocument:
             version=_int(d["version"]),
             rules=tuple(_rule(r) for r in _list(d["rules"])),
             limits=tuple(_limit(x) for x in _list(d.get("limits", []))),
+            fees=tuple(_fee(f) for f in _list(d.get("fees", []))),
             allow=tuple(allow),
             deny=frozenset(_str(a) for a in _list(dests.get("deny", []))),
             cold=tuple(cold),
@@ -310,9 +342,22 @@ def _rule(d: Any) -> Rule:
         keys=opt["keys"],
     )
     a = d["action"]
-    _keys(a, {"type"}, {"approvals", "time_lock"})
+    _keys(a, {"type"}, {"approvals", "time_lock", "fee_cap"})
     approvals = _parse_expr(a["approvals"]) if "approvals" in a else None
-    return Rule(_str(d["id"]), cond, Action(_str(a["type"]), approvals, _int(a.get("time_lock", 0))))
+    fee_cap = _amount(a["fee_cap"]) if "fee_cap" in a else None
+    return Rule(_str(d["id"]), cond, Action(_str(a["type"]), approvals, _int(a.get("time_lock", 0)), fee_cap))
+
+
+def _fee(d: Any) -> FeeRule:
+    _keys(d, {"chain", "asset", "max_fee", "min_gas_limit", "max_gas_limit"}, {"max_fee_bps"})
+    return FeeRule(
+        chain=_str(d["chain"]),
+        asset=_str(d["asset"]),
+        max_fee=_amount(d["max_fee"]),
+        min_gas_limit=_int(d["min_gas_limit"]),
+        max_gas_limit=_int(d["max_gas_limit"]),
+        max_fee_bps=_int(d["max_fee_bps"]) if "max_fee_bps" in d else None,
+    )
 
 
 def _limit(d: Any) -> Limit:
@@ -360,6 +405,9 @@ def _validate(doc: PolicyDocument) -> None:
             check_expr(a.approvals)
         if a.time_lock < 0 or (a.time_lock and a.kind != "require"):
             raise malformed(f"rule {r.rule_id}: a time lock runs from the approval quorum, so it needs `require`")
+        if a.fee_cap is not None and (not _is_int(a.fee_cap) or a.fee_cap < 0 or a.kind == "block"):
+            raise malformed(f"rule {r.rule_id}: fee_cap is a non-negative amount on `allow` or `require`")
+    _validate_fees(doc.fees)
     lids = [x.limit_id for x in doc.limits]
     if len(set(lids)) != len(lids) or not all(lids):
         raise malformed("limit ids must be unique and non-empty")
@@ -378,6 +426,32 @@ def _validate(doc: PolicyDocument) -> None:
             raise malformed(f"limit {x.limit_id}: client_rate needs max_count >= 1 and no max_amount")
         if x.scope != "client_rate" and x.max_count:
             raise malformed(f"limit {x.limit_id}: only client_rate counts requests")
+    _validate_ramp(doc)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _validate_fees(fees: tuple[FeeRule, ...]) -> None:
+    if len({(f.chain, f.asset) for f in fees}) != len(fees):
+        raise malformed("two fee rules for the same chain and asset")
+    for f in fees:
+        name = f"fee rule {f.chain}/{f.asset}"
+        if not isinstance(f.chain, str) or not f.chain.startswith("eip155:") or not f.chain[7:].isdigit():
+            raise malformed(f"{name}: chain must be eip155:<chain id>")
+        if f.asset != fee_asset(f.chain):
+            raise malformed(f"{name}: fees on {f.chain} are paid in {fee_asset(f.chain)}")
+        ints = (f.max_fee, f.min_gas_limit, f.max_gas_limit)
+        if not all(_is_int(v) and v >= 0 for v in ints):
+            raise malformed(f"{name}: max_fee and gas limits are non-negative integers")
+        if f.min_gas_limit < 1 or f.min_gas_limit > f.max_gas_limit:
+            raise malformed(f"{name}: needs 1 <= min_gas_limit <= max_gas_limit")
+        if f.max_fee_bps is not None and (not _is_int(f.max_fee_bps) or not 0 <= f.max_fee_bps <= BPS):
+            raise malformed(f"{name}: max_fee_bps must be in [0, {BPS}]")
+
+
+def _validate_ramp(doc: PolicyDocument) -> None:
     if doc.trust_ramp is not None and (doc.trust_ramp.first < 1 or any(c < 0 for _, c in doc.trust_ramp.caps)):
         raise malformed("trust_ramp needs first >= 1 and non-negative caps")
     if doc.trust_ramp is not None and len(dict(doc.trust_ramp.caps)) != len(doc.trust_ramp.caps):

@@ -3,8 +3,12 @@
 `evaluate` is pure: the document, registry, intent, verified approvals, ledger and `now` go in, a
 `Decision` comes out. Order of checks (fail closed at each):
   expired intent -> policy version mismatch -> initiator mismatch -> amount / destination that
-  cannot be decoded -> deny-list -> spent request id -> first matching rule (none: block) ->
-  block rule -> hard limits and trust ramp -> approvals and time lock.
+  cannot be decoded -> fee fields -> fee rule of the network (none: block) -> gas limit range ->
+  deny-list -> spent request id -> first matching rule (none: block) -> block rule -> fee cap
+  (the tier's, else the network's absolute and relative caps) -> hard limits (fees counted in the
+  fee asset) and trust ramp -> approvals and time lock.
+The fee is always the worst case the body allows, max fee per gas × gas limit: a signer computes
+it from the transaction it rebuilt, never from a figure the coordinator sends.
 A time lock runs from the moment the approvals first met the requirement (the officers' signed
 times, earliest satisfying prefix), so a signer can check it without trusting the coordinator.
 
@@ -24,17 +28,21 @@ from .freeze import FreezeState
 from .intent import Intent, canonical_destination
 from .limits import Ledger, check_limits
 from .rules import (
+    BPS,
     Action,
     AllowEntry,
     ApprovalExpr,
     ColdEntry,
     Condition,
+    FeeRule,
     Group,
     Limit,
     Rule,
     expr_groups,
     expr_satisfied,
 )
+
+DEMO_CHAINS = (1, 11155111)  # mainnet and Sepolia
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,28 @@ def quorum_time(
     return None
 
 
+def fee_fields_problem(intent: Intent) -> str | None:
+    """Why the fee fields cannot be a sane transaction, or None."""
+    if intent.gas_limit < 1 or intent.max_fee_per_gas < 1:
+        return "gas limit and max fee per gas must be positive"
+    if intent.max_priority_fee_per_gas > intent.max_fee_per_gas:
+        return "priority fee per gas exceeds max fee per gas"
+    return None
+
+
+def fee_over_cap(fees: FeeRule, action: Action, intent: Intent) -> str | None:
+    """`fee_exceeded` / `fee_exceeded_relative` if the worst-case fee is over this tier's cap."""
+    fee = intent.fee_cap
+    if action.fee_cap is not None:
+        return "fee_exceeded" if fee > action.fee_cap else None
+    if fee > fees.max_fee:
+        return "fee_exceeded"
+    # Relative only when fee and amount are in one asset; a token transfer has no common unit.
+    if fees.max_fee_bps is not None and intent.asset == fees.asset and fee * BPS > intent.amount * fees.max_fee_bps:
+        return "fee_exceeded_relative"
+    return None
+
+
 def evaluate(
     policy: PolicyDocument,
     registry: OfficerRegistry,
@@ -85,8 +115,13 @@ def evaluate(
     ledger: Ledger,
     now: int,
     initiator: str,
+    share: tuple[int, int] = (1, 1),
 ) -> Decision:
-    """The decision for `intent` given the verified approvals (as returned by `verify_approvals`)."""
+    """The decision for `intent` given the verified approvals (as returned by `verify_approvals`).
+
+    `share` is (t, n) for a signer of a t-of-n key (its fair share of every windowed limit), and
+    (1, 1) for the coordinator, which sees every release.
+    """
     if now >= intent.expires_at:
         return _block("intent_expired")
     if intent.policy_hash != policy.hash():
@@ -99,6 +134,13 @@ def evaluate(
         destination = canonical_destination(intent.chain, intent.destination)
     except PolicyError:
         return _block("undecodable_destination")
+    if fee_fields_problem(intent) is not None:
+        return _block("fee_fields_invalid")
+    fees = policy.fee_rule(intent.chain)
+    if fees is None:
+        return _block("no_fee_rule")
+    if not fees.min_gas_limit <= intent.gas_limit <= fees.max_gas_limit:
+        return _block("gas_limit_out_of_range")
     destination_class = policy.destination_class(destination, now)
     if destination_class == "denied":
         return _block("destination_denied")
@@ -110,6 +152,9 @@ def evaluate(
         return _block("no_matching_rule")
     if rule.action.kind == "block":
         return _block("rule_block", rule.rule_id)
+    over = fee_over_cap(fees, rule.action, intent)
+    if over is not None:
+        return _block(over, rule.rule_id)
     exceeded = check_limits(
         policy,
         ledger,
@@ -118,6 +163,7 @@ def evaluate(
         destination_class=destination_class,
         initiator=initiator,
         now=now,
+        share=share,
     )
     if exceeded is not None:
         return _block(exceeded, rule.rule_id)
@@ -142,17 +188,20 @@ def check_release(
     approvals: Iterable[Approval],
     now: int,
     initiator: str,
+    share: tuple[int, int],
 ) -> Decision:
     """A signer's own authorization before releasing a partial signature; raises `PolicyError`.
 
     `intent` must be rebuilt by the signer from the transaction body (e.g. `intent_from_eip1559`),
-    never taken from the coordinator. On success the caller records the spend in its ledger
+    never taken from the coordinator. `share` is (t, n) of the key, from the signer's own key
+    share: its ledger holds only the releases it took part in, so it enforces its fair share of
+    every windowed limit. On success the caller records the spend in its ledger
     (`ledger.record_spend`, `ledger.record_request`) before the partial signature leaves.
     """
     if freeze.is_frozen(intent.key_id):
         raise PolicyError("frozen", intent.key_id)
     approved = verify_approvals(registry, intent, approvals, now, initiator)
-    decision = evaluate(policy, registry, intent, approved, ledger, now, initiator)
+    decision = evaluate(policy, registry, intent, approved, ledger, now, initiator, share)
     if not decision.may_sign(now):
         raise PolicyError(decision.reason, decision.rule_id)
     return decision
@@ -169,12 +218,17 @@ def demo_policy(
     allow: Iterable[str] = (),
     cold: Iterable[str] = (),
     now: int = 0,
+    chains: Iterable[int] = DEMO_CHAINS,
+    max_fee: int = 10**16,
+    approved_fee_cap: int = 10**17,
 ) -> tuple[OfficerRegistry, PolicyDocument]:
     """The local cluster's demo registry (genesis, version 1) and policy (version 1).
 
     `officers` / `admins` map ids to raw Ed25519 public keys (an id in both gets both roles).
     ETH up to `small` wei is automatic, up to `large` needs 2 of the officers, above that 2 of
     the officers plus `time_lock` seconds; cold sweeps need 1 officer; other assets are blocked.
+    Fees on each of `chains`: gas limit 21000..200000; an automatic withdrawal may pay at most
+    `max_fee` wei and never more than its amount; an officer-approved tier up to `approved_fee_cap`.
     """
     people: dict[str, Officer] = {}
     for oid, pub in officers.items():
@@ -189,14 +243,20 @@ def demo_policy(
     eth = frozenset({"ETH"})
     two = Group("officers", min(2, len(officers)))
     cold_only = frozenset({"cold"})
+    cap = approved_fee_cap
     policy = PolicyDocument(
         version=1,
         rules=(
-            Rule("cold-sweep", Condition(assets=eth, destinations=cold_only), Action("require", Group("officers", 1))),
+            Rule(
+                "cold-sweep",
+                Condition(assets=eth, destinations=cold_only),
+                Action("require", Group("officers", 1), fee_cap=cap),
+            ),
             Rule("small-auto", Condition(assets=eth, amount_max=small), Action("allow")),
-            Rule("medium-2-of-officers", Condition(assets=eth, amount_max=large), Action("require", two)),
-            Rule("large-2-of-officers-time-lock", Condition(assets=eth), Action("require", two, time_lock)),
+            Rule("medium-2-of-officers", Condition(assets=eth, amount_max=large), Action("require", two, fee_cap=cap)),
+            Rule("large-2-of-officers-time-lock", Condition(assets=eth), Action("require", two, time_lock, cap)),
         ),
+        fees=tuple(FeeRule(f"eip155:{c}", "ETH", max_fee, 21000, 200_000, max_fee_bps=BPS) for c in chains),
         limits=(
             Limit("eth-per-transaction", "transaction", asset="ETH", max_amount=100 * 10**18),
             Limit("eth-24h-per-key", "key_asset", asset="ETH", window=86400, max_amount=500 * 10**18),

@@ -1,8 +1,10 @@
-"""The intent officers approve: what leaves, how much, to whom, from which key, under which policy.
+"""The intent officers approve: the exact transaction, decoded, from which key, under which policy.
 
 Its digest is SHA-256 over the project's injective tagged encoding of every field, so an approval
-of one intent is useless for any other (another amount, destination, fee cap, path, request id,
-policy version or expiry). `describe()` is the decoded text an officer reads before approving.
+of one intent is useless for any other. Besides the decoded transfer (asset, amount, destination)
+it commits to `tx_digest`, the exact signing digest of the transaction body, and carries the body's
+nonce, fee fields and calldata: one approval releases one transaction, never a sibling with another
+nonce or fee (`intent_mismatch`). `describe()` is the decoded text an officer reads before approving.
 
 A signer never trusts an intent it is handed: it rebuilds it from the transaction body
 (`intent_from_eip1559`) and compares digests. Fail closed: a transaction whose asset, amount or
@@ -22,7 +24,9 @@ from signer.tss.errors import DecodeError
 
 from .errors import PolicyError
 
-INTENT_TAG = "policy/intent/v1"
+INTENT_TAG = "policy/intent/v2"
+INTENT_FIELDS = 16
+CALLDATA_SHOWN = 64  # bytes of undecoded calldata shown before truncating
 HARDENED = 1 << 31
 DEFAULT_DECIMALS: Mapping[str, int] = {"ETH": 18}
 _ERC20_TRANSFER = bytes.fromhex("a9059cbb")
@@ -50,18 +54,27 @@ def fee_asset(chain: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Intent:
-    """A decoded signing request; `amount` and `fee_cap` are in base units (wei for ETH)."""
+    """A decoded signing request; amounts and fees are in base units (wei for ETH).
+
+    `nonce` .. `data` are the transaction body's own fields and `tx_digest` its signing digest;
+    `fee_cap` (max fee per gas × gas limit) is the worst-case fee the transaction can pay.
+    """
 
     chain: str
     asset: str
     amount: int
     destination: str
-    fee_cap: int
     key_id: str
     path: tuple[int, ...]
     request_id: str
     policy_hash: bytes
     expires_at: int
+    nonce: int
+    gas_limit: int
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    data: bytes
+    tx_digest: bytes
     initiator: str = ""
     _digest: bytes = field(default=b"", init=False, repr=False, compare=False)
 
@@ -69,7 +82,7 @@ class Intent:
         for name in ("chain", "asset", "destination", "key_id", "request_id", "initiator"):
             if not isinstance(getattr(self, name), str):
                 raise PolicyError("intent_malformed", f"{name} must be text")
-        for name in ("amount", "fee_cap", "expires_at"):
+        for name in ("amount", "expires_at", "nonce", "gas_limit", "max_fee_per_gas", "max_priority_fee_per_gas"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool):
                 raise PolicyError("intent_malformed", f"{name} must be an integer")
@@ -79,7 +92,14 @@ class Intent:
             raise PolicyError("intent_malformed", "path must be non-hardened indices")
         if not isinstance(self.policy_hash, bytes) or len(self.policy_hash) != 32:
             raise PolicyError("intent_malformed", "policy_hash must be 32 bytes")
+        if not isinstance(self.tx_digest, bytes) or len(self.tx_digest) != 32 or not isinstance(self.data, bytes):
+            raise PolicyError("intent_malformed", "tx_digest must be 32 bytes and data bytes")
         object.__setattr__(self, "_digest", hashlib.sha256(self.to_bytes()).digest())
+
+    @property
+    def fee_cap(self) -> int:
+        """The worst-case fee in the chain's fee asset: max fee per gas × gas limit."""
+        return self.max_fee_per_gas * self.gas_limit
 
     def _values(self) -> list[Value]:
         return [
@@ -87,12 +107,17 @@ class Intent:
             self.asset,
             self.amount,
             self.destination,
-            self.fee_cap,
             self.key_id,
             list(self.path),
             self.request_id,
             self.policy_hash,
             self.expires_at,
+            self.nonce,
+            self.gas_limit,
+            self.max_fee_per_gas,
+            self.max_priority_fee_per_gas,
+            self.data,
+            self.tx_digest,
             self.initiator,
         ]
 
@@ -108,20 +133,25 @@ class Intent:
     def from_bytes(cls, data: bytes) -> Intent:
         """Parse the wire form; raises `PolicyError("intent_malformed")`."""
         try:
-            f = decode(INTENT_TAG, data, 11)
-            path = tuple(as_int(i) for i in as_list(f[6]))
+            f = decode(INTENT_TAG, data, INTENT_FIELDS)
+            path = tuple(as_int(i) for i in as_list(f[5]))
             return cls(
-                as_str(f[0]),
-                as_str(f[1]),
-                as_int(f[2]),
-                as_str(f[3]),
-                as_int(f[4]),
-                as_str(f[5]),
-                path,
-                as_str(f[7]),
-                as_bytes(f[8]),
-                as_int(f[9]),
-                as_str(f[10]),
+                chain=as_str(f[0]),
+                asset=as_str(f[1]),
+                amount=as_int(f[2]),
+                destination=as_str(f[3]),
+                key_id=as_str(f[4]),
+                path=path,
+                request_id=as_str(f[6]),
+                policy_hash=as_bytes(f[7]),
+                expires_at=as_int(f[8]),
+                nonce=as_int(f[9]),
+                gas_limit=as_int(f[10]),
+                max_fee_per_gas=as_int(f[11]),
+                max_priority_fee_per_gas=as_int(f[12]),
+                data=as_bytes(f[13]),
+                tx_digest=as_bytes(f[14]),
+                initiator=as_str(f[15]),
             )
         except DecodeError as exc:
             raise PolicyError("intent_malformed", str(exc)) from None
@@ -134,11 +164,16 @@ class Intent:
         lines = [
             f"Send {format_amount(self.amount, self.asset, decimals)} on {self.chain}",
             f"  to          {self.destination}",
-            f"  fee cap     {format_amount(self.fee_cap, fee, decimals)}",
+            f"  nonce       {self.nonce}",
+            f"  max fee     {format_amount(self.fee_cap, fee, decimals)}"
+            f" = gas limit {self.gas_limit} x max fee per gas {self.max_fee_per_gas}"
+            f" (priority fee per gas {self.max_priority_fee_per_gas})",
+            f"  calldata    {describe_calldata(self.data)}",
             f"  from key    {self.key_id} path {path}",
             f"  request     {self.request_id}" + (f" (initiated by {self.initiator})" if self.initiator else ""),
             f"  policy      {self.policy_hash.hex()}",
             f"  expires     {expires} ({self.expires_at})",
+            f"  tx digest   {self.tx_digest.hex()}",
             f"  digest      {self.digest().hex()}",
         ]
         return "\n".join(lines)
@@ -152,6 +187,16 @@ def format_amount(amount: int, asset: str, decimals: Mapping[str, int] = DEFAULT
     whole, frac = divmod(amount, 10**d)
     text = str(whole) + (("." + str(frac).rjust(d, "0").rstrip("0")) if frac else "")
     return f"{text} {asset} ({amount} base units)"
+
+
+def describe_calldata(data: bytes) -> str:
+    """`none`, a decoded ERC-20 `transfer(to, amount)`, or hex (truncated) with its length."""
+    if not data:
+        return "none"
+    if len(data) == 68 and data[:4] == _ERC20_TRANSFER and data[4:16] == bytes(12):
+        return f"ERC-20 transfer(to={to_checksum(data[16:36].hex())}, amount={int.from_bytes(data[36:68], 'big')})"
+    shown = "0x" + data[:CALLDATA_SHOWN].hex() + ("..." if len(data) > CALLDATA_SHOWN else "")
+    return f"{shown} ({len(data)} bytes)"
 
 
 def decode_eip1559(tx: Eip1559Tx, tokens: Mapping[str, str] | None = None) -> tuple[str, int, str]:
@@ -182,18 +227,23 @@ def intent_from_eip1559(
     initiator: str = "",
     tokens: Mapping[str, str] | None = None,
 ) -> Intent:
-    """The intent of an EIP-1559 transaction: chain `eip155:<id>`, fee cap = max fee per gas × gas limit."""
+    """The intent of an EIP-1559 transaction: chain `eip155:<id>`, the body's fields and its signing digest."""
     asset, amount, destination = decode_eip1559(tx, tokens)
     return Intent(
         chain=f"eip155:{tx.chain_id}",
         asset=asset,
         amount=amount,
         destination=destination,
-        fee_cap=tx.max_fee_per_gas * tx.gas_limit,
         key_id=key_id,
         path=path,
         request_id=request_id,
         policy_hash=policy_hash,
         expires_at=expires_at,
+        nonce=tx.nonce,
+        gas_limit=tx.gas_limit,
+        max_fee_per_gas=tx.max_fee_per_gas,
+        max_priority_fee_per_gas=tx.max_priority_fee_per_gas,
+        data=tx.data,
+        tx_digest=tx.signing_digest(),
         initiator=initiator,
     )

@@ -7,6 +7,17 @@ request being evaluated are left out, so evaluating the same request twice gives
 
 A signer records a spend when it releases a partial signature; the coordinator when a request is
 signed. A request id can be spent once (`request_replayed`).
+
+Fees are money: a release is charged its amount in its asset plus its worst-case fee (max fee per
+gas × gas limit) in the chain's fee asset, so a windowed limit on ETH counts amount + fee of an ETH
+transfer and the fee alone of a token transfer. The per-transaction limit counts the amount only
+(the fee of one transaction is bounded by the fee rule).
+
+Fair share: a signer of a t-of-n key sees only the releases it took part in. It enforces every
+windowed limit at `floor(max × t / n)` of its own usage (`share=(t, n)`); since each release is
+charged to the t signers that released it, the whole key then releases at most `max` in any
+window, whichever signing sets the coordinator picks (proof in docs/architecture.md). The
+coordinator, which sees every release, enforces the full limit (`share=(1, 1)`).
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ from signer.tss.errors import DecodeError
 
 from .document import PolicyDocument
 from .errors import PolicyError
-from .intent import Intent, canonical_destination
+from .intent import Intent, canonical_destination, fee_asset
 
 LEDGER_TAG = "policy/ledger/v1"
 
@@ -50,11 +61,12 @@ class Ledger:
         self._requests.setdefault(request_id, (now, client))
 
     def record_spend(self, intent: Intent, now: int) -> None:
-        """Record a released transfer; raises `request_replayed` if this request id was spent."""
+        """Record a released transfer and its fee; raises `request_replayed` if this request id was spent."""
         if intent.request_id in self._spent_ids:
             raise PolicyError("request_replayed", intent.request_id)
         destination = canonical_destination(intent.chain, intent.destination)
-        self._spends.append(Spend(now, intent.request_id, intent.key_id, intent.asset, destination, intent.amount))
+        for asset, amount in charges(intent).items():
+            self._spends.append(Spend(now, intent.request_id, intent.key_id, asset, destination, amount))
         self._destination_counts[destination] = self._destination_counts.get(destination, 0) + 1
         self._spent_ids[intent.request_id] = intent.expires_at
 
@@ -138,6 +150,20 @@ class Ledger:
             raise PolicyError("ledger_malformed", str(exc)) from None
 
 
+def charges(intent: Intent) -> dict[str, int]:
+    """What a release costs per asset: its amount, plus its worst-case fee in the fee asset."""
+    out = {intent.asset: intent.amount}
+    fee = fee_asset(intent.chain)
+    out[fee] = out.get(fee, 0) + intent.fee_cap
+    return out
+
+
+def share_of(maximum: int, share: tuple[int, int]) -> int:
+    """`floor(maximum × t / n)`: a signer's fair share of a windowed limit."""
+    t, n = share
+    return maximum * t // n
+
+
 def _fields(item: Decoded, n: int) -> list[Decoded]:
     v = as_list(item)
     if len(v) != n:
@@ -154,26 +180,31 @@ def check_limits(
     destination_class: str,
     initiator: str,
     now: int,
+    share: tuple[int, int] = (1, 1),
 ) -> str | None:
     """The reason the first exceeded limit blocks this request (`limit_exceeded:<id>` or
-    `trust_ramp_exceeded`), or None. `destination` is canonical."""
+    `trust_ramp_exceeded`), or None. `destination` is canonical; `share` is (t, n) for a signer's
+    fair share of the windowed limits, (1, 1) for the whole limit."""
     rid = intent.request_id
+    cost = charges(intent)
     for x in policy.limits:
         if x.destinations is not None and destination_class not in x.destinations:
             continue
         if x.scope == "client_rate":
-            if ledger.requests_by(initiator, x.window, now, exclude=rid) + 1 > x.max_count:
+            if ledger.requests_by(initiator, x.window, now, exclude=rid) + 1 > share_of(x.max_count, share):
                 return f"limit_exceeded:{x.limit_id}"
             continue
-        if x.asset != intent.asset:
-            continue
         if x.scope == "transaction":
-            used = 0
-        elif x.scope == "key_asset":
-            used = ledger.spent(intent.key_id, intent.asset, x.window, now, exclude=rid)
+            if x.asset == intent.asset and intent.amount > x.max_amount:
+                return f"limit_exceeded:{x.limit_id}"
+            continue
+        if x.asset not in cost:
+            continue
+        if x.scope == "key_asset":
+            used = ledger.spent(intent.key_id, x.asset, x.window, now, exclude=rid)
         else:
-            used = ledger.spent_to(destination, intent.asset, x.window, now, exclude=rid)
-        if used + intent.amount > x.max_amount:
+            used = ledger.spent_to(destination, x.asset, x.window, now, exclude=rid)
+        if used + cost[x.asset] > share_of(x.max_amount, share):
             return f"limit_exceeded:{x.limit_id}"
     ramp = policy.trust_ramp
     if ramp is not None and destination_class != "cold":

@@ -1,5 +1,5 @@
 """The building blocks of a policy document: approval requirements, rule conditions and actions,
-limits, destination-list entries and the trust ramp, with their canonical encodings.
+limits, fee rules, destination-list entries and the trust ramp, with their canonical encodings.
 
 Destination classes a rule can name: `allowed` (on the allow-list and past its cool-down), `cold`
 (a registered cold address) and `unlisted` (anything else, including allow-list entries still
@@ -19,6 +19,8 @@ from .errors import PolicyError
 CLASSES = frozenset({"allowed", "cold", "unlisted"})
 ACTIONS = ("allow", "require", "block")
 SCOPES = ("transaction", "key_asset", "destination", "client_rate")
+WINDOWED = frozenset({"key_asset", "destination", "client_rate"})
+BPS = 10_000
 MAX_EXPR_DEPTH = 4
 
 
@@ -127,11 +129,17 @@ class Condition:
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """`allow`, `require` approvals (optionally plus a time lock in seconds after the quorum), or `block`."""
+    """`allow`, `require` approvals (optionally plus a time lock in seconds after the quorum), or `block`.
+
+    `fee_cap` (base units of the fee asset), when set, replaces the fee rule's `max_fee` and
+    `max_fee_bps` for requests this tier releases: the tier's own worst-case fee bound, e.g. a
+    higher one for a tier whose officers read the fee in the intent they approve.
+    """
 
     kind: str
     approvals: ApprovalExpr | None = None
     time_lock: int = 0
+    fee_cap: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +167,25 @@ class Limit:
     max_amount: int = 0
     max_count: int = 0
     destinations: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeeRule:
+    """What a transaction on `chain` may pay in its fee asset `asset` (base units).
+
+    `max_fee` bounds the worst-case fee (max fee per gas × gas limit, from the body);
+    `max_fee_bps` (optional) bounds it relative to the amount, fee <= amount × bps / 10000, and
+    applies only when the transfer's asset is the fee asset (a token transfer has no common unit
+    with its fee; it is bounded by `max_fee` and by the windowed limits on the fee asset);
+    the gas limit must lie in [`min_gas_limit`, `max_gas_limit`].
+    """
+
+    chain: str
+    asset: str
+    max_fee: int
+    min_gas_limit: int
+    max_gas_limit: int
+    max_fee_bps: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,4 +242,11 @@ def condition_value(c: Condition) -> list[Value]:
 
 def action_value(a: Action) -> list[Value]:
     """Canonical encoding of an action."""
-    return [a.kind, [] if a.approvals is None else [expr_value(a.approvals)], a.time_lock]
+    fee_cap: list[Value] = [] if a.fee_cap is None else [a.fee_cap]
+    return [a.kind, [] if a.approvals is None else [expr_value(a.approvals)], a.time_lock, fee_cap]
+
+
+def fee_rule_value(f: FeeRule) -> list[Value]:
+    """Canonical encoding of a fee rule."""
+    bps: list[Value] = [] if f.max_fee_bps is None else [f.max_fee_bps]
+    return [f.chain, f.asset, f.max_fee, f.min_gas_limit, f.max_gas_limit, bps]

@@ -453,3 +453,20 @@ def test_lifecycle_state_survives_a_coordinator_restart(h: Harness) -> None:
         assert again.audit.verify().ok
     finally:
         again.close()
+
+
+# --- fees ------------------------------------------------------------------------------------------------
+def test_the_coordinator_blocks_fees_over_the_rule_and_unknown_networks(h: Harness) -> None:
+    # The attack from one compromised backend: 0.01 ETH with 1 ETH per gas (a 21000 ETH tip).
+    tip = Eip1559Tx(1, 0, 10**18, 10**18, 21000, TO, SMALL)
+    row = h.service.sign_eth(KEY_ID, "fee-tip", (0, 1), tip, initiator="backend-1")
+    assert (row.state, row.policy_reason, row.rule_id) == (st.BLOCKED, "fee_exceeded", "small-auto")
+    gas = Eip1559Tx(1, 0, 10**9, 30 * 10**9, 10_000_000, TO, SMALL)
+    assert h.service.sign_eth(KEY_ID, "fee-gas", (0, 1), gas).policy_reason == "gas_limit_out_of_range"
+    unknown = Eip1559Tx(5, 0, 10**9, 30 * 10**9, 21000, TO, SMALL)
+    assert h.service.sign_eth(KEY_ID, "fee-net", (0, 1), unknown).policy_reason == "no_fee_rule"
+    _assert_signed(h.submit(SMALL, "fee-sane"))
+    # The coordinator's ledger counts the fee it released in the ETH limits.
+    policy = h.service.lifecycle.governance.require(int(h.clock()))[1]
+    spent = h.service.lifecycle.governance.ledger(policy, int(h.clock())).spent(KEY_ID, "ETH", 86400, int(h.clock()))
+    assert spent == SMALL + 30 * 10**9 * 21000

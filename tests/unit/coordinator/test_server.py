@@ -46,7 +46,8 @@ from .governance_fixtures import genesis_changes, key, trusted_admins
 
 PARTIES = (1, 2, 3)
 KEY_ID = "k-grpc"
-TX = Eip1559Tx(1, 3, 10**9, 30 * 10**9, 21000, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", 12345)
+# 0.001 ETH: its fee (0.00063 ETH) stays under the demo policy's relative cap (fee <= amount).
+TX = Eip1559Tx(1, 3, 10**9, 30 * 10**9, 21000, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", 10**15)
 
 
 @dataclasses.dataclass

@@ -123,10 +123,12 @@ def make_nodes(
     clock: Clock,
     parties: Sequence[int] = (1, 2),
     admins: Mapping[str, str] | None = None,
+    committee: tuple[int, ...] = PARTIES,
 ) -> dict[int, SignerNode]:
-    """Signers holding shares of KEY_ID (2 of 3) over cached keygen shares and fixture aux info."""
+    """Signers `parties` holding shares of KEY_ID (2 of `committee`, by default 2 of 3) over cached
+    keygen shares and fixture aux info."""
     idents = {p: Identity.generate(p) for p in parties}
-    shares, aux = keygen_shares(2, PARTIES), aux_from_fixtures(LEVEL_112, PARTIES)
+    shares, aux = keygen_shares(2, committee), aux_from_fixtures(LEVEL_112, committee)
     nodes = {}
     for p in parties:
         d = root / f"s{p}"

@@ -176,7 +176,8 @@ def test_signs_when_everything_is_right(env: Env) -> None:
     # The ledger is durable: a restarted signer still holds both releases.
     again = restart(env.nodes[2], env.clock)
     assert again.governance.ledger.has_spent("r-small") and again.governance.ledger.has_spent("r-medium")
-    assert again.governance.ledger.spent(KEY_ID, "ETH", 86400, env.now) == SMALL + MEDIUM
+    fees = tx.max_fee_per_gas * tx.gas_limit + medium_tx.max_fee_per_gas * medium_tx.gas_limit
+    assert again.governance.ledger.spent(KEY_ID, "ETH", 86400, env.now) == SMALL + MEDIUM + fees  # fees are money
     again.close()
 
 
@@ -263,7 +264,7 @@ def test_an_approval_replayed_from_another_request_is_refused(env: Env) -> None:
     # ... while the very same transaction may be released again (a coordinator retrying with
     # another presignature after a signer failed), and is counted once.
     env.sign_all(tx, release(first, approvals), pid, public)
-    assert env.nodes[1].governance.ledger.spent(KEY_ID, "ETH", 86400, env.now) == MEDIUM
+    assert env.nodes[1].governance.ledger.spent(KEY_ID, "ETH", 86400, env.now) == MEDIUM + tx.max_fee_per_gas * 21000
 
 
 # --- governance ----------------------------------------------------------------------------------------
@@ -414,10 +415,12 @@ def test_a_key_freeze_blocks_that_key_only(env: Env) -> None:
 def test_the_rolling_limit_uses_the_nodes_own_durable_ledger(tmp_path: Path) -> None:
     _, demo = demo_documents()
     limits = tuple(
-        dataclasses.replace(x, max_amount=25 * 10**15) if x.limit_id == "eth-24h-per-key" else x for x in demo.limits
+        dataclasses.replace(x, max_amount=36 * 10**15) if x.limit_id == "eth-24h-per-key" else x for x in demo.limits
     )
     env = _env(tmp_path, policy=dataclasses.replace(demo, limits=limits))
-    amount = 10**16  # 0.01 ETH: automatic; the 24 h limit is 0.025 ETH
+    # 0.01 ETH (+ 0.00063 ETH fee): automatic; the 24 h limit is 0.036 ETH, of which a signer of this
+    # 2-of-3 key enforces its fair share 2/3 = 0.024 ETH: room for two.
+    amount = 10**16
     node = env.nodes[1]
     for i in range(2):
         pid, _ = env.presign(f"presign-limit-{i}".encode())

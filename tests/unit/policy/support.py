@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from signer.chains.ethereum import to_checksum
+from signer.chains.ethereum import Eip1559Tx, to_checksum
 from signer.policy import (
     Action,
     AllOf,
@@ -16,6 +16,7 @@ from signer.policy import (
     AnyOf,
     ColdEntry,
     Condition,
+    FeeRule,
     Group,
     Intent,
     Limit,
@@ -111,6 +112,7 @@ def policy(**changes: object) -> PolicyDocument:
         version=1,
         rules=rules,
         limits=limits,
+        fees=(FeeRule("eip155:1", "ETH", max_fee=ETH // 100, min_gas_limit=21000, max_gas_limit=300_000),),
         allow=(AllowEntry(ALLOWED, T0 - 10 * 86400, "exchange"), AllowEntry(COOLING, T0, "new partner")),
         deny=frozenset({DENIED}),
         cold=(ColdEntry(COLD, "vault"),),
@@ -122,19 +124,29 @@ def policy(**changes: object) -> PolicyDocument:
     return dataclasses.replace(doc, **changes)  # type: ignore[arg-type]
 
 
+TX = Eip1559Tx(1, 7, 10**9, 50 * 10**9, 21000, ALLOWED, ETH)
+FEE = TX.max_fee_per_gas * TX.gas_limit  # the worst-case fee of `intent()`: 0.00105 ETH
+
+
 def intent(doc: PolicyDocument | None = None, /, **changes: object) -> Intent:
-    """A 1 ETH withdrawal to ALLOWED from key `hot`, valid for an hour after T0."""
+    """A 1 ETH withdrawal (TX: nonce 7, 21000 gas at most 50 gwei) to ALLOWED from key `hot`,
+    valid for an hour after T0. `changes` replace fields without recomputing `tx_digest`."""
     base = Intent(
         chain="eip155:1",
         asset="ETH",
         amount=ETH,
         destination=ALLOWED,
-        fee_cap=21000 * 50 * 10**9,
         key_id="hot",
         path=(0, 7),
         request_id="req-1",
         policy_hash=(doc or policy()).hash(),
         expires_at=T0 + 3600,
+        nonce=TX.nonce,
+        gas_limit=TX.gas_limit,
+        max_fee_per_gas=TX.max_fee_per_gas,
+        max_priority_fee_per_gas=TX.max_priority_fee_per_gas,
+        data=TX.data,
+        tx_digest=TX.signing_digest(),
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 

@@ -32,6 +32,7 @@ from tests.unit.policy.support import (
     ETH,
     STRANGER,
     T0,
+    TX,
     intent,
     key,
     policy,
@@ -143,7 +144,7 @@ def test_new_allow_list_entry_waits_for_its_cool_down() -> None:
         ({"destination": ALLOWED[:-1]}, "undecodable_destination"),
         ({"chain": "bip122:000000000019d6689c085ae165831e93"}, "undecodable_destination"),
         ({"amount": -1}, "undecodable_amount"),
-        ({"fee_cap": -1}, "undecodable_amount"),
+        ({"max_fee_per_gas": -1}, "undecodable_amount"),
         ({"expires_at": NOW}, "intent_expired"),
         ({"policy_hash": bytes(32)}, "policy_mismatch"),
         ({"initiator": "someone-else"}, "initiator_mismatch"),
@@ -168,16 +169,7 @@ def test_evaluate_ignores_approvals_from_non_members_and_the_initiator() -> None
 
 # --- a signer's own check -----------------------------------------------------------------------
 def _tx(**changes: object) -> Eip1559Tx:
-    base = Eip1559Tx(
-        chain_id=1,
-        nonce=3,
-        max_priority_fee_per_gas=10**9,
-        max_fee_per_gas=50 * 10**9,
-        gas_limit=21000,
-        to=ALLOWED,
-        value=ETH,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(TX, **changes)  # type: ignore[arg-type]
 
 
 def _signer_intent(tx: Eip1559Tx, policy_hash: bytes | None = None) -> Intent:
@@ -202,6 +194,7 @@ def _release(i: Intent, approvals: list[Approval], *, freeze: FreezeState | None
         approvals=approvals,
         now=now,
         initiator=BACKEND,
+        share=(1, 1),
     )
 
 
@@ -217,7 +210,14 @@ def test_signer_releases_what_officers_approved() -> None:
 
 def test_coordinator_altering_the_transaction_after_approval_is_refused() -> None:
     approvals = _approvals(_signer_intent(_tx()), "alice", "bob")
-    for altered in (_tx(value=2 * ETH), _tx(to=STRANGER), _tx(max_fee_per_gas=500 * 10**9), _tx(chain_id=5)):
+    for altered in (
+        _tx(value=2 * ETH),
+        _tx(to=STRANGER),
+        _tx(max_fee_per_gas=500 * 10**9),
+        _tx(chain_id=5),
+        _tx(nonce=8),  # one approval = one transaction: not the next nonce
+        _tx(max_priority_fee_per_gas=2 * 10**9),
+    ):
         with pytest.raises(PolicyError) as exc:
             _release(_signer_intent(altered), approvals)
         assert exc.value.reason == "intent_mismatch"
@@ -299,6 +299,7 @@ def test_signer_checks_against_the_policy_in_force() -> None:
             approvals=approvals,
             now=now,
             initiator=BACKEND,
+            share=(1, 1),
         )
 
     with pytest.raises(PolicyError) as exc:

@@ -6,23 +6,18 @@ import pytest
 
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import Intent, PolicyError, intent_from_eip1559
-from signer.policy.intent import decode_eip1559, format_amount
-from tests.unit.policy.support import ALLOWED, ETH, T0, addr, intent
+from signer.policy.intent import decode_eip1559, describe_calldata, format_amount
+from tests.unit.policy.support import ALLOWED, ETH, T0, TX, addr, intent
 
 TOKEN = addr(40)
 
 
 def _tx(**changes: object) -> Eip1559Tx:
-    base = Eip1559Tx(
-        chain_id=1,
-        nonce=3,
-        max_priority_fee_per_gas=10**9,
-        max_fee_per_gas=50 * 10**9,
-        gas_limit=21000,
-        to=ALLOWED,
-        value=ETH,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(TX, **changes)  # type: ignore[arg-type]
+
+
+def _transfer(recipient: str, amount: int) -> bytes:
+    return bytes.fromhex("a9059cbb") + bytes(12) + bytes.fromhex(recipient[2:]) + amount.to_bytes(32, "big")
 
 
 def _meta(i: Intent) -> dict[str, object]:
@@ -42,13 +37,18 @@ def _meta(i: Intent) -> dict[str, object]:
         ("asset", "WETH"),
         ("amount", ETH + 1),
         ("destination", addr(9)),
-        ("fee_cap", 1),
         ("key_id", "cold"),
         ("path", (0, 8)),
         ("request_id", "req-2"),
         ("policy_hash", bytes(32)),
         ("expires_at", T0 + 3601),
         ("initiator", "mallory"),
+        ("nonce", 8),
+        ("gas_limit", 21001),
+        ("max_fee_per_gas", 51 * 10**9),
+        ("max_priority_fee_per_gas", 2 * 10**9),
+        ("data", b"\x00"),
+        ("tx_digest", bytes(32)),
     ],
 )
 def test_digest_covers_every_field(field: str, value: object) -> None:
@@ -73,7 +73,17 @@ def test_wire_round_trip_and_malformed() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"amount": "1"}, {"path": (1 << 31,)}, {"path": [0]}, {"policy_hash": b"short"}, {"asset": 5}, {"amount": True}],
+    [
+        {"amount": "1"},
+        {"path": (1 << 31,)},
+        {"path": [0]},
+        {"policy_hash": b"short"},
+        {"asset": 5},
+        {"amount": True},
+        {"nonce": "7"},
+        {"tx_digest": bytes(31)},
+        {"data": "0x"},
+    ],
 )
 def test_malformed_intent_refused(changes: dict[str, object]) -> None:
     with pytest.raises(PolicyError) as exc:
@@ -88,6 +98,11 @@ def test_describe_shows_the_decoded_intent() -> None:
         "1.5 ETH (1500000000000000000 base units)",
         ALLOWED,
         "0.00105 ETH",
+        "nonce       7",
+        "gas limit 21000 x max fee per gas 50000000000",
+        "priority fee per gas 1000000000",
+        "calldata    none",
+        TX.signing_digest().hex(),
         "hot path m/0/7",
         "req-1",
         "backend-1",
@@ -104,6 +119,19 @@ def test_eip1559_eth_transfer() -> None:
     got = intent_from_eip1559(_tx(to=ALLOWED.lower()), **_meta(want))  # type: ignore[arg-type]
     assert got == want  # destination canonicalized, fee cap = max fee per gas * gas limit
     assert got.fee_cap == 50 * 10**9 * 21000
+    assert got.tx_digest == TX.signing_digest() and got.nonce == 7
+
+
+def test_calldata_is_shown_decoded_or_truncated_with_its_length() -> None:
+    recipient = addr(11)
+    assert describe_calldata(_transfer(recipient, 250)) == f"ERC-20 transfer(to={recipient}, amount=250)"
+    long = bytes(range(100))
+    shown = describe_calldata(long)
+    assert shown.startswith("0x" + long[:64].hex() + "...") and shown.endswith("(100 bytes)")
+    assert describe_calldata(bytes.fromhex("deadbeef")) == "0xdeadbeef (4 bytes)"
+    recipient_tx = _tx(to=TOKEN, value=0, data=_transfer(recipient, 250), gas_limit=60000)
+    text = intent_from_eip1559(recipient_tx, tokens={TOKEN: "USDC"}, **_meta(intent())).describe()  # type: ignore[arg-type]
+    assert f"ERC-20 transfer(to={recipient}, amount=250)" in text
 
 
 def test_eip1559_any_field_change_changes_digest() -> None:
@@ -112,8 +140,10 @@ def test_eip1559_any_field_change_changes_digest() -> None:
         {"value": ETH + 1},
         {"to": addr(9)},
         {"max_fee_per_gas": 51 * 10**9},
+        {"max_priority_fee_per_gas": 2 * 10**9},
         {"gas_limit": 21001},
         {"chain_id": 5},
+        {"nonce": 8},
     ):
         other = intent_from_eip1559(_tx(**changes), **_meta(intent()))  # type: ignore[arg-type]
         assert other.digest() != base.digest()
@@ -121,7 +151,7 @@ def test_eip1559_any_field_change_changes_digest() -> None:
 
 def test_erc20_transfer_decoded_only_for_known_tokens() -> None:
     recipient = addr(11)
-    data = bytes.fromhex("a9059cbb") + bytes(12) + bytes.fromhex(recipient[2:]) + (250 * 10**6).to_bytes(32, "big")
+    data = _transfer(recipient, 250 * 10**6)
     tx = _tx(to=TOKEN, value=0, data=data, gas_limit=60000)
     assert decode_eip1559(tx, {TOKEN.lower(): "USDC"}) == ("USDC", 250 * 10**6, recipient)
     with pytest.raises(PolicyError) as exc:

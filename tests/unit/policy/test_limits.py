@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from signer.policy import Decision, Intent, Ledger, PolicyError, evaluate
-from tests.unit.policy.support import ALLOWED, BACKEND, COLD, ETH, STRANGER, T0, intent, policy, registry
+from tests.unit.policy.support import ALLOWED, BACKEND, COLD, ETH, FEE, STRANGER, T0, intent, policy, registry
 
 DAY = 86400
 APPROVED = {"alice": T0, "bob": T0, "carol": T0}  # meets every rule of the test policy
@@ -39,7 +39,9 @@ def test_24h_window_rolls() -> None:
     i = _big(60 * ETH, t, destination=COLD)
     assert _eval(i, ledger, t + DAY - 1).reason == "limit_exceeded:eth-24h"
     assert _eval(i, ledger, t + DAY).reason == "approved"
-    assert _eval(_big(50 * ETH, t, destination=COLD), ledger, t + 10).reason == "approved"  # exactly at the limit
+    # Fees count: 100 ETH + FEE spent, so 50 ETH - 2 FEE (+ its own FEE) is exactly at the limit.
+    assert _eval(_big(50 * ETH - 2 * FEE, t, destination=COLD), ledger, t + 10).reason == "approved"
+    assert _eval(_big(50 * ETH - 2 * FEE + 1, t, destination=COLD), ledger, t + 10).reason == "limit_exceeded:eth-24h"
     assert _eval(_big(60 * ETH, t, key_id="hot2", destination=COLD), ledger, t + 10).reason == "approved"  # other key
 
 
@@ -57,7 +59,10 @@ def test_per_destination_limit_across_keys() -> None:
     assert _eval(_big(21 * ETH, t, key_id="k2", destination=STRANGER), ledger, t + 60).reason == (
         "limit_exceeded:eth-dest-24h"
     )
-    assert _eval(_big(20 * ETH, t, key_id="k2", destination=STRANGER), ledger, t + 60).reason == "approved"
+    assert _eval(_big(20 * ETH - 2 * FEE, t, key_id="k2", destination=STRANGER), ledger, t + 60).reason == "approved"
+    assert _eval(_big(20 * ETH - 2 * FEE + 1, t, key_id="k2", destination=STRANGER), ledger, t + 60).reason == (
+        "limit_exceeded:eth-dest-24h"
+    )
     # The per-destination limit is restricted to allowed/unlisted destinations: cold sweeps are exempt.
     cold = _ledger((t, "k1", COLD, 100 * ETH))
     assert _eval(_big(90 * ETH, t, key_id="k2", destination=COLD), cold, t + 60).reason == "approved"
@@ -102,10 +107,10 @@ def test_ledger_round_trip_and_prune() -> None:
     ledger.record_request(BACKEND, "x", T0)
     again = Ledger.from_bytes(ledger.to_bytes())
     assert again.to_bytes() == ledger.to_bytes()
-    assert again.spent("hot", "ETH", 2 * DAY, T0 + DAY) == 7 * ETH
-    assert again.spent_to(STRANGER, "ETH", DAY, T0 + 1) == 3 * ETH
+    assert again.spent("hot", "ETH", 2 * DAY, T0 + DAY) == 7 * ETH + 2 * FEE
+    assert again.spent_to(STRANGER, "ETH", DAY, T0 + 1) == 3 * ETH + FEE
     ledger.prune(T0 + 2 * DAY, keep=DAY + 1)
-    assert ledger.spent("hot", "ETH", 100 * DAY, T0 + 2 * DAY) == 4 * ETH
+    assert ledger.spent("hot", "ETH", 100 * DAY, T0 + 2 * DAY) == 4 * ETH + FEE
     assert ledger.withdrawals_to(STRANGER) == 3  # all-time counts survive pruning
     assert not ledger.has_spent("s0")  # its intent has expired
     with pytest.raises(PolicyError) as exc:
