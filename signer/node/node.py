@@ -171,6 +171,9 @@ class SignerNode:
         if not 8 <= len(session_id) <= 64:
             raise InvalidInput("session_id must be 8-64 bytes")
         lvl = level_by_name(level) if level else self.level
+        if lvl.bits < self.level.bits:
+            # A coordinator must not weaken the Paillier/ring-Pedersen moduli this node was set up for.
+            raise InvalidInput("level below this node's configured level")
         first: Any
         on_done: Any
         if protocol == "keygen":
