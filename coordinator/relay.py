@@ -23,6 +23,8 @@ from typing import TypeVar
 
 import structlog
 
+from signer.node.blame_codec import envelope_evidence
+from signer.node.identity import EnvelopeError, PeerKeys, verify
 from signer.node.sessions import RELAY, Envelope, StepResult
 from signer.tss.errors import Blame
 
@@ -100,11 +102,37 @@ class SignerRefused(SessionFailed):
 
 
 class SignerMisbehaved(SessionFailed):
-    """A signer emitted something the relay cannot route (wrong sender, recipient outside the session)."""
+    """A signer's own response held an envelope the relay will not forward: wrong sender, recipient
+    outside the session, or (with peer keys) a signature or session that does not check out.
 
-    def __init__(self, session_id: bytes, protocol: str, party: int, reason: str) -> None:
+    The envelope came over that signer's TLS channel in its own StartSession/Deliver response, so
+    the signer produced it: the blame names the signer, never the relay.
+    """
+
+    def __init__(
+        self,
+        session_id: bytes,
+        protocol: str,
+        party: int,
+        reason: str,
+        *,
+        check: str = "envelope_routing",
+        round_name: str = "",
+        evidence: bytes = b"",
+    ) -> None:
         self.party = party
+        self.check = check
+        self.blame = Blame(party, round_name or protocol, check, evidence)
         super().__init__(session_id, protocol, f"signer {party}: {reason}")
+
+    @property
+    def blames(self) -> tuple[Blame, ...]:
+        """The signer that emitted the envelope, with the envelope as evidence."""
+        return (self.blame,)
+
+
+class RelayNotConfigured(SessionFailed):
+    """The coordinator has no identity key for some party, so it cannot check that party's envelopes."""
 
 
 class OutputMismatch(SessionFailed):
@@ -150,12 +178,50 @@ def raise_for_failures(session_id: bytes, protocol: str, failed: Mapping[int, Si
     raise SignerRefused(session_id, protocol, {p: e.message for p, e in failed.items()})
 
 
+def check_envelope(session_id: bytes, protocol: str, sender: int, e: Envelope, sign_pub: bytes) -> None:
+    """Refuse, naming `sender`, an envelope from its own response that it did not validly sign for this session."""
+    evidence = envelope_evidence(e)
+    if e.sender != sender:
+        raise SignerMisbehaved(
+            session_id,
+            protocol,
+            sender,
+            f"emitted an envelope with sender {e.sender}",
+            check="envelope_sender",
+            round_name=e.round,
+            evidence=evidence,
+        )
+    if e.session_id != session_id or e.protocol != protocol:
+        raise SignerMisbehaved(
+            session_id,
+            protocol,
+            sender,
+            "emitted an envelope of another session",
+            check="envelope_session",
+            round_name=e.round,
+            evidence=evidence,
+        )
+    try:
+        verify(PeerKeys(sender, sign_pub, b""), session_id, protocol, e.round, e.recipient, e.payload, e.signature)
+    except EnvelopeError:
+        raise SignerMisbehaved(
+            session_id,
+            protocol,
+            sender,
+            f"emitted a badly signed envelope in round {e.round}",
+            check="envelope_signature",
+            round_name=e.round,
+            evidence=evidence,
+        ) from None
+
+
 def _route(
     session_id: bytes,
     protocol: str,
     produced: Mapping[int, StepResult],
     parties: tuple[int, ...],
     tamper: Tamper | None,
+    peers: Mapping[int, bytes] | None = None,
 ) -> dict[int, list[Envelope]]:
     inboxes: dict[int, list[Envelope]] = {p: [] for p in parties}
     for sender in parties:
@@ -163,6 +229,8 @@ def _route(
         if step is None:
             continue
         for e in step.outgoing:
+            if peers is not None:
+                check_envelope(session_id, protocol, sender, e, peers[sender])
             if e.sender != sender:
                 raise SignerMisbehaved(session_id, protocol, sender, f"emitted an envelope with sender {e.sender}")
             if e.recipient == 0:
@@ -199,9 +267,12 @@ def run_session(
     tamper: Tamper | None = None,
     executor: Executor | None = None,
     max_rounds: int = MAX_ROUNDS,
+    peers: Mapping[int, bytes] | None = None,
 ) -> dict[int, bytes]:
     """Run a session to completion; returns each party's public output (all identical).
 
+    `peers` (party -> Ed25519 identity key) makes the relay verify every envelope before it
+    forwards it; the coordinator process always passes them (in-process tests may not).
     Raises a `SessionFailed` subclass on any failure; the session is then dead on every signer.
     """
     ordered = tuple(sorted(parties))
@@ -210,6 +281,8 @@ def run_session(
     missing = [p for p in ordered if p not in clients]
     if missing:
         raise ValueError(f"no client for signers {missing}")
+    if peers is not None and (unknown := [p for p in ordered if p not in peers]):
+        raise RelayNotConfigured(session_id, protocol, f"no identity key configured for signers {unknown}")
     own = executor is None
     pool = executor or ThreadPoolExecutor(max_workers=len(ordered), thread_name_prefix="relay")
     bound = log.bind(session=session_id.hex(), protocol=protocol, parties=list(ordered))
@@ -228,7 +301,7 @@ def run_session(
             for p, step in produced.items():
                 if step.done:
                     outputs[p] = step.public_output
-            inboxes = _route(session_id, protocol, produced, ordered, tamper)
+            inboxes = _route(session_id, protocol, produced, ordered, tamper, peers)
             waiting = [p for p in ordered if p not in outputs]
             if not waiting:
                 break
