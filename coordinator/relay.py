@@ -69,18 +69,38 @@ class SessionAborted(SessionFailed):
 
     def __init__(self, session_id: bytes, protocol: str, reports: Mapping[int, Sequence[Blame]]) -> None:
         self.reports = {p: tuple(b) for p, b in sorted(reports.items())}
-        named = sorted({b.party for bs in self.reports.values() for b in bs})
+        named = sorted({b.party for b in self._merged() if b.proven})
         who = ", ".join("relay" if p == RELAY else f"signer {p}" for p in named) or "nobody"
-        super().__init__(session_id, protocol, f"aborted by signers {sorted(self.reports)}; blamed: {who}")
+        message = f"aborted by signers {sorted(self.reports)}; blamed: {who}"
+        if self.unreachable:
+            message += f"; unreachable or withheld: signers {sorted(self.unreachable)}"
+        super().__init__(session_id, protocol, message)
 
-    @property
-    def blames(self) -> tuple[Blame, ...]:
-        """The union of every reported blame, first occurrence order, duplicates removed."""
+    def _merged(self) -> tuple[Blame, ...]:
         seen: dict[tuple[int, str, str], Blame] = {}
         for bs in self.reports.values():
             for b in bs:
                 seen.setdefault((b.party, b.round, b.check), b)
         return tuple(seen.values())
+
+    @property
+    def blames(self) -> tuple[Blame, ...]:
+        """The union of every proven blame reported, first occurrence order, duplicates removed.
+
+        A missing message (`missing_broadcast`, `missing_direct`, `dropped_message`) is not here:
+        it proves nothing against its sender (the relay may have withheld it); see `unreachable`.
+        """
+        return tuple(b for b in self._merged() if b.proven)
+
+    @property
+    def missing(self) -> tuple[Blame, ...]:
+        """The reports of absent messages (not proof of anything)."""
+        return tuple(b for b in self._merged() if not b.proven)
+
+    @property
+    def unreachable(self) -> set[int]:
+        """Parties whose messages some signer lacked: unreachable or withheld, not culprits."""
+        return {b.party for b in self.missing}
 
 
 class SignerUnreachable(SessionFailed):

@@ -189,14 +189,15 @@ class SessionManager:
                 continue
             slot[kind] = payload
         # A sender whose signed broadcast arrived but whose direct message did not (or the
-        # reverse) took part in the round: the relay dropped the other half.
+        # reverse): either it sent half a round or the relay dropped the other half. Nothing signed
+        # proves which, so j is named unreachable (`dropped_message` is not a proven blame).
         for j in s.round.others:
             slot = got.get(j, {})
             if slot and (
                 (s.round.expects_broadcast and "broadcast" not in slot)
                 or (s.round.expects_direct and "direct" not in slot)
             ):
-                blames.append(Blame(RELAY, rname, "dropped_message"))
+                blames.append(Blame(j, rname, "dropped_message"))
         if blames:
             s.aborted = ProtocolAbort(blames)
             s.round = None

@@ -125,3 +125,21 @@ def test_cluster_layout_gives_the_coordinator_every_signers_identity_key(tmp_pat
     for i in (1, 2, 3):
         other = json.loads((tmp_path / f"signer-{1 if i != 1 else 2}" / "node.json").read_text())
         assert coord.peers[i].hex() == other["peers"][str(i)]["sign_pub"]
+
+
+def test_relay_withholding_a_signers_messages_names_it_unreachable_not_a_culprit() -> None:
+    clients, peers, _ = cluster("withhold")
+
+    def withhold(e: Envelope, to: int) -> Envelope | None:
+        return None if e.sender == 2 and e.round.endswith("r2") else e
+
+    with pytest.raises(relay.SessionAborted) as exc:
+        _run(clients, "withhold", peers=peers, tamper=withhold)
+    assert set(exc.value.reports) == {1, 3}
+    # Both receivers lacked signer 2's round-2 messages; nothing signed proves who dropped them.
+    assert exc.value.unreachable == {2}
+    assert exc.value.culprits == set() and exc.value.blames == ()
+    assert {b.check for b in exc.value.missing} <= {"missing_broadcast", "missing_direct"}
+    assert str(exc.value).endswith("blamed: nobody; unreachable or withheld: signers [2]")
+    err = error_from_session(exc.value)
+    assert err.blames == ()  # the ABORTED status and the stored record name no cheater

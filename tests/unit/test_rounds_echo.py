@@ -110,7 +110,9 @@ def test_receive_blames_every_missing_message() -> None:
     r1 = _ToyRound1(1, (1, 2))
     with pytest.raises(ProtocolAbort) as exc:
         r1.receive({2: Incoming()})
-    assert exc.value.culprits == {2} and exc.value.blames[0].check == "missing_broadcast"
+    # A missing message names its sender unreachable, not a culprit (the relay may have withheld it).
+    assert exc.value.culprits == set() and exc.value.unreachable == {2}
+    assert exc.value.blames[0].check == "missing_broadcast"
 
 
 def test_round_collects_all_culprits_not_just_the_first() -> None:
@@ -261,12 +263,12 @@ def test_tamper_sees_each_delivery_per_recipient() -> None:
     assert all(rec == to for r, _, rec, to in seen if r == "toy/r2")
 
 
-def test_dropped_message_blames_its_sender() -> None:
+def test_dropped_message_names_its_sender_unreachable() -> None:
     def drop(msg: Outgoing, to: int) -> bytes | None:
         return None if msg.sender == 2 and to == 3 and msg.round == "toy/r2" else msg.payload
 
     res = run(_toy_starts((1, 2, 3)), tamper=drop)
-    assert res.culprits() == {2}
+    assert res.culprits() == set() and res.unreachable() == {2}
     assert list(res.aborts) == [3]
     assert res.aborts[3].blames[0].check == "missing_direct"
     with pytest.raises(ProtocolAbort):
