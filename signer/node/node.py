@@ -155,6 +155,10 @@ class SignerNode:
         return [n.rsplit("/", 1)[1] for n in self.store.list(f"presig/{check_key_id(key_id)}")]
 
     # --- sessions -------------------------------------------------------------------------------
+    def session_evidence(self, session_id: bytes, sender: int, round_name: str = "") -> list[Envelope]:
+        """Signed broadcast envelopes this node received from `sender` in a session (SessionEvidence)."""
+        return self.sessions.evidence(session_id, sender, round_name)
+
     def start_session(
         self,
         session_id: bytes,

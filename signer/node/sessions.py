@@ -56,6 +56,9 @@ class Session:
     public_output: bytes = b""
     aborted: ProtocolAbort | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    held: dict[tuple[str, int], list[Envelope]] = field(default_factory=dict)
+    """Validly signed broadcast envelopes received, by (round, sender): the evidence the coordinator
+    asks for (`SessionManager.evidence`) to settle an echo mismatch. Kept while the session is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,19 @@ class StepResult:
     outgoing: tuple[Envelope, ...]
     done: bool
     public_output: bytes
+
+
+MAX_HELD_PER_SENDER_ROUND = 2
+"""Two different signed payloads already prove equivocation; more would only grow the session."""
+
+
+def _hold(s: Session, e: Envelope) -> None:
+    """Keep a validly signed broadcast of this session as evidence (distinct payloads, bounded)."""
+    if e.recipient != 0 or e.session_id != s.session_id or e.protocol != s.protocol:
+        return
+    kept = s.held.setdefault((e.round, e.sender), [])
+    if len(kept) < MAX_HELD_PER_SENDER_ROUND and all(k.payload != e.payload for k in kept):
+        kept.append(e)
 
 
 class SessionManager:
@@ -106,6 +122,12 @@ class SessionManager:
         if s is None:
             raise InvalidInput("unknown session")
         return s
+
+    def evidence(self, session_id: bytes, sender: int, round_name: str = "") -> list[Envelope]:
+        """The signed broadcasts received from `sender` in one round (every round if empty)."""
+        s = self.get(session_id)
+        with s.lock:
+            return [e for (r, j), es in sorted(s.held.items()) if j == sender and round_name in ("", r) for e in es]
 
     def deliver(self, session_id: bytes, envelopes: list[Envelope]) -> StepResult:
         """Feed one round's messages to the session and return what it emits next."""
@@ -163,6 +185,7 @@ class SessionManager:
             except EnvelopeError:
                 blames.append(Blame(RELAY, rname, "envelope_signature", e.payload[:64]))
                 continue
+            _hold(s, e)
             # The signature covers session, protocol, round and recipient, so a mismatch here is a
             # genuine message replayed by the relay from elsewhere.
             if e.session_id != s.session_id or e.protocol != s.protocol:

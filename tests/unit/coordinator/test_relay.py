@@ -72,6 +72,9 @@ class FakeNode:
     def deliver(self, session_id: bytes, envelopes: list[Envelope]) -> StepResult:
         return self.sessions.deliver(session_id, envelopes)
 
+    def session_evidence(self, session_id: bytes, sender: int, round_name: str) -> list[Envelope]:
+        return self.sessions.evidence(session_id, sender, round_name)
+
 
 def make_cluster(parties: Sequence[int] = PARTIES, seed: str = "relay") -> dict[int, LocalSignerClient]:
     idents = {p: Identity.generate(p) for p in parties}
