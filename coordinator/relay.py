@@ -26,8 +26,9 @@ import structlog
 from signer.node.blame_codec import envelope_evidence
 from signer.node.identity import EnvelopeError, PeerKeys, verify
 from signer.node.sessions import RELAY, Envelope, StepResult
-from signer.tss.errors import Blame
+from signer.tss.errors import UNREACHABLE_CHECKS, Blame
 
+from . import evidence
 from .signer_client import (
     SessionParams,
     SignerAborted,
@@ -74,6 +75,8 @@ class SessionAborted(SessionFailed):
         message = f"aborted by signers {sorted(self.reports)}; blamed: {who}"
         if self.unreachable:
             message += f"; unreachable or withheld: signers {sorted(self.unreachable)}"
+        if self.unproven:
+            message += f"; unproven accusations against signers {sorted({b.party for b in self.unproven})}"
         super().__init__(session_id, protocol, message)
 
     def _merged(self) -> tuple[Blame, ...]:
@@ -95,7 +98,12 @@ class SessionAborted(SessionFailed):
     @property
     def missing(self) -> tuple[Blame, ...]:
         """The reports of absent messages (not proof of anything)."""
-        return tuple(b for b in self._merged() if not b.proven)
+        return tuple(b for b in self._merged() if b.check in UNREACHABLE_CHECKS)
+
+    @property
+    def unproven(self) -> tuple[Blame, ...]:
+        """Accusations the signed evidence did not settle (`equivocation_unproven`): nobody convicted."""
+        return tuple(b for b in self._merged() if not b.proven and b.check not in UNREACHABLE_CHECKS)
 
     @property
     def unreachable(self) -> set[int]:
@@ -235,6 +243,35 @@ def check_envelope(session_id: bytes, protocol: str, sender: int, e: Envelope, s
         ) from None
 
 
+def _settle(
+    clients: Mapping[int, SignerClient],
+    session_id: bytes,
+    protocol: str,
+    peers: Mapping[int, bytes],
+    pool: Executor,
+    aborted: SessionAborted,
+) -> SessionAborted:
+    fetch = evidence.fetcher(clients, session_id, protocol, peers, pool)
+    return SessionAborted(
+        session_id, protocol, evidence.settle_reports(aborted.reports, session_id, protocol, peers, fetch)
+    )
+
+
+def _raise(
+    session_id: bytes,
+    protocol: str,
+    failed: Mapping[int, SignerError],
+    settle: Callable[[SessionAborted], SessionAborted] | None,
+) -> None:
+    """`raise_for_failures`, with echo-mismatch accusations settled by signed evidence when possible."""
+    try:
+        raise_for_failures(session_id, protocol, failed)
+    except SessionAborted as exc:
+        if settle is None or not any(b.check == "equivocation" for bs in exc.reports.values() for b in bs):
+            raise
+        raise settle(exc) from None
+
+
 def _route(
     session_id: bytes,
     protocol: str,
@@ -308,6 +345,8 @@ def run_session(
     bound = log.bind(session=session_id.hex(), protocol=protocol, parties=list(ordered))
     try:
         bound.info("session_start")
+        # With identity keys, an echo-mismatch abort is settled from the signed envelopes the signers hold.
+        settle = functools.partial(_settle, clients, session_id, protocol, peers, pool) if peers is not None else None
         produced, failed = parallel(
             pool,
             {
@@ -315,7 +354,7 @@ def run_session(
                 for p in ordered
             },
         )
-        raise_for_failures(session_id, protocol, failed)
+        _raise(session_id, protocol, failed, settle)
         outputs: dict[int, bytes] = {}
         for rounds in range(max_rounds + 1):
             for p, step in produced.items():
@@ -332,7 +371,7 @@ def run_session(
             produced, failed = parallel(
                 pool, {p: functools.partial(clients[p].deliver, session_id, inboxes[p]) for p in waiting}
             )
-            raise_for_failures(session_id, protocol, failed)
+            _raise(session_id, protocol, failed, settle)
         _check_outputs(session_id, protocol, outputs)
         bound.info("session_done", rounds=rounds)
         return outputs

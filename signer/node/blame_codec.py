@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from signer.tss.encoding import as_bytes, as_int, as_list, as_str, decode, encode
 from signer.tss.errors import Blame, DecodeError
 
-from .sessions import Envelope
+from .sessions import MAX_ENVELOPE_EVIDENCE, envelope_evidence, envelope_from_evidence
+
+__all__ = [
+    "MAX_ENVELOPE_EVIDENCE",
+    "METADATA_KEY",
+    "decode_blames",
+    "encode_blames",
+    "envelope_evidence",
+    "envelope_from_evidence",
+]
 
 METADATA_KEY = "tss-blame-bin"
 
@@ -27,31 +34,3 @@ def decode_blames(data: bytes) -> list[Blame]:
             raise DecodeError("blame entries have 4 fields")
         out.append(Blame(as_int(f[0]), as_str(f[1]), as_str(f[2]), as_bytes(f[3])))
     return out
-
-
-MAX_ENVELOPE_EVIDENCE = 256 * 1024
-"""Largest payload kept whole in a blame; a longer one is kept as its SHA-256 (the record stays bounded)."""
-
-
-def envelope_evidence(e: Envelope) -> bytes:
-    """An envelope as blame evidence: every signed field and the signature, so anyone holding the
-    sender's public key can check it (a payload over the limit is replaced by its hash)."""
-    if len(e.payload) <= MAX_ENVELOPE_EVIDENCE:
-        return encode("envelope/v1", e.session_id, e.protocol, e.round, e.sender, e.recipient, e.payload, e.signature)
-    return encode(
-        "envelope-digest/v1",
-        e.session_id,
-        e.protocol,
-        e.round,
-        e.sender,
-        e.recipient,
-        hashlib.sha256(e.payload).digest(),
-        e.signature,
-    )
-
-
-def envelope_from_evidence(data: bytes) -> Envelope:
-    """Decode full `envelope/v1` evidence (DecodeError for anything else)."""
-    sid, protocol, rnd, sender, recipient, payload, sig = decode("envelope/v1", data, 7)
-    fields = (as_str(protocol), as_str(rnd), as_int(sender), as_int(recipient), as_bytes(payload))
-    return Envelope(as_bytes(sid), *fields, as_bytes(sig))

@@ -8,12 +8,14 @@ party 0. A valid signature over a payload that does not decrypt blames the sende
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from signer.tss import presign_identify
+from signer.tss.encoding import as_bytes, as_int, as_str, decode, encode
 from signer.tss.errors import Blame, InvalidInput, ProtocolAbort
 from signer.tss.presign import IdentificationRequired
 from signer.tss.rng import Rng, SystemRng
@@ -36,6 +38,39 @@ class Envelope:
     recipient: int
     payload: bytes
     signature: bytes
+
+
+MAX_ENVELOPE_EVIDENCE = 256 * 1024
+"""Largest payload kept whole in a blame; a longer one is kept as its SHA-256 (the record stays bounded)."""
+
+
+def envelope_evidence(e: Envelope) -> bytes:
+    """An envelope as blame evidence: every signed field and the signature, so anyone holding the
+    sender's public key can check it (a payload over the limit is replaced by its hash)."""
+    if len(e.payload) <= MAX_ENVELOPE_EVIDENCE:
+        return encode("envelope/v1", e.session_id, e.protocol, e.round, e.sender, e.recipient, e.payload, e.signature)
+    return encode(
+        "envelope-digest/v1",
+        e.session_id,
+        e.protocol,
+        e.round,
+        e.sender,
+        e.recipient,
+        hashlib.sha256(e.payload).digest(),
+        e.signature,
+    )
+
+
+def envelope_from_evidence(data: bytes) -> Envelope:
+    """Decode full `envelope/v1` evidence (DecodeError for anything else)."""
+    sid, protocol, rnd, sender, recipient, payload, sig = decode("envelope/v1", data, 7)
+    fields = (as_str(protocol), as_str(rnd), as_int(sender), as_int(recipient), as_bytes(payload))
+    return Envelope(as_bytes(sid), *fields, as_bytes(sig))
+
+
+def equivocation_proof(a: Envelope, b: Envelope) -> bytes:
+    """Two envelopes the same sender signed for the same round with different payloads."""
+    return encode("equivocation-proof/v1", [envelope_evidence(a), envelope_evidence(b)])
 
 
 OnDone = Callable[[Any], bytes]
@@ -174,6 +209,7 @@ class SessionManager:
         assert s.round is not None
         blames: list[Blame] = []
         got: dict[int, dict[str, bytes]] = {}
+        signed: dict[tuple[int, str], Envelope] = {}
         rname = s.round.name
         for e in envelopes:
             if e.sender not in s.parties or e.sender == self.party:
@@ -208,9 +244,11 @@ class SessionManager:
             slot = got.setdefault(e.sender, {})
             if kind in slot:
                 if slot[kind] != payload:
-                    blames.append(Blame(e.sender, rname, "equivocation"))
+                    proof = equivocation_proof(signed[(e.sender, kind)], e)
+                    blames.append(Blame(e.sender, rname, "equivocation", proof))
                 continue
             slot[kind] = payload
+            signed[(e.sender, kind)] = e
         # A sender whose signed broadcast arrived but whose direct message did not (or the
         # reverse): either it sent half a round or the relay dropped the other half. Nothing signed
         # proves which, so j is named unreachable (`dropped_message` is not a proven blame).

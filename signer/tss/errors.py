@@ -38,6 +38,9 @@ UNREACHABLE_CHECKS = frozenset({"missing_broadcast", "missing_direct", "dropped_
 """Checks that record an absent message. A receiver cannot tell "never sent" from "not delivered"
 (the relay may withhold it), so these name a party as unreachable or withheld, never as a cheater."""
 
+UNPROVEN_EQUIVOCATION = "equivocation_unproven"
+"""An echo mismatch the coordinator could not settle from signed envelopes: an accusation, not proof."""
+
 
 @dataclass(frozen=True, slots=True)
 class Blame:
@@ -50,8 +53,9 @@ class Blame:
 
     @property
     def proven(self) -> bool:
-        """False for a missing message (unreachable or withheld); True for a check a message failed."""
-        return self.check not in UNREACHABLE_CHECKS
+        """False for a missing message (unreachable or withheld) and for an accusation the signed
+        evidence did not settle; True for a check a message failed."""
+        return self.check not in UNREACHABLE_CHECKS and self.check != UNPROVEN_EQUIVOCATION
 
     def __str__(self) -> str:
         return f"party {self.party} in {self.round}: {self.check}"
