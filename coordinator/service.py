@@ -355,7 +355,10 @@ class CoordinatorService:
                 self.signers, session_id, protocol, parties, params, executor=self._pool, peers=self.peers
             )
         except relay.SessionFailed as exc:
-            self.store.end_session(session_id.hex(), ok=False, blame=exc.blames, error=str(exc))
+            unreachable = exc.unreachable if isinstance(exc, relay.SessionAborted) else set()
+            self.store.end_session(
+                session_id.hex(), ok=False, blame=exc.blames, error=str(exc), unreachable=sorted(unreachable)
+            )
             self.trail.record(
                 ABORT,
                 "session_failed",
