@@ -189,6 +189,8 @@ def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) 
             "tls": {"ca": "../certs/ca.pem", "cert": "../certs/coordinator.pem", "key": "../certs/coordinator.key"},
             "signers": {str(k): v for k, v in signer_addrs.items()},
             "level": level,
+            # The relay checks every envelope's signature against these before forwarding it.
+            "peers": {k: v["sign_pub"] for k, v in peers.items()},
         },
     )
     return signer_addrs, coord_addr

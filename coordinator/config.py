@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from signer.node.tls import TlsFiles
 
@@ -20,6 +21,7 @@ class CoordinatorConfig:
     level: str = "128"
     presign_pool: int = 2
     rpc_timeout: float = 120.0
+    peers: dict[int, bytes] = field(default_factory=dict)  # party -> Ed25519 identity key (envelope signatures)
 
     @classmethod
     def load(cls, path: Path) -> CoordinatorConfig:
@@ -39,4 +41,22 @@ class CoordinatorConfig:
             level=str(raw.get("level", "128")),
             presign_pool=int(raw.get("presign_pool", 2)),
             rpc_timeout=float(raw.get("rpc_timeout", 120.0)),
+            peers=_peers(raw.get("peers", {})),
         )
+
+
+def _peers(raw: Any) -> dict[int, bytes]:
+    """`"<party>": "<sign_pub hex>"`, or the `{"sign_pub": hex, ...}` entry `tss-identity` prints."""
+    if not isinstance(raw, dict):
+        raise ValueError("peers must map party -> Ed25519 public key hex")
+    out: dict[int, bytes] = {}
+    for k, v in raw.items():
+        hexkey = v.get("sign_pub") if isinstance(v, dict) else v
+        try:
+            key = bytes.fromhex(str(hexkey))
+        except ValueError:
+            raise ValueError(f"peers[{k}]: sign_pub is not hex") from None
+        if len(key) != 32:
+            raise ValueError(f"peers[{k}]: sign_pub must be 32 bytes")
+        out[int(k)] = key
+    return out

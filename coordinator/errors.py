@@ -150,7 +150,7 @@ def error_from_session(exc: relay.SessionFailed) -> ServiceError:
     if isinstance(exc, relay.OutputMismatch):
         return Aborted(str(exc), [Blame(p, exc.protocol, "output_mismatch") for p in exc.parties])
     if isinstance(exc, relay.SignerMisbehaved):
-        return Aborted(str(exc), [Blame(exc.party, exc.protocol, "envelope_routing")])
+        return Aborted(str(exc), exc.blames)
     if isinstance(exc, relay.SignerRefused):
         return FailedPrecondition(str(exc))
     return Internal(str(exc))

@@ -23,9 +23,12 @@ from typing import TypeVar
 
 import structlog
 
+from signer.node.blame_codec import envelope_evidence
+from signer.node.identity import EnvelopeError, PeerKeys, verify
 from signer.node.sessions import RELAY, Envelope, StepResult
-from signer.tss.errors import Blame
+from signer.tss.errors import UNREACHABLE_CHECKS, Blame
 
+from . import evidence
 from .signer_client import (
     SessionParams,
     SignerAborted,
@@ -67,18 +70,45 @@ class SessionAborted(SessionFailed):
 
     def __init__(self, session_id: bytes, protocol: str, reports: Mapping[int, Sequence[Blame]]) -> None:
         self.reports = {p: tuple(b) for p, b in sorted(reports.items())}
-        named = sorted({b.party for bs in self.reports.values() for b in bs})
+        named = sorted({b.party for b in self._merged() if b.proven})
         who = ", ".join("relay" if p == RELAY else f"signer {p}" for p in named) or "nobody"
-        super().__init__(session_id, protocol, f"aborted by signers {sorted(self.reports)}; blamed: {who}")
+        message = f"aborted by signers {sorted(self.reports)}; blamed: {who}"
+        if self.unreachable:
+            message += f"; unreachable or withheld: signers {sorted(self.unreachable)}"
+        if self.unproven:
+            message += f"; unproven accusations against signers {sorted({b.party for b in self.unproven})}"
+        super().__init__(session_id, protocol, message)
 
-    @property
-    def blames(self) -> tuple[Blame, ...]:
-        """The union of every reported blame, first occurrence order, duplicates removed."""
+    def _merged(self) -> tuple[Blame, ...]:
         seen: dict[tuple[int, str, str], Blame] = {}
         for bs in self.reports.values():
             for b in bs:
                 seen.setdefault((b.party, b.round, b.check), b)
         return tuple(seen.values())
+
+    @property
+    def blames(self) -> tuple[Blame, ...]:
+        """The union of every proven blame reported, first occurrence order, duplicates removed.
+
+        A missing message (`missing_broadcast`, `missing_direct`, `dropped_message`) is not here:
+        it proves nothing against its sender (the relay may have withheld it); see `unreachable`.
+        """
+        return tuple(b for b in self._merged() if b.proven)
+
+    @property
+    def missing(self) -> tuple[Blame, ...]:
+        """The reports of absent messages (not proof of anything)."""
+        return tuple(b for b in self._merged() if b.check in UNREACHABLE_CHECKS)
+
+    @property
+    def unproven(self) -> tuple[Blame, ...]:
+        """Accusations the signed evidence did not settle (`equivocation_unproven`): nobody convicted."""
+        return tuple(b for b in self._merged() if not b.proven and b.check not in UNREACHABLE_CHECKS)
+
+    @property
+    def unreachable(self) -> set[int]:
+        """Parties whose messages some signer lacked: unreachable or withheld, not culprits."""
+        return {b.party for b in self.missing}
 
 
 class SignerUnreachable(SessionFailed):
@@ -100,11 +130,37 @@ class SignerRefused(SessionFailed):
 
 
 class SignerMisbehaved(SessionFailed):
-    """A signer emitted something the relay cannot route (wrong sender, recipient outside the session)."""
+    """A signer's own response held an envelope the relay will not forward: wrong sender, recipient
+    outside the session, or (with peer keys) a signature or session that does not check out.
 
-    def __init__(self, session_id: bytes, protocol: str, party: int, reason: str) -> None:
+    The envelope came over that signer's TLS channel in its own StartSession/Deliver response, so
+    the signer produced it: the blame names the signer, never the relay.
+    """
+
+    def __init__(
+        self,
+        session_id: bytes,
+        protocol: str,
+        party: int,
+        reason: str,
+        *,
+        check: str = "envelope_routing",
+        round_name: str = "",
+        evidence: bytes = b"",
+    ) -> None:
         self.party = party
+        self.check = check
+        self.blame = Blame(party, round_name or protocol, check, evidence)
         super().__init__(session_id, protocol, f"signer {party}: {reason}")
+
+    @property
+    def blames(self) -> tuple[Blame, ...]:
+        """The signer that emitted the envelope, with the envelope as evidence."""
+        return (self.blame,)
+
+
+class RelayNotConfigured(SessionFailed):
+    """The coordinator has no identity key for some party, so it cannot check that party's envelopes."""
 
 
 class OutputMismatch(SessionFailed):
@@ -150,12 +206,79 @@ def raise_for_failures(session_id: bytes, protocol: str, failed: Mapping[int, Si
     raise SignerRefused(session_id, protocol, {p: e.message for p, e in failed.items()})
 
 
+def check_envelope(session_id: bytes, protocol: str, sender: int, e: Envelope, sign_pub: bytes) -> None:
+    """Refuse, naming `sender`, an envelope from its own response that it did not validly sign for this session."""
+    evidence = envelope_evidence(e)
+    if e.sender != sender:
+        raise SignerMisbehaved(
+            session_id,
+            protocol,
+            sender,
+            f"emitted an envelope with sender {e.sender}",
+            check="envelope_sender",
+            round_name=e.round,
+            evidence=evidence,
+        )
+    if e.session_id != session_id or e.protocol != protocol:
+        raise SignerMisbehaved(
+            session_id,
+            protocol,
+            sender,
+            "emitted an envelope of another session",
+            check="envelope_session",
+            round_name=e.round,
+            evidence=evidence,
+        )
+    try:
+        verify(PeerKeys(sender, sign_pub, b""), session_id, protocol, e.round, e.recipient, e.payload, e.signature)
+    except EnvelopeError:
+        raise SignerMisbehaved(
+            session_id,
+            protocol,
+            sender,
+            f"emitted a badly signed envelope in round {e.round}",
+            check="envelope_signature",
+            round_name=e.round,
+            evidence=evidence,
+        ) from None
+
+
+def _settle(
+    clients: Mapping[int, SignerClient],
+    session_id: bytes,
+    protocol: str,
+    peers: Mapping[int, bytes],
+    pool: Executor,
+    aborted: SessionAborted,
+) -> SessionAborted:
+    fetch = evidence.fetcher(clients, session_id, protocol, peers, pool)
+    return SessionAborted(
+        session_id, protocol, evidence.settle_reports(aborted.reports, session_id, protocol, peers, fetch)
+    )
+
+
+def _raise(
+    session_id: bytes,
+    protocol: str,
+    failed: Mapping[int, SignerError],
+    settle: Callable[[SessionAborted], SessionAborted] | None,
+) -> None:
+    """`raise_for_failures`, with echo-mismatch accusations settled by signed evidence when possible."""
+    try:
+        raise_for_failures(session_id, protocol, failed)
+    except SessionAborted as exc:
+        if settle is None or not any(b.check == "equivocation" for bs in exc.reports.values() for b in bs):
+            raise
+        raise settle(exc) from None
+
+
 def _route(
     session_id: bytes,
     protocol: str,
     produced: Mapping[int, StepResult],
     parties: tuple[int, ...],
     tamper: Tamper | None,
+    peers: Mapping[int, bytes] | None = None,
 ) -> dict[int, list[Envelope]]:
     inboxes: dict[int, list[Envelope]] = {p: [] for p in parties}
     for sender in parties:
@@ -163,6 +286,8 @@ def _route(
         if step is None:
             continue
         for e in step.outgoing:
+            if peers is not None:
+                check_envelope(session_id, protocol, sender, e, peers[sender])
             if e.sender != sender:
                 raise SignerMisbehaved(session_id, protocol, sender, f"emitted an envelope with sender {e.sender}")
             if e.recipient == 0:
@@ -199,9 +324,12 @@ def run_session(
     tamper: Tamper | None = None,
     executor: Executor | None = None,
     max_rounds: int = MAX_ROUNDS,
+    peers: Mapping[int, bytes] | None = None,
 ) -> dict[int, bytes]:
     """Run a session to completion; returns each party's public output (all identical).
 
+    `peers` (party -> Ed25519 identity key) makes the relay verify every envelope before it
+    forwards it; the coordinator process always passes them (in-process tests may not).
     Raises a `SessionFailed` subclass on any failure; the session is then dead on every signer.
     """
     ordered = tuple(sorted(parties))
@@ -210,11 +338,15 @@ def run_session(
     missing = [p for p in ordered if p not in clients]
     if missing:
         raise ValueError(f"no client for signers {missing}")
+    if peers is not None and (unknown := [p for p in ordered if p not in peers]):
+        raise RelayNotConfigured(session_id, protocol, f"no identity key configured for signers {unknown}")
     own = executor is None
     pool = executor or ThreadPoolExecutor(max_workers=len(ordered), thread_name_prefix="relay")
     bound = log.bind(session=session_id.hex(), protocol=protocol, parties=list(ordered))
     try:
         bound.info("session_start")
+        # With identity keys, an echo-mismatch abort is settled from the signed envelopes the signers hold.
+        settle = functools.partial(_settle, clients, session_id, protocol, peers, pool) if peers is not None else None
         produced, failed = parallel(
             pool,
             {
@@ -222,13 +354,13 @@ def run_session(
                 for p in ordered
             },
         )
-        raise_for_failures(session_id, protocol, failed)
+        _raise(session_id, protocol, failed, settle)
         outputs: dict[int, bytes] = {}
         for rounds in range(max_rounds + 1):
             for p, step in produced.items():
                 if step.done:
                     outputs[p] = step.public_output
-            inboxes = _route(session_id, protocol, produced, ordered, tamper)
+            inboxes = _route(session_id, protocol, produced, ordered, tamper, peers)
             waiting = [p for p in ordered if p not in outputs]
             if not waiting:
                 break
@@ -239,7 +371,7 @@ def run_session(
             produced, failed = parallel(
                 pool, {p: functools.partial(clients[p].deliver, session_id, inboxes[p]) for p in waiting}
             )
-            raise_for_failures(session_id, protocol, failed)
+            _raise(session_id, protocol, failed, settle)
         _check_outputs(session_id, protocol, outputs)
         bound.info("session_done", rounds=rounds)
         return outputs

@@ -401,7 +401,9 @@ def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[G
         for party, address in sorted(config.signers.items())
     ]
     signers: dict[int, SignerClient] = {c.party: c for c in clients}
-    service = CoordinatorService(Store(config.db), signers, level=config.level, presign_pool=config.presign_pool)
+    service = CoordinatorService(
+        Store(config.db), signers, level=config.level, presign_pool=config.presign_pool, peers=config.peers
+    )
     return service, clients
 
 

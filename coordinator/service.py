@@ -247,6 +247,7 @@ class CoordinatorService:
         audit: AuditLog | None = None,
         request_ttl: int = DEFAULT_REQUEST_TTL,
         scheduler_interval: float = 1.0,
+        peers: Mapping[int, bytes] | None = None,
     ) -> None:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}")
@@ -254,6 +255,8 @@ class CoordinatorService:
             raise ValueError("a cluster needs at least two signers")
         self.store = store
         self.signers = dict(sorted(signers.items()))
+        # Signers' identity keys: the relay verifies every envelope against them before forwarding.
+        self.peers = dict(peers) if peers is not None else None
         self.level = level
         self.presign_pool = presign_pool
         self.health_ttl = health_ttl
@@ -351,9 +354,14 @@ class CoordinatorService:
         session_id = self._random(16)
         self.store.start_session(session_id.hex(), protocol, key_id, parties)
         try:
-            outputs = relay.run_session(self.signers, session_id, protocol, parties, params, executor=self._pool)
+            outputs = relay.run_session(
+                self.signers, session_id, protocol, parties, params, executor=self._pool, peers=self.peers
+            )
         except relay.SessionFailed as exc:
-            self.store.end_session(session_id.hex(), ok=False, blame=exc.blames, error=str(exc))
+            unreachable = exc.unreachable if isinstance(exc, relay.SessionAborted) else set()
+            self.store.end_session(
+                session_id.hex(), ok=False, blame=exc.blames, error=str(exc), unreachable=sorted(unreachable)
+            )
             self.trail.record(
                 ABORT,
                 "session_failed",

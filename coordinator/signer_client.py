@@ -138,6 +138,10 @@ class SignerClient(Protocol):
         """Deliver one round's envelopes; the next outgoing ones."""
         ...
 
+    def session_evidence(self, session_id: bytes, sender: int, round_name: str) -> list[Envelope]:
+        """SessionEvidence: the signed broadcasts the signer holds from `sender` (every round if empty)."""
+        ...
+
     def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
         """Consume a presignature and return σ_i over the digest the signer computes from `tx`,
         once the signer has authorized the release itself."""
@@ -301,6 +305,12 @@ class GrpcSignerClient:
         req = signer_pb2.DeliverRequest(session_id=session_id, envelopes=[envelope_to_proto(e) for e in envelopes])
         return self._call(lambda: _step_from_proto(self._stub.Deliver(req, timeout=self.session_timeout)))
 
+    def session_evidence(self, session_id: bytes, sender: int, round_name: str) -> list[Envelope]:
+        """SessionEvidence."""
+        req = signer_pb2.SessionEvidenceRequest(session_id=session_id, sender=sender, round=round_name)
+        resp = self._call(lambda: self._stub.SessionEvidence(req, timeout=self.session_timeout))
+        return [envelope_from_proto(e) for e in resp.envelopes]
+
     def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
         """PartialSign (short deadline: one scalar multiplication and the signer's own policy check)."""
         req = signer_pb2.PartialSignRequest(
@@ -410,6 +420,11 @@ class LocalSignerClient:
         """Deliver."""
         step: StepResult = self._call(lambda: self.node.deliver(session_id, list(envelopes)))
         return step
+
+    def session_evidence(self, session_id: bytes, sender: int, round_name: str) -> list[Envelope]:
+        """SessionEvidence."""
+        held: list[Envelope] = self._call(lambda: self.node.session_evidence(session_id, sender, round_name))
+        return held
 
     def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
         """PartialSign."""

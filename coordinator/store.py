@@ -25,6 +25,7 @@ Pass `synchronous="FULL"` to make every commit durable (one fsync each).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -173,6 +174,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         ),
     ),
     (3, "audit log: hash-chained entries, append-only triggers (coordinator/audit.py)", AUDIT_SCHEMA),
+    (
+        4,
+        "sessions: parties a missing message named (unreachable or withheld, never blamed)",
+        ("ALTER TABLE sessions ADD COLUMN unreachable TEXT NOT NULL DEFAULT '[]'",),
+    ),
 )
 """Ordered migrations: (version, description, statements). Append only; never edit a shipped one."""
 
@@ -302,6 +308,22 @@ class SessionRecord:
     error: str
     started_at: float
     ended_at: float | None
+    unreachable: tuple[int, ...] = ()
+
+
+MAX_SESSION_EVIDENCE = 1024 * 1024
+"""Bytes of blame evidence (signed envelopes) kept whole in one session row; past it, a digest."""
+
+
+def bounded_evidence(blames: Sequence[Blame]) -> list[Blame]:
+    """Blames whose evidence fits `MAX_SESSION_EVIDENCE` in total; the rest keep the SHA-256 of theirs."""
+    out, used = [], 0
+    for b in blames:
+        if used + len(b.evidence) > MAX_SESSION_EVIDENCE:
+            b = Blame(b.party, b.round, b.check, b"sha256:" + hashlib.sha256(b.evidence).digest())
+        used += len(b.evidence)
+        out.append(b)
+    return out
 
 
 # --- column codecs ------------------------------------------------------------------------------------
@@ -433,6 +455,7 @@ def _session(row: sqlite3.Row) -> SessionRecord:
         row["error"],
         row["started_at"],
         row["ended_at"],
+        _ints(row["unreachable"]),
     )
 
 
@@ -996,13 +1019,28 @@ class Store:
                 (session_id, protocol, key_id, ints_json(parties), self.now()),
             )
 
-    def end_session(self, session_id: str, *, ok: bool, blame: Sequence[Blame] = (), error: str = "") -> None:
-        """Record how a session ended."""
+    def end_session(
+        self,
+        session_id: str,
+        *,
+        ok: bool,
+        blame: Sequence[Blame] = (),
+        error: str = "",
+        unreachable: Sequence[int] = (),
+    ) -> None:
+        """Record how a session ended: proven blames with their evidence (bounded), unreachable parties apart."""
         with self._tx() as c:
             cur = c.execute(
-                "UPDATE sessions SET state = ?, blame = ?, error = ?, ended_at = ? "
+                "UPDATE sessions SET state = ?, blame = ?, error = ?, ended_at = ?, unreachable = ? "
                 "WHERE session_id = ? AND state = 'running'",
-                ("done" if ok else "failed", blames_json(blame), error, self.now(), session_id),
+                (
+                    "done" if ok else "failed",
+                    blames_json(bounded_evidence(blame)),
+                    error,
+                    self.now(),
+                    ints_json(sorted(unreachable)),
+                    session_id,
+                ),
             )
             if cur.rowcount != 1:
                 raise InvalidTransition(f"session {session_id} is not running")

@@ -5,6 +5,17 @@ from __future__ import annotations
 from signer.tss.encoding import as_bytes, as_int, as_list, as_str, decode, encode
 from signer.tss.errors import Blame, DecodeError
 
+from .sessions import MAX_ENVELOPE_EVIDENCE, envelope_evidence, envelope_from_evidence
+
+__all__ = [
+    "MAX_ENVELOPE_EVIDENCE",
+    "METADATA_KEY",
+    "decode_blames",
+    "encode_blames",
+    "envelope_evidence",
+    "envelope_from_evidence",
+]
+
 METADATA_KEY = "tss-blame-bin"
 
 

@@ -161,6 +161,10 @@ class SignerNode:
         return [n.rsplit("/", 1)[1] for n in self.store.list(f"presig/{check_key_id(key_id)}")]
 
     # --- sessions -------------------------------------------------------------------------------
+    def session_evidence(self, session_id: bytes, sender: int, round_name: str = "") -> list[Envelope]:
+        """Signed broadcast envelopes this node received from `sender` in a session (SessionEvidence)."""
+        return self.sessions.evidence(session_id, sender, round_name)
+
     def start_session(
         self,
         session_id: bytes,
@@ -177,6 +181,9 @@ class SignerNode:
         if not 8 <= len(session_id) <= 64:
             raise InvalidInput("session_id must be 8-64 bytes")
         lvl = level_by_name(level) if level else self.level
+        if lvl.bits < self.level.bits:
+            # A coordinator must not weaken the Paillier/ring-Pedersen moduli this node was set up for.
+            raise InvalidInput("level below this node's configured level")
         first: Any
         on_done: Any
         if protocol == "keygen":

@@ -206,6 +206,13 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
 
         return self._call(context, run)
 
+    def SessionEvidence(self, request: signer_pb2.SessionEvidenceRequest, context: grpc.ServicerContext) -> Any:
+        def run() -> signer_pb2.SessionEvidenceResponse:
+            held = self.node.session_evidence(bytes(request.session_id), request.sender, request.round)
+            return signer_pb2.SessionEvidenceResponse(envelopes=[_envelope_out(e) for e in held])
+
+        return self._call(context, run)
+
     def PartialSign(self, request: signer_pb2.PartialSignRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.PartialSignResponse:
             _check_partial_sign(request)

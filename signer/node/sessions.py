@@ -13,6 +13,7 @@ coordinator nor a caller that starts sessions and walks away exhausts a signer's
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from signer.tss import presign_identify
+from signer.tss.encoding import as_bytes, as_int, as_str, decode, encode
 from signer.tss.errors import Blame, InvalidInput, ProtocolAbort
 from signer.tss.presign import IdentificationRequired
 from signer.tss.rng import Rng, SystemRng
@@ -48,6 +50,39 @@ class Envelope:
     signature: bytes
 
 
+MAX_ENVELOPE_EVIDENCE = 256 * 1024
+"""Largest payload kept whole in a blame; a longer one is kept as its SHA-256 (the record stays bounded)."""
+
+
+def envelope_evidence(e: Envelope) -> bytes:
+    """An envelope as blame evidence: every signed field and the signature, so anyone holding the
+    sender's public key can check it (a payload over the limit is replaced by its hash)."""
+    if len(e.payload) <= MAX_ENVELOPE_EVIDENCE:
+        return encode("envelope/v1", e.session_id, e.protocol, e.round, e.sender, e.recipient, e.payload, e.signature)
+    return encode(
+        "envelope-digest/v1",
+        e.session_id,
+        e.protocol,
+        e.round,
+        e.sender,
+        e.recipient,
+        hashlib.sha256(e.payload).digest(),
+        e.signature,
+    )
+
+
+def envelope_from_evidence(data: bytes) -> Envelope:
+    """Decode full `envelope/v1` evidence (DecodeError for anything else)."""
+    sid, protocol, rnd, sender, recipient, payload, sig = decode("envelope/v1", data, 7)
+    fields = (as_str(protocol), as_str(rnd), as_int(sender), as_int(recipient), as_bytes(payload))
+    return Envelope(as_bytes(sid), *fields, as_bytes(sig))
+
+
+def equivocation_proof(a: Envelope, b: Envelope) -> bytes:
+    """Two envelopes the same sender signed for the same round with different payloads."""
+    return encode("equivocation-proof/v1", [envelope_evidence(a), envelope_evidence(b)])
+
+
 OnDone = Callable[[Any], bytes]
 """Persists a protocol's output and returns its public summary (identical at every honest party)."""
 
@@ -67,6 +102,9 @@ class Session:
     aborted: ProtocolAbort | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_progress: float = 0.0
+    held: dict[tuple[str, int], list[Envelope]] = field(default_factory=dict)
+    """Validly signed broadcast envelopes received, by (round, sender): the evidence the coordinator
+    asks for (`SessionManager.evidence`) to settle an echo mismatch. Kept while the session is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +114,19 @@ class StepResult:
     outgoing: tuple[Envelope, ...]
     done: bool
     public_output: bytes
+
+
+MAX_HELD_PER_SENDER_ROUND = 2
+"""Two different signed payloads already prove equivocation; more would only grow the session."""
+
+
+def _hold(s: Session, e: Envelope) -> None:
+    """Keep a validly signed broadcast of this session as evidence (distinct payloads, bounded)."""
+    if e.recipient != 0 or e.session_id != s.session_id or e.protocol != s.protocol:
+        return
+    kept = s.held.setdefault((e.round, e.sender), [])
+    if len(kept) < MAX_HELD_PER_SENDER_ROUND and all(k.payload != e.payload for k in kept):
+        kept.append(e)
 
 
 class SessionManager:
@@ -143,6 +194,12 @@ class SessionManager:
             raise InvalidInput("unknown session")
         return s
 
+    def evidence(self, session_id: bytes, sender: int, round_name: str = "") -> list[Envelope]:
+        """The signed broadcasts received from `sender` in one round (every round if empty)."""
+        s = self.get(session_id)
+        with s.lock:
+            return [e for (r, j), es in sorted(s.held.items()) if j == sender and round_name in ("", r) for e in es]
+
     def deliver(self, session_id: bytes, envelopes: list[Envelope]) -> StepResult:
         """Feed one round's messages to the session and return what it emits next."""
         s = self.get(session_id)
@@ -189,6 +246,7 @@ class SessionManager:
         assert s.round is not None
         blames: list[Blame] = []
         got: dict[int, dict[str, bytes]] = {}
+        signed: dict[tuple[int, str], Envelope] = {}
         rname = s.round.name
         for e in envelopes:
             if e.sender not in s.parties or e.sender == self.party:
@@ -200,6 +258,7 @@ class SessionManager:
             except EnvelopeError:
                 blames.append(Blame(RELAY, rname, "envelope_signature", e.payload[:64]))
                 continue
+            _hold(s, e)
             # The signature covers session, protocol, round and recipient, so a mismatch here is a
             # genuine message replayed by the relay from elsewhere.
             if e.session_id != s.session_id or e.protocol != s.protocol:
@@ -222,18 +281,21 @@ class SessionManager:
             slot = got.setdefault(e.sender, {})
             if kind in slot:
                 if slot[kind] != payload:
-                    blames.append(Blame(e.sender, rname, "equivocation"))
+                    proof = equivocation_proof(signed[(e.sender, kind)], e)
+                    blames.append(Blame(e.sender, rname, "equivocation", proof))
                 continue
             slot[kind] = payload
+            signed[(e.sender, kind)] = e
         # A sender whose signed broadcast arrived but whose direct message did not (or the
-        # reverse) took part in the round: the relay dropped the other half.
+        # reverse): either it sent half a round or the relay dropped the other half. Nothing signed
+        # proves which, so j is named unreachable (`dropped_message` is not a proven blame).
         for j in s.round.others:
             slot = got.get(j, {})
             if slot and (
                 (s.round.expects_broadcast and "broadcast" not in slot)
                 or (s.round.expects_direct and "direct" not in slot)
             ):
-                blames.append(Blame(RELAY, rname, "dropped_message"))
+                blames.append(Blame(j, rname, "dropped_message"))
         if blames:
             s.aborted = ProtocolAbort(blames)
             s.round = None

@@ -53,7 +53,9 @@ def check_echoes(collector: BlameCollector, me: int, mine: Echo, theirs: Mapping
     A differing hash for our own broadcast cannot be our fault, so it blames the reporter.
     """
     my_map = dict(mine)
-    equivocators: set[int] = set()
+    # accused party -> (whose broadcast, the reporters whose echo differs): the blame's evidence
+    # tells the coordinator what to check against the signed envelopes (echo_evidence.settle).
+    accused: dict[int, tuple[int, set[int]]] = {}
     for reporter, echo in sorted(theirs.items()):
         their_map = dict(echo)
         if set(their_map) != set(my_map) or len(their_map) != len(echo):
@@ -62,7 +64,9 @@ def check_echoes(collector: BlameCollector, me: int, mine: Echo, theirs: Mapping
         for sender, h in sorted(their_map.items()):
             if h == my_map[sender]:
                 continue
-            equivocators.add(reporter if sender == me else sender)
-    for party in sorted(equivocators):
+            party = reporter if sender == me else sender
+            accused.setdefault(party, (sender, set()))[1].add(reporter)
+    for party, (sender, reporters) in sorted(accused.items()):
         if not collector.has(party):
-            collector.add(party, "equivocation")
+            listed: list[Value] = [*sorted(reporters)]
+            collector.add(party, "equivocation", encode("echo-mismatch/v1", sender, listed))

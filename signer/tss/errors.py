@@ -34,6 +34,14 @@ class DecodeError(TssError):
     """Bytes that do not decode to a well-formed, in-range value."""
 
 
+UNREACHABLE_CHECKS = frozenset({"missing_broadcast", "missing_direct", "dropped_message"})
+"""Checks that record an absent message. A receiver cannot tell "never sent" from "not delivered"
+(the relay may withhold it), so these name a party as unreachable or withheld, never as a cheater."""
+
+UNPROVEN_EQUIVOCATION = "equivocation_unproven"
+"""An echo mismatch the coordinator could not settle from signed envelopes: an accusation, not proof."""
+
+
 @dataclass(frozen=True, slots=True)
 class Blame:
     """One faulty party: who, in which round, which check failed, and the offending message bytes."""
@@ -42,6 +50,12 @@ class Blame:
     round: str
     check: str
     evidence: bytes = b""
+
+    @property
+    def proven(self) -> bool:
+        """False for a missing message (unreachable or withheld) and for an accusation the signed
+        evidence did not settle; True for a check a message failed."""
+        return self.check not in UNREACHABLE_CHECKS and self.check != UNPROVEN_EQUIVOCATION
 
     def __str__(self) -> str:
         return f"party {self.party} in {self.round}: {self.check}"
@@ -58,5 +72,10 @@ class ProtocolAbort(TssError):
 
     @property
     def culprits(self) -> set[int]:
-        """The set of party indices blamed."""
-        return {b.party for b in self.blames}
+        """Parties proven at fault by a message they sent (never a party whose message is missing)."""
+        return {b.party for b in self.blames if b.proven}
+
+    @property
+    def unreachable(self) -> set[int]:
+        """Parties whose message is missing: unreachable or withheld by the relay, not proof of cheating."""
+        return {b.party for b in self.blames if not b.proven}

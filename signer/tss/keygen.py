@@ -20,8 +20,12 @@ Party i, with threshold t over the parties P (indices are the Shamir evaluation 
                        X_k = Σ_j F_j(k) for every k; send the echo of every round-2 broadcast and
                        the answer z_i of Πsch for X_i = x_i·G with the nonce committed in round 1,
                        over the transcript (sid‖"keygen/r3", i, rid).
-  Output               check the echo of round 2 and every Πsch against one's own X_j (`sch_proof`),
-                       then output KeyShare(i, P, t, X, (X_k), c, rid, epoch 0, x_i).
+  Round 4 (broadcast)  check the echo of round 2 and every Πsch against one's own X_j (`sch_proof`),
+                       then send the echo of every round-3 broadcast.
+  Output               check the echo of round 3 (`equivocation` / `echo_malformed`), then output
+                       KeyShare(i, P, t, X, (X_k), c, rid, epoch 0, x_i). Echoing round 3 makes
+                       the outcome common: no party keeps a share while another rejected a
+                       round-3 message that only it was shown.
 
 A missing message is `missing_broadcast` / `missing_direct` (see rounds.py). t = 1 is refused:
 with t = 1 every share is the private key itself.
@@ -41,11 +45,13 @@ from .keygen_msgs import (
     ROUND1,
     ROUND2,
     ROUND3,
+    ROUND4,
     KeygenOpening,
     KeygenRound1Broadcast,
     KeygenRound2Broadcast,
     KeygenRound2Direct,
     KeygenRound3Broadcast,
+    KeygenRound4Broadcast,
     commitment_hash,
 )
 from .rng import Rng
@@ -54,7 +60,7 @@ from .transcript import Transcript
 from .vss import check_indices, commit, evaluate, evaluate_commitment, random_polynomial
 from .zk import sch
 
-__all__ = ["KeygenContext", "KeygenRound1", "KeygenRound2", "KeygenRound3", "start"]
+__all__ = ["KeygenContext", "KeygenRound1", "KeygenRound2", "KeygenRound3", "KeygenRound4", "start"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +245,7 @@ class KeygenRound2(Round):
         r3 = KeygenRound3Broadcast(echo, proof.z).encode()
         nxt = KeygenRound3(
             ctx,
+            own_r3=r3,
             echo=echo,
             commitments_A={j: o.A for j, o in openings.items()},
             public_key=public_key,
@@ -251,7 +258,7 @@ class KeygenRound2(Round):
 
 
 class KeygenRound3(Round):
-    """Checks the echo of round 2 and every Πsch; outputs the key share."""
+    """Checks the echo of round 2 and every Πsch; sends the echo of round 3."""
 
     name = ROUND3
 
@@ -259,6 +266,7 @@ class KeygenRound3(Round):
         self,
         ctx: KeygenContext,
         *,
+        own_r3: bytes,
         echo: Echo,
         commitments_A: dict[int, Point],
         public_key: Point,
@@ -269,6 +277,7 @@ class KeygenRound3(Round):
     ) -> None:
         super().__init__(ctx.party, ctx.parties)
         self._ctx = ctx
+        self._own_r3 = own_r3
         self._echo = echo
         self._A = commitments_A
         self._public_key = public_key
@@ -305,4 +314,31 @@ class KeygenRound3(Round):
             epoch=0,
             x=self._x,
         )
-        return Done((), share)
+        payloads = {j: _payload(inbox[j].broadcast) for j in self.others}
+        payloads[ctx.party] = self._own_r3
+        echo = make_echo(ctx.session_id, ROUND3, payloads)
+        r4 = KeygenRound4Broadcast(echo).encode()
+        return Continue((broadcast(ROUND4, ctx.party, r4),), KeygenRound4(ctx, echo, share))
+
+
+class KeygenRound4(Round):
+    """Checks the echo of round 3; outputs the key share."""
+
+    name = ROUND4
+
+    def __init__(self, ctx: KeygenContext, echo: Echo, share: KeyShare) -> None:
+        super().__init__(ctx.party, ctx.parties)
+        self._ctx = ctx
+        self._echo = echo
+        self._share = share
+
+    def _receive(self, inbox: Mapping[int, Incoming]) -> Step:
+        bc = BlameCollector(self.name)
+        msgs: dict[int, KeygenRound4Broadcast] = {}
+        for j in self.others:
+            msg = decode_or_blame(bc, j, _payload(inbox[j].broadcast), KeygenRound4Broadcast.decode)
+            if msg is not None:
+                msgs[j] = msg
+        check_echoes(bc, self.party, self._echo, {j: m.echo for j, m in msgs.items()})
+        bc.raise_if_any()
+        return Done((), self._share)

@@ -25,6 +25,7 @@ COMMITMENT_BYTES = 32
 ROUND1 = "keygen/r1"
 ROUND2 = "keygen/r2"
 ROUND3 = "keygen/r3"
+ROUND4 = "keygen/r4"
 
 
 def _fixed_bytes(v: Decoded, n: int, what: str) -> bytes:
@@ -152,3 +153,20 @@ class KeygenRound3Broadcast:
     def decode(cls, data: bytes) -> KeygenRound3Broadcast:
         echo, z = decode("keygen/r3/bcast", data, 2)
         return cls(echo_from_value(echo), check_scalar(as_int(z)))
+
+
+@dataclass(frozen=True, slots=True)
+class KeygenRound4Broadcast:
+    """Round 4: the echo of every round-3 broadcast, so a party outputs its share only once every
+    party confirms it saw the same Schnorr answers (nobody finishes while another aborts on a
+    round-3 message shown only to it)."""
+
+    echo: Echo
+
+    def encode(self) -> bytes:
+        return encode("keygen/r4/bcast", echo_value(self.echo))
+
+    @classmethod
+    def decode(cls, data: bytes) -> KeygenRound4Broadcast:
+        (echo,) = decode("keygen/r4/bcast", data, 1)
+        return cls(echo_from_value(echo))

@@ -39,6 +39,14 @@ class SimulationResult:
                 out |= a.culprits
         return out
 
+    def unreachable(self) -> set[int]:
+        """Union of the parties every uncorrupted aborting party found missing (not proof of cheating)."""
+        out: set[int] = set()
+        for p, a in self.aborts.items():
+            if p not in self.corrupted:
+                out |= a.unreachable
+        return out
+
 
 def _deliveries(out: Outgoing, parties: tuple[int, ...]) -> list[tuple[int, Outgoing]]:
     if out.recipient is None:

@@ -273,6 +273,43 @@ def test_malformed_echo(threshold: int, parties: tuple[int, ...]) -> None:
     _assert_cheater_named(_run(threshold, parties, tamper), "echo_malformed")
 
 
+@pytest.mark.parametrize(("threshold", "parties"), CONFIGS, ids=IDS)
+def test_round3_equivocation_caught_by_the_round4_echo(threshold: int, parties: tuple[int, ...]) -> None:
+    """Two different valid round-3 broadcasts (the same echo, listed in another order) to different
+    parties: each passes round 3 alone, the round-4 echo names the cheater and nobody keeps a share."""
+    hit = _from_cheater("keygen/r3", "broadcast", VICTIM)
+
+    def tamper(msg: Outgoing, to: int) -> bytes:
+        if not hit(msg, to):
+            return msg.payload
+        m = KeygenRound3Broadcast.decode(msg.payload)
+        return dataclasses.replace(m, echo=tuple(reversed(m.echo))).encode()
+
+    res = _run(threshold, parties, tamper)
+    _assert_cheater_named(res, "equivocation")
+    assert set(res.aborts) - {CHEATER} == set(parties) - {CHEATER}
+    assert all({b.round for b in a.blames} == {"keygen/r4"} for p, a in res.aborts.items() if p != CHEATER)
+    assert res.outputs == {}
+
+
+@pytest.mark.parametrize(("threshold", "parties"), CONFIGS, ids=IDS)
+def test_round3_cheat_on_one_party_leaves_nobody_with_a_share(threshold: int, parties: tuple[int, ...]) -> None:
+    """A bad Πsch answer shown to one victim only: before round 3 was echoed the others kept a share
+    of a key the victim had rejected."""
+    hit = _from_cheater("keygen/r3", "broadcast", VICTIM)
+
+    def tamper(msg: Outgoing, to: int) -> bytes:
+        if not hit(msg, to):
+            return msg.payload
+        m = KeygenRound3Broadcast.decode(msg.payload)
+        return dataclasses.replace(m, z=(m.z + 1) % Q).encode()
+
+    res = _run(threshold, parties, tamper)
+    _assert_cheater_named(res, "sch_proof")
+    assert set(res.aborts) == {VICTIM}
+    assert res.outputs == {}
+
+
 # --- round 3: the Schnorr proof ----------------------------------------------------------------------
 
 
@@ -313,7 +350,9 @@ def test_missing_message(threshold: int, parties: tuple[int, ...], round_name: s
         return None if hit(msg, to) else msg.payload
 
     res = _run(threshold, parties, tamper)
-    _assert_cheater_named(res, check)
+    # A missing message is "unreachable or withheld", never proof of cheating.
+    assert res.culprits() == set() and res.unreachable() == {CHEATER}
+    assert _checks(res) == {check}
     assert set(res.aborts) == {VICTIM}
 
 

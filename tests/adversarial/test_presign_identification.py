@@ -364,7 +364,10 @@ def test_refusing_to_take_part_is_named(delta_pair: Handoff) -> None:
         return None if msg.sender == CHEATER and msg.round == presign_identify.ROUND else msg.payload
 
     result, _ = identify(delta_pair, drop)
-    assert_named(result, {CHEATER: {"missing_broadcast"}})
+    # Refusing (or being cut off) is not proof: the party is named unreachable, not a culprit.
+    honest = [a for p, a in result.aborts.items() if p not in result.corrupted]
+    assert honest and result.culprits() == set() and result.unreachable() == {CHEATER}
+    assert all({(b.party, b.check) for b in a.blames} == {(CHEATER, "missing_broadcast")} for a in honest)
 
 
 def test_malformed_identification_message_is_named(delta_pair: Handoff) -> None:

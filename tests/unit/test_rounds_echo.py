@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import pytest
 
 from signer.tss import echo
+from signer.tss.echo_evidence import mismatch_evidence
 from signer.tss.encoding import as_int, decode, decode_value, encode, encode_value
 from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 from signer.tss.rounds import (
@@ -110,7 +111,9 @@ def test_receive_blames_every_missing_message() -> None:
     r1 = _ToyRound1(1, (1, 2))
     with pytest.raises(ProtocolAbort) as exc:
         r1.receive({2: Incoming()})
-    assert exc.value.culprits == {2} and exc.value.blames[0].check == "missing_broadcast"
+    # A missing message names its sender unreachable, not a culprit (the relay may have withheld it).
+    assert exc.value.culprits == set() and exc.value.unreachable == {2}
+    assert exc.value.blames[0].check == "missing_broadcast"
 
 
 def test_round_collects_all_culprits_not_just_the_first() -> None:
@@ -184,6 +187,10 @@ def _check(me: int, mine: echo.Echo, theirs: dict[int, echo.Echo]) -> list[Blame
     return bc.blames
 
 
+def _mismatch(party: int, *, sender: int, reporters: list[int]) -> Blame:
+    return Blame(party, "r2", "equivocation", mismatch_evidence(sender, reporters))
+
+
 def test_consistent_echoes_blame_nobody() -> None:
     e = echo.make_echo(SID, "r1", BCASTS)
     assert _check(1, e, {2: e, 3: e}) == []
@@ -193,14 +200,15 @@ def test_sender_equivocation_is_blamed_on_the_sender() -> None:
     # Party 3 showed party 2 another broadcast; both 1 and 2 name 3, whatever 3 itself echoes.
     seen_by_1 = echo.make_echo(SID, "r1", BCASTS)
     seen_by_2 = echo.make_echo(SID, "r1", {**BCASTS, 3: b"THREE"})
-    assert _check(1, seen_by_1, {2: seen_by_2, 3: seen_by_1}) == [Blame(3, "r2", "equivocation")]
-    assert _check(2, seen_by_2, {1: seen_by_1, 3: seen_by_1}) == [Blame(3, "r2", "equivocation")]
+    # The evidence says whose broadcast and which reporters differ (the coordinator settles it).
+    assert _check(1, seen_by_1, {2: seen_by_2, 3: seen_by_1}) == [_mismatch(3, sender=3, reporters=[2])]
+    assert _check(2, seen_by_2, {1: seen_by_1, 3: seen_by_1}) == [_mismatch(3, sender=3, reporters=[1, 3])]
 
 
 def test_false_echo_of_my_own_broadcast_blames_the_reporter() -> None:
     mine = echo.make_echo(SID, "r1", BCASTS)
     lie = echo.make_echo(SID, "r1", {**BCASTS, 1: b"not what 1 sent"})
-    assert _check(1, mine, {2: mine, 3: lie}) == [Blame(3, "r2", "equivocation")]
+    assert _check(1, mine, {2: mine, 3: lie}) == [_mismatch(3, sender=1, reporters=[3])]
 
 
 def test_third_party_conflict_names_the_sender() -> None:
@@ -211,7 +219,7 @@ def test_third_party_conflict_names_the_sender() -> None:
     """
     mine = echo.make_echo(SID, "r1", BCASTS)
     lie = echo.make_echo(SID, "r1", {**BCASTS, 3: b"claimed"})
-    assert _check(1, mine, {2: lie, 3: mine}) == [Blame(3, "r2", "equivocation")]
+    assert _check(1, mine, {2: lie, 3: mine}) == [_mismatch(3, sender=3, reporters=[2])]
 
 
 @pytest.mark.parametrize(
@@ -261,12 +269,12 @@ def test_tamper_sees_each_delivery_per_recipient() -> None:
     assert all(rec == to for r, _, rec, to in seen if r == "toy/r2")
 
 
-def test_dropped_message_blames_its_sender() -> None:
+def test_dropped_message_names_its_sender_unreachable() -> None:
     def drop(msg: Outgoing, to: int) -> bytes | None:
         return None if msg.sender == 2 and to == 3 and msg.round == "toy/r2" else msg.payload
 
     res = run(_toy_starts((1, 2, 3)), tamper=drop)
-    assert res.culprits() == {2}
+    assert res.culprits() == set() and res.unreachable() == {2}
     assert list(res.aborts) == [3]
     assert res.aborts[3].blames[0].check == "missing_direct"
     with pytest.raises(ProtocolAbort):

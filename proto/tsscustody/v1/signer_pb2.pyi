@@ -7,6 +7,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class SessionEvidenceRequest(_message.Message):
+    __slots__ = ("session_id", "sender", "round")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    ROUND_FIELD_NUMBER: _ClassVar[int]
+    session_id: bytes
+    sender: int
+    round: str
+    def __init__(self, session_id: _Optional[bytes] = ..., sender: _Optional[int] = ..., round: _Optional[str] = ...) -> None: ...
+
+class SessionEvidenceResponse(_message.Message):
+    __slots__ = ("envelopes",)
+    ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    envelopes: _containers.RepeatedCompositeFieldContainer[_common_pb2.Envelope]
+    def __init__(self, envelopes: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ...) -> None: ...
+
 class InstallChangeRequest(_message.Message):
     __slots__ = ("kind", "change_json")
     KIND_FIELD_NUMBER: _ClassVar[int]

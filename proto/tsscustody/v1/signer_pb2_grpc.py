@@ -65,6 +65,11 @@ class SignerStub:
                 request_serializer=tsscustody_dot_v1_dot_signer__pb2.ApplyFreezeOrderRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_signer__pb2.SignerGovernance.FromString,
                 _registered_method=True)
+        self.SessionEvidence = channel.unary_unary(
+                '/tsscustody.v1.Signer/SessionEvidence',
+                request_serializer=tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServicer:
@@ -112,6 +117,14 @@ class SignerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SessionEvidence(self, request, context):
+        """The signed broadcast envelopes this node received from `sender` in a session (kept until the
+        session ends): the coordinator's evidence to settle an echo mismatch (equivocation or a lie).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +157,11 @@ def add_SignerServicer_to_server(servicer, server):
                     servicer.ApplyFreezeOrder,
                     request_deserializer=tsscustody_dot_v1_dot_signer__pb2.ApplyFreezeOrderRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_signer__pb2.SignerGovernance.SerializeToString,
+            ),
+            'SessionEvidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.SessionEvidence,
+                    request_deserializer=tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -309,6 +327,33 @@ class Signer:
             '/tsscustody.v1.Signer/ApplyFreezeOrder',
             tsscustody_dot_v1_dot_signer__pb2.ApplyFreezeOrderRequest.SerializeToString,
             tsscustody_dot_v1_dot_signer__pb2.SignerGovernance.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SessionEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Signer/SessionEvidence',
+            tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceRequest.SerializeToString,
+            tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceResponse.FromString,
             options,
             channel_credentials,
             insecure,

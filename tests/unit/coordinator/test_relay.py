@@ -72,6 +72,9 @@ class FakeNode:
     def deliver(self, session_id: bytes, envelopes: list[Envelope]) -> StepResult:
         return self.sessions.deliver(session_id, envelopes)
 
+    def session_evidence(self, session_id: bytes, sender: int, round_name: str) -> list[Envelope]:
+        return self.sessions.evidence(session_id, sender, round_name)
+
 
 def make_cluster(parties: Sequence[int] = PARTIES, seed: str = "relay") -> dict[int, LocalSignerClient]:
     idents = {p: Identity.generate(p) for p in parties}
@@ -157,7 +160,7 @@ def test_redirected_direct_message_blames_relay() -> None:
     assert exc.value.culprits == {RELAY}
 
 
-def test_dropped_direct_message_blames_relay() -> None:
+def test_dropped_direct_message_names_the_sender_unreachable() -> None:
     clients = make_cluster()
 
     def tamper(e: Envelope, to: int) -> Envelope | None:
@@ -165,8 +168,9 @@ def test_dropped_direct_message_blames_relay() -> None:
 
     with pytest.raises(relay.SessionAborted) as exc:
         run(clients, "drop", tamper=tamper)
-    assert exc.value.culprits == {RELAY}
-    assert exc.value.reports[3][0].check == "dropped_message"
+    assert exc.value.culprits == set() and exc.value.blames == ()
+    assert exc.value.unreachable == {2}
+    assert exc.value.reports[3][0] == Blame(2, exc.value.reports[3][0].round, "dropped_message")
 
 
 def test_envelope_replayed_from_another_session_blames_relay() -> None:
