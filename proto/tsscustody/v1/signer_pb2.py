@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tsscustody.v1 import common_pb2 as tsscustody_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atsscustody/v1/signer.proto\x12\rtsscustody.v1\x1a\x1atsscustody/v1/common.proto\"9\n\x14InstallChangeRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_json\x18\x02 \x01(\t\":\n\x17\x41pplyFreezeOrderRequest\x12\r\n\x05order\x18\x01 \x01(\x0c\x12\x10\n\x08unfreeze\x18\x02 \x01(\x08\"\x87\x01\n\x10SignerGovernance\x12\x16\n\x0epolicy_version\x18\x01 \x01(\r\x12\x13\n\x0bpolicy_hash\x18\x02 \x01(\x0c\x12\x18\n\x10registry_version\x18\x03 \x01(\r\x12\x15\n\rregistry_hash\x18\x04 \x01(\x0c\x12\x15\n\rfrozen_scopes\x18\x05 \x03(\t\"\x8c\x01\n\x13StartSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x0f\n\x07parties\x18\x04 \x03(\r\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\r\n\x05level\x18\x06 \x01(\t\x12\x0c\n\x04path\x18\x07 \x03(\r\"P\n\x0e\x44\x65liverRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12*\n\tenvelopes\x18\x02 \x03(\x0b\x32\x17.tsscustody.v1.Envelope\"]\n\x0bSessionStep\x12)\n\x08outgoing\x18\x01 \x03(\x0b\x32\x17.tsscustody.v1.Envelope\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\x15\n\rpublic_output\x18\x03 \x01(\x0c\"\xe8\x01\n\x12PartialSignRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fpresignature_id\x18\x02 \x01(\x0c\x12*\n\x03\x65th\x18\x03 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x11\n\tapprovals\x18\x05 \x03(\x0c\x12\x11\n\tinitiator\x18\x06 \x01(\t\x12\x12\n\nexpires_at\x18\x07 \x01(\x03\x12\x0c\n\x04path\x18\x08 \x03(\r\x12\x13\n\x0bpolicy_hash\x18\t \x01(\x0c\x12\x0c\n\x04kind\x18\n \x01(\t\"C\n\x13PartialSignResponse\x12\r\n\x05party\x18\x01 \x01(\r\x12\r\n\x05sigma\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x03 \x01(\x0c\"\x13\n\x11NodeStatusRequest\"\xb7\x01\n\x12NodeStatusResponse\x12\r\n\x05party\x18\x01 \x01(\r\x12\x0f\n\x07key_ids\x18\x02 \x03(\t\x12K\n\rpresignatures\x18\x03 \x03(\x0b\x32\x34.tsscustody.v1.NodeStatusResponse.PresignaturesEntry\x1a\x34\n\x12PresignaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x32\xfb\x03\n\x06Signer\x12N\n\x0cStartSession\x12\".tsscustody.v1.StartSessionRequest\x1a\x1a.tsscustody.v1.SessionStep\x12\x44\n\x07\x44\x65liver\x12\x1d.tsscustody.v1.DeliverRequest\x1a\x1a.tsscustody.v1.SessionStep\x12T\n\x0bPartialSign\x12!.tsscustody.v1.PartialSignRequest\x1a\".tsscustody.v1.PartialSignResponse\x12Q\n\nNodeStatus\x12 .tsscustody.v1.NodeStatusRequest\x1a!.tsscustody.v1.NodeStatusResponse\x12U\n\rInstallChange\x12#.tsscustody.v1.InstallChangeRequest\x1a\x1f.tsscustody.v1.SignerGovernance\x12[\n\x10\x41pplyFreezeOrder\x12&.tsscustody.v1.ApplyFreezeOrderRequest\x1a\x1f.tsscustody.v1.SignerGovernanceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atsscustody/v1/signer.proto\x12\rtsscustody.v1\x1a\x1atsscustody/v1/common.proto\"9\n\x14InstallChangeRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_json\x18\x02 \x01(\t\":\n\x17\x41pplyFreezeOrderRequest\x12\r\n\x05order\x18\x01 \x01(\x0c\x12\x10\n\x08unfreeze\x18\x02 \x01(\x08\"\x87\x01\n\x10SignerGovernance\x12\x16\n\x0epolicy_version\x18\x01 \x01(\r\x12\x13\n\x0bpolicy_hash\x18\x02 \x01(\x0c\x12\x18\n\x10registry_version\x18\x03 \x01(\r\x12\x15\n\rregistry_hash\x18\x04 \x01(\x0c\x12\x15\n\rfrozen_scopes\x18\x05 \x03(\t\"\x8c\x01\n\x13StartSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x0f\n\x07parties\x18\x04 \x03(\r\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\r\n\x05level\x18\x06 \x01(\t\x12\x0c\n\x04path\x18\x07 \x03(\r\"f\n\x0e\x44\x65liverRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12*\n\tenvelopes\x18\x02 \x03(\x0b\x32\x17.tsscustody.v1.Envelope\x12\x14\n\x0c\x61ttestations\x18\x03 \x03(\x0c\"r\n\x0bSessionStep\x12)\n\x08outgoing\x18\x01 \x03(\x0b\x32\x17.tsscustody.v1.Envelope\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\x15\n\rpublic_output\x18\x03 \x01(\x0c\x12\x13\n\x0b\x61ttestation\x18\x04 \x01(\x0c\"\xfe\x01\n\x12PartialSignRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fpresignature_id\x18\x02 \x01(\x0c\x12*\n\x03\x65th\x18\x03 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x11\n\tapprovals\x18\x05 \x03(\x0c\x12\x11\n\tinitiator\x18\x06 \x01(\t\x12\x12\n\nexpires_at\x18\x07 \x01(\x03\x12\x0c\n\x04path\x18\x08 \x03(\r\x12\x13\n\x0bpolicy_hash\x18\t \x01(\x0c\x12\x0c\n\x04kind\x18\n \x01(\t\x12\x14\n\x0c\x61ttestations\x18\x0b \x03(\x0c\"X\n\x13PartialSignResponse\x12\r\n\x05party\x18\x01 \x01(\r\x12\r\n\x05sigma\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x03 \x01(\x0c\x12\x13\n\x0b\x61ttestation\x18\x04 \x01(\x0c\"\x13\n\x11NodeStatusRequest\"\xfd\x01\n\x12NodeStatusResponse\x12\r\n\x05party\x18\x01 \x01(\r\x12\x0f\n\x07key_ids\x18\x02 \x03(\t\x12K\n\rpresignatures\x18\x03 \x03(\x0b\x32\x34.tsscustody.v1.NodeStatusResponse.PresignaturesEntry\x12\x0f\n\x07\x62oot_id\x18\x04 \x01(\x0c\x12\x1e\n\x16ledger_saturated_until\x18\x05 \x01(\x03\x12\x13\n\x0b\x61ttestation\x18\x06 \x01(\x0c\x1a\x34\n\x12PresignaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x32\xfb\x03\n\x06Signer\x12N\n\x0cStartSession\x12\".tsscustody.v1.StartSessionRequest\x1a\x1a.tsscustody.v1.SessionStep\x12\x44\n\x07\x44\x65liver\x12\x1d.tsscustody.v1.DeliverRequest\x1a\x1a.tsscustody.v1.SessionStep\x12T\n\x0bPartialSign\x12!.tsscustody.v1.PartialSignRequest\x1a\".tsscustody.v1.PartialSignResponse\x12Q\n\nNodeStatus\x12 .tsscustody.v1.NodeStatusRequest\x1a!.tsscustody.v1.NodeStatusResponse\x12U\n\rInstallChange\x12#.tsscustody.v1.InstallChangeRequest\x1a\x1f.tsscustody.v1.SignerGovernance\x12[\n\x10\x41pplyFreezeOrder\x12&.tsscustody.v1.ApplyFreezeOrderRequest\x1a\x1f.tsscustody.v1.SignerGovernanceb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,19 +43,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STARTSESSIONREQUEST']._serialized_start=331
   _globals['_STARTSESSIONREQUEST']._serialized_end=471
   _globals['_DELIVERREQUEST']._serialized_start=473
-  _globals['_DELIVERREQUEST']._serialized_end=553
-  _globals['_SESSIONSTEP']._serialized_start=555
-  _globals['_SESSIONSTEP']._serialized_end=648
-  _globals['_PARTIALSIGNREQUEST']._serialized_start=651
-  _globals['_PARTIALSIGNREQUEST']._serialized_end=883
-  _globals['_PARTIALSIGNRESPONSE']._serialized_start=885
-  _globals['_PARTIALSIGNRESPONSE']._serialized_end=952
-  _globals['_NODESTATUSREQUEST']._serialized_start=954
-  _globals['_NODESTATUSREQUEST']._serialized_end=973
-  _globals['_NODESTATUSRESPONSE']._serialized_start=976
-  _globals['_NODESTATUSRESPONSE']._serialized_end=1159
-  _globals['_NODESTATUSRESPONSE_PRESIGNATURESENTRY']._serialized_start=1107
-  _globals['_NODESTATUSRESPONSE_PRESIGNATURESENTRY']._serialized_end=1159
-  _globals['_SIGNER']._serialized_start=1162
-  _globals['_SIGNER']._serialized_end=1669
+  _globals['_DELIVERREQUEST']._serialized_end=575
+  _globals['_SESSIONSTEP']._serialized_start=577
+  _globals['_SESSIONSTEP']._serialized_end=691
+  _globals['_PARTIALSIGNREQUEST']._serialized_start=694
+  _globals['_PARTIALSIGNREQUEST']._serialized_end=948
+  _globals['_PARTIALSIGNRESPONSE']._serialized_start=950
+  _globals['_PARTIALSIGNRESPONSE']._serialized_end=1038
+  _globals['_NODESTATUSREQUEST']._serialized_start=1040
+  _globals['_NODESTATUSREQUEST']._serialized_end=1059
+  _globals['_NODESTATUSRESPONSE']._serialized_start=1062
+  _globals['_NODESTATUSRESPONSE']._serialized_end=1315
+  _globals['_NODESTATUSRESPONSE_PRESIGNATURESENTRY']._serialized_start=1263
+  _globals['_NODESTATUSRESPONSE_PRESIGNATURESENTRY']._serialized_end=1315
+  _globals['_SIGNER']._serialized_start=1318
+  _globals['_SIGNER']._serialized_end=1825
 # @@protoc_insertion_point(module_scope)
