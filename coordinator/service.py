@@ -781,9 +781,7 @@ class CoordinatorService:
             last = outcome.reason
             if outcome.free:
                 budget = min(budget + 1, cap)
-        return self.lifecycle.fail(
-            request_id, Unavailable(f"no signer set answered after {attempt} attempts: {last}")
-        )
+        return self.lifecycle.fail(request_id, Unavailable(f"no signer set answered after {attempt} attempts: {last}"))
 
     def _drop_stale_presignatures(self, key: KeyRecord, restarted: Sequence[int]) -> None:
         """Signers that lost their presignatures (a restart): fail every ready one of theirs made

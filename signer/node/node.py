@@ -55,6 +55,7 @@ from .state_version import (
     StateVersions,
     behind_error,
     freeze_seq,
+    log_behind,
 )
 from .store import EncryptedStore, StoreError, load_kek
 
@@ -242,7 +243,7 @@ class SignerNode:
     def _check_session_attestations(self, session_id: bytes, raw: Sequence[bytes]) -> None:
         """The first Deliver of a presign session: every peer's attestation, bound to this session."""
         with self._attest_lock:
-            pending = self._unattested.get(session_id)
+            pending = self._unattested.pop(session_id, None)
             if pending is None:
                 return
             key_id, parties = pending
@@ -268,9 +269,8 @@ class SignerNode:
             if finding.rolled_back:
                 log.error("peer_state_rolled_back", party=self.party, peers=finding.rolled_back)
             if finding.behind:
-                behind_error(self.party, finding.behind)
+                log_behind(self.party, finding.behind)
                 blames.append(Blame(self.party, ATTEST_ROUND, BEHIND))
-            del self._unattested[session_id]
             if blames:
                 raise self.sessions.fail(session_id, ProtocolAbort(blames))
 

@@ -30,7 +30,7 @@ and the peers' `peer_seen` is what survives.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
@@ -290,13 +290,12 @@ class StateVersions:
         return None
 
 
+def log_behind(party: int, names: list[str]) -> None:
+    """This node found itself behind a peer: say so, naming itself."""
+    log.error("state_behind", party=party, behind_on=names)
+
+
 def behind_error(party: int, names: list[str]) -> PolicyError:
     """The refusal of a node whose state is behind a peer's (logged naming itself)."""
-    log.error("state_behind", party=party, behind_on=names)
+    log_behind(party, names)
     return PolicyError(BEHIND, f"signer {party} is behind its peers on {', '.join(names)}; catch up first")
-
-
-def rolled_back_error(rolled: Mapping[int, list[str]]) -> PolicyError:
-    who = "; ".join(f"signer {p}: {', '.join(n)}" for p, n in sorted(rolled.items()))
-    log.error("peer_state_rolled_back", peers=sorted(rolled))
-    return PolicyError(ROLLED_BACK, f"attested lower state than before ({who})")
