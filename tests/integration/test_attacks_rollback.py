@@ -6,7 +6,8 @@ followed from the two signatures. Presignatures now live only in signer memory: 
 stop, a copy put back, `restart_signer`) brings none back; the coordinator notices the signer
 lost its pool (`presignature_unknown`), drops every presignature made before the restart and
 presigns afresh; the restored signer's rolled-back ledger is named by its peer's attestation
-check and the request is signed by another set. No r ever repeats.
+check, it gets the governance log again, and the request is signed by another set. No r ever
+repeats.
 """
 
 from __future__ import annotations
@@ -113,4 +114,5 @@ def test_restoring_a_signers_data_directory_never_repeats_r(
     # signer adopted the count and saturated its windowed limits (it reports until when).
     log = log_text(root)
     assert "state_rolled_back" in log and "ledger_rolled_back_saturated" in log
+    assert "signer_state_behind_resync" in log  # the coordinator re-sent it the governance log
     assert signer2.status().ledger_saturated_until > time.time()
