@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +34,7 @@ from signer.policy import PolicyError
 from signer.tss import aux, keygen, presign, sign
 from signer.tss.curve import scalar_to_bytes
 from signer.tss.encoding import encode
-from signer.tss.errors import Blame, DecodeError, InvalidInput, ProtocolAbort
+from signer.tss.errors import InvalidInput
 from signer.tss.key_share import AuxInfo, KeyShare
 from signer.tss.params import level_by_name
 from signer.tss.primes import PrimePool, PrimeSource
@@ -44,25 +43,14 @@ from signer.tss.rng import Rng, SystemRng
 from .config import NodeConfig
 from .governance import GovernanceView, NodeGovernance, ReleaseRequest
 from .identity import Identity
-from .sessions import RELAY, Envelope, SessionManager, StepResult
-from .state_version import (
-    BAD_ATTESTATION,
-    BEHIND,
-    ROLLED_BACK,
-    SATURATED,
-    Attestation,
-    Counters,
-    StateVersions,
-    behind_error,
-    freeze_seq,
-    log_behind,
-)
+from .peer_state import PeerStateCheck
+from .sessions import Envelope, SessionManager, StepResult
+from .state_version import SATURATED, Attestation, StateVersions
 from .store import EncryptedStore, StoreError, load_kek
 
 log = structlog.get_logger("signer")
 _KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PROTOCOLS = ("keygen", "aux", "refresh", "presign")
-ATTEST_ROUND = "attestation"
 
 
 class PresignatureUnknown(InvalidInput):
@@ -123,15 +111,12 @@ class SignerNode:
         self.governance = NodeGovernance(self.store, config.trusted_admins)
         self.versions = StateVersions(self.store)
         self.governance.on_release_recorded = self.versions.release_recorded
-        # Identifies this process: presignatures made under another boot id are gone.
-        self.boot_id = secrets.token_bytes(16)
         self._presigs: dict[str, dict[str, presign.Presignature]] = {}
         self._presigs_lock = threading.Lock()
-        self._unattested: dict[bytes, tuple[str, tuple[int, ...]]] = {}
-        self._attest_lock = threading.Lock()
         self._drop_stored_presignatures()
         self.rng: Rng = rng or SystemRng()
         self.sessions = SessionManager(self.identity, config.peers, self.rng)
+        self.peer_state = PeerStateCheck(self.identity, config.peers, self.governance, self.versions, self.sessions)
         self._pool: PrimePool | None = None
         if primes is None:
             self._pool = PrimePool((self.level.prime_bits,), target=config.prime_pool)
@@ -208,71 +193,14 @@ class SignerNode:
             return self._presigs.get(key_id, {}).pop(presig_id, None)
 
     # --- state versions -----------------------------------------------------------------------------
-    def counters(self) -> Counters:
-        """This node's governance state counters now."""
-        rv, _, pv, _ = self.governance.installed()
-        return Counters(rv, pv, freeze_seq(self.governance.freeze), self.versions.ledger_seq)
+    @property
+    def boot_id(self) -> bytes:
+        """Random per process: presignatures made under another boot id are gone."""
+        return self.peer_state.boot_id
 
     def attest(self, key_id: str, binding: bytes) -> Attestation:
         """This node's signed state attestation bound to `binding` (a session or presignature id)."""
-        rv, rh, pv, ph = self.governance.installed()
-        with self.versions.lock:
-            c = Counters(rv, pv, freeze_seq(self.governance.freeze), self.versions.ledger_seq)
-            seen = tuple(sorted(self.versions.peer_seen.items()))
-        return Attestation(self.party, key_id, binding, self.boot_id, c, rh, ph, seen).signed(self.identity)
-
-    def _windows(self) -> list[int]:
-        policy = self.governance.policy(self._now())
-        return [x.window for x in policy.limits] if policy is not None else []
-
-    def _parse_attestations(self, raw: Sequence[bytes]) -> list[tuple[Attestation, bytes]]:
-        """Decoded and verified peer attestations (this node's own, handed back by the relay, is
-        skipped); raises DecodeError naming the problem."""
-        out = []
-        for data in raw:
-            a = Attestation.from_bytes(data)
-            if a.party == self.party:
-                continue
-            peer = self.config.peers.get(a.party)
-            if peer is None:
-                raise DecodeError(f"attestation from party {a.party} that is no peer")
-            a.verify(peer)
-            out.append((a, data))
-        return out
-
-    def _check_session_attestations(self, session_id: bytes, raw: Sequence[bytes]) -> None:
-        """The first Deliver of a presign session: every peer's attestation, bound to this session."""
-        with self._attest_lock:
-            pending = self._unattested.pop(session_id, None)
-            if pending is None:
-                return
-            key_id, parties = pending
-            try:
-                atts = self._parse_attestations(raw)
-                got = {a.party: (a, data) for a, data in atts if a.binding == session_id and a.key_id == key_id}
-                missing = [p for p in parties if p != self.party and p not in got]
-                if missing or len(got) != len(atts):
-                    raise DecodeError(f"attestations missing or not bound to this session: {missing}")
-            except DecodeError as exc:
-                log.warning("attestation_refused", party=self.party, session=session_id.hex(), detail=str(exc))
-                abort = ProtocolAbort([Blame(RELAY, ATTEST_ROUND, BAD_ATTESTATION)])
-                raise self.sessions.fail(session_id, abort) from None
-            finding = self.versions.check(
-                self.party,
-                self.counters(),
-                [a for a, _ in got.values()],
-                fresh=True,
-                windows=self._windows(),
-                now=self._now(),
-            )
-            blames = [Blame(p, ATTEST_ROUND, ROLLED_BACK, got[p][1]) for p in sorted(finding.rolled_back)]
-            if finding.rolled_back:
-                log.error("peer_state_rolled_back", party=self.party, peers=finding.rolled_back)
-            if finding.behind:
-                log_behind(self.party, finding.behind)
-                blames.append(Blame(self.party, ATTEST_ROUND, BEHIND))
-            if blames:
-                raise self.sessions.fail(session_id, ProtocolAbort(blames))
+        return self.peer_state.attest(key_id, binding)
 
     # --- sessions -------------------------------------------------------------------------------
     def start_session(
@@ -346,13 +274,12 @@ class SignerNode:
         step = self.sessions.start(session_id, protocol, tuple(parties), first, on_done)
         if protocol != "presign":
             return step
-        with self._attest_lock:
-            self._unattested[session_id] = (key_id, tuple(parties))
+        self.peer_state.expect(session_id, key_id, tuple(parties))
         return dataclasses.replace(step, attestation=self.attest(key_id, session_id).to_bytes())
 
     def deliver(self, session_id: bytes, envelopes: list[Envelope], attestations: Sequence[bytes] = ()) -> StepResult:
         """Feed one round of envelopes to a session (the first of a presign carries the attestations)."""
-        self._check_session_attestations(session_id, attestations)
+        self.peer_state.check_session(session_id, attestations, self._now())
         return self.sessions.deliver(session_id, envelopes)
 
     # --- governance ---------------------------------------------------------------------------
@@ -416,7 +343,7 @@ class SignerNode:
             info = self.aux_info(key_id)
             handle = sign.PresignatureHandle.open(presig, share, info)
             try:
-                self._check_request_attestations(attestations, now)
+                self.peer_state.check_request(attestations, now)
                 if handle.public.path != release.path:
                     raise PolicyError("path_mismatch", "the request's path is not the presignature's path")
                 auth = self.governance.authorize(release, now)
@@ -452,16 +379,3 @@ class SignerNode:
         )
         attestation = self.attest(key_id, bytes.fromhex(presig_id)).to_bytes()
         return PartialSig(self.party, scalar_to_bytes(partial.sigma), digest, attestation)
-
-    def _check_request_attestations(self, raw: Sequence[bytes], now: int) -> None:
-        """PartialSign's cheap check: the coordinator's latest peer attestations (possibly stale,
-        so they can only under-report) must not show this node behind."""
-        if not raw:
-            return
-        try:
-            atts = [a for a, _ in self._parse_attestations(raw)]
-        except DecodeError as exc:
-            raise PolicyError(BAD_ATTESTATION, str(exc)) from None
-        finding = self.versions.check(self.party, self.counters(), atts, fresh=False, windows=self._windows(), now=now)
-        if finding.behind:
-            raise behind_error(self.party, finding.behind)
