@@ -4,7 +4,9 @@ The coordinator only moves envelopes. Each is signed by its sender and direct pa
 sealed to their recipient, so the relay can neither read nor alter them unnoticed: a signer that
 receives a tampered envelope aborts and blames the relay (party 0).
 
-    start   StartSession on every party in parallel;
+    start   StartSession on every party in parallel (a presign returns each party's signed state
+            attestation; the first Deliver hands all of them to every party, see
+            signer/node/state_version.py);
     loop    route every outgoing envelope (broadcast -> every other party, direct -> its
             recipient), Deliver each party's inbox in parallel, until every party reports done;
     end     every party must report the same public output.
@@ -314,6 +316,20 @@ def _check_outputs(session_id: bytes, protocol: str, outputs: Mapping[int, bytes
     raise OutputMismatch(session_id, protocol, differ)
 
 
+def _attestations(produced: Mapping[int, StepResult], out: dict[int, bytes] | None) -> list[bytes]:
+    """Every party's StartSession attestation, in party order (empty for protocols without them)."""
+    got = {p: step.attestation for p, step in sorted(produced.items()) if step.attestation}
+    if out is not None:
+        out.update(got)
+    return list(got.values())
+
+
+def _deliver(client: SignerClient, session_id: bytes, inbox: list[Envelope], attestations: list[bytes]) -> StepResult:
+    if attestations:
+        return client.deliver(session_id, inbox, attestations)
+    return client.deliver(session_id, inbox)
+
+
 def run_session(
     clients: Mapping[int, SignerClient],
     session_id: bytes,
@@ -325,11 +341,13 @@ def run_session(
     executor: Executor | None = None,
     max_rounds: int = MAX_ROUNDS,
     peers: Mapping[int, bytes] | None = None,
+    attestations_out: dict[int, bytes] | None = None,
 ) -> dict[int, bytes]:
     """Run a session to completion; returns each party's public output (all identical).
 
     `peers` (party -> Ed25519 identity key) makes the relay verify every envelope before it
     forwards it; the coordinator process always passes them (in-process tests may not).
+    `attestations_out`, when given, receives each party's StartSession attestation (if any).
     Raises a `SessionFailed` subclass on any failure; the session is then dead on every signer.
     """
     ordered = tuple(sorted(parties))
@@ -355,6 +373,7 @@ def run_session(
             },
         )
         _raise(session_id, protocol, failed, settle)
+        attestations = _attestations(produced, attestations_out)
         outputs: dict[int, bytes] = {}
         for rounds in range(max_rounds + 1):
             for p, step in produced.items():
@@ -369,8 +388,10 @@ def run_session(
             if not any(inboxes[p] for p in waiting):
                 raise SessionStalled(session_id, protocol, f"signers {waiting} wait but nothing is in flight")
             produced, failed = parallel(
-                pool, {p: functools.partial(clients[p].deliver, session_id, inboxes[p]) for p in waiting}
+                pool,
+                {p: functools.partial(_deliver, clients[p], session_id, inboxes[p], attestations) for p in waiting},
             )
+            attestations = []  # only the first Deliver carries them
             _raise(session_id, protocol, failed, settle)
         _check_outputs(session_id, protocol, outputs)
         bound.info("session_done", rounds=rounds)

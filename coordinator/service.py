@@ -24,8 +24,12 @@ Signing: picks the first live set of t signers with (or given) a ready presignat
 collects partial signatures (each signer checks the release itself against its own registry,
 policy, freeze state and ledger), combines them (each σ_j checked, low-S, recovery id, final
 verification) and builds the raw EIP-1559 transaction. A reserved presignature is never used
-again; an unreachable signer means another set and another presignature. A bad partial signature
-is terminal: the request fails naming the signer.
+again; an unreachable signer means another set and another presignature. A signer that no
+longer holds the presignature (it restarted: presignatures live only in signer memory) means
+another presignature: every ready one made before its restart is dropped (signer_state.py). A
+signer whose governance state is behind or was restored (`state_behind`, `state_rolled_back`,
+`ledger_saturated`) gets the governance log again and the request tries another set. A bad
+partial signature is terminal: the request fails naming the signer.
 
 Every transition is a durable row (store) and an audit entry; so are approvals, refusals,
 governance changes, freeze orders, protocol sessions and aborts, and keys.
@@ -51,6 +55,7 @@ from typing import Any
 import structlog
 
 from signer.chains.ethereum import Eip1559Tx, TxError, address_of, keccak256, parse_address
+from signer.node.server import PRESIGNATURE_UNKNOWN
 from signer.policy import (
     FreezeOrder,
     Intent,
@@ -101,8 +106,10 @@ from .signer_client import (
     SignerAborted,
     SignerClient,
     SignerError,
+    SignerRejected,
     SignerUnavailable,
 )
+from .signer_state import SATURATED, SignerStates, state_parties, state_refusals
 from .store import (
     CONSUMED,
     FAILED,
@@ -225,6 +232,14 @@ class _Watch:
         return self.version != version
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Retry:
+    """A signing attempt that failed in a way another set or presignature can fix."""
+
+    reason: str
+    free: bool  # a restart or a state refusal, not an availability failure: does not use up an attempt
+
+
 class CoordinatorService:
     """Keys, presignatures and the signing-request lifecycle over a `Store` and signer clients.
 
@@ -287,6 +302,7 @@ class CoordinatorService:
         self._wake = threading.Event()
         self._scheduler_thread: threading.Thread | None = None
         self._sync_refusals: set[tuple[int, int]] = set()
+        self.signer_states = SignerStates()
         if recover:
             failed_requests, failed_presigs = store.recover(
                 lambda rid: self.trail.note(
@@ -348,16 +364,29 @@ class CoordinatorService:
 
     # --- sessions ------------------------------------------------------------------------------------------
     def _session(
-        self, protocol: str, key_id: str, parties: tuple[int, ...], params: SessionParams
+        self,
+        protocol: str,
+        key_id: str,
+        parties: tuple[int, ...],
+        params: SessionParams,
+        attestations: dict[int, bytes] | None = None,
     ) -> tuple[bytes, bytes]:
         """Run one recorded session; returns (session id, the common public output)."""
         session_id = self._random(16)
         self.store.start_session(session_id.hex(), protocol, key_id, parties)
         try:
             outputs = relay.run_session(
-                self.signers, session_id, protocol, parties, params, executor=self._pool, peers=self.peers
+                self.signers,
+                session_id,
+                protocol,
+                parties,
+                params,
+                executor=self._pool,
+                peers=self.peers,
+                attestations_out=attestations,
             )
         except relay.SessionFailed as exc:
+            self._resync(state_parties(exc.blames))
             unreachable = exc.unreachable if isinstance(exc, relay.SessionAborted) else set()
             self.store.end_session(
                 session_id.hex(), ok=False, blame=exc.blames, error=str(exc), unreachable=sorted(unreachable)
@@ -472,7 +501,10 @@ class CoordinatorService:
 
     def _presign(self, key: KeyRecord, signers: tuple[int, ...], path: tuple[int, ...]) -> str:
         """One presign session; stores its public data as ready and returns its id."""
-        session_id, out = self._session("presign", key.key_id, signers, SessionParams(key.key_id, path=path))
+        attestations: dict[int, bytes] = {}
+        session_id, out = self._session(
+            "presign", key.key_id, signers, SessionParams(key.key_id, path=path), attestations
+        )
         try:
             public = PresignaturePublic.from_bytes(out)
         except DecodeError as exc:
@@ -501,6 +533,7 @@ class CoordinatorService:
         if got != expected:
             raise FailedPrecondition("the presignature is not bound to this key, epoch, signer set and path")
         presig_id = session_id.hex()
+        self.signer_states.note(attestations, presig_id)
         self.store.add_presignature(presig_id, key.key_id, signers, path, out, key.epoch)
         return presig_id
 
@@ -718,11 +751,18 @@ class CoordinatorService:
     ) -> RequestRecord:
         digest = tx.signing_digest()
         last = ""
-        for attempt in range(1, self.max_sign_attempts + 1):
+        excluded: set[int] = set()  # signers whose state refused this request: another set if there is one
+        # A signer that restarted (lost its presignatures) or whose state was restored costs an attempt
+        # that says nothing about availability: it earns one more, at most once per signer.
+        attempt, budget, cap = 0, self.max_sign_attempts, self.max_sign_attempts + len(key.parties)
+        while attempt < budget:
+            attempt += 1
             live = self.live_signers(key.parties)
             if len(live) < key.threshold:
                 # The cache may be stale (a signer just came back): probe everyone before giving up.
                 live = self.live_signers(key.parties, fresh=True)
+            usable = [p for p in live if p not in excluded]
+            live = usable if len(usable) >= key.threshold else live
             if len(live) < key.threshold:
                 down = sorted(set(key.parties) - set(live))
                 return self.lifecycle.fail(
@@ -736,21 +776,51 @@ class CoordinatorService:
             except relay.SignerUnreachable as exc:
                 last = str(exc)
                 continue
+            except relay.SessionAborted as exc:
+                behind = state_parties(exc.blames)
+                if not behind:
+                    return self.lifecycle.fail(request_id, error_from_session(exc))
+                excluded |= behind  # caught up by now (see _resync); another set meanwhile
+                last, budget = str(exc), min(budget + 1, cap)
+                continue
             except relay.SessionFailed as exc:
                 return self.lifecycle.fail(request_id, error_from_session(exc))
             except ServiceError as exc:
                 return self.lifecycle.fail(request_id, exc)
             try:
-                outcome = self._sign_with(key, presig, tx, digest, release, attempt)
+                outcome = self._sign_with(key, presig, tx, digest, release, attempt, excluded)
             except BaseException:
                 self._drop_presignature(presig.presig_id)
                 raise
             if isinstance(outcome, RequestRecord):
                 return outcome
-            last = outcome
-        return self.lifecycle.fail(
-            request_id, Unavailable(f"no signer set answered after {self.max_sign_attempts} attempts: {last}")
-        )
+            last = outcome.reason
+            if outcome.free:
+                budget = min(budget + 1, cap)
+        return self.lifecycle.fail(request_id, Unavailable(f"no signer set answered after {attempt} attempts: {last}"))
+
+    def _drop_stale_presignatures(self, key: KeyRecord, restarted: Sequence[int]) -> None:
+        """Signers that lost their presignatures (a restart): fail every ready one of theirs made
+        under an earlier boot, so the next attempt presigns afresh instead of failing again."""
+        for party in restarted:
+            try:
+                boot = self.signers[party].status().boot_id
+            except SignerError:
+                boot = b""  # unknown: drop all of this signer's (fail closed, costs only presigning)
+            stale = self.signer_states.stale(self.store.ready_presignatures(key.key_id), party, boot)
+            dropped = self.store.fail_ready_presignatures(stale)
+            for pid in stale:
+                self.signer_states.forget(pid)
+            log.warning("presignatures_dropped_signer_restarted", key_id=key.key_id, party=party, dropped=dropped)
+
+    def _resync(self, parties: set[int]) -> None:
+        """Signers whose governance state is behind (a restore): send them the whole log again now."""
+        if not parties:
+            return
+        for p in sorted(parties):
+            n = self.store.unack_governance(p)
+            log.warning("signer_state_behind_resync", party=p, entries=n)
+        self._sync_signers(lambda ps: [p for p in self.live_signers(ps) if p in parties])
 
     def _drop_presignature(self, presig_id: str) -> None:
         """A reserved presignature whose attempt broke off: failed, never ready again."""
@@ -775,28 +845,50 @@ class CoordinatorService:
         raise Unavailable("could not reserve a presignature (taken by concurrent requests)")
 
     def _sign_with(
-        self, key: KeyRecord, presig: PresignatureRecord, tx: Eip1559Tx, digest: bytes, release: Release, attempt: int
-    ) -> RequestRecord | str:
-        """One signing attempt with a reserved presignature: the final row, or why to try another set."""
+        self,
+        key: KeyRecord,
+        presig: PresignatureRecord,
+        tx: Eip1559Tx,
+        digest: bytes,
+        release: Release,
+        attempt: int,
+        excluded: set[int],
+    ) -> RequestRecord | _Retry:
+        """One signing attempt with a reserved presignature: the final row, or why to try another set
+        (signers whose state refused are added to `excluded`)."""
         request_id = release.request_id
         self.lifecycle.transition(
             request_id, SIGNING, f"attempt {attempt}: signers {list(presig.signers)}", presig_id=presig.presig_id
         )
         public = PresignaturePublic.from_bytes(presig.public)
         pid = bytes.fromhex(presig.presig_id)
+        states = self.signer_states
         calls: dict[int, Callable[[], PartialSignResult]] = {
-            p: functools.partial(self.signers[p].partial_sign, key.key_id, pid, tx, release) for p in presig.signers
+            p: functools.partial(self.signers[p].partial_sign, key.key_id, pid, tx, release, states.for_party(p))
+            for p in presig.signers
         }
         ok, failed = relay.parallel(self._pool, calls)
         for p in ok:
             self._mark(p, True)
+        states.note({p: r.attestation for p, r in ok.items()})
+        states.forget(presig.presig_id)
         if failed:
             self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
             down = [p for p, e in failed.items() if isinstance(e, SignerUnavailable)]
             for p in down:
                 self._mark(p, False)
+            restarted = [
+                p for p, e in failed.items() if isinstance(e, SignerRejected) and e.reason == PRESIGNATURE_UNKNOWN
+            ]
+            self._drop_stale_presignatures(key, restarted)
+            refusals = state_refusals(failed)
+            self._resync({p for p, r in refusals.items() if r != SATURATED})
+            excluded.update(refusals)
             if len(down) == len(failed):
-                return f"signers {down} unreachable during partial signing"
+                return _Retry(f"signers {down} unreachable during partial signing", free=False)
+            if len(down) + len(restarted) + len(refusals) == len(failed):
+                why = f"signers {down} unreachable, {restarted} restarted, state refusals {refusals}"
+                return _Retry(why, free=not down)
             return self.lifecycle.fail(request_id, _partial_sign_error(failed))
         blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
         partials: dict[int, PartialSignature] = {}
@@ -980,7 +1072,12 @@ class CoordinatorService:
             now, lambda k, v, h: self.trail.note(POLICY, "change_effective", k, version=v, hash=h)
         ):
             log.info("governance_effective", kind=kind, version=version)
-        for sync in self.governance.sync(self.live_signers):
+        self._sync_signers(self.live_signers)
+        self.lifecycle.release_due(now, stop=lambda: self._closed)
+
+    def _sync_signers(self, reachable: Callable[[Sequence[int]], list[int]]) -> None:
+        """Bring lagging signers up to date from the governance log, audited."""
+        for sync in self.governance.sync(reachable):
             if sync.outcome in ("ok", "held"):
                 log.info("governance_synced", party=sync.party, seq=sync.seq, kind=sync.kind, outcome=sync.outcome)
                 event = "freeze_synced" if sync.kind in ("freeze", "unfreeze") else "change_synced"
@@ -1003,7 +1100,6 @@ class CoordinatorService:
                     log_seq=sync.seq,
                     error=sync.outcome,
                 )
-        self.lifecycle.release_due(now, stop=lambda: self._closed)
 
     def _scheduler_loop(self) -> None:
         while not self._closed:

@@ -21,7 +21,8 @@ from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
 
 from signer.chains.ethereum import Eip1559Tx, TxError
 from signer.node import blame_codec, limits
-from signer.node.server import POLICY_REASON_KEY
+from signer.node.node import PresignatureUnknown
+from signer.node.server import POLICY_REASON_KEY, PRESIGNATURE_UNKNOWN
 from signer.node.sessions import Envelope, StepResult
 from signer.node.store import StoreError
 from signer.node.tls import TlsFiles, channel_credentials
@@ -82,6 +83,7 @@ class PartialSignResult:
     party: int
     sigma: bytes
     digest: bytes
+    attestation: bytes = b""  # the signer's fresh state attestation (state_version.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,8 @@ class NodeStatus:
     party: int
     key_ids: tuple[str, ...]
     presignatures: dict[str, int]
+    boot_id: bytes = b""
+    ledger_saturated_until: int = 0
 
 
 class SignerClient(Protocol):
@@ -134,17 +138,21 @@ class SignerClient(Protocol):
         """StartSession: the first outgoing envelopes."""
         ...
 
-    def deliver(self, session_id: bytes, envelopes: Sequence[Envelope]) -> StepResult:
-        """Deliver one round's envelopes; the next outgoing ones."""
+    def deliver(
+        self, session_id: bytes, envelopes: Sequence[Envelope], attestations: Sequence[bytes] = ()
+    ) -> StepResult:
+        """Deliver one round's envelopes (the first of a presign with every party's attestation)."""
         ...
 
     def session_evidence(self, session_id: bytes, sender: int, round_name: str) -> list[Envelope]:
         """SessionEvidence: the signed broadcasts the signer holds from `sender` (every round if empty)."""
         ...
 
-    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
+    def partial_sign(
+        self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+    ) -> PartialSignResult:
         """Consume a presignature and return σ_i over the digest the signer computes from `tx`,
-        once the signer has authorized the release itself."""
+        once the signer has authorized the release itself (`attestations`: the other signers' latest)."""
         ...
 
     def install_change(self, kind: str, change_json: str) -> SignerGovernance:
@@ -200,7 +208,9 @@ def envelope_from_proto(m: common_pb2.Envelope) -> Envelope:
 
 
 def _step_from_proto(m: signer_pb2.SessionStep) -> StepResult:
-    return StepResult(tuple(envelope_from_proto(e) for e in m.outgoing), m.done, bytes(m.public_output))
+    return StepResult(
+        tuple(envelope_from_proto(e) for e in m.outgoing), m.done, bytes(m.public_output), bytes(m.attestation)
+    )
 
 
 _UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
@@ -300,9 +310,13 @@ class GrpcSignerClient:
         )
         return self._call(lambda: _step_from_proto(self._stub.StartSession(req, timeout=self.session_timeout)))
 
-    def deliver(self, session_id: bytes, envelopes: Sequence[Envelope]) -> StepResult:
+    def deliver(
+        self, session_id: bytes, envelopes: Sequence[Envelope], attestations: Sequence[bytes] = ()
+    ) -> StepResult:
         """Deliver."""
-        req = signer_pb2.DeliverRequest(session_id=session_id, envelopes=[envelope_to_proto(e) for e in envelopes])
+        req = signer_pb2.DeliverRequest(
+            session_id=session_id, envelopes=[envelope_to_proto(e) for e in envelopes], attestations=list(attestations)
+        )
         return self._call(lambda: _step_from_proto(self._stub.Deliver(req, timeout=self.session_timeout)))
 
     def session_evidence(self, session_id: bytes, sender: int, round_name: str) -> list[Envelope]:
@@ -311,7 +325,9 @@ class GrpcSignerClient:
         resp = self._call(lambda: self._stub.SessionEvidence(req, timeout=self.session_timeout))
         return [envelope_from_proto(e) for e in resp.envelopes]
 
-    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
+    def partial_sign(
+        self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+    ) -> PartialSignResult:
         """PartialSign (short deadline: one scalar multiplication and the signer's own policy check)."""
         req = signer_pb2.PartialSignRequest(
             key_id=key_id,
@@ -324,9 +340,10 @@ class GrpcSignerClient:
             path=list(release.path),
             policy_hash=release.policy_hash,
             kind=release.kind,
+            attestations=list(attestations),
         )
         resp = self._call(lambda: self._stub.PartialSign(req, timeout=self.sign_timeout))
-        return PartialSignResult(resp.party, bytes(resp.sigma), bytes(resp.digest))
+        return PartialSignResult(resp.party, bytes(resp.sigma), bytes(resp.digest), bytes(resp.attestation))
 
     def install_change(self, kind: str, change_json: str) -> SignerGovernance:
         """InstallChange."""
@@ -353,7 +370,13 @@ class GrpcSignerClient:
         resp = self._call(
             lambda: self._stub.NodeStatus(signer_pb2.NodeStatusRequest(), timeout=self.health_timeout * 5)
         )
-        return NodeStatus(resp.party, tuple(resp.key_ids), dict(resp.presignatures))
+        return NodeStatus(
+            resp.party,
+            tuple(resp.key_ids),
+            dict(resp.presignatures),
+            bytes(resp.boot_id),
+            resp.ledger_saturated_until,
+        )
 
     def healthy(self) -> bool:
         """The gRPC health service reports SERVING within the health deadline."""
@@ -390,6 +413,8 @@ class LocalSignerClient:
             return fn()
         except ProtocolAbort as abort:
             raise SignerAborted(self.party, f"protocol aborted: {abort}", abort.blames) from None
+        except PresignatureUnknown as exc:
+            raise SignerRejected(self.party, f"INVALID_ARGUMENT: {exc}", PRESIGNATURE_UNKNOWN) from None
         except (InvalidInput, DecodeError, TxError) as exc:
             raise SignerRejected(self.party, f"INVALID_ARGUMENT: {exc}") from None
         except StoreError as exc:
@@ -416,8 +441,12 @@ class LocalSignerClient:
         )
         return step
 
-    def deliver(self, session_id: bytes, envelopes: Sequence[Envelope]) -> StepResult:
+    def deliver(
+        self, session_id: bytes, envelopes: Sequence[Envelope], attestations: Sequence[bytes] = ()
+    ) -> StepResult:
         """Deliver."""
+        if attestations:
+            return self._call(lambda: self.node.deliver(session_id, list(envelopes), list(attestations)))  # type: ignore[no-any-return]
         step: StepResult = self._call(lambda: self.node.deliver(session_id, list(envelopes)))
         return step
 
@@ -426,7 +455,9 @@ class LocalSignerClient:
         held: list[Envelope] = self._call(lambda: self.node.session_evidence(session_id, sender, round_name))
         return held
 
-    def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
+    def partial_sign(
+        self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+    ) -> PartialSignResult:
         """PartialSign."""
         p = self._call(
             lambda: self.node.partial_sign(
@@ -440,9 +471,10 @@ class LocalSignerClient:
                 path=release.path,
                 policy_hash=release.policy_hash,
                 kind=release.kind,
+                attestations=list(attestations),
             )
         )
-        return PartialSignResult(p.party, p.sigma, p.digest)
+        return PartialSignResult(p.party, p.sigma, p.digest, p.attestation)
 
     def install_change(self, kind: str, change_json: str) -> SignerGovernance:
         """InstallChange."""
@@ -466,7 +498,13 @@ class LocalSignerClient:
     def status(self) -> NodeStatus:
         """NodeStatus."""
         keys = self._call(lambda: tuple(self.node.key_ids()))
-        return NodeStatus(self.party, keys, {k: len(self.node.presignature_ids(k)) for k in keys})
+        return NodeStatus(
+            self.party,
+            keys,
+            {k: len(self.node.presignature_ids(k)) for k in keys},
+            bytes(getattr(self.node, "boot_id", b"")),
+            int(getattr(getattr(self.node, "versions", None), "saturated_until", 0)),
+        )
 
     def healthy(self) -> bool:
         """Up unless marked down."""

@@ -709,6 +709,24 @@ class Store:
             if cur.rowcount != 1:
                 raise InvalidTransition(f"presignature {presig_id} is not reserved")
 
+    def fail_ready_presignatures(self, presig_ids: Sequence[str]) -> int:
+        """Mark these presignatures failed if still ready (a signer of theirs restarted); returns how many."""
+        with self._tx() as c:
+            n = 0
+            for pid in presig_ids:
+                n += c.execute(
+                    "UPDATE presignatures SET state = ?, updated_at = ? WHERE presig_id = ? AND state = ?",
+                    (PRESIG_FAILED, self.now(), pid, READY),
+                ).rowcount
+            return n
+
+    def ready_presignatures(self, key_id: str) -> list[PresignatureRecord]:
+        """Every ready presignature of a key, oldest first."""
+        rows = self._conn().execute(
+            "SELECT * FROM presignatures WHERE key_id = ? AND state = ? ORDER BY created_at, presig_id", (key_id, READY)
+        )
+        return [_presig(r) for r in rows]
+
     def void_presignatures(self, key_id: str, *, keep_epoch: int | None = None) -> int:
         """Mark ready presignatures of a key failed (all, or those not of `keep_epoch`); returns how many."""
         with self._tx() as c:
@@ -970,6 +988,22 @@ class Store:
                 raise NotFound(f"no governance log entry {seq}")
             acked = set(_ints(row["acked"])) | {party}
             c.execute("UPDATE governance_log SET acked = ? WHERE seq = ?", (ints_json(sorted(acked)), seq))
+
+    def unack_governance(self, party: int) -> int:
+        """Forget that signer `party` holds any log entry (it reported its state behind: a restore),
+        so `sync` delivers the whole log to it again; returns how many entries it had acknowledged."""
+        with self._tx() as c:
+            rows = c.execute("SELECT seq, acked FROM governance_log").fetchall()
+            n = 0
+            for r in rows:
+                acked = set(_ints(r["acked"]))
+                if party in acked:
+                    n += 1
+                    c.execute(
+                        "UPDATE governance_log SET acked = ? WHERE seq = ?",
+                        (ints_json(sorted(acked - {party})), r["seq"]),
+                    )
+            return n
 
     def events(self, request_id: str, after_seq: int = 0) -> list[RequestEvent]:
         """A request's transitions after `after_seq`, in order."""

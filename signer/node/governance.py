@@ -31,7 +31,7 @@ Every refusal is a `PolicyError(reason)`; the reasons are stable strings (see `a
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -127,6 +127,8 @@ class NodeGovernance:
         self._freeze = FreezeState()
         self._ledger = Ledger()
         self._released: dict[str, tuple[bytes, int]] = {}  # request id -> (tx digest, intent expiry)
+        # State-version hook (state_version.py): set by the node; it counts, never decides.
+        self.on_release_recorded: Callable[[], None] = lambda: None
         self._load()
 
     def _load(self) -> None:
@@ -166,6 +168,10 @@ class NodeGovernance:
         """The version hash of the policy in force (empty when none is installed)."""
         policy = self.policy(now)
         return b"" if policy is None else policy.hash()
+
+    def installed(self) -> tuple[int, bytes, int, bytes]:
+        """(registry version, hash, policy version, hash) last installed, a pending loosening included."""
+        return (*_latest(self._registry), *_latest(self._policy))
 
     def view(self, now: int) -> GovernanceView:
         """The versions in force at `now` and the frozen scopes."""
@@ -367,6 +373,14 @@ class NodeGovernance:
         released[intent.request_id] = (auth.tx_digest, intent.expires_at)
         self._store.put(LEDGER_RECORD, _ledger_to_bytes(ledger, released))
         self._ledger, self._released = ledger, released
+        self.on_release_recorded()
+
+
+def _latest(governed: Governed[OfficerRegistry] | Governed[PolicyDocument] | None) -> tuple[int, bytes]:
+    if governed is None:
+        return 0, b""
+    doc = (governed.pending or governed.active).new_document
+    return doc.version, doc.hash()
 
 
 def _ledger_to_bytes(ledger: Ledger, released: Mapping[str, tuple[bytes, int]]) -> bytes:

@@ -49,6 +49,8 @@ MAX_SESSION_ID = 64
 MAX_ENVELOPES = 2 * MAX_PARTIES
 MAX_ENVELOPE_PAYLOAD = 4 * MIB
 MAX_HASH = 64
+MAX_ATTESTATION = 16 * KIB
+"""A signed state attestation: counters plus what the node saw of up to MAX_PARTIES peers."""
 MAX_SEQ = (1 << 63) - 1
 """Sequence numbers (ExportAudit.since_seq): what SQLite's INTEGER holds."""
 MAX_PAGE_TOKEN = 256

@@ -1,16 +1,25 @@
 """A signer node's domain logic, without gRPC: sessions, the encrypted store, partial signing.
 
-Store layout: `identity`, `keys/<key_id>/share`, `keys/<key_id>/aux`, `presig/<key_id>/<id>`,
-`governance/*` (see governance.py). A partial signature is released only after the node's own
-policy check passed (`NodeGovernance.authorize`, before the presignature is touched, so a refused
-request consumes nothing); then the presignature is taken from the store (durably deleted) and
-the release durably recorded in the node's ledger, and only then is σ_i computed. A crash can
-lose a presignature but never reuse one; a refresh deletes every presignature of the key,
+Store layout: `identity`, `keys/<key_id>/share`, `keys/<key_id>/aux`, `governance/*` (see
+governance.py and state_version.py). Presignatures are never written to disk: they live only in
+this process's memory, so a restart or a restore of the disk loses them and nothing on disk can
+make one usable again (records `presig/*` left by an older version are deleted at start).
+
+A partial signature is released only after the node's own policy check passed
+(`NodeGovernance.authorize`, before the presignature is touched, so a refused request consumes
+nothing); then the presignature is removed from memory and the release durably recorded in the
+node's ledger, and only then is σ_i computed. A refresh drops every presignature of the key,
 because they belong to the old epoch.
+
+Every presign session starts with the parties' signed state attestations (state_version.py):
+the relay hands them to every party with the first Deliver, and a node aborts the session when
+one is missing or badly signed (blaming the relay), when a peer attests lower state than it did
+before (`state_rolled_back`), or when this node is behind a peer (`state_behind`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -34,12 +43,18 @@ from signer.tss.rng import Rng, SystemRng
 from .config import NodeConfig
 from .governance import GovernanceView, NodeGovernance, ReleaseRequest
 from .identity import Identity
+from .peer_state import PeerStateCheck
 from .sessions import Envelope, SessionManager, StepResult
+from .state_version import SATURATED, Attestation, StateVersions
 from .store import EncryptedStore, StoreError, load_kek
 
 log = structlog.get_logger("signer")
 _KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PROTOCOLS = ("keygen", "aux", "refresh", "presign")
+
+
+class PresignatureUnknown(InvalidInput):
+    """PartialSign named a presignature this process does not hold (used, or made before a restart)."""
 
 
 def check_key_id(key_id: str) -> str:
@@ -74,6 +89,7 @@ class PartialSig:
     party: int
     sigma: bytes
     digest: bytes
+    attestation: bytes = b""
 
 
 class SignerNode:
@@ -93,6 +109,11 @@ class SignerNode:
         self.store = EncryptedStore(config.data_dir / "store", load_kek(config.kek_file))
         self.identity = self._load_identity()
         self.governance = NodeGovernance(self.store, config.trusted_admins)
+        self.versions = StateVersions(self.store)
+        self.governance.on_release_recorded = self.versions.release_recorded
+        self._presigs: dict[str, dict[str, presign.Presignature]] = {}
+        self._presigs_lock = threading.Lock()
+        self._drop_stored_presignatures()
         self.rng: Rng = rng or SystemRng()
         self.sessions = SessionManager(
             self.identity,
@@ -101,6 +122,7 @@ class SignerNode:
             idle_timeout=config.session_idle_timeout,
             max_sessions=config.max_sessions,
         )
+        self.peer_state = PeerStateCheck(self.identity, config.peers, self.governance, self.versions, self.sessions)
         self._pool: PrimePool | None = None
         if primes is None:
             self._pool = PrimePool((self.level.prime_bits,), target=config.prime_pool)
@@ -121,6 +143,17 @@ class SignerNode:
         ident = Identity.generate(self.config.party)
         self.store.put("identity", ident.to_bytes())
         return ident
+
+    def _drop_stored_presignatures(self) -> None:
+        """Delete presignature records an older version kept on disk: one restored from a backup
+        could otherwise be used a second time (same nonce, the key follows)."""
+        root = self.store.root / "presig"
+        dirs = sorted(root.iterdir()) if root.is_dir() else []
+        names = [n for d in dirs for n in self.store.list(f"presig/{d.name}")]
+        for name in names:
+            self.store.delete(name)
+        if names:
+            log.warning("stored_presignatures_deleted", party=self.party, count=len(names))
 
     def close(self) -> None:
         """Stop background work."""
@@ -157,8 +190,23 @@ class SignerNode:
         return sorted(p.name for p in d.iterdir() if (p / "share.rec").exists()) if d.is_dir() else []
 
     def presignature_ids(self, key_id: str) -> list[str]:
-        """Unused presignatures of a key held here."""
-        return [n.rsplit("/", 1)[1] for n in self.store.list(f"presig/{check_key_id(key_id)}")]
+        """Unused presignatures of a key held in this process."""
+        with self._presigs_lock:
+            return sorted(self._presigs.get(check_key_id(key_id), {}))
+
+    def _take_presignature(self, key_id: str, presig_id: str) -> presign.Presignature | None:
+        with self._presigs_lock:
+            return self._presigs.get(key_id, {}).pop(presig_id, None)
+
+    # --- state versions -----------------------------------------------------------------------------
+    @property
+    def boot_id(self) -> bytes:
+        """Random per process: presignatures made under another boot id are gone."""
+        return self.peer_state.boot_id
+
+    def attest(self, key_id: str, binding: bytes) -> Attestation:
+        """This node's signed state attestation bound to `binding` (a session or presignature id)."""
+        return self.peer_state.attest(key_id, binding)
 
     # --- sessions -------------------------------------------------------------------------------
     def session_evidence(self, session_id: bytes, sender: int, round_name: str = "") -> list[Envelope]:
@@ -214,9 +262,9 @@ class SignerNode:
 
             def on_done(out: tuple[KeyShare, AuxInfo]) -> bytes:
                 new_share, info = out
-                # Old-epoch presignatures are void: delete them before the new share is in place.
-                for name in self.store.list(f"presig/{key_id}"):
-                    self.store.delete(name)
+                # Old-epoch presignatures are void: drop them before the new share is in place.
+                with self._presigs_lock:
+                    self._presigs.pop(key_id, None)
                 self.store.put(f"keys/{key_id}/aux", info.to_bytes())
                 self._aux_cache[key_id] = info
                 self.store.put(f"keys/{key_id}/share", new_share.to_bytes())
@@ -229,16 +277,22 @@ class SignerNode:
             presig_id = session_id.hex()
 
             def on_done(presig: presign.Presignature) -> bytes:
-                self.store.put(f"presig/{key_id}/{presig_id}", presig.to_bytes())
+                with self._presigs_lock:  # memory only: see the module docstring
+                    self._presigs.setdefault(key_id, {})[presig_id] = presig
                 out: bytes = presig.public.to_bytes()
                 return out
 
         else:
             raise InvalidInput(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
-        return self.sessions.start(session_id, protocol, tuple(parties), first, on_done)
+        step = self.sessions.start(session_id, protocol, tuple(parties), first, on_done)
+        if protocol != "presign":
+            return step
+        self.peer_state.expect(session_id, key_id, tuple(parties))
+        return dataclasses.replace(step, attestation=self.attest(key_id, session_id).to_bytes())
 
-    def deliver(self, session_id: bytes, envelopes: list[Envelope]) -> StepResult:
-        """Feed one round of envelopes to a session."""
+    def deliver(self, session_id: bytes, envelopes: list[Envelope], attestations: Sequence[bytes] = ()) -> StepResult:
+        """Feed one round of envelopes to a session (the first of a presign carries the attestations)."""
+        self.peer_state.check_session(session_id, attestations, self._now())
         return self.sessions.deliver(session_id, envelopes)
 
     # --- governance ---------------------------------------------------------------------------
@@ -271,14 +325,18 @@ class SignerNode:
         path: Sequence[int] = (),
         policy_hash: bytes = b"",
         kind: str = "withdrawal",
+        attestations: Sequence[bytes] = (),
     ) -> PartialSig:
         """σ_i over the digest this node computes itself from the transaction, if its own check allows.
 
-        Order: the presignature must exist and belong to this key share; the request's path must
-        be the presignature's path (`path_mismatch`); the node's governance must authorize the
-        release (`PolicyError(reason)`, see `NodeGovernance.authorize`). Nothing is consumed up to
-        here. Then the presignature is durably deleted, the release durably recorded in the
-        ledger, and σ_i computed and returned.
+        Order: the presignature must be held by this process (`PresignatureUnknown`); the peers'
+        attestations the coordinator holds must verify (`state_attestation`) and must not show
+        this node behind (`state_behind`); the request's path must be the presignature's path
+        (`path_mismatch`); the node's governance must authorize the release (`PolicyError(reason)`,
+        see `NodeGovernance.authorize`); a node whose ledger was rolled back refuses releases
+        counted under windowed limits until its saturation ends (`ledger_saturated`). Nothing is
+        consumed up to here. Then the presignature is removed from memory, the release durably
+        recorded in the ledger, and σ_i computed and returned with the node's fresh attestation.
         """
         check_key_id(key_id)
         if not re.fullmatch(r"[0-9a-f]{16,128}", presig_id):
@@ -290,16 +348,22 @@ class SignerNode:
         now = self._now()
         lock = self._key_locks.setdefault(key_id, threading.Lock())
         with lock, self.governance.lock:
-            name = f"presig/{key_id}/{presig_id}"
-            if not self.store.exists(name):
-                raise InvalidInput("presignature unknown or already used")
+            with self._presigs_lock:
+                presig = self._presigs.get(key_id, {}).get(presig_id)
+            if presig is None:
+                raise PresignatureUnknown("presignature unknown or already used")
             share = self.key_share(key_id)
             info = self.aux_info(key_id)
-            handle = sign.PresignatureHandle.open(presign.Presignature.from_bytes(self.store.get(name)), share, info)
+            handle = sign.PresignatureHandle.open(presig, share, info)
             try:
+                self.peer_state.check_request(attestations, now)
                 if handle.public.path != release.path:
                     raise PolicyError("path_mismatch", "the request's path is not the presignature's path")
                 auth = self.governance.authorize(release, now)
+                policy = self.governance.policy(now)
+                limit = None if policy is None else self.versions.saturated_limit(policy, auth.intent, now)
+                if limit is not None:
+                    raise PolicyError(SATURATED, f"{limit} until {self.versions.saturated_until} (ledger restored)")
             except PolicyError as exc:
                 log.warning(
                     "release_refused",
@@ -310,8 +374,9 @@ class SignerNode:
                     detail=exc.detail,
                 )
                 raise
-            # Durably deleted here, before σ_i exists: a crash loses it, nothing can reuse it.
-            self.store.take(name)
+            # Gone from memory before σ_i exists; it was never on disk, so nothing can bring it back.
+            if self._take_presignature(key_id, presig_id) is None:
+                raise PresignatureUnknown("presignature unknown or already used")
             # Durably recorded before σ_i exists: a crash counts a release that never left (fail closed).
             self.governance.record(auth, now)
         partial = sign.partial_sign(handle, digest)
@@ -325,4 +390,5 @@ class SignerNode:
             intent_digest=auth.intent.digest().hex(),
             repeat=auth.repeat,
         )
-        return PartialSig(self.party, scalar_to_bytes(partial.sigma), digest)
+        attestation = self.attest(key_id, bytes.fromhex(presig_id)).to_bytes()
+        return PartialSig(self.party, scalar_to_bytes(partial.sigma), digest, attestation)

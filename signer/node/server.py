@@ -1,6 +1,7 @@
 """The signer's gRPC server: a thin servicer over `SignerNode`, mutual TLS, health, reflection.
 
-Status codes: INVALID_ARGUMENT (malformed call: bad ids, transaction, unknown presignature),
+Status codes: INVALID_ARGUMENT (malformed call: bad ids, transaction; an unknown presignature
+also carries `presignature_unknown` in the `tss-policy-reason` trailer),
 FAILED_PRECONDITION (the node's own governance refused: details `refused: <reason>: <detail>`
 and the stable reason alone in the `tss-policy-reason` trailer; also store errors),
 ABORTED (protocol abort, blames in `tss-blame-bin`), PERMISSION_DENIED (caller's role), INTERNAL.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,7 +39,7 @@ from .config import NodeConfig
 from .governance import GovernanceView
 from .limits import FieldTooLarge, check_bytes, check_count, check_text
 from .logging import configure_logging
-from .node import SignerNode
+from .node import PresignatureUnknown, SignerNode
 from .sessions import Envelope, StepResult
 from .store import StoreError
 from .tls import require_role, server_credentials
@@ -46,6 +47,7 @@ from .tls import require_role, server_credentials
 log = structlog.get_logger("signer")
 R = TypeVar("R")
 POLICY_REASON_KEY = "tss-policy-reason"
+PRESIGNATURE_UNKNOWN = "presignature_unknown"
 
 
 def check_eth(m: common_pb2.EthTransaction, field: str = "eth") -> None:
@@ -74,6 +76,13 @@ def _check_deliver(m: signer_pb2.DeliverRequest) -> None:
         check_text("envelopes.round", e.round, limits.MAX_WORD)
         check_bytes("envelopes.payload", bytes(e.payload), limits.MAX_ENVELOPE_PAYLOAD)
         check_bytes("envelopes.signature", bytes(e.signature), limits.MAX_SIGNATURE)
+    _check_attestations(m.attestations)
+
+
+def _check_attestations(attestations: Sequence[bytes]) -> None:
+    check_count("attestations", attestations, limits.MAX_PARTIES)
+    for a in attestations:
+        check_bytes("attestations[]", bytes(a), limits.MAX_ATTESTATION)
 
 
 def _check_partial_sign(m: signer_pb2.PartialSignRequest) -> None:
@@ -88,6 +97,7 @@ def _check_partial_sign(m: signer_pb2.PartialSignRequest) -> None:
     check_count("path", m.path, limits.MAX_PATH)
     check_bytes("policy_hash", bytes(m.policy_hash), limits.MAX_HASH)
     check_text("kind", m.kind, limits.MAX_WORD)
+    _check_attestations(m.attestations)
 
 
 # The TLS role only gates who may call; the signatures on the order or change are the authority,
@@ -145,7 +155,10 @@ def _governance(v: GovernanceView) -> signer_pb2.SignerGovernance:
 
 def _step(r: StepResult) -> signer_pb2.SessionStep:
     return signer_pb2.SessionStep(
-        outgoing=[_envelope_out(e) for e in r.outgoing], done=r.done, public_output=r.public_output
+        outgoing=[_envelope_out(e) for e in r.outgoing],
+        done=r.done,
+        public_output=r.public_output,
+        attestation=r.attestation,
     )
 
 
@@ -169,6 +182,10 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
             # Logged with its reason where it was decided (node / governance); never secrets.
             context.set_trailing_metadata(((POLICY_REASON_KEY, exc.reason),))
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"refused: {exc}")
+        except PresignatureUnknown as exc:
+            # A restart (or a restore) emptied the in-memory pool: the coordinator presigns afresh.
+            context.set_trailing_metadata(((POLICY_REASON_KEY, PRESIGNATURE_UNKNOWN),))
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except (InvalidInput, DecodeError, TxError) as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except StoreError as exc:
@@ -202,7 +219,13 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
     def Deliver(self, request: signer_pb2.DeliverRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.SessionStep:
             _check_deliver(request)
-            return _step(self.node.deliver(bytes(request.session_id), [_envelope_in(e) for e in request.envelopes]))
+            return _step(
+                self.node.deliver(
+                    bytes(request.session_id),
+                    [_envelope_in(e) for e in request.envelopes],
+                    [bytes(a) for a in request.attestations],
+                )
+            )
 
         return self._call(context, run)
 
@@ -227,9 +250,12 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
                 path=tuple(request.path),
                 policy_hash=bytes(request.policy_hash),
                 kind=request.kind or "withdrawal",
+                attestations=[bytes(a) for a in request.attestations],
             )
             log.info("partial_signature", key_id=request.key_id, digest=p.digest.hex())
-            return signer_pb2.PartialSignResponse(party=p.party, sigma=p.sigma, digest=p.digest)
+            return signer_pb2.PartialSignResponse(
+                party=p.party, sigma=p.sigma, digest=p.digest, attestation=p.attestation
+            )
 
         return self._call(context, run)
 
@@ -255,6 +281,9 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
                 party=self.node.party,
                 key_ids=keys,
                 presignatures={k: len(self.node.presignature_ids(k)) for k in keys},
+                boot_id=self.node.boot_id,
+                ledger_saturated_until=self.node.versions.saturated_until,
+                attestation=self.node.attest("", b"status").to_bytes(),
             )
 
         return self._call(context, run)

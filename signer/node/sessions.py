@@ -114,6 +114,7 @@ class StepResult:
     outgoing: tuple[Envelope, ...]
     done: bool
     public_output: bytes
+    attestation: bytes = b""  # StartSession of a presign: the node's signed state (state_version.py)
 
 
 MAX_HELD_PER_SENDER_ROUND = 2
@@ -185,6 +186,13 @@ class SessionManager:
             self._sessions[session_id] = s
         with s.lock:
             return self._advance(s, first)
+
+    def fail(self, session_id: bytes, abort: ProtocolAbort) -> ProtocolAbort:
+        """End a session for good with `abort` (a check outside the rounds failed); returns it to raise."""
+        s = self.get(session_id)
+        with s.lock:
+            s.aborted, s.round = abort, None
+        return abort
 
     def get(self, session_id: bytes) -> Session:
         """A known session, or InvalidInput."""

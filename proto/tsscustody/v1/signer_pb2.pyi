@@ -72,25 +72,29 @@ class StartSessionRequest(_message.Message):
     def __init__(self, session_id: _Optional[bytes] = ..., protocol: _Optional[str] = ..., key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., level: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DeliverRequest(_message.Message):
-    __slots__ = ("session_id", "envelopes")
+    __slots__ = ("session_id", "envelopes", "attestations")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     ENVELOPES_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATIONS_FIELD_NUMBER: _ClassVar[int]
     session_id: bytes
     envelopes: _containers.RepeatedCompositeFieldContainer[_common_pb2.Envelope]
-    def __init__(self, session_id: _Optional[bytes] = ..., envelopes: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ...) -> None: ...
+    attestations: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, session_id: _Optional[bytes] = ..., envelopes: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ..., attestations: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class SessionStep(_message.Message):
-    __slots__ = ("outgoing", "done", "public_output")
+    __slots__ = ("outgoing", "done", "public_output", "attestation")
     OUTGOING_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_FIELD_NUMBER: _ClassVar[int]
     outgoing: _containers.RepeatedCompositeFieldContainer[_common_pb2.Envelope]
     done: bool
     public_output: bytes
-    def __init__(self, outgoing: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ..., done: _Optional[bool] = ..., public_output: _Optional[bytes] = ...) -> None: ...
+    attestation: bytes
+    def __init__(self, outgoing: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ..., done: _Optional[bool] = ..., public_output: _Optional[bytes] = ..., attestation: _Optional[bytes] = ...) -> None: ...
 
 class PartialSignRequest(_message.Message):
-    __slots__ = ("key_id", "presignature_id", "eth", "request_id", "approvals", "initiator", "expires_at", "path", "policy_hash", "kind")
+    __slots__ = ("key_id", "presignature_id", "eth", "request_id", "approvals", "initiator", "expires_at", "path", "policy_hash", "kind", "attestations")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     PRESIGNATURE_ID_FIELD_NUMBER: _ClassVar[int]
     ETH_FIELD_NUMBER: _ClassVar[int]
@@ -101,6 +105,7 @@ class PartialSignRequest(_message.Message):
     PATH_FIELD_NUMBER: _ClassVar[int]
     POLICY_HASH_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATIONS_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     presignature_id: bytes
     eth: _common_pb2.EthTransaction
@@ -111,24 +116,27 @@ class PartialSignRequest(_message.Message):
     path: _containers.RepeatedScalarFieldContainer[int]
     policy_hash: bytes
     kind: str
-    def __init__(self, key_id: _Optional[str] = ..., presignature_id: _Optional[bytes] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., request_id: _Optional[str] = ..., approvals: _Optional[_Iterable[bytes]] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., path: _Optional[_Iterable[int]] = ..., policy_hash: _Optional[bytes] = ..., kind: _Optional[str] = ...) -> None: ...
+    attestations: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key_id: _Optional[str] = ..., presignature_id: _Optional[bytes] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., request_id: _Optional[str] = ..., approvals: _Optional[_Iterable[bytes]] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., path: _Optional[_Iterable[int]] = ..., policy_hash: _Optional[bytes] = ..., kind: _Optional[str] = ..., attestations: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class PartialSignResponse(_message.Message):
-    __slots__ = ("party", "sigma", "digest")
+    __slots__ = ("party", "sigma", "digest", "attestation")
     PARTY_FIELD_NUMBER: _ClassVar[int]
     SIGMA_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_FIELD_NUMBER: _ClassVar[int]
     party: int
     sigma: bytes
     digest: bytes
-    def __init__(self, party: _Optional[int] = ..., sigma: _Optional[bytes] = ..., digest: _Optional[bytes] = ...) -> None: ...
+    attestation: bytes
+    def __init__(self, party: _Optional[int] = ..., sigma: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., attestation: _Optional[bytes] = ...) -> None: ...
 
 class NodeStatusRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class NodeStatusResponse(_message.Message):
-    __slots__ = ("party", "key_ids", "presignatures")
+    __slots__ = ("party", "key_ids", "presignatures", "boot_id", "ledger_saturated_until", "attestation")
     class PresignaturesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -139,7 +147,13 @@ class NodeStatusResponse(_message.Message):
     PARTY_FIELD_NUMBER: _ClassVar[int]
     KEY_IDS_FIELD_NUMBER: _ClassVar[int]
     PRESIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    BOOT_ID_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_SATURATED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    ATTESTATION_FIELD_NUMBER: _ClassVar[int]
     party: int
     key_ids: _containers.RepeatedScalarFieldContainer[str]
     presignatures: _containers.ScalarMap[str, int]
-    def __init__(self, party: _Optional[int] = ..., key_ids: _Optional[_Iterable[str]] = ..., presignatures: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    boot_id: bytes
+    ledger_saturated_until: int
+    attestation: bytes
+    def __init__(self, party: _Optional[int] = ..., key_ids: _Optional[_Iterable[str]] = ..., presignatures: _Optional[_Mapping[str, int]] = ..., boot_id: _Optional[bytes] = ..., ledger_saturated_until: _Optional[int] = ..., attestation: _Optional[bytes] = ...) -> None: ...

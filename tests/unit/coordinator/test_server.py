@@ -7,7 +7,7 @@ is installed through ProposeChange with an admin certificate (and so on every si
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -189,8 +189,10 @@ def test_bad_partial_is_aborted_with_blame_trailer(cluster: Cluster) -> None:
         def __getattr__(self, name: str) -> Any:
             return getattr(self.inner, name)
 
-        def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
-            p = self.inner.partial_sign(key_id, presig_id, tx, release)
+        def partial_sign(
+            self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        ) -> PartialSignResult:
+            p = self.inner.partial_sign(key_id, presig_id, tx, release, attestations)
             return dataclasses.replace(p, sigma=(int.from_bytes(p.sigma, "big") ^ 4).to_bytes(32, "big"))
 
     honest = cluster.service.signers[3]

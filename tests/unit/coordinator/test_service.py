@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -124,8 +124,10 @@ def test_bad_partial_signature_fails_the_request_naming_the_signer(
     nodes: dict[int, SignerNode], tmp_path: Path
 ) -> None:
     class Corrupt(LocalSignerClient):
-        def partial_sign(self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release) -> PartialSignResult:
-            p = super().partial_sign(key_id, presig_id, tx, release)
+        def partial_sign(
+            self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        ) -> PartialSignResult:
+            p = super().partial_sign(key_id, presig_id, tx, release, attestations)
             return dataclasses.replace(p, sigma=(int.from_bytes(p.sigma, "big") ^ 1).to_bytes(32, "big"))
 
     clients = _clients(nodes)

@@ -152,8 +152,11 @@ def restart(node: SignerNode, clock: Clock) -> SignerNode:
 def relay(
     nodes: Mapping[int, SignerNode], sid: bytes, first: Mapping[int, StepResult], tamper: Tamper | None = None
 ) -> dict[int, bytes]:
-    """Relay envelopes between the nodes until every session is done; their public outputs."""
+    """Relay envelopes between the nodes until every session is done; their public outputs.
+
+    Like the coordinator's relay, the first Deliver carries every party's StartSession attestation."""
     steps = dict(first)
+    attestations = [s.attestation for s in first.values() if s.attestation]
     while not all(s.done for s in steps.values()):
         inbox: dict[int, list[Envelope]] = {p: [] for p in steps}
         for step in steps.values():
@@ -163,7 +166,8 @@ def relay(
                     out = tamper(e, q) if tamper else e
                     if out is not None:
                         inbox[q].append(out)
-        steps = {p: nodes[p].deliver(sid, inbox[p]) for p in steps if not steps[p].done}
+        steps = {p: nodes[p].deliver(sid, inbox[p], attestations) for p in steps if not steps[p].done}
+        attestations = []
     return {p: s.public_output for p, s in steps.items()}
 
 

@@ -381,6 +381,7 @@ def test_frozen_refuses_and_a_quorum_unfreeze_restores_signing(env: Env) -> None
         assert n.apply_freeze_order(order.to_bytes(), False).frozen_scopes == (ALL_KEYS,)
     env.refused(tx, release(intent), "frozen")
     env.nodes[1] = restart(env.nodes[1], env.clock)  # the freeze is durable
+    env.pid, env.public = env.presign(b"presign-frozen-restarted")  # presignatures are not
     env.refused(tx, release(intent), "frozen")
 
     env.clock.advance(5)
@@ -432,6 +433,7 @@ def test_the_rolling_limit_uses_the_nodes_own_durable_ledger(tmp_path: Path) -> 
     env.refused(tx, fields, "limit_exceeded:eth-24h-per-key")
     # The coordinator cannot reset it: the ledger survives a restart.
     env.nodes[1] = node = restart(node, env.clock)
+    env.pid, env.public = env.presign(b"presign-limit-restarted")  # presignatures do not survive it
     env.refused(tx, fields, "limit_exceeded:eth-24h-per-key")
     # The window rolls: 24 h after the first release there is room for one more.
     env.clock.advance(21 * 3600)
@@ -517,12 +519,12 @@ def test_grpc_refusals_are_failed_precondition_with_the_reason(tmp_path: Path) -
     certs.issue(cdir, "coordinator", "coordinator")
     clock = Clock()
     nodes = make_nodes(tmp_path / "nodes", clock)
-    pid, _ = presign(nodes, b"presign-over-grpc")
-    for n in nodes.values():
-        n.close()
+    nodes[1].close()
     node = SignerNode(
         dataclasses.replace(nodes[1].config, tls=TlsFiles.in_dir(cdir, "signer-1")), primes=lambda bits: 0, clock=clock
     )
+    pid, _ = presign({1: node, 2: nodes[2]}, b"presign-over-grpc")  # held in this process's memory
+    nodes[2].close()
     server, port = signer_server.create_server(node, "127.0.0.1:0")
     server.start()
     channel = grpc.secure_channel(
