@@ -1,0 +1,30 @@
+"""What a user's `pip install` brings: the runtime only (no code generator, no benchmarks)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {r.split(";")[0].split("[")[0].split("=")[0].split("<")[0].split(">")[0].strip() for r in requirements}
+
+
+def test_the_code_generator_is_a_development_dependency() -> None:
+    assert "grpcio-tools" not in _names(PROJECT["project"]["dependencies"])
+    assert "grpcio-tools" in _names(PROJECT["project"]["optional-dependencies"]["test"])
+
+
+def test_runtime_code_never_imports_the_code_generator() -> None:
+    for pkg in ("signer", "coordinator"):
+        for f in (ROOT / pkg).rglob("*.py"):
+            assert "grpc_tools" not in f.read_text(), f
+
+
+def test_benchmarks_are_not_installed() -> None:
+    include = PROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert not [p for p in include if p.startswith("bench")], include
+    assert {"signer*", "coordinator*", "tsscustody*"} <= set(include)
