@@ -47,9 +47,7 @@ class Committee:
     @classmethod
     def of(cls, share: KeyShare) -> Committee:
         """The committee a key share belongs to."""
-        return cls(
-            share.public_key, share.chain_code, share.parties, share.threshold, share.public_shares, share.epoch
-        )
+        return cls(share.public_key, share.chain_code, share.parties, share.threshold, share.public_shares, share.epoch)
 
     def public_share(self, k: int) -> Point:
         """X_k."""
