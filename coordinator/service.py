@@ -55,7 +55,7 @@ from typing import Any
 import structlog
 
 from signer.chains.ethereum import Eip1559Tx, TxError, address_of, keccak256, parse_address
-from signer.node.server import PRESIGNATURE_UNKNOWN
+from signer.node.wire import PRESIGNATURE_UNKNOWN
 from signer.policy import (
     FreezeOrder,
     Intent,

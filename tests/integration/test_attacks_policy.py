@@ -23,8 +23,8 @@ from coordinator.cli import main
 from coordinator.client import CoordinatorClient
 from coordinator.signer_client import GrpcSignerClient, Release, SessionParams, SignerRejected
 from signer.chains.ethereum import Eip1559Tx
-from signer.node.server import tx_from_proto
 from signer.node.tls import TlsFiles
+from signer.node.wire import tx_from_proto
 from signer.policy import Intent, sign_approval
 
 ETH = 10**18

@@ -25,6 +25,7 @@ from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
 from coordinator import certs
 from signer.chains.ethereum import Eip1559Tx
 from signer.node import server as signer_server
+from signer.node import wire
 from signer.node.node import PartialSig, SignerNode
 from signer.node.tls import TlsFiles, channel_credentials
 from signer.policy import (
@@ -538,7 +539,7 @@ def test_grpc_refusals_are_failed_precondition_with_the_reason(tmp_path: Path) -
         with pytest.raises(grpc.RpcError) as exc:
             call(request, timeout=30)
         trailer = dict(exc.value.trailing_metadata() or ())
-        return exc.value.code(), exc.value.details(), trailer.get(signer_server.POLICY_REASON_KEY, "")
+        return exc.value.code(), exc.value.details(), trailer.get(wire.POLICY_REASON_KEY, "")
 
     try:
         registry, policy = demo_documents(clock.now())
