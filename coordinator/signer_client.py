@@ -26,6 +26,7 @@ from signer.node import limits, wire
 from signer.node.governance import GovernanceView
 from signer.node.sessions import Envelope, StepResult
 from signer.node.tls import TlsFiles, channel_credentials
+from signer.policy import Release
 from signer.tss.errors import Blame
 
 R = TypeVar("R")
@@ -83,21 +84,6 @@ class PartialSignResult:
     sigma: bytes
     digest: bytes
     attestation: bytes = b""  # the signer's fresh state attestation (state_version.py)
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    """What a signer needs, besides the transaction, to authorize a partial signature itself:
-    it rebuilds the intent from the transaction and these fields, verifies every approval against
-    its own officer registry and evaluates its own policy copy, freeze state and ledger."""
-
-    request_id: str
-    approvals: tuple[bytes, ...]
-    initiator: str
-    expires_at: int
-    path: tuple[int, ...]
-    policy_hash: bytes
-    kind: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +146,7 @@ class SignerClient(Protocol):
         ...
 
     def partial_sign(
-        self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSignResult:
         """Consume a presignature and return σ_i over the digest the signer computes from `tx`,
         once the signer has authorized the release itself (`attestations`: the other signers' latest)."""
@@ -278,22 +264,10 @@ class GrpcSignerClient:
         return wire.envelopes_from_proto(resp.envelopes)
 
     def partial_sign(
-        self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSignResult:
         """PartialSign (short deadline: one scalar multiplication and the signer's own policy check)."""
-        req = signer_pb2.PartialSignRequest(
-            key_id=key_id,
-            presignature_id=presig_id,
-            eth=wire.tx_to_proto(tx),
-            request_id=release.request_id,
-            approvals=list(release.approvals),
-            initiator=release.initiator,
-            expires_at=release.expires_at,
-            path=list(release.path),
-            policy_hash=release.policy_hash,
-            kind=release.kind,
-            attestations=list(attestations),
-        )
+        req = wire.partial_sign_request(key_id, presignature_id, tx, release, attestations)
         resp = self._call(lambda: self._stub.PartialSign(req, timeout=self.sign_timeout))
         return PartialSignResult(resp.party, bytes(resp.sigma), bytes(resp.digest), bytes(resp.attestation))
 
@@ -393,24 +367,10 @@ class LocalSignerClient:
         return held
 
     def partial_sign(
-        self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSignResult:
         """PartialSign."""
-        p = self._call(
-            lambda: self.node.partial_sign(
-                key_id,
-                presig_id.hex(),
-                tx,
-                request_id=release.request_id,
-                approvals=list(release.approvals),
-                initiator=release.initiator,
-                expires_at=release.expires_at,
-                path=release.path,
-                policy_hash=release.policy_hash,
-                kind=release.kind,
-                attestations=list(attestations),
-            )
-        )
+        p = self._call(lambda: self.node.partial_sign(key_id, presignature_id, tx, release, list(attestations)))
         return PartialSignResult(p.party, p.sigma, p.digest, p.attestation)
 
     def install_change(self, kind: str, change_json: str) -> SignerGovernance:

@@ -170,16 +170,10 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
             _check_partial_sign(request)
             p = self.node.partial_sign(
                 request.key_id,
-                bytes(request.presignature_id).hex(),
+                bytes(request.presignature_id),
                 wire.tx_from_proto(request.eth),
-                request_id=request.request_id,
-                approvals=[bytes(a) for a in request.approvals],
-                initiator=request.initiator,
-                expires_at=request.expires_at,
-                path=tuple(request.path),
-                policy_hash=bytes(request.policy_hash),
-                kind=request.kind or "withdrawal",
-                attestations=[bytes(a) for a in request.attestations],
+                wire.release_from_proto(request),
+                [bytes(a) for a in request.attestations],
             )
             log.info("partial_signature", key_id=request.key_id, digest=p.digest.hex())
             return signer_pb2.PartialSignResponse(

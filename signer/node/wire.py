@@ -28,7 +28,7 @@ import grpc
 from tsscustody.v1 import common_pb2, signer_pb2
 
 from signer.chains.ethereum import Eip1559Tx, TxError
-from signer.policy import PolicyError
+from signer.policy import PolicyError, Release
 from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 
 from . import blame_codec, limits
@@ -151,6 +151,39 @@ def tx_to_proto(tx: Eip1559Tx) -> common_pb2.EthTransaction:
         to=tx.to,
         value=str(tx.value),
         data=tx.data,
+    )
+
+
+# --- partial signatures ---------------------------------------------------------------------------
+def partial_sign_request(
+    key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+) -> signer_pb2.PartialSignRequest:
+    """The PartialSign call for a release."""
+    return signer_pb2.PartialSignRequest(
+        key_id=key_id,
+        presignature_id=presignature_id,
+        eth=tx_to_proto(tx),
+        request_id=release.request_id,
+        approvals=list(release.approvals),
+        initiator=release.initiator,
+        expires_at=release.expires_at,
+        path=list(release.path),
+        policy_hash=release.policy_hash,
+        kind=release.kind,
+        attestations=list(attestations),
+    )
+
+
+def release_from_proto(m: signer_pb2.PartialSignRequest) -> Release:
+    """The release a PartialSign call carries (an empty kind is a withdrawal)."""
+    return Release(
+        request_id=m.request_id,
+        approvals=tuple(bytes(a) for a in m.approvals),
+        initiator=m.initiator,
+        expires_at=m.expires_at,
+        path=tuple(m.path),
+        policy_hash=bytes(m.policy_hash),
+        kind=m.kind or "withdrawal",
     )
 
 
