@@ -27,6 +27,7 @@ from signer.policy import (
     Intent,
     OfficerRegistry,
     PolicyError,
+    Release,
     describe_expr,
     evaluate,
     verify_approval,
@@ -36,7 +37,6 @@ from signer.tss.encoding import encode
 from .audit import APPROVAL, REQUEST
 from .errors import AlreadyExists, FailedPrecondition, NotFound, ServiceError, refused
 from .governance import Governance, NoPolicy
-from .signer_client import Release
 from .store import (
     APPROVED,
     BLOCKED,

@@ -37,8 +37,8 @@ from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
 from signer.chains.ethereum import TxError, address_of
 from signer.node import blame_codec, limits
 from signer.node.limits import FieldTooLarge, check_bytes, check_count, check_text
-from signer.node.server import check_eth, tx_from_proto
 from signer.node.tls import Peer, TlsFiles, require_role, server_credentials
+from signer.node.wire import check_eth, tx_from_proto, tx_to_proto
 from signer.policy import Intent, PolicyError
 from signer.tss.curve import Point
 from signer.tss.errors import Blame
@@ -49,7 +49,7 @@ from .errors import ERRORS, Internal, InvalidRequest, ServiceError
 from .governance import GovernanceView
 from .logging import configure_logging
 from .service import CoordinatorService, tx_from_json
-from .signer_client import GrpcSignerClient, SignerClient, tx_to_proto
+from .signer_client import GrpcSignerClient, SignerClient
 from .store import FAILED, KeyRecord, PageCursor, RequestRecord, Store
 from .trail import audit_public_key_path
 

@@ -55,11 +55,12 @@ from typing import Any
 import structlog
 
 from signer.chains.ethereum import Eip1559Tx, TxError, address_of, keccak256, parse_address
-from signer.node.server import PRESIGNATURE_UNKNOWN
+from signer.node.wire import PRESIGNATURE_UNKNOWN
 from signer.policy import (
     FreezeOrder,
     Intent,
     PolicyError,
+    Release,
     UnfreezeOrder,
     intent_from_eip1559,
 )
@@ -101,7 +102,6 @@ from .lifecycle import (
 )
 from .signer_client import (
     PartialSignResult,
-    Release,
     SessionParams,
     SignerAborted,
     SignerClient,
@@ -861,10 +861,12 @@ class CoordinatorService:
             request_id, SIGNING, f"attempt {attempt}: signers {list(presig.signers)}", presig_id=presig.presig_id
         )
         public = PresignaturePublic.from_bytes(presig.public)
-        pid = bytes.fromhex(presig.presig_id)
+        presignature_id = bytes.fromhex(presig.presig_id)  # the store keeps it as hex text
         states = self.signer_states
         calls: dict[int, Callable[[], PartialSignResult]] = {
-            p: functools.partial(self.signers[p].partial_sign, key.key_id, pid, tx, release, states.for_party(p))
+            p: functools.partial(
+                self.signers[p].partial_sign, key.key_id, presignature_id, tx, release, states.for_party(p)
+            )
             for p in presig.signers
         }
         ok, failed = relay.parallel(self._pool, calls)

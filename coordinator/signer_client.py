@@ -1,5 +1,7 @@
 """Clients of the signer nodes: one interface, a gRPC implementation with mTLS and deadlines,
-and an in-process one over a `SignerNode` (tests, benchmarks; same error mapping).
+and an in-process one over a `SignerNode` (tests, benchmarks). Both speak through
+`signer.node.wire`: its conversions and its one error table (`status_of`), so an in-process
+signer fails exactly as a remote one does.
 
 Every failure a signer reports becomes one of four exceptions naming the party:
 `SignerAborted` (ABORTED, with the blames from the `tss-blame-bin` trailer),
@@ -17,17 +19,15 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
+from tsscustody.v1 import signer_pb2, signer_pb2_grpc
 
-from signer.chains.ethereum import Eip1559Tx, TxError
-from signer.node import blame_codec, limits
-from signer.node.node import PresignatureUnknown
-from signer.node.server import POLICY_REASON_KEY, PRESIGNATURE_UNKNOWN
+from signer.chains.ethereum import Eip1559Tx
+from signer.node import limits, wire
+from signer.node.governance import GovernanceView
 from signer.node.sessions import Envelope, StepResult
-from signer.node.store import StoreError
 from signer.node.tls import TlsFiles, channel_credentials
-from signer.policy import PolicyError
-from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
+from signer.policy import Release
+from signer.tss.errors import Blame
 
 R = TypeVar("R")
 
@@ -87,21 +87,6 @@ class PartialSignResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Release:
-    """What a signer needs, besides the transaction, to authorize a partial signature itself:
-    it rebuilds the intent from the transaction and these fields, verifies every approval against
-    its own officer registry and evaluates its own policy copy, freeze state and ledger."""
-
-    request_id: str
-    approvals: tuple[bytes, ...]
-    initiator: str
-    expires_at: int
-    path: tuple[int, ...]
-    policy_hash: bytes
-    kind: str
-
-
-@dataclass(frozen=True, slots=True)
 class SignerGovernance:
     """The governance a signer holds after an InstallChange or ApplyFreezeOrder."""
 
@@ -111,6 +96,18 @@ class SignerGovernance:
     registry_version: int
     registry_hash: bytes
     frozen_scopes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, party: int, view: GovernanceView) -> SignerGovernance:
+        """`view` as reported by signer `party`."""
+        return cls(
+            party,
+            view.policy_version,
+            view.policy_hash,
+            view.registry_version,
+            view.registry_hash,
+            tuple(view.frozen_scopes),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +146,7 @@ class SignerClient(Protocol):
         ...
 
     def partial_sign(
-        self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSignResult:
         """Consume a presignature and return σ_i over the digest the signer computes from `tx`,
         once the signer has authorized the release itself (`attestations`: the other signers' latest)."""
@@ -172,82 +169,21 @@ class SignerClient(Protocol):
         ...
 
 
-# --- protobuf <-> domain ----------------------------------------------------------------------------
-def tx_to_proto(tx: Eip1559Tx) -> common_pb2.EthTransaction:
-    """Protobuf form of a transaction (256-bit amounts as decimal strings)."""
-    return common_pb2.EthTransaction(
-        chain_id=tx.chain_id,
-        nonce=tx.nonce,
-        max_priority_fee_per_gas=str(tx.max_priority_fee_per_gas),
-        max_fee_per_gas=str(tx.max_fee_per_gas),
-        gas_limit=tx.gas_limit,
-        to=tx.to,
-        value=str(tx.value),
-        data=tx.data,
-    )
-
-
-def envelope_to_proto(e: Envelope) -> common_pb2.Envelope:
-    """Protobuf envelope."""
-    return common_pb2.Envelope(
-        session_id=e.session_id,
-        protocol=e.protocol,
-        round=e.round,
-        sender=e.sender,
-        recipient=e.recipient,
-        payload=e.payload,
-        signature=e.signature,
-    )
-
-
-def envelope_from_proto(m: common_pb2.Envelope) -> Envelope:
-    """Domain envelope."""
-    return Envelope(
-        bytes(m.session_id), m.protocol, m.round, m.sender, m.recipient, bytes(m.payload), bytes(m.signature)
-    )
-
-
-def _step_from_proto(m: signer_pb2.SessionStep) -> StepResult:
-    return StepResult(
-        tuple(envelope_from_proto(e) for e in m.outgoing), m.done, bytes(m.public_output), bytes(m.attestation)
-    )
-
-
-_UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
-_REJECTED = (
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.UNAUTHENTICATED,
-    grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.ALREADY_EXISTS,
-    grpc.StatusCode.UNIMPLEMENTED,
-)
+def error_from_status(party: int, status: wire.Status) -> SignerError:
+    """The client-side error for a failed call's status (the signer's table is `wire.status_of`)."""
+    code = status.code
+    if code == grpc.StatusCode.ABORTED:
+        return SignerAborted(party, status.details, status.blames)
+    if code in wire.UNAVAILABLE_CODES:
+        return SignerUnavailable(party, f"{code.name}: {status.details}")
+    if code in wire.REJECTED_CODES:
+        return SignerRejected(party, f"{code.name}: {status.details}", status.reason)
+    return SignerInternal(party, f"{code.name}: {status.details}")
 
 
 def error_from_rpc(party: int, exc: grpc.RpcError) -> SignerError:
-    """The domain error for a failed call (reads the blame trailer of an ABORTED status)."""
-    call: Any = exc
-    code = call.code() if hasattr(call, "code") else grpc.StatusCode.UNKNOWN
-    details = (call.details() if hasattr(call, "details") else None) or code.name
-    if code == grpc.StatusCode.ABORTED:
-        blames: list[Blame] = []
-        for key, value in (call.trailing_metadata() if hasattr(call, "trailing_metadata") else None) or ():
-            if key == blame_codec.METADATA_KEY:
-                try:
-                    blames = blame_codec.decode_blames(bytes(value))
-                except DecodeError:
-                    return SignerInternal(party, f"unreadable blame trailer ({details})")
-        return SignerAborted(party, details, blames)
-    if code in _UNAVAILABLE:
-        return SignerUnavailable(party, f"{code.name}: {details}")
-    if code in _REJECTED:
-        reason = ""
-        for key, value in (call.trailing_metadata() if hasattr(call, "trailing_metadata") else None) or ():
-            if key == POLICY_REASON_KEY:
-                reason = value.decode() if isinstance(value, bytes) else str(value)
-        return SignerRejected(party, f"{code.name}: {details}", reason)
-    return SignerInternal(party, f"{code.name}: {details}")
+    """The domain error for a failed gRPC call (blames and reason read from its trailers)."""
+    return error_from_status(party, wire.status_from_rpc(exc))
 
 
 class GrpcSignerClient:
@@ -308,62 +244,44 @@ class GrpcSignerClient:
             level=params.level,
             path=list(params.path),
         )
-        return self._call(lambda: _step_from_proto(self._stub.StartSession(req, timeout=self.session_timeout)))
+        return self._call(lambda: wire.step_from_proto(self._stub.StartSession(req, timeout=self.session_timeout)))
 
     def deliver(
         self, session_id: bytes, envelopes: Sequence[Envelope], attestations: Sequence[bytes] = ()
     ) -> StepResult:
         """Deliver."""
         req = signer_pb2.DeliverRequest(
-            session_id=session_id, envelopes=[envelope_to_proto(e) for e in envelopes], attestations=list(attestations)
+            session_id=session_id,
+            envelopes=[wire.envelope_to_proto(e) for e in envelopes],
+            attestations=list(attestations),
         )
-        return self._call(lambda: _step_from_proto(self._stub.Deliver(req, timeout=self.session_timeout)))
+        return self._call(lambda: wire.step_from_proto(self._stub.Deliver(req, timeout=self.session_timeout)))
 
     def session_evidence(self, session_id: bytes, sender: int, round_name: str) -> list[Envelope]:
         """SessionEvidence."""
         req = signer_pb2.SessionEvidenceRequest(session_id=session_id, sender=sender, round=round_name)
         resp = self._call(lambda: self._stub.SessionEvidence(req, timeout=self.session_timeout))
-        return [envelope_from_proto(e) for e in resp.envelopes]
+        return wire.envelopes_from_proto(resp.envelopes)
 
     def partial_sign(
-        self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSignResult:
         """PartialSign (short deadline: one scalar multiplication and the signer's own policy check)."""
-        req = signer_pb2.PartialSignRequest(
-            key_id=key_id,
-            presignature_id=presig_id,
-            eth=tx_to_proto(tx),
-            request_id=release.request_id,
-            approvals=list(release.approvals),
-            initiator=release.initiator,
-            expires_at=release.expires_at,
-            path=list(release.path),
-            policy_hash=release.policy_hash,
-            kind=release.kind,
-            attestations=list(attestations),
-        )
+        req = wire.partial_sign_request(key_id, presignature_id, tx, release, attestations)
         resp = self._call(lambda: self._stub.PartialSign(req, timeout=self.sign_timeout))
         return PartialSignResult(resp.party, bytes(resp.sigma), bytes(resp.digest), bytes(resp.attestation))
 
     def install_change(self, kind: str, change_json: str) -> SignerGovernance:
         """InstallChange."""
         req = signer_pb2.InstallChangeRequest(kind=kind, change_json=change_json)
-        return self._governance(self._call(lambda: self._stub.InstallChange(req, timeout=self.sign_timeout)))
+        m = self._call(lambda: self._stub.InstallChange(req, timeout=self.sign_timeout))
+        return SignerGovernance.of(self._party, wire.governance_from_proto(m))
 
     def apply_freeze_order(self, order: bytes, unfreeze: bool) -> SignerGovernance:
         """ApplyFreezeOrder."""
         req = signer_pb2.ApplyFreezeOrderRequest(order=order, unfreeze=unfreeze)
-        return self._governance(self._call(lambda: self._stub.ApplyFreezeOrder(req, timeout=self.sign_timeout)))
-
-    def _governance(self, m: signer_pb2.SignerGovernance) -> SignerGovernance:
-        return SignerGovernance(
-            self._party,
-            m.policy_version,
-            bytes(m.policy_hash),
-            m.registry_version,
-            bytes(m.registry_hash),
-            tuple(m.frozen_scopes),
-        )
+        m = self._call(lambda: self._stub.ApplyFreezeOrder(req, timeout=self.sign_timeout))
+        return SignerGovernance.of(self._party, wire.governance_from_proto(m))
 
     def status(self) -> NodeStatus:
         """NodeStatus."""
@@ -393,8 +311,8 @@ class GrpcSignerClient:
 class LocalSignerClient:
     """A signer in this process: calls a `SignerNode` (or anything with its methods) directly.
 
-    Maps the node's exceptions exactly as the gRPC servicer does, so business logic and tests
-    see the same errors as over the network. `down` simulates an unreachable signer.
+    The node's exceptions go through the servicer's table (`wire.status_of`), so business logic
+    and tests see the same errors as over the network. `down` simulates an unreachable signer.
     """
 
     def __init__(self, node: Any) -> None:
@@ -411,18 +329,11 @@ class LocalSignerClient:
             raise SignerUnavailable(self.party, "UNAVAILABLE: signer is down")
         try:
             return fn()
-        except ProtocolAbort as abort:
-            raise SignerAborted(self.party, f"protocol aborted: {abort}", abort.blames) from None
-        except PresignatureUnknown as exc:
-            raise SignerRejected(self.party, f"INVALID_ARGUMENT: {exc}", PRESIGNATURE_UNKNOWN) from None
-        except (InvalidInput, DecodeError, TxError) as exc:
-            raise SignerRejected(self.party, f"INVALID_ARGUMENT: {exc}") from None
-        except StoreError as exc:
-            raise SignerRejected(self.party, f"FAILED_PRECONDITION: {exc}") from None
-        except PolicyError as exc:
-            raise SignerRejected(self.party, f"FAILED_PRECONDITION: refused: {exc}", exc.reason) from None
-        except InternalError as exc:
-            raise SignerInternal(self.party, f"INTERNAL: {exc}") from None
+        except Exception as exc:
+            status = wire.status_of(exc)
+            if status is None:
+                raise
+            raise error_from_status(self.party, status) from None
 
     def start_session(
         self, session_id: bytes, protocol: str, parties: tuple[int, ...], params: SessionParams
@@ -456,44 +367,19 @@ class LocalSignerClient:
         return held
 
     def partial_sign(
-        self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSignResult:
         """PartialSign."""
-        p = self._call(
-            lambda: self.node.partial_sign(
-                key_id,
-                presig_id.hex(),
-                tx,
-                request_id=release.request_id,
-                approvals=list(release.approvals),
-                initiator=release.initiator,
-                expires_at=release.expires_at,
-                path=release.path,
-                policy_hash=release.policy_hash,
-                kind=release.kind,
-                attestations=list(attestations),
-            )
-        )
+        p = self._call(lambda: self.node.partial_sign(key_id, presignature_id, tx, release, list(attestations)))
         return PartialSignResult(p.party, p.sigma, p.digest, p.attestation)
 
     def install_change(self, kind: str, change_json: str) -> SignerGovernance:
         """InstallChange."""
-        return self._governance(self._call(lambda: self.node.install_change(kind, change_json)))
+        return SignerGovernance.of(self.party, self._call(lambda: self.node.install_change(kind, change_json)))
 
     def apply_freeze_order(self, order: bytes, unfreeze: bool) -> SignerGovernance:
         """ApplyFreezeOrder."""
-        return self._governance(self._call(lambda: self.node.apply_freeze_order(order, unfreeze)))
-
-    def _governance(self, g: Any) -> SignerGovernance:
-        """Whatever the node returns with the SignerGovernance fields."""
-        return SignerGovernance(
-            self.party,
-            int(g.policy_version),
-            bytes(g.policy_hash),
-            int(g.registry_version),
-            bytes(g.registry_hash),
-            tuple(g.frozen_scopes),
-        )
+        return SignerGovernance.of(self.party, self._call(lambda: self.node.apply_freeze_order(order, unfreeze)))
 
     def status(self) -> NodeStatus:
         """NodeStatus."""

@@ -49,6 +49,7 @@ from signer.policy import (
     PolicyChange,
     PolicyDocument,
     PolicyError,
+    Release,
     UnfreezeOrder,
     canonical_destination,
     check_release,
@@ -83,21 +84,6 @@ class GovernanceView:
     registry_version: int
     registry_hash: bytes
     frozen_scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseRequest:
-    """What the coordinator sends besides the presignature id: the node rebuilds the intent from it."""
-
-    key_id: str
-    tx: Eip1559Tx
-    request_id: str
-    approvals: tuple[bytes, ...]
-    initiator: str
-    expires_at: int
-    path: tuple[int, ...]
-    policy_hash: bytes
-    kind: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,10 +281,11 @@ class NodeGovernance:
         share = KeyShare.from_bytes(self._store.get(f"keys/{key_id}/share"))
         return share.threshold, len(share.parties)
 
-    def authorize(self, release: ReleaseRequest, now: int) -> Authorization:
-        """The node's own decision on a release; raises `PolicyError(reason)`, changes nothing.
+    def authorize(self, key_id: str, tx: Eip1559Tx, release: Release, now: int) -> Authorization:
+        """The node's own decision on releasing a signature of `tx` under `key_id`; raises
+        `PolicyError(reason)`, changes nothing.
 
-        The intent is rebuilt from the transaction body and the request's fields, never taken
+        The intent is rebuilt from the transaction body and the release's fields, never taken
         from the coordinator; the approvals are checked against the node's own registry and the
         request against its own policy, freeze state and ledger (`check_release`).
 
@@ -323,8 +310,8 @@ class NodeGovernance:
             raise PolicyError("intent_malformed", "request_id is empty")
         approvals = tuple(Approval.from_bytes(a) for a in release.approvals)
         intent = intent_from_eip1559(
-            release.tx,
-            key_id=release.key_id,
+            tx,
+            key_id=key_id,
             path=release.path,
             request_id=release.request_id,
             policy_hash=release.policy_hash,
@@ -335,7 +322,7 @@ class NodeGovernance:
             destination = canonical_destination(intent.chain, intent.destination)
             if policy.destination_class(destination, now) != "cold":
                 raise PolicyError(NOT_COLD, destination)
-        tx_digest = release.tx.signing_digest()
+        tx_digest = tx.signing_digest()
         ledger, repeat = self._ledger, False
         prior = self._released.get(release.request_id)
         if prior is not None:
@@ -351,7 +338,7 @@ class NodeGovernance:
             approvals=approvals,
             now=now,
             initiator=release.initiator,
-            share=self.share_of_limits(release.key_id),
+            share=self.share_of_limits(key_id),
         )
         return Authorization(intent, decision, tx_digest, release.initiator, repeat)
 

@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 
 from signer.chains.ethereum import Eip1559Tx
-from signer.policy import PolicyError
+from signer.policy import PolicyError, Release
 from signer.tss import aux, keygen, presign, sign
 from signer.tss.curve import scalar_to_bytes
 from signer.tss.encoding import encode
@@ -41,7 +41,7 @@ from signer.tss.primes import PrimePool, PrimeSource
 from signer.tss.rng import Rng, SystemRng
 
 from .config import NodeConfig
-from .governance import GovernanceView, NodeGovernance, ReleaseRequest
+from .governance import GovernanceView, NodeGovernance
 from .identity import Identity
 from .peer_state import PeerStateCheck
 from .sessions import Envelope, SessionManager, StepResult
@@ -111,7 +111,7 @@ class SignerNode:
         self.governance = NodeGovernance(self.store, config.trusted_admins)
         self.versions = StateVersions(self.store)
         self.governance.on_release_recorded = self.versions.release_recorded
-        self._presigs: dict[str, dict[str, presign.Presignature]] = {}
+        self._presigs: dict[str, dict[bytes, presign.Presignature]] = {}  # by key id, then presignature id
         self._presigs_lock = threading.Lock()
         self._drop_stored_presignatures()
         self.rng: Rng = rng or SystemRng()
@@ -189,14 +189,14 @@ class SignerNode:
         d = self.store.root / "keys"
         return sorted(p.name for p in d.iterdir() if (p / "share.rec").exists()) if d.is_dir() else []
 
-    def presignature_ids(self, key_id: str) -> list[str]:
+    def presignature_ids(self, key_id: str) -> list[bytes]:
         """Unused presignatures of a key held in this process."""
         with self._presigs_lock:
             return sorted(self._presigs.get(check_key_id(key_id), {}))
 
-    def _take_presignature(self, key_id: str, presig_id: str) -> presign.Presignature | None:
+    def _take_presignature(self, key_id: str, presignature_id: bytes) -> presign.Presignature | None:
         with self._presigs_lock:
-            return self._presigs.get(key_id, {}).pop(presig_id, None)
+            return self._presigs.get(key_id, {}).pop(presignature_id, None)
 
     # --- state versions -----------------------------------------------------------------------------
     @property
@@ -274,11 +274,10 @@ class SignerNode:
             share = self.key_share(key_id)
             info = self.aux_info(key_id)
             first = presign.start(session_id, share, info, tuple(parties), path=path, rng=self.rng)
-            presig_id = session_id.hex()
 
             def on_done(presig: presign.Presignature) -> bytes:
-                with self._presigs_lock:  # memory only: see the module docstring
-                    self._presigs.setdefault(key_id, {})[presig_id] = presig
+                with self._presigs_lock:  # memory only: see the module docstring; its id is the session's
+                    self._presigs.setdefault(key_id, {})[session_id] = presig
                 out: bytes = presig.public.to_bytes()
                 return out
 
@@ -315,23 +314,16 @@ class SignerNode:
     def partial_sign(
         self,
         key_id: str,
-        presig_id: str,
+        presignature_id: bytes,
         tx: Eip1559Tx,
-        *,
-        request_id: str = "",
-        approvals: Sequence[bytes] = (),
-        initiator: str = "",
-        expires_at: int = 0,
-        path: Sequence[int] = (),
-        policy_hash: bytes = b"",
-        kind: str = "withdrawal",
+        release: Release,
         attestations: Sequence[bytes] = (),
     ) -> PartialSig:
         """σ_i over the digest this node computes itself from the transaction, if its own check allows.
 
         Order: the presignature must be held by this process (`PresignatureUnknown`); the peers'
         attestations the coordinator holds must verify (`state_attestation`) and must not show
-        this node behind (`state_behind`); the request's path must be the presignature's path
+        this node behind (`state_behind`); the release's path must be the presignature's path
         (`path_mismatch`); the node's governance must authorize the release (`PolicyError(reason)`,
         see `NodeGovernance.authorize`); a node whose ledger was rolled back refuses releases
         counted under windowed limits until its saturation ends (`ledger_saturated`). Nothing is
@@ -339,17 +331,14 @@ class SignerNode:
         recorded in the ledger, and σ_i computed and returned with the node's fresh attestation.
         """
         check_key_id(key_id)
-        if not re.fullmatch(r"[0-9a-f]{16,128}", presig_id):
+        if not 8 <= len(presignature_id) <= 64:  # a presignature's id is its session's id
             raise InvalidInput("bad presignature id")
-        release = ReleaseRequest(
-            key_id, tx, request_id, tuple(approvals), initiator, expires_at, tuple(path), policy_hash, kind
-        )
         digest = tx.signing_digest()
         now = self._now()
         lock = self._key_locks.setdefault(key_id, threading.Lock())
         with lock, self.governance.lock:
             with self._presigs_lock:
-                presig = self._presigs.get(key_id, {}).get(presig_id)
+                presig = self._presigs.get(key_id, {}).get(presignature_id)
             if presig is None:
                 raise PresignatureUnknown("presignature unknown or already used")
             share = self.key_share(key_id)
@@ -359,7 +348,7 @@ class SignerNode:
                 self.peer_state.check_request(attestations, now)
                 if handle.public.path != release.path:
                     raise PolicyError("path_mismatch", "the request's path is not the presignature's path")
-                auth = self.governance.authorize(release, now)
+                auth = self.governance.authorize(key_id, tx, release, now)
                 policy = self.governance.policy(now)
                 limit = None if policy is None else self.versions.saturated_limit(policy, auth.intent, now)
                 if limit is not None:
@@ -369,13 +358,13 @@ class SignerNode:
                     "release_refused",
                     party=self.party,
                     key_id=key_id,
-                    request_id=request_id,
+                    request_id=release.request_id,
                     reason=exc.reason,
                     detail=exc.detail,
                 )
                 raise
             # Gone from memory before σ_i exists; it was never on disk, so nothing can bring it back.
-            if self._take_presignature(key_id, presig_id) is None:
+            if self._take_presignature(key_id, presignature_id) is None:
                 raise PresignatureUnknown("presignature unknown or already used")
             # Durably recorded before σ_i exists: a crash counts a release that never left (fail closed).
             self.governance.record(auth, now)
@@ -384,11 +373,11 @@ class SignerNode:
             "release_authorized",
             party=self.party,
             key_id=key_id,
-            request_id=request_id,
+            request_id=release.request_id,
             rule_id=auth.decision.rule_id,
             decision=auth.decision.reason,
             intent_digest=auth.intent.digest().hex(),
             repeat=auth.repeat,
         )
-        attestation = self.attest(key_id, bytes.fromhex(presig_id)).to_bytes()
+        attestation = self.attest(key_id, presignature_id).to_bytes()
         return PartialSig(self.party, scalar_to_bytes(partial.sigma), digest, attestation)

@@ -1,10 +1,11 @@
 """The signer's gRPC server: a thin servicer over `SignerNode`, mutual TLS, health, reflection.
 
-Status codes: INVALID_ARGUMENT (malformed call: bad ids, transaction; an unknown presignature
-also carries `presignature_unknown` in the `tss-policy-reason` trailer),
-FAILED_PRECONDITION (the node's own governance refused: details `refused: <reason>: <detail>`
-and the stable reason alone in the `tss-policy-reason` trailer; also store errors),
-ABORTED (protocol abort, blames in `tss-blame-bin`), PERMISSION_DENIED (caller's role), INTERNAL.
+Protobuf <-> domain conversions and the status code of every domain error are in `wire` (one
+table, shared with the signer's clients): INVALID_ARGUMENT (malformed call; an unknown
+presignature also carries `presignature_unknown` in the `tss-policy-reason` trailer),
+FAILED_PRECONDITION (the node's own governance refused, the stable reason in that trailer; also
+store errors), ABORTED (protocol abort, blames in `tss-blame-bin`), INTERNAL; PERMISSION_DENIED
+(caller's role) comes from `tls.require_role`.
 
 Roles: only the coordinator runs sessions and releases partial signatures; ApplyFreezeOrder also
 accepts officers and InstallChange admins, who deliver their signed orders and changes directly.
@@ -28,34 +29,20 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
+from tsscustody.v1 import signer_pb2, signer_pb2_grpc
 
-from signer.chains.ethereum import Eip1559Tx, TxError
-from signer.policy import PolicyError
-from signer.tss.errors import DecodeError, InternalError, InvalidInput, ProtocolAbort
+from signer.tss.errors import InternalError, ProtocolAbort
 
-from . import blame_codec, limits
+from . import limits, wire
 from .config import NodeConfig
-from .governance import GovernanceView
-from .limits import FieldTooLarge, check_bytes, check_count, check_text
+from .limits import check_bytes, check_count, check_text
 from .logging import configure_logging
-from .node import PresignatureUnknown, SignerNode
-from .sessions import Envelope, StepResult
+from .node import SignerNode
 from .store import StoreError
 from .tls import require_role, server_credentials
 
 log = structlog.get_logger("signer")
 R = TypeVar("R")
-POLICY_REASON_KEY = "tss-policy-reason"
-PRESIGNATURE_UNKNOWN = "presignature_unknown"
-
-
-def check_eth(m: common_pb2.EthTransaction, field: str = "eth") -> None:
-    """Size limits of a transaction's fields (its validity is checked by `Eip1559Tx`)."""
-    check_text(f"{field}.to", m.to, limits.MAX_ADDRESS)
-    for name in ("value", "max_fee_per_gas", "max_priority_fee_per_gas"):
-        check_text(f"{field}.{name}", getattr(m, name), limits.MAX_TX_NUMBER)
-    check_bytes(f"{field}.data", bytes(m.data), limits.MAX_TX_DATA)
 
 
 def _check_start(m: signer_pb2.StartSessionRequest) -> None:
@@ -88,7 +75,7 @@ def _check_attestations(attestations: Sequence[bytes]) -> None:
 def _check_partial_sign(m: signer_pb2.PartialSignRequest) -> None:
     check_text("key_id", m.key_id, limits.MAX_ID)
     check_bytes("presignature_id", bytes(m.presignature_id), limits.MAX_HASH)
-    check_eth(m.eth)
+    wire.check_eth(m.eth)
     check_text("request_id", m.request_id, limits.MAX_ID)
     check_count("approvals", m.approvals, limits.MAX_APPROVALS)
     for a in m.approvals:
@@ -108,58 +95,14 @@ FREEZE_CALLERS = ("coordinator", "officer")
 CHANGE_CALLERS = ("coordinator", "admin")
 
 
-def tx_from_proto(m: common_pb2.EthTransaction) -> Eip1559Tx:
-    """Domain transaction from its protobuf form (decimal strings for 256-bit amounts)."""
-    try:
-        return Eip1559Tx(
-            chain_id=m.chain_id,
-            nonce=m.nonce,
-            max_priority_fee_per_gas=int(m.max_priority_fee_per_gas or "0"),
-            max_fee_per_gas=int(m.max_fee_per_gas or "0"),
-            gas_limit=m.gas_limit,
-            to=m.to,
-            value=int(m.value or "0"),
-            data=bytes(m.data),
-        )
-    except ValueError as exc:
-        raise TxError(str(exc)) from None
-
-
-def _envelope_out(e: Envelope) -> common_pb2.Envelope:
-    return common_pb2.Envelope(
-        session_id=e.session_id,
-        protocol=e.protocol,
-        round=e.round,
-        sender=e.sender,
-        recipient=e.recipient,
-        payload=e.payload,
-        signature=e.signature,
-    )
-
-
-def _envelope_in(m: common_pb2.Envelope) -> Envelope:
-    return Envelope(
-        bytes(m.session_id), m.protocol, m.round, m.sender, m.recipient, bytes(m.payload), bytes(m.signature)
-    )
-
-
-def _governance(v: GovernanceView) -> signer_pb2.SignerGovernance:
-    return signer_pb2.SignerGovernance(
-        policy_version=v.policy_version,
-        policy_hash=v.policy_hash,
-        registry_version=v.registry_version,
-        registry_hash=v.registry_hash,
-        frozen_scopes=list(v.frozen_scopes),
-    )
-
-
-def _step(r: StepResult) -> signer_pb2.SessionStep:
-    return signer_pb2.SessionStep(
-        outgoing=[_envelope_out(e) for e in r.outgoing],
-        done=r.done,
-        public_output=r.public_output,
-        attestation=r.attestation,
-    )
+def _log_failure(exc: Exception) -> None:
+    """Log what the caller is not told (a refusal is logged with its reason where it was decided)."""
+    if isinstance(exc, ProtocolAbort):
+        log.warning("protocol_abort", blames=[str(b) for b in exc.blames])
+    elif isinstance(exc, StoreError):
+        log.error("store_error", error=str(exc))
+    elif isinstance(exc, InternalError):
+        log.error("internal_error", error=str(exc))
 
 
 class SignerServicer(signer_pb2_grpc.SignerServicer):
@@ -172,28 +115,14 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
         require_role(context, *roles)
         try:
             return fn()
-        except FieldTooLarge as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except ProtocolAbort as abort:
-            log.warning("protocol_abort", blames=[str(b) for b in abort.blames])
-            context.set_trailing_metadata(((blame_codec.METADATA_KEY, blame_codec.encode_blames(abort.blames)),))
-            context.abort(grpc.StatusCode.ABORTED, f"protocol aborted: {abort}")
-        except PolicyError as exc:
-            # Logged with its reason where it was decided (node / governance); never secrets.
-            context.set_trailing_metadata(((POLICY_REASON_KEY, exc.reason),))
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"refused: {exc}")
-        except PresignatureUnknown as exc:
-            # A restart (or a restore) emptied the in-memory pool: the coordinator presigns afresh.
-            context.set_trailing_metadata(((POLICY_REASON_KEY, PRESIGNATURE_UNKNOWN),))
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except (InvalidInput, DecodeError, TxError) as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except StoreError as exc:
-            log.error("store_error", error=str(exc))
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        except InternalError as exc:
-            log.error("internal_error", error=str(exc))
-            context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        except Exception as exc:
+            status = wire.status_of(exc)
+            if status is None:
+                raise
+            _log_failure(exc)
+            if status.trailers():
+                context.set_trailing_metadata(status.trailers())
+            context.abort(status.code, status.details)
         raise AssertionError("unreachable")
 
     def StartSession(self, request: signer_pb2.StartSessionRequest, context: grpc.ServicerContext) -> Any:
@@ -202,7 +131,7 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
             log.info(
                 "session_start", protocol=request.protocol, key_id=request.key_id, session=request.session_id.hex()
             )
-            return _step(
+            return wire.step_to_proto(
                 self.node.start_session(
                     bytes(request.session_id),
                     request.protocol,
@@ -219,10 +148,10 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
     def Deliver(self, request: signer_pb2.DeliverRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.SessionStep:
             _check_deliver(request)
-            return _step(
+            return wire.step_to_proto(
                 self.node.deliver(
                     bytes(request.session_id),
-                    [_envelope_in(e) for e in request.envelopes],
+                    wire.envelopes_from_proto(request.envelopes),
                     [bytes(a) for a in request.attestations],
                 )
             )
@@ -232,7 +161,7 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
     def SessionEvidence(self, request: signer_pb2.SessionEvidenceRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.SessionEvidenceResponse:
             held = self.node.session_evidence(bytes(request.session_id), request.sender, request.round)
-            return signer_pb2.SessionEvidenceResponse(envelopes=[_envelope_out(e) for e in held])
+            return signer_pb2.SessionEvidenceResponse(envelopes=[wire.envelope_to_proto(e) for e in held])
 
         return self._call(context, run)
 
@@ -241,16 +170,10 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
             _check_partial_sign(request)
             p = self.node.partial_sign(
                 request.key_id,
-                bytes(request.presignature_id).hex(),
-                tx_from_proto(request.eth),
-                request_id=request.request_id,
-                approvals=[bytes(a) for a in request.approvals],
-                initiator=request.initiator,
-                expires_at=request.expires_at,
-                path=tuple(request.path),
-                policy_hash=bytes(request.policy_hash),
-                kind=request.kind or "withdrawal",
-                attestations=[bytes(a) for a in request.attestations],
+                bytes(request.presignature_id),
+                wire.tx_from_proto(request.eth),
+                wire.release_from_proto(request),
+                [bytes(a) for a in request.attestations],
             )
             log.info("partial_signature", key_id=request.key_id, digest=p.digest.hex())
             return signer_pb2.PartialSignResponse(
@@ -263,14 +186,14 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
         def run() -> signer_pb2.SignerGovernance:
             check_text("kind", request.kind, limits.MAX_WORD)
             check_text("change_json", request.change_json, limits.MAX_CHANGE_JSON)
-            return _governance(self.node.install_change(request.kind, request.change_json))
+            return wire.governance_to_proto(self.node.install_change(request.kind, request.change_json))
 
         return self._call(context, run, CHANGE_CALLERS)
 
     def ApplyFreezeOrder(self, request: signer_pb2.ApplyFreezeOrderRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.SignerGovernance:
             check_bytes("order", bytes(request.order), limits.MAX_ORDER)
-            return _governance(self.node.apply_freeze_order(bytes(request.order), request.unfreeze))
+            return wire.governance_to_proto(self.node.apply_freeze_order(bytes(request.order), request.unfreeze))
 
         return self._call(context, run, FREEZE_CALLERS)
 

@@ -8,6 +8,7 @@ change     admin-quorum policy / registry changes: chaining, no downgrade, tight
 limits     the rolling-window ledger (fees charged in the fee asset) and limit checks (fair share)
 freeze     signed freeze (any officer) and unfreeze (quorum) orders
 engine     `evaluate` -> Decision, `check_release` for signers, the demo policy
+release    `Release`: what a signer is sent to authorize one partial signature itself
 merkle     RFC 6962 Merkle tree and inclusion proofs
 Every time is an integer `now` (Unix seconds) passed in by the caller. Errors: `PolicyError(reason)`.
 """
@@ -32,6 +33,7 @@ from .freeze import ALL_KEYS, FreezeOrder, FreezeState, UnfreezeOrder, sign_free
 from .intent import Intent, canonical_destination, intent_from_eip1559
 from .limits import Ledger, check_limits
 from .merkle import InclusionProof, inclusion_proof, merkle_root, verify_inclusion
+from .release import Release
 from .rules import (
     Action,
     AllOf,
@@ -75,6 +77,7 @@ __all__ = [
     "PolicyChange",
     "PolicyDocument",
     "PolicyError",
+    "Release",
     "Rule",
     "TrustRamp",
     "UnfreezeOrder",

@@ -23,8 +23,8 @@ from tsscustody.v1 import common_pb2, coordinator_pb2, signer_pb2, signer_pb2_gr
 from coordinator import cluster, officer
 from coordinator.cli import main
 from coordinator.client import CoordinatorClient
-from signer.node.server import POLICY_REASON_KEY
 from signer.node.tls import channel_credentials
+from signer.node.wire import POLICY_REASON_KEY
 from signer.policy import sign_freeze
 
 TO = "0x000000000000000000000000000000000000dEaD"

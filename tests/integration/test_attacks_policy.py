@@ -21,11 +21,11 @@ from tsscustody.v1 import coordinator_pb2
 from coordinator import cluster, officer, relay
 from coordinator.cli import main
 from coordinator.client import CoordinatorClient
-from coordinator.signer_client import GrpcSignerClient, Release, SessionParams, SignerRejected
+from coordinator.signer_client import GrpcSignerClient, SessionParams, SignerRejected
 from signer.chains.ethereum import Eip1559Tx
-from signer.node.server import tx_from_proto
 from signer.node.tls import TlsFiles
-from signer.policy import Intent, sign_approval
+from signer.node.wire import tx_from_proto
+from signer.policy import Intent, Release, sign_approval
 
 ETH = 10**18
 TO = "0x000000000000000000000000000000000000dEaD"

@@ -23,10 +23,8 @@ from coordinator.service import CoordinatorService, reject_message
 from coordinator.signer_client import (
     GrpcSignerClient,
     PartialSignResult,
-    Release,
     SessionParams,
     SignerClient,
-    tx_to_proto,
 )
 from coordinator.store import KeyRecord, Store
 from signer.chains.ethereum import Eip1559Tx
@@ -38,7 +36,8 @@ from signer.node.node import SignerNode
 from signer.node.sessions import RELAY, Envelope
 from signer.node.store import EncryptedStore, load_kek, write_kek_file
 from signer.node.tls import TlsFiles
-from signer.policy import ALL_KEYS, Intent, UnfreezeOrder, sign_approval, sign_freeze
+from signer.node.wire import tx_to_proto
+from signer.policy import ALL_KEYS, Intent, Release, UnfreezeOrder, sign_approval, sign_freeze
 from signer.tss.params import LEVEL_112
 from tests.sessions import aux_from_fixtures, keygen_shares
 
@@ -190,9 +189,14 @@ def test_bad_partial_is_aborted_with_blame_trailer(cluster: Cluster) -> None:
             return getattr(self.inner, name)
 
         def partial_sign(
-            self, key_id: str, presig_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+            self,
+            key_id: str,
+            presignature_id: bytes,
+            tx: Eip1559Tx,
+            release: Release,
+            attestations: Sequence[bytes] = (),
         ) -> PartialSignResult:
-            p = self.inner.partial_sign(key_id, presig_id, tx, release, attestations)
+            p = self.inner.partial_sign(key_id, presignature_id, tx, release, attestations)
             return dataclasses.replace(p, sigma=(int.from_bytes(p.sigma, "big") ^ 4).to_bytes(32, "big"))
 
     honest = cluster.service.signers[3]

@@ -28,6 +28,7 @@ from signer.policy import (
     OfficerRegistry,
     PolicyChange,
     PolicyDocument,
+    Release,
     demo_policy,
     intent_from_eip1559,
     public_key_bytes,
@@ -171,12 +172,12 @@ def relay(
     return {p: s.public_output for p, s in steps.items()}
 
 
-def presign(nodes: Mapping[int, SignerNode], sid: bytes, path: tuple[int, ...] = ()) -> tuple[str, bytes]:
-    """Run a presigning session of KEY_ID over all `nodes`: (presignature id, public output)."""
+def presign(nodes: Mapping[int, SignerNode], sid: bytes, path: tuple[int, ...] = ()) -> tuple[bytes, bytes]:
+    """Run a presigning session of KEY_ID over all `nodes`: (presignature id = `sid`, public output)."""
     first = {p: n.start_session(sid, "presign", KEY_ID, tuple(sorted(nodes)), path=path) for p, n in nodes.items()}
     outs = relay(nodes, sid, first)
     assert len(set(outs.values())) == 1
-    return sid.hex(), next(iter(outs.values()))
+    return sid, next(iter(outs.values()))
 
 
 def eth_tx(value: int, *, to: str = TO, nonce: int = 0) -> Eip1559Tx:
@@ -210,17 +211,17 @@ def approve(intent: Intent, officers: Iterable[str], now: int) -> list[bytes]:
     return [sign_approval(key(o), o, intent, now).to_bytes() for o in officers]
 
 
-def release(intent: Intent, approvals: Sequence[bytes] = (), *, kind: str = "withdrawal") -> dict[str, Any]:
-    """The PartialSign fields a coordinator sends for `intent`."""
-    return {
-        "request_id": intent.request_id,
-        "approvals": list(approvals),
-        "initiator": intent.initiator,
-        "expires_at": intent.expires_at,
-        "path": intent.path,
-        "policy_hash": intent.policy_hash,
-        "kind": kind,
-    }
+def release(intent: Intent, approvals: Sequence[bytes] = (), *, kind: str = "withdrawal") -> Release:
+    """The release a coordinator sends for `intent`."""
+    return Release(
+        request_id=intent.request_id,
+        approvals=tuple(approvals),
+        initiator=intent.initiator,
+        expires_at=intent.expires_at,
+        path=intent.path,
+        policy_hash=intent.policy_hash,
+        kind=kind,
+    )
 
 
 def forged(approval: bytes) -> bytes:

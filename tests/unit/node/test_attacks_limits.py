@@ -91,7 +91,7 @@ class Attacker:
         partials: dict[int, int] = {}
         for p, node in group.items():
             try:
-                partials[p] = int.from_bytes(node.partial_sign(KEY_ID, pid, tx, **fields).sigma, "big")
+                partials[p] = int.from_bytes(node.partial_sign(KEY_ID, pid, tx, fields).sigma, "big")
             except PolicyError as exc:
                 self.refusals.append(exc.reason)
         if len(partials) < len(group):
@@ -155,7 +155,7 @@ def test_one_approval_releases_one_transaction_whichever_set_signs(tmp_path: Pat
     fields = release(approved, approvals)
     first = {p: nodes[p] for p in (1, 2)}
     pid, public = presign(first, b"approved-12")
-    partials = {p: int.from_bytes(n.partial_sign(KEY_ID, pid, nonce7, **fields).sigma, "big") for p, n in first.items()}
+    partials = {p: int.from_bytes(n.partial_sign(KEY_ID, pid, nonce7, fields).sigma, "big") for p, n in first.items()}
     _signed(nonce7, partials, public, nodes)
     # The attack: the same approvals, nonce 8, through the other signers.
     nonce8 = _tx(10**18, 8)
@@ -163,16 +163,16 @@ def test_one_approval_releases_one_transaction_whichever_set_signs(tmp_path: Pat
     pid2, _ = presign(other, b"approved-34")
     for p, node in other.items():
         with pytest.raises(PolicyError) as exc:
-            node.partial_sign(KEY_ID, pid2, nonce8, **fields)
+            node.partial_sign(KEY_ID, pid2, nonce8, fields)
         assert exc.value.reason == "intent_mismatch", p
         assert pid2 in node.presignature_ids(KEY_ID)
     # Through the signers that released nonce 7, the request id is pinned to that transaction.
     pid3, _ = presign(first, b"approved-12-again")
     with pytest.raises(PolicyError) as exc:
-        nodes[1].partial_sign(KEY_ID, pid3, nonce8, **fields)
+        nodes[1].partial_sign(KEY_ID, pid3, nonce8, fields)
     assert exc.value.reason == "request_replayed"
     # The very transaction the officers approved is all that set {3, 4} can sign: the same digest.
-    assert nodes[3].partial_sign(KEY_ID, pid2, nonce7, **fields).digest == approved.tx_digest
+    assert nodes[3].partial_sign(KEY_ID, pid2, nonce7, fields).digest == approved.tx_digest
     _close(nodes.values())
 
 
@@ -187,10 +187,10 @@ def test_every_signer_refuses_an_automatic_withdrawal_with_a_huge_fee(
         pid, _ = presign(group, f"huge-fee-{signing_set}".encode())
         for p, node in group.items():
             with pytest.raises(PolicyError) as exc:
-                node.partial_sign(KEY_ID, pid, tx, **fields)
+                node.partial_sign(KEY_ID, pid, tx, fields)
             assert (exc.value.reason, exc.value.detail) == ("fee_exceeded", "small-auto"), p
             assert pid in node.presignature_ids(KEY_ID)
     # The same withdrawal at a sane fee is released.
     sane = _tx(10**16, 0)
     ok = release(intent_of(sane, "sane", policy, clock.now()))
-    assert all(n.partial_sign(KEY_ID, pid, sane, **ok).digest == sane.signing_digest() for n in group.values())
+    assert all(n.partial_sign(KEY_ID, pid, sane, ok).digest == sane.signing_digest() for n in group.values())

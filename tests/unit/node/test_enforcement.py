@@ -25,6 +25,7 @@ from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
 from coordinator import certs
 from signer.chains.ethereum import Eip1559Tx
 from signer.node import server as signer_server
+from signer.node import wire
 from signer.node.node import PartialSig, SignerNode
 from signer.node.tls import TlsFiles, channel_credentials
 from signer.policy import (
@@ -33,6 +34,7 @@ from signer.policy import (
     OfficerRegistry,
     PolicyDocument,
     PolicyError,
+    Release,
     UnfreezeOrder,
     public_key_bytes,
     sign_approval,
@@ -70,7 +72,7 @@ class Env:
     nodes: dict[int, SignerNode]
     registry: OfficerRegistry
     policy: PolicyDocument
-    pid: str
+    pid: bytes
     public: bytes
 
     @property
@@ -80,38 +82,36 @@ class Env:
     def intent(self, tx: Eip1559Tx, request_id: str, **kw: Any) -> Intent:
         return intent_of(tx, request_id, self.policy, self.now, **kw)
 
-    def presign(self, sid: bytes, path: tuple[int, ...] = ()) -> tuple[str, bytes]:
+    def presign(self, sid: bytes, path: tuple[int, ...] = ()) -> tuple[bytes, bytes]:
         return presign(self.nodes, sid, path)
 
-    def refused(self, tx: Eip1559Tx, fields: dict[str, Any], reason: str, pid: str = "", party: int = 1) -> PolicyError:
+    def refused(self, tx: Eip1559Tx, fields: Release, reason: str, pid: bytes = b"", party: int = 1) -> PolicyError:
         """The node refuses with `reason` and keeps the presignature."""
         pid = pid or self.pid
         node = self.nodes[party]
         with pytest.raises(PolicyError) as exc:
-            node.partial_sign(KEY_ID, pid, tx, **fields)
+            node.partial_sign(KEY_ID, pid, tx, fields)
         assert exc.value.reason == reason, exc.value
         assert pid in node.presignature_ids(KEY_ID)
         return exc.value
 
-    def sign_all(
-        self, tx: Eip1559Tx, fields: dict[str, Any], pid: str = "", public: bytes = b""
-    ) -> dict[int, PartialSig]:
+    def sign_all(self, tx: Eip1559Tx, fields: Release, pid: bytes = b"", public: bytes = b"") -> dict[int, PartialSig]:
         """Partial signatures of every node, combined and checked with coincurve."""
         pid, public = pid or self.pid, public or self.public
-        partials = {p: n.partial_sign(KEY_ID, pid, tx, **fields) for p, n in self.nodes.items()}
+        partials = {p: n.partial_sign(KEY_ID, pid, tx, fields) for p, n in self.nodes.items()}
         digest = tx.signing_digest()
         pub = PresignaturePublic.from_bytes(public)
         sig = sign.combine(
             pub, digest, {p: sign.PartialSignature(p, int.from_bytes(ps.sigma, "big")) for p, ps in partials.items()}
         )
         share = self.nodes[1].key_share(KEY_ID)
-        expected = hd.derive(share.public_key, share.chain_code, tuple(fields["path"])).public_key.to_bytes()
+        expected = hd.derive(share.public_key, share.chain_code, tuple(fields.path)).public_key.to_bytes()
         recovered = PublicKey.from_signature_and_message(sig.to_bytes(), digest, hasher=None)
         assert recovered.format() == expected
         assert PublicKey(expected).verify(sig.to_der(), digest, hasher=None)
         for n in self.nodes.values():
             assert pid not in n.presignature_ids(KEY_ID)
-            assert n.governance.ledger.has_spent(fields["request_id"])
+            assert n.governance.ledger.has_spent(fields.request_id)
         return partials
 
 
@@ -143,13 +143,13 @@ def test_no_policy_installed_refuses(tmp_path: Path) -> None:
     fields = release(intent_of(tx, "r-none", policy, clock.now()))
     for step in ("nothing", "registry only"):
         with pytest.raises(PolicyError) as exc:
-            nodes[1].partial_sign(KEY_ID, pid, tx, **fields)
+            nodes[1].partial_sign(KEY_ID, pid, tx, fields)
         assert exc.value.reason == "no_policy", step
         assert pid in nodes[1].presignature_ids(KEY_ID)
         if step == "nothing":
             nodes[1].install_change("registry", signed_change(registry, clock.now()).to_json())
     nodes[1].install_change("policy", signed_change(policy, clock.now()).to_json())
-    assert nodes[1].partial_sign(KEY_ID, pid, tx, **fields).digest == tx.signing_digest()
+    assert nodes[1].partial_sign(KEY_ID, pid, tx, fields).digest == tx.signing_digest()
 
 
 def test_a_node_without_trusted_admins_accepts_no_genesis(tmp_path: Path) -> None:
@@ -192,7 +192,7 @@ def test_a_body_other_than_the_approved_one_is_refused(env: Env) -> None:
     # A coordinator that lies about the fields it sends (another expiry, initiator or policy) also
     # rebuilds another intent than the one the officers signed.
     for change in ({"expires_at": intent.expires_at + 1}, {"initiator": "backend-2"}, {"policy_hash": bytes(32)}):
-        env.refused(approved_tx, {**release(intent, approvals), **change}, "intent_mismatch")
+        env.refused(approved_tx, dataclasses.replace(release(intent, approvals), **change), "intent_mismatch")
     # The presignature was never touched: the approved body signs with it.
     env.sign_all(approved_tx, release(intent, approvals))
 
@@ -212,7 +212,7 @@ def test_a_forged_approval_is_refused(env: Env) -> None:
     env.refused(tx, release(intent, [*good, forged(approve(intent, ["officer-2"], env.now)[0])]), "bad_signature")
     impostor = sign_approval(Ed25519PrivateKey.generate(), "officer-2", intent, env.now).to_bytes()
     env.refused(tx, release(intent, [*good, impostor]), "bad_signature")
-    env.refused(tx, {**release(intent, good), "approvals": [b"not an approval"]}, "approval_malformed")
+    env.refused(tx, dataclasses.replace(release(intent, good), approvals=(b"not an approval",)), "approval_malformed")
 
 
 def test_approvals_from_unknown_or_removed_officers_are_refused(env: Env) -> None:
@@ -409,7 +409,7 @@ def test_a_key_freeze_blocks_that_key_only(env: Env) -> None:
     mine = sign_freeze(key("officer-1"), "officer-1", KEY_ID, env.now)
     env.nodes[1].apply_freeze_order(mine.to_bytes(), False)
     env.refused(tx, release(intent), "frozen")
-    assert env.nodes[2].partial_sign(KEY_ID, env.pid, tx, **release(intent)).party == 2
+    assert env.nodes[2].partial_sign(KEY_ID, env.pid, tx, release(intent)).party == 2
 
 
 # --- limits --------------------------------------------------------------------------------------------
@@ -426,7 +426,7 @@ def test_the_rolling_limit_uses_the_nodes_own_durable_ledger(tmp_path: Path) -> 
     for i in range(2):
         pid, _ = env.presign(f"presign-limit-{i}".encode())
         tx = eth_tx(amount, nonce=i)
-        node.partial_sign(KEY_ID, pid, tx, **release(env.intent(tx, f"r-limit-{i}")))
+        node.partial_sign(KEY_ID, pid, tx, release(env.intent(tx, f"r-limit-{i}")))
         env.clock.advance(3600)
     tx = eth_tx(amount, nonce=2)
     fields = release(env.intent(tx, "r-limit-2"))
@@ -440,7 +440,7 @@ def test_the_rolling_limit_uses_the_nodes_own_durable_ledger(tmp_path: Path) -> 
     env.refused(tx, fields, "limit_exceeded:eth-24h-per-key")
     env.clock.advance(3600)
     fields = release(env.intent(tx, "r-limit-3"))
-    assert node.partial_sign(KEY_ID, env.pid, tx, **fields).party == 1
+    assert node.partial_sign(KEY_ID, env.pid, tx, fields).party == 1
     for n in env.nodes.values():
         n.close()
 
@@ -486,9 +486,9 @@ def test_unknown_presignatures_and_bad_ids_are_invalid_input(env: Env) -> None:
     tx = eth_tx(SMALL)
     fields = release(env.intent(tx, "r-ids"))
     with pytest.raises(InvalidInput, match="unknown or already used"):
-        env.nodes[1].partial_sign(KEY_ID, "00" * 16, tx, **fields)
+        env.nodes[1].partial_sign(KEY_ID, bytes(16), tx, fields)
     with pytest.raises(InvalidInput, match="bad presignature id"):
-        env.nodes[1].partial_sign(KEY_ID, "xyz", tx, **fields)
+        env.nodes[1].partial_sign(KEY_ID, b"xyz", tx, fields)
 
 
 # --- logs -------------------------------------------------------------------------------------------------
@@ -538,7 +538,7 @@ def test_grpc_refusals_are_failed_precondition_with_the_reason(tmp_path: Path) -
         with pytest.raises(grpc.RpcError) as exc:
             call(request, timeout=30)
         trailer = dict(exc.value.trailing_metadata() or ())
-        return exc.value.code(), exc.value.details(), trailer.get(signer_server.POLICY_REASON_KEY, "")
+        return exc.value.code(), exc.value.details(), trailer.get(wire.POLICY_REASON_KEY, "")
 
     try:
         registry, policy = demo_documents(clock.now())
@@ -547,12 +547,12 @@ def test_grpc_refusals_are_failed_precondition_with_the_reason(tmp_path: Path) -
         fields = release(intent)
         request = signer_pb2.PartialSignRequest(
             key_id=KEY_ID,
-            presignature_id=bytes.fromhex(pid),
+            presignature_id=pid,
             eth=signer_server_tx(tx),
-            request_id=fields["request_id"],
-            initiator=fields["initiator"],
-            expires_at=fields["expires_at"],
-            policy_hash=fields["policy_hash"],
+            request_id=fields.request_id,
+            initiator=fields.initiator,
+            expires_at=fields.expires_at,
+            policy_hash=fields.policy_hash,
             kind="withdrawal",
         )
         code, details, reason = refusal(stub.PartialSign, request)

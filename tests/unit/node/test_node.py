@@ -73,10 +73,10 @@ def test_presign_then_sign_through_envelopes(cluster: dict[int, SignerNode]) -> 
     outs = _run(cluster, b"presign-sess-001", "presign", (1, 3))
     assert outs[1] == outs[3]
     public = PresignaturePublic.from_bytes(outs[1])
-    pid = b"presign-sess-001".hex()
+    pid = b"presign-sess-001"
     _, policy = demo_documents()
     fields = release(intent_of(TX, "r-envelopes", policy, int(time.time())))
-    partials = {p: cluster[p].partial_sign("k1", pid, TX, **fields) for p in (1, 3)}
+    partials = {p: cluster[p].partial_sign("k1", pid, TX, fields) for p in (1, 3)}
     digest = TX.signing_digest()
     assert all(ps.digest == digest for ps in partials.values())
     sig = sign.combine(
@@ -87,7 +87,7 @@ def test_presign_then_sign_through_envelopes(cluster: dict[int, SignerNode]) -> 
     # Single use: the record is gone from disk, a second partial signature is refused.
     assert pid not in cluster[1].presignature_ids("k1")
     with pytest.raises(InvalidInput, match="already used"):
-        cluster[1].partial_sign("k1", pid, TX, **fields)
+        cluster[1].partial_sign("k1", pid, TX, fields)
 
 
 def test_relay_tampering_blames_the_relay(cluster: dict[int, SignerNode]) -> None:

@@ -72,13 +72,13 @@ class Cluster:
         self.nodes[party] = SignerNode(node.config, primes=lambda bits: 0, rng=rng, clock=self.clock)
         return self.nodes[party]
 
-    def presign(self, sid: bytes) -> tuple[str, bytes]:
+    def presign(self, sid: bytes) -> tuple[bytes, bytes]:
         return presign(self.nodes, sid)
 
-    def sign(self, tx: Eip1559Tx, request_id: str, pid: str, public: bytes, parties: tuple[int, ...] = (1, 2)) -> int:
+    def sign(self, tx: Eip1559Tx, request_id: str, pid: bytes, public: bytes, parties: tuple[int, ...] = (1, 2)) -> int:
         """Partial signatures of `parties`, combined and verified with coincurve; returns r."""
         fields = release(intent_of(tx, request_id, self.policy, self.clock.now()))
-        partials = {p: self.nodes[p].partial_sign(KEY_ID, pid, tx, **fields) for p in parties}
+        partials = {p: self.nodes[p].partial_sign(KEY_ID, pid, tx, fields) for p in parties}
         digest = tx.signing_digest()
         sig = sign.combine(
             PresignaturePublic.from_bytes(public),
@@ -126,7 +126,7 @@ def test_a_restored_signer_never_reuses_a_presignature(cluster: Cluster) -> None
     fields = release(intent_of(tx, "r-second", c.policy, c.clock.now()))
     for n in c.nodes.values():
         with pytest.raises(PresignatureUnknown, match="unknown or already used"):
-            n.partial_sign(KEY_ID, pid, tx, **fields)
+            n.partial_sign(KEY_ID, pid, tx, fields)
         assert n.presignature_ids(KEY_ID) == []
     # The pool refills with fresh presignatures: a new R every time.
     rs = {r1}
@@ -142,15 +142,15 @@ def test_presignature_records_left_on_disk_by_an_older_version_are_deleted_at_st
     pid, _ = c.presign(b"presign-legacy-rec")
     node = c.nodes[1]
     held = node._presigs[KEY_ID][pid]
-    node.store.put(f"presig/{KEY_ID}/{pid}", held.to_bytes())  # what the old version kept on disk
+    node.store.put(f"presig/{KEY_ID}/{pid.hex()}", held.to_bytes())  # what the old version kept on disk
     snap = c.snapshot(1, "legacy")
     with capture_logs() as logs:
         node = c.restore(1, snap)
     assert [e["count"] for e in logs if e["event"] == "stored_presignatures_deleted"] == [1]
-    assert not node.store.exists(f"presig/{KEY_ID}/{pid}")
+    assert not node.store.exists(f"presig/{KEY_ID}/{pid.hex()}")
     tx = eth_tx(SMALL)
     with pytest.raises(PresignatureUnknown):
-        node.partial_sign(KEY_ID, pid, tx, **release(intent_of(tx, "r-legacy", c.policy, c.clock.now())))
+        node.partial_sign(KEY_ID, pid, tx, release(intent_of(tx, "r-legacy", c.policy, c.clock.now())))
 
 
 # --- the relay withholds or forges attestations ------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_a_restored_ledger_is_detected_and_saturates_the_windowed_limits(cluster
     tx = eth_tx(SMALL, nonce=1)
     fields = release(intent_of(tx, "r-ledger-2", c.policy, c.clock.now()))
     with pytest.raises(PolicyError) as exc:
-        node.partial_sign(KEY_ID, pid, tx, **fields)
+        node.partial_sign(KEY_ID, pid, tx, fields)
     assert exc.value.reason == "ledger_saturated"
     assert pid in node.presignature_ids(KEY_ID)  # refused before anything is consumed
     c.clock.advance(longest)
@@ -240,7 +240,7 @@ def test_a_signer_restored_from_before_a_freeze_is_behind_and_refuses(cluster: C
     pid, _ = c.presign(b"presign-frozen-002")
     tx = eth_tx(SMALL)
     with pytest.raises(PolicyError) as exc:
-        node.partial_sign(KEY_ID, pid, tx, **release(intent_of(tx, "r-frozen", c.policy, c.clock.now())))
+        node.partial_sign(KEY_ID, pid, tx, release(intent_of(tx, "r-frozen", c.policy, c.clock.now())))
     assert exc.value.reason == "frozen"
 
 
@@ -253,21 +253,21 @@ def test_partial_sign_refuses_when_a_peer_attests_a_freeze_this_signer_lacks(clu
     pid, _ = c.presign(b"presign-stale-att1")
     tx = eth_tx(SMALL, nonce=1)
     fields = release(intent_of(tx, "r-stale-1", c.policy, c.clock.now()))
-    assert c.nodes[1].partial_sign(KEY_ID, pid, tx, attestations=[old], **fields).party == 1
+    assert c.nodes[1].partial_sign(KEY_ID, pid, tx, fields, attestations=[old]).party == 1
 
     pid, _ = c.presign(b"presign-pre-freeze")
     _freeze(c, (2,))  # signer 1 never got it (withheld by the coordinator, or lost to a restore)
     tx = eth_tx(SMALL, nonce=2)
     fields = release(intent_of(tx, "r-withheld", c.policy, c.clock.now()))
     with pytest.raises(PolicyError) as exc:
-        c.nodes[1].partial_sign(KEY_ID, pid, tx, attestations=[_att_of(c.nodes[2], b"status")], **fields)
+        c.nodes[1].partial_sign(KEY_ID, pid, tx, fields, attestations=[_att_of(c.nodes[2], b"status")])
     assert exc.value.reason == "state_behind"
     assert pid in c.nodes[1].presignature_ids(KEY_ID)
     # A forged one is refused outright.
     att = Attestation.from_bytes(_att_of(c.nodes[2], b"status"))
     forged = dataclasses.replace(att, counters=dataclasses.replace(att.counters, freeze_seq=0)).to_bytes()
     with pytest.raises(PolicyError) as exc:
-        c.nodes[1].partial_sign(KEY_ID, pid, tx, attestations=[forged], **fields)
+        c.nodes[1].partial_sign(KEY_ID, pid, tx, fields, attestations=[forged])
     assert exc.value.reason == "state_attestation"
 
 
