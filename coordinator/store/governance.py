@@ -27,7 +27,6 @@ class GovernanceEntry:
 class GovernanceTables(Database):
     """The `governance` and `governance_log` tables."""
 
-    # --- governance -------------------------------------------------------------------------------------
     def get_governance(self, name: str) -> bytes | None:
         """The stored state `name` (registry, policy, freeze), or None before the first install."""
         row = self._conn().execute("SELECT value FROM governance WHERE name = ?", (name,)).fetchone()

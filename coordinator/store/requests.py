@@ -32,6 +32,7 @@ from .request_records import (
 
 
 def record_event(c: sqlite3.Connection, request_id: str, state: str, detail: str, now: float) -> None:
+    """Append the next `request_events` row of a request, inside the caller's write transaction."""
     seq = c.execute("SELECT max(seq) FROM request_events WHERE request_id = ?", (request_id,)).fetchone()[0]
     c.execute("INSERT INTO request_events VALUES (?, ?, ?, ?, ?)", (request_id, int(seq or 0) + 1, state, detail, now))
 
@@ -173,6 +174,13 @@ class RequestTables(Database):
             out = c.execute(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
         return request_from_row(out)
 
+    def events(self, request_id: str, after_seq: int = 0) -> list[RequestEvent]:
+        """A request's transitions after `after_seq`, in order."""
+        rows = self._conn().execute(
+            "SELECT * FROM request_events WHERE request_id = ? AND seq > ? ORDER BY seq", (request_id, after_seq)
+        )
+        return [RequestEvent(r["request_id"], r["seq"], r["state"], r["detail"], r["at"]) for r in rows]
+
     # --- approvals -------------------------------------------------------------------------------------
     def add_approval(
         self,
@@ -241,10 +249,3 @@ class RequestTables(Database):
             "SELECT request_id, initiator, created_at FROM requests WHERE created_at > ? ORDER BY created_at", (since,)
         )
         return [(r["request_id"], r["initiator"], float(r["created_at"])) for r in rows]
-
-    def events(self, request_id: str, after_seq: int = 0) -> list[RequestEvent]:
-        """A request's transitions after `after_seq`, in order."""
-        rows = self._conn().execute(
-            "SELECT * FROM request_events WHERE request_id = ? AND seq > ? ORDER BY seq", (request_id, after_seq)
-        )
-        return [RequestEvent(r["request_id"], r["seq"], r["state"], r["detail"], r["at"]) for r in rows]
