@@ -1,0 +1,141 @@
+"""The coordinator's persistence: one SQLite file in WAL mode, schema migrated on open.
+
+Tables: `keys`, `presignatures`, `requests` (with the intent officers approve and the policy's
+outcome), `request_events` (one row per transition), `approvals` (the officers' signed approvals,
+as received), `sessions`, `governance` (the installed registry and policy as `Governed` JSON, the
+freeze state), `governance_log` (every accepted change and freeze order, in order, with the signers
+that hold it), `audit_log` (coordinator/audit; writers pass an `AuditHook` so an entry commits
+with the change it records) and `schema_version` (one row per applied migration). Every write runs in its own
+`BEGIN IMMEDIATE` transaction, so a read-then-write (reserving a presignature, creating a request
+under an idempotency key, recording an approval) is atomic across threads and across processes
+sharing the file.
+
+Modules: `database` (connections, transactions, `migrate`), `migrations` (the schema), `keys`
+(keys and the presignature pool), `request_records` (request states, allowed moves, records),
+`requests` (requests, transitions, approvals), `sessions`, `governance`, `columns` (JSON column
+codecs), `errors`. `Store` combines the table groups into the one object callers use; every name
+callers need is importable from `coordinator.store`.
+
+Presignature states: ready -> reserved -> consumed | failed (and ready -> failed when voided).
+A reserved presignature never goes back to ready, whatever happens to its request: the signers
+may already have released partial signatures from it.
+
+Durability: WAL with `synchronous=NORMAL` by default, so a commit survives a crash of the
+coordinator process but the last commits may be lost if the machine itself goes down. That costs
+availability, never safety: single use of a presignature is enforced by each signer, which deletes
+it durably before releasing σ_i, so a presignature this database "forgets" it reserved is refused
+by the signers, and a lost request row only means a retried submit signs the same transaction
+again. Key creation is written with `synchronous=FULL` (a lost key row would orphan the shares).
+Pass `synchronous="FULL"` to make every commit durable (one fsync each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .columns import blames_json, ints_json
+from .database import AuditHook, Database
+from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
+from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry, GovernanceTables
+from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables, PresignatureRecord
+from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .request_records import (
+    APPROVED,
+    BLOCKED,
+    EXPIRED,
+    FAILED,
+    FINAL_STATES,
+    OPEN_STATES,
+    PENDING_APPROVAL,
+    REJECTED,
+    SIGNED,
+    SIGNING,
+    SUBMITTED,
+    TIME_LOCKED,
+    TRANSITIONS,
+    PageCursor,
+    RequestEvent,
+    RequestRecord,
+    StoredApproval,
+)
+from .requests import RequestTables, record_event
+from .sessions import MAX_SESSION_EVIDENCE, SessionRecord, SessionTables, bounded_evidence
+
+__all__ = [
+    "APPROVED",
+    "BLOCKED",
+    "CONSUMED",
+    "EXPIRED",
+    "FAILED",
+    "FINAL_STATES",
+    "GOVERNANCE_LOG_KINDS",
+    "GOVERNANCE_STATE",
+    "MAX_SESSION_EVIDENCE",
+    "MIGRATIONS",
+    "OPEN_STATES",
+    "PENDING_APPROVAL",
+    "PRESIG_FAILED",
+    "READY",
+    "REJECTED",
+    "RESERVED",
+    "SCHEMA_VERSION",
+    "SIGNED",
+    "SIGNING",
+    "SUBMITTED",
+    "TIME_LOCKED",
+    "TRANSITIONS",
+    "AuditHook",
+    "Database",
+    "DuplicateApproval",
+    "GovernanceEntry",
+    "IdempotencyConflict",
+    "InvalidTransition",
+    "KeyRecord",
+    "NotFound",
+    "PageCursor",
+    "PresignatureRecord",
+    "RequestEvent",
+    "RequestRecord",
+    "SessionRecord",
+    "Store",
+    "StoreError",
+    "StoredApproval",
+    "blames_json",
+    "bounded_evidence",
+    "ints_json",
+]
+
+
+class Store(KeyTables, RequestTables, GovernanceTables, SessionTables):
+    """Thread-safe access to the coordinator database (one SQLite connection per thread)."""
+
+    def recover(self, audit: Callable[[str], AuditHook] | None = None) -> tuple[int, int]:
+        """After a restart: fail requests caught mid-flight and every reserved presignature.
+
+        A reserved presignature may have produced partial signatures before the crash, so it is
+        failed, never made ready again. `audit(request_id)` gives the audit entry of each failed
+        request. Returns (requests failed, presignatures failed).
+        """
+        now = self.now()
+        with self._tx() as c:
+            stuck = [
+                r["request_id"]
+                for r in c.execute("SELECT request_id FROM requests WHERE state IN (?, ?)", (SUBMITTED, SIGNING))
+            ]
+            for rid in stuck:
+                c.execute(
+                    "UPDATE requests SET state = ?, error = ?, error_code = ?, updated_at = ? WHERE request_id = ?",
+                    (FAILED, "coordinator restarted while the request was in flight", "internal", now, rid),
+                )
+                record_event(c, rid, FAILED, "recovered after restart", now)
+                if audit is not None:
+                    audit(rid)(c)
+            cur = c.execute(
+                "UPDATE presignatures SET state = ?, updated_at = ? WHERE state = ?", (PRESIG_FAILED, now, RESERVED)
+            )
+            c.execute(
+                "UPDATE sessions SET state = 'failed', error = 'coordinator restarted', ended_at = ? "
+                "WHERE state = 'running'",
+                (now,),
+            )
+            return len(stuck), int(cur.rowcount)

@@ -1,0 +1,119 @@
+"""The coordinator database's schema, as an ordered list of migrations (`Database.migrate` applies them)."""
+
+from __future__ import annotations
+
+from ..audit.format import SCHEMA as AUDIT_SCHEMA
+
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "initial schema",
+        (
+            """CREATE TABLE keys (
+                key_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                threshold INTEGER NOT NULL,
+                parties TEXT NOT NULL,
+                level TEXT NOT NULL,
+                public_key BLOB NOT NULL,
+                chain_code BLOB NOT NULL,
+                epoch INTEGER NOT NULL,
+                aux_epoch BLOB NOT NULL,
+                created_at REAL NOT NULL)""",
+            """CREATE TABLE presignatures (
+                presig_id TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL REFERENCES keys(key_id),
+                signers TEXT NOT NULL,
+                path TEXT NOT NULL,
+                public BLOB NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('ready', 'reserved', 'consumed', 'failed')),
+                epoch INTEGER NOT NULL,
+                request_id TEXT REFERENCES requests(request_id),
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL)""",
+            "CREATE INDEX presignatures_pick ON presignatures(key_id, state, epoch, signers, path, created_at)",
+            """CREATE TABLE requests (
+                request_id TEXT PRIMARY KEY,
+                key_id TEXT NOT NULL REFERENCES keys(key_id),
+                idempotency_key TEXT NOT NULL UNIQUE,
+                body_hash TEXT NOT NULL,
+                state TEXT NOT NULL,
+                tx TEXT NOT NULL,
+                path TEXT NOT NULL,
+                digest BLOB,
+                r BLOB,
+                s BLOB,
+                v INTEGER,
+                raw_tx BLOB,
+                tx_hash BLOB,
+                from_address TEXT NOT NULL DEFAULT '',
+                presig_id TEXT,
+                blame TEXT NOT NULL DEFAULT '[]',
+                error TEXT NOT NULL DEFAULT '',
+                error_code TEXT NOT NULL DEFAULT '',
+                created_at REAL NOT NULL,
+                updated_at REAL NOT NULL)""",
+            "CREATE INDEX requests_by_key ON requests(key_id, state, created_at)",
+            """CREATE TABLE request_events (
+                request_id TEXT NOT NULL REFERENCES requests(request_id),
+                seq INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                at REAL NOT NULL,
+                PRIMARY KEY (request_id, seq))""",
+            """CREATE TABLE sessions (
+                session_id TEXT PRIMARY KEY,
+                protocol TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                parties TEXT NOT NULL,
+                state TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed')),
+                blame TEXT NOT NULL DEFAULT '[]',
+                error TEXT NOT NULL DEFAULT '',
+                started_at REAL NOT NULL,
+                ended_at REAL)""",
+        ),
+    ),
+    (
+        2,
+        "policy: request intents and policy outcome, approvals, governance state and its delivery log",
+        (
+            "ALTER TABLE requests ADD COLUMN kind TEXT NOT NULL DEFAULT 'withdrawal'",
+            "ALTER TABLE requests ADD COLUMN initiator TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE requests ADD COLUMN intent BLOB",
+            "ALTER TABLE requests ADD COLUMN intent_digest BLOB",
+            "ALTER TABLE requests ADD COLUMN policy_hash BLOB",
+            "ALTER TABLE requests ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE requests ADD COLUMN time_lock_until INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE requests ADD COLUMN policy_reason TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE requests ADD COLUMN rule_id TEXT NOT NULL DEFAULT ''",
+            "CREATE INDEX requests_by_state ON requests(state, expires_at)",
+            """CREATE TABLE approvals (
+                request_id TEXT NOT NULL REFERENCES requests(request_id),
+                officer_id TEXT NOT NULL,
+                approval BLOB NOT NULL,
+                signed_at INTEGER NOT NULL,
+                expires_at INTEGER NOT NULL,
+                recorded_at REAL NOT NULL,
+                PRIMARY KEY (request_id, officer_id))""",
+            """CREATE TABLE governance (
+                name TEXT PRIMARY KEY CHECK (name IN ('registry', 'policy', 'freeze')),
+                value BLOB NOT NULL,
+                updated_at REAL NOT NULL)""",
+            """CREATE TABLE governance_log (
+                seq INTEGER PRIMARY KEY,
+                kind TEXT NOT NULL CHECK (kind IN ('registry', 'policy', 'freeze', 'unfreeze')),
+                payload BLOB NOT NULL,
+                at REAL NOT NULL,
+                acked TEXT NOT NULL DEFAULT '[]')""",
+        ),
+    ),
+    (3, "audit log: hash-chained entries, append-only triggers (coordinator/audit.py)", AUDIT_SCHEMA),
+    (
+        4,
+        "sessions: parties a missing message named (unreachable or withheld, never blamed)",
+        ("ALTER TABLE sessions ADD COLUMN unreachable TEXT NOT NULL DEFAULT '[]'",),
+    ),
+)
+"""Ordered migrations: (version, description, statements). Append only; never edit a shipped one."""
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]

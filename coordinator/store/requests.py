@@ -1,0 +1,251 @@
+"""Signing requests, their transitions and approvals: the `RequestTables` part of the store.
+
+Every read-then-write (creating a request under an idempotency key, a guarded transition,
+recording an approval) runs in one `BEGIN IMMEDIATE` transaction, so it is atomic across threads
+and across processes sharing the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from .columns import blames_json, ints_json
+from .database import AuditHook, Database
+from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
+from .request_records import (
+    OPEN_STATES,
+    PENDING_APPROVAL,
+    REQUEST_RESULT_FIELDS,
+    SELECT_REQUEST,
+    SIGNED,
+    SUBMITTED,
+    TRANSITIONS,
+    PageCursor,
+    RequestEvent,
+    RequestRecord,
+    StoredApproval,
+    request_from_row,
+)
+
+
+def record_event(c: sqlite3.Connection, request_id: str, state: str, detail: str, now: float) -> None:
+    """Append the next `request_events` row of a request, inside the caller's write transaction."""
+    seq = c.execute("SELECT max(seq) FROM request_events WHERE request_id = ?", (request_id,)).fetchone()[0]
+    c.execute("INSERT INTO request_events VALUES (?, ?, ?, ?, ?)", (request_id, int(seq or 0) + 1, state, detail, now))
+
+
+class RequestTables(Database):
+    """The `requests`, `request_events` and `approvals` tables."""
+
+    # --- requests ----------------------------------------------------------------------------------------
+    def create_request(
+        self,
+        *,
+        request_id: str,
+        key_id: str,
+        idempotency_key: str,
+        body_hash: str,
+        tx: dict[str, Any],
+        path: Sequence[int],
+        kind: str = "withdrawal",
+        initiator: str = "",
+        intent: bytes = b"",
+        intent_digest: bytes = b"",
+        policy_hash: bytes = b"",
+        expires_at: int = 0,
+        audit: AuditHook | None = None,
+    ) -> tuple[RequestRecord, bool]:
+        """Insert a submitted request, or return the one already bound to `idempotency_key`.
+
+        Returns (request, created). The same key with a different body raises IdempotencyConflict.
+        """
+        now = self.now()
+        with self._tx() as c:
+            row = c.execute(SELECT_REQUEST + " WHERE r.idempotency_key = ?", (idempotency_key,)).fetchone()
+            if row is not None:
+                if row["body_hash"] != body_hash:
+                    raise IdempotencyConflict(
+                        f"idempotency key {idempotency_key!r} is bound to request {row['request_id']} with another body"
+                    )
+                return request_from_row(row), False
+            if c.execute("SELECT 1 FROM keys WHERE key_id = ?", (key_id,)).fetchone() is None:
+                raise NotFound(f"no key {key_id!r}")
+            c.execute(
+                "INSERT INTO requests (request_id, key_id, idempotency_key, body_hash, state, tx, path, created_at, "
+                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    request_id,
+                    key_id,
+                    idempotency_key,
+                    body_hash,
+                    SUBMITTED,
+                    json.dumps(tx, sort_keys=True),
+                    ints_json(path),
+                    now,
+                    now,
+                    kind,
+                    initiator,
+                    intent or None,
+                    intent_digest or None,
+                    policy_hash or None,
+                    expires_at,
+                ),
+            )
+            c.execute("INSERT INTO request_events VALUES (?, 1, ?, ?, ?)", (request_id, SUBMITTED, "", now))
+            if audit is not None:
+                audit(c)
+            created = c.execute(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
+        return request_from_row(created), True
+
+    def get_request(self, request_id: str) -> RequestRecord:
+        """A request, or NotFound."""
+        row = self._conn().execute(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no request {request_id!r}")
+        return request_from_row(row)
+
+    def list_requests(
+        self, *, key_id: str = "", state: str = "", limit: int = 100, after: PageCursor | None = None
+    ) -> list[RequestRecord]:
+        """Newest first, optionally filtered by key and state, starting after the cursor `after`."""
+        sql, args = SELECT_REQUEST + " WHERE 1=1", list[Any]()
+        if key_id:
+            sql, args = sql + " AND r.key_id = ?", [*args, key_id]
+        if state:
+            sql, args = sql + " AND r.state = ?", [*args, state]
+        if after is not None:
+            sql += " AND (r.created_at < ? OR (r.created_at = ? AND r.request_id > ?))"
+            args = [*args, after.created_at, after.created_at, after.request_id]
+        rows = self._conn().execute(
+            sql + " ORDER BY r.created_at DESC, r.request_id LIMIT ?", (*args, max(1, min(limit, 1000)))
+        )
+        return [request_from_row(r) for r in rows]
+
+    def open_requests(self) -> list[RequestRecord]:
+        """Requests waiting for approvals, a release or a signing slot (see OPEN_STATES), oldest first."""
+        marks = ", ".join("?" for _ in OPEN_STATES)
+        rows = self._conn().execute(
+            SELECT_REQUEST + f" WHERE r.state IN ({marks}) ORDER BY r.created_at, r.request_id",
+            OPEN_STATES,
+        )
+        return [request_from_row(r) for r in rows]
+
+    def transition(
+        self,
+        request_id: str,
+        state: str,
+        detail: str = "",
+        *,
+        expect: Collection[str] = (),
+        audit: AuditHook | None = None,
+        **fields: Any,
+    ) -> RequestRecord:
+        """Move a request to `state` (checked against TRANSITIONS), set result fields, record the event.
+
+        With `expect`, the move happens only from one of those states (InvalidTransition otherwise):
+        the way two threads racing to drive one request agree on which of them does.
+        """
+        unknown = set(fields) - REQUEST_RESULT_FIELDS
+        if unknown:
+            raise StoreError(f"not request result fields: {sorted(unknown)}")
+        if "blame" in fields:
+            fields["blame"] = blames_json(fields["blame"])
+        now = self.now()
+        with self._tx() as c:
+            row = c.execute("SELECT state FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no request {request_id!r}")
+            if expect and row["state"] not in expect:
+                raise InvalidTransition(f"request {request_id} is {row['state']}, not {'/'.join(sorted(expect))}")
+            if state not in TRANSITIONS.get(row["state"], frozenset()):
+                raise InvalidTransition(f"request {request_id}: {row['state']} -> {state} is not allowed")
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            c.execute(
+                f"UPDATE requests SET state = ?, updated_at = ?{', ' + sets if sets else ''} WHERE request_id = ?",  # noqa: S608 - names from a fixed allow-list
+                (state, now, *fields.values(), request_id),
+            )
+            record_event(c, request_id, state, detail, now)
+            if audit is not None:
+                audit(c)
+            out = c.execute(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
+        return request_from_row(out)
+
+    def events(self, request_id: str, after_seq: int = 0) -> list[RequestEvent]:
+        """A request's transitions after `after_seq`, in order."""
+        rows = self._conn().execute(
+            "SELECT * FROM request_events WHERE request_id = ? AND seq > ? ORDER BY seq", (request_id, after_seq)
+        )
+        return [RequestEvent(r["request_id"], r["seq"], r["state"], r["detail"], r["at"]) for r in rows]
+
+    # --- approvals -------------------------------------------------------------------------------------
+    def add_approval(
+        self,
+        request_id: str,
+        officer_id: str,
+        approval: bytes,
+        signed_at: int,
+        expires_at: int,
+        detail: str = "",
+        audit: AuditHook | None = None,
+    ) -> bool:
+        """Record a verified approval of a request pending approval, with a pending_approval event.
+
+        Returns False (and records nothing) if this exact approval is already recorded; another
+        approval by the same officer raises DuplicateApproval; a request in another state raises
+        InvalidTransition.
+        """
+        now = self.now()
+        with self._tx() as c:
+            row = c.execute("SELECT state FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no request {request_id!r}")
+            have = c.execute(
+                "SELECT approval FROM approvals WHERE request_id = ? AND officer_id = ?", (request_id, officer_id)
+            ).fetchone()
+            if have is not None:
+                if bytes(have["approval"]) == approval:
+                    return False
+                raise DuplicateApproval(f"{officer_id} already approved request {request_id}")
+            if row["state"] != PENDING_APPROVAL:
+                raise InvalidTransition(f"request {request_id} is {row['state']}, not {PENDING_APPROVAL}")
+            c.execute(
+                "INSERT INTO approvals VALUES (?, ?, ?, ?, ?, ?)",
+                (request_id, officer_id, approval, signed_at, expires_at, now),
+            )
+            c.execute("UPDATE requests SET updated_at = ? WHERE request_id = ?", (now, request_id))
+            record_event(c, request_id, PENDING_APPROVAL, detail or f"approved by {officer_id}", now)
+            if audit is not None:
+                audit(c)
+        return True
+
+    def approvals(self, request_id: str) -> list[StoredApproval]:
+        """A request's recorded approvals, in the order they were recorded."""
+        rows = self._conn().execute(
+            "SELECT * FROM approvals WHERE request_id = ? ORDER BY recorded_at, officer_id", (request_id,)
+        )
+        return [
+            StoredApproval(
+                r["request_id"], r["officer_id"], bytes(r["approval"]), r["signed_at"], r["expires_at"], r[5]
+            )
+            for r in rows
+        ]
+
+    # --- the coordinator's own ledger inputs ----------------------------------------------------------------
+    def signed_intents(self) -> list[tuple[bytes, float]]:
+        """(intent bytes, signed time) of every signed request that carries an intent, oldest first."""
+        rows = self._conn().execute(
+            "SELECT intent, updated_at FROM requests WHERE state = ? AND intent IS NOT NULL ORDER BY updated_at",
+            (SIGNED,),
+        )
+        return [(bytes(r["intent"]), float(r["updated_at"])) for r in rows]
+
+    def submissions_since(self, since: float) -> list[tuple[str, str, float]]:
+        """(request id, initiator, created time) of every request created after `since`."""
+        rows = self._conn().execute(
+            "SELECT request_id, initiator, created_at FROM requests WHERE created_at > ? ORDER BY created_at", (since,)
+        )
+        return [(r["request_id"], r["initiator"], float(r["created_at"])) for r in rows]

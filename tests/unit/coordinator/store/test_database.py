@@ -1,0 +1,87 @@
+"""The store's database: WAL, foreign keys, migrations applied once and in order."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from coordinator import store as st
+from coordinator.store import Store
+
+from .support import SIGNERS, presigs
+
+
+def test_wal_foreign_keys_and_schema_version(tmp_path: Path) -> None:
+    s = Store(tmp_path / "a.db")
+    assert s.schema_version() == st.SCHEMA_VERSION
+    conn = sqlite3.connect(tmp_path / "a.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert s._conn().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL; see the module docstring
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"schema_version", "keys", "presignatures", "requests", "request_events", "sessions"} <= tables
+    with pytest.raises(sqlite3.IntegrityError):  # foreign keys are enforced on the store's connections
+        s.add_presignature("p", "no-such-key", SIGNERS, (), b"", 0)
+
+
+def test_migrations_are_idempotent(tmp_path: Path, db: Store) -> None:
+    presigs(db, 2)
+    assert db.migrate() == []
+    again = Store(db.path)
+    assert again.migrate() == []
+    assert again.schema_version() == st.SCHEMA_VERSION
+    versions = sqlite3.connect(db.path).execute("SELECT version FROM schema_version").fetchall()
+    assert [v for (v,) in versions] == [m[0] for m in st.MIGRATIONS]
+    assert again.get_key("k1").name == "hot"
+    assert again.count_ready("k1", SIGNERS, (), 0) == 2
+
+
+def test_concurrent_opens_migrate_once(tmp_path: Path) -> None:
+    path = tmp_path / "race.db"
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            Store(path)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(st.MIGRATIONS)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    s = Store(tmp_path / "new.db")
+    conn = sqlite3.connect(s.path)
+    conn.execute("INSERT INTO schema_version VALUES (999, 'from the future', 0)")
+    conn.commit()
+    with pytest.raises(st.StoreError, match="newer"):
+        Store(s.path)
+
+
+def test_a_v1_database_migrates_and_keeps_its_requests(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+    )
+    for sql in st.MIGRATIONS[0][2]:
+        conn.execute(sql)
+    conn.execute("INSERT INTO schema_version VALUES (1, 'initial schema', 0)")
+    conn.execute("INSERT INTO keys VALUES ('k1', 'hot', 2, '[1,2,3]', '112', x'02', x'22', 0, x'00', 0)")
+    conn.execute(
+        "INSERT INTO requests (request_id, key_id, idempotency_key, body_hash, state, tx, path, created_at, "
+        "updated_at) VALUES ('old', 'k1', 'i-old', 'b', 'signed', '{}', '[]', 0, 0)"
+    )
+    conn.close()
+    s = Store(path)
+    assert s.schema_version() == st.SCHEMA_VERSION
+    old = s.get_request("old")
+    assert (old.kind, old.initiator, old.intent, old.expires_at, old.approved_by) == ("withdrawal", "", b"", 0, ())
