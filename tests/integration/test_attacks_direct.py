@@ -18,29 +18,17 @@ from typing import Any
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from tsscustody.v1 import common_pb2, coordinator_pb2, signer_pb2, signer_pb2_grpc
+from tsscustody.v1 import coordinator_pb2, signer_pb2, signer_pb2_grpc
 
 from coordinator import cluster, officer
-from coordinator.cli import main
 from coordinator.client import CoordinatorClient
 from signer.node.tls import channel_credentials
 from signer.node.wire import POLICY_REASON_KEY
 from signer.policy import sign_freeze
 
-TO = "0x000000000000000000000000000000000000dEaD"
+from .support import GWEI, TO, eth_tx
+
 _nonces = itertools.count(500)
-
-
-@pytest.fixture
-def tssctl(live_cluster: cluster.ClusterInfo, capsys: pytest.CaptureFixture[str]) -> Any:
-    """Run `tssctl --json ARGS --dir D` in process; returns (exit code, parsed JSON or None, stderr)."""
-
-    def run(*argv: str) -> tuple[int, Any, str]:
-        rc = main(["--json", *argv, "--dir", str(live_cluster.root)])
-        out, err = capsys.readouterr()
-        return rc, (json.loads(out) if out.strip() else None), err
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +39,7 @@ def key(live_cluster: cluster.ClusterInfo) -> coordinator_pb2.Key:
 
 def _submit(info: cluster.ClusterInfo, key: coordinator_pb2.Key) -> tuple[grpc.StatusCode | None, str]:
     """A small automatic-tier withdrawal from the backend; (status code or None, request id)."""
-    tx = common_pb2.EthTransaction(
-        chain_id=1,
-        nonce=next(_nonces),
-        max_priority_fee_per_gas=str(2 * 10**9),
-        max_fee_per_gas=str(40 * 10**9),
-        gas_limit=21000,
-        to=TO,
-        value=str(10**15),
-    )
+    tx = eth_tx(next(_nonces), chain_id=1, max_fee=40 * GWEI, priority_fee=2 * GWEI)
     idem = str(uuid.uuid4())
     with CoordinatorClient(info.coordinator, info.client_tls("backend"), timeout=300) as c:
         try:

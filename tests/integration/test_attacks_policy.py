@@ -9,7 +9,6 @@ body and any approvals it has seen. Every refusal is asserted with its reason.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ import pytest
 from tsscustody.v1 import coordinator_pb2
 
 from coordinator import cluster, officer, relay
-from coordinator.cli import main
 from coordinator.client import CoordinatorClient
 from coordinator.signer_client import GrpcSignerClient, SessionParams, SignerRejected
 from signer.chains.ethereum import Eip1559Tx
@@ -27,8 +25,7 @@ from signer.node.tls import TlsFiles
 from signer.node.wire import tx_from_proto
 from signer.policy import Intent, Release, sign_approval
 
-ETH = 10**18
-TO = "0x000000000000000000000000000000000000dEaD"
+from .support import ETH, TO
 
 
 @pytest.fixture(scope="module")
@@ -45,17 +42,6 @@ def rogue(live_cluster: cluster.ClusterInfo) -> Iterator[dict[int, GrpcSignerCli
     yield clients
     for c in clients.values():
         c.close()
-
-
-@pytest.fixture
-def tssctl(live_cluster: cluster.ClusterInfo, capsys: pytest.CaptureFixture[str]) -> Any:
-    def run(*argv: str) -> tuple[int, Any, str]:
-        capsys.readouterr()  # drop the log lines of the rogue coordinator's in-process relay
-        rc = main(["--json", *argv, "--dir", str(live_cluster.root)])
-        out, err = capsys.readouterr()
-        return rc, (json.loads(out) if out.strip() else None), err
-
-    return run
 
 
 def _presign(rogue: dict[int, GrpcSignerClient], key_id: str, signing_set: tuple[int, ...]) -> bytes:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from tsscustody.v1 import common_pb2, coordinator_pb2
+from tsscustody.v1 import coordinator_pb2
 
 from coordinator import cluster
 from coordinator.client import CoordinatorClient
@@ -28,8 +28,7 @@ from coordinator.signer_client import GrpcSignerClient
 from signer.node.tls import TlsFiles
 
 from .conftest import log_text
-
-TO = "0x000000000000000000000000000000000000dEaD"
+from .support import eth_tx
 
 
 @pytest.fixture(scope="module")
@@ -38,21 +37,9 @@ def key(live_cluster: cluster.ClusterInfo) -> coordinator_pb2.Key:
         return op.create_key("rollback-hot-wallet", 2, "112")
 
 
-def _tx(nonce: int) -> common_pb2.EthTransaction:
-    return common_pb2.EthTransaction(
-        chain_id=11155111,
-        nonce=nonce,
-        max_priority_fee_per_gas=str(10**9),
-        max_fee_per_gas=str(30 * 10**9),
-        gas_limit=21000,
-        to=TO,
-        value=str(10**15),
-    )
-
-
 def _sign(info: cluster.ClusterInfo, key_id: str, nonce: int) -> coordinator_pb2.SigningRequest:
     with CoordinatorClient(info.coordinator, info.client_tls("backend")) as be:
-        return be.sign_eth(key_id, _tx(nonce), f"rb-{uuid.uuid4()}")
+        return be.sign_eth(key_id, eth_tx(nonce), f"rb-{uuid.uuid4()}")
 
 
 @pytest.fixture

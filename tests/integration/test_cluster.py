@@ -8,7 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 from eth_account import Account
-from tsscustody.v1 import common_pb2, coordinator_pb2
+from tsscustody.v1 import coordinator_pb2
 
 from coordinator import certs, cluster
 from coordinator.cli import verify_eth_signature
@@ -16,20 +16,7 @@ from coordinator.client import CoordinatorClient
 from signer.node.tls import TlsFiles
 
 from .conftest import log_text
-
-TO = "0x000000000000000000000000000000000000dEaD"
-
-
-def _tx(nonce: int, value: int = 10**15) -> common_pb2.EthTransaction:
-    return common_pb2.EthTransaction(
-        chain_id=11155111,
-        nonce=nonce,
-        max_priority_fee_per_gas=str(10**9),
-        max_fee_per_gas=str(30 * 10**9),
-        gas_limit=21000,
-        to=TO,
-        value=str(value),
-    )
+from .support import eth_tx
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +29,7 @@ def _sign(
     info: cluster.ClusterInfo, key_id: str, nonce: int, path: tuple[int, ...] = ()
 ) -> coordinator_pb2.SigningRequest:
     with CoordinatorClient(info.coordinator, info.client_tls("backend")) as be:
-        return be.sign_eth(key_id, _tx(nonce), f"it-{uuid.uuid4()}", path)
+        return be.sign_eth(key_id, eth_tx(nonce), f"it-{uuid.uuid4()}", path)
 
 
 def test_keygen_and_signing_through_the_coordinator(
@@ -61,11 +48,11 @@ def test_same_idempotency_key_returns_the_same_request(
     live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key
 ) -> None:
     with CoordinatorClient(live_cluster.coordinator, live_cluster.client_tls("backend")) as be:
-        first = be.sign_eth(key.key_id, _tx(7), "it-idem-1")
-        again = be.sign_eth(key.key_id, _tx(7), "it-idem-1")
+        first = be.sign_eth(key.key_id, eth_tx(7), "it-idem-1")
+        again = be.sign_eth(key.key_id, eth_tx(7), "it-idem-1")
         assert again.request_id == first.request_id and again.raw_tx == first.raw_tx
         with pytest.raises(grpc.RpcError) as exc:
-            be.sign_eth(key.key_id, _tx(8), "it-idem-1")
+            be.sign_eth(key.key_id, eth_tx(8), "it-idem-1")
         assert exc.value.code() == grpc.StatusCode.ALREADY_EXISTS
 
 

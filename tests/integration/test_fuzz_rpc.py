@@ -23,8 +23,8 @@ from coordinator.client import CoordinatorClient
 from signer.node import limits
 from signer.node.tls import channel_credentials
 
-ETH = 10**18
-TO = "0x000000000000000000000000000000000000dEaD"
+from .support import ETH, TO, eth_tx
+
 BAD_CODES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 BIG = 3 * limits.MIB
 WHO = ("operator", "backend", "auditor", "officer-1", "officer-2", "officer-3", "admin-1", "admin-2", "coordinator")
@@ -76,16 +76,7 @@ def _audit(info: cluster.ClusterInfo) -> list[tuple[int, str]]:
 
 
 def _eth(value: int = 11 * ETH, data: bytes = b"", nonce: int = 0) -> common_pb2.EthTransaction:
-    return common_pb2.EthTransaction(
-        chain_id=1,
-        nonce=nonce,
-        max_priority_fee_per_gas=str(10**9),
-        max_fee_per_gas=str(30 * 10**9),
-        gas_limit=100_000,
-        to=TO,
-        value=str(value),
-        data=data,
-    )
+    return eth_tx(nonce, value, chain_id=1, gas_limit=100_000, data=data)
 
 
 def test_a_3mb_freeze_order_is_refused_and_audited_by_hash_only(

@@ -17,30 +17,17 @@ import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_account import Account
-from tsscustody.v1 import common_pb2, coordinator_pb2
+from tsscustody.v1 import coordinator_pb2
 
 from coordinator import certs, cluster, officer
-from coordinator.cli import main
 from coordinator.client import CoordinatorClient
 from signer.node.tls import TlsFiles
 from signer.policy import sign_approval
 
-ETH = 10**18
-TO = "0x000000000000000000000000000000000000dEaD"
+from .support import ETH, TO, eth_tx
+
 DENIED = "0x1111111111111111111111111111111111111111"
 _nonces = itertools.count(100)
-
-
-@pytest.fixture
-def tssctl(live_cluster: cluster.ClusterInfo, capsys: pytest.CaptureFixture[str]) -> Any:
-    """Run `tssctl --json ARGS --dir D` in process; returns (exit code, parsed JSON or None, stderr)."""
-
-    def run(*argv: str) -> tuple[int, Any, str]:
-        rc = main(["--json", *argv, "--dir", str(live_cluster.root)])
-        out, err = capsys.readouterr()
-        return rc, (json.loads(out) if out.strip() else None), err
-
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -199,15 +186,7 @@ def test_the_initiator_cannot_approve_its_own_request(
     for f in ("ca.pem", "ca.key"):
         shutil.copy(live_cluster.root / "certs" / f, tmp_path / f)
     certs.issue(tmp_path, "officer-1", "backend")
-    tx = common_pb2.EthTransaction(
-        chain_id=1,
-        nonce=next(_nonces),
-        max_priority_fee_per_gas=str(10**9),
-        max_fee_per_gas=str(30 * 10**9),
-        gas_limit=21000,
-        to=TO,
-        value=str(ETH),
-    )
+    tx = eth_tx(next(_nonces), ETH, chain_id=1)
     with CoordinatorClient(live_cluster.coordinator, TlsFiles.in_dir(tmp_path, "officer-1")) as be:
         r = be.sign_eth(key.key_id, tx, f"self-{uuid.uuid4()}")
     assert r.state == "pending_approval" and r.initiator == "officer-1"
