@@ -1,21 +1,67 @@
-"""A signing request's stored forms: the transaction as JSON, the idempotency body hash, the path.
+"""A signing request's forms: as submitted (`NewRequest`), as signed (`Body`), as stored (JSON).
 
 The store keeps the transaction as JSON (256-bit amounts as decimal strings); an idempotency key
-is bound to the hash of everything that identifies the request's body.
+is bound to the hash of everything that identifies the request's body. The intent bytes, the
+intent digest, the policy hash and the transaction's signing digest are computed once per request
+on the submit path and travel in these objects from there to the signers.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from signer.chains.ethereum import Eip1559Tx, parse_address
+from signer.policy import Intent
 from signer.tss import hd
 from signer.tss.encoding import encode
 
 from .errors import InvalidRequest
-from .lifecycle import WITHDRAWAL
+from .request_states import WITHDRAWAL
+from .store import RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A request as submitted, with every derived value computed once (`intent` None: the body does
+    not decode to an intent, `undecodable` says why; it is recorded, then blocked)."""
+
+    request_id: str
+    key_id: str
+    idempotency_key: str
+    body_hash: str
+    path: tuple[int, ...]
+    kind: str
+    initiator: str
+    expires_at: int
+    policy_hash: bytes
+    tx: Eip1559Tx
+    tx_json: dict[str, Any]
+    intent: Intent | None
+    intent_bytes: bytes
+    intent_digest: bytes
+    undecodable: str = ""
+
+    def body(self) -> Body | None:
+        """What signing needs, reusing the digests the intent already holds."""
+        return None if self.intent is None else Body(self.tx, self.intent, self.intent.tx_digest)
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """The transaction to sign and the intent it was approved under; `digest` is its signing digest."""
+
+    tx: Eip1559Tx
+    intent: Intent
+    digest: bytes
+
+    @classmethod
+    def of_row(cls, row: RequestRecord, intent: Intent | None = None) -> Body:
+        """From a stored request (the scheduler's path): decoded, and the digest taken, once."""
+        tx = tx_from_json(row.tx)
+        return cls(tx, intent if intent is not None else Intent.from_bytes(row.intent), tx.signing_digest())
 
 
 def tx_to_json(tx: Eip1559Tx) -> dict[str, Any]:

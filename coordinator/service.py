@@ -58,18 +58,11 @@ from .errors import (
 )
 from .governance import Governance, GovernanceView
 from .governance_admin import GovernanceAdmin
-from .lifecycle import (
-    COLD_SWEEP,
-    DEFAULT_REQUEST_TTL,
-    KINDS,
-    MAX_REQUEST_TTL,
-    NOT_COLD,
-    WITHDRAWAL,
-    Lifecycle,
-    reject_message,
-)
+from .lifecycle import Lifecycle
+from .officer_decisions import OfficerDecisions, reject_message
 from .presign_pool import PresignPool
 from .request_encoding import body_hash, tx_from_json, tx_to_json
+from .request_states import COLD_SWEEP, DEFAULT_REQUEST_TTL, KINDS, MAX_REQUEST_TTL, NOT_COLD, WITHDRAWAL
 from .scheduler import Scheduler
 from .sessions import LEVELS, Sessions
 from .signer_client import SignerClient
@@ -77,7 +70,6 @@ from .signer_health import SignerHealth
 from .signer_state import SignerStates
 from .signing import Signing
 from .store import FAILED, KeyRecord, RequestRecord, Store
-from .store import NotFound as StoreNotFound
 from .submission import Submission
 from .trail import AuditTrail, audit_key_path, audit_public_key_path, open_audit_log
 from .watch import Watches
@@ -181,8 +173,8 @@ class CoordinatorService:
             self.admin.resync,
             max_sign_attempts=max_sign_attempts,
         )
-        self.lifecycle = Lifecycle(store, self.governance, self.trail, self.watches.notify, self.signing.sign_request)
-        self.signing.lifecycle = self.lifecycle
+        self.lifecycle = Lifecycle(store, self.governance, self.trail, self.watches.notify, self.signing)
+        self.officers = OfficerDecisions(self.lifecycle)
         self.submission = Submission(
             store, self.sessions, self.lifecycle, self.watches, random_bytes, request_ttl=request_ttl
         )
@@ -263,12 +255,12 @@ class CoordinatorService:
         )
 
     def approve(self, request_id: str, approval: bytes, *, officer: str) -> RequestRecord:
-        """An officer's approval (`Approval.to_bytes()`), presented by that officer; see `Lifecycle.approve`."""
-        return self.lifecycle.approve(request_id, approval, officer=officer)
+        """An officer's approval (`Approval.to_bytes()`), presented by that officer; see `OfficerDecisions.approve`."""
+        return self.officers.approve(request_id, approval, officer=officer)
 
     def reject(self, request_id: str, officer_id: str, signature: bytes, reason: str, *, officer: str) -> RequestRecord:
-        """An officer's signed veto (`reject_message`); see `Lifecycle.reject`."""
-        return self.lifecycle.reject(request_id, officer_id, signature, reason, officer=officer)
+        """An officer's signed veto (`reject_message`); see `OfficerDecisions.reject`."""
+        return self.officers.reject(request_id, officer_id, signature, reason, officer=officer)
 
     # --- governance: changes, freeze orders --------------------------------------------------------------
     def get_governance(self) -> GovernanceView:
@@ -298,10 +290,7 @@ class CoordinatorService:
 
     def get_request(self, request_id: str) -> RequestRecord:
         """A request's current record."""
-        try:
-            return self.store.get_request(request_id)
-        except StoreNotFound as exc:
-            raise NotFound(str(exc)) from None
+        return self.lifecycle.get(request_id)
 
     def list_requests(self, key_id: str = "", state: str = "", limit: int = 100) -> list[RequestRecord]:
         """Newest first."""

@@ -10,6 +10,10 @@ one made before its restart is dropped (signer_state.py). A signer whose governa
 or was restored (`state_behind`, `state_rolled_back`, `ledger_saturated`) gets the governance log
 again and the request tries another set. A bad partial signature is terminal: the request fails
 naming the signer.
+
+The lifecycle drives it: `job` once per request, then per attempt `reserve` and `sign` ("sign this
+release with a reserved presignature" -> `Signed`, `Retry` or `SignFailure` with blame); every
+state move in between is the lifecycle's.
 """
 
 from __future__ import annotations
@@ -19,9 +23,7 @@ import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
-import structlog
-
-from signer.chains.ethereum import Eip1559Tx, TxError, address_of, keccak256
+from signer.chains.ethereum import TxError, address_of, keccak256
 from signer.node.server import PRESIGNATURE_UNKNOWN
 from signer.tss import hd
 from signer.tss.curve import Point, scalar_from_bytes
@@ -31,9 +33,8 @@ from signer.tss.sign import PartialSignature, combine
 
 from . import relay
 from .errors import Aborted, FailedPrecondition, Internal, ServiceError, Unavailable, error_from_session
-from .lifecycle import Lifecycle
 from .presign_pool import PresignPool
-from .request_encoding import tx_from_json
+from .request_encoding import Body
 from .sessions import Sessions
 from .signer_client import (
     PartialSignResult,
@@ -46,34 +47,76 @@ from .signer_client import (
 )
 from .signer_health import SignerHealth
 from .signer_state import SATURATED, SignerStates, state_parties, state_refusals
-from .store import (
-    CONSUMED,
-    PRESIG_FAILED,
-    SIGNED,
-    SIGNING,
-    InvalidTransition,
-    KeyRecord,
-    PresignatureRecord,
-    RequestRecord,
-    Store,
-)
+from .store import CONSUMED, PRESIG_FAILED, KeyRecord, PresignatureRecord, RequestRecord, Store
 
-log = structlog.get_logger("coordinator")
 SIGN_ROUND = "sign"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Retry:
-    """A signing attempt that failed in a way another set or presignature can fix."""
+class SignJob:
+    """One released request to sign: its key, body (tx, intent, digest) and the release the signers check."""
+
+    key: KeyRecord
+    body: Body
+    release: Release
+    from_address: str  # the derived key's address: the transaction's sender
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Signed:
+    """A combined, verified signature and the broadcastable transaction (the presignature is consumed)."""
+
+    presig: PresignatureRecord
+    r: bytes
+    s: bytes
+    v: int
+    raw_tx: bytes
+    tx_hash: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Retry:
+    """An attempt that failed in a way another set or presignature can fix."""
 
     reason: str
     free: bool  # a restart or a state refusal, not an availability failure: does not use up an attempt
 
 
-class Signing:
-    """Signs released requests; `lifecycle` records every move (set once the lifecycle exists)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class SignFailure:
+    """The request cannot be signed: the error (with blame) it fails with."""
 
-    lifecycle: Lifecycle
+    error: ServiceError
+
+
+@dataclasses.dataclass(slots=True)
+class Attempts:
+    """The attempt budget of one request. A signer that restarted (lost its presignatures) or whose
+    state was restored costs an attempt that says nothing about availability: it earns one more, at
+    most once per signer (`cap`)."""
+
+    budget: int
+    cap: int
+    number: int = 0
+    last: str = ""
+    excluded: set[int] = dataclasses.field(default_factory=set)  # state refused: another set if there is one
+
+    def next(self) -> bool:
+        """Start the next attempt, if the budget allows one."""
+        if self.number >= self.budget:
+            return False
+        self.number += 1
+        return True
+
+    def retry(self, why: Retry) -> None:
+        """The attempt failed in a way another attempt may fix."""
+        self.last = why.reason
+        if why.free:
+            self.budget = min(self.budget + 1, self.cap)
+
+
+class Signing:
+    """Signs released requests, one attempt at a time; the lifecycle records every move."""
 
     def __init__(
         self,
@@ -98,112 +141,61 @@ class Signing:
         self._executor = executor
         self._resync = resync
 
-    def sign_request(self, row: RequestRecord, release: Release, reason: str) -> RequestRecord:
-        """Claim an approved (or released time-locked) request for signing and sign it."""
+    def job(self, row: RequestRecord, release: Release, body: Body) -> SignJob:
+        """What signing `row` needs (the key, and the address the derived key signs as)."""
         key = self.sessions.key(row.key_id)
-        tx = tx_from_json(row.tx)
         derived = hd.derive(Point.from_bytes(key.public_key), key.chain_code, row.path)
-        try:
-            self.lifecycle.transition(
-                row.request_id,
-                SIGNING,
-                "",
-                expect=(row.state,),
-                policy_reason=reason,
-                digest=tx.signing_digest(),
-                from_address=address_of(derived.public_key),
-            )
-        except InvalidTransition:
-            return self.store.get_request(row.request_id)  # another thread is signing it
-        return self._drive(key, row.request_id, row.path, tx, release)
+        return SignJob(key, body, release, address_of(derived.public_key))
 
-    def _drive(
-        self, key: KeyRecord, request_id: str, path: tuple[int, ...], tx: Eip1559Tx, release: Release
-    ) -> RequestRecord:
-        """Sign, converting any unexpected error into a failed request (never left in flight)."""
-        try:
-            return self._attempts(key, request_id, path, tx, release)
-        except Exception as exc:
-            log.exception("sign_internal_error", request_id=request_id, key_id=key.key_id)
-            row = self.store.get_request(request_id)
-            if row.final:
-                return row
-            return self.lifecycle.fail(request_id, Internal(f"internal error: {type(exc).__name__}: {exc}"))
+    def attempts(self, job: SignJob) -> Attempts:
+        """A fresh attempt budget for `job`."""
+        return Attempts(self.max_sign_attempts, self.max_sign_attempts + len(job.key.parties))
 
-    def _attempts(
-        self, key: KeyRecord, request_id: str, path: tuple[int, ...], tx: Eip1559Tx, release: Release
-    ) -> RequestRecord:
-        digest = tx.signing_digest()
-        last = ""
-        excluded: set[int] = set()  # signers whose state refused this request: another set if there is one
-        # A signer that restarted (lost its presignatures) or whose state was restored costs an attempt
-        # that says nothing about availability: it earns one more, at most once per signer.
-        attempt, budget, cap = 0, self.max_sign_attempts, self.max_sign_attempts + len(key.parties)
-        while attempt < budget:
-            attempt += 1
-            live = self.health.live(key.parties)
-            if len(live) < key.threshold:
-                # The cache may be stale (a signer just came back): probe everyone before giving up.
-                live = self.health.live(key.parties, fresh=True)
-            usable = [p for p in live if p not in excluded]
-            live = usable if len(usable) >= key.threshold else live
-            if len(live) < key.threshold:
-                down = sorted(set(key.parties) - set(live))
-                return self.lifecycle.fail(
-                    request_id,
-                    Unavailable(
-                        f"only {len(live)} of {len(key.parties)} signers reachable (down: {down}); need {key.threshold}"
-                    ),
+    def reserve(self, job: SignJob, attempts: Attempts) -> PresignatureRecord | Retry | SignFailure:
+        """A reserved presignature for a live signer set (presigning if none is ready)."""
+        key = job.key
+        live = self.health.live(key.parties)
+        if len(live) < key.threshold:
+            # The cache may be stale (a signer just came back): probe everyone before giving up.
+            live = self.health.live(key.parties, fresh=True)
+        usable = [p for p in live if p not in attempts.excluded]
+        live = usable if len(usable) >= key.threshold else live
+        if len(live) < key.threshold:
+            down = sorted(set(key.parties) - set(live))
+            return SignFailure(
+                Unavailable(
+                    f"only {len(live)} of {len(key.parties)} signers reachable (down: {down}); need {key.threshold}"
                 )
-            try:
-                presig = self.pool.reserve(key, live, path, request_id)
-            except relay.SignerUnreachable as exc:
-                last = str(exc)
-                continue
-            except relay.SessionAborted as exc:
-                behind = state_parties(exc.blames)
-                if not behind:
-                    return self.lifecycle.fail(request_id, error_from_session(exc))
-                excluded |= behind  # caught up by now (see resync); another set meanwhile
-                last, budget = str(exc), min(budget + 1, cap)
-                continue
-            except relay.SessionFailed as exc:
-                return self.lifecycle.fail(request_id, error_from_session(exc))
-            except ServiceError as exc:
-                return self.lifecycle.fail(request_id, exc)
-            try:
-                outcome = self._sign_with(key, presig, tx, digest, release, attempt, excluded)
-            except BaseException:
-                self.pool.drop(presig.presig_id)
-                raise
-            if isinstance(outcome, RequestRecord):
-                return outcome
-            last = outcome.reason
-            if outcome.free:
-                budget = min(budget + 1, cap)
-        return self.lifecycle.fail(request_id, Unavailable(f"no signer set answered after {attempt} attempts: {last}"))
+            )
+        try:
+            return self.pool.reserve(key, live, job.release.path, job.release.request_id)
+        except relay.SignerUnreachable as exc:
+            return Retry(str(exc), free=False)
+        except relay.SessionAborted as exc:
+            behind = state_parties(exc.blames)
+            if not behind:
+                return SignFailure(error_from_session(exc))
+            attempts.excluded |= behind  # caught up by now (see resync); another set meanwhile
+            return Retry(str(exc), free=True)
+        except relay.SessionFailed as exc:
+            return SignFailure(error_from_session(exc))
+        except ServiceError as exc:
+            return SignFailure(exc)
 
-    def _sign_with(
-        self,
-        key: KeyRecord,
-        presig: PresignatureRecord,
-        tx: Eip1559Tx,
-        digest: bytes,
-        release: Release,
-        attempt: int,
-        excluded: set[int],
-    ) -> RequestRecord | _Retry:
-        """One signing attempt with a reserved presignature: the final row, or why to try another set
-        (signers whose state refused are added to `excluded`)."""
-        request_id = release.request_id
-        self.lifecycle.transition(
-            request_id, SIGNING, f"attempt {attempt}: signers {list(presig.signers)}", presig_id=presig.presig_id
-        )
+    def abandon(self, presig: PresignatureRecord) -> None:
+        """An attempt broke off: its reserved presignature is failed, never ready again."""
+        self.pool.drop(presig.presig_id)
+
+    def sign(self, job: SignJob, presig: PresignatureRecord, attempts: Attempts) -> Signed | Retry | SignFailure:
+        """Sign the release with a reserved presignature: PartialSign to its signers, combine, verify.
+        Signers whose state refused are added to `attempts.excluded`. The presignature ends consumed
+        or failed either way."""
+        key, tx, digest = job.key, job.body.tx, job.body.digest
         public = PresignaturePublic.from_bytes(presig.public)
         pid = bytes.fromhex(presig.presig_id)
         states = self.signer_states
         calls: dict[int, Callable[[], PartialSignResult]] = {
-            p: functools.partial(self.signers[p].partial_sign, key.key_id, pid, tx, release, states.for_party(p))
+            p: functools.partial(self.signers[p].partial_sign, key.key_id, pid, tx, job.release, states.for_party(p))
             for p in presig.signers
         }
         ok, failed = relay.parallel(self._executor, calls)
@@ -222,13 +214,13 @@ class Signing:
             self.pool.drop_stale(key, restarted)
             refusals = state_refusals(failed)
             self._resync({p for p, r in refusals.items() if r != SATURATED})
-            excluded.update(refusals)
+            attempts.excluded.update(refusals)
             if len(down) == len(failed):
-                return _Retry(f"signers {down} unreachable during partial signing", free=False)
+                return Retry(f"signers {down} unreachable during partial signing", free=False)
             if len(down) + len(restarted) + len(refusals) == len(failed):
                 why = f"signers {down} unreachable, {restarted} restarted, state refusals {refusals}"
-                return _Retry(why, free=not down)
-            return self.lifecycle.fail(request_id, _partial_sign_error(failed))
+                return Retry(why, free=not down)
+            return SignFailure(_partial_sign_error(failed))
         blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
         partials: dict[int, PartialSignature] = {}
         for p, r in ok.items():
@@ -245,30 +237,16 @@ class Signing:
             raw = tx.raw_signed(sig.r, sig.s, sig.v)
         except ProtocolAbort as abort:
             self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
-            return self.lifecycle.fail(request_id, Aborted(f"partial signature rejected: {abort}", abort.blames))
+            return SignFailure(Aborted(f"partial signature rejected: {abort}", abort.blames))
         except (InternalError, InvalidInput, TxError) as exc:
             self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
-            return self.lifecycle.fail(request_id, Internal(f"combining failed: {exc}"))
+            return SignFailure(Internal(f"combining failed: {exc}"))
         self.store.finish_presignature(presig.presig_id, CONSUMED)
-        row = self.lifecycle.transition(
-            request_id,
-            SIGNED,
-            f"signers {list(presig.signers)}",
-            r=sig.r.to_bytes(32, "big"),
-            s=sig.s.to_bytes(32, "big"),
-            v=sig.v,
-            raw_tx=raw,
-            tx_hash=keccak256(raw),
-        )
-        log.info(
-            "request_signed",
-            request_id=request_id,
-            key_id=key.key_id,
-            signers=list(presig.signers),
-            tx_hash=row.tx_hash.hex(),
-        )
-        self.pool.after_signing(key, presig)
-        return row
+        return Signed(presig, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"), sig.v, raw, keccak256(raw))
+
+    def signed(self, job: SignJob, presig: PresignatureRecord) -> None:
+        """The request is signed: top up the set's pool if it runs low."""
+        self.pool.after_signing(job.key, presig)
 
 
 def _partial_sign_error(failed: Mapping[int, SignerError]) -> ServiceError:

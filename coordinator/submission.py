@@ -18,10 +18,11 @@ from signer.tss.errors import InvalidInput
 from .audit import REQUEST
 from .errors import AlreadyExists, FailedPrecondition, InvalidRequest, NotFound
 from .governance import NoPolicy
-from .lifecycle import KINDS, MAX_REQUEST_TTL, WITHDRAWAL, Lifecycle, in_flight
-from .request_encoding import body_hash, check_path, tx_to_json
+from .lifecycle import Lifecycle, in_flight
+from .request_encoding import NewRequest, body_hash, check_path, tx_to_json
+from .request_states import KINDS, MAX_REQUEST_TTL, WITHDRAWAL
 from .sessions import Sessions
-from .store import SUBMITTED, IdempotencyConflict, RequestRecord, Store
+from .store import IdempotencyConflict, RequestRecord, Store
 from .store import NotFound as StoreNotFound
 from .watch import Watches
 
@@ -84,6 +85,7 @@ class Submission:
             trail.record(REQUEST, "refused", idempotency_key, initiator, key_id=key_id, reason="no_policy")
             raise FailedPrecondition(str(exc)) from None
         request_id = self._random(16).hex()
+        policy_hash = policy.hash()
         intent: Intent | None = None
         undecodable = ""
         try:
@@ -92,53 +94,41 @@ class Submission:
                 key_id=key_id,
                 path=p,
                 request_id=request_id,
-                policy_hash=policy.hash(),
+                policy_hash=policy_hash,
                 expires_at=now + life,
                 initiator=initiator,
             )
         except PolicyError as exc:
             undecodable = exc.reason  # fail closed: recorded, then blocked
+        new = NewRequest(
+            request_id=request_id,
+            key_id=key_id,
+            idempotency_key=idempotency_key,
+            body_hash=bh,
+            path=p,
+            kind=kind,
+            initiator=initiator,
+            expires_at=now + life,
+            policy_hash=policy_hash,
+            tx=tx,
+            tx_json=tx_to_json(tx),
+            intent=intent,
+            intent_bytes=b"" if intent is None else intent.to_bytes(),
+            intent_digest=b"" if intent is None else intent.digest(),
+            undecodable=undecodable,
+        )
         try:
-            row, created = self.store.create_request(
-                request_id=request_id,
-                key_id=key_id,
-                idempotency_key=idempotency_key,
-                body_hash=bh,
-                tx=tx_to_json(tx),
-                path=p,
-                kind=kind,
-                initiator=initiator,
-                intent=b"" if intent is None else intent.to_bytes(),
-                intent_digest=b"" if intent is None else intent.digest(),
-                policy_hash=policy.hash(),
-                expires_at=now + life,
-                audit=trail.note(
-                    REQUEST,
-                    SUBMITTED,
-                    request_id,
-                    initiator or "coordinator",
-                    key_id=key_id,
-                    kind=kind,
-                    initiator=initiator,
-                    idempotency_key=idempotency_key,
-                    path=p,
-                    tx=tx_to_json(tx),
-                    intent=b"" if intent is None else intent.to_bytes(),
-                    intent_digest=b"" if intent is None else intent.digest(),
-                    policy_hash=policy.hash(),
-                    expires_at=now + life,
-                ),
-            )
+            row, created = self.lifecycle.submit(new)
         except IdempotencyConflict as exc:
             raise AlreadyExists(str(exc)) from None
         except StoreNotFound as exc:
             raise NotFound(str(exc)) from None
         if not created:
             return self._settled(row, wait)
-        self.watches.notify(request_id)
-        if intent is None:
+        body = new.body()
+        if body is None:
             return self.lifecycle.block(row, undecodable, detail=f"fail closed: {undecodable}")
-        return self.lifecycle.advance(request_id)
+        return self.lifecycle.advance(request_id, body=body)
 
     def _settled(self, row: RequestRecord, wait: float) -> RequestRecord:
         """A found-again request, once it is not being evaluated or signed (or `wait` ran out)."""
