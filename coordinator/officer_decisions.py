@@ -10,22 +10,15 @@ from __future__ import annotations
 import structlog
 
 from signer.policy import Approval, Intent, PolicyError, verify_approval
-from signer.tss.encoding import encode
 
 from .audit import APPROVAL, REQUEST
 from .errors import AlreadyExists, FailedPrecondition, refused
 from .governance import NoPolicy
 from .lifecycle import Lifecycle
-from .request_states import OPEN_STATES, PENDING_APPROVAL
+from .request_states import OPEN_STATES, PENDING_APPROVAL, reject_message
 from .store import DuplicateApproval, InvalidTransition, RequestRecord
 
 log = structlog.get_logger("coordinator")
-REJECT_TAG = "reject/v1"
-
-
-def reject_message(request_id: str, intent_digest: bytes) -> bytes:
-    """What an officer signs (Ed25519) to reject a request: encode("reject/v1", request_id, digest)."""
-    return encode(REJECT_TAG, request_id, intent_digest)
 
 
 class OfficerDecisions:

@@ -8,7 +8,8 @@
     exits while open: block -> blocked (the policy, a freeze at submission, an undecodable body),
     reject -> rejected (an officer's signed veto), expire -> expired; recover -> failed (restart)
 
-A leaf module (imports nothing of the coordinator) so the store can check the same table.
+A leaf module (imports nothing of the coordinator) so the store can check the same table and an
+officer's tool can build `reject_message` without the server's code.
 `lifecycle.py` is the only code that makes these moves; it checks each against this table first
 (`check_move`), so a move the table does not allow is our bug (`IllegalTransition`), never a race.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from signer.tss.encoding import encode
 from signer.tss.errors import InternalError
 
 # --- kinds --------------------------------------------------------------------------------------------
@@ -27,6 +29,13 @@ NOT_COLD = "sweep_destination_not_cold"
 """The block reason of a cold sweep whose destination is not a registered cold address."""
 DEFAULT_REQUEST_TTL = 24 * 3600
 MAX_REQUEST_TTL = 30 * 24 * 3600
+REJECT_TAG = "reject/v1"
+
+
+def reject_message(request_id: str, intent_digest: bytes) -> bytes:
+    """What an officer signs (Ed25519) to reject a request: encode("reject/v1", request_id, digest)."""
+    return encode(REJECT_TAG, request_id, intent_digest)
+
 
 # --- states -------------------------------------------------------------------------------------------
 SUBMITTED = "submitted"

@@ -59,10 +59,18 @@ from .errors import (
 from .governance import Governance, GovernanceView
 from .governance_admin import GovernanceAdmin
 from .lifecycle import Lifecycle
-from .officer_decisions import OfficerDecisions, reject_message
+from .officer_decisions import OfficerDecisions
 from .presign_pool import PresignPool
 from .request_encoding import body_hash, tx_from_json, tx_to_json
-from .request_states import COLD_SWEEP, DEFAULT_REQUEST_TTL, KINDS, MAX_REQUEST_TTL, NOT_COLD, WITHDRAWAL
+from .request_states import (
+    COLD_SWEEP,
+    DEFAULT_REQUEST_TTL,
+    KINDS,
+    MAX_REQUEST_TTL,
+    NOT_COLD,
+    WITHDRAWAL,
+    reject_message,
+)
 from .scheduler import Scheduler
 from .sessions import LEVELS, Sessions
 from .signer_client import SignerClient
