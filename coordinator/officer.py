@@ -46,7 +46,7 @@ from signer.policy import (
 )
 
 from .client import CoordinatorClient
-from .lifecycle import reject_message
+from .request_states import reject_message
 
 PENDING_APPROVAL = "pending_approval"
 

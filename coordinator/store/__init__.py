@@ -11,7 +11,7 @@ under an idempotency key, recording an approval) is atomic across threads and ac
 sharing the file.
 
 Modules: `database` (connections, transactions, `migrate`), `migrations` (the schema), `keys`
-(keys and the presignature pool), `request_records` (request states, allowed moves, records),
+(keys and the presignature pool), `request_records` (request records; the states and moves are `coordinator/request_states.py`),
 `requests` (requests, transitions, approvals), `sessions`, `governance`, `columns` (JSON column
 codecs), `errors`. `Store` combines the table groups into the one object callers use; every name
 callers need is importable from `coordinator.store`.

@@ -1,4 +1,4 @@
-"""What a signing request is: its states and allowed moves, its records and their row decoding."""
+"""What a signing request is: its records and their row decoding (states: `coordinator/request_states.py`)."""
 
 from __future__ import annotations
 
@@ -9,32 +9,23 @@ from typing import Any
 
 from signer.tss.errors import Blame
 
+# The states and allowed moves have one home, the lifecycle's table; the store checks the same one.
+from ..request_states import (
+    APPROVED,
+    BLOCKED,
+    EXPIRED,
+    FAILED,
+    FINAL_STATES,
+    OPEN_STATES,
+    PENDING_APPROVAL,
+    REJECTED,
+    SIGNED,
+    SIGNING,
+    SUBMITTED,
+    TIME_LOCKED,
+    TRANSITIONS,
+)
 from .columns import blames_from_json, ints_from_json
-
-# --- request states (the lifecycle of DESIGN.md §5) ---------------------------------------------
-SUBMITTED = "submitted"
-PENDING_APPROVAL = "pending_approval"
-APPROVED = "approved"
-TIME_LOCKED = "time_locked"
-SIGNING = "signing"
-SIGNED = "signed"
-REJECTED = "rejected"
-BLOCKED = "blocked"
-EXPIRED = "expired"
-FAILED = "failed"
-FINAL_STATES = frozenset({SIGNED, REJECTED, BLOCKED, EXPIRED, FAILED})
-OPEN_STATES = (PENDING_APPROVAL, APPROVED, TIME_LOCKED)
-"""Waiting for approvals, a release or a signing slot: these expire, can be rejected or blocked."""
-TRANSITIONS: dict[str, frozenset[str]] = {
-    SUBMITTED: frozenset({PENDING_APPROVAL, APPROVED, SIGNING, BLOCKED, REJECTED, FAILED}),
-    PENDING_APPROVAL: frozenset({PENDING_APPROVAL, APPROVED, REJECTED, BLOCKED, EXPIRED, FAILED}),
-    APPROVED: frozenset({TIME_LOCKED, SIGNING, REJECTED, BLOCKED, EXPIRED, FAILED}),
-    TIME_LOCKED: frozenset({SIGNING, REJECTED, BLOCKED, EXPIRED, FAILED}),
-    SIGNING: frozenset({SIGNING, SIGNED, FAILED}),
-}
-"""Allowed moves. PENDING_APPROVAL -> PENDING_APPROVAL records an approval that does not yet meet
-the quorum; SIGNING -> SIGNING records a retry with another signer set."""
-
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:

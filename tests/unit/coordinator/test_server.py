@@ -202,12 +202,12 @@ def test_bad_partial_is_aborted_with_blame_trailer(cluster: Cluster) -> None:
     honest = cluster.service.signers[3]
     cluster.service.signers[3] = Corrupt(cluster.clients[3])
     try:
-        cluster.service._mark(1, False)  # steer the set to (2, 3)
+        cluster.service.health.mark(1, False)  # steer the set to (2, 3)
         with cluster.client("backend") as be, pytest.raises(grpc.RpcError) as exc:
             be.sign_eth(KEY_ID, tx_to_proto(TX), "grpc-corrupt", ())
     finally:
         cluster.service.signers[3] = honest
-        cluster.service._mark(1, True)
+        cluster.service.health.mark(1, True)
     assert _code(exc) == grpc.StatusCode.ABORTED
     trailers = dict(exc.value.trailing_metadata())
     blames = blame_codec.decode_blames(trailers[blame_codec.METADATA_KEY])

@@ -56,13 +56,22 @@ def test_request_for_unknown_key_is_not_found(db: Store) -> None:
 
 def test_transitions_record_events_and_results(db: Store) -> None:
     make_request(db, "r1")
+    with pytest.raises(st.InvalidTransition):  # the lifecycle's table: signing comes after approval
+        db.transition("r1", st.SIGNING)
+    db.transition("r1", st.APPROVED, "approved")
     db.transition("r1", st.SIGNING, "start", digest=b"\x01" * 32, from_address="0xabc")
     db.transition("r1", st.SIGNING, "attempt 2")
     row = db.transition("r1", st.SIGNED, "done", r=b"\x02" * 32, s=b"\x03" * 32, v=1, raw_tx=b"\x02raw", tx_hash=b"h")
     assert row.final and row.v == 1 and row.digest == b"\x01" * 32 and row.from_address == "0xabc"
     events = db.events("r1")
-    assert [(e.seq, e.state) for e in events] == [(1, "submitted"), (2, "signing"), (3, "signing"), (4, "signed")]
-    assert [e.state for e in db.events("r1", after_seq=2)] == ["signing", "signed"]
+    assert [(e.seq, e.state) for e in events] == [
+        (1, "submitted"),
+        (2, "approved"),
+        (3, "signing"),
+        (4, "signing"),
+        (5, "signed"),
+    ]
+    assert [e.state for e in db.events("r1", after_seq=3)] == ["signing", "signed"]
     with pytest.raises(st.InvalidTransition):
         db.transition("r1", st.FAILED)
 
@@ -77,8 +86,8 @@ def test_blame_round_trips(db: Store) -> None:
 
 def test_unknown_result_field_is_refused(db: Store) -> None:
     make_request(db, "r1")
-    with pytest.raises(st.StoreError):
-        db.transition("r1", st.SIGNING, key_id="k2")
+    with pytest.raises(st.StoreError, match="key_id"):
+        db.transition("r1", st.APPROVED, key_id="k2")
 
 
 def test_list_requests_filters(db: Store) -> None:
@@ -131,7 +140,7 @@ def test_a_failing_audit_hook_rolls_the_change_back(db: Store) -> None:
         raise RuntimeError("audit log unavailable")
 
     with pytest.raises(RuntimeError):
-        db.transition("r1", st.SIGNING, audit=broken)
+        db.transition("r1", st.APPROVED, audit=broken)
     assert db.get_request("r1").state == st.SUBMITTED and len(db.events("r1")) == 1
     with pytest.raises(RuntimeError):
         db.put_governance("policy", b"v1", ("policy", b"c"), audit=broken)

@@ -1,0 +1,208 @@
+"""The presignature pool: presign sessions, reservations and the background refill.
+
+A presignature is made for one (key, signer set, path); its public data is stored `ready`, and a
+signing attempt reserves one for the first live set in round-robin order (each signer is in t/n
+of the sets: exactly the fair share of every windowed limit it enforces, so an honest coordinator
+can reach the limit). A reserved presignature is consumed or failed, never ready again. With a
+pool size > 0 a background thread tops up, in batches, the sets that sign.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections.abc import Mapping, Sequence
+
+import structlog
+
+from signer.tss import hd
+from signer.tss.curve import Point
+from signer.tss.errors import DecodeError
+from signer.tss.presign import PresignaturePublic
+
+from . import relay
+from .errors import FailedPrecondition, Internal, InvalidRequest, Unavailable, error_from_session
+from .request_encoding import check_path
+from .sessions import Sessions
+from .signer_client import SessionParams, SignerClient, SignerError
+from .signer_health import SignerHealth
+from .signer_state import SignerStates
+from .store import PRESIG_FAILED, RESERVED, KeyRecord, PresignatureRecord, Store
+
+log = structlog.get_logger("coordinator")
+_Item = tuple[str, tuple[int, ...], tuple[int, ...]]  # key id, signer set, path
+
+
+class PresignPool:
+    """Presignatures per (key, set, path); `size` > 0 keeps that many ready with a refill thread."""
+
+    def __init__(
+        self,
+        store: Store,
+        signers: Mapping[int, SignerClient],
+        sessions: Sessions,
+        health: SignerHealth,
+        signer_states: SignerStates,
+        *,
+        size: int = 0,
+    ) -> None:
+        self.store = store
+        self.signers = signers
+        self.sessions = sessions
+        self.health = health
+        self.signer_states = signer_states
+        self.size = size
+        self._set_rotation = itertools.count()
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._pending: set[_Item] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the refill thread (if `size` > 0; after recovery, which fails reserved presignatures)."""
+        if self.size > 0:
+            self._thread = threading.Thread(target=self._refill_loop, name="presign-refill", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop the refill thread and wait for it."""
+        self._closed = True
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=60)
+
+    def check_signers(self, key: KeyRecord, signers: Sequence[int]) -> tuple[int, ...]:
+        """A signing set of `key` as a sorted tuple; InvalidRequest unless exactly t distinct parties."""
+        s = tuple(sorted(set(signers)))
+        if len(s) != key.threshold or len(s) != len(signers) or not set(s) <= set(key.parties):
+            raise InvalidRequest(f"a signing set is exactly {key.threshold} distinct parties of {list(key.parties)}")
+        return s
+
+    def presign(self, key: KeyRecord, signers: tuple[int, ...], path: tuple[int, ...]) -> str:
+        """One presign session; stores its public data as ready and returns its id."""
+        attestations: dict[int, bytes] = {}
+        session_id, out = self.sessions.run(
+            "presign", key.key_id, signers, SessionParams(key.key_id, path=path), attestations
+        )
+        try:
+            public = PresignaturePublic.from_bytes(out)
+        except DecodeError as exc:
+            raise Internal(f"presignature public data unreadable: {exc}") from None
+        derived = hd.derive(Point.from_bytes(key.public_key), key.chain_code, path)
+        expected = (
+            session_id,
+            signers,
+            key.public_key,
+            key.epoch,
+            key.aux_epoch,
+            path,
+            derived.tweak,
+            derived.public_key,
+        )
+        got = (
+            public.session_id,
+            public.signers,
+            public.key_fingerprint,
+            public.epoch,
+            public.aux_epoch,
+            public.path,
+            public.tweak,
+            public.public_key,
+        )
+        if got != expected:
+            raise FailedPrecondition("the presignature is not bound to this key, epoch, signer set and path")
+        presig_id = session_id.hex()
+        self.signer_states.note(attestations, presig_id)
+        self.store.add_presignature(presig_id, key.key_id, signers, path, out, key.epoch)
+        return presig_id
+
+    def ensure(self, key_id: str, signers: Sequence[int], path: Sequence[int] = (), count: int = 1) -> int:
+        """Presign until `count` are ready for (key, signers, path); returns how many were made."""
+        key = self.sessions.key(key_id)
+        s, p = self.check_signers(key, signers), check_path(path)
+        made = 0
+        while self.store.count_ready(key_id, s, p, key.epoch) < count:
+            try:
+                self.presign(key, s, p)
+            except relay.SessionFailed as exc:
+                raise error_from_session(exc) from None
+            made += 1
+        return made
+
+    def key_created(self, key: KeyRecord) -> None:
+        """Start the pool of a new key on its first live set."""
+        if self.size > 0:
+            live_set = tuple(self.health.live(key.parties)[: key.threshold])
+            if len(live_set) == key.threshold:
+                self.schedule_refill(key.key_id, live_set, ())
+
+    def schedule_refill(self, key_id: str, signers: tuple[int, ...], path: tuple[int, ...]) -> None:
+        """Queue a top-up of (key, set, path) for the refill thread (once while queued)."""
+        item = (key_id, signers, path)
+        with self._lock:
+            if self._closed or item in self._pending:
+                return
+            self._pending.add(item)
+        self._queue.put(item)
+
+    def after_signing(self, key: KeyRecord, presig: PresignatureRecord) -> None:
+        """A presignature was consumed: refill its set once it runs low (in batches, not after every signature)."""
+        low_water = max(1, self.size // 2)
+        if self.size > 0 and self.store.count_ready(key.key_id, presig.signers, presig.path, key.epoch) < low_water:
+            self.schedule_refill(key.key_id, presig.signers, presig.path)
+
+    def _refill_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None or self._closed:
+                return
+            with self._lock:
+                self._pending.discard(item)
+            if len(self.health.live(item[1])) != len(item[1]):
+                continue  # a signer of the set is down: the next request picks a live set
+            try:
+                made = self.ensure(*item, count=self.size)
+                if made:
+                    log.info(
+                        "presignatures_refilled", key_id=item[0], signers=list(item[1]), path=list(item[2]), made=made
+                    )
+            except Exception as exc:  # background work: log and carry on
+                log.warning("presign_refill_failed", key_id=item[0], signers=list(item[1]), error=str(exc))
+
+    def reserve(
+        self, key: KeyRecord, live: Sequence[int], path: tuple[int, ...], request_id: str
+    ) -> PresignatureRecord:
+        """The first live set (in round-robin order) with a ready presignature, reserved; else presign
+        for the first one."""
+        sets = list(itertools.combinations(sorted(live), key.threshold))
+        k = next(self._set_rotation) % len(sets)
+        sets = sets[k:] + sets[:k]
+        for _ in range(3):
+            got = self.store.reserve_presignature(key.key_id, sets, path, key.epoch, request_id)
+            if got is not None:
+                if tuple(got.signers) != sets[0]:
+                    self.schedule_refill(key.key_id, sets[0], path)  # so the next turn of this set finds one
+                return got
+            self.presign(key, sets[0], path)  # another request may take it first: then go again
+        raise Unavailable("could not reserve a presignature (taken by concurrent requests)")
+
+    def drop(self, presig_id: str) -> None:
+        """A reserved presignature whose attempt broke off: failed, never ready again."""
+        if self.store.get_presignature(presig_id).state == RESERVED:
+            self.store.finish_presignature(presig_id, PRESIG_FAILED)
+
+    def drop_stale(self, key: KeyRecord, restarted: Sequence[int]) -> None:
+        """Signers that lost their presignatures (a restart): fail every ready one of theirs made
+        under an earlier boot, so the next attempt presigns afresh instead of failing again."""
+        for party in restarted:
+            try:
+                boot = self.signers[party].status().boot_id
+            except SignerError:
+                boot = b""  # unknown: drop all of this signer's (fail closed, costs only presigning)
+            stale = self.signer_states.stale(self.store.ready_presignatures(key.key_id), party, boot)
+            dropped = self.store.fail_ready_presignatures(stale)
+            for pid in stale:
+                self.signer_states.forget(pid)
+            log.warning("presignatures_dropped_signer_restarted", key_id=key.key_id, party=party, dropped=dropped)

@@ -1,0 +1,121 @@
+"""A signing request's forms: as submitted (`NewRequest`), as signed (`Body`), as stored (JSON).
+
+The store keeps the transaction as JSON (256-bit amounts as decimal strings); an idempotency key
+is bound to the hash of everything that identifies the request's body. The intent bytes, the
+intent digest, the policy hash and the transaction's signing digest are computed once per request
+on the submit path and travel in these objects from there to the signers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from signer.chains.ethereum import Eip1559Tx, parse_address
+from signer.policy import Intent
+from signer.tss import hd
+from signer.tss.encoding import encode
+
+from .errors import InvalidRequest
+from .request_states import WITHDRAWAL
+from .store import RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A request as submitted, with every derived value computed once (`intent` None: the body does
+    not decode to an intent, `undecodable` says why; it is recorded, then blocked)."""
+
+    request_id: str
+    key_id: str
+    idempotency_key: str
+    body_hash: str
+    path: tuple[int, ...]
+    kind: str
+    initiator: str
+    expires_at: int
+    policy_hash: bytes
+    tx: Eip1559Tx
+    tx_json: dict[str, Any]
+    intent: Intent | None
+    intent_bytes: bytes
+    intent_digest: bytes
+    undecodable: str = ""
+
+    def body(self) -> Body | None:
+        """What signing needs, reusing the digests the intent already holds."""
+        return None if self.intent is None else Body(self.tx, self.intent, self.intent.tx_digest)
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """The transaction to sign and the intent it was approved under; `digest` is its signing digest."""
+
+    tx: Eip1559Tx
+    intent: Intent
+    digest: bytes
+
+    @classmethod
+    def of_row(cls, row: RequestRecord, intent: Intent | None = None) -> Body:
+        """From a stored request (the scheduler's path): decoded, and the digest taken, once."""
+        tx = tx_from_json(row.tx)
+        return cls(tx, intent if intent is not None else Intent.from_bytes(row.intent), tx.signing_digest())
+
+
+def tx_to_json(tx: Eip1559Tx) -> dict[str, Any]:
+    """JSON form (256-bit amounts as decimal strings, data as hex)."""
+    return {
+        "chain_id": tx.chain_id,
+        "nonce": tx.nonce,
+        "max_priority_fee_per_gas": str(tx.max_priority_fee_per_gas),
+        "max_fee_per_gas": str(tx.max_fee_per_gas),
+        "gas_limit": tx.gas_limit,
+        "to": tx.to,
+        "value": str(tx.value),
+        "data": tx.data.hex(),
+    }
+
+
+def tx_from_json(d: Mapping[str, Any]) -> Eip1559Tx:
+    """Inverse of `tx_to_json`."""
+    return Eip1559Tx(
+        chain_id=int(d["chain_id"]),
+        nonce=int(d["nonce"]),
+        max_priority_fee_per_gas=int(d["max_priority_fee_per_gas"]),
+        max_fee_per_gas=int(d["max_fee_per_gas"]),
+        gas_limit=int(d["gas_limit"]),
+        to=str(d["to"]),
+        value=int(d["value"]),
+        data=bytes.fromhex(d["data"]),
+    )
+
+
+def body_hash(key_id: str, path: Sequence[int], tx: Eip1559Tx, kind: str = WITHDRAWAL, initiator: str = "") -> str:
+    """What an idempotency key is bound to: key, path, kind, initiator and every transaction field
+    (address bytes, not spelling)."""
+    body = encode(
+        "sign_eth/body/v2",
+        key_id,
+        list(path),
+        kind,
+        initiator,
+        tx.chain_id,
+        tx.nonce,
+        tx.max_priority_fee_per_gas,
+        tx.max_fee_per_gas,
+        tx.gas_limit,
+        parse_address(tx.to),
+        tx.value,
+        tx.data,
+    )
+    return hashlib.sha256(body).hexdigest()
+
+
+def check_path(path: Sequence[int]) -> tuple[int, ...]:
+    """A derivation path as a tuple; InvalidRequest unless non-hardened and at most 255 deep."""
+    out = tuple(path)
+    if len(out) > 255 or any(not isinstance(i, int) or not 0 <= i < hd.HARDENED for i in out):
+        raise InvalidRequest("path indices must be non-hardened (0 <= index < 2^31), at most 255 of them")
+    return out

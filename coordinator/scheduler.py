@@ -1,0 +1,87 @@
+"""The scheduler: a background pass that moves time-driven work forward.
+
+Each `tick` promotes governance changes whose time lock ran out, brings lagging signers up to date,
+then lets the lifecycle expire stale requests, block those under a replaced policy and sign what a
+time lock or a lifted freeze releases. `wake` runs a pass at once (after a governance change).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+from .audit import POLICY
+from .governance_admin import GovernanceAdmin
+from .lifecycle import Lifecycle
+from .signer_health import SignerHealth
+from .store import Store
+
+log = structlog.get_logger("coordinator")
+
+
+class Scheduler:
+    """`interval` > 0 runs `tick` in a thread that often (0: call `tick` yourself, as tests with an
+    injected clock do)."""
+
+    def __init__(
+        self,
+        store: Store,
+        admin: GovernanceAdmin,
+        lifecycle: Lifecycle,
+        health: SignerHealth,
+        *,
+        interval: float,
+    ) -> None:
+        self.store = store
+        self.admin = admin
+        self.lifecycle = lifecycle
+        self.health = health
+        self.interval = interval
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the background thread (if `interval` > 0)."""
+        if self.interval > 0:
+            self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        """Run the next pass now."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask the thread to stop (a pass in progress stops between requests)."""
+        self._closed = True
+        self._wake.set()
+
+    def join(self) -> None:
+        """Wait for the thread after `stop`."""
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def tick(self) -> None:
+        """One pass: promote governance changes whose time lock ran out, bring lagging signers up to
+        date, expire stale requests, block those under a replaced policy, sign what a time lock or a
+        lifted freeze releases."""
+        now = int(self.store.now())
+        governance, trail = self.admin.governance, self.admin.trail
+        for kind, version, _ in governance.advance(
+            now, lambda k, v, h: trail.note(POLICY, "change_effective", k, version=v, hash=h)
+        ):
+            log.info("governance_effective", kind=kind, version=version)
+        self.admin.sync_signers(self.health.live)
+        self.lifecycle.release_due(now, stop=lambda: self._closed)
+
+    def _loop(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._closed:
+                return
+            try:
+                self.tick()
+            except Exception:  # background work: log and carry on
+                log.exception("scheduler_tick_failed")

@@ -1,0 +1,175 @@
+"""Recorded protocol sessions across the signers, and key creation (keygen, then aux info).
+
+Every session is a row (started, then ended with its blame or success) and an audit entry. A
+session that fails because a signer's governance state is behind gets that signer the governance
+log again; an unreachable signer is marked down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+
+import structlog
+
+from signer.chains.ethereum import address_of
+from signer.tss.encoding import as_bytes, as_int, as_list, as_point, decode
+from signer.tss.errors import DecodeError
+
+from . import relay
+from .audit import ABORT, KEY, SESSION
+from .errors import Internal, InvalidRequest, NotFound, Unavailable, error_from_session
+from .signer_client import SessionParams, SignerClient
+from .signer_health import SignerHealth
+from .signer_state import state_parties
+from .store import KeyRecord, Store
+from .store import NotFound as StoreNotFound
+from .trail import AuditTrail
+
+log = structlog.get_logger("coordinator")
+LEVELS = ("128", "112")
+
+
+class Sessions:
+    """Runs keygen, aux and presign sessions through the relay, recorded and audited."""
+
+    def __init__(
+        self,
+        store: Store,
+        signers: Mapping[int, SignerClient],
+        executor: Executor,
+        trail: AuditTrail,
+        health: SignerHealth,
+        resync: Callable[[set[int]], None],
+        random_bytes: Callable[[int], bytes],
+        *,
+        peers: Mapping[int, bytes] | None = None,
+    ) -> None:
+        self.store = store
+        self.signers = signers
+        # Signers' identity keys: the relay verifies every envelope against them before forwarding.
+        self.peers = peers
+        self.trail = trail
+        self.health = health
+        self._executor = executor
+        self._resync = resync
+        self._random = random_bytes
+
+    def run(
+        self,
+        protocol: str,
+        key_id: str,
+        parties: tuple[int, ...],
+        params: SessionParams,
+        attestations: dict[int, bytes] | None = None,
+    ) -> tuple[bytes, bytes]:
+        """Run one recorded session; returns (session id, the common public output)."""
+        session_id = self._random(16)
+        self.store.start_session(session_id.hex(), protocol, key_id, parties)
+        try:
+            outputs = relay.run_session(
+                self.signers,
+                session_id,
+                protocol,
+                parties,
+                params,
+                executor=self._executor,
+                peers=self.peers,
+                attestations_out=attestations,
+            )
+        except relay.SessionFailed as exc:
+            self._resync(state_parties(exc.blames))
+            unreachable = exc.unreachable if isinstance(exc, relay.SessionAborted) else set()
+            self.store.end_session(
+                session_id.hex(), ok=False, blame=exc.blames, error=str(exc), unreachable=sorted(unreachable)
+            )
+            self.trail.record(
+                ABORT,
+                "session_failed",
+                session_id.hex(),
+                session_id=session_id,
+                protocol=protocol,
+                key_id=key_id,
+                parties=parties,
+                error=str(exc),
+                blame=exc.blames,
+            )
+            if isinstance(exc, relay.SignerUnreachable):
+                for p in exc.parties:
+                    self.health.mark(p, False)
+            raise
+        self.store.end_session(session_id.hex(), ok=True)
+        self.trail.record(SESSION, "session_done", session_id.hex(), protocol=protocol, key_id=key_id, parties=parties)
+        return session_id, outputs[parties[0]]
+
+    def create_key(self, name: str, threshold: int, level: str) -> KeyRecord:
+        """Distributed keygen over every signer, then aux info over the same parties."""
+        if not name or len(name) > 128:
+            raise InvalidRequest("a key needs a name of 1-128 characters")
+        if level not in LEVELS:
+            raise InvalidRequest(f"level must be one of {LEVELS}")
+        parties = tuple(self.signers)
+        if not 2 <= threshold <= len(parties):
+            raise InvalidRequest(
+                f"threshold must satisfy 2 <= t <= n = {len(parties)} (t = 1 would make every share the key)"
+            )
+        live = self.health.live(parties, fresh=True)
+        if len(live) != len(parties):
+            raise Unavailable(f"keygen needs every signer; unreachable: {sorted(set(parties) - set(live))}")
+        key_id = self._random(8).hex()
+        bound = log.bind(key_id=key_id, threshold=threshold, parties=list(parties), level=level)
+        bound.info("key_create_start")
+        try:
+            _, kg = self.run("keygen", key_id, parties, SessionParams(key_id, threshold=threshold, level=level))
+            _, ax = self.run("aux", key_id, parties, SessionParams(key_id, level=level))
+        except relay.SessionFailed as exc:
+            bound.warning("key_create_failed", detail=str(exc), culprits=sorted(exc.culprits))
+            raise error_from_session(exc) from None
+        try:
+            f = decode("keygen/public", kg, 6)
+            public_key, chain_code, t, ps = (
+                as_point(f[0]),
+                as_bytes(f[1]),
+                as_int(f[2]),
+                tuple(as_int(p) for p in as_list(f[3])),
+            )
+            epoch = as_int(f[5])
+            aux_epoch = as_bytes(decode("aux/public", ax, 2)[0])
+        except DecodeError as exc:
+            raise Internal(f"signers agreed on an output we cannot read: {exc}") from None
+        if t != threshold or ps != parties:
+            raise Internal("keygen output does not match the requested threshold and parties")
+        key = KeyRecord(
+            key_id,
+            name,
+            threshold,
+            parties,
+            level,
+            public_key.to_bytes(),
+            chain_code,
+            epoch,
+            aux_epoch,
+            self.store.now(),
+        )
+        self.store.add_key(key)
+        self.trail.record(
+            KEY,
+            "key_created",
+            key_id,
+            key_id=key_id,
+            name=name,
+            threshold=threshold,
+            parties=parties,
+            level=level,
+            public_key=key.public_key,
+            address=address_of(public_key),
+        )
+        bound.info("key_created", address=address_of(public_key))
+        return key
+
+    def key(self, key_id: str) -> KeyRecord:
+        """A key's public record (NotFound if there is none)."""
+        try:
+            return self.store.get_key(key_id)
+        except StoreNotFound as exc:
+            raise NotFound(str(exc)) from None

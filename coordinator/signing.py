@@ -1,0 +1,257 @@
+"""Signing attempts and combining: reserve a presignature, fan out PartialSign, combine, verify.
+
+Picks the first live set of t signers with (or given) a ready presignature, reserves it, collects
+partial signatures (each signer checks the release itself against its own registry, policy, freeze
+state and ledger), combines them (each σ_j checked, low-S, recovery id, final verification) and
+builds the raw EIP-1559 transaction. A reserved presignature is never used again; an unreachable
+signer means another set and another presignature. A signer that no longer holds the presignature
+(it restarted: presignatures live only in signer memory) means another presignature: every ready
+one made before its restart is dropped (signer_state.py). A signer whose governance state is behind
+or was restored (`state_behind`, `state_rolled_back`, `ledger_saturated`) gets the governance log
+again and the request tries another set. A bad partial signature is terminal: the request fails
+naming the signer.
+
+The lifecycle drives it: `job` once per request, then per attempt `reserve` and `sign` ("sign this
+release with a reserved presignature" -> `Signed`, `Retry` or `SignFailure` with blame); every
+state move in between is the lifecycle's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+
+from signer.chains.ethereum import TxError, address_of, keccak256
+from signer.node.wire import PRESIGNATURE_UNKNOWN
+from signer.policy import Release
+from signer.tss import hd
+from signer.tss.curve import Point, scalar_from_bytes
+from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
+from signer.tss.presign import PresignaturePublic
+from signer.tss.sign import PartialSignature, combine
+
+from . import relay
+from .errors import Aborted, FailedPrecondition, Internal, ServiceError, Unavailable, error_from_session
+from .presign_pool import PresignPool
+from .request_encoding import Body
+from .sessions import Sessions
+from .signer_client import (
+    PartialSignResult,
+    SignerAborted,
+    SignerClient,
+    SignerError,
+    SignerRejected,
+    SignerUnavailable,
+)
+from .signer_health import SignerHealth
+from .signer_state import SATURATED, SignerStates, state_parties, state_refusals
+from .store import CONSUMED, PRESIG_FAILED, KeyRecord, PresignatureRecord, RequestRecord, Store
+
+SIGN_ROUND = "sign"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SignJob:
+    """One released request to sign: its key, body (tx, intent, digest) and the release the signers check."""
+
+    key: KeyRecord
+    body: Body
+    release: Release
+    from_address: str  # the derived key's address: the transaction's sender
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Signed:
+    """A combined, verified signature and the broadcastable transaction (the presignature is consumed)."""
+
+    presig: PresignatureRecord
+    r: bytes
+    s: bytes
+    v: int
+    raw_tx: bytes
+    tx_hash: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Retry:
+    """An attempt that failed in a way another set or presignature can fix."""
+
+    reason: str
+    free: bool  # a restart or a state refusal, not an availability failure: does not use up an attempt
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SignFailure:
+    """The request cannot be signed: the error (with blame) it fails with."""
+
+    error: ServiceError
+
+
+@dataclasses.dataclass(slots=True)
+class Attempts:
+    """The attempt budget of one request. A signer that restarted (lost its presignatures) or whose
+    state was restored costs an attempt that says nothing about availability: it earns one more, at
+    most once per signer (`cap`)."""
+
+    budget: int
+    cap: int
+    number: int = 0
+    last: str = ""
+    excluded: set[int] = dataclasses.field(default_factory=set)  # state refused: another set if there is one
+
+    def next(self) -> bool:
+        """Start the next attempt, if the budget allows one."""
+        if self.number >= self.budget:
+            return False
+        self.number += 1
+        return True
+
+    def retry(self, why: Retry) -> None:
+        """The attempt failed in a way another attempt may fix."""
+        self.last = why.reason
+        if why.free:
+            self.budget = min(self.budget + 1, self.cap)
+
+
+class Signing:
+    """Signs released requests, one attempt at a time; the lifecycle records every move."""
+
+    def __init__(
+        self,
+        store: Store,
+        signers: Mapping[int, SignerClient],
+        executor: Executor,
+        sessions: Sessions,
+        pool: PresignPool,
+        health: SignerHealth,
+        signer_states: SignerStates,
+        resync: Callable[[set[int]], None],
+        *,
+        max_sign_attempts: int = 3,
+    ) -> None:
+        self.store = store
+        self.signers = signers
+        self.sessions = sessions
+        self.pool = pool
+        self.health = health
+        self.signer_states = signer_states
+        self.max_sign_attempts = max_sign_attempts
+        self._executor = executor
+        self._resync = resync
+
+    def job(self, row: RequestRecord, release: Release, body: Body) -> SignJob:
+        """What signing `row` needs (the key, and the address the derived key signs as)."""
+        key = self.sessions.key(row.key_id)
+        derived = hd.derive(Point.from_bytes(key.public_key), key.chain_code, row.path)
+        return SignJob(key, body, release, address_of(derived.public_key))
+
+    def attempts(self, job: SignJob) -> Attempts:
+        """A fresh attempt budget for `job`."""
+        return Attempts(self.max_sign_attempts, self.max_sign_attempts + len(job.key.parties))
+
+    def reserve(self, job: SignJob, attempts: Attempts) -> PresignatureRecord | Retry | SignFailure:
+        """A reserved presignature for a live signer set (presigning if none is ready)."""
+        key = job.key
+        live = self.health.live(key.parties)
+        if len(live) < key.threshold:
+            # The cache may be stale (a signer just came back): probe everyone before giving up.
+            live = self.health.live(key.parties, fresh=True)
+        usable = [p for p in live if p not in attempts.excluded]
+        live = usable if len(usable) >= key.threshold else live
+        if len(live) < key.threshold:
+            down = sorted(set(key.parties) - set(live))
+            return SignFailure(
+                Unavailable(
+                    f"only {len(live)} of {len(key.parties)} signers reachable (down: {down}); need {key.threshold}"
+                )
+            )
+        try:
+            return self.pool.reserve(key, live, job.release.path, job.release.request_id)
+        except relay.SignerUnreachable as exc:
+            return Retry(str(exc), free=False)
+        except relay.SessionAborted as exc:
+            behind = state_parties(exc.blames)
+            if not behind:
+                return SignFailure(error_from_session(exc))
+            attempts.excluded |= behind  # caught up by now (see resync); another set meanwhile
+            return Retry(str(exc), free=True)
+        except relay.SessionFailed as exc:
+            return SignFailure(error_from_session(exc))
+        except ServiceError as exc:
+            return SignFailure(exc)
+
+    def abandon(self, presig: PresignatureRecord) -> None:
+        """An attempt broke off: its reserved presignature is failed, never ready again."""
+        self.pool.drop(presig.presig_id)
+
+    def sign(self, job: SignJob, presig: PresignatureRecord, attempts: Attempts) -> Signed | Retry | SignFailure:
+        """Sign the release with a reserved presignature: PartialSign to its signers, combine, verify.
+        Signers whose state refused are added to `attempts.excluded`. The presignature ends consumed
+        or failed either way."""
+        key, tx, digest = job.key, job.body.tx, job.body.digest
+        public = PresignaturePublic.from_bytes(presig.public)
+        presignature_id = bytes.fromhex(presig.presig_id)  # the store keeps it as hex text
+        states = self.signer_states
+        calls: dict[int, Callable[[], PartialSignResult]] = {
+            p: functools.partial(self.signers[p].partial_sign, key.key_id, presignature_id, tx, job.release, states.for_party(p))
+            for p in presig.signers
+        }
+        ok, failed = relay.parallel(self._executor, calls)
+        for p in ok:
+            self.health.mark(p, True)
+        states.note({p: r.attestation for p, r in ok.items()})
+        states.forget(presig.presig_id)
+        if failed:
+            self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
+            down = [p for p, e in failed.items() if isinstance(e, SignerUnavailable)]
+            for p in down:
+                self.health.mark(p, False)
+            restarted = [
+                p for p, e in failed.items() if isinstance(e, SignerRejected) and e.reason == PRESIGNATURE_UNKNOWN
+            ]
+            self.pool.drop_stale(key, restarted)
+            refusals = state_refusals(failed)
+            self._resync({p for p, r in refusals.items() if r != SATURATED})
+            attempts.excluded.update(refusals)
+            if len(down) == len(failed):
+                return Retry(f"signers {down} unreachable during partial signing", free=False)
+            if len(down) + len(restarted) + len(refusals) == len(failed):
+                why = f"signers {down} unreachable, {restarted} restarted, state refusals {refusals}"
+                return Retry(why, free=not down)
+            return SignFailure(_partial_sign_error(failed))
+        blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
+        partials: dict[int, PartialSignature] = {}
+        for p, r in ok.items():
+            try:
+                partials[p] = PartialSignature(p, scalar_from_bytes(r.sigma))
+            except DecodeError:
+                blames.append(Blame(p, SIGN_ROUND, "partial_signature", r.sigma[:64]))
+        try:
+            if blames:
+                raise ProtocolAbort(blames)
+            sig = combine(public, digest, partials)
+            if sig.v > 1:
+                raise InternalError("recovery id >= 2 (R.x >= q) cannot be expressed as an Ethereum y-parity")
+            raw = tx.raw_signed(sig.r, sig.s, sig.v)
+        except ProtocolAbort as abort:
+            self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
+            return SignFailure(Aborted(f"partial signature rejected: {abort}", abort.blames))
+        except (InternalError, InvalidInput, TxError) as exc:
+            self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
+            return SignFailure(Internal(f"combining failed: {exc}"))
+        self.store.finish_presignature(presig.presig_id, CONSUMED)
+        return Signed(presig, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"), sig.v, raw, keccak256(raw))
+
+    def signed(self, job: SignJob, presig: PresignatureRecord) -> None:
+        """The request is signed: top up the set's pool if it runs low."""
+        self.pool.after_signing(job.key, presig)
+
+
+def _partial_sign_error(failed: Mapping[int, SignerError]) -> ServiceError:
+    blames = [b for e in failed.values() if isinstance(e, SignerAborted) for b in e.blames]
+    text = "; ".join(str(e) for e in failed.values())
+    if blames:
+        return Aborted(f"partial signing aborted: {text}", blames)
+    return FailedPrecondition(f"partial signing refused: {text}")
