@@ -48,7 +48,7 @@ Tamper = Callable[[Envelope, int], Envelope | None]
 MAX_ROUNDS = 32
 
 
-class SessionFailed(Exception):  # noqa: N818 - named like the library's errors
+class SessionFailed(Exception):  # named like the library's errors (not *Error)
     """A session could not complete; subclasses say why."""
 
     def __init__(self, session_id: bytes, protocol: str, message: str) -> None:

@@ -195,7 +195,9 @@ class Signing:
         presignature_id = bytes.fromhex(presig.presig_id)  # the store keeps it as hex text
         states = self.signer_states
         calls: dict[int, Callable[[], PartialSignResult]] = {
-            p: functools.partial(self.signers[p].partial_sign, key.key_id, presignature_id, tx, job.release, states.for_party(p))
+            p: functools.partial(
+                self.signers[p].partial_sign, key.key_id, presignature_id, tx, job.release, states.for_party(p)
+            )
             for p in presig.signers
         }
         ok, failed = relay.parallel(self._executor, calls)

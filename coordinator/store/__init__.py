@@ -11,7 +11,8 @@ under an idempotency key, recording an approval) is atomic across threads and ac
 sharing the file.
 
 Modules: `database` (connections, transactions, `migrate`), `migrations` (the schema), `keys`
-(keys and the presignature pool), `request_records` (request records; the states and moves are `coordinator/request_states.py`),
+(keys and the presignature pool), `request_records` (request records; states and moves:
+`coordinator/request_states.py`),
 `requests` (requests, transitions, approvals), `sessions`, `governance`, `columns` (JSON column
 codecs), `errors`. `Store` combines the table groups into the one object callers use; every name
 callers need is importable from `coordinator.store`.
@@ -33,13 +34,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .columns import blames_json, ints_json
-from .database import AuditHook, Database
-from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
-from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry, GovernanceTables
-from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables, PresignatureRecord
-from .migrations import MIGRATIONS, SCHEMA_VERSION
-from .request_records import (
+# The states and allowed moves have one home, the lifecycle's table; the store checks the same one.
+from ..request_states import (
     APPROVED,
     BLOCKED,
     EXPIRED,
@@ -53,6 +49,14 @@ from .request_records import (
     SUBMITTED,
     TIME_LOCKED,
     TRANSITIONS,
+)
+from .columns import blames_json, ints_json
+from .database import AuditHook, Database
+from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
+from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry, GovernanceTables
+from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables, PresignatureRecord
+from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .request_records import (
     PageCursor,
     RequestEvent,
     RequestRecord,

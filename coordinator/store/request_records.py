@@ -9,23 +9,9 @@ from typing import Any
 
 from signer.tss.errors import Blame
 
-# The states and allowed moves have one home, the lifecycle's table; the store checks the same one.
-from ..request_states import (
-    APPROVED,
-    BLOCKED,
-    EXPIRED,
-    FAILED,
-    FINAL_STATES,
-    OPEN_STATES,
-    PENDING_APPROVAL,
-    REJECTED,
-    SIGNED,
-    SIGNING,
-    SUBMITTED,
-    TIME_LOCKED,
-    TRANSITIONS,
-)
+from ..request_states import FINAL_STATES
 from .columns import blames_from_json, ints_from_json
+
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:

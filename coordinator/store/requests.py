@@ -12,17 +12,13 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from ..request_states import OPEN_STATES, PENDING_APPROVAL, SIGNED, SUBMITTED, TRANSITIONS
 from .columns import blames_json, ints_json
 from .database import AuditHook, Database
 from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
 from .request_records import (
-    OPEN_STATES,
-    PENDING_APPROVAL,
     REQUEST_RESULT_FIELDS,
     SELECT_REQUEST,
-    SIGNED,
-    SUBMITTED,
-    TRANSITIONS,
     PageCursor,
     RequestEvent,
     RequestRecord,
