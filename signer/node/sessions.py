@@ -23,7 +23,7 @@ from typing import Any
 from signer.tss import presign_identify
 from signer.tss.encoding import as_bytes, as_int, as_str, decode, encode
 from signer.tss.errors import Blame, InvalidInput, ProtocolAbort
-from signer.tss.presign import IdentificationRequired
+from signer.tss.presign_state import IdentificationRequired
 from signer.tss.rng import Rng, SystemRng
 from signer.tss.rounds import Continue, Done, Incoming, Outgoing, Round, Step
 

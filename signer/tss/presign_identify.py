@@ -93,8 +93,8 @@ from .encoding import Decoded, Value, as_int, as_list, decode, encode
 from .errors import DecodeError, InternalError, InvalidInput, InvalidProof
 from .modarith import inverse
 from .paillier import PaillierPublicKey
-from .presign import IdentificationRequired, IdentificationState, MtaReceived, MtaSent
 from .presign_msgs import mta_commitment
+from .presign_state import IdentificationRequired, IdentificationState, MtaReceived, MtaSent
 from .rng import Rng
 from .rounds import BlameCollector, Continue, Incoming, Round, Step, broadcast, decode_or_blame
 from .transcript import Transcript

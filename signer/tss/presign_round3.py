@@ -21,17 +21,16 @@ from dataclasses import dataclass, field
 from .curve import Point, Q, point_sum, scalar_inv
 from .echo import Echo, check_echoes, make_echo
 from .errors import InternalError, InvalidInput, InvalidProof
-from .presign import (
+from .presign_msgs import PresignRound1Broadcast, PresignRound3Broadcast, PresignRound4Broadcast
+from .presign_state import (
     IdentificationRequired,
     IdentificationState,
     MtaReceived,
     MtaSent,
     Nonces,
-    Presignature,
-    PresignaturePublic,
     PresignContext,
 )
-from .presign_msgs import PresignRound1Broadcast, PresignRound3Broadcast, PresignRound4Broadcast
+from .presignature import Presignature, PresignaturePublic
 from .rounds import BlameCollector, Continue, Done, Incoming, Round, Step, broadcast, decode_or_blame
 from .zk import elog
 

@@ -16,7 +16,6 @@ from signer.tss import echo, presign, simulation
 from signer.tss.curve import Q
 from signer.tss.key_share import AuxInfo, KeyShare
 from signer.tss.params import LEVEL_112
-from signer.tss.presign import IdentificationRequired
 from signer.tss.presign_msgs import (
     PresignRound1Broadcast,
     PresignRound1Direct,
@@ -25,6 +24,7 @@ from signer.tss.presign_msgs import (
     PresignRound3Broadcast,
     PresignRound4Broadcast,
 )
+from signer.tss.presign_state import IdentificationRequired
 from signer.tss.rounds import Outgoing
 from signer.tss.simulation import SimulationResult, Tamper
 from tests.helpers import SeededRng

@@ -31,10 +31,10 @@ from signer.tss.errors import InternalError, InvalidInput, ProtocolAbort
 from signer.tss.key_share import AuxInfo, KeyShare
 from signer.tss.paillier import PaillierPublicKey
 from signer.tss.params import LEVEL_112, SecurityLevel
-from signer.tss.presign import IdentificationRequired
 from signer.tss.presign_identify import PresignIdentifyBroadcast
 from signer.tss.presign_msgs import PresignRound2Broadcast, PresignRound3Broadcast, PresignRound4Broadcast
 from signer.tss.presign_round3 import PresignRound4
+from signer.tss.presign_state import IdentificationRequired
 from signer.tss.rng import Rng
 from signer.tss.rounds import Continue, Incoming, Outgoing
 from signer.tss.simulation import SimulationResult, Tamper
