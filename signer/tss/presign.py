@@ -14,7 +14,9 @@ Rounds (each in its own module; messages in presign_msgs.py):
   PresignRound2  verifies the echo, ψ (elog_gamma), the Πaff-g (aff_g_gamma, aff_g_x); decrypts;
                  R3: δ_i, Δ_i, S_i and ψ' (Πelog) broadcast with the echo of R2.
   PresignRound3  verifies the echo and ψ' (elog_delta); R4: the echo of R3.
-  PresignRound4  verifies the echo; checks δ·G = ΣΔ_j and ΣS_j = δ·X; outputs the Presignature.
+  PresignRound4  verifies the echo; checks δ·G = ΣΔ_j and ΣS_j = δ·X; outputs the Presignature, or
+                 when a check fails continues into the identification round (presign_identify.py),
+                 which always ends in an abort naming the culprits.
 
 Deviations from the figure, and why:
 - Sign convention of the MtA: D_{j,i} = K_j^{γ_i}·enc_j(β_{j,i}), F_{j,i} = enc_i(β_{j,i}) exactly as
@@ -22,9 +24,9 @@ Deviations from the figure, and why:
 - Echo broadcast of R1, R2 and R3 (reliable broadcast), with a last echo-only round because δ_j,
   broadcast in R3, feeds the output.
 - D, F go to their recipient only (the figure's "send"); each party keeps every D/F it sent and
-  received in its state for the identification round of Fig. 9, which `IdentificationRequired`
-  carries when a check of the output step fails without naming a culprit. Fig. 9 needs every
-  D_{i,j} and F_{j,i} at every signer, so round 2's broadcast also carries a hash commitment to
+  received in its state (presign_state.IdentificationState) for the identification round of
+  Fig. 9, which the output step enters when a check fails without naming a culprit. Fig. 9
+  needs every D_{i,j} and F_{j,i} at every signer, so round 2's broadcast also carries a hash commitment to
   the direct MtA values for each recipient (checked by the recipient, echoed to all), which the
   identification round (presign_identify.py) opens.
 - Πelog statements take the points in the order of Fig. 23, not the order printed in Fig. 8

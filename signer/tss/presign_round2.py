@@ -186,4 +186,4 @@ class PresignRound2(Round):
                 **{j: dict(bc.mta) for j, bc in bcasts.items()},
             },
         )
-        return Continue((broadcast(ROUND3, me, payload3),), PresignRound3(state, mine3, payload3))
+        return Continue((broadcast(ROUND3, me, payload3),), PresignRound3(state, self._rng, mine3, payload3))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from . import hd
 from .curve import Point, Q
 from .encoding import encode
-from .errors import InvalidInput, TssError
+from .errors import InvalidInput
 from .key_share import AuxInfo, KeyShare
 from .paillier import PaillierPublicKey, PaillierSecretKey
 from .params import SecurityLevel
@@ -170,14 +170,3 @@ class IdentificationState:
     delta_int: int = field(repr=False)
     chi_int: int = field(repr=False)
     mta_commitments: Mapping[int, Mapping[int, bytes]]
-
-
-class IdentificationRequired(TssError):
-    """The output check failed and no single message names a culprit: run the identification round.
-
-    The session must not simply be retried (CVE-2023-33242): identify, then stop.
-    """
-
-    def __init__(self, state: IdentificationState) -> None:
-        super().__init__(f"presigning check '{state.reason}' failed: identification required")
-        self.state = state
