@@ -24,7 +24,7 @@ from .approvals import (
     verify_approval,
     verify_approvals,
 )
-from .change import Governed, PolicyChange, parse_change, policy_is_tightening
+from .change import Governed, PolicyChange, parse_change
 from .document import PolicyDocument
 from .engine import Decision, check_release, demo_policy, evaluate, quorum_time
 from .errors import PolicyError
@@ -47,6 +47,7 @@ from .rules import (
     TrustRamp,
     describe_expr,
 )
+from .tightening import policy_is_tightening
 
 __all__ = [
     "ALL_KEYS",

@@ -48,6 +48,7 @@ from .rules import (
     names_value,
     opt_names_value,
 )
+from .tightening import policy_is_tightening
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +141,7 @@ class PolicyDocument:
                 raise PolicyError("backdated_allow_entry", e.address)
 
     def is_tightening_of(self, old: PolicyDocument) -> bool:
-        """True only if this document provably allows a subset of what `old` allows (see change.py)."""
-        from .change import policy_is_tightening
-
+        """True only if this document provably allows a subset of what `old` allows (see tightening.py)."""
         return policy_is_tightening(old, self)
 
     # --- JSON ----------------------------------------------------------------------------------------
