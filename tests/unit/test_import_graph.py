@@ -146,7 +146,9 @@ def test_finds_a_loop_of_plain_imports_and_ignores_type_checking(tmp_path: Path)
             "pkg/sub/__init__.py": "from ..top import y\nx = 1\n",
             "pkg/top.py": "import pkg\ny = 2\n",
             "pkg/hint.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pkg.top\n",
-            "pkg/hint2.py": "import typing\nif typing.TYPE_CHECKING:\n    from . import top\nelse:\n    import pkg.hint\n",
+            "pkg/hint2.py": (
+                "import typing\nif typing.TYPE_CHECKING:\n    from . import top\nelse:\n    import pkg.hint\n"
+            ),
         },
     )
     graph = import_graph(tmp_path, ["pkg"])
