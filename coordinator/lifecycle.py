@@ -57,14 +57,9 @@ from .store import NotFound as StoreNotFound
 from .trail import AuditTrail
 
 log = structlog.get_logger("coordinator")
-WITHDRAWAL = "withdrawal"
-COLD_SWEEP = "cold_sweep"
-KINDS = (WITHDRAWAL, COLD_SWEEP)
 DEFAULT_REQUEST_TTL = 24 * 3600
 MAX_REQUEST_TTL = 30 * 24 * 3600
 REJECT_TAG = "reject/v1"
-NOT_COLD = "sweep_destination_not_cold"
-"""The block reason of a cold sweep whose destination is not a registered cold address."""
 _AUDITED_FIELDS = frozenset(
     {"policy_reason", "rule_id", "time_lock_until", "error", "error_code", "blame", "tx_hash", "digest", "presig_id"}
 )
@@ -184,10 +179,6 @@ class Lifecycle:
         frozen = self.governance.freeze_state().is_frozen(row.key_id)
         if row.state == SUBMITTED and frozen:
             return self.block(row, "frozen", detail="signing is frozen")
-        if row.kind == COLD_SWEEP and policy.destination_class(intent.destination, now) != "cold":
-            return self.block(
-                row, NOT_COLD, detail=f"a cold sweep may only go to a registered cold address, not {intent.destination}"
-            )
         valid = self._valid_approvals(row, registry, intent, now)
         decision = evaluate(
             policy,
@@ -197,9 +188,10 @@ class Lifecycle:
             self.governance.ledger(policy, now),
             now,
             row.initiator,
+            kind=row.kind,
         )
         if decision.action == "block":
-            return self.block(row, decision.reason, decision.rule_id)
+            return self.block(row, decision.reason, decision.rule_id, decision.detail)
         if not decision.satisfied:
             if row.state == SUBMITTED:
                 need = describe_expr(decision.required) if decision.required is not None else "approvals"

@@ -57,6 +57,10 @@ import structlog
 from signer.chains.ethereum import Eip1559Tx, TxError, address_of, keccak256, parse_address
 from signer.node.server import PRESIGNATURE_UNKNOWN
 from signer.policy import (
+    COLD_SWEEP,
+    NOT_COLD,
+    REQUEST_KINDS,
+    WITHDRAWAL,
     FreezeOrder,
     Intent,
     PolicyError,
@@ -89,12 +93,8 @@ from .errors import (
 )
 from .governance import Delivery, Governance, GovernanceView, NoPolicy, PreparedChange, SignersRefused
 from .lifecycle import (
-    COLD_SWEEP,
     DEFAULT_REQUEST_TTL,
-    KINDS,
     MAX_REQUEST_TTL,
-    NOT_COLD,
-    WITHDRAWAL,
     Lifecycle,
     in_flight,
     reject_message,
@@ -132,8 +132,8 @@ from .trail import AuditTrail, audit_key_path, audit_public_key_path, open_audit
 __all__ = [  # the errors live in errors.py; callers may keep importing them from here
     "COLD_SWEEP",
     "ERRORS",
-    "KINDS",
     "NOT_COLD",
+    "REQUEST_KINDS",
     "WITHDRAWAL",
     "Aborted",
     "AlreadyExists",
@@ -620,8 +620,8 @@ class CoordinatorService:
         if not isinstance(tx, Eip1559Tx):
             raise InvalidRequest("tx must be an Eip1559Tx")
         kind = kind or WITHDRAWAL
-        if kind not in KINDS:
-            raise InvalidRequest(f"kind must be one of {KINDS}")
+        if kind not in REQUEST_KINDS:
+            raise InvalidRequest(f"kind must be one of {REQUEST_KINDS}")
         life = self.request_ttl if ttl is None else ttl
         if not 60 <= life <= MAX_REQUEST_TTL:
             raise InvalidRequest(f"ttl must be within [60, {MAX_REQUEST_TTL}] seconds")

@@ -5,6 +5,8 @@ approvals  officer registry, Ed25519 approvals (single or batch by Merkle root),
 rules      approval expressions (k of a group, AND / OR), conditions, actions, limits, fee rules, lists
 document   the versioned policy document (JSON): ordered rules, limits, destination lists, trust ramp
 change     admin-quorum policy / registry changes: chaining, no downgrade, tighten now, loosen later
+tightening whether a new policy document provably allows no more than the old one
+kinds      request kinds (withdrawal, cold_sweep) and the cold-sweep rule (`NOT_COLD`)
 limits     the rolling-window ledger (fees charged in the fee asset) and limit checks (fair share)
 freeze     signed freeze (any officer) and unfreeze (quorum) orders
 engine     `evaluate` -> Decision, `check_release` for signers, the demo policy
@@ -30,6 +32,7 @@ from .engine import Decision, check_release, demo_policy, evaluate, quorum_time
 from .errors import PolicyError
 from .freeze import ALL_KEYS, FreezeOrder, FreezeState, UnfreezeOrder, sign_freeze
 from .intent import Intent, canonical_destination, intent_from_eip1559
+from .kinds import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL, check_kind, check_kind_rule
 from .limits import Ledger, check_limits
 from .merkle import InclusionProof, inclusion_proof, merkle_root, verify_inclusion
 from .rules import (
@@ -51,6 +54,10 @@ from .tightening import policy_is_tightening
 
 __all__ = [
     "ALL_KEYS",
+    "COLD_SWEEP",
+    "NOT_COLD",
+    "REQUEST_KINDS",
+    "WITHDRAWAL",
     "Action",
     "AllOf",
     "AllowEntry",
@@ -80,6 +87,8 @@ __all__ = [
     "TrustRamp",
     "UnfreezeOrder",
     "canonical_destination",
+    "check_kind",
+    "check_kind_rule",
     "check_limits",
     "check_release",
     "demo_policy",
