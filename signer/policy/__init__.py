@@ -4,6 +4,7 @@ intent     the canonical intent officers approve (digest, decoded description, E
 approvals  officer registry, Ed25519 approvals (single or batch by Merkle root), admin endorsements
 rules      approval expressions (k of a group, AND / OR), conditions, actions, limits, fee rules, lists
 document   the versioned policy document (JSON): ordered rules, limits, destination lists, trust ramp
+document_json  the readers of its JSON form
 change     admin-quorum policy / registry changes: chaining, no downgrade, tighten now, loosen later
 tightening whether a new policy document provably allows no more than the old one
 kinds      request kinds (withdrawal, cold_sweep) and the cold-sweep rule (`NOT_COLD`)
