@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from signer.chains.ethereum import Eip1559Tx, parse_address
-from signer.policy import Intent
+from signer.policy import WITHDRAWAL, Intent
 from signer.tss import hd
 from signer.tss.encoding import encode
 
 from .errors import InvalidRequest
-from .request_states import WITHDRAWAL
 from .store import RequestRecord
 
 

@@ -14,7 +14,7 @@ import structlog
 from signer.policy import Approval, Decision, Intent, OfficerRegistry, PolicyError, evaluate, verify_approval
 
 from .governance import Governance, NoPolicy
-from .request_states import COLD_SWEEP, NOT_COLD, SUBMITTED
+from .request_states import SUBMITTED
 from .store import RequestRecord, Store
 
 log = structlog.get_logger("coordinator")
@@ -57,10 +57,6 @@ class RequestPolicy:
         frozen = self.governance.freeze_state().is_frozen(row.key_id)
         if row.state == SUBMITTED and frozen:
             return Blocked("frozen", detail="signing is frozen")
-        if row.kind == COLD_SWEEP and policy.destination_class(intent.destination, now) != "cold":
-            return Blocked(
-                NOT_COLD, detail=f"a cold sweep may only go to a registered cold address, not {intent.destination}"
-            )
         valid = self.valid_approvals(row, registry, intent, now)
         decision = evaluate(
             policy,
@@ -70,9 +66,10 @@ class RequestPolicy:
             self.governance.ledger(policy, now),
             now,
             row.initiator,
+            kind=row.kind,
         )
         if decision.action == "block":
-            return Blocked(decision.reason, decision.rule_id)
+            return Blocked(decision.reason, decision.rule_id, decision.detail)
         return Assessment(decision, intent, tuple(valid), frozen)
 
     def valid_approvals(

@@ -22,11 +22,7 @@ from signer.tss.encoding import encode
 from signer.tss.errors import InternalError
 
 # --- kinds --------------------------------------------------------------------------------------------
-WITHDRAWAL = "withdrawal"
-COLD_SWEEP = "cold_sweep"
-KINDS = (WITHDRAWAL, COLD_SWEEP)
-NOT_COLD = "sweep_destination_not_cold"
-"""The block reason of a cold sweep whose destination is not a registered cold address."""
+# The kinds and the cold-sweep rule are policy (`signer/policy/kinds.py`): the signers judge them too.
 DEFAULT_REQUEST_TTL = 24 * 3600
 MAX_REQUEST_TTL = 30 * 24 * 3600
 REJECT_TAG = "reject/v1"

@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 import structlog
 
 from signer.chains.ethereum import Eip1559Tx
+from signer.policy import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL
 
 from .audit import REQUEST, AuditLog
 from .errors import (
@@ -62,15 +63,7 @@ from .lifecycle import Lifecycle
 from .officer_decisions import OfficerDecisions
 from .presign_pool import PresignPool
 from .request_encoding import body_hash, tx_from_json, tx_to_json
-from .request_states import (
-    COLD_SWEEP,
-    DEFAULT_REQUEST_TTL,
-    KINDS,
-    MAX_REQUEST_TTL,
-    NOT_COLD,
-    WITHDRAWAL,
-    reject_message,
-)
+from .request_states import DEFAULT_REQUEST_TTL, MAX_REQUEST_TTL, reject_message
 from .scheduler import Scheduler
 from .sessions import LEVELS, Sessions
 from .signer_client import SignerClient
@@ -85,8 +78,8 @@ from .watch import Watches
 __all__ = [  # the errors live in errors.py, the encodings in request_encoding.py; callers may import them here
     "COLD_SWEEP",
     "ERRORS",
-    "KINDS",
     "NOT_COLD",
+    "REQUEST_KINDS",
     "WITHDRAWAL",
     "Aborted",
     "AlreadyExists",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from signer.chains.ethereum import Eip1559Tx
-from signer.policy import Intent, PolicyError, intent_from_eip1559
+from signer.policy import REQUEST_KINDS, WITHDRAWAL, Intent, PolicyError, intent_from_eip1559
 from signer.tss import hd
 from signer.tss.curve import Point
 from signer.tss.errors import InvalidInput
@@ -20,7 +20,7 @@ from .errors import AlreadyExists, FailedPrecondition, InvalidRequest, NotFound
 from .governance import NoPolicy
 from .lifecycle import Lifecycle, in_flight
 from .request_encoding import NewRequest, body_hash, check_path, tx_to_json
-from .request_states import KINDS, MAX_REQUEST_TTL, WITHDRAWAL
+from .request_states import MAX_REQUEST_TTL
 from .sessions import Sessions
 from .store import IdempotencyConflict, RequestRecord, Store
 from .store import NotFound as StoreNotFound
@@ -65,8 +65,8 @@ class Submission:
         if not isinstance(tx, Eip1559Tx):
             raise InvalidRequest("tx must be an Eip1559Tx")
         kind = kind or WITHDRAWAL
-        if kind not in KINDS:
-            raise InvalidRequest(f"kind must be one of {KINDS}")
+        if kind not in REQUEST_KINDS:
+            raise InvalidRequest(f"kind must be one of {REQUEST_KINDS}")
         life = self.request_ttl if ttl is None else ttl
         if not 60 <= life <= MAX_REQUEST_TTL:
             raise InvalidRequest(f"ttl must be within [60, {MAX_REQUEST_TTL}] seconds")

@@ -51,7 +51,7 @@ from signer.policy import (
     PolicyError,
     Release,
     UnfreezeOrder,
-    canonical_destination,
+    check_kind,
     check_release,
     intent_from_eip1559,
     parse_change,
@@ -69,8 +69,6 @@ POLICY_RECORD = "governance/policy"
 FREEZE_RECORD = "governance/freeze"
 LEDGER_RECORD = "governance/ledger"
 CHANGE_KINDS = ("registry", "policy")
-RELEASE_KINDS = ("withdrawal", "cold_sweep")
-NOT_COLD = "sweep_destination_not_cold"  # same reason string as the coordinator's
 LEDGER_KEEP = 90 * 86400  # spends are kept at least this long (longer if a policy window is longer)
 _LEDGER_TAG = "node/governance-ledger/v1"
 
@@ -304,8 +302,7 @@ class NodeGovernance:
         registry, policy = self.registry(now), self.policy(now)
         if registry is None or policy is None:
             raise PolicyError("no_policy", "no officer registry and policy installed on this signer")
-        if release.kind not in RELEASE_KINDS:
-            raise PolicyError("kind_invalid", f"kind must be one of {RELEASE_KINDS}")
+        check_kind(release.kind)
         if not release.request_id:
             raise PolicyError("intent_malformed", "request_id is empty")
         approvals = tuple(Approval.from_bytes(a) for a in release.approvals)
@@ -318,10 +315,6 @@ class NodeGovernance:
             expires_at=release.expires_at,
             initiator=release.initiator,
         )
-        if release.kind == "cold_sweep":
-            destination = canonical_destination(intent.chain, intent.destination)
-            if policy.destination_class(destination, now) != "cold":
-                raise PolicyError(NOT_COLD, destination)
         tx_digest = tx.signing_digest()
         ledger, repeat = self._ledger, False
         prior = self._released.get(release.request_id)
@@ -339,6 +332,7 @@ class NodeGovernance:
             now=now,
             initiator=release.initiator,
             share=self.share_of_limits(key_id),
+            kind=release.kind,
         )
         return Authorization(intent, decision, tx_digest, release.initiator, repeat)
 

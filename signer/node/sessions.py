@@ -20,10 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from signer.tss import presign_identify
 from signer.tss.encoding import as_bytes, as_int, as_str, decode, encode
 from signer.tss.errors import Blame, InvalidInput, ProtocolAbort
-from signer.tss.presign import IdentificationRequired
 from signer.tss.rng import Rng, SystemRng
 from signer.tss.rounds import Continue, Done, Incoming, Outgoing, Round, Step
 
@@ -219,11 +217,7 @@ class SessionManager:
             s.last_progress = self._clock()
             inbox = self._open(s, envelopes)
             try:
-                try:
-                    step = s.round.receive(inbox)
-                except IdentificationRequired as handoff:
-                    # Presigning's δ or χ check failed: one more round names the cheater (Fig. 9).
-                    step = presign_identify.start(handoff, rng=self.rng)
+                step = s.round.receive(inbox)
             except ProtocolAbort as abort:
                 s.aborted = abort
                 s.round = None

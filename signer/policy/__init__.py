@@ -4,7 +4,10 @@ intent     the canonical intent officers approve (digest, decoded description, E
 approvals  officer registry, Ed25519 approvals (single or batch by Merkle root), admin endorsements
 rules      approval expressions (k of a group, AND / OR), conditions, actions, limits, fee rules, lists
 document   the versioned policy document (JSON): ordered rules, limits, destination lists, trust ramp
+document_json  the readers of its JSON form
 change     admin-quorum policy / registry changes: chaining, no downgrade, tighten now, loosen later
+tightening whether a new policy document provably allows no more than the old one
+kinds      request kinds (withdrawal, cold_sweep) and the cold-sweep rule (`NOT_COLD`)
 limits     the rolling-window ledger (fees charged in the fee asset) and limit checks (fair share)
 freeze     signed freeze (any officer) and unfreeze (quorum) orders
 engine     `evaluate` -> Decision, `check_release` for signers, the demo policy
@@ -25,12 +28,13 @@ from .approvals import (
     verify_approval,
     verify_approvals,
 )
-from .change import Governed, PolicyChange, parse_change, policy_is_tightening
+from .change import Governed, PolicyChange, parse_change
 from .document import PolicyDocument
 from .engine import Decision, check_release, demo_policy, evaluate, quorum_time
 from .errors import PolicyError
 from .freeze import ALL_KEYS, FreezeOrder, FreezeState, UnfreezeOrder, sign_freeze
 from .intent import Intent, canonical_destination, intent_from_eip1559
+from .kinds import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL, check_kind, check_kind_rule
 from .limits import Ledger, check_limits
 from .merkle import InclusionProof, inclusion_proof, merkle_root, verify_inclusion
 from .release import Release
@@ -49,9 +53,14 @@ from .rules import (
     TrustRamp,
     describe_expr,
 )
+from .tightening import policy_is_tightening
 
 __all__ = [
     "ALL_KEYS",
+    "COLD_SWEEP",
+    "NOT_COLD",
+    "REQUEST_KINDS",
+    "WITHDRAWAL",
     "Action",
     "AllOf",
     "AllowEntry",
@@ -82,6 +91,8 @@ __all__ = [
     "TrustRamp",
     "UnfreezeOrder",
     "canonical_destination",
+    "check_kind",
+    "check_kind_rule",
     "check_limits",
     "check_release",
     "demo_policy",

@@ -12,30 +12,35 @@ The rule building blocks (conditions, actions, approval expressions, limits) are
 from __future__ import annotations
 
 import json
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from signer.tss.encoding import Value
 
 from .approvals import tagged_hash
+from .document_json import (
+    check_keys,
+    parse_fee,
+    parse_limit,
+    parse_rule,
+    read_address,
+    read_amount,
+    read_int,
+    read_list,
+    read_str,
+)
 from .errors import PolicyError, loads_bounded
-from .intent import canonical_address, fee_asset
+from .intent import fee_asset
 from .rules import (
     ACTIONS,
     BPS,
     CLASSES,
-    MAX_EXPR_DEPTH,
     SCOPES,
     Action,
-    AllOf,
     AllowEntry,
-    AnyOf,
-    ApprovalExpr,
     ColdEntry,
     Condition,
     FeeRule,
-    Group,
     Limit,
     Rule,
     TrustRamp,
@@ -48,6 +53,7 @@ from .rules import (
     names_value,
     opt_names_value,
 )
+from .tightening import policy_is_tightening
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +78,11 @@ class PolicyDocument:
 
     def __post_init__(self) -> None:
         _validate(self)
-        allow = [AllowEntry(_address(e.address), e.added_at, e.label) for e in self.allow]
-        cold = [ColdEntry(_address(e.address), e.label) for e in self.cold]
+        allow = [AllowEntry(read_address(e.address), e.added_at, e.label) for e in self.allow]
+        cold = [ColdEntry(read_address(e.address), e.label) for e in self.cold]
         object.__setattr__(self, "allow", tuple(sorted(allow, key=lambda e: e.address)))
         object.__setattr__(self, "cold", tuple(sorted(cold, key=lambda e: e.address)))
-        object.__setattr__(self, "deny", frozenset(_address(a) for a in self.deny))
+        object.__setattr__(self, "deny", frozenset(read_address(a) for a in self.deny))
         object.__setattr__(self, "fees", tuple(sorted(self.fees, key=lambda f: (f.chain, f.asset))))
         if self.trust_ramp is not None:
             ramp = TrustRamp(self.trust_ramp.first, tuple(sorted(self.trust_ramp.caps)))
@@ -140,9 +146,7 @@ class PolicyDocument:
                 raise PolicyError("backdated_allow_entry", e.address)
 
     def is_tightening_of(self, old: PolicyDocument) -> bool:
-        """True only if this document provably allows a subset of what `old` allows (see change.py)."""
-        from .change import policy_is_tightening
-
+        """True only if this document provably allows a subset of what `old` allows (see tightening.py)."""
         return policy_is_tightening(old, self)
 
     # --- JSON ----------------------------------------------------------------------------------------
@@ -217,7 +221,7 @@ class PolicyDocument:
             d = loads_bounded(text)
         except (ValueError, RecursionError) as exc:
             raise malformed(f"not JSON: {exc}") from None
-        _keys(
+        check_keys(
             d,
             {"version", "rules"},
             {
@@ -232,147 +236,45 @@ class PolicyDocument:
             },
         )
         dests = d.get("destinations", {})
-        _keys(dests, set(), {"allow", "deny", "cold"})
+        check_keys(dests, set(), {"allow", "deny", "cold"})
         allow = []
-        for e in _list(dests.get("allow", [])):
-            _keys(e, {"address", "added_at"}, {"label"})
-            allow.append(AllowEntry(_str(e["address"]), _int(e["added_at"]), _str(e.get("label", ""), empty=True)))
+        for e in read_list(dests.get("allow", [])):
+            check_keys(e, {"address", "added_at"}, {"label"})
+            label = read_str(e.get("label", ""), empty=True)
+            allow.append(AllowEntry(read_str(e["address"]), read_int(e["added_at"]), label))
         cold = []
-        for e in _list(dests.get("cold", [])):
-            _keys(e, {"address"}, {"label"})
-            cold.append(ColdEntry(_str(e["address"]), _str(e.get("label", ""), empty=True)))
+        for e in read_list(dests.get("cold", [])):
+            check_keys(e, {"address"}, {"label"})
+            cold.append(ColdEntry(read_str(e["address"]), read_str(e.get("label", ""), empty=True)))
         ramp = None
         if "trust_ramp" in d:
-            _keys(d["trust_ramp"], {"first", "caps"})
+            check_keys(d["trust_ramp"], {"first", "caps"})
             caps = d["trust_ramp"]["caps"]
             if not isinstance(caps, dict):
                 raise malformed("trust_ramp.caps must map assets to amounts")
-            ramp = TrustRamp(_int(d["trust_ramp"]["first"]), tuple((_str(a), _amount(c)) for a, c in caps.items()))
+            ramp_caps = tuple((read_str(a), read_amount(c)) for a, c in caps.items())
+            ramp = TrustRamp(read_int(d["trust_ramp"]["first"]), ramp_caps)
         try:
-            previous = bytes.fromhex(_str(d.get("previous_hash", ""), empty=True))
+            previous = bytes.fromhex(read_str(d.get("previous_hash", ""), empty=True))
         except ValueError:
             raise malformed("previous_hash must be hex") from None
         return cls(
-            version=_int(d["version"]),
-            rules=tuple(_rule(r) for r in _list(d["rules"])),
-            limits=tuple(_limit(x) for x in _list(d.get("limits", []))),
-            fees=tuple(_fee(f) for f in _list(d.get("fees", []))),
+            version=read_int(d["version"]),
+            rules=tuple(parse_rule(r) for r in read_list(d["rules"])),
+            limits=tuple(parse_limit(x) for x in read_list(d.get("limits", []))),
+            fees=tuple(parse_fee(f) for f in read_list(d.get("fees", []))),
             allow=tuple(allow),
-            deny=frozenset(_str(a) for a in _list(dests.get("deny", []))),
+            deny=frozenset(read_str(a) for a in read_list(dests.get("deny", []))),
             cold=tuple(cold),
-            cooldown=_int(d.get("cooldown", 86400)),
+            cooldown=read_int(d.get("cooldown", 86400)),
             trust_ramp=ramp,
-            unfreeze_quorum=_int(d.get("unfreeze_quorum", 2)),
-            change_delay=_int(d.get("change_delay", 86400)),
+            unfreeze_quorum=read_int(d.get("unfreeze_quorum", 2)),
+            change_delay=read_int(d.get("change_delay", 86400)),
             previous_hash=previous,
         )
 
 
-# --- parsing and validation ------------------------------------------------------------------------
-def _address(address: str) -> str:
-    try:
-        return canonical_address(address)
-    except PolicyError as exc:
-        raise malformed(f"destination list: {exc.detail}") from None
-
-
-def _keys(d: Any, required: AbstractSet[str], optional: AbstractSet[str] = frozenset()) -> None:
-    if not isinstance(d, dict):
-        raise malformed("expected an object")
-    missing, unknown = required - d.keys(), d.keys() - required - optional
-    if missing or unknown:
-        raise malformed(f"missing {sorted(missing)}, unknown {sorted(unknown)}")
-
-
-def _list(v: Any) -> list[Any]:
-    if not isinstance(v, list):
-        raise malformed("expected a list")
-    return v
-
-
-def _int(v: Any) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-        raise malformed(f"expected a non-negative integer, got {v!r}")
-    return v
-
-
-def _amount(v: Any) -> int:
-    """Amounts in base units: a non-negative integer or a string of decimal digits."""
-    if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) <= 80:
-        return int(v)
-    return _int(v)
-
-
-def _str(v: Any, empty: bool = False) -> str:
-    if not isinstance(v, str) or (not v and not empty):
-        raise malformed(f"expected text, got {v!r}")
-    return v
-
-
-def _names(v: Any) -> frozenset[str]:
-    return frozenset(_str(x) for x in _list(v))
-
-
-def _parse_expr(d: Any, depth: int = 0) -> ApprovalExpr:
-    if depth > MAX_EXPR_DEPTH:
-        raise malformed("approval expression nested too deep")
-    if isinstance(d, dict) and "group" in d:
-        _keys(d, {"group", "k"})
-        return Group(_str(d["group"]), _int(d["k"]))
-    if isinstance(d, dict) and len(d) == 1 and ("all" in d or "any" in d):
-        kind, terms = next(iter(d.items()))
-        if not isinstance(terms, list):
-            raise malformed(f"`{kind}` needs a list")
-        parsed = tuple(_parse_expr(t, depth + 1) for t in terms)
-        return AllOf(parsed) if kind == "all" else AnyOf(parsed)
-    raise malformed("approvals must be {group, k}, {all: [...]} or {any: [...]}")
-
-
-def _rule(d: Any) -> Rule:
-    _keys(d, {"id", "action"}, {"when"})
-    w = d.get("when", {})
-    _keys(w, set(), {"assets", "amount_min", "amount_max", "destinations", "initiators", "keys"})
-    opt = {k: _names(w[k]) if k in w else None for k in ("assets", "destinations", "initiators", "keys")}
-    cond = Condition(
-        assets=opt["assets"],
-        amount_min=_amount(w["amount_min"]) if "amount_min" in w else None,
-        amount_max=_amount(w["amount_max"]) if "amount_max" in w else None,
-        destinations=opt["destinations"],
-        initiators=opt["initiators"],
-        keys=opt["keys"],
-    )
-    a = d["action"]
-    _keys(a, {"type"}, {"approvals", "time_lock", "fee_cap"})
-    approvals = _parse_expr(a["approvals"]) if "approvals" in a else None
-    fee_cap = _amount(a["fee_cap"]) if "fee_cap" in a else None
-    return Rule(_str(d["id"]), cond, Action(_str(a["type"]), approvals, _int(a.get("time_lock", 0)), fee_cap))
-
-
-def _fee(d: Any) -> FeeRule:
-    _keys(d, {"chain", "asset", "max_fee", "min_gas_limit", "max_gas_limit"}, {"max_fee_bps"})
-    return FeeRule(
-        chain=_str(d["chain"]),
-        asset=_str(d["asset"]),
-        max_fee=_amount(d["max_fee"]),
-        min_gas_limit=_int(d["min_gas_limit"]),
-        max_gas_limit=_int(d["max_gas_limit"]),
-        max_fee_bps=_int(d["max_fee_bps"]) if "max_fee_bps" in d else None,
-    )
-
-
-def _limit(d: Any) -> Limit:
-    _keys(d, {"id", "scope"}, {"asset", "window", "max_amount", "max_count", "destinations"})
-    return Limit(
-        limit_id=_str(d["id"]),
-        scope=_str(d["scope"]),
-        asset=_str(d.get("asset", ""), empty=True),
-        window=_int(d.get("window", 0)),
-        max_amount=_amount(d.get("max_amount", 0)),
-        max_count=_int(d.get("max_count", 0)),
-        destinations=_names(d["destinations"]) if "destinations" in d else None,
-    )
-
-
+# --- validation ----------------------------------------------------------------------------------
 def _validate(doc: PolicyDocument) -> None:
     for name in ("version", "cooldown", "unfreeze_quorum", "change_delay"):
         v = getattr(doc, name)

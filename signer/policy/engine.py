@@ -2,18 +2,20 @@
 
 `evaluate` is pure: the document, registry, intent, verified approvals, ledger and `now` go in, a
 `Decision` comes out. Order of checks (fail closed at each):
-  expired intent -> policy version mismatch -> initiator mismatch -> amount / destination that
-  cannot be decoded -> fee fields -> fee rule of the network (none: block) -> gas limit range ->
-  deny-list -> spent request id -> first matching rule (none: block) -> block rule -> fee cap
-  (the tier's, else the network's absolute and relative caps) -> hard limits (fees counted in the
-  fee asset) and trust ramp -> approvals and time lock.
+  request kind (kinds.py: a cold sweep only to a cold address) -> expired intent -> policy
+  version mismatch -> initiator mismatch -> amount / destination that cannot be decoded -> fee
+  fields -> fee rule of the network (none: block) -> gas limit range -> deny-list -> spent
+  request id -> first matching rule (none: block) -> block rule -> fee cap (the tier's, else the
+  network's absolute and relative caps) -> hard limits (fees counted in the fee asset) and trust
+  ramp -> approvals and time lock.
 The fee is always the worst case the body allows, max fee per gas × gas limit: a signer computes
 it from the transaction it rebuilt, never from a figure the coordinator sends.
 A time lock runs from the moment the approvals first met the requirement (the officers' signed
 times, earliest satisfying prefix), so a signer can check it without trusting the coordinator.
 
-`check_release` is what a signer runs before it releases a partial signature: freeze state, every
-approval verified against its own registry, then `evaluate`; it raises `PolicyError(reason)`.
+`check_release` is what a signer runs before it releases a partial signature: the request kind,
+freeze state, every approval verified against its own registry, then `evaluate`; it raises
+`PolicyError(reason)`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .document import PolicyDocument
 from .errors import PolicyError
 from .freeze import FreezeState
 from .intent import Intent, canonical_destination
+from .kinds import WITHDRAWAL, check_kind_rule
 from .limits import Ledger, check_limits
 from .rules import (
     BPS,
@@ -52,7 +55,8 @@ class Decision:
     `action` is `allow`, `require` or `block`; `required` the approval expression (for `require`);
     `satisfied` whether the approvals meet it (always True for `allow`, False for `block`);
     `time_lock_until` the earliest signing time (0 when there is none or it is not yet known);
-    `reason` a stable string; `rule_id` the rule that matched ("" when none did).
+    `reason` a stable string; `rule_id` the rule that matched ("" when none did); `detail` free
+    text for people (never compared).
     """
 
     action: str
@@ -61,14 +65,15 @@ class Decision:
     time_lock_until: int
     reason: str
     rule_id: str
+    detail: str = ""
 
     def may_sign(self, now: int) -> bool:
         """Whether the request may be signed at `now`."""
         return self.action != "block" and self.satisfied and now >= self.time_lock_until
 
 
-def _block(reason: str, rule_id: str = "") -> Decision:
-    return Decision("block", None, False, 0, reason, rule_id)
+def _block(reason: str, rule_id: str = "", detail: str = "") -> Decision:
+    return Decision("block", None, False, 0, reason, rule_id, detail)
 
 
 def quorum_time(
@@ -116,12 +121,18 @@ def evaluate(
     now: int,
     initiator: str,
     share: tuple[int, int] = (1, 1),
+    kind: str = WITHDRAWAL,
 ) -> Decision:
-    """The decision for `intent` given the verified approvals (as returned by `verify_approvals`).
+    """The decision for `intent`, a request of `kind`, given the verified approvals (as returned
+    by `verify_approvals`).
 
     `share` is (t, n) for a signer of a t-of-n key (its fair share of every windowed limit), and
     (1, 1) for the coordinator, which sees every release.
     """
+    try:
+        check_kind_rule(policy, intent, kind, now)
+    except PolicyError as exc:
+        return _block(exc.reason, detail=exc.detail)
     if now >= intent.expires_at:
         return _block("intent_expired")
     if intent.policy_hash != policy.hash():
@@ -189,8 +200,10 @@ def check_release(
     now: int,
     initiator: str,
     share: tuple[int, int],
+    kind: str,
 ) -> Decision:
-    """A signer's own authorization before releasing a partial signature; raises `PolicyError`.
+    """A signer's own authorization of a request of `kind` before releasing a partial signature;
+    raises `PolicyError`.
 
     `intent` must be rebuilt by the signer from the transaction body (e.g. `intent_from_eip1559`),
     never taken from the coordinator. `share` is (t, n) of the key, from the signer's own key
@@ -198,10 +211,11 @@ def check_release(
     every windowed limit. On success the caller records the spend in its ledger
     (`ledger.record_spend`, `ledger.record_request`) before the partial signature leaves.
     """
+    check_kind_rule(policy, intent, kind, now)
     if freeze.is_frozen(intent.key_id):
         raise PolicyError("frozen", intent.key_id)
     approved = verify_approvals(registry, intent, approvals, now, initiator)
-    decision = evaluate(policy, registry, intent, approved, ledger, now, initiator, share)
+    decision = evaluate(policy, registry, intent, approved, ledger, now, initiator, share, kind)
     if not decision.may_sign(now):
         raise PolicyError(decision.reason, decision.rule_id)
     return decision

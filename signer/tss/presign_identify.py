@@ -1,12 +1,13 @@
 """Naming the culprit after a failed presigning output check (ePrint 2021/060, 2024-10-21: Fig. 9
 for δ, Section 4.3.1 for χ).
 
-Presigning's last round raises `IdentificationRequired` when δ·G ≠ Σ_j Δ_j (reason "delta") or
-Σ_j S_j ≠ δ·X (reason "chi"). Every input of those checks was echo-broadcast, so all honest
-signers see the same failure, yet no single message is wrong on its face. One more round follows:
-each signer opens the MtA values it sent in round 2 and proves, with setup-less proofs that every
-signer can check, that its δ_i (resp. S_i) is what its ciphertexts say. Then the round aborts
-naming everyone whose proof fails. A failed presigning is never retried (CVE-2023-33242).
+Presigning's last round (PresignRound4) continues into this round, through `start`, when
+δ·G ≠ Σ_j Δ_j (reason "delta") or Σ_j S_j ≠ δ·X (reason "chi"). Every input of those checks was
+echo-broadcast, so all honest signers see the same failure, yet no single message is wrong on
+its face. One more round follows: each signer opens the MtA values it sent in round 2 and proves,
+with setup-less proofs that every signer can check, that its δ_i (resp. S_i) is what its
+ciphertexts say. Then the round aborts naming everyone whose proof fails.
+A failed presigning is never retried (CVE-2023-33242).
 
 The statements, in OUR sign convention (presign.py). In round 2 signer i sent to each j
   D_{j,i} = K_j^{γ_i}·enc_j(β_{j,i}; s_{j,i}),    F_{j,i} = enc_i(β_{j,i}; r_{j,i}),
@@ -93,8 +94,8 @@ from .encoding import Decoded, Value, as_int, as_list, decode, encode
 from .errors import DecodeError, InternalError, InvalidInput, InvalidProof
 from .modarith import inverse
 from .paillier import PaillierPublicKey
-from .presign import IdentificationRequired, IdentificationState, MtaReceived, MtaSent
 from .presign_msgs import mta_commitment
+from .presign_state import IdentificationState, MtaReceived, MtaSent
 from .rng import Rng
 from .rounds import BlameCollector, Continue, Incoming, Round, Step, broadcast, decode_or_blame
 from .transcript import Transcript
@@ -236,9 +237,11 @@ def _opening(j: int, m: MtaSent | MtaReceived) -> MtaOpening:
 # --- the round ------------------------------------------------------------------------------------
 
 
-def start(error: IdentificationRequired, *, rng: Rng) -> Continue:
-    """Broadcast this party's openings and proofs; the returned round names the culprits."""
-    st = error.state
+def start(st: IdentificationState, *, rng: Rng) -> Continue:
+    """Broadcast this party's openings and proofs; the returned round names the culprits.
+
+    Presigning's last round calls this when its δ or χ check fails (presign_round3.py).
+    """
     if st.reason not in REASONS:
         raise InvalidInput(f"unknown identification reason {st.reason!r}")
     ctx = st.context
@@ -290,6 +293,11 @@ class PresignIdentifyRound(Round):
     def __init__(self, state: IdentificationState) -> None:
         super().__init__(state.context.party, state.context.signers)
         self._state = state
+
+    @property
+    def state(self) -> IdentificationState:
+        """What this party knew when the output check failed (its secrets hidden from repr)."""
+        return self._state
 
     def _receive(self, inbox: Mapping[int, Incoming]) -> Step:
         st = self._state

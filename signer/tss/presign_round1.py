@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from .curve import Point, Q
 from .echo import make_echo
 from .errors import InvalidProof
-from .presign import MtaSent, Nonces, PresignContext
 from .presign_msgs import (
     PresignRound1Broadcast,
     PresignRound1Direct,
@@ -33,6 +32,7 @@ from .presign_msgs import (
     mta_commitment,
 )
 from .presign_round2 import PresignRound2
+from .presign_state import MtaSent, Nonces, PresignContext
 from .rng import Rng, rand_nonzero_scalar, rand_signed, rand_unit
 from .rounds import BlameCollector, Continue, Incoming, Outgoing, Round, Step, broadcast, decode_or_blame, direct
 from .zk import aff_g, elog, enc_elg

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from .curve import Point, Q, point_sum
 from .echo import Echo, check_echoes, make_echo
 from .errors import InternalError, InvalidProof
-from .presign import MtaReceived, MtaSent, Nonces, PresignContext
 from .presign_msgs import (
     PresignRound1Broadcast,
     PresignRound2Broadcast,
@@ -31,6 +30,7 @@ from .presign_msgs import (
     mta_commitment,
 )
 from .presign_round3 import ROUND3, PresignRound3, Round3State
+from .presign_state import MtaReceived, MtaSent, Nonces, PresignContext
 from .rng import Rng
 from .rounds import BlameCollector, Continue, Incoming, Round, Step, broadcast, decode_or_blame
 from .zk import aff_g, elog
@@ -186,4 +186,4 @@ class PresignRound2(Round):
                 **{j: dict(bc.mta) for j, bc in bcasts.items()},
             },
         )
-        return Continue((broadcast(ROUND3, me, payload3),), PresignRound3(state, mine3, payload3))
+        return Continue((broadcast(ROUND3, me, payload3),), PresignRound3(state, self._rng, mine3, payload3))

@@ -8,8 +8,9 @@
 `PresignRound4.receive`:
   1. Compare the echo of round 3 (`equivocation`).
   2. δ = Σ_j δ_j; require δ·G = Σ_j Δ_j (else the nonce identification of Fig. 9) and
-     Σ_j S_j = δ·X (else the χ identification of Section 4.3.1): both raise
-     `IdentificationRequired`, since no single message names the cheater.
+     Σ_j S_j = δ·X (else the χ identification of Section 4.3.1): since no single message names
+     the cheater, either failure continues into the identification round (presign_identify.py),
+     which every driver runs like any other round and which ends in an abort naming the culprits.
   3. Output R = Γ, k̃_i = k_i/δ, χ̃_i = χ_i/δ, Δ̃_j = δ^-1·Δ_j, S̃_j = δ^-1·S_j.
 """
 
@@ -18,20 +19,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from . import presign_identify
 from .curve import Point, Q, point_sum, scalar_inv
 from .echo import Echo, check_echoes, make_echo
 from .errors import InternalError, InvalidInput, InvalidProof
-from .presign import (
-    IdentificationRequired,
+from .presign_msgs import PresignRound1Broadcast, PresignRound3Broadcast, PresignRound4Broadcast
+from .presign_state import (
     IdentificationState,
     MtaReceived,
     MtaSent,
     Nonces,
-    Presignature,
-    PresignaturePublic,
     PresignContext,
 )
-from .presign_msgs import PresignRound1Broadcast, PresignRound3Broadcast, PresignRound4Broadcast
+from .presignature import Presignature, PresignaturePublic
+from .rng import Rng
 from .rounds import BlameCollector, Continue, Done, Incoming, Round, Step, broadcast, decode_or_blame
 from .zk import elog
 
@@ -63,9 +64,10 @@ class PresignRound3(Round):
     expects_broadcast = True
     expects_direct = False
 
-    def __init__(self, state: Round3State, mine: PresignRound3Broadcast, my_payload: bytes) -> None:
+    def __init__(self, state: Round3State, rng: Rng, mine: PresignRound3Broadcast, my_payload: bytes) -> None:
         super().__init__(state.ctx.party, state.ctx.signers)
         self._state = state
+        self._rng = rng
         self._mine = mine
         self._my_payload = my_payload
 
@@ -98,19 +100,20 @@ class PresignRound3(Round):
         collector.raise_if_any()
         echo3 = make_echo(ctx.session_id, ROUND3, payloads)
         out = broadcast(ROUND4, me, PresignRound4Broadcast(echo3).encode())
-        return Continue((out,), PresignRound4(st, r3, echo3))
+        return Continue((out,), PresignRound4(st, self._rng, r3, echo3))
 
 
 class PresignRound4(Round):
-    """Receives the echoes of round 3; checks δ and χ; outputs the Presignature."""
+    """Receives the echoes of round 3; checks δ and χ; outputs the Presignature or continues into identification."""
 
     name = ROUND4
     expects_broadcast = True
     expects_direct = False
 
-    def __init__(self, state: Round3State, r3: Mapping[int, PresignRound3Broadcast], echo3: Echo) -> None:
+    def __init__(self, state: Round3State, rng: Rng, r3: Mapping[int, PresignRound3Broadcast], echo3: Echo) -> None:
         super().__init__(state.ctx.party, state.ctx.signers)
         self._state = state
+        self._rng = rng
         self._r3 = dict(r3)
         self._echo3 = echo3
 
@@ -131,9 +134,9 @@ class PresignRound4(Round):
         signers, r3 = ctx.signers, self._r3
         delta = sum(r3[j].delta for j in signers) % Q
         if Point.base_mul(delta) != point_sum([r3[j].Delta for j in signers]):
-            raise IdentificationRequired(self._identification("delta"))
+            return presign_identify.start(self._identification("delta"), rng=self._rng)
         if point_sum([r3[j].S for j in signers]) != ctx.key_share.public_key * delta:
-            raise IdentificationRequired(self._identification("chi"))
+            return presign_identify.start(self._identification("chi"), rng=self._rng)
         if delta == 0:
             # δ·G = ΣΔ_j = k·Γ passed, so k = 0: each k_j was committed (ElGamal) before any other
             # was known, which makes this negligible; nobody can be named.

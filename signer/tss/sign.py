@@ -20,7 +20,7 @@ from coincurve import PublicKey
 from .curve import Point, Q, check_scalar
 from .errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 from .key_share import AuxInfo, KeyShare
-from .presign import Presignature, PresignaturePublic
+from .presignature import Presignature, PresignaturePublic
 
 ROUND = "sign"
 DIGEST_BYTES = 32

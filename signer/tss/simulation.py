@@ -4,13 +4,17 @@ Tests and benchmarks use it; the gRPC session drives the very same rounds. A `ta
 every delivery (sender -> recipient, broadcasts expanded per recipient) and may replace the
 payload or drop it, which is how adversarial tests make a party cheat or equivocate. A sender whose
 message the hook altered or dropped is corrupted: its own rounds still run honest code that never
-learns what was sent in its name, so its verdicts are not evidence and `culprits()` leaves them out.
+learns what was sent in its name, so its verdicts are not evidence and `culprits()` leaves them out,
+and an InternalError its code raises is kept in `failures` instead of ending the run.
+
+A run can stop after a number of rounds (`stop_after`) and hand back the waiting steps
+(`pending`), which a later run resumes: tests build an expensive prefix once and replay the rest.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +34,10 @@ class SimulationResult:
     rounds: int = 0
     corrupted: set[int] = field(default_factory=set)
     """Senders whose messages the tamper hook altered or dropped."""
+    failures: dict[int, InternalError] = field(default_factory=dict)
+    """InternalErrors raised by corrupted parties' own code (an honest party's ends the run)."""
+    pending: dict[int, Continue] = field(default_factory=dict)
+    """The steps of parties still waiting for a round when the run ended."""
 
     def culprits(self) -> set[int]:
         """Union of culprits named by every aborting party that is not corrupted."""
@@ -60,6 +68,8 @@ def run(
     tamper: Tamper | None = None,
     max_rounds: int = 32,
     on_step: Callable[[int, float], None] | None = None,
+    stop_after: int | None = None,
+    corrupted: Iterable[int] = (),
 ) -> SimulationResult:
     """Run all parties to completion.
 
@@ -67,11 +77,13 @@ def run(
     `on_step(party, cpu_seconds)` is told the CPU time of every round a party processes.
     A party that aborts stops; parties waiting on it stop too (their inbox can never complete),
     and the result carries every abort so tests can assert the culprit set.
+    `stop_after` ends the run after that many rounds with the waiting steps in `pending`;
+    `corrupted` names senders a previous run of the same session already found corrupted.
     """
     parties = tuple(sorted(starts))
-    result = SimulationResult()
+    result = SimulationResult(corrupted=set(corrupted))
     state: dict[int, Step] = dict(starts)
-    for _ in range(max_rounds):
+    for _ in range(max_rounds if stop_after is None else min(max_rounds, stop_after)):
         waiting = {p: s.next_round for p, s in state.items() if isinstance(s, Continue)}
         if not waiting:
             break
@@ -104,16 +116,22 @@ def run(
                 new_state[p] = rnd.receive(inbox)
             except ProtocolAbort as abort:
                 result.aborts[p] = abort
+            except InternalError as error:
+                if p not in result.corrupted:
+                    raise
+                result.failures[p] = error
             finally:
                 if on_step is not None:
                     on_step(p, time.process_time() - t0)
         state = new_state
-        if result.aborts:
+        if result.aborts or result.failures:
             break
     for p, step in state.items():
         if isinstance(step, Done):
             result.outputs[p] = step.output
-    if not result.aborts and len(result.outputs) != len(parties):
+        else:
+            result.pending[p] = step
+    if stop_after is None and not result.aborts and not result.failures and len(result.outputs) != len(parties):
         raise InternalError("simulation ended with parties still waiting")
     return result
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from signer.tss import echo, presign, simulation
+from signer.tss import echo, presign, presign_identify, simulation
 from signer.tss.curve import Q
 from signer.tss.key_share import AuxInfo, KeyShare
 from signer.tss.params import LEVEL_112
-from signer.tss.presign import IdentificationRequired
+from signer.tss.presign_identify import PresignIdentifyRound
 from signer.tss.presign_msgs import (
     PresignRound1Broadcast,
     PresignRound1Direct,
@@ -196,7 +196,7 @@ def test_equivocating_delta_in_round_3(t3: Setup) -> None:
 @pytest.mark.parametrize(("field", "reason"), [("delta", "delta"), ("S", "chi")])
 def test_consistent_lie_requires_identification(t2n3: Setup, field: str, reason: str) -> None:
     """A δ_i or S_i that is wrong but the same for everyone fails only the output check: no message
-    names the liar, so the round hands its state to the identification procedure."""
+    names the liar, so the round continues into the identification round with its state."""
 
     def change(b: PresignRound3Broadcast) -> PresignRound3Broadcast:
         if field == "delta":
@@ -219,9 +219,14 @@ def test_consistent_lie_requires_identification(t2n3: Setup, field: str, reason:
             return PresignRound4Broadcast(tuple((j, own if j == CHEATER else h) for j, h in mine)).encode()
         return msg.payload
 
-    with pytest.raises(IdentificationRequired) as info:
-        run(t2n3, (1, 2), seed, hook)
-    state = info.value.state
+    result = run(t2n3, (1, 2), seed, hook)
+    # The cheater's own code sees its true δ_i, S_i against echoes of the lie: it aborts, the honest
+    # signer goes on to identification (presign_identify; named culprits: test_presign_identification).
+    assert set(result.pending) == {1} and result.corrupted == {CHEATER}
+    step = result.pending[1]
+    assert isinstance(step.next_round, PresignIdentifyRound)
+    assert [m.round for m in step.outgoing] == [presign_identify.ROUND]
+    state = step.next_round.state
     assert state.reason == reason
     assert set(state.sent) == set(state.received) == {1, 2} - {state.context.party}
     assert "beta" not in repr(state)

@@ -195,6 +195,7 @@ def _release(i: Intent, approvals: list[Approval], *, freeze: FreezeState | None
         now=now,
         initiator=BACKEND,
         share=(1, 1),
+        kind="withdrawal",
     )
 
 
@@ -300,6 +301,7 @@ def test_signer_checks_against_the_policy_in_force() -> None:
             now=now,
             initiator=BACKEND,
             share=(1, 1),
+            kind="withdrawal",
         )
 
     with pytest.raises(PolicyError) as exc:
