@@ -246,16 +246,17 @@ def cluster_tls(args: argparse.Namespace, who: str) -> Any:
 def cmd_policy(args: argparse.Namespace) -> int:
     if args.action == "show":
         with client_for(args, "operator") as c:
-            g = c.governance()
+            shown = c.governance()
         if args.document:
-            text = g.policy_json if args.document == "policy" else g.registry_json
+            text = shown.policy_json if args.document == "policy" else shown.registry_json
             if not text:
                 raise CliError(f"no {args.document} installed")
             print(text)
             return 0
-        d = governance_json(g)
+        d = governance_json(shown)
         human = (
-            f"policy v{g.policy_version} {d['policy_hash']}\nregistry v{g.registry_version} {d['registry_hash']}\n"
+            f"policy v{shown.policy_version} {d['policy_hash']}\n"
+            f"registry v{shown.registry_version} {d['registry_hash']}\n"
             f"frozen: {', '.join(f['scope'] for f in d['frozen']) or 'nothing'}\n"
             f"pending: {json.dumps(d['pending']) if d['pending'] else 'nothing'}"
         )

@@ -36,13 +36,15 @@ class CoordinatorClient:
 
     def create_key(self, name: str, threshold: int, level: str = "") -> coordinator_pb2.Key:
         """Run keygen and aux info on the cluster."""
-        return self.stub.CreateKey(
+        reply: coordinator_pb2.Key = self.stub.CreateKey(
             coordinator_pb2.CreateKeyRequest(name=name, threshold=threshold, level=level), timeout=self.timeout
         )
+        return reply
 
     def get_key(self, key_id: str) -> coordinator_pb2.Key:
         """A key's public data."""
-        return self.stub.GetKey(coordinator_pb2.GetKeyRequest(key_id=key_id), timeout=30)
+        reply: coordinator_pb2.Key = self.stub.GetKey(coordinator_pb2.GetKeyRequest(key_id=key_id), timeout=30)
+        return reply
 
     def sign_eth(
         self,
@@ -54,25 +56,30 @@ class CoordinatorClient:
     ) -> coordinator_pb2.SigningRequest:
         """Submit an EIP-1559 signing request (kind "withdrawal", the default, or "cold_sweep") and
         return it in the state the policy put it in (signed, pending_approval, blocked, ...)."""
-        return self.stub.SubmitSigningRequest(
+        reply: coordinator_pb2.SigningRequest = self.stub.SubmitSigningRequest(
             coordinator_pb2.SubmitSigningRequestRequest(
                 key_id=key_id, idempotency_key=idempotency_key, path=list(path), eth=tx, kind=kind
             ),
             timeout=self.timeout,
         )
+        return reply
 
     def get_request(self, request_id: str) -> coordinator_pb2.SigningRequest:
         """A request's current state."""
-        return self.stub.GetRequest(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=30)
+        reply: coordinator_pb2.SigningRequest = self.stub.GetRequest(
+            coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=30
+        )
+        return reply
 
     def list_page(
         self, key_id: str = "", state: str = "", page_size: int = 0, page_token: str = ""
     ) -> coordinator_pb2.ListRequestsResponse:
         """One page of requests, newest first (`next_page_token` set when more follow)."""
-        return self.stub.ListRequests(
+        reply: coordinator_pb2.ListRequestsResponse = self.stub.ListRequests(
             coordinator_pb2.ListRequestsRequest(key_id=key_id, state=state, page_size=page_size, page_token=page_token),
             timeout=30,
         )
+        return reply
 
     def list_requests(
         self, key_id: str = "", state: str = "", limit: int = 100
@@ -91,36 +98,48 @@ class CoordinatorClient:
 
     def propose_change(self, kind: str, change_json: str) -> coordinator_pb2.GovernanceStatus:
         """Submit an admin-signed policy or registry change."""
-        return self.stub.ProposeChange(
+        reply: coordinator_pb2.GovernanceStatus = self.stub.ProposeChange(
             coordinator_pb2.ProposeChangeRequest(kind=kind, change_json=change_json), timeout=60
         )
+        return reply
 
     def governance(self) -> coordinator_pb2.GovernanceStatus:
         """The policy and registry in force, pending changes and freezes."""
-        return self.stub.GetGovernance(coordinator_pb2.GetGovernanceRequest(), timeout=30)
+        reply: coordinator_pb2.GovernanceStatus = self.stub.GetGovernance(
+            coordinator_pb2.GetGovernanceRequest(), timeout=30
+        )
+        return reply
 
     def approve(self, request_id: str, approval: bytes) -> coordinator_pb2.SigningRequest:
         """Present an officer's signed approval."""
-        return self.stub.ApproveRequest(
+        reply: coordinator_pb2.SigningRequest = self.stub.ApproveRequest(
             coordinator_pb2.ApproveRequestRequest(request_id=request_id, approval=approval), timeout=self.timeout
         )
+        return reply
 
     def reject(self, request_id: str, officer_id: str, signature: bytes, reason: str) -> coordinator_pb2.SigningRequest:
         """Present an officer's signed rejection (Ed25519 over `reject_message`)."""
-        return self.stub.RejectRequest(
+        reply: coordinator_pb2.SigningRequest = self.stub.RejectRequest(
             coordinator_pb2.RejectRequestRequest(
                 request_id=request_id, officer_id=officer_id, signature=signature, reason=reason
             ),
             timeout=60,
         )
+        return reply
 
     def freeze(self, order: bytes) -> coordinator_pb2.GovernanceStatus:
         """Deliver an officer's signed freeze order (`FreezeOrder.to_bytes()`)."""
-        return self.stub.Freeze(coordinator_pb2.FreezeOrderRequest(order=order), timeout=60)
+        reply: coordinator_pb2.GovernanceStatus = self.stub.Freeze(
+            coordinator_pb2.FreezeOrderRequest(order=order), timeout=60
+        )
+        return reply
 
     def unfreeze(self, order: bytes) -> coordinator_pb2.GovernanceStatus:
         """Deliver a quorum-signed unfreeze order (`UnfreezeOrder.to_bytes()`)."""
-        return self.stub.Unfreeze(coordinator_pb2.FreezeOrderRequest(order=order), timeout=60)
+        reply: coordinator_pb2.GovernanceStatus = self.stub.Unfreeze(
+            coordinator_pb2.FreezeOrderRequest(order=order), timeout=60
+        )
+        return reply
 
     def export_audit(self, since_seq: int = 0) -> list[str]:
         """The audit log as JSON lines (auditor role), from the checkpoint before `since_seq`."""

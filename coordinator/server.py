@@ -181,7 +181,7 @@ def _describe_blames(blames: tuple[Blame, ...]) -> str:
     return "; ".join(("relay" if b.party == 0 else f"signer {b.party}") + f" at {b.round}: {b.check}" for b in blames)
 
 
-class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):  # type: ignore[misc]
+class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     """Translates protobuf to `CoordinatorService` calls and service errors to status codes."""
 
     def __init__(self, service: CoordinatorService, *, watch_poll: float = 1.0) -> None:
