@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from signer.policy import WITHDRAWAL
 from signer.tss.errors import Blame
 
 from ..request_states import FINAL_STATES
@@ -37,7 +38,7 @@ class RequestRecord:
     error_code: str
     created_at: float
     updated_at: float
-    kind: str = "withdrawal"
+    kind: str = WITHDRAWAL
     initiator: str = ""
     intent: bytes = b""
     intent_digest: bytes = b""

@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from signer.policy import WITHDRAWAL
+
 from ..request_states import OPEN_STATES, PENDING_APPROVAL, SIGNED, SUBMITTED, TRANSITIONS
 from .columns import blames_json, ints_json
 from .database import AuditHook, Database
@@ -46,7 +48,7 @@ class RequestTables(Database):
         body_hash: str,
         tx: dict[str, Any],
         path: Sequence[int],
-        kind: str = "withdrawal",
+        kind: str = WITHDRAWAL,
         initiator: str = "",
         intent: bytes = b"",
         intent_digest: bytes = b"",

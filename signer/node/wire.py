@@ -28,7 +28,7 @@ import grpc
 from tsscustody.v1 import common_pb2, signer_pb2
 
 from signer.chains.ethereum import Eip1559Tx, TxError
-from signer.policy import PolicyError, Release
+from signer.policy import WITHDRAWAL, PolicyError, Release
 from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 
 from . import blame_codec, limits
@@ -183,7 +183,7 @@ def release_from_proto(m: signer_pb2.PartialSignRequest) -> Release:
         expires_at=m.expires_at,
         path=tuple(m.path),
         policy_hash=bytes(m.policy_hash),
-        kind=m.kind or "withdrawal",
+        kind=m.kind or WITHDRAWAL,
     )
 
 
