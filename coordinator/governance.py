@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from signer.policy import (
+    CHANGE_KINDS,
     FreezeOrder,
     FreezeState,
     Governed,
@@ -46,7 +47,6 @@ from .signer_client import SignerClient, SignerError, SignerGovernance, SignerRe
 from .store import AuditHook, GovernanceEntry, Store
 
 D = TypeVar("D", PolicyDocument, OfficerRegistry)
-KINDS = ("registry", "policy")
 DEFAULT_RATE_WINDOW = 86400
 ALREADY_HELD = ("policy_downgrade", "registry_downgrade", "stale_order", "not_frozen")
 """Signer refusals that mean it already holds a change or order being delivered again."""
@@ -224,7 +224,7 @@ class Governance:
                 return _prepared(kind, change_json, g_pol, pol_change, True, now)
             g_pol = current_pol.apply(pol_change, registry, now)
             return _prepared(kind, change_json, g_pol, pol_change, g_pol.pending is None, now)
-        raise PolicyError("change_malformed", f"kind must be one of {KINDS}, not {kind!r}")
+        raise PolicyError("change_malformed", f"kind must be one of {CHANGE_KINDS}, not {kind!r}")
 
     def advance(self, now: int, note: Callable[[str, int, bytes], AuditHook]) -> list[tuple[str, int, bytes]]:
         """Promote pending changes whose time lock ran out; returns (kind, version, hash) of each."""
@@ -241,7 +241,7 @@ class Governance:
 
     # --- delivery to the signers -----------------------------------------------------------------------
     def _send(self, client: SignerClient, kind: str, payload: bytes) -> SignerGovernance:
-        if kind in KINDS:
+        if kind in CHANGE_KINDS:
             return client.install_change(kind, payload.decode())
         return client.apply_freeze_order(payload, kind == "unfreeze")
 
