@@ -27,6 +27,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+# What a signer reports holding; named apart from this module's GovernanceView (what GetGovernance reports).
+from signer.node.governance import GovernanceView as SignerGovernance
 from signer.policy import (
     CHANGE_KINDS,
     FreezeOrder,
@@ -43,7 +45,7 @@ from signer.policy import (
 )
 
 from . import relay
-from .signer_client import SignerClient, SignerError, SignerGovernance, SignerRejected, SignerUnavailable
+from .signer_client import SignerClient, SignerError, SignerRejected, SignerUnavailable
 from .store import AuditHook, GovernanceEntry, Store
 
 D = TypeVar("D", PolicyDocument, OfficerRegistry)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
 from signer.chains.ethereum import TxError, address_of, keccak256
+from signer.node.node import PartialSig
 from signer.node.wire import PRESIGNATURE_UNKNOWN
 from signer.policy import Release
 from signer.tss import hd
@@ -38,7 +39,6 @@ from .presign_pool import PresignPool
 from .request_encoding import Body
 from .sessions import Sessions
 from .signer_client import (
-    PartialSignResult,
     SignerAborted,
     SignerClient,
     SignerError,
@@ -194,7 +194,7 @@ class Signing:
         public = PresignaturePublic.from_bytes(presig.public)
         presignature_id = bytes.fromhex(presig.presig_id)  # the store keeps it as hex text
         states = self.signer_states
-        calls: dict[int, Callable[[], PartialSignResult]] = {
+        calls: dict[int, Callable[[], PartialSig]] = {
             p: functools.partial(
                 self.signers[p].partial_sign, key.key_id, presignature_id, tx, job.release, states.for_party(p)
             )

@@ -34,7 +34,7 @@ from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, P
 from . import blame_codec, limits
 from .governance import GovernanceView
 from .limits import FieldTooLarge, check_bytes, check_text
-from .node import PresignatureUnknown
+from .node import PartialSig, PresignatureUnknown
 from .sessions import Envelope, StepResult
 from .store import StoreError
 
@@ -172,6 +172,16 @@ def partial_sign_request(
         kind=release.kind,
         attestations=list(attestations),
     )
+
+
+def partial_sig_to_proto(p: PartialSig) -> signer_pb2.PartialSignResponse:
+    """Protobuf form of a partial signature."""
+    return signer_pb2.PartialSignResponse(party=p.party, sigma=p.sigma, digest=p.digest, attestation=p.attestation)
+
+
+def partial_sig_from_proto(m: signer_pb2.PartialSignResponse) -> PartialSig:
+    """Domain form of a partial signature."""
+    return PartialSig(m.party, bytes(m.sigma), bytes(m.digest), bytes(m.attestation))
 
 
 def release_from_proto(m: signer_pb2.PartialSignRequest) -> Release:

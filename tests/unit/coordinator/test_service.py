@@ -20,10 +20,10 @@ from eth_account import Account
 from coordinator import service as svc
 from coordinator import store as st
 from coordinator.service import CoordinatorService
-from coordinator.signer_client import LocalSignerClient, PartialSignResult, SignerClient
+from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import Store
 from signer.chains.ethereum import Eip1559Tx, address_of
-from signer.node.node import SignerNode
+from signer.node.node import PartialSig, SignerNode
 from signer.policy import Release
 from signer.tss import hd
 from tests.sessions import keygen_shares
@@ -132,7 +132,7 @@ def test_bad_partial_signature_fails_the_request_naming_the_signer(
             tx: Eip1559Tx,
             release: Release,
             attestations: Sequence[bytes] = (),
-        ) -> PartialSignResult:
+        ) -> PartialSig:
             p = super().partial_sign(key_id, presignature_id, tx, release, attestations)
             return dataclasses.replace(p, sigma=(int.from_bytes(p.sigma, "big") ^ 1).to_bytes(32, "big"))
 
