@@ -62,7 +62,7 @@ from .trail import AuditTrail
 
 log = structlog.get_logger("coordinator")
 _AUDITED_FIELDS = frozenset(
-    {"policy_reason", "rule_id", "time_lock_until", "error", "error_code", "blame", "tx_hash", "digest", "presig_id"}
+    {"policy_reason", "rule_id", "time_lock_until", "error", "error_code", "blame", "tx_hash", "digest"}
 )
 
 
@@ -344,7 +344,9 @@ class Lifecycle:
                     request_id,
                     (SIGNING,),
                     f"attempt {attempts.number}: signers {list(presig.signers)}",
-                    presig_id=presig.presig_id,
+                    presignature_id=presig.presignature_id,
+                    # The audit format predates the rename: the entry names it `presig_id`, in hex.
+                    evidence={"presig_id": presig.presignature_id.hex()},
                 )
                 outcome = self.signing.sign(job, presig, attempts)
                 if isinstance(outcome, Signed):

@@ -152,6 +152,8 @@ class RequestTables(Database):
             raise StoreError(f"not request result fields: {sorted(unknown)}")
         if "blame" in fields:
             fields["blame"] = blames_json(fields["blame"])
+        if "presignature_id" in fields:
+            fields["presig_id"] = fields.pop("presignature_id").hex()
         now = self.now()
         with self._tx() as c:
             row = c.execute("SELECT state FROM requests WHERE request_id = ?", (request_id,)).fetchone()

@@ -405,6 +405,22 @@ def test_audit_chain_verifies_after_a_run(h: Harness) -> None:
         assert len(recorded) == len(h.service.store.events(r.request_id))
 
 
+
+def test_an_attempt_is_audited_with_its_presignature_id_as_hex_text(h: Harness) -> None:
+    # The store API names it `presignature_id` (bytes); the audit format predates that and is kept:
+    # the attempt's entry says `presig_id`, hex text, in its hashed body and in its JSON view.
+    row = h.submit(SMALL, "audit-presig")
+    assert row.state == st.SIGNED and row.presignature_id is not None and len(row.presignature_id) >= 8
+    attempts = [
+        e
+        for e in h.service.audit.entries()
+        if e.subject == row.request_id and e.kind == audit.REQUEST and "presig_id" in e.view
+    ]
+    assert len(attempts) == 1 and attempts[0].view["event"] == "signing"
+    assert attempts[0].view["presig_id"] == row.presignature_id.hex()
+    fields = {k: v for k, v in attempts[0].values[1]}
+    assert fields["presig_id"] == row.presignature_id.hex()  # a str in the hashed body, not bytes
+
 def test_removing_an_officer_voids_its_pending_approval(h: Harness) -> None:
     row = h.approve(h.submit(MEDIUM, "removed-officer"), "officer-1")
     registry = h.service.governance.registry(int(h.clock()))
@@ -437,7 +453,7 @@ def test_a_signer_refusal_fails_the_request_with_its_reason(h: Harness) -> None:
         node.apply_freeze_order(order.to_bytes(), False)
     row = h.submit(SMALL, "refused-by-signers")
     assert row.state == st.FAILED and row.error_code == "failed_precondition" and "frozen" in row.error
-    assert h.service.store.get_presignature(row.presig_id or "").state == st.PRESIG_FAILED
+    assert h.service.store.get_presignature(row.presignature_id or b"").state == st.PRESIG_FAILED
 
 
 def test_lifecycle_state_survives_a_coordinator_restart(h: Harness) -> None:
