@@ -128,6 +128,7 @@ class Lifecycle:
             body_hash=new.body_hash,
             tx=new.tx_json,
             path=new.path,
+            from_address=new.from_address,
             kind=new.kind,
             initiator=new.initiator,
             intent=new.intent_bytes,

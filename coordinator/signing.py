@@ -142,10 +142,13 @@ class Signing:
         self._resync = resync
 
     def job(self, row: RequestRecord, release: Release, body: Body) -> SignJob:
-        """What signing `row` needs (the key, and the address the derived key signs as)."""
+        """What signing `row` needs (the key, and the address the derived key signs as: derived at
+        submission and recorded; derived here only for a request recorded before that)."""
         key = self.sessions.key(row.key_id)
-        derived = hd.derive(Point.from_bytes(key.public_key), key.chain_code, row.path)
-        return SignJob(key, body, release, address_of(derived.public_key))
+        address = row.from_address
+        if not address:
+            address = address_of(hd.derive(Point.from_bytes(key.public_key), key.chain_code, row.path).public_key)
+        return SignJob(key, body, release, address)
 
     def attempts(self, job: SignJob) -> Attempts:
         """A fresh attempt budget for `job`."""

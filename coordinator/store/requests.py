@@ -48,6 +48,7 @@ class RequestTables(Database):
         body_hash: str,
         tx: dict[str, Any],
         path: Sequence[int],
+        from_address: str = "",
         kind: str = WITHDRAWAL,
         initiator: str = "",
         intent: bytes = b"",
@@ -73,8 +74,8 @@ class RequestTables(Database):
                 raise NotFound(f"no key {key_id!r}")
             c.execute(
                 "INSERT INTO requests (request_id, key_id, idempotency_key, body_hash, state, tx, path, created_at, "
-                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at, from_address) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request_id,
                     key_id,
@@ -91,6 +92,7 @@ class RequestTables(Database):
                     intent_digest or None,
                     policy_hash or None,
                     expires_at,
+                    from_address,
                 ),
             )
             c.execute("INSERT INTO request_events VALUES (?, 1, ?, ?, ?)", (request_id, SUBMITTED, "", now))
