@@ -33,6 +33,7 @@ from coincurve import PublicKey
 from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from signer.chains.ethereum import address_of, keccak256
+from signer.policy import COLD_SWEEP
 from signer.tss.curve import Point
 
 from . import cli_officer, cluster, officer
@@ -157,7 +158,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
             tx_from_args(args, value=amount),
             args.idempotency_key or str(uuid.uuid4()),
             parse_path(args.path),
-            kind="cold_sweep",
+            kind=COLD_SWEEP,
         )
     human = f"cold sweep of {amount} wei to {args.to} (leaves {args.reserve} wei before fees)\n" + request_line(r)
     emit(args, {"action": "proposed", **plan, "amount": str(amount), **request_json(r)}, human)

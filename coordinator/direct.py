@@ -14,9 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from signer.node.governance import GovernanceView
 from signer.node.tls import TlsFiles
 
-from .signer_client import GrpcSignerClient, SignerError, SignerGovernance, SignerRejected
+from .signer_client import GrpcSignerClient, SignerError, SignerRejected
 
 # A second delivery of what the node already holds: the coordinator forwarded it first.
 ALREADY_HELD = {"not_frozen", "policy_downgrade", "registry_downgrade"}
@@ -32,7 +33,7 @@ class Confirmation:
 
     party: int
     address: str
-    governance: SignerGovernance | None
+    governance: GovernanceView | None
     error: str = ""
     reason: str = ""
 
@@ -78,7 +79,7 @@ def parse_signers(options: Iterable[str]) -> dict[int, str]:
 
 
 def deliver(
-    signers: Mapping[int, str], tls: TlsFiles, send: Callable[[GrpcSignerClient], SignerGovernance]
+    signers: Mapping[int, str], tls: TlsFiles, send: Callable[[GrpcSignerClient], GovernanceView]
 ) -> list[Confirmation]:
     """Call `send` on every signer (in parallel) with the caller's certificate; one answer each."""
 

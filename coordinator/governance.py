@@ -27,7 +27,10 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+# What a signer reports holding; named apart from this module's GovernanceView (what GetGovernance reports).
+from signer.node.governance import GovernanceView as SignerGovernance
 from signer.policy import (
+    CHANGE_KINDS,
     FreezeOrder,
     FreezeState,
     Governed,
@@ -42,11 +45,10 @@ from signer.policy import (
 )
 
 from . import relay
-from .signer_client import SignerClient, SignerError, SignerGovernance, SignerRejected, SignerUnavailable
+from .signer_client import SignerClient, SignerError, SignerRejected, SignerUnavailable
 from .store import AuditHook, GovernanceEntry, Store
 
 D = TypeVar("D", PolicyDocument, OfficerRegistry)
-KINDS = ("registry", "policy")
 DEFAULT_RATE_WINDOW = 86400
 ALREADY_HELD = ("policy_downgrade", "registry_downgrade", "stale_order", "not_frozen")
 """Signer refusals that mean it already holds a change or order being delivered again."""
@@ -224,7 +226,7 @@ class Governance:
                 return _prepared(kind, change_json, g_pol, pol_change, True, now)
             g_pol = current_pol.apply(pol_change, registry, now)
             return _prepared(kind, change_json, g_pol, pol_change, g_pol.pending is None, now)
-        raise PolicyError("change_malformed", f"kind must be one of {KINDS}, not {kind!r}")
+        raise PolicyError("change_malformed", f"kind must be one of {CHANGE_KINDS}, not {kind!r}")
 
     def advance(self, now: int, note: Callable[[str, int, bytes], AuditHook]) -> list[tuple[str, int, bytes]]:
         """Promote pending changes whose time lock ran out; returns (kind, version, hash) of each."""
@@ -241,7 +243,7 @@ class Governance:
 
     # --- delivery to the signers -----------------------------------------------------------------------
     def _send(self, client: SignerClient, kind: str, payload: bytes) -> SignerGovernance:
-        if kind in KINDS:
+        if kind in CHANGE_KINDS:
             return client.install_change(kind, payload.decode())
         return client.apply_freeze_order(payload, kind == "unfreeze")
 

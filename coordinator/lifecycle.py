@@ -62,7 +62,7 @@ from .trail import AuditTrail
 
 log = structlog.get_logger("coordinator")
 _AUDITED_FIELDS = frozenset(
-    {"policy_reason", "rule_id", "time_lock_until", "error", "error_code", "blame", "tx_hash", "digest", "presig_id"}
+    {"policy_reason", "rule_id", "time_lock_until", "error", "error_code", "blame", "tx_hash", "digest"}
 )
 
 
@@ -128,6 +128,7 @@ class Lifecycle:
             body_hash=new.body_hash,
             tx=new.tx_json,
             path=new.path,
+            from_address=new.from_address,
             kind=new.kind,
             initiator=new.initiator,
             intent=new.intent_bytes,
@@ -344,7 +345,9 @@ class Lifecycle:
                     request_id,
                     (SIGNING,),
                     f"attempt {attempts.number}: signers {list(presig.signers)}",
-                    presig_id=presig.presig_id,
+                    presignature_id=presig.presignature_id,
+                    # The audit format predates the rename: the entry names it `presig_id`, in hex.
+                    evidence={"presig_id": presig.presignature_id.hex()},
                 )
                 outcome = self.signing.sign(job, presig, attempts)
                 if isinstance(outcome, Signed):

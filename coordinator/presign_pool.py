@@ -80,8 +80,8 @@ class PresignPool:
             raise InvalidRequest(f"a signing set is exactly {key.threshold} distinct parties of {list(key.parties)}")
         return s
 
-    def presign(self, key: KeyRecord, signers: tuple[int, ...], path: tuple[int, ...]) -> str:
-        """One presign session; stores its public data as ready and returns its id."""
+    def presign(self, key: KeyRecord, signers: tuple[int, ...], path: tuple[int, ...]) -> bytes:
+        """One presign session; stores its public data as ready and returns its id (the session's id)."""
         attestations: dict[int, bytes] = {}
         session_id, out = self.sessions.run(
             "presign", key.key_id, signers, SessionParams(key.key_id, path=path), attestations
@@ -113,10 +113,9 @@ class PresignPool:
         )
         if got != expected:
             raise FailedPrecondition("the presignature is not bound to this key, epoch, signer set and path")
-        presig_id = session_id.hex()
-        self.signer_states.note(attestations, presig_id)
-        self.store.add_presignature(presig_id, key.key_id, signers, path, out, key.epoch)
-        return presig_id
+        self.signer_states.note(attestations, session_id)
+        self.store.add_presignature(session_id, key.key_id, signers, path, out, key.epoch)
+        return session_id
 
     def ensure(self, key_id: str, signers: Sequence[int], path: Sequence[int] = (), count: int = 1) -> int:
         """Presign until `count` are ready for (key, signers, path); returns how many were made."""
@@ -188,10 +187,10 @@ class PresignPool:
             self.presign(key, sets[0], path)  # another request may take it first: then go again
         raise Unavailable("could not reserve a presignature (taken by concurrent requests)")
 
-    def drop(self, presig_id: str) -> None:
+    def drop(self, presignature_id: bytes) -> None:
         """A reserved presignature whose attempt broke off: failed, never ready again."""
-        if self.store.get_presignature(presig_id).state == RESERVED:
-            self.store.finish_presignature(presig_id, PRESIG_FAILED)
+        if self.store.get_presignature(presignature_id).state == RESERVED:
+            self.store.finish_presignature(presignature_id, PRESIG_FAILED)
 
     def drop_stale(self, key: KeyRecord, restarted: Sequence[int]) -> None:
         """Signers that lost their presignatures (a restart): fail every ready one of theirs made

@@ -2,8 +2,9 @@
 
 The store keeps the transaction as JSON (256-bit amounts as decimal strings); an idempotency key
 is bound to the hash of everything that identifies the request's body. The intent bytes, the
-intent digest, the policy hash and the transaction's signing digest are computed once per request
-on the submit path and travel in these objects from there to the signers.
+intent digest, the policy hash, the transaction's signing digest and the derived key's address are
+computed once per request on the submit path and travel in these objects (and the request's
+record) from there to the signers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class NewRequest:
     idempotency_key: str
     body_hash: str
     path: tuple[int, ...]
+    from_address: str  # the derived key's address (the transaction's sender), derived once here
     kind: str
     initiator: str
     expires_at: int

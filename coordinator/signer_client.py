@@ -24,6 +24,7 @@ from tsscustody.v1 import signer_pb2, signer_pb2_grpc
 from signer.chains.ethereum import Eip1559Tx
 from signer.node import limits, wire
 from signer.node.governance import GovernanceView
+from signer.node.node import PartialSig
 from signer.node.sessions import Envelope, StepResult
 from signer.node.tls import TlsFiles, channel_credentials
 from signer.policy import Release
@@ -77,40 +78,6 @@ class SessionParams:
 
 
 @dataclass(frozen=True, slots=True)
-class PartialSignResult:
-    """A signer's σ_i and the digest it computed itself."""
-
-    party: int
-    sigma: bytes
-    digest: bytes
-    attestation: bytes = b""  # the signer's fresh state attestation (state_version.py)
-
-
-@dataclass(frozen=True, slots=True)
-class SignerGovernance:
-    """The governance a signer holds after an InstallChange or ApplyFreezeOrder."""
-
-    party: int
-    policy_version: int
-    policy_hash: bytes
-    registry_version: int
-    registry_hash: bytes
-    frozen_scopes: tuple[str, ...]
-
-    @classmethod
-    def of(cls, party: int, view: GovernanceView) -> SignerGovernance:
-        """`view` as reported by signer `party`."""
-        return cls(
-            party,
-            view.policy_version,
-            view.policy_hash,
-            view.registry_version,
-            view.registry_hash,
-            tuple(view.frozen_scopes),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class NodeStatus:
     """What a signer reports about itself."""
 
@@ -147,16 +114,16 @@ class SignerClient(Protocol):
 
     def partial_sign(
         self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
-    ) -> PartialSignResult:
+    ) -> PartialSig:
         """Consume a presignature and return σ_i over the digest the signer computes from `tx`,
         once the signer has authorized the release itself (`attestations`: the other signers' latest)."""
         ...
 
-    def install_change(self, kind: str, change_json: str) -> SignerGovernance:
+    def install_change(self, kind: str, change_json: str) -> GovernanceView:
         """InstallChange: an admin-quorum-signed policy or registry change (`PolicyChange` JSON)."""
         ...
 
-    def apply_freeze_order(self, order: bytes, unfreeze: bool) -> SignerGovernance:
+    def apply_freeze_order(self, order: bytes, unfreeze: bool) -> GovernanceView:
         """ApplyFreezeOrder: a signed freeze order, or a quorum-signed unfreeze order."""
         ...
 
@@ -265,23 +232,23 @@ class GrpcSignerClient:
 
     def partial_sign(
         self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
-    ) -> PartialSignResult:
+    ) -> PartialSig:
         """PartialSign (short deadline: one scalar multiplication and the signer's own policy check)."""
         req = wire.partial_sign_request(key_id, presignature_id, tx, release, attestations)
         resp = self._call(lambda: self._stub.PartialSign(req, timeout=self.sign_timeout))
-        return PartialSignResult(resp.party, bytes(resp.sigma), bytes(resp.digest), bytes(resp.attestation))
+        return wire.partial_sig_from_proto(resp)
 
-    def install_change(self, kind: str, change_json: str) -> SignerGovernance:
+    def install_change(self, kind: str, change_json: str) -> GovernanceView:
         """InstallChange."""
         req = signer_pb2.InstallChangeRequest(kind=kind, change_json=change_json)
         m = self._call(lambda: self._stub.InstallChange(req, timeout=self.sign_timeout))
-        return SignerGovernance.of(self._party, wire.governance_from_proto(m))
+        return wire.governance_from_proto(m)
 
-    def apply_freeze_order(self, order: bytes, unfreeze: bool) -> SignerGovernance:
+    def apply_freeze_order(self, order: bytes, unfreeze: bool) -> GovernanceView:
         """ApplyFreezeOrder."""
         req = signer_pb2.ApplyFreezeOrderRequest(order=order, unfreeze=unfreeze)
         m = self._call(lambda: self._stub.ApplyFreezeOrder(req, timeout=self.sign_timeout))
-        return SignerGovernance.of(self._party, wire.governance_from_proto(m))
+        return wire.governance_from_proto(m)
 
     def status(self) -> NodeStatus:
         """NodeStatus."""
@@ -368,18 +335,22 @@ class LocalSignerClient:
 
     def partial_sign(
         self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
-    ) -> PartialSignResult:
+    ) -> PartialSig:
         """PartialSign."""
-        p = self._call(lambda: self.node.partial_sign(key_id, presignature_id, tx, release, list(attestations)))
-        return PartialSignResult(p.party, p.sigma, p.digest, p.attestation)
+        p: PartialSig = self._call(
+            lambda: self.node.partial_sign(key_id, presignature_id, tx, release, list(attestations))
+        )
+        return p
 
-    def install_change(self, kind: str, change_json: str) -> SignerGovernance:
+    def install_change(self, kind: str, change_json: str) -> GovernanceView:
         """InstallChange."""
-        return SignerGovernance.of(self.party, self._call(lambda: self.node.install_change(kind, change_json)))
+        view: GovernanceView = self._call(lambda: self.node.install_change(kind, change_json))
+        return view
 
-    def apply_freeze_order(self, order: bytes, unfreeze: bool) -> SignerGovernance:
+    def apply_freeze_order(self, order: bytes, unfreeze: bool) -> GovernanceView:
         """ApplyFreezeOrder."""
-        return SignerGovernance.of(self.party, self._call(lambda: self.node.apply_freeze_order(order, unfreeze)))
+        view: GovernanceView = self._call(lambda: self.node.apply_freeze_order(order, unfreeze))
+        return view
 
     def status(self) -> NodeStatus:
         """NodeStatus."""

@@ -56,31 +56,31 @@ class SignerStates:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._latest: dict[int, bytes] = {}
-        self._boots: dict[str, dict[int, bytes]] = {}
+        self._boots: dict[bytes, dict[int, bytes]] = {}
 
-    def note(self, attestations: Mapping[int, bytes], presig_id: str = "") -> None:
-        """Remember fresh attestations (from a presign session, `presig_id` its id, or PartialSign)."""
+    def note(self, attestations: Mapping[int, bytes], presignature_id: bytes = b"") -> None:
+        """Remember fresh attestations (from a presign session, `presignature_id` its id, or PartialSign)."""
         with self._lock:
             self._latest.update({p: a for p, a in attestations.items() if a})
-            if presig_id:
-                self._boots[presig_id] = {p: boot_of(a) for p, a in attestations.items()}
+            if presignature_id:
+                self._boots[presignature_id] = {p: boot_of(a) for p, a in attestations.items()}
 
-    def forget(self, presig_id: str) -> None:
+    def forget(self, presignature_id: bytes) -> None:
         """A presignature left the pool (consumed or failed)."""
         with self._lock:
-            self._boots.pop(presig_id, None)
+            self._boots.pop(presignature_id, None)
 
     def for_party(self, party: int) -> list[bytes]:
         """The latest attestations of every other signer, for a PartialSign to `party`."""
         with self._lock:
             return [a for p, a in sorted(self._latest.items()) if p != party]
 
-    def stale(self, ready: Sequence[PresignatureRecord], party: int, boot_id: bytes) -> list[str]:
+    def stale(self, ready: Sequence[PresignatureRecord], party: int, boot_id: bytes) -> list[bytes]:
         """Ready presignatures involving `party` made under another boot of it (or of unknown boot:
         made before the coordinator restarted, so fail closed and drop them too)."""
         with self._lock:
             return [
-                r.presig_id
+                r.presignature_id
                 for r in ready
-                if party in r.signers and (not boot_id or self._boots.get(r.presig_id, {}).get(party) != boot_id)
+                if party in r.signers and (not boot_id or self._boots.get(r.presignature_id, {}).get(party) != boot_id)
             ]

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
 from signer.chains.ethereum import TxError, address_of, keccak256
+from signer.node.node import PartialSig
 from signer.node.wire import PRESIGNATURE_UNKNOWN
 from signer.policy import Release
 from signer.tss import hd
@@ -38,7 +39,6 @@ from .presign_pool import PresignPool
 from .request_encoding import Body
 from .sessions import Sessions
 from .signer_client import (
-    PartialSignResult,
     SignerAborted,
     SignerClient,
     SignerError,
@@ -142,10 +142,13 @@ class Signing:
         self._resync = resync
 
     def job(self, row: RequestRecord, release: Release, body: Body) -> SignJob:
-        """What signing `row` needs (the key, and the address the derived key signs as)."""
+        """What signing `row` needs (the key, and the address the derived key signs as: derived at
+        submission and recorded; derived here only for a request recorded before that)."""
         key = self.sessions.key(row.key_id)
-        derived = hd.derive(Point.from_bytes(key.public_key), key.chain_code, row.path)
-        return SignJob(key, body, release, address_of(derived.public_key))
+        address = row.from_address
+        if not address:
+            address = address_of(hd.derive(Point.from_bytes(key.public_key), key.chain_code, row.path).public_key)
+        return SignJob(key, body, release, address)
 
     def attempts(self, job: SignJob) -> Attempts:
         """A fresh attempt budget for `job`."""
@@ -184,7 +187,7 @@ class Signing:
 
     def abandon(self, presig: PresignatureRecord) -> None:
         """An attempt broke off: its reserved presignature is failed, never ready again."""
-        self.pool.drop(presig.presig_id)
+        self.pool.drop(presig.presignature_id)
 
     def sign(self, job: SignJob, presig: PresignatureRecord, attempts: Attempts) -> Signed | Retry | SignFailure:
         """Sign the release with a reserved presignature: PartialSign to its signers, combine, verify.
@@ -192,11 +195,10 @@ class Signing:
         or failed either way."""
         key, tx, digest = job.key, job.body.tx, job.body.digest
         public = PresignaturePublic.from_bytes(presig.public)
-        presignature_id = bytes.fromhex(presig.presig_id)  # the store keeps it as hex text
         states = self.signer_states
-        calls: dict[int, Callable[[], PartialSignResult]] = {
+        calls: dict[int, Callable[[], PartialSig]] = {
             p: functools.partial(
-                self.signers[p].partial_sign, key.key_id, presignature_id, tx, job.release, states.for_party(p)
+                self.signers[p].partial_sign, key.key_id, presig.presignature_id, tx, job.release, states.for_party(p)
             )
             for p in presig.signers
         }
@@ -204,9 +206,9 @@ class Signing:
         for p in ok:
             self.health.mark(p, True)
         states.note({p: r.attestation for p, r in ok.items()})
-        states.forget(presig.presig_id)
+        states.forget(presig.presignature_id)
         if failed:
-            self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
+            self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
             down = [p for p, e in failed.items() if isinstance(e, SignerUnavailable)]
             for p in down:
                 self.health.mark(p, False)
@@ -238,12 +240,12 @@ class Signing:
                 raise InternalError("recovery id >= 2 (R.x >= q) cannot be expressed as an Ethereum y-parity")
             raw = tx.raw_signed(sig.r, sig.s, sig.v)
         except ProtocolAbort as abort:
-            self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
+            self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
             return SignFailure(Aborted(f"partial signature rejected: {abort}", abort.blames))
         except (InternalError, InvalidInput, TxError) as exc:
-            self.store.finish_presignature(presig.presig_id, PRESIG_FAILED)
+            self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
             return SignFailure(Internal(f"combining failed: {exc}"))
-        self.store.finish_presignature(presig.presig_id, CONSUMED)
+        self.store.finish_presignature(presig.presignature_id, CONSUMED)
         return Signed(presig, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"), sig.v, raw, keccak256(raw))
 
     def signed(self, job: SignJob, presig: PresignatureRecord) -> None:

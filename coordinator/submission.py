@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from signer.chains.ethereum import Eip1559Tx
+from signer.chains.ethereum import Eip1559Tx, address_of
 from signer.policy import REQUEST_KINDS, WITHDRAWAL, Intent, PolicyError, intent_from_eip1559
 from signer.tss import hd
 from signer.tss.curve import Point
@@ -73,7 +73,7 @@ class Submission:
         p = check_path(path)
         key = self.sessions.key(key_id)
         try:
-            hd.derive(Point.from_bytes(key.public_key), key.chain_code, p)
+            derived = hd.derive(Point.from_bytes(key.public_key), key.chain_code, p)
         except InvalidInput as exc:
             raise InvalidRequest(str(exc)) from None
         bh = body_hash(key_id, p, tx, kind, initiator)
@@ -106,6 +106,7 @@ class Submission:
             idempotency_key=idempotency_key,
             body_hash=bh,
             path=p,
+            from_address=address_of(derived.public_key),
             kind=kind,
             initiator=initiator,
             expires_at=now + life,

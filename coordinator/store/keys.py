@@ -2,7 +2,8 @@
 
 Presignature states: ready -> reserved -> consumed | failed (and ready -> failed when voided).
 A reserved presignature never goes back to ready, whatever happens to its request: the signers
-may already have released partial signatures from it.
+may already have released partial signatures from it. A presignature's id (its presign session's
+id) is `bytes` in this API; the table keeps it as hex text.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class KeyRecord:
 class PresignatureRecord:
     """A presignature's public data and where it is in its single life."""
 
-    presig_id: str
+    presignature_id: bytes
     key_id: str
     signers: tuple[int, ...]
     path: tuple[int, ...]
@@ -71,7 +72,7 @@ def key_from_row(row: sqlite3.Row) -> KeyRecord:
 
 def presignature_from_row(row: sqlite3.Row) -> PresignatureRecord:
     return PresignatureRecord(
-        row["presig_id"],
+        bytes.fromhex(row["presig_id"]),
         row["key_id"],
         ints_from_json(row["signers"]),
         ints_from_json(row["path"]),
@@ -120,21 +121,39 @@ class KeyTables(Database):
 
     # --- presignatures -----------------------------------------------------------------------------------
     def add_presignature(
-        self, presig_id: str, key_id: str, signers: Sequence[int], path: Sequence[int], public: bytes, epoch: int
+        self,
+        presignature_id: bytes,
+        key_id: str,
+        signers: Sequence[int],
+        path: Sequence[int],
+        public: bytes,
+        epoch: int,
     ) -> None:
         """Record a fresh presignature as ready."""
         now = self.now()
         with self._tx() as c:
             c.execute(
                 "INSERT INTO presignatures VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-                (presig_id, key_id, ints_json(sorted(signers)), ints_json(path), public, READY, epoch, now, now),
+                (
+                    presignature_id.hex(),
+                    key_id,
+                    ints_json(sorted(signers)),
+                    ints_json(path),
+                    public,
+                    READY,
+                    epoch,
+                    now,
+                    now,
+                ),
             )
 
-    def get_presignature(self, presig_id: str) -> PresignatureRecord:
+    def get_presignature(self, presignature_id: bytes) -> PresignatureRecord:
         """A presignature, or NotFound."""
-        row = self._conn().execute("SELECT * FROM presignatures WHERE presig_id = ?", (presig_id,)).fetchone()
+        row = (
+            self._conn().execute("SELECT * FROM presignatures WHERE presig_id = ?", (presignature_id.hex(),)).fetchone()
+        )
         if row is None:
-            raise NotFound(f"no presignature {presig_id!r}")
+            raise NotFound(f"no presignature {presignature_id.hex()}")
         return presignature_from_row(row)
 
     def count_ready(self, key_id: str, signers: Sequence[int], path: Sequence[int], epoch: int) -> int:
@@ -176,26 +195,26 @@ class KeyTables(Database):
                 return presignature_from_row(got)
         return None
 
-    def finish_presignature(self, presig_id: str, state: str) -> None:
+    def finish_presignature(self, presignature_id: bytes, state: str) -> None:
         """reserved -> consumed (signature made) or failed (anything else); never back to ready."""
         if state not in (CONSUMED, PRESIG_FAILED):
             raise InvalidTransition(f"a reserved presignature ends consumed or failed, not {state!r}")
         with self._tx() as c:
             cur = c.execute(
                 "UPDATE presignatures SET state = ?, updated_at = ? WHERE presig_id = ? AND state = ?",
-                (state, self.now(), presig_id, RESERVED),
+                (state, self.now(), presignature_id.hex(), RESERVED),
             )
             if cur.rowcount != 1:
-                raise InvalidTransition(f"presignature {presig_id} is not reserved")
+                raise InvalidTransition(f"presignature {presignature_id.hex()} is not reserved")
 
-    def fail_ready_presignatures(self, presig_ids: Sequence[str]) -> int:
+    def fail_ready_presignatures(self, presignature_ids: Sequence[bytes]) -> int:
         """Mark these presignatures failed if still ready (a signer of theirs restarted); returns how many."""
         with self._tx() as c:
             n = 0
-            for pid in presig_ids:
+            for pid in presignature_ids:
                 n += c.execute(
                     "UPDATE presignatures SET state = ?, updated_at = ? WHERE presig_id = ? AND state = ?",
-                    (PRESIG_FAILED, self.now(), pid, READY),
+                    (PRESIG_FAILED, self.now(), pid.hex(), READY),
                 ).rowcount
             return n
 

@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from signer.policy import WITHDRAWAL
 from signer.tss.errors import Blame
 
 from ..request_states import FINAL_STATES
@@ -31,13 +32,13 @@ class RequestRecord:
     raw_tx: bytes
     tx_hash: bytes
     from_address: str
-    presig_id: str | None
+    presignature_id: bytes | None  # the presignature of the latest signing attempt
     blame: tuple[Blame, ...]
     error: str
     error_code: str
     created_at: float
     updated_at: float
-    kind: str = "withdrawal"
+    kind: str = WITHDRAWAL
     initiator: str = ""
     intent: bytes = b""
     intent_digest: bytes = b""
@@ -81,7 +82,7 @@ def request_from_row(row: sqlite3.Row) -> RequestRecord:
         raw_tx=bytes(row["raw_tx"] or b""),
         tx_hash=bytes(row["tx_hash"] or b""),
         from_address=row["from_address"],
-        presig_id=row["presig_id"],
+        presignature_id=None if row["presig_id"] is None else bytes.fromhex(row["presig_id"]),
         blame=blames_from_json(row["blame"]),
         error=row["error"],
         error_code=row["error_code"],
@@ -138,7 +139,7 @@ REQUEST_RESULT_FIELDS = frozenset(
         "raw_tx",
         "tx_hash",
         "from_address",
-        "presig_id",
+        "presignature_id",  # bytes; its column `presig_id` keeps hex text
         "blame",
         "error",
         "error_code",

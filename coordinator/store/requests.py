@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from signer.policy import WITHDRAWAL
+
 from ..request_states import OPEN_STATES, PENDING_APPROVAL, SIGNED, SUBMITTED, TRANSITIONS
 from .columns import blames_json, ints_json
 from .database import AuditHook, Database
@@ -46,7 +48,8 @@ class RequestTables(Database):
         body_hash: str,
         tx: dict[str, Any],
         path: Sequence[int],
-        kind: str = "withdrawal",
+        from_address: str = "",
+        kind: str = WITHDRAWAL,
         initiator: str = "",
         intent: bytes = b"",
         intent_digest: bytes = b"",
@@ -71,8 +74,8 @@ class RequestTables(Database):
                 raise NotFound(f"no key {key_id!r}")
             c.execute(
                 "INSERT INTO requests (request_id, key_id, idempotency_key, body_hash, state, tx, path, created_at, "
-                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at, from_address) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     request_id,
                     key_id,
@@ -89,6 +92,7 @@ class RequestTables(Database):
                     intent_digest or None,
                     policy_hash or None,
                     expires_at,
+                    from_address,
                 ),
             )
             c.execute("INSERT INTO request_events VALUES (?, 1, ?, ?, ?)", (request_id, SUBMITTED, "", now))
@@ -150,6 +154,8 @@ class RequestTables(Database):
             raise StoreError(f"not request result fields: {sorted(unknown)}")
         if "blame" in fields:
             fields["blame"] = blames_json(fields["blame"])
+        if "presignature_id" in fields:
+            fields["presig_id"] = fields.pop("presignature_id").hex()
         now = self.now()
         with self._tx() as c:
             row = c.execute("SELECT state FROM requests WHERE request_id = ?", (request_id,)).fetchone()

@@ -38,6 +38,7 @@ import structlog
 
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import (
+    CHANGE_KINDS,
     Approval,
     Decision,
     FreezeOrder,
@@ -68,7 +69,6 @@ REGISTRY_RECORD = "governance/registry"
 POLICY_RECORD = "governance/policy"
 FREEZE_RECORD = "governance/freeze"
 LEDGER_RECORD = "governance/ledger"
-CHANGE_KINDS = ("registry", "policy")
 LEDGER_KEEP = 90 * 86400  # spends are kept at least this long (longer if a policy window is longer)
 _LEDGER_TAG = "node/governance-ledger/v1"
 

@@ -84,7 +84,8 @@ def aux_public(info: AuxInfo) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class PartialSig:
-    """What PartialSign returns."""
+    """What PartialSign returns: σ_i over the digest the signer computed itself, and its fresh state
+    attestation (state_version.py); the coordinator's signer clients return it too."""
 
     party: int
     sigma: bytes

@@ -176,9 +176,7 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
                 [bytes(a) for a in request.attestations],
             )
             log.info("partial_signature", key_id=request.key_id, digest=p.digest.hex())
-            return signer_pb2.PartialSignResponse(
-                party=p.party, sigma=p.sigma, digest=p.digest, attestation=p.attestation
-            )
+            return wire.partial_sig_to_proto(p)
 
         return self._call(context, run)
 

@@ -28,13 +28,13 @@ import grpc
 from tsscustody.v1 import common_pb2, signer_pb2
 
 from signer.chains.ethereum import Eip1559Tx, TxError
-from signer.policy import PolicyError, Release
+from signer.policy import WITHDRAWAL, PolicyError, Release
 from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 
 from . import blame_codec, limits
 from .governance import GovernanceView
 from .limits import FieldTooLarge, check_bytes, check_text
-from .node import PresignatureUnknown
+from .node import PartialSig, PresignatureUnknown
 from .sessions import Envelope, StepResult
 from .store import StoreError
 
@@ -174,6 +174,16 @@ def partial_sign_request(
     )
 
 
+def partial_sig_to_proto(p: PartialSig) -> signer_pb2.PartialSignResponse:
+    """Protobuf form of a partial signature."""
+    return signer_pb2.PartialSignResponse(party=p.party, sigma=p.sigma, digest=p.digest, attestation=p.attestation)
+
+
+def partial_sig_from_proto(m: signer_pb2.PartialSignResponse) -> PartialSig:
+    """Domain form of a partial signature."""
+    return PartialSig(m.party, bytes(m.sigma), bytes(m.digest), bytes(m.attestation))
+
+
 def release_from_proto(m: signer_pb2.PartialSignRequest) -> Release:
     """The release a PartialSign call carries (an empty kind is a withdrawal)."""
     return Release(
@@ -183,7 +193,7 @@ def release_from_proto(m: signer_pb2.PartialSignRequest) -> Release:
         expires_at=m.expires_at,
         path=tuple(m.path),
         policy_hash=bytes(m.policy_hash),
-        kind=m.kind or "withdrawal",
+        kind=m.kind or WITHDRAWAL,
     )
 
 

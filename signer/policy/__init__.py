@@ -28,7 +28,7 @@ from .approvals import (
     verify_approval,
     verify_approvals,
 )
-from .change import Governed, PolicyChange, parse_change
+from .change import CHANGE_KINDS, Governed, PolicyChange, parse_change
 from .document import PolicyDocument
 from .engine import Decision, check_release, demo_policy, evaluate, quorum_time
 from .errors import PolicyError
@@ -57,6 +57,7 @@ from .tightening import policy_is_tightening
 
 __all__ = [
     "ALL_KEYS",
+    "CHANGE_KINDS",
     "COLD_SWEEP",
     "NOT_COLD",
     "REQUEST_KINDS",

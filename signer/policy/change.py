@@ -28,6 +28,8 @@ from .errors import PolicyError, loads_bounded
 
 D = TypeVar("D", PolicyDocument, OfficerRegistry)
 CHANGE_TAG = "policy/change/v1"
+CHANGE_KINDS = (OfficerRegistry.KIND, PolicyDocument.KIND)
+"""The documents an admin-quorum change replaces, in install order (a registry before any policy)."""
 
 
 @dataclass(frozen=True, slots=True)

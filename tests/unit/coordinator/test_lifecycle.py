@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_account import Account
 
-from coordinator import audit
+from coordinator import audit, signing
 from coordinator import service as svc
 from coordinator import store as st
 from coordinator.service import CoordinatorService, reject_message
 from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import RequestRecord, Store
-from signer.chains.ethereum import Eip1559Tx
+from signer.chains.ethereum import Eip1559Tx, address_of
 from signer.node.node import SignerNode
 from signer.policy import (
     ALL_KEYS,
@@ -34,6 +35,8 @@ from signer.policy import (
     sign_approval,
     sign_freeze,
 )
+from signer.tss import hd
+from signer.tss.curve import Point
 
 from .governance_fixtures import (
     COLD,
@@ -405,6 +408,54 @@ def test_audit_chain_verifies_after_a_run(h: Harness) -> None:
         assert len(recorded) == len(h.service.store.events(r.request_id))
 
 
+def test_an_attempt_is_audited_with_its_presignature_id_as_hex_text(h: Harness) -> None:
+    # The store API names it `presignature_id` (bytes); the audit format predates that and is kept:
+    # the attempt's entry says `presig_id`, hex text, in its hashed body and in its JSON view.
+    row = h.submit(SMALL, "audit-presig")
+    assert row.state == st.SIGNED and row.presignature_id is not None and len(row.presignature_id) >= 8
+    attempts = [
+        e
+        for e in h.service.audit.entries()
+        if e.subject == row.request_id and e.kind == audit.REQUEST and "presig_id" in e.view
+    ]
+    assert len(attempts) == 1 and attempts[0].view["event"] == "signing"
+    assert attempts[0].view["presig_id"] == row.presignature_id.hex()
+    fields = {k: v for k, v in attempts[0].values[1]}
+    assert fields["presig_id"] == row.presignature_id.hex()  # a str in the hashed body, not bytes
+
+
+# --- the derived key's address ------------------------------------------------------------------------
+def _derived_address(h: Harness) -> str:
+    k = h.service.store.get_key(KEY_ID)
+    return address_of(hd.derive(Point.from_bytes(k.public_key), k.chain_code, (0, 1)).public_key)
+
+
+class _NoDerive:
+    @staticmethod
+    def derive(*_: object) -> None:
+        pytest.fail("the derived key was computed again at signing")
+
+
+def test_the_derived_address_is_computed_once_at_submission(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    row = h.submit(MEDIUM, "derived-once")
+    assert row.state == st.PENDING_APPROVAL and row.from_address == _derived_address(h)  # recorded at submission
+    monkeypatch.setattr(signing, "hd", _NoDerive)  # signing takes it from the record
+    row = h.approve(h.approve(row, "officer-1"), "officer-2")
+    _assert_signed(row)
+    assert row.from_address == _derived_address(h)
+
+
+def test_a_request_recorded_without_its_address_derives_it_at_signing(h: Harness) -> None:
+    # A request submitted before the address was recorded at submission (an older coordinator).
+    row = h.submit(MEDIUM, "derived-late")
+    with sqlite3.connect(h.service.store.path) as c:
+        c.execute("UPDATE requests SET from_address = '' WHERE request_id = ?", (row.request_id,))
+    assert h.service.store.get_request(row.request_id).from_address == ""
+    row = h.approve(h.approve(row, "officer-1"), "officer-2")
+    _assert_signed(row)
+    assert row.from_address == _derived_address(h)
+
+
 def test_removing_an_officer_voids_its_pending_approval(h: Harness) -> None:
     row = h.approve(h.submit(MEDIUM, "removed-officer"), "officer-1")
     registry = h.service.governance.registry(int(h.clock()))
@@ -437,7 +488,7 @@ def test_a_signer_refusal_fails_the_request_with_its_reason(h: Harness) -> None:
         node.apply_freeze_order(order.to_bytes(), False)
     row = h.submit(SMALL, "refused-by-signers")
     assert row.state == st.FAILED and row.error_code == "failed_precondition" and "frozen" in row.error
-    assert h.service.store.get_presignature(row.presig_id or "").state == st.PRESIG_FAILED
+    assert h.service.store.get_presignature(row.presignature_id or b"").state == st.PRESIG_FAILED
 
 
 def test_lifecycle_state_survives_a_coordinator_restart(h: Harness) -> None:

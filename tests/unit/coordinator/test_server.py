@@ -22,7 +22,6 @@ from coordinator.server import create_server, key_to_proto
 from coordinator.service import CoordinatorService, reject_message
 from coordinator.signer_client import (
     GrpcSignerClient,
-    PartialSignResult,
     SessionParams,
     SignerClient,
 )
@@ -32,7 +31,7 @@ from signer.node import blame_codec
 from signer.node import server as signer_server
 from signer.node.config import NodeConfig
 from signer.node.identity import Identity
-from signer.node.node import SignerNode
+from signer.node.node import PartialSig, SignerNode
 from signer.node.sessions import RELAY, Envelope
 from signer.node.store import EncryptedStore, load_kek, write_kek_file
 from signer.node.tls import TlsFiles
@@ -195,7 +194,7 @@ def test_bad_partial_is_aborted_with_blame_trailer(cluster: Cluster) -> None:
             tx: Eip1559Tx,
             release: Release,
             attestations: Sequence[bytes] = (),
-        ) -> PartialSignResult:
+        ) -> PartialSig:
             p = self.inner.partial_sign(key_id, presignature_id, tx, release, attestations)
             return dataclasses.replace(p, sigma=(int.from_bytes(p.sigma, "big") ^ 4).to_bytes(32, "big"))
 

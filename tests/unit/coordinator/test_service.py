@@ -20,10 +20,10 @@ from eth_account import Account
 from coordinator import service as svc
 from coordinator import store as st
 from coordinator.service import CoordinatorService
-from coordinator.signer_client import LocalSignerClient, PartialSignResult, SignerClient
+from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import Store
 from signer.chains.ethereum import Eip1559Tx, address_of
-from signer.node.node import SignerNode
+from signer.node.node import PartialSig, SignerNode
 from signer.policy import Release
 from signer.tss import hd
 from tests.sessions import keygen_shares
@@ -86,7 +86,7 @@ def test_signed_transaction_recovers_to_the_derived_address(
     assert row.from_address == expected
     assert Account.recover_transaction(row.raw_tx) == expected
     assert row.digest == TX.signing_digest() and row.v in (0, 1)
-    presig = service.store.get_presignature(row.presig_id or "")
+    presig = service.store.get_presignature(row.presignature_id or b"")
     assert presig.state == st.CONSUMED and presig.request_id == row.request_id and presig.path == (0, 7)
 
 
@@ -117,7 +117,7 @@ def test_signer_down_the_other_two_sign(nodes: dict[int, SignerNode], tmp_path: 
     service = _service(tmp_path, clients)
     row = service.sign_eth(KEY_ID, "idem-down", (), TX)
     assert row.state == st.SIGNED
-    assert service.store.get_presignature(row.presig_id or "").signers == (2, 3)
+    assert service.store.get_presignature(row.presignature_id or b"").signers == (2, 3)
     assert Account.recover_transaction(row.raw_tx) == row.from_address
 
 
@@ -132,7 +132,7 @@ def test_bad_partial_signature_fails_the_request_naming_the_signer(
             tx: Eip1559Tx,
             release: Release,
             attestations: Sequence[bytes] = (),
-        ) -> PartialSignResult:
+        ) -> PartialSig:
             p = super().partial_sign(key_id, presignature_id, tx, release, attestations)
             return dataclasses.replace(p, sigma=(int.from_bytes(p.sigma, "big") ^ 1).to_bytes(32, "big"))
 
@@ -142,7 +142,7 @@ def test_bad_partial_signature_fails_the_request_naming_the_signer(
     row = service.sign_eth(KEY_ID, "idem-bad", (), TX)
     assert row.state == st.FAILED and row.error_code == "aborted"
     assert {(b.party, b.check) for b in row.blame} == {(2, "partial_signature")}
-    presig = service.store.get_presignature(row.presig_id or "")
+    presig = service.store.get_presignature(row.presignature_id or b"")
     assert presig.state == st.PRESIG_FAILED  # never handed out again
     assert service.store.count_ready(KEY_ID, (1, 2), (), 0) == 0
 
@@ -187,7 +187,7 @@ def test_background_refill_tops_up_the_pool_of_the_set_that_signed(
     try:
         row = pooled.sign_eth(KEY_ID, "idem-pool", (), TX)
         assert row.state == st.SIGNED
-        signers = pooled.store.get_presignature(row.presig_id or "").signers
+        signers = pooled.store.get_presignature(row.presignature_id or b"").signers
         deadline = time.monotonic() + 60
         while pooled.store.count_ready(KEY_ID, signers, (), share.epoch) < 1 and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -10,9 +10,9 @@ SIGNERS = (1, 2)
 
 def presigs(
     db: Store, n: int, signers: tuple[int, ...] = SIGNERS, path: tuple[int, ...] = (), epoch: int = 0
-) -> list[str]:
+) -> list[bytes]:
     """Add `n` ready presignatures of `k1`; returns their ids."""
-    ids = [f"{signers}-{path}-{epoch}-{i:04d}" for i in range(n)]
+    ids = [f"{signers}-{path}-{epoch}-{i:04d}".encode() for i in range(n)]
     for i in ids:
         db.add_presignature(i, "k1", signers, path, b"public", epoch)
     return ids

@@ -23,7 +23,7 @@ def test_wal_foreign_keys_and_schema_version(tmp_path: Path) -> None:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"schema_version", "keys", "presignatures", "requests", "request_events", "sessions"} <= tables
     with pytest.raises(sqlite3.IntegrityError):  # foreign keys are enforced on the store's connections
-        s.add_presignature("p", "no-such-key", SIGNERS, (), b"", 0)
+        s.add_presignature(b"p", "no-such-key", SIGNERS, (), b"", 0)
 
 
 def test_migrations_are_idempotent(tmp_path: Path, db: Store) -> None:

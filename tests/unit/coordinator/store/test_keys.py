@@ -20,7 +20,7 @@ def test_reserve_takes_oldest_matching_and_records_request(db: Store) -> None:
     ids = presigs(db, 2)
     make_request(db, "r1")
     got = db.reserve_presignature("k1", [SIGNERS], (), 0, "r1")
-    assert got is not None and got.presig_id == ids[0]
+    assert got is not None and got.presignature_id == ids[0]
     assert got.state == st.RESERVED and got.request_id == "r1" and got.signers == SIGNERS
     assert db.count_ready("k1", SIGNERS, (), 0) == 1
 
@@ -30,7 +30,7 @@ def test_reserve_prefers_earlier_signer_sets(db: Store) -> None:
     (first,) = presigs(db, 1, signers=(1, 3))
     make_request(db, "r1")
     got = db.reserve_presignature("k1", [(1, 2), (1, 3), (2, 3)], (), 0, "r1")
-    assert got is not None and got.presig_id == first
+    assert got is not None and got.presignature_id == first
     assert db.get_presignature(later).state == st.READY
 
 
@@ -57,14 +57,14 @@ def test_concurrent_reservations_never_share_a_presignature(tmp_path: Path, db: 
     requests = [f"r{i}" for i in range(8)]
     for r in requests:
         make_request(db, r)
-    got: dict[str, list[str]] = {r: [] for r in requests}
+    got: dict[str, list[bytes]] = {r: [] for r in requests}
     start = threading.Barrier(len(requests))
 
     def worker(request_id: str, own: bool) -> None:
         s = Store(db.path) if own else db  # half share the Store (thread-local connections), half open their own
         start.wait()
         while (p := s.reserve_presignature("k1", [SIGNERS], (), 0, request_id)) is not None:
-            got[request_id].append(p.presig_id)
+            got[request_id].append(p.presignature_id)
 
     threads = [threading.Thread(target=worker, args=(r, i % 2 == 0)) for i, r in enumerate(requests)]
     for t in threads:
