@@ -343,7 +343,8 @@ class Lifecycle:
                     ATTEMPT,
                     request_id,
                     (SIGNING,),
-                    f"attempt {attempts.number}: signers {list(presig.signers)}",
+                    f"attempt {attempts.number}: signers {list(presig.signers)}"
+                    + (f" (after: {attempts.last})" if attempts.last else ""),  # the request's events say why
                     presig_id=presig.presig_id,
                 )
                 outcome = self.signing.sign(job, presig, attempts)

@@ -9,6 +9,8 @@ Every failure a signer reports becomes one of four exceptions naming the party:
 `SignerRejected` (INVALID_ARGUMENT, FAILED_PRECONDITION, PERMISSION_DENIED, ...: it refused, e.g.
 its own policy check did not authorize a release; the message carries its reason),
 `SignerInternal` (INTERNAL or anything unexpected).
+`degraded` tells a fault of the signer (down, slow, internal error, its store failed) from a
+refusal of the request: the coordinator routes around the first and fails the request on the second.
 """
 
 from __future__ import annotations
@@ -167,6 +169,14 @@ class SignerClient(Protocol):
     def healthy(self) -> bool:
         """True if the signer answers its health check now."""
         ...
+
+
+def degraded(error: SignerError) -> bool:
+    """The signer failed on its own side (unreachable, too slow, internal error, broken store),
+    not because it refused this request: another signer set may succeed."""
+    if isinstance(error, SignerRejected):
+        return error.reason == wire.STORE_FAILED
+    return isinstance(error, SignerUnavailable | SignerInternal)
 
 
 def error_from_status(party: int, status: wire.Status) -> SignerError:
