@@ -27,6 +27,7 @@ from signer.chains.ethereum import Eip1559Tx
 from signer.node import limits, wire
 from signer.node.governance import GovernanceView
 from signer.node.sessions import Envelope, StepResult
+from signer.node.store import StoreError
 from signer.node.tls import TlsFiles, channel_credentials
 from signer.policy import Release
 from signer.tss.errors import Blame
@@ -403,5 +404,13 @@ class LocalSignerClient:
         )
 
     def healthy(self) -> bool:
-        """Up unless marked down."""
-        return not self.down
+        """Up unless marked down or its store fails the node's probe (as the gRPC health says)."""
+        if self.down:
+            return False
+        try:
+            check = getattr(self.node, "check_store", None)
+            if check is not None:
+                check()
+        except StoreError:
+            return False
+        return True
