@@ -116,7 +116,7 @@ def test_a_logged_exception_keeps_its_text_and_a_secret_does_not_leak() -> None:
             log.exception("store_write_failed", key_share=123)
         """
     )
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=dict(os.environ), check=True
     ).stderr
     line = json.loads(out.strip().splitlines()[-1])
