@@ -98,6 +98,44 @@ def test_a_signer_with_a_corrupt_share_is_routed_around_and_wastes_at_most_one_p
     service.close()
 
 
+@pytest.mark.slow(8)
+def test_a_signer_restored_without_governance_gets_it_again_and_signs(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    nodes = make_nodes(tmp_path_factory.mktemp("restored"), KEY_ID)  # its own: signer 3 loses governance
+    service = _service(tmp_path, nodes)
+    down = service.signers[1]
+    assert isinstance(down, LocalSignerClient)
+    down.down = True  # only {2, 3} can sign
+    service.pool.presign(service.store.get_key(KEY_ID), (2, 3), ())
+
+    # Signer 3 comes back from a restore without its registry and policy (its presignatures kept
+    # in memory, so that PartialSign reaches its own check): it refuses with `no_policy`.
+    old = nodes[3]
+    for name in ("governance/registry", "governance/policy"):
+        old.store.delete(name)
+    restored = SignerNode(old.config, primes=lambda bits: 0)
+    restored._presigs = old._presigs
+    client = service.signers[3]
+    assert isinstance(client, LocalSignerClient)
+    client.node = restored
+    assert restored.governance_view().policy_version == 0
+
+    # A coordinator that restarted holds no attestation to show signer 3 it is behind its peers.
+    clients = service.signers
+    service.close()
+    service = CoordinatorService(Store(tmp_path / "coordinator.db"), clients, level="112")
+    row = service.sign_eth(KEY_ID, "g-1", (), _tx(0))
+    assert row.state == st.SIGNED, row.error
+    assert Account.recover_transaction(row.raw_tx) == row.from_address
+    assert restored.governance_view().policy_version > 0  # the coordinator re-installed it
+    details = [e.detail for e in service.store.events(row.request_id)]
+    assert any("state refusals {3: 'no_policy'}" in d for d in details), details
+    service.close()
+    for n in (*nodes.values(), restored):
+        n.close()
+
+
 def test_degraded_tells_a_fault_from_a_refusal() -> None:
     assert degraded(SignerUnavailable(3, "DEADLINE_EXCEEDED: slow"))
     assert degraded(SignerInternal(3, "UNKNOWN: bug"))
