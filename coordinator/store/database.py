@@ -58,7 +58,8 @@ class Database:
         INTERNAL errors while health says SERVING."""
         rows = [str(r[0]) for r in self._conn().execute("PRAGMA quick_check").fetchall()]
         if rows != ["ok"]:
-            raise StoreError(f"database {self.path} is corrupt: {'; '.join(rows[:3])}")
+            found = "; ".join(" ".join(r.split()) for r in rows[:3])  # one line: SQLite's text has newlines
+            raise StoreError(f"database {self.path} is corrupt: {found}")
 
     # --- plumbing --------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
