@@ -12,14 +12,19 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
+from tsscustody.v1 import signer_pb2
 
 from coordinator import store as st
+from coordinator.certs import create_ca, issue
 from coordinator.service import CoordinatorService
 from coordinator.signer_client import (
+    GrpcSignerClient,
     LocalSignerClient,
+    SessionParams,
     SignerClient,
     SignerInternal,
     SignerRejected,
@@ -32,6 +37,7 @@ from coordinator.store import Store
 from signer.chains.ethereum import Eip1559Tx
 from signer.node import wire
 from signer.node.node import SignerNode
+from signer.node.tls import TlsFiles
 
 from .governance_fixtures import add_key, install_demo_governance, make_nodes
 
@@ -183,3 +189,43 @@ def test_backoff_grows_needs_a_passing_probe_and_resets_on_success() -> None:
         assert 3 in health.faults()  # ... but only a successful call clears the record
         health.mark(3, True)
         assert health.faults() == {}
+
+
+class _Stub:
+    """Records the deadline of each session call; the step is done at the third round."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[tuple[str, float]] = []
+
+    def _step(self, name: str, timeout: float) -> Any:
+        self.timeouts.append((name, timeout))
+        return signer_pb2.SessionStep(done=len(self.timeouts) % 3 == 0)
+
+    def StartSession(self, req: Any, timeout: float) -> Any:
+        return self._step("start", timeout)
+
+    def Deliver(self, req: Any, timeout: float) -> Any:
+        return self._step("deliver", timeout)
+
+
+def test_session_rounds_get_deadlines_proportionate_to_the_protocol(tmp_path: Path) -> None:
+    create_ca(tmp_path)
+    issue(tmp_path, "coordinator", "coordinator")
+    client = GrpcSignerClient(1, "127.0.0.1:9", TlsFiles.in_dir(tmp_path, "coordinator"), session_timeout=120.0)
+    stub = _Stub()
+    client._stub = stub  # type: ignore[assignment]
+    params = SessionParams(KEY_ID)
+    try:
+        client.start_session(b"presign-1", "presign", (1, 2), params)
+        client.deliver(b"presign-1", [])
+        assert client.deliver(b"presign-1", []).done
+        client.start_session(b"aux-0001", "aux", (1, 2, 3), params)
+        client.deliver(b"aux-0001", [])
+        assert client.deliver(b"aux-0001", []).done
+    finally:
+        client.close()
+    # A stalled signer holds a presign round 30 s, not the 120 s an aux round (safe primes) may need.
+    presign = [("start", 30.0), ("deliver", 30.0), ("deliver", 30.0)]
+    aux = [("start", 120.0), ("deliver", 120.0), ("deliver", 120.0)]
+    assert stub.timeouts == presign + aux
+    assert client._protocols == {}  # finished sessions are forgotten
