@@ -8,7 +8,9 @@ One cluster for the module; each test leaves it healthy again (the files it dama
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -183,3 +185,21 @@ def test_a_corrupt_coordinator_database_refuses_to_start(
     cluster.restart(root, "coordinator")
     _sign(root, key)
     assert "refusing_to_start" not in log_text(root).split("coordinator_listening")[-1]
+
+
+@pytest.mark.slow(60)
+def test_a_stalled_signer_holds_a_request_for_a_round_deadline_not_the_rpc_timeout(
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key
+) -> None:
+    root = live_cluster.root
+    _sign(root, key)
+    pid = cluster.ClusterInfo.load(root).pids["signer-3"]
+    os.kill(pid, signal.SIGSTOP)  # up as far as TCP goes, answering nothing
+    try:
+        for _ in range(2):
+            started = time.monotonic()
+            _sign(root, key)
+            assert time.monotonic() - started < 45  # a presign round's deadline (30 s) at most, not 120 s
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    _until(lambda: cluster.health(cluster.ClusterInfo.load(root))["signer-3"] == "SERVING")
