@@ -7,9 +7,11 @@ A signer marked up is trusted for `health_ttl` seconds, one marked down is probe
 A signer that is up but fails calls on its own side (its store is broken, an internal error, a
 deadline) is *degraded*: `fault` keeps it out of every set choice for a time that doubles with
 each consecutive fault (`backoff_base` .. `backoff_max`), and after that it is used again only
-once a fresh health probe passes (a signer's health follows its store). A successful call resets
-its fault count. Without this a degraded signer would be picked for every request and each
-attempt would burn a presignature of the healthy signers in its set.
+once a fresh health probe passes (a signer's health follows its store); only a `fresh` look (the
+last resort when fewer than t signers are otherwise live) may take it earlier, and then only if
+its probe passes. A successful call resets its fault count. Without this a degraded signer would
+be picked for every request and each attempt would burn a presignature of the healthy signers in
+its set.
 """
 
 from __future__ import annotations
@@ -85,12 +87,13 @@ class SignerHealth:
 
     def live(self, parties: Sequence[int], *, fresh: bool = False) -> list[int]:
         """Signers of `parties` believed reachable and not backing off; stale entries (and degraded
-        signers whose backoff ended) are re-probed in parallel."""
+        signers whose backoff ended) are re-probed in parallel. `fresh` probes everyone, degraded
+        signers too (the last resort before giving up for want of t signers, and CreateKey)."""
         now = time.monotonic()
         with self._lock:
             known = dict(self._health)
             faults = dict(self._faults)
-        waiting = {p for p, f in faults.items() if now < f.until}
+        waiting = set() if fresh else {p for p, f in faults.items() if now < f.until}
         stale = [
             p
             for p in parties
@@ -108,7 +111,7 @@ class SignerHealth:
                 up = bool(fut.result())
                 with self._lock:
                     self._health[p] = (up, time.monotonic())
-                if not up and p in faults:
+                if not up and p in faults and now >= faults[p].until:
                     self.fault(p, f"health probe failed after: {faults[p].error}")
         with self._lock:
             return [

@@ -176,8 +176,13 @@ def test_backoff_grows_needs_a_passing_probe_and_resets_on_success() -> None:
         assert health.live((1, 2, 3)) == [1, 2, 3]
         assert health.fault(3, "store_failed") == 0.2
         assert health.live((1, 2, 3)) == [1, 2]  # backing off: not even probed
-        before = probes[3].probes
-        assert health.live((1, 2, 3), fresh=True) == [1, 2] and probes[3].probes == before
+        assert probes[3].probes == 1
+        probes[3].up = False
+        assert health.live((1, 2, 3), fresh=True) == [1, 2]  # the last resort probes it, still broken
+        assert health.faults()[3].count == 1  # (a probe during the backoff does not extend it)
+        probes[3].up = True
+        assert health.live((1, 2, 3), fresh=True) == [1, 2, 3]  # passes: usable when nothing else is
+        assert health.live((1, 2, 3)) == [1, 2]  # but no ordinary set choice takes it yet
         time.sleep(0.25)
         probes[3].up = False  # still broken: the probe fails, the backoff doubles
         assert health.live((1, 2, 3)) == [1, 2]
