@@ -34,15 +34,15 @@ from signer.policy import PolicyError, Release
 from signer.tss import aux, keygen, presign, sign
 from signer.tss.curve import scalar_to_bytes
 from signer.tss.encoding import encode
-from signer.tss.errors import DecodeError, InvalidInput
+from signer.tss.errors import InvalidInput
 from signer.tss.key_share import AuxInfo, KeyShare
 from signer.tss.params import level_by_name
 from signer.tss.primes import PrimePool, PrimeSource
 from signer.tss.rng import Rng, SystemRng
 
+from . import store_checks
 from .config import NodeConfig
 from .governance import GovernanceView, NodeGovernance
-from .identity import Identity
 from .peer_state import PeerStateCheck
 from .sessions import Envelope, SessionManager, StepResult
 from .state_version import SATURATED, Attestation, StateVersions
@@ -107,8 +107,8 @@ class SignerNode:
         self.clock = clock
         self.level = level_by_name(config.level)
         self.store = EncryptedStore(config.data_dir / "store", load_kek(config.kek_file))
-        self.identity = self._load_identity()
-        self._check_stored_keys()
+        self.identity = store_checks.load_identity(self.store, config.party)
+        store_checks.check_at_start(self.store)  # damage refuses to start, naming the file
         self.governance = NodeGovernance(self.store, config.trusted_admins)
         self.versions = StateVersions(self.store)
         self.governance.on_release_recorded = self.versions.release_recorded
@@ -138,49 +138,10 @@ class SignerNode:
         """This node's party index."""
         return self.config.party
 
-    def _load_identity(self) -> Identity:
-        """The stored identity; a new one only on a fresh store. A store that holds key shares but
-        no identity was damaged or half restored: a new identity would not match the peers'
-        configuration and an honest signer would be blamed, so the node refuses to start."""
-        if self.store.exists("identity"):
-            try:
-                return Identity.from_bytes(self.config.party, self.store.get("identity"))
-            except ValueError as exc:
-                raise StoreError(f"record 'identity' is malformed ({self.store.path_of('identity')}): {exc}") from None
-        held = self.key_ids()
-        if held:
-            raise StoreError(
-                f"record 'identity' is missing ({self.store.path_of('identity')}) while the store holds shares "
-                f"of {held}: restore it from the backup (a new identity would not match the cluster)"
-            )
-        ident = Identity.generate(self.config.party)
-        self.store.put("identity", ident.to_bytes())
-        return ident
-
-    def _needed_records(self) -> list[str]:
-        """The records this node cannot serve without: its identity and every key's share and aux info."""
-        names = ["identity"]
-        for key_id in self.key_ids():
-            names.append(f"keys/{key_id}/share")
-            if self.store.exists(f"keys/{key_id}/aux"):
-                names.append(f"keys/{key_id}/aux")
-        return names
-
-    def _check_stored_keys(self) -> None:
-        """At start: every needed record decrypts (AES-GCM: any corruption or truncation fails) and
-        every share decodes; else `StoreError` naming the file, never a partial state."""
-        for name in self._needed_records():
-            data = self.store.get(name)
-            if name.endswith("/share"):
-                try:
-                    KeyShare.from_bytes(data)
-                except (DecodeError, ValueError) as exc:
-                    raise StoreError(f"record {name!r} is malformed ({self.store.path_of(name)}): {exc}") from None
-
     def check_store(self) -> None:
         """The health probe: the needed records still decrypt and the store directory takes a
         durable write; raises `StoreError` naming what failed."""
-        self.store.probe(self._needed_records())
+        store_checks.probe(self.store)
 
     def _drop_stored_presignatures(self) -> None:
         """Delete presignature records an older version kept on disk: one restored from a backup
@@ -224,8 +185,7 @@ class SignerNode:
 
     def key_ids(self) -> list[str]:
         """Keys this node holds a share of."""
-        d = self.store.root / "keys"
-        return sorted(p.name for p in d.iterdir() if (p / "share.rec").exists()) if d.is_dir() else []
+        return store_checks.held_keys(self.store)
 
     def presignature_ids(self, key_id: str) -> list[bytes]:
         """Unused presignatures of a key held in this process."""
