@@ -1,7 +1,7 @@
 """tssctl: the operator's, backend's, officer's and auditor's command line. Every command takes --json.
 
 tssctl cluster up [--signers 3] [--threshold 2] [--dir D] [--level 128|112]
-tssctl cluster down|status [--dir D]
+tssctl cluster down|status [--dir D]               tssctl cluster restart signer-N|coordinator [--dir D]
 tssctl key create --name NAME [--threshold T]      tssctl key show KEY_ID
 tssctl withdraw --key KEY_ID --to 0x.. --value WEI [--chain-id 1] [--nonce 0] [--gas 21000]
                 [--max-fee WEI] [--priority-fee WEI] [--data 0x..] [--path m/0/1] [--idempotency-key K]
@@ -116,10 +116,16 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     elif args.action == "down":
         stopped = cluster.down(root)
         emit(args, {"dir": str(root), "stopped": stopped}, f"stopped {', '.join(stopped) or 'nothing'}")
+    elif args.action == "restart":
+        if not args.name:
+            raise CliError("tssctl cluster restart NAME: name one process (signer-N or coordinator)")
+        pid = cluster.restart(root, args.name)
+        emit(args, {"dir": str(root), "restarted": args.name, "pid": pid}, f"{args.name} restarted (pid {pid})")
     else:
         info = cluster.ClusterInfo.load(root)
         alive = {name: cluster._alive(pid) for name, pid in info.pids.items()}
-        emit(args, {"dir": str(root), **info.to_json(), "alive": alive}, json.dumps(alive, indent=2))
+        state = {"alive": alive, "health": cluster.health(info)}
+        emit(args, {"dir": str(root), **info.to_json(), **state}, json.dumps(state, indent=2))
 
 
 def cmd_key(args: argparse.Namespace) -> None:
@@ -316,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("cluster", help="local cluster")
-    c.add_argument("action", choices=["up", "down", "status"])
+    c.add_argument("action", choices=["up", "down", "status", "restart"])
+    c.add_argument("name", nargs="?", help="restart: the process (signer-N or coordinator)")
     c.add_argument("--signers", type=int, default=3)
     c.add_argument("--threshold", type=int, default=2)
     c.add_argument("--level", choices=["128", "112"], default="128")

@@ -6,7 +6,8 @@ each answers its gRPC health check over mutual TLS, then installs the demo gover
 coordinator: the genesis officer registry and the demo policy, each signed by both demo admins,
 which the coordinator forwards to every signer (each accepts them only because the admins match
 its config's `trusted_admins`). `down` stops the processes (SIGTERM, then SIGKILL after a grace
-period).
+period). `restart NAME` stops one process and starts it again on the same data; `health` reads
+every process's gRPC health (a signer whose store fails answers NOT_SERVING).
 
     D/certs/            ca.pem, signer-<i>.pem/.key, coordinator.pem/.key, operator, backend,
                         officer-1..3, admin-1..2, auditor (.pem/.key: role in the OU, id in the CN)
@@ -348,12 +349,51 @@ def down(root: Path) -> list[str]:
     return stopped
 
 
+def restart(root: Path, name: str) -> int:
+    """Stop one process of the cluster (`signer-N` or `coordinator`, if running) and start it again
+    on the same data directory; returns its new pid once it is healthy."""
+    root = Path(root).resolve()
+    info = ClusterInfo.load(root)
+    if name not in info.pids:
+        raise ClusterError(f"no process {name!r} in {root} (one of {', '.join(sorted(info.pids))})")
+    if _alive(info.pids[name]):
+        stop_process(info.pids[name])
+    return _start(root, info, name)
+
+
 def restart_signer(root: Path, party: int) -> int:
     """Start one signer again (same data directory); returns its new pid."""
     root = Path(root).resolve()
-    info = ClusterInfo.load(root)
-    pid = _spawn(root, f"signer-{party}", "signer.node", root / f"signer-{party}" / "node.json")
-    info.pids[f"signer-{party}"] = pid
+    return _start(root, ClusterInfo.load(root), f"signer-{party}")
+
+
+def _start(root: Path, info: ClusterInfo, name: str) -> int:
+    if name == "coordinator":
+        pid = _spawn(root, name, "coordinator", root / "coordinator" / "coordinator.json")
+        address, tls = info.coordinator, info.client_tls()
+    else:
+        pid = _spawn(root, name, "signer.node", root / name / "node.json")
+        address, tls = info.signers[int(name.removeprefix("signer-"))], TlsFiles.in_dir(root / "certs", "coordinator")
+    info.pids[name] = pid
     _write_json(root / "cluster.json", info.to_json())
-    wait_healthy(info.signers[party], TlsFiles.in_dir(root / "certs", "coordinator"), pid=pid)
+    try:
+        wait_healthy(address, tls, pid=pid)
+    except ClusterError as exc:
+        raise ClusterError(f"{exc}; last lines of logs/{name}.log:\n{_log_tail(root, name)}") from None
     return pid
+
+
+def health(info: ClusterInfo) -> dict[str, str]:
+    """Each process's gRPC health as the coordinator sees it: SERVING, NOT_SERVING (a signer whose
+    store fails) or the error code of the probe (UNAVAILABLE: down)."""
+    out: dict[str, str] = {}
+    targets = {f"signer-{p}": (a, TlsFiles.in_dir(info.root / "certs", "coordinator")) for p, a in info.signers.items()}
+    targets["coordinator"] = (info.coordinator, info.client_tls())
+    for name, (address, tls) in sorted(targets.items()):
+        with grpc.secure_channel(address, channel_credentials(tls)) as ch:
+            try:
+                r = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                out[name] = health_pb2.HealthCheckResponse.ServingStatus.Name(r.status)
+            except grpc.RpcError as exc:
+                out[name] = exc.code().name
+    return out

@@ -344,7 +344,8 @@ class Lifecycle:
                     ATTEMPT,
                     request_id,
                     (SIGNING,),
-                    f"attempt {attempts.number}: signers {list(presig.signers)}",
+                    f"attempt {attempts.number}: signers {list(presig.signers)}"
+                    + (f" (after: {attempts.last})" if attempts.last else ""),  # the request's events say why
                     presignature_id=presig.presignature_id,
                     # The audit format predates the rename: the entry names it `presig_id`, in hex.
                     evidence={"presig_id": presig.presignature_id.hex()},

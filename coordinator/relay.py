@@ -37,6 +37,7 @@ from .signer_client import (
     SignerClient,
     SignerError,
     SignerUnavailable,
+    degraded,
 )
 
 log = structlog.get_logger("relay")
@@ -124,10 +125,14 @@ class SignerUnreachable(SessionFailed):
 
 
 class SignerRefused(SessionFailed):
-    """Signers that refused a call or failed internally; `errors` maps each to its message."""
+    """Signers that refused a call or failed internally; `errors` maps each to its message,
+    `degraded` names those that failed on their own side (signer_client.degraded)."""
 
-    def __init__(self, session_id: bytes, protocol: str, errors: Mapping[int, str]) -> None:
+    def __init__(
+        self, session_id: bytes, protocol: str, errors: Mapping[int, str], degraded: Sequence[int] = ()
+    ) -> None:
         self.errors = dict(sorted(errors.items()))
+        self.degraded = tuple(sorted(degraded))
         super().__init__(session_id, protocol, "; ".join(f"signer {p}: {m}" for p, m in self.errors.items()))
 
 
@@ -205,7 +210,8 @@ def raise_for_failures(session_id: bytes, protocol: str, failed: Mapping[int, Si
     down = [p for p, e in failed.items() if isinstance(e, SignerUnavailable)]
     if down:
         raise SignerUnreachable(session_id, protocol, down, "; ".join(failed[p].message for p in sorted(down)))
-    raise SignerRefused(session_id, protocol, {p: e.message for p, e in failed.items()})
+    faulty = [p for p, e in failed.items() if degraded(e)]
+    raise SignerRefused(session_id, protocol, {p: e.message for p, e in failed.items()}, faulty)
 
 
 def check_envelope(session_id: bytes, protocol: str, sender: int, e: Envelope, sign_pub: bytes) -> None:

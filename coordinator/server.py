@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -50,7 +51,7 @@ from .governance import GovernanceView
 from .logging import configure_logging
 from .service import CoordinatorService, tx_from_json
 from .signer_client import GrpcSignerClient, SignerClient
-from .store import FAILED, KeyRecord, PageCursor, RequestRecord, Store
+from .store import FAILED, KeyRecord, PageCursor, RequestRecord, Store, StoreError
 from .trail import audit_public_key_path
 
 log = structlog.get_logger("coordinator")
@@ -411,7 +412,10 @@ def serve(config_path: Path) -> None:
     """Run the coordinator until SIGTERM/SIGINT, then stop gracefully."""
     config = CoordinatorConfig.load(config_path)
     configure_logging("coordinator")
-    service, clients = build_service(config)
+    try:
+        service, clients = build_service(config)
+    except StoreError as exc:  # a corrupt database is restored by the operator, never served
+        sys.exit(f"coordinator: refusing to start: {exc}")
     hs = health.HealthServicer()
     server, port = create_server(service, config.listen, config.tls, health_servicer=hs)
     server.start()

@@ -97,6 +97,9 @@ class Sessions:
             if isinstance(exc, relay.SignerUnreachable):
                 for p in exc.parties:
                     self.health.mark(p, False)
+            if isinstance(exc, relay.SignerRefused):
+                for p in exc.degraded:
+                    self.health.fault(p, exc.errors[p])
             raise
         self.store.end_session(session_id.hex(), ok=True)
         self.trail.record(SESSION, "session_done", session_id.hex(), protocol=protocol, key_id=key_id, parties=parties)

@@ -9,10 +9,14 @@ Every failure a signer reports becomes one of four exceptions naming the party:
 `SignerRejected` (INVALID_ARGUMENT, FAILED_PRECONDITION, PERMISSION_DENIED, ...: it refused, e.g.
 its own policy check did not authorize a release; the message carries its reason),
 `SignerInternal` (INTERNAL or anything unexpected).
+`degraded` tells a fault of the signer (down, slow, internal error, its store failed) from a
+refusal of the request: the coordinator routes around the first and fails the request on the second.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -26,6 +30,7 @@ from signer.node import limits, wire
 from signer.node.governance import GovernanceView
 from signer.node.node import PartialSig
 from signer.node.sessions import Envelope, StepResult
+from signer.node.store import StoreError
 from signer.node.tls import TlsFiles, channel_credentials
 from signer.policy import Release
 from signer.tss.errors import Blame
@@ -136,6 +141,14 @@ class SignerClient(Protocol):
         ...
 
 
+def degraded(error: SignerError) -> bool:
+    """The signer failed on its own side (unreachable, too slow, internal error, broken store),
+    not because it refused this request: another signer set may succeed."""
+    if isinstance(error, SignerRejected):
+        return error.reason == wire.STORE_FAILED
+    return isinstance(error, SignerUnavailable | SignerInternal)
+
+
 def error_from_status(party: int, status: wire.Status) -> SignerError:
     """The client-side error for a failed call's status (the signer's table is `wire.status_of`)."""
     code = status.code
@@ -153,8 +166,14 @@ def error_from_rpc(party: int, exc: grpc.RpcError) -> SignerError:
     return error_from_status(party, wire.status_from_rpc(exc))
 
 
+ROUND_TIMEOUTS = {"keygen": 30.0, "presign": 30.0}
+"""Deadline of one StartSession/Deliver round by protocol (seconds): a round of these takes seconds,
+so a stalled signer (SIGSTOP, a hung disk) is given up on early and the request tries another
+set. Aux info and refresh may generate safe primes in a round: they get the full session timeout."""
+
+
 class GrpcSignerClient:
-    """A signer over gRPC with mutual TLS; every call carries a deadline."""
+    """A signer over gRPC with mutual TLS; every call carries a deadline (per round: ROUND_TIMEOUTS)."""
 
     def __init__(
         self,
@@ -179,6 +198,8 @@ class GrpcSignerClient:
         )
         self._stub = signer_pb2_grpc.SignerStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._protocols: OrderedDict[bytes, str] = OrderedDict()  # session id -> protocol, for Deliver's deadline
+        self._protocols_lock = threading.Lock()
         self.session_timeout = session_timeout
         self.sign_timeout = sign_timeout
         self.health_timeout = health_timeout
@@ -198,6 +219,24 @@ class GrpcSignerClient:
         except grpc.RpcError as exc:
             raise error_from_rpc(self._party, exc) from None
 
+    def round_timeout(self, session_id: bytes, protocol: str = "") -> float:
+        """The deadline of one round of a session (its protocol remembered from StartSession)."""
+        with self._protocols_lock:
+            self._protocols[session_id] = protocol = protocol or self._protocols.get(session_id, "")
+            while len(self._protocols) > 4096:  # sessions the relay abandoned
+                self._protocols.popitem(last=False)
+        return min(ROUND_TIMEOUTS.get(protocol, self.session_timeout), self.session_timeout)
+
+    def _session_step(self, session_id: bytes, fn: Callable[[], signer_pb2.SessionStep]) -> StepResult:
+        step = None
+        try:
+            step = self._call(lambda: wire.step_from_proto(fn()))
+            return step
+        finally:
+            if step is None or step.done:  # the session is over here: forget its protocol
+                with self._protocols_lock:
+                    self._protocols.pop(session_id, None)
+
     def start_session(
         self, session_id: bytes, protocol: str, parties: tuple[int, ...], params: SessionParams
     ) -> StepResult:
@@ -211,7 +250,8 @@ class GrpcSignerClient:
             level=params.level,
             path=list(params.path),
         )
-        return self._call(lambda: wire.step_from_proto(self._stub.StartSession(req, timeout=self.session_timeout)))
+        timeout = self.round_timeout(session_id, protocol)
+        return self._session_step(session_id, lambda: self._stub.StartSession(req, timeout=timeout))
 
     def deliver(
         self, session_id: bytes, envelopes: Sequence[Envelope], attestations: Sequence[bytes] = ()
@@ -222,7 +262,8 @@ class GrpcSignerClient:
             envelopes=[wire.envelope_to_proto(e) for e in envelopes],
             attestations=list(attestations),
         )
-        return self._call(lambda: wire.step_from_proto(self._stub.Deliver(req, timeout=self.session_timeout)))
+        timeout = self.round_timeout(session_id)
+        return self._session_step(session_id, lambda: self._stub.Deliver(req, timeout=timeout))
 
     def session_evidence(self, session_id: bytes, sender: int, round_name: str) -> list[Envelope]:
         """SessionEvidence."""
@@ -364,5 +405,13 @@ class LocalSignerClient:
         )
 
     def healthy(self) -> bool:
-        """Up unless marked down."""
-        return not self.down
+        """Up unless marked down or its store fails the node's probe (as the gRPC health says)."""
+        if self.down:
+            return False
+        try:
+            check = getattr(self.node, "check_store", None)
+            if check is not None:
+                check()
+        except StoreError:
+            return False
+        return True

@@ -28,7 +28,9 @@ from .store import PresignatureRecord
 __all__ = ["SATURATED", "STATE_REASONS", "SignerStates", "boot_of", "state_parties", "state_refusals"]
 log = structlog.get_logger("coordinator")
 
-STATE_REASONS = (BEHIND, ROLLED_BACK, SATURATED)
+NO_GOVERNANCE = ("no_policy", "no_registry")
+"""A signer without its registry or policy (restored without `governance/*`): re-send it the log."""
+STATE_REASONS = (BEHIND, ROLLED_BACK, SATURATED, *NO_GOVERNANCE)
 """Refusals that concern a signer's governance state, not the request: try another set."""
 
 

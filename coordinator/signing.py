@@ -7,9 +7,12 @@ builds the raw EIP-1559 transaction. A reserved presignature is never used again
 signer means another set and another presignature. A signer that no longer holds the presignature
 (it restarted: presignatures live only in signer memory) means another presignature: every ready
 one made before its restart is dropped (signer_state.py). A signer whose governance state is behind
-or was restored (`state_behind`, `state_rolled_back`, `ledger_saturated`) gets the governance log
-again and the request tries another set. A bad partial signature is terminal: the request fails
-naming the signer.
+or was restored (`state_behind`, `state_rolled_back`, `ledger_saturated`), or that lacks its
+governance (`no_policy`, `no_registry`: restored without `governance/*`), gets the governance log
+again and the request tries another set. A signer that fails on its own side (unreachable, a
+deadline, an internal error, its store failed: `signer_client.degraded`) is backed off from
+(signer_health.py) and the request tries another set. A policy refusal, or a bad partial
+signature, is terminal: the request fails (naming the signer for a bad σ).
 
 The lifecycle drives it: `job` once per request, then per attempt `reserve` and `sign` ("sign this
 release with a reserved presignature" -> `Signed`, `Retry` or `SignFailure` with blame); every
@@ -44,6 +47,7 @@ from .signer_client import (
     SignerError,
     SignerRejected,
     SignerUnavailable,
+    degraded,
 )
 from .signer_health import SignerHealth
 from .signer_state import SATURATED, SignerStates, state_parties, state_refusals
@@ -180,6 +184,11 @@ class Signing:
                 return SignFailure(error_from_session(exc))
             attempts.excluded |= behind  # caught up by now (see resync); another set meanwhile
             return Retry(str(exc), free=True)
+        except relay.SignerRefused as exc:
+            if not exc.degraded:
+                return SignFailure(error_from_session(exc))
+            attempts.excluded |= set(exc.degraded)  # backed off by now (Sessions.run): another set
+            return Retry(str(exc), free=False)
         except relay.SessionFailed as exc:
             return SignFailure(error_from_session(exc))
         except ServiceError as exc:
@@ -212,6 +221,10 @@ class Signing:
             down = [p for p, e in failed.items() if isinstance(e, SignerUnavailable)]
             for p in down:
                 self.health.mark(p, False)
+            faulty = {p: e for p, e in failed.items() if degraded(e)}
+            for p, e in faulty.items():
+                self.health.fault(p, e.message)
+            attempts.excluded.update(faulty)
             restarted = [
                 p for p, e in failed.items() if isinstance(e, SignerRejected) and e.reason == PRESIGNATURE_UNKNOWN
             ]
@@ -221,9 +234,11 @@ class Signing:
             attempts.excluded.update(refusals)
             if len(down) == len(failed):
                 return Retry(f"signers {down} unreachable during partial signing", free=False)
-            if len(down) + len(restarted) + len(refusals) == len(failed):
-                why = f"signers {down} unreachable, {restarted} restarted, state refusals {refusals}"
-                return Retry(why, free=not down)
+            if len(faulty) + len(restarted) + len(refusals) == len(failed):
+                why = f"signers {sorted(faulty)} degraded, {restarted} restarted, state refusals {refusals}"
+                if faulty:
+                    why += ": " + "; ".join(str(e) for e in faulty.values())
+                return Retry(why, free=not faulty)
             return SignFailure(_partial_sign_error(failed))
         blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
         partials: dict[int, PartialSignature] = {}

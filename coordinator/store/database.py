@@ -42,11 +42,24 @@ class Database:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._conn()
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        try:
+            conn = self._conn()
+            self.check_integrity()
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"database {self.path} is corrupt: {exc}") from None
         if str(mode).lower() != "wal":
             raise StoreError(f"cannot put {self.path} in WAL mode (got {mode})")
         self.migrate()
+
+    def check_integrity(self) -> None:
+        """`PRAGMA quick_check` over the whole file (every page, index and constraint but the
+        index-content cross-check): a corrupt database is refused at start, never served as
+        INTERNAL errors while health says SERVING."""
+        rows = [str(r[0]) for r in self._conn().execute("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            found = "; ".join(" ".join(r.split()) for r in rows[:3])  # one line: SQLite's text has newlines
+            raise StoreError(f"database {self.path} is corrupt: {found}")
 
     # --- plumbing --------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:

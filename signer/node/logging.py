@@ -3,11 +3,16 @@
 Secrets must never reach a log line. The processor drops any field whose name says it carries
 secret material and, as a second line of defence, any value that is a key share, aux info or
 presignature object, or a large integer (the shape of a share, nonce or Paillier factor).
+
+A logged exception is rendered as text (`exception`: the traceback with the message, never the
+frames' local variables) before the redaction runs, so the text is scrubbed too: long decimal
+or hex runs in it (a share or a nonce in a message) are replaced.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -20,6 +25,7 @@ _SECRET_WORDS = frozenset(
     "gamma k_tilde chi_tilde paillier_p paillier_q p q mu rho".split()
 )
 REDACTED = "[redacted]"
+_LONG_NUMBER = re.compile(r"\b(?:\d{20,}|(?:0x)?[0-9a-fA-F]{64,})\b")  # > 64-bit integers, >= 32-byte hex
 
 
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -35,6 +41,8 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Mutab
             event[key] = REDACTED
         elif type(value).__name__ in ("KeyShare", "AuxInfo", "Presignature", "PaillierSecretKey", "Identity"):
             event[key] = REDACTED
+        elif key == "exception" and isinstance(value, str):
+            event[key] = _LONG_NUMBER.sub(REDACTED, value)
     return event
 
 
@@ -47,6 +55,7 @@ def configure_logging(service: str, stream: Any = None) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             lambda _l, _m, e: {**e, "service": service},
+            structlog.processors.format_exc_info,  # before `redact`: the traceback text is scrubbed too
             redact,
             structlog.processors.JSONRenderer(),
         ],

@@ -40,9 +40,9 @@ from signer.tss.params import level_by_name
 from signer.tss.primes import PrimePool, PrimeSource
 from signer.tss.rng import Rng, SystemRng
 
+from . import store_checks
 from .config import NodeConfig
 from .governance import GovernanceView, NodeGovernance
-from .identity import Identity
 from .peer_state import PeerStateCheck
 from .sessions import Envelope, SessionManager, StepResult
 from .state_version import SATURATED, Attestation, StateVersions
@@ -108,7 +108,8 @@ class SignerNode:
         self.clock = clock
         self.level = level_by_name(config.level)
         self.store = EncryptedStore(config.data_dir / "store", load_kek(config.kek_file))
-        self.identity = self._load_identity()
+        self.identity = store_checks.load_identity(self.store, config.party)
+        store_checks.check_at_start(self.store)  # damage refuses to start, naming the file
         self.governance = NodeGovernance(self.store, config.trusted_admins)
         self.versions = StateVersions(self.store)
         self.governance.on_release_recorded = self.versions.release_recorded
@@ -138,12 +139,10 @@ class SignerNode:
         """This node's party index."""
         return self.config.party
 
-    def _load_identity(self) -> Identity:
-        if self.store.exists("identity"):
-            return Identity.from_bytes(self.config.party, self.store.get("identity"))
-        ident = Identity.generate(self.config.party)
-        self.store.put("identity", ident.to_bytes())
-        return ident
+    def check_store(self) -> None:
+        """The health probe: the needed records still decrypt and the store directory takes a
+        durable write; raises `StoreError` naming what failed."""
+        store_checks.probe(self.store)
 
     def _drop_stored_presignatures(self) -> None:
         """Delete presignature records an older version kept on disk: one restored from a backup
@@ -187,8 +186,7 @@ class SignerNode:
 
     def key_ids(self) -> list[str]:
         """Keys this node holds a share of."""
-        d = self.store.root / "keys"
-        return sorted(p.name for p in d.iterdir() if (p / "share.rec").exists()) if d.is_dir() else []
+        return store_checks.held_keys(self.store)
 
     def presignature_ids(self, key_id: str) -> list[bytes]:
         """Unused presignatures of a key held in this process."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
@@ -105,11 +106,56 @@ def _log_failure(exc: Exception) -> None:
         log.error("internal_error", error=str(exc))
 
 
+class StoreHealth:
+    """The gRPC health status follows the store: NOT_SERVING while `node.check_store()` fails (a
+    read-only or full disk, a corrupt record), so the coordinator routes around this signer."""
+
+    SERVICES = ("", "tsscustody.v1.Signer")
+
+    def __init__(self, node: SignerNode, servicer: health.HealthServicer) -> None:
+        self.node = node
+        self.servicer = servicer
+        self.error = ""
+        self._lock = threading.Lock()
+
+    def check(self) -> bool:
+        """Probe the store now and publish the result; True if it works."""
+        try:
+            self.node.check_store()
+        except StoreError as exc:
+            self.failed(str(exc))
+            return False
+        with self._lock:
+            was, self.error = self.error, ""
+        if was:
+            log.warning("store_recovered", party=self.node.party)
+            self._set(health_pb2.HealthCheckResponse.SERVING)
+        return True
+
+    def failed(self, error: str) -> None:
+        """A call or a probe found the store broken: NOT_SERVING until a probe passes."""
+        with self._lock:
+            was, self.error = self.error, error
+        if not was:
+            log.error("store_unhealthy", party=self.node.party, error=error)
+            self._set(health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def watch(self, stop: threading.Event, interval: float = 2.0) -> None:
+        """Probe every `interval` seconds until `stop` is set (run it in a daemon thread)."""
+        while not stop.wait(interval):
+            self.check()
+
+    def _set(self, status: Any) -> None:
+        for name in self.SERVICES:
+            self.servicer.set(name, status)
+
+
 class SignerServicer(signer_pb2_grpc.SignerServicer):
     """Translates protobuf to `SignerNode` calls and domain errors to status codes."""
 
-    def __init__(self, node: SignerNode) -> None:
+    def __init__(self, node: SignerNode, store_health: StoreHealth | None = None) -> None:
         self.node = node
+        self.store_health = store_health
 
     def _call(self, context: grpc.ServicerContext, fn: Callable[[], R], roles: tuple[str, ...] = COORDINATOR) -> R:
         require_role(context, *roles)
@@ -120,6 +166,8 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
             if status is None:
                 raise
             _log_failure(exc)
+            if isinstance(exc, StoreError) and self.store_health is not None:
+                self.store_health.failed(str(exc))
             if status.trailers():
                 context.set_trailing_metadata(status.trailers())
             context.abort(status.code, status.details)
@@ -210,17 +258,20 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
         return self._call(context, run)
 
 
-def create_server(node: SignerNode, listen: str, max_workers: int = 16) -> tuple[grpc.Server, int]:
-    """A started-ready (not yet started) server bound to `listen` with mTLS; returns it and its port."""
+def create_server(
+    node: SignerNode, listen: str, max_workers: int = 16, store_health: StoreHealth | None = None
+) -> tuple[grpc.Server, int]:
+    """A bound, not yet started server on `listen` with mTLS; returns it and its port. Its health
+    service is `store_health`'s servicer when given (serve() keeps it probing the store)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
         options=limits.channel_options(limits.SIGNER_MAX_MESSAGE, limits.SIGNER_MAX_MESSAGE),
     )
-    signer_pb2_grpc.add_SignerServicer_to_server(SignerServicer(node), server)
-    health_servicer = health.HealthServicer()
+    signer_pb2_grpc.add_SignerServicer_to_server(SignerServicer(node, store_health), server)
+    health_servicer = store_health.servicer if store_health is not None else health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-    health_servicer.set("tsscustody.v1.Signer", health_pb2.HealthCheckResponse.SERVING)
+    for name in StoreHealth.SERVICES:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
         (signer_pb2.DESCRIPTOR.services_by_name["Signer"].full_name, reflection.SERVICE_NAME, health.SERVICE_NAME),
         server,
@@ -235,11 +286,19 @@ def serve(config_path: Path) -> None:
     """Run a signer until SIGTERM/SIGINT, then stop gracefully."""
     config = NodeConfig.load(config_path)
     configure_logging(f"signer-{config.party}")
-    node = SignerNode(config)
-    server, port = create_server(node, config.listen)
+    try:
+        node = SignerNode(config)
+    except StoreError as exc:
+        # Never serve with a reset or partial state: the operator restores the named file.
+        log.error("refusing_to_start", party=config.party, error=str(exc))
+        sys.stderr.write(f"signer-{config.party}: refusing to start: {exc}\n")
+        raise SystemExit(2) from None
+    store_health = StoreHealth(node, health.HealthServicer())
+    server, port = create_server(node, config.listen, store_health=store_health)
     server.start()
     log.info("signer_listening", party=config.party, port=port)
     stop = threading.Event()
+    threading.Thread(target=store_health.watch, args=(stop,), name="store-health", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -109,13 +110,36 @@ class EncryptedStore:
             blob = path.read_bytes()
         except FileNotFoundError:
             raise StoreError(f"no record {name!r}") from None
+        except OSError as exc:
+            raise StoreError(f"record {name!r} cannot be read ({path}): {exc.strerror}") from None
         if len(blob) < len(MAGIC) + 12 + 16 or not blob.startswith(MAGIC):
-            raise StoreError(f"record {name!r} is corrupt (bad header)")
+            raise StoreError(f"record {name!r} is corrupt or truncated ({path}: bad header)")
         nonce = blob[len(MAGIC) : len(MAGIC) + 12]
         try:
             return self._aead.decrypt(nonce, blob[len(MAGIC) + 12 :], name.encode())
         except InvalidTag:
-            raise StoreError(f"record {name!r} does not decrypt: wrong KEK or corrupted file") from None
+            raise StoreError(f"record {name!r} does not decrypt ({path}): wrong KEK or corrupted file") from None
+
+    def path_of(self, name: str) -> Path:
+        """The file that holds record `name` (for error messages)."""
+        return self._path(name)
+
+    def probe(self, names: Sequence[str]) -> None:
+        """Check that the store works now: each of `names` decrypts, and a probe file can be written,
+        fsynced and removed in the store directory. Raises `StoreError` naming what failed."""
+        for name in names:
+            self.get(name)
+        path = self.root / ".probe"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, secrets.token_bytes(16))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            path.unlink()
+        except OSError as exc:
+            raise StoreError(f"store directory {self.root} is not writable: {exc.strerror}") from None
 
     def exists(self, name: str) -> bool:
         """True when the record is on disk."""

@@ -10,7 +10,8 @@ Errors (`status_of`, first match wins):
     PresignatureUnknown                    INVALID_ARGUMENT, `presignature_unknown` in that trailer
     FieldTooLarge, InvalidInput,
     DecodeError, TxError                   INVALID_ARGUMENT
-    StoreError                             FAILED_PRECONDITION
+    StoreError                             FAILED_PRECONDITION, `store_failed` in that trailer (the
+                                           signer is degraded, not refusing: route around it)
     InternalError                          INTERNAL `internal error` (the detail stays in the signer's log)
 
 Anything else is a bug the API does not map (gRPC reports UNKNOWN). A client reads a failed call back
@@ -39,9 +40,12 @@ from .sessions import Envelope, StepResult
 from .store import StoreError
 
 POLICY_REASON_KEY = "tss-policy-reason"
-"""Trailer carrying a refusal's stable reason (`PolicyError.reason`, or `PRESIGNATURE_UNKNOWN`)."""
+"""Trailer carrying a refusal's stable reason (`PolicyError.reason`, `PRESIGNATURE_UNKNOWN`, `STORE_FAILED`)."""
 PRESIGNATURE_UNKNOWN = "presignature_unknown"
 """The reason of a PartialSign naming a presignature the signer's process does not hold."""
+STORE_FAILED = "store_failed"
+"""The reason of a call the signer could not serve because its own store failed (corrupt record,
+read-only or full disk): a fault of that signer, not a refusal of the request."""
 
 UNAVAILABLE_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
 """The signer is down, unreachable or too slow."""
@@ -89,7 +93,7 @@ def status_of(exc: Exception) -> Status | None:
     if isinstance(exc, FieldTooLarge | InvalidInput | DecodeError | TxError):
         return Status(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     if isinstance(exc, StoreError):
-        return Status(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        return Status(grpc.StatusCode.FAILED_PRECONDITION, str(exc), STORE_FAILED)
     if isinstance(exc, InternalError):
         return Status(grpc.StatusCode.INTERNAL, "internal error")
     return None

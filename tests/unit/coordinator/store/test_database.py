@@ -85,3 +85,32 @@ def test_a_v1_database_migrates_and_keeps_its_requests(tmp_path: Path) -> None:
     assert s.schema_version() == st.SCHEMA_VERSION
     old = s.get_request("old")
     assert (old.kind, old.initiator, old.intent, old.expires_at, old.approved_by) == ("withdrawal", "", b"", 0, ())
+
+
+def _corrupt_the_index_page(path: Path) -> None:
+    """Overwrite the header of the requests' index pages (the file is checkpointed: no WAL left)."""
+    conn = sqlite3.connect(path)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name LIKE 'sqlite_autoindex_requests%'")]
+    conn.close()
+    with open(path, "r+b") as f:
+        f.seek((pages[0] - 1) * page_size)  # its b-tree page header
+        f.write(b"\xff" * 200)
+
+
+def test_a_corrupt_database_refuses_to_open_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "coordinator.db"
+    Store(path).close()
+    if not sqlite3.connect(path).execute("SELECT count(*) FROM pragma_module_list WHERE name='dbstat'").fetchone()[0]:
+        pytest.skip("this SQLite has no dbstat table to find an index page")
+    _corrupt_the_index_page(path)
+    with pytest.raises(st.StoreError, match=rf"^database {path} is corrupt: ") as err:
+        Store(path)
+    assert "Page " in str(err.value) or "malformed" in str(err.value)  # what quick_check found
+
+
+def test_a_file_that_is_not_a_database_refuses_to_open_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "coordinator.db"
+    path.write_bytes(b"not a database" * 500)
+    with pytest.raises(st.StoreError, match=rf"^database {path} is corrupt: file is not a database$"):
+        Store(path)
