@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from signer.tss.encoding import Decoded, Value, as_int, as_list, as_str, decode, encode
 from signer.tss.errors import DecodeError
@@ -35,6 +36,25 @@ from .intent import Intent, canonical_destination, fee_asset
 from .windowed import Series
 
 LEDGER_TAG = "policy/ledger/v1"
+
+
+class LedgerView(Protocol):
+    """What the policy engine asks of a ledger: the signer's `Ledger`, or the coordinator's running sums."""
+
+    def has_spent(self, request_id: str) -> bool:
+        """Whether this request id was already released."""
+
+    def spent(self, key_id: str, asset: str, window: int, now: int, exclude: str = "") -> int:
+        """Sum released from `key_id` in `asset` within the window."""
+
+    def spent_to(self, destination: str, asset: str, window: int, now: int, exclude: str = "") -> int:
+        """Sum released to `destination` in `asset` within the window."""
+
+    def requests_by(self, client: str, window: int, now: int, exclude: str = "") -> int:
+        """Requests by `client` within the window."""
+
+    def withdrawals_to(self, destination: str) -> int:
+        """All-time count of released transfers to `destination`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +250,7 @@ def _fields(item: Decoded, n: int) -> list[Decoded]:
 
 def check_limits(
     policy: PolicyDocument,
-    ledger: Ledger,
+    ledger: LedgerView,
     intent: Intent,
     *,
     destination: str,
