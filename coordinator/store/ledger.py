@@ -105,10 +105,9 @@ class StoreLedger:
             return 0
         before = self._c.execute(query.format(" AND at <= ?"), (client, cutoff)).fetchone()
         count = int(last[0]) - (int(before[0]) if before is not None else 0)
-        mine = self._c.execute(
-            "SELECT 1 FROM ledger_requests WHERE initiator = ? AND request_id = ? AND at > ?", (client, exclude, cutoff)
-        ).fetchone()
-        return count - (1 if mine is not None else 0)
+        # By request id alone, filtered here: the planner must not pick the initiator's range instead.
+        mine = self._c.execute("SELECT initiator, at FROM ledger_requests WHERE request_id = ?", (exclude,)).fetchall()
+        return count - sum(1 for who, at in mine if who == client and at > cutoff)
 
     def withdrawals_to(self, destination: str) -> int:
         """Signed withdrawals ever made to `destination`."""
@@ -126,11 +125,12 @@ class StoreLedger:
             return 0
         before = self._c.execute(query.format(" AND at <= ?"), (value, asset, cutoff)).fetchone()
         total = int(last[0]) - (int(before[0]) if before is not None else 0)
+        # By request id alone, filtered here: the planner must not pick the group's range instead.
         own = self._c.execute(
-            f"SELECT amount FROM ledger_spends WHERE request_id = ? AND {column} = ? AND asset = ? AND at > ?",  # noqa: S608
-            (exclude, value, asset, cutoff),
+            f"SELECT {column}, asset, amount, at FROM ledger_spends WHERE request_id = ?",  # noqa: S608 - fixed names
+            (exclude,),
         ).fetchall()
-        return total - sum(int(r[0]) for r in own)
+        return total - sum(int(amount) for g, a, amount, at in own if g == value and a == asset and at > cutoff)
 
 
 def backfill(c: sqlite3.Connection) -> None:
