@@ -36,10 +36,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from tsscustody.v1 import common_pb2
+
 from coordinator import cluster
 from coordinator import store as st
 from coordinator.client import CoordinatorClient
-from signer.chains.ethereum import Eip1559Tx
 from signer.node.governance import Authorization, NodeGovernance
 from signer.node.state_version import StateVersions
 from signer.node.store import EncryptedStore, load_kek
@@ -248,7 +249,15 @@ def online_latency(info: cluster.ClusterInfo, key_id: str, samples: int, tag: st
     times: list[float] = []
     with CoordinatorClient(info.coordinator, info.client_tls("backend")) as backend:
         for n in range(samples + 3):  # the first three warm the channel and are not counted
-            tx = Eip1559Tx(SEPOLIA, n, 10**9, 30 * 10**9, 21000, TO, 10**15)
+            tx = common_pb2.EthTransaction(
+                chain_id=SEPOLIA,
+                nonce=n,
+                max_priority_fee_per_gas=str(10**9),
+                max_fee_per_gas=str(30 * 10**9),
+                gas_limit=21000,
+                to=TO,
+                value=str(10**15),
+            )
             _wait_ready(db, key_id)
             t0 = time.perf_counter()
             req = backend.sign_eth(key_id, tx, f"bench-{tag}-{n}-{secrets.token_hex(4)}", ())
