@@ -45,13 +45,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from signer.node.identity import Identity
 from signer.node.store import EncryptedStore, load_kek, write_kek_file
 from signer.node.tls import TlsFiles, channel_credentials
-from signer.policy import PolicyChange, demo_policy, public_key_bytes
+from signer.policy import PolicyChange, PolicyDocument, demo_policy, public_key_bytes
 
 from . import certs
 from .client import CoordinatorClient
 from .officer import load_key, write_key
 
 Progress = Callable[[str], None]
+PolicyAdjust = Callable[[PolicyDocument], PolicyDocument]
 
 OFFICERS = ("officer-1", "officer-2", "officer-3")
 ADMINS = ("admin-1", "admin-2")
@@ -240,8 +241,19 @@ def wait_healthy(address: str, tls: TlsFiles, timeout: float = 60.0, service: st
     raise ClusterError(f"{address} not healthy after {timeout:.0f}s ({last})")
 
 
-def up(root: Path, n: int = 3, threshold: int = 2, level: str = "128", progress: Progress | None = None) -> ClusterInfo:
-    """Lay out (if needed) and start the cluster; return once every process is healthy."""
+def up(
+    root: Path,
+    n: int = 3,
+    threshold: int = 2,
+    level: str = "128",
+    progress: Progress | None = None,
+    adjust_policy: PolicyAdjust | None = None,
+) -> ClusterInfo:
+    """Lay out (if needed) and start the cluster; return once every process is healthy.
+
+    `adjust_policy` changes the demo policy before its genesis is signed (the service benchmark
+    lifts the per-client rate); a restarted cluster keeps the policy it holds.
+    """
     say = progress or (lambda _m: None)
     root = Path(root).resolve()
     if not 2 <= threshold <= n:
@@ -273,7 +285,7 @@ def up(root: Path, n: int = 3, threshold: int = 2, level: str = "128", progress:
         raise ClusterError(f"{exc}; last lines of logs/{name}.log:\n{_log_tail(root, name)}") from None
     try:
         say("installing the demo officer registry and policy (signed by both admins) on every signer")
-        install_demo_governance(info)
+        install_demo_governance(info, adjust_policy)
     except Exception:
         down(root)
         raise
@@ -281,7 +293,7 @@ def up(root: Path, n: int = 3, threshold: int = 2, level: str = "128", progress:
     return info
 
 
-def install_demo_governance(info: ClusterInfo) -> None:
+def install_demo_governance(info: ClusterInfo, adjust_policy: PolicyAdjust | None = None) -> None:
     """Genesis registry, then the demo policy, each signed by both demo admins, via the coordinator.
 
     The coordinator applies each change and forwards it to every signer, which accepts it only
@@ -295,6 +307,8 @@ def install_demo_governance(info: ClusterInfo) -> None:
         cold=(DEMO_COLD_ADDRESS,),
         now=now,
     )
+    if adjust_policy is not None:
+        policy = adjust_policy(policy)
     with CoordinatorClient(info.coordinator, info.client_tls(ADMINS[0])) as admin:
         installed = admin.governance()
         changes: list[tuple[str, PolicyChange[Any], int]] = [

@@ -34,8 +34,7 @@ from signer.policy import (
     FreezeOrder,
     FreezeState,
     Governed,
-    Intent,
-    Ledger,
+    LedgerView,
     OfficerRegistry,
     PolicyChange,
     PolicyDocument,
@@ -49,7 +48,6 @@ from .signer_client import SignerClient, SignerError, SignerRejected, SignerUnav
 from .store import AuditHook, GovernanceEntry, Store
 
 D = TypeVar("D", PolicyDocument, OfficerRegistry)
-DEFAULT_RATE_WINDOW = 86400
 ALREADY_HELD = ("policy_downgrade", "registry_downgrade", "stale_order", "not_frozen")
 """Signer refusals that mean it already holds a change or order being delivered again."""
 
@@ -350,17 +348,9 @@ class Governance:
         return "ok"
 
     # --- the coordinator's ledger ----------------------------------------------------------------------
-    def ledger(self, policy: PolicyDocument, now: int) -> Ledger:
-        """Spends (signed requests) and submissions (for client rates), rebuilt from the request rows."""
-        ledger = Ledger()
-        for data, at in self.store.signed_intents():
-            intent = Intent.from_bytes(data)
-            if not ledger.has_spent(intent.request_id):
-                ledger.record_spend(intent, int(at))
-        windows = [x.window for x in policy.limits if x.scope == "client_rate"]
-        for request_id, initiator, at in self.store.submissions_since(now - max(windows, default=DEFAULT_RATE_WINDOW)):
-            ledger.record_request(initiator, request_id, int(at))
-        return ledger
+    def ledger(self) -> LedgerView:
+        """Spends (signed requests) and submissions (for client rates): running sums in the store."""
+        return self.store.ledger_view()
 
 
 def _already_held(exc: SignerError) -> bool:

@@ -63,7 +63,7 @@ class RequestPolicy:
             registry,
             intent,
             {a.officer_id: a.signed_at for a, _ in valid},
-            self.governance.ledger(policy, now),
+            self.governance.ledger(),
             now,
             row.initiator,
             kind=row.kind,

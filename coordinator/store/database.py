@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import StoreError
-from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .migrations import DATA_STEPS, MIGRATIONS, SCHEMA_VERSION
 
 AuditHook = Callable[[sqlite3.Connection], object]
 """Writes an audit entry inside the store's open write transaction (`AuditLog.append_in`), so the
@@ -129,6 +129,8 @@ class Database:
                     continue
                 for sql in statements:
                     c.execute(sql)
+                if version in DATA_STEPS:
+                    DATA_STEPS[version](c)
                 c.execute("INSERT INTO schema_version VALUES (?, ?, ?)", (version, description, self.now()))
                 applied.append(version)
         return applied

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from sqlite3 import Connection
+
 from ..audit.format import SCHEMA as AUDIT_SCHEMA
+from .ledger import backfill as backfill_ledger
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (
@@ -113,7 +117,40 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "sessions: parties a missing message named (unreachable or withheld, never blamed)",
         ("ALTER TABLE sessions ADD COLUMN unreachable TEXT NOT NULL DEFAULT '[]'",),
     ),
+    (
+        5,
+        "ledger: running sums per key, destination and initiator, so a policy decision never scans history",
+        (
+            """CREATE TABLE ledger_spends (
+                seq INTEGER PRIMARY KEY,
+                request_id TEXT NOT NULL,
+                key_id TEXT NOT NULL,
+                asset TEXT NOT NULL,
+                destination TEXT NOT NULL,
+                amount TEXT NOT NULL,
+                at REAL NOT NULL,
+                key_cum TEXT NOT NULL,
+                dest_cum TEXT NOT NULL)""",
+            "CREATE INDEX ledger_spends_by_key ON ledger_spends(key_id, asset, at)",
+            "CREATE INDEX ledger_spends_by_destination ON ledger_spends(destination, asset, at)",
+            "CREATE INDEX ledger_spends_by_request ON ledger_spends(request_id)",
+            """CREATE TABLE ledger_requests (
+                seq INTEGER PRIMARY KEY,
+                initiator TEXT NOT NULL,
+                request_id TEXT NOT NULL,
+                at REAL NOT NULL,
+                n INTEGER NOT NULL)""",
+            "CREATE INDEX ledger_requests_by_initiator ON ledger_requests(initiator, at)",
+            "CREATE INDEX ledger_requests_by_request ON ledger_requests(request_id)",
+            """CREATE TABLE destination_counts (
+                destination TEXT PRIMARY KEY,
+                count INTEGER NOT NULL)""",
+        ),
+    ),
 )
 """Ordered migrations: (version, description, statements). Append only; never edit a shipped one."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+DATA_STEPS: Mapping[int, Callable[[Connection], None]] = {5: backfill_ledger}
+"""Data a migration derives in Python after its statements (same transaction): version -> step."""

@@ -18,6 +18,7 @@ from ..request_states import OPEN_STATES, PENDING_APPROVAL, SIGNED, SUBMITTED, T
 from .columns import blames_json, ints_json
 from .database import AuditHook, Database
 from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
+from .ledger import StoreLedger, record_spends, record_submission
 from .request_records import (
     REQUEST_RESULT_FIELDS,
     SELECT_REQUEST,
@@ -96,6 +97,7 @@ class RequestTables(Database):
                 ),
             )
             c.execute("INSERT INTO request_events VALUES (?, 1, ?, ?, ?)", (request_id, SUBMITTED, "", now))
+            record_submission(c, request_id, initiator, now)
             if audit is not None:
                 audit(c)
             created = c.execute(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
@@ -158,7 +160,7 @@ class RequestTables(Database):
             fields["presig_id"] = fields.pop("presignature_id").hex()
         now = self.now()
         with self._tx() as c:
-            row = c.execute("SELECT state FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            row = c.execute("SELECT state, intent FROM requests WHERE request_id = ?", (request_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no request {request_id!r}")
             if expect and row["state"] not in expect:
@@ -171,6 +173,8 @@ class RequestTables(Database):
                 (state, now, *fields.values(), request_id),
             )
             record_event(c, request_id, state, detail, now)
+            if state == SIGNED and row["intent"] is not None:
+                record_spends(c, request_id, bytes(row["intent"]), now)
             if audit is not None:
                 audit(c)
             out = c.execute(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
@@ -236,18 +240,7 @@ class RequestTables(Database):
             for r in rows
         ]
 
-    # --- the coordinator's own ledger inputs ----------------------------------------------------------------
-    def signed_intents(self) -> list[tuple[bytes, float]]:
-        """(intent bytes, signed time) of every signed request that carries an intent, oldest first."""
-        rows = self._conn().execute(
-            "SELECT intent, updated_at FROM requests WHERE state = ? AND intent IS NOT NULL ORDER BY updated_at",
-            (SIGNED,),
-        )
-        return [(bytes(r["intent"]), float(r["updated_at"])) for r in rows]
-
-    def submissions_since(self, since: float) -> list[tuple[str, str, float]]:
-        """(request id, initiator, created time) of every request created after `since`."""
-        rows = self._conn().execute(
-            "SELECT request_id, initiator, created_at FROM requests WHERE created_at > ? ORDER BY created_at", (since,)
-        )
-        return [(r["request_id"], r["initiator"], float(r["created_at"])) for r in rows]
+    # --- the coordinator's own ledger (running sums, ledger.py) ---------------------------------------------
+    def ledger_view(self) -> StoreLedger:
+        """The rolling-limit ledger as the policy engine reads it (indexed lookups, no history scan)."""
+        return StoreLedger(self._conn())

@@ -6,10 +6,12 @@ encrypted store and decides every release itself:
     governance/registry   `Governed[OfficerRegistry]` JSON (active version + pending loosening)
     governance/policy     `Governed[PolicyDocument]` JSON
     governance/freeze     `FreezeState` bytes
-    governance/ledger     its `Ledger` and the transaction digest released per request id
+    governance/ledger-journal/   its `Ledger` and the transaction digest released per request id,
+                                 one appended entry per release (release_ledger.py)
 
 Every record is written atomically (the store's temp file + fsync + rename) *before* the
-in-memory state changes, and a release is recorded before its partial signature leaves.
+in-memory state changes, and a release is appended to the journal (one fsync) before its partial
+signature leaves.
 
 Genesis is pinned by the node config's `trusted_admins` (id -> Ed25519 public key): the first
 registry must name exactly those admins and carry enough of their signatures (its own admin
@@ -31,8 +33,9 @@ Every refusal is a `PolicyError(reason)`; the reasons are stable strings (see `a
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -57,10 +60,9 @@ from signer.policy import (
     intent_from_eip1559,
     parse_change,
 )
-from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode, encode
-from signer.tss.errors import DecodeError
 from signer.tss.key_share import KeyShare
 
+from .release_ledger import ReleaseLedger
 from .store import EncryptedStore, StoreError
 
 log = structlog.get_logger("signer")
@@ -68,9 +70,36 @@ log = structlog.get_logger("signer")
 REGISTRY_RECORD = "governance/registry"
 POLICY_RECORD = "governance/policy"
 FREEZE_RECORD = "governance/freeze"
-LEDGER_RECORD = "governance/ledger"
 LEDGER_KEEP = 90 * 86400  # spends are kept at least this long (longer if a policy window is longer)
-_LEDGER_TAG = "node/governance-ledger/v1"
+
+
+class ReleaseCounter(Protocol):
+    """Numbers releases (`ledger_seq`) and names what each journal entry carries besides (state_version.py)."""
+
+    def next_seq(self) -> int:
+        """The `ledger_seq` the next release takes."""
+
+    def peer_seen_bytes(self) -> bytes:
+        """The peers' counters seen so far, to persist with the release."""
+
+    def recorded(self, seq: int) -> None:
+        """A release numbered `seq` is durable."""
+
+
+class _JournalCounter:
+    """Numbers releases from the journal alone (a node wires its `StateVersions` instead)."""
+
+    def __init__(self, ledger: ReleaseLedger) -> None:
+        self._ledger = ledger
+
+    def next_seq(self) -> int:
+        return self._ledger.last_seq + 1
+
+    def peer_seen_bytes(self) -> bytes:
+        return b""
+
+    def recorded(self, seq: int) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +138,10 @@ class NodeGovernance:
         self._registry: Governed[OfficerRegistry] | None = None
         self._policy: Governed[PolicyDocument] | None = None
         self._freeze = FreezeState()
-        self._ledger = Ledger()
-        self._released: dict[str, tuple[bytes, int]] = {}  # request id -> (tx digest, intent expiry)
-        # State-version hook (state_version.py): set by the node; it counts, never decides.
-        self.on_release_recorded: Callable[[], None] = lambda: None
         self._load()
+        self.releases = ReleaseLedger(store, self.lock)
+        # State-version hook (state_version.py): set by the node; it counts, never decides.
+        self.counter: ReleaseCounter = _JournalCounter(self.releases)
 
     def _load(self) -> None:
         """Read the persisted state (trusted: it is authenticated by the store's AES-GCM)."""
@@ -124,8 +152,6 @@ class NodeGovernance:
                 self._policy = Governed.from_json(self._store.get(POLICY_RECORD).decode(), PolicyDocument)
             if self._store.exists(FREEZE_RECORD):
                 self._freeze = FreezeState.from_bytes(self._store.get(FREEZE_RECORD))
-            if self._store.exists(LEDGER_RECORD):
-                self._ledger, self._released = _ledger_from_bytes(self._store.get(LEDGER_RECORD))
         except (PolicyError, UnicodeDecodeError) as exc:
             raise StoreError(f"governance records do not parse: {exc}") from None
 
@@ -137,8 +163,8 @@ class NodeGovernance:
 
     @property
     def ledger(self) -> Ledger:
-        """The node's own rolling-limit ledger (read only: `record` replaces it)."""
-        return self._ledger
+        """The node's own rolling-limit ledger (read only: `record` adds to it)."""
+        return self.releases.ledger
 
     def registry(self, now: int) -> OfficerRegistry | None:
         """The officer registry in force at `now`, if one is installed."""
@@ -316,10 +342,10 @@ class NodeGovernance:
             initiator=release.initiator,
         )
         tx_digest = tx.signing_digest()
-        ledger, repeat = self._ledger, False
-        prior = self._released.get(release.request_id)
+        ledger, repeat = self.releases.ledger, False
+        prior = self.releases.pinned(release.request_id)
         if prior is not None:
-            if prior[0] != tx_digest:
+            if prior != tx_digest:
                 raise PolicyError("request_replayed", "another transaction was released for this request")
             ledger, repeat = ledger.forget_request_id(release.request_id), True
         decision = check_release(
@@ -337,24 +363,25 @@ class NodeGovernance:
         return Authorization(intent, decision, tx_digest, release.initiator, repeat)
 
     def record(self, auth: Authorization, now: int) -> None:
-        """Durably record an authorized release in the ledger (before its partial signature leaves).
+        """Durably record an authorized release (one journal append, before its partial signature leaves).
 
         A repeat release of the same transaction is already counted and records nothing.
         """
         if auth.repeat:
             return
-        intent = auth.intent
-        ledger = Ledger.from_bytes(self._ledger.to_bytes())
-        ledger.record_request(auth.initiator, intent.request_id, now)
-        ledger.record_spend(intent, now)
         policy = self.policy(now)
         windows = [x.window for x in policy.limits] if policy is not None else []
-        ledger.prune(now, max([LEDGER_KEEP, *windows]))
-        released = {r: v for r, v in self._released.items() if v[1] > now}
-        released[intent.request_id] = (auth.tx_digest, intent.expires_at)
-        self._store.put(LEDGER_RECORD, _ledger_to_bytes(ledger, released))
-        self._ledger, self._released = ledger, released
-        self.on_release_recorded()
+        seq = self.counter.next_seq()
+        self.releases.record(
+            seq=seq,
+            now=now,
+            keep=max([LEDGER_KEEP, *windows]),
+            initiator=auth.initiator,
+            intent=auth.intent,
+            tx_digest=auth.tx_digest,
+            peer_seen=self.counter.peer_seen_bytes(),
+        )
+        self.counter.recorded(seq)
 
 
 def _latest(governed: Governed[OfficerRegistry] | Governed[PolicyDocument] | None) -> tuple[int, bytes]:
@@ -362,22 +389,3 @@ def _latest(governed: Governed[OfficerRegistry] | Governed[PolicyDocument] | Non
         return 0, b""
     doc = (governed.pending or governed.active).new_document
     return doc.version, doc.hash()
-
-
-def _ledger_to_bytes(ledger: Ledger, released: Mapping[str, tuple[bytes, int]]) -> bytes:
-    items: list[Value] = [[r, d, exp] for r, (d, exp) in sorted(released.items())]
-    return encode(_LEDGER_TAG, ledger.to_bytes(), items)
-
-
-def _ledger_from_bytes(data: bytes) -> tuple[Ledger, dict[str, tuple[bytes, int]]]:
-    try:
-        ledger_bytes, items = decode(_LEDGER_TAG, data, 2)
-        released: dict[str, tuple[bytes, int]] = {}
-        for item in as_list(items):
-            v = as_list(item)
-            if len(v) != 3:
-                raise DecodeError("expected three fields")
-            released[as_str(v[0])] = (as_bytes(v[1]), as_int(v[2]))
-        return Ledger.from_bytes(as_bytes(ledger_bytes)), released
-    except DecodeError as exc:
-        raise StoreError(f"record {LEDGER_RECORD!r} is malformed: {exc}") from None

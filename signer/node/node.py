@@ -111,8 +111,9 @@ class SignerNode:
         self.identity = store_checks.load_identity(self.store, config.party)
         store_checks.check_at_start(self.store)  # damage refuses to start, naming the file
         self.governance = NodeGovernance(self.store, config.trusted_admins)
-        self.versions = StateVersions(self.store)
-        self.governance.on_release_recorded = self.versions.release_recorded
+        releases = self.governance.releases
+        self.versions = StateVersions(self.store, journal_seq=releases.last_seq, journal_peer_seen=releases.peer_seen)
+        self.governance.counter = self.versions
         self._presigs: dict[str, dict[bytes, presign.Presignature]] = {}  # by key id, then presignature id
         self._presigs_lock = threading.Lock()
         self._drop_stored_presignatures()
@@ -156,9 +157,11 @@ class SignerNode:
             log.warning("stored_presignatures_deleted", party=self.party, count=len(names))
 
     def close(self) -> None:
-        """Stop background work."""
+        """Stop background work and close the release journal."""
         if self._pool is not None:
             self._pool.close()
+        with self.governance.lock:
+            self.governance.releases.close()
 
     # --- stored material -----------------------------------------------------------------------
     def key_share(self, key_id: str) -> KeyShare:

@@ -21,10 +21,14 @@ policy or freeze, means this node is behind (`state_behind`) and must not sign u
 up. A ledger cannot be rebuilt from untrusted peers: a node behind on `ledger_seq` adopts the
 peers' figure and treats every windowed limit as used up until `saturated_until`.
 
-Record `governance/versions` (encrypted store): ledger_seq, peer_seen, saturated_until. ledger_seq
-is bumped right after the ledger record is written and before σ_i leaves, so a crash can only
-leave it lagging a release that never left; a restore takes it back together with the ledger,
-and the peers' `peer_seen` is what survives.
+Record `governance/versions` (encrypted store): ledger_seq, peer_seen, saturated_until. A release
+takes `ledger_seq + 1` as its number in the release journal (release_ledger.py), and the journal
+entry carries the `peer_seen` snapshot too, so the release, its number and what this node has
+seen of its peers are one durable commit made before σ_i leaves. At start-up ledger_seq is the
+larger of the record's (an adopted figure) and the journal's last entry, and peer_seen the merge
+of both. A restore takes the journal back together with the record; the peers' `peer_seen` is
+what survives. `peer_seen` learnt from stale attestations (PartialSign) is not written on its own:
+the release's journal entry persists it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ VERSIONS_RECORD = "governance/versions"
 _RECORD_TAG = "node/state-versions/v1"
 _BODY_TAG = "node/state-attestation/v1"
 _MSG_TAG = "node/state-attestation-msg/v1"
+_SEEN_TAG = "node/peer-seen/v1"
 DEFAULT_WINDOW = 86400
 ROLLED_BACK = "state_rolled_back"
 BEHIND = "state_behind"
@@ -184,7 +189,7 @@ def freeze_seq(freeze: FreezeState) -> int:
 class StateVersions:
     """The node's ledger counter, `peer_seen`, and the ledger saturation deadline (persisted)."""
 
-    def __init__(self, store: EncryptedStore) -> None:
+    def __init__(self, store: EncryptedStore, *, journal_seq: int = 0, journal_peer_seen: bytes = b"") -> None:
         self._store = store
         self.lock = threading.RLock()
         self.ledger_seq = 0
@@ -192,36 +197,44 @@ class StateVersions:
         self.saturated_until = 0
         if store.exists(VERSIONS_RECORD):
             self._load(store.get(VERSIONS_RECORD))
+        self.ledger_seq = max(self.ledger_seq, journal_seq)
+        if journal_peer_seen:
+            try:
+                for j, c in _decode_seen(journal_peer_seen).items():
+                    self.peer_seen[j] = self.peer_seen.get(j, Counters()).merge(c)
+            except DecodeError as exc:
+                raise StoreError(f"ledger journal: peer_seen is malformed: {exc}") from None
 
     def _load(self, data: bytes) -> None:
         try:
             ledger_seq, seen, until = decode(_RECORD_TAG, data, 3)
             self.ledger_seq = as_int(ledger_seq)
-            self.peer_seen = {
-                as_int(as_list(i)[0]): Counters.from_list(as_list(as_list(i)[1]))  # type: ignore[arg-type]
-                for i in as_list(seen)
-            }
+            self.peer_seen = _seen_from(seen)
             self.saturated_until = as_int(until)
         except DecodeError as exc:
             raise StoreError(f"record {VERSIONS_RECORD!r} is malformed: {exc}") from None
 
     def _save(self) -> None:
-        self._store.put(
-            VERSIONS_RECORD,
-            encode(
-                _RECORD_TAG,
-                self.ledger_seq,
-                [[j, c.to_list()] for j, c in sorted(self.peer_seen.items())],
-                self.saturated_until,
-            ),
-        )
+        self._store.put(VERSIONS_RECORD, encode(_RECORD_TAG, self.ledger_seq, self._seen_value(), self.saturated_until))
 
-    # --- hook called by NodeGovernance (under its lock) --------------------------------------------
-    def release_recorded(self) -> None:
-        """A release durably recorded in the ledger."""
+    def _seen_value(self) -> list[Value]:
+        return [[j, c.to_list()] for j, c in sorted(self.peer_seen.items())]
+
+    # --- the release counter NodeGovernance calls (under its lock) ---------------------------------
+    def next_seq(self) -> int:
+        """The `ledger_seq` the next release takes."""
         with self.lock:
-            self.ledger_seq += 1
-            self._save()
+            return self.ledger_seq + 1
+
+    def peer_seen_bytes(self) -> bytes:
+        """`peer_seen`, for the release's journal entry."""
+        with self.lock:
+            return encode(_SEEN_TAG, self._seen_value())
+
+    def recorded(self, seq: int) -> None:
+        """The release numbered `seq` is durable in the journal (which holds the number: no write here)."""
+        with self.lock:
+            self.ledger_seq = max(self.ledger_seq, seq)
 
     # --- the cross-check ----------------------------------------------------------------------------
     def check(
@@ -258,7 +271,8 @@ class StateVersions:
                 if a.party not in rolled:
                     seen[a.party] = seen.get(a.party, Counters()).merge(a.counters)
             adopted = 0
-            changed = seen != self.peer_seen
+            # Stale attestations come with a PartialSign: its journal entry persists what they taught.
+            changed = fresh and seen != self.peer_seen
             self.peer_seen = seen
             if ledger_seen > self.ledger_seq:
                 adopted = ledger_seen
@@ -288,6 +302,18 @@ class StateVersions:
             if x.scope == "client_rate" or (x.scope != "transaction" and x.asset == intent.asset):
                 return x.limit_id
         return None
+
+
+def _seen_from(v: object) -> dict[int, Counters]:
+    return {
+        as_int(as_list(i)[0]): Counters.from_list(as_list(as_list(i)[1]))  # type: ignore[arg-type]
+        for i in as_list(v)  # type: ignore[arg-type]
+    }
+
+
+def _decode_seen(data: bytes) -> dict[int, Counters]:
+    (seen,) = decode(_SEEN_TAG, data, 1)
+    return _seen_from(seen)
 
 
 def log_behind(party: int, names: list[str]) -> None:

@@ -103,6 +103,15 @@ class EncryptedStore:
             if tmp.exists():
                 tmp.unlink()
 
+    def seal(self, data: bytes, aad: bytes) -> bytes:
+        """`nonce || AES-GCM(data)` bound to `aad`: for records kept outside `put` (the ledger journal)."""
+        nonce = secrets.token_bytes(12)
+        return nonce + self._aead.encrypt(nonce, data, aad)
+
+    def unseal(self, blob: bytes, aad: bytes) -> bytes:
+        """Inverse of `seal`; raises InvalidTag (the caller names what failed to open)."""
+        return self._aead.decrypt(blob[:12], blob[12:], aad)
+
     def get(self, name: str) -> bytes:
         """Decrypt a record; raise StoreError when missing, corrupt or under another KEK."""
         path = self._path(name)

@@ -35,7 +35,7 @@ from .errors import PolicyError
 from .freeze import ALL_KEYS, FreezeOrder, FreezeState, UnfreezeOrder, sign_freeze
 from .intent import Intent, canonical_destination, intent_from_eip1559
 from .kinds import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL, check_kind, check_kind_rule
-from .limits import Ledger, check_limits
+from .limits import Ledger, LedgerView, charges, check_limits
 from .merkle import InclusionProof, inclusion_proof, merkle_root, verify_inclusion
 from .release import Release
 from .rules import (
@@ -81,6 +81,7 @@ __all__ = [
     "InclusionProof",
     "Intent",
     "Ledger",
+    "LedgerView",
     "Limit",
     "Officer",
     "OfficerRegistry",
@@ -92,6 +93,7 @@ __all__ = [
     "TrustRamp",
     "UnfreezeOrder",
     "canonical_destination",
+    "charges",
     "check_kind",
     "check_kind_rule",
     "check_limits",

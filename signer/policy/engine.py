@@ -29,7 +29,7 @@ from .errors import PolicyError
 from .freeze import FreezeState
 from .intent import Intent, canonical_destination
 from .kinds import WITHDRAWAL, check_kind_rule
-from .limits import Ledger, check_limits
+from .limits import LedgerView, check_limits
 from .rules import (
     BPS,
     Action,
@@ -117,7 +117,7 @@ def evaluate(
     registry: OfficerRegistry,
     intent: Intent,
     approvals_ok: Mapping[str, int],
-    ledger: Ledger,
+    ledger: LedgerView,
     now: int,
     initiator: str,
     share: tuple[int, int] = (1, 1),
@@ -194,7 +194,7 @@ def check_release(
     policy: PolicyDocument,
     registry: OfficerRegistry,
     freeze: FreezeState,
-    ledger: Ledger,
+    ledger: LedgerView,
     intent: Intent,
     approvals: Iterable[Approval],
     now: int,

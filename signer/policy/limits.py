@@ -22,7 +22,10 @@ coordinator, which sees every release, enforces the full limit (`share=(1, 1)`).
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
 from dataclasses import dataclass
+from typing import Protocol
 
 from signer.tss.encoding import Decoded, Value, as_int, as_list, as_str, decode, encode
 from signer.tss.errors import DecodeError
@@ -30,8 +33,28 @@ from signer.tss.errors import DecodeError
 from .document import PolicyDocument
 from .errors import PolicyError
 from .intent import Intent, canonical_destination, fee_asset
+from .windowed import Series
 
 LEDGER_TAG = "policy/ledger/v1"
+
+
+class LedgerView(Protocol):
+    """What the policy engine asks of a ledger: the signer's `Ledger`, or the coordinator's running sums."""
+
+    def has_spent(self, request_id: str) -> bool:
+        """Whether this request id was already released."""
+
+    def spent(self, key_id: str, asset: str, window: int, now: int, exclude: str = "") -> int:
+        """Sum released from `key_id` in `asset` within the window."""
+
+    def spent_to(self, destination: str, asset: str, window: int, now: int, exclude: str = "") -> int:
+        """Sum released to `destination` in `asset` within the window."""
+
+    def requests_by(self, client: str, window: int, now: int, exclude: str = "") -> int:
+        """Requests by `client` within the window."""
+
+    def withdrawals_to(self, destination: str) -> int:
+        """All-time count of released transfers to `destination`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +70,32 @@ class Spend:
 
 
 class Ledger:
-    """Spends, requests per client, all-time counts per destination, and spent request ids."""
+    """Spends, requests per client, all-time counts per destination, and spent request ids.
+
+    Every query is a binary search over running sums (`windowed.Series`) and every record or
+    prune is amortized O(1): the cost of a decision does not grow with the history kept.
+    """
 
     def __init__(self) -> None:
-        self._spends: list[Spend] = []
+        self._spends: deque[Spend] = deque()  # in record order: pruned from the left
+        self._by_request: dict[str, list[Spend]] = {}
+        self._by_key: dict[tuple[str, str], Series] = {}
+        self._by_destination: dict[tuple[str, str], Series] = {}
         self._requests: dict[str, tuple[int, str]] = {}  # request_id -> (at, client)
+        self._request_order: deque[tuple[int, str]] = deque()
+        self._by_client: dict[str, Series] = {}
         self._destination_counts: dict[str, int] = {}
         self._spent_ids: dict[str, int] = {}  # request_id -> intent expiry (kept until then)
+        self._expiries: list[tuple[int, str]] = []  # heap of (expiry, request_id)
 
     # --- recording -------------------------------------------------------------------------------
     def record_request(self, client: str, request_id: str, now: int) -> None:
         """Count a request against its client's rate (once per request id)."""
-        self._requests.setdefault(request_id, (now, client))
+        if request_id in self._requests:
+            return
+        self._requests[request_id] = (now, client)
+        self._request_order.append((now, request_id))
+        self._by_client.setdefault(client, Series()).add(now, 1)
 
     def record_spend(self, intent: Intent, now: int) -> None:
         """Record a released transfer and its fee; raises `request_replayed` if this request id was spent."""
@@ -66,15 +103,42 @@ class Ledger:
             raise PolicyError("request_replayed", intent.request_id)
         destination = canonical_destination(intent.chain, intent.destination)
         for asset, amount in charges(intent).items():
-            self._spends.append(Spend(now, intent.request_id, intent.key_id, asset, destination, amount))
+            self._add_spend(Spend(now, intent.request_id, intent.key_id, asset, destination, amount))
         self._destination_counts[destination] = self._destination_counts.get(destination, 0) + 1
-        self._spent_ids[intent.request_id] = intent.expires_at
+        self._mark_spent(intent.request_id, intent.expires_at)
+
+    def _add_spend(self, s: Spend) -> None:
+        self._spends.append(s)
+        self._by_request.setdefault(s.request_id, []).append(s)
+        self._by_key.setdefault((s.key_id, s.asset), Series()).add(s.at, s.amount)
+        self._by_destination.setdefault((s.destination, s.asset), Series()).add(s.at, s.amount)
+
+    def _mark_spent(self, request_id: str, expires_at: int) -> None:
+        self._spent_ids[request_id] = expires_at
+        heapq.heappush(self._expiries, (expires_at, request_id))
 
     def prune(self, now: int, keep: int) -> None:
         """Forget spends and requests older than `keep` seconds and spent ids of expired intents."""
-        self._spends = [s for s in self._spends if s.at > now - keep]
-        self._requests = {r: v for r, v in self._requests.items() if v[0] > now - keep}
-        self._spent_ids = {r: exp for r, exp in self._spent_ids.items() if exp > now}
+        cutoff = now - keep
+        while self._spends and self._spends[0].at <= cutoff:
+            s = self._spends.popleft()
+            self._by_key[(s.key_id, s.asset)].prune(cutoff)
+            self._by_destination[(s.destination, s.asset)].prune(cutoff)
+            mine = self._by_request.get(s.request_id, [])
+            if s in mine:
+                mine.remove(s)
+            if not mine:
+                self._by_request.pop(s.request_id, None)
+        while self._request_order and self._request_order[0][0] <= cutoff:
+            at, request_id = self._request_order.popleft()
+            held = self._requests.get(request_id)
+            if held is not None and held[0] == at:
+                del self._requests[request_id]
+                self._by_client[held[1]].prune(cutoff)
+        while self._expiries and self._expiries[0][0] <= now:
+            expiry, request_id = heapq.heappop(self._expiries)
+            if self._spent_ids.get(request_id) == expiry:
+                del self._spent_ids[request_id]
 
     def forget_request_id(self, request_id: str) -> Ledger:
         """A copy in which `request_id` is not marked spent; its spends and counts stay.
@@ -94,27 +158,40 @@ class Ledger:
 
     def spent(self, key_id: str, asset: str, window: int, now: int, exclude: str = "") -> int:
         """Sum released from `key_id` in `asset` within the window."""
-        return sum(
+        series = self._by_key.get((key_id, asset))
+        total = 0 if series is None else series.since(now - window)
+        return total - sum(
             s.amount
-            for s in self._spends
-            if s.key_id == key_id and s.asset == asset and s.at > now - window and s.request_id != exclude
+            for s in self._by_request.get(exclude, ())
+            if s.key_id == key_id and s.asset == asset and s.at > now - window
         )
 
     def spent_to(self, destination: str, asset: str, window: int, now: int, exclude: str = "") -> int:
         """Sum released to `destination` in `asset` within the window."""
-        return sum(
+        series = self._by_destination.get((destination, asset))
+        total = 0 if series is None else series.since(now - window)
+        return total - sum(
             s.amount
-            for s in self._spends
-            if s.destination == destination and s.asset == asset and s.at > now - window and s.request_id != exclude
+            for s in self._by_request.get(exclude, ())
+            if s.destination == destination and s.asset == asset and s.at > now - window
         )
 
     def requests_by(self, client: str, window: int, now: int, exclude: str = "") -> int:
         """Requests by `client` within the window."""
-        return sum(1 for r, (at, c) in self._requests.items() if c == client and at > now - window and r != exclude)
+        series = self._by_client.get(client)
+        count = 0 if series is None else series.since(now - window)
+        mine = self._requests.get(exclude)
+        if mine is not None and mine[1] == client and mine[0] > now - window:
+            count -= 1
+        return count
 
     def withdrawals_to(self, destination: str) -> int:
         """All-time count of released transfers to `destination` (for the trust ramp)."""
         return self._destination_counts.get(destination, 0)
+
+    def __len__(self) -> int:
+        """Entries held (spends, requests and spent ids): what a snapshot of this ledger costs."""
+        return len(self._spends) + len(self._requests) + len(self._spent_ids)
 
     # --- persistence -----------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -133,18 +210,18 @@ class Ledger:
             ledger = cls()
             for item in as_list(f[0]):
                 v = _fields(item, 6)
-                ledger._spends.append(
+                ledger._add_spend(
                     Spend(as_int(v[0]), as_str(v[1]), as_str(v[2]), as_str(v[3]), as_str(v[4]), as_int(v[5]))
                 )
-            for item in as_list(f[1]):
-                v = _fields(item, 3)
-                ledger._requests[as_str(v[0])] = (as_int(v[1]), as_str(v[2]))
+            requests = [_fields(item, 3) for item in as_list(f[1])]
+            for v in sorted(requests, key=lambda v: as_int(v[1])):
+                ledger.record_request(as_str(v[2]), as_str(v[0]), as_int(v[1]))
             for item in as_list(f[2]):
                 v = _fields(item, 2)
                 ledger._destination_counts[as_str(v[0])] = as_int(v[1])
             for item in as_list(f[3]):
                 v = _fields(item, 2)
-                ledger._spent_ids[as_str(v[0])] = as_int(v[1])
+                ledger._mark_spent(as_str(v[0]), as_int(v[1]))
             return ledger
         except DecodeError as exc:
             raise PolicyError("ledger_malformed", str(exc)) from None
@@ -173,7 +250,7 @@ def _fields(item: Decoded, n: int) -> list[Decoded]:
 
 def check_limits(
     policy: PolicyDocument,
-    ledger: Ledger,
+    ledger: LedgerView,
     intent: Intent,
     *,
     destination: str,

@@ -518,6 +518,5 @@ def test_the_coordinator_blocks_fees_over_the_rule_and_unknown_networks(h: Harne
     assert h.service.sign_eth(KEY_ID, "fee-net", (0, 1), unknown).policy_reason == "no_fee_rule"
     _assert_signed(h.submit(SMALL, "fee-sane"))
     # The coordinator's ledger counts the fee it released in the ETH limits.
-    policy = h.service.lifecycle.governance.require(int(h.clock()))[1]
-    spent = h.service.lifecycle.governance.ledger(policy, int(h.clock())).spent(KEY_ID, "ETH", 86400, int(h.clock()))
+    spent = h.service.lifecycle.governance.ledger().spent(KEY_ID, "ETH", 86400, int(h.clock()))
     assert spent == SMALL + 30 * 10**9 * 21000

@@ -1,0 +1,148 @@
+"""The coordinator's rolling-limit ledger as running sums in the database (migration 5).
+
+A policy decision asks a handful of windowed questions (released from a key, released to a
+destination, requests by a client, withdrawals ever made to a destination). Each is answered
+with two indexed lookups, never a scan of the history:
+
+    ledger_spends     one row per (signed request, charged asset), with the running sums of its
+                      (key, asset) and (destination, asset) groups up to and including it
+    ledger_requests   one row per submitted request, with the running count of its initiator
+    destination_counts  signed withdrawals ever made to each destination (the trust ramp)
+
+The sum within a window is the running sum of the group's newest row minus that of its newest
+row at or before the window's start. Times within a group never go back: a row is stamped
+`max(now, the group's newest time)`, so a clock stepping back keeps a release in the window a
+little longer (fail closed), never shorter. Amounts are decimal text: wei overflow SQLite's
+64-bit integers. Rows are written in the transaction that signs (or submits) the request.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from signer.policy import Intent, canonical_destination, charges
+
+from ..request_states import SIGNED
+
+_SPEND_GROUPS = {"key": ("key_id", "key_cum"), "destination": ("destination", "dest_cum")}
+
+
+def record_spends(c: sqlite3.Connection, request_id: str, intent_bytes: bytes, now: float) -> None:
+    """Charge a signed request's intent to the running sums (once per request id)."""
+    if c.execute("SELECT 1 FROM ledger_spends WHERE request_id = ? LIMIT 1", (request_id,)).fetchone():
+        return
+    intent = Intent.from_bytes(intent_bytes)
+    destination = canonical_destination(intent.chain, intent.destination)
+    for asset, amount in charges(intent).items():
+        key_at, key_cum = _newest(c, "key_id", "key_cum", intent.key_id, asset)
+        dest_at, dest_cum = _newest(c, "destination", "dest_cum", destination, asset)
+        c.execute(
+            "INSERT INTO ledger_spends (request_id, key_id, asset, destination, amount, at, key_cum, dest_cum) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                request_id,
+                intent.key_id,
+                asset,
+                destination,
+                str(amount),
+                max(now, key_at, dest_at),
+                str(key_cum + amount),
+                str(dest_cum + amount),
+            ),
+        )
+    c.execute(
+        "INSERT INTO destination_counts VALUES (?, 1) ON CONFLICT(destination) DO UPDATE SET count = count + 1",
+        (destination,),
+    )
+
+
+def record_submission(c: sqlite3.Connection, request_id: str, initiator: str, now: float) -> None:
+    """Count a submitted request against its initiator's rate."""
+    row = c.execute(
+        "SELECT at, n FROM ledger_requests WHERE initiator = ? ORDER BY at DESC, seq DESC LIMIT 1", (initiator,)
+    ).fetchone()
+    at, n = (float(row[0]), int(row[1])) if row is not None else (now, 0)
+    c.execute(
+        "INSERT INTO ledger_requests (initiator, request_id, at, n) VALUES (?, ?, ?, ?)",
+        (initiator, request_id, max(now, at), n + 1),
+    )
+
+
+def _newest(c: sqlite3.Connection, column: str, cum: str, group: str, asset: str) -> tuple[float, int]:
+    row = c.execute(
+        f"SELECT at, {cum} FROM ledger_spends WHERE {column} = ? AND asset = ? "  # noqa: S608 - fixed column names
+        "ORDER BY at DESC, seq DESC LIMIT 1",
+        (group, asset),
+    ).fetchone()
+    return (float(row[0]), int(row[1])) if row is not None else (0.0, 0)
+
+
+class StoreLedger:
+    """The `LedgerView` the policy engine asks, answered from the running sums (O(log n) each)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._c = conn
+
+    def has_spent(self, request_id: str) -> bool:
+        """Whether a request with this id was signed."""
+        row = self._c.execute("SELECT 1 FROM ledger_spends WHERE request_id = ? LIMIT 1", (request_id,)).fetchone()
+        return row is not None
+
+    def spent(self, key_id: str, asset: str, window: int, now: int, exclude: str = "") -> int:
+        """Sum signed from `key_id` in `asset` within the window."""
+        return self._window("key", key_id, asset, now - window, exclude)
+
+    def spent_to(self, destination: str, asset: str, window: int, now: int, exclude: str = "") -> int:
+        """Sum signed to `destination` in `asset` within the window."""
+        return self._window("destination", destination, asset, now - window, exclude)
+
+    def requests_by(self, client: str, window: int, now: int, exclude: str = "") -> int:
+        """Requests submitted by `client` within the window."""
+        query = "SELECT n FROM ledger_requests WHERE initiator = ?{} ORDER BY at DESC, seq DESC LIMIT 1"
+        cutoff = now - window
+        last = self._c.execute(query.format(""), (client,)).fetchone()
+        if last is None:
+            return 0
+        before = self._c.execute(query.format(" AND at <= ?"), (client, cutoff)).fetchone()
+        count = int(last[0]) - (int(before[0]) if before is not None else 0)
+        # By request id alone, filtered here: the planner must not pick the initiator's range instead.
+        mine = self._c.execute("SELECT initiator, at FROM ledger_requests WHERE request_id = ?", (exclude,)).fetchall()
+        return count - sum(1 for who, at in mine if who == client and at > cutoff)
+
+    def withdrawals_to(self, destination: str) -> int:
+        """Signed withdrawals ever made to `destination`."""
+        row = self._c.execute("SELECT count FROM destination_counts WHERE destination = ?", (destination,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _window(self, group: str, value: str, asset: str, cutoff: int, exclude: str) -> int:
+        column, cum = _SPEND_GROUPS[group]
+        query = (
+            f"SELECT {cum} FROM ledger_spends WHERE {column} = ? AND asset = ?{{}} "  # noqa: S608 - fixed column names
+            "ORDER BY at DESC, seq DESC LIMIT 1"
+        )
+        last = self._c.execute(query.format(""), (value, asset)).fetchone()
+        if last is None:
+            return 0
+        before = self._c.execute(query.format(" AND at <= ?"), (value, asset, cutoff)).fetchone()
+        total = int(last[0]) - (int(before[0]) if before is not None else 0)
+        # By request id alone, filtered here: the planner must not pick the group's range instead.
+        own = self._c.execute(
+            f"SELECT {column}, asset, amount, at FROM ledger_spends WHERE request_id = ?",  # noqa: S608 - fixed names
+            (exclude,),
+        ).fetchall()
+        return total - sum(int(amount) for g, a, amount, at in own if g == value and a == asset and at > cutoff)
+
+
+def backfill(c: sqlite3.Connection) -> None:
+    """Fill the running sums from the request rows (migration 5, in its transaction)."""
+    rows = c.execute(
+        "SELECT request_id, intent, updated_at FROM requests WHERE state = ? AND intent IS NOT NULL "
+        "ORDER BY updated_at",
+        (SIGNED,),
+    ).fetchall()
+    for request_id, intent, updated_at in rows:
+        record_spends(c, request_id, bytes(intent), float(updated_at))
+    for request_id, initiator, created_at in c.execute(
+        "SELECT request_id, initiator, created_at FROM requests ORDER BY created_at"
+    ).fetchall():
+        record_submission(c, request_id, initiator, float(created_at))
