@@ -1,11 +1,10 @@
 """The coordinator's public gRPC server: a thin servicer over `CoordinatorService`, mutual TLS,
 health and reflection.
-
-Roles (from the client certificate): operators and admins create keys; backends submit signing
-requests (the certificate's common name is the request's initiator); officers approve, reject,
-freeze and unfreeze (an approval, rejection or freeze must be signed by the officer the
-certificate names); admins propose policy and registry changes; auditors export the audit log;
-backends, operators, officers, auditors and admins read keys, requests and the governance.
+Roles (from the client certificate): operators and admins create keys, admins refresh them;
+backends submit signing requests (the certificate's common name is the request's initiator);
+officers approve, reject, freeze and unfreeze (an approval, rejection or freeze must be signed by
+the officer the certificate names); admins propose policy and registry changes; auditors export
+the audit log; backends, operators, officers, auditors and admins read keys, requests, governance.
 Service errors become status codes; a protocol abort is ABORTED with the blames in the
 `tss-blame-bin` trailer (the same codec the signers use) and named in the details. A policy
 refusal's stable reason starts the details (`self_approval: officer-1`).
@@ -77,8 +76,8 @@ STATUS: dict[str, grpc.StatusCode] = {
 
 
 # --- domain -> protobuf ----------------------------------------------------------------------------
-def key_to_proto(k: KeyRecord) -> coordinator_pb2.Key:
-    """A key's public record."""
+def key_to_proto(k: KeyRecord, committing_epoch: int = 0) -> coordinator_pb2.Key:
+    """A key's public record (and the refreshed epoch being committed, if any)."""
     return coordinator_pb2.Key(
         key_id=k.key_id,
         name=k.name,
@@ -88,6 +87,7 @@ def key_to_proto(k: KeyRecord) -> coordinator_pb2.Key:
         parties=list(k.parties),
         eth_address=address_of(Point.from_bytes(k.public_key)),
         epoch=k.epoch,
+        committing_epoch=committing_epoch,
     )
 
 
@@ -238,9 +238,17 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def GetKey(self, request: coordinator_pb2.GetKeyRequest, context: grpc.ServicerContext) -> Any:
         def run(_: Peer) -> coordinator_pb2.Key:
             _check_id("key_id", request.key_id)
-            return key_to_proto(self.service.get_key(request.key_id))
+            return key_to_proto(self.service.get_key(request.key_id), self.service.committing_epoch(request.key_id))
 
         return self._call(context, READERS, run)
+
+    def RefreshKey(self, request: coordinator_pb2.RefreshKeyRequest, context: grpc.ServicerContext) -> Any:
+        def run(peer: Peer) -> coordinator_pb2.Key:
+            _check_id("key_id", request.key_id)
+            key = self.service.refresh_key(request.key_id, actor=peer.name)  # audited with the caller
+            return key_to_proto(key, self.service.committing_epoch(request.key_id))
+
+        return self._call(context, ("admin",), run)
 
     def SubmitSigningRequest(
         self, request: coordinator_pb2.SubmitSigningRequestRequest, context: grpc.ServicerContext
