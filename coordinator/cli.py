@@ -3,6 +3,7 @@
 tssctl cluster up [--signers 3] [--threshold 2] [--dir D] [--level 128|112]
 tssctl cluster down|status [--dir D]               tssctl cluster restart signer-N|coordinator [--dir D]
 tssctl key create --name NAME [--threshold T]      tssctl key show KEY_ID
+tssctl key refresh KEY_ID                          (admin: new shares, same key; two-phase commit)
 tssctl withdraw --key KEY_ID --to 0x.. --value WEI [--chain-id 1] [--nonce 0] [--gas 21000]
                 [--max-fee WEI] [--priority-fee WEI] [--data 0x..] [--path m/0/1] [--idempotency-key K]
 tssctl sign-eth ...                                 (the same as withdraw)
@@ -13,7 +14,7 @@ and the officer, admin and auditor commands of cli_officer.py (approve, reject, 
 officer keygen, policy show|propose, audit export|verify).
 
 Each command presents a certificate of the cluster directory (D/certs/NAME.pem): backends submit
-(`backend`), operators manage keys (`operator`), officers approve as themselves; `--as NAME`
+(`backend`), operators manage keys (`operator`; a refresh `admin-1`), officers approve as themselves; `--as NAME`
 picks another one.
 """
 
@@ -65,6 +66,7 @@ def _key_json(k: coordinator_pb2.Key) -> dict[str, Any]:
         "parties": list(k.parties),
         "address": k.eth_address,
         "epoch": k.epoch,
+        "committing_epoch": k.committing_epoch,
     }
 
 
@@ -129,14 +131,19 @@ def cmd_cluster(args: argparse.Namespace) -> None:
 
 
 def cmd_key(args: argparse.Namespace) -> None:
-    with client_for(args, "operator") as c:
+    with client_for(args, "admin-1" if args.action == "refresh" else "operator") as c:
         if args.action == "create":
             info = cluster.ClusterInfo.load(Path(args.dir))
             k = c.create_key(args.name, args.threshold or info.threshold, args.level or "")
+        elif args.action == "refresh":
+            k = c.refresh_key(args.key_id)
         else:
             k = c.get_key(args.key_id)
     d = _key_json(k)
-    emit(args, d, f"key {d['key_id']} ({d['threshold']}-of-{len(d['parties'])}) address {d['address']}")
+    human = f"key {d['key_id']} ({d['threshold']}-of-{len(d['parties'])}) address {d['address']} epoch {d['epoch']}"
+    if k.committing_epoch:
+        human += f"\ncommitting epoch {k.committing_epoch} on the signers (signing waits; the coordinator retries)"
+    emit(args, d, human)
 
 
 def cmd_withdraw(args: argparse.Namespace) -> None:
@@ -340,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     ks = ksub.add_parser("show")
     ks.add_argument("key_id")
     add_common(ks, "operator")
+    kr = ksub.add_parser("refresh", help="new shares and aux info for the same key, committed on every signer")
+    kr.add_argument("key_id")
+    add_common(kr, "admin-1")
     k.set_defaults(func=cmd_key)
 
     for name, text in (("withdraw", "submit a withdrawal (EIP-1559)"), ("sign-eth", "the same as withdraw")):

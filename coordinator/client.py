@@ -46,6 +46,13 @@ class CoordinatorClient:
         reply: coordinator_pb2.Key = self.stub.GetKey(coordinator_pb2.GetKeyRequest(key_id=key_id), timeout=30)
         return reply
 
+    def refresh_key(self, key_id: str) -> coordinator_pb2.Key:
+        """Refresh a key's shares (admin role); returns the key at its new epoch, or still committing."""
+        reply: coordinator_pb2.Key = self.stub.RefreshKey(
+            coordinator_pb2.RefreshKeyRequest(key_id=key_id), timeout=self.timeout
+        )
+        return reply
+
     def sign_eth(
         self,
         key_id: str,

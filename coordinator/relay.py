@@ -348,12 +348,14 @@ def run_session(
     max_rounds: int = MAX_ROUNDS,
     peers: Mapping[int, bytes] | None = None,
     attestations_out: dict[int, bytes] | None = None,
+    confirmations_out: dict[int, bytes] | None = None,
 ) -> dict[int, bytes]:
     """Run a session to completion; returns each party's public output (all identical).
 
     `peers` (party -> Ed25519 identity key) makes the relay verify every envelope before it
     forwards it; the coordinator process always passes them (in-process tests may not).
-    `attestations_out`, when given, receives each party's StartSession attestation (if any).
+    `attestations_out`, when given, receives each party's StartSession attestation (if any), and
+    `confirmations_out` each party's last-step confirmation (a refresh's EpochConfirmation).
     Raises a `SessionFailed` subclass on any failure; the session is then dead on every signer.
     """
     ordered = tuple(sorted(parties))
@@ -385,6 +387,8 @@ def run_session(
             for p, step in produced.items():
                 if step.done:
                     outputs[p] = step.public_output
+                    if confirmations_out is not None and step.confirmation:
+                        confirmations_out[p] = step.confirmation
             inboxes = _route(session_id, protocol, produced, ordered, tamper, peers)
             waiting = [p for p in ordered if p not in outputs]
             if not waiting:

@@ -1,8 +1,9 @@
 """The scheduler: a background pass that moves time-driven work forward.
 
 Each `tick` promotes governance changes whose time lock ran out, brings lagging signers up to date,
-then lets the lifecycle expire stale requests, block those under a replaced policy and sign what a
-time lock or a lifted freeze releases. `wake` runs a pass at once (after a governance change).
+delivers refreshed epochs still being committed to the signers that missed them, then lets the
+lifecycle expire stale requests, block those under a replaced policy and sign what a time lock or
+a lifted freeze releases. `wake` runs a pass at once (after a governance change).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import structlog
 
 from .audit import POLICY
 from .governance_admin import GovernanceAdmin
+from .key_refresh import KeyRefresh
 from .lifecycle import Lifecycle
 from .signer_health import SignerHealth
 from .store import Store
@@ -32,8 +34,10 @@ class Scheduler:
         health: SignerHealth,
         *,
         interval: float,
+        key_refresh: KeyRefresh | None = None,
     ) -> None:
         self.store = store
+        self.key_refresh = key_refresh
         self.admin = admin
         self.lifecycle = lifecycle
         self.health = health
@@ -73,6 +77,8 @@ class Scheduler:
         ):
             log.info("governance_effective", kind=kind, version=version)
         self.admin.sync_signers(self.health.live)
+        if self.key_refresh is not None:
+            self.key_refresh.retry_commits()
         self.lifecycle.release_due(now, stop=lambda: self._closed)
 
     def _loop(self) -> None:

@@ -1,11 +1,10 @@
 """The coordinator's public gRPC server: a thin servicer over `CoordinatorService`, mutual TLS,
 health and reflection.
-
-Roles (from the client certificate): operators and admins create keys; backends submit signing
-requests (the certificate's common name is the request's initiator); officers approve, reject,
-freeze and unfreeze (an approval, rejection or freeze must be signed by the officer the
-certificate names); admins propose policy and registry changes; auditors export the audit log;
-backends, operators, officers, auditors and admins read keys, requests and the governance.
+Roles (from the client certificate): operators and admins create keys, admins refresh them;
+backends submit signing requests (the certificate's common name is the request's initiator);
+officers approve, reject, freeze and unfreeze (an approval, rejection or freeze must be signed by
+the officer the certificate names); admins propose policy and registry changes; auditors export
+the audit log; backends, operators, officers, auditors and admins read keys, requests, governance.
 Service errors become status codes; a protocol abort is ABORTED with the blames in the
 `tss-blame-bin` trailer (the same codec the signers use) and named in the details. A policy
 refusal's stable reason starts the details (`self_approval: officer-1`).
@@ -33,26 +32,24 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
+from tsscustody.v1 import coordinator_pb2, coordinator_pb2_grpc
 
-from signer.chains.ethereum import TxError, address_of
+from signer.chains.ethereum import TxError
 from signer.node import blame_codec, limits
 from signer.node.limits import FieldTooLarge, check_bytes, check_count, check_text
 from signer.node.tls import Peer, TlsFiles, require_role, server_credentials
-from signer.node.wire import check_eth, tx_from_proto, tx_to_proto
-from signer.policy import Intent, PolicyError
-from signer.tss.curve import Point
+from signer.node.wire import check_eth, tx_from_proto
 from signer.tss.errors import Blame
 
 from .audit import FREEZE, POLICY
 from .config import CoordinatorConfig
 from .errors import ERRORS, Internal, InvalidRequest, ServiceError
-from .governance import GovernanceView
 from .logging import configure_logging
-from .service import CoordinatorService, tx_from_json
+from .service import CoordinatorService
 from .signer_client import GrpcSignerClient, SignerClient
-from .store import FAILED, KeyRecord, PageCursor, RequestRecord, Store, StoreError
+from .store import FAILED, PageCursor, RequestRecord, Store, StoreError
 from .trail import audit_public_key_path
+from .views import governance_to_proto, key_to_proto, list_page, page_size, request_to_proto
 
 log = structlog.get_logger("coordinator")
 R = TypeVar("R")
@@ -77,105 +74,8 @@ STATUS: dict[str, grpc.StatusCode] = {
 }
 
 
-# --- domain -> protobuf ----------------------------------------------------------------------------
-def key_to_proto(k: KeyRecord) -> coordinator_pb2.Key:
-    """A key's public record."""
-    return coordinator_pb2.Key(
-        key_id=k.key_id,
-        name=k.name,
-        public_key=k.public_key,
-        chain_code=k.chain_code,
-        threshold=k.threshold,
-        parties=list(k.parties),
-        eth_address=address_of(Point.from_bytes(k.public_key)),
-        epoch=k.epoch,
-    )
-
-
-def _blame_to_proto(b: Blame) -> common_pb2.Blame:
-    return common_pb2.Blame(party=b.party, round=b.round, check=b.check, evidence=b.evidence)
-
-
-def intent_text(r: RequestRecord) -> str:
-    """The decoded intent officers read before approving ("" when the body could not be decoded)."""
-    if not r.intent:
-        return ""
-    try:
-        return Intent.from_bytes(r.intent).describe()
-    except PolicyError:
-        return ""
-
-
-def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
-    """A signing request with its intent, its policy outcome, and its result or its failure."""
-    return coordinator_pb2.SigningRequest(
-        request_id=r.request_id,
-        key_id=r.key_id,
-        state=r.state,
-        eth=tx_to_proto(tx_from_json(r.tx)),
-        path=list(r.path),
-        digest=r.digest,
-        r=r.r,
-        s=r.s,
-        v=r.v or 0,
-        raw_tx=r.raw_tx,
-        tx_hash=r.tx_hash,
-        blame=[_blame_to_proto(b) for b in r.blame],
-        error=r.error,
-        from_address=r.from_address,
-        kind=r.kind,
-        intent=r.intent,
-        intent_digest=r.intent_digest,
-        intent_text=intent_text(r),
-        approved_by=list(r.approved_by),
-        time_lock_until=r.time_lock_until,
-        policy_reason=r.policy_reason,
-        initiator=r.initiator,
-        expires_at=r.expires_at,
-    )
-
-
-def governance_to_proto(g: GovernanceView) -> coordinator_pb2.GovernanceStatus:
-    """The registry and policy in force, pending loosenings and frozen scopes."""
-    return coordinator_pb2.GovernanceStatus(
-        policy_version=g.policy_version,
-        policy_hash=g.policy_hash,
-        registry_version=g.registry_version,
-        registry_hash=g.registry_hash,
-        frozen_scopes=list(g.frozen_scopes),
-        policy_json=g.policy_json,
-        registry_json=g.registry_json,
-        pending_json=g.pending_json,
-        frozen=[coordinator_pb2.FrozenScope(scope=scope, since=since, by=by) for scope, since, by in g.frozen],
-    )
-
-
 def _check_id(field: str, value: str) -> None:
     check_text(field, value, limits.MAX_ID)
-
-
-def _page_size(request: coordinator_pb2.ListRequestsRequest) -> int:
-    asked = request.page_size or request.limit or limits.DEFAULT_PAGE_SIZE
-    return min(asked, limits.MAX_PAGE_SIZE)
-
-
-def list_page(
-    rows: list[RequestRecord], page_size: int, budget: int = limits.LIST_PAGE_BYTES
-) -> coordinator_pb2.ListRequestsResponse:
-    """Up to `page_size` of `rows` (fetched one beyond it), ending before the encoded page passes
-    `budget` bytes; `next_page_token` names the last row sent when more follow."""
-    out = coordinator_pb2.ListRequestsResponse()
-    size = 0
-    for i, row in enumerate(rows[:page_size]):
-        m = request_to_proto(row)
-        size += m.ByteSize() + 8
-        if i > 0 and size > budget:
-            break
-        out.requests.append(m)
-    if len(out.requests) < len(rows):
-        last = rows[len(out.requests) - 1]
-        out.next_page_token = PageCursor(last.created_at, last.request_id).token()
-    return out
 
 
 def _describe_blames(blames: tuple[Blame, ...]) -> str:
@@ -239,9 +139,17 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def GetKey(self, request: coordinator_pb2.GetKeyRequest, context: grpc.ServicerContext) -> Any:
         def run(_: Peer) -> coordinator_pb2.Key:
             _check_id("key_id", request.key_id)
-            return key_to_proto(self.service.get_key(request.key_id))
+            return key_to_proto(self.service.get_key(request.key_id), self.service.committing_epoch(request.key_id))
 
         return self._call(context, READERS, run)
+
+    def RefreshKey(self, request: coordinator_pb2.RefreshKeyRequest, context: grpc.ServicerContext) -> Any:
+        def run(peer: Peer) -> coordinator_pb2.Key:
+            _check_id("key_id", request.key_id)
+            key = self.service.refresh_key(request.key_id, actor=peer.name)  # audited with the caller
+            return key_to_proto(key, self.service.committing_epoch(request.key_id))
+
+        return self._call(context, ("admin",), run)
 
     def SubmitSigningRequest(
         self, request: coordinator_pb2.SubmitSigningRequestRequest, context: grpc.ServicerContext
@@ -283,7 +191,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 after = PageCursor.parse(request.page_token) if request.page_token else None
             except ValueError:
                 raise InvalidRequest("page_token: not a token this server issued") from None
-            size = _page_size(request)
+            size = page_size(request)
             rows = self.service.store.list_requests(
                 key_id=request.key_id, state=request.state, limit=size + 1, after=after
             )

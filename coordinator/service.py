@@ -1,6 +1,8 @@
 """The coordinator's business logic, without gRPC: `CoordinatorService` wires the parts together.
 
     create_key            keygen over all n signers, then aux info over the same parties (sessions.py).
+    refresh_key           a refresh over all n, adopted by every signer only with every party's
+                          confirmation; the key record moves to the new epoch (key_refresh.py).
     ensure_presignatures  presign sessions for one (key, signer set, path); public data stored
                           (presign_pool.py, which also runs the background refill).
     sign_eth              submit a request (submission.py; idempotent: one request per idempotency
@@ -59,6 +61,7 @@ from .errors import (
 )
 from .governance import Governance, GovernanceView
 from .governance_admin import GovernanceAdmin
+from .key_refresh import KeyRefresh
 from .lifecycle import Lifecycle
 from .officer_decisions import OfficerDecisions
 from .presign_pool import PresignPool
@@ -179,7 +182,10 @@ class CoordinatorService:
         self.submission = Submission(
             store, self.sessions, self.lifecycle, self.watches, random_bytes, request_ttl=request_ttl
         )
-        self.scheduler = Scheduler(store, self.admin, self.lifecycle, self.health, interval=scheduler_interval)
+        self.key_refresh = KeyRefresh(store, self.signers, self.sessions, self.trail, self.health, self.peers)
+        self.scheduler = Scheduler(
+            store, self.admin, self.lifecycle, self.health, interval=scheduler_interval, key_refresh=self.key_refresh
+        )
         if recover:
             failed_requests, failed_presigs = store.recover(
                 lambda rid: self.trail.note(
@@ -219,6 +225,15 @@ class CoordinatorService:
     def get_key(self, key_id: str) -> KeyRecord:
         """A key's public record."""
         return self.sessions.key(key_id)
+
+    def refresh_key(self, key_id: str, *, actor: str = "coordinator") -> KeyRecord:
+        """New shares and aux info for the same key, committed on every signer (key_refresh.py)."""
+        return self.key_refresh.refresh(key_id, actor=actor)
+
+    def committing_epoch(self, key_id: str) -> int:
+        """The refreshed epoch being committed for the key, 0 if none (the key does not sign meanwhile)."""
+        pending = self.store.epoch_commit(key_id)
+        return 0 if pending is None else pending.epoch
 
     def list_keys(self) -> list[KeyRecord]:
         """Every key."""

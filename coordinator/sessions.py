@@ -18,7 +18,7 @@ from signer.tss.errors import DecodeError
 
 from . import relay
 from .audit import ABORT, KEY, SESSION
-from .errors import Internal, InvalidRequest, NotFound, Unavailable, error_from_session
+from .errors import FailedPrecondition, Internal, InvalidRequest, NotFound, Unavailable, error_from_session
 from .signer_client import SessionParams, SignerClient
 from .signer_health import SignerHealth
 from .signer_state import state_parties
@@ -62,8 +62,14 @@ class Sessions:
         parties: tuple[int, ...],
         params: SessionParams,
         attestations: dict[int, bytes] | None = None,
+        confirmations: dict[int, bytes] | None = None,
     ) -> tuple[bytes, bytes]:
-        """Run one recorded session; returns (session id, the common public output)."""
+        """Run one recorded session; returns (session id, the common public output).
+
+        No presign runs for a key whose refreshed epoch is being committed (key_refresh.py): its
+        signers may hold different epochs until every one adopted the new one."""
+        if protocol == "presign" and (pending := self.store.epoch_commit(key_id)) is not None:
+            raise FailedPrecondition(f"key {key_id} is committing epoch {pending.epoch}; signing waits for it")
         session_id = self._random(16)
         self.store.start_session(session_id.hex(), protocol, key_id, parties)
         try:
@@ -76,6 +82,7 @@ class Sessions:
                 executor=self._executor,
                 peers=self.peers,
                 attestations_out=attestations,
+                confirmations_out=confirmations,
             )
         except relay.SessionFailed as exc:
             self._resync(state_parties(exc.blames))

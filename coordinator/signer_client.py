@@ -132,6 +132,10 @@ class SignerClient(Protocol):
         """ApplyFreezeOrder: a signed freeze order, or a quorum-signed unfreeze order."""
         ...
 
+    def commit_epoch(self, key_id: str, epoch: int, confirmations: Sequence[bytes]) -> tuple[int, bool]:
+        """CommitEpoch: adopt a refreshed epoch given every party's confirmation; (active epoch, adopted)."""
+        ...
+
     def status(self) -> NodeStatus:
         """NodeStatus."""
         ...
@@ -291,6 +295,12 @@ class GrpcSignerClient:
         m = self._call(lambda: self._stub.ApplyFreezeOrder(req, timeout=self.sign_timeout))
         return wire.governance_from_proto(m)
 
+    def commit_epoch(self, key_id: str, epoch: int, confirmations: Sequence[bytes]) -> tuple[int, bool]:
+        """CommitEpoch."""
+        req = signer_pb2.CommitEpochRequest(key_id=key_id, epoch=epoch, confirmations=list(confirmations))
+        resp = self._call(lambda: self._stub.CommitEpoch(req, timeout=self.sign_timeout))
+        return resp.epoch, resp.adopted
+
     def status(self) -> NodeStatus:
         """NodeStatus."""
         resp = self._call(
@@ -392,6 +402,11 @@ class LocalSignerClient:
         """ApplyFreezeOrder."""
         view: GovernanceView = self._call(lambda: self.node.apply_freeze_order(order, unfreeze))
         return view
+
+    def commit_epoch(self, key_id: str, epoch: int, confirmations: Sequence[bytes]) -> tuple[int, bool]:
+        """CommitEpoch."""
+        out: tuple[int, bool] = self._call(lambda: self.node.commit_epoch(key_id, epoch, list(confirmations)))
+        return out
 
     def status(self) -> NodeStatus:
         """NodeStatus."""

@@ -14,7 +14,8 @@ Modules: `database` (connections, transactions, `migrate`), `migrations` (the sc
 (keys and the presignature pool), `request_records` (request records; states and moves:
 `coordinator/request_states.py`),
 `requests` (requests, transitions, approvals), `sessions`, `governance`, `columns` (JSON column
-codecs), `errors`. `Store` combines the table groups into the one object callers use; every name
+codecs), `errors`, `key_epochs` (the `key_epoch_commits` table: a refreshed epoch being committed
+on the signers). `Store` combines the table groups into the one object callers use; every name
 callers need is importable from `coordinator.store`.
 
 Presignature states: ready -> reserved -> consumed | failed (and ready -> failed when voided).
@@ -54,6 +55,7 @@ from .columns import blames_json, ints_json
 from .database import AuditHook, Database
 from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
 from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry, GovernanceTables
+from .key_epochs import EpochCommit, KeyEpochTables
 from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables, PresignatureRecord
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .request_records import (
@@ -91,6 +93,7 @@ __all__ = [
     "AuditHook",
     "Database",
     "DuplicateApproval",
+    "EpochCommit",
     "GovernanceEntry",
     "IdempotencyConflict",
     "InvalidTransition",
@@ -110,7 +113,7 @@ __all__ = [
 ]
 
 
-class Store(KeyTables, RequestTables, GovernanceTables, SessionTables):
+class Store(KeyTables, KeyEpochTables, RequestTables, GovernanceTables, SessionTables):
     """Thread-safe access to the coordinator database (one SQLite connection per thread)."""
 
     def recover(self, audit: Callable[[str], AuditHook] | None = None) -> tuple[int, int]:

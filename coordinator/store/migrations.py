@@ -147,6 +147,20 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 count INTEGER NOT NULL)""",
         ),
     ),
+    (
+        6,
+        "key refresh: a confirmed epoch being committed on the signers (coordinator/store/key_epochs.py)",
+        (
+            """CREATE TABLE key_epoch_commits (
+                key_id TEXT PRIMARY KEY REFERENCES keys(key_id),
+                epoch INTEGER NOT NULL,
+                aux_epoch BLOB NOT NULL,
+                digest BLOB NOT NULL,
+                confirmations TEXT NOT NULL,
+                committed TEXT NOT NULL DEFAULT '[]',
+                started_at REAL NOT NULL)""",
+        ),
+    ),
 )
 """Ordered migrations: (version, description, statements). Append only; never edit a shipped one."""
 

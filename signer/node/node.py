@@ -1,15 +1,17 @@
 """A signer node's domain logic, without gRPC: sessions, the encrypted store, partial signing.
 
-Store layout: `identity`, `keys/<key_id>/share`, `keys/<key_id>/aux`, `governance/*` (see
-governance.py and state_version.py). Presignatures are never written to disk: they live only in
-this process's memory, so a restart or a restore of the disk loses them and nothing on disk can
-make one usable again (records `presig/*` left by an older version are deleted at start).
+Store layout: `identity`, `keys/<key_id>/share`, `keys/<key_id>/aux` (the active epoch),
+`keys/<key_id>/pending_epoch` (a refreshed epoch awaiting every party's confirmation, see
+key_epochs.py), `governance/*` (see governance.py and state_version.py). Presignatures are never
+written to disk: they live only in this process's memory, so a restart or a restore of the disk
+loses them and nothing on disk can make one usable again (records `presig/*` left by an older
+version are deleted at start).
 
 A partial signature is released only after the node's own policy check passed
 (`NodeGovernance.authorize`, before the presignature is touched, so a refused request consumes
 nothing); then the presignature is removed from memory and the release durably recorded in the
-node's ledger, and only then is σ_i computed. A refresh drops every presignature of the key,
-because they belong to the old epoch.
+node's ledger, and only then is σ_i computed. Adopting a refreshed epoch (CommitEpoch, two-phase:
+key_epochs.py) drops every presignature of the key, because they belong to the old epoch.
 
 Every presign session starts with the parties' signed state attestations (state_version.py):
 the relay hands them to every party with the first Deliver, and a node aborts the session when
@@ -43,6 +45,7 @@ from signer.tss.rng import Rng, SystemRng
 from . import store_checks
 from .config import NodeConfig
 from .governance import GovernanceView, NodeGovernance
+from .key_epochs import KeyEpochs
 from .peer_state import PeerStateCheck
 from .sessions import Envelope, SessionManager, StepResult
 from .state_version import SATURATED, Attestation, StateVersions
@@ -65,7 +68,7 @@ def check_key_id(key_id: str) -> str:
 
 
 def keygen_public(share: KeyShare) -> bytes:
-    """The public summary every honest party reports after keygen or refresh."""
+    """The public summary every honest party reports after keygen (a refresh: `epoch_confirmation.refresh_public`)."""
     return encode(
         "keygen/public",
         share.public_key,
@@ -134,6 +137,10 @@ class SignerNode:
         self._key_locks: dict[str, threading.Lock] = {}
         # Decoding aux info re-validates every modulus (primality tests): keep it per key.
         self._aux_cache: dict[str, AuxInfo] = {}
+        self.epochs = KeyEpochs(
+            self.store, self.identity, config.peers, on_adopted=self._epoch_adopted, lock_of=self._key_lock
+        )
+        self.epochs.recover(self.key_ids())
 
     @property
     def party(self) -> int:
@@ -155,6 +162,19 @@ class SignerNode:
             self.store.delete(name)
         if names:
             log.warning("stored_presignatures_deleted", party=self.party, count=len(names))
+
+    def _key_lock(self, key_id: str) -> threading.Lock:
+        return self._key_locks.setdefault(key_id, threading.Lock())
+
+    def _epoch_adopted(self, key_id: str, info: AuxInfo) -> None:
+        """A refreshed epoch replaced the active one: old-epoch presignatures are void."""
+        with self._presigs_lock:
+            self._presigs.pop(key_id, None)
+        self._aux_cache[key_id] = info
+
+    def commit_epoch(self, key_id: str, epoch: int, confirmations: Sequence[bytes]) -> tuple[int, bool]:
+        """CommitEpoch: adopt a pending refreshed epoch (see `KeyEpochs.commit`); raises `PolicyError`."""
+        return self.epochs.commit(check_key_id(key_id), epoch, tuple(confirmations))
 
     def close(self) -> None:
         """Stop background work and close the release journal."""
@@ -263,14 +283,8 @@ class SignerNode:
             first = aux.start_refresh(session_id, share, level=lvl, primes=self.primes, rng=self.rng)
 
             def on_done(out: tuple[KeyShare, AuxInfo]) -> bytes:
-                new_share, info = out
-                # Old-epoch presignatures are void: drop them before the new share is in place.
-                with self._presigs_lock:
-                    self._presigs.pop(key_id, None)
-                self.store.put(f"keys/{key_id}/aux", info.to_bytes())
-                self._aux_cache[key_id] = info
-                self.store.put(f"keys/{key_id}/share", new_share.to_bytes())
-                return keygen_public(new_share)
+                # Pending only: the active epoch keeps signing until every party confirmed (CommitEpoch).
+                return self.epochs.stage(session_id, key_id, *out)
 
         elif protocol == "presign":
             share = self.key_share(key_id)
@@ -294,7 +308,9 @@ class SignerNode:
     def deliver(self, session_id: bytes, envelopes: list[Envelope], attestations: Sequence[bytes] = ()) -> StepResult:
         """Feed one round of envelopes to a session (the first of a presign carries the attestations)."""
         self.peer_state.check_session(session_id, attestations, self._now())
-        return self.sessions.deliver(session_id, envelopes)
+        step = self.sessions.deliver(session_id, envelopes)
+        confirmation = self.epochs.take_confirmation(session_id) if step.done else b""
+        return dataclasses.replace(step, confirmation=confirmation) if confirmation else step
 
     # --- governance ---------------------------------------------------------------------------
     def _now(self) -> int:
@@ -337,8 +353,7 @@ class SignerNode:
             raise InvalidInput("bad presignature id")
         digest = tx.signing_digest()
         now = self._now()
-        lock = self._key_locks.setdefault(key_id, threading.Lock())
-        with lock, self.governance.lock:
+        with self._key_lock(key_id), self.governance.lock:
             with self._presigs_lock:
                 presig = self._presigs.get(key_id, {}).get(presignature_id)
             if presig is None:

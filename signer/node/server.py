@@ -8,7 +8,8 @@ store errors), ABORTED (protocol abort, blames in `tss-blame-bin`), INTERNAL; PE
 (caller's role) comes from `tls.require_role`.
 
 Roles: only the coordinator runs sessions and releases partial signatures; ApplyFreezeOrder also
-accepts officers and InstallChange admins, who deliver their signed orders and changes directly.
+accepts officers and InstallChange and CommitEpoch admins, who deliver their signed orders,
+changes and the parties' epoch confirmations directly (the signatures are the authority).
 
 Every field is size-checked (`limits`) before the node sees it: INVALID_ARGUMENT naming the field.
 
@@ -94,6 +95,7 @@ def _check_partial_sign(m: signer_pb2.PartialSignRequest) -> None:
 COORDINATOR = ("coordinator",)
 FREEZE_CALLERS = ("coordinator", "officer")
 CHANGE_CALLERS = ("coordinator", "admin")
+EPOCH_CALLERS = ("coordinator", "admin")
 
 
 def _log_failure(exc: Exception) -> None:
@@ -242,6 +244,17 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
             return wire.governance_to_proto(self.node.apply_freeze_order(bytes(request.order), request.unfreeze))
 
         return self._call(context, run, FREEZE_CALLERS)
+
+    def CommitEpoch(self, request: signer_pb2.CommitEpochRequest, context: grpc.ServicerContext) -> Any:
+        def run() -> signer_pb2.CommitEpochResponse:
+            check_text("key_id", request.key_id, limits.MAX_ID)
+            _check_attestations(request.confirmations)  # same bound: one short signed record per party
+            confirmations = [bytes(c) for c in request.confirmations]
+            epoch, adopted = self.node.commit_epoch(request.key_id, request.epoch, confirmations)
+            log.info("commit_epoch", key_id=request.key_id, epoch=epoch, adopted=adopted)
+            return signer_pb2.CommitEpochResponse(epoch=epoch, adopted=adopted)
+
+        return self._call(context, run, EPOCH_CALLERS)
 
     def NodeStatus(self, request: signer_pb2.NodeStatusRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.NodeStatusResponse:

@@ -113,6 +113,7 @@ class StepResult:
     done: bool
     public_output: bytes
     attestation: bytes = b""  # StartSession of a presign: the node's signed state (state_version.py)
+    confirmation: bytes = b""  # last step of a refresh: the signed EpochConfirmation (key_epochs.py)
 
 
 MAX_HELD_PER_SENDER_ROUND = 2

@@ -234,12 +234,19 @@ def step_to_proto(r: StepResult) -> signer_pb2.SessionStep:
         done=r.done,
         public_output=r.public_output,
         attestation=r.attestation,
+        confirmation=r.confirmation,
     )
 
 
 def step_from_proto(m: signer_pb2.SessionStep) -> StepResult:
     """Domain session step."""
-    return StepResult(tuple(envelopes_from_proto(m.outgoing)), m.done, bytes(m.public_output), bytes(m.attestation))
+    return StepResult(
+        tuple(envelopes_from_proto(m.outgoing)),
+        m.done,
+        bytes(m.public_output),
+        bytes(m.attestation),
+        bytes(m.confirmation),
+    )
 
 
 # --- governance ---------------------------------------------------------------------------------

@@ -105,8 +105,14 @@ class GetKeyRequest(_message.Message):
     key_id: str
     def __init__(self, key_id: _Optional[str] = ...) -> None: ...
 
+class RefreshKeyRequest(_message.Message):
+    __slots__ = ("key_id",)
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+
 class Key(_message.Message):
-    __slots__ = ("key_id", "name", "public_key", "chain_code", "threshold", "parties", "eth_address", "epoch")
+    __slots__ = ("key_id", "name", "public_key", "chain_code", "threshold", "parties", "eth_address", "epoch", "committing_epoch")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +121,7 @@ class Key(_message.Message):
     PARTIES_FIELD_NUMBER: _ClassVar[int]
     ETH_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    COMMITTING_EPOCH_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     name: str
     public_key: bytes
@@ -123,7 +130,8 @@ class Key(_message.Message):
     parties: _containers.RepeatedScalarFieldContainer[int]
     eth_address: str
     epoch: int
-    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., chain_code: _Optional[bytes] = ..., threshold: _Optional[int] = ..., parties: _Optional[_Iterable[int]] = ..., eth_address: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
+    committing_epoch: int
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., chain_code: _Optional[bytes] = ..., threshold: _Optional[int] = ..., parties: _Optional[_Iterable[int]] = ..., eth_address: _Optional[str] = ..., epoch: _Optional[int] = ..., committing_epoch: _Optional[int] = ...) -> None: ...
 
 class SubmitSigningRequestRequest(_message.Message):
     __slots__ = ("key_id", "idempotency_key", "path", "eth", "kind")

@@ -46,6 +46,11 @@ class CoordinatorStub:
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GetKeyRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.Key.FromString,
                 _registered_method=True)
+        self.RefreshKey = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/RefreshKey',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.RefreshKeyRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.Key.FromString,
+                _registered_method=True)
         self.SubmitSigningRequest = channel.unary_unary(
                 '/tsscustody.v1.Coordinator/SubmitSigningRequest',
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.SubmitSigningRequestRequest.SerializeToString,
@@ -116,6 +121,14 @@ class CoordinatorServicer:
 
     def GetKey(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshKey(self, request, context):
+        """Proactive refresh (role operator/admin): new shares and aux info for the same key, adopted by
+        every signer only once all confirmed (two-phase); the key's epoch moves on the coordinator too.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -202,6 +215,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
             'GetKey': grpc.unary_unary_rpc_method_handler(
                     servicer.GetKey,
                     request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GetKeyRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.Key.SerializeToString,
+            ),
+            'RefreshKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshKey,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.RefreshKeyRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.Key.SerializeToString,
             ),
             'SubmitSigningRequest': grpc.unary_unary_rpc_method_handler(
@@ -315,6 +333,33 @@ class Coordinator:
             target,
             '/tsscustody.v1.Coordinator/GetKey',
             tsscustody_dot_v1_dot_coordinator__pb2.GetKeyRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.Key.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/RefreshKey',
+            tsscustody_dot_v1_dot_coordinator__pb2.RefreshKeyRequest.SerializeToString,
             tsscustody_dot_v1_dot_coordinator__pb2.Key.FromString,
             options,
             channel_credentials,

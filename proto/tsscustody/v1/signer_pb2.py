@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from tsscustody.v1 import common_pb2 as tsscustody_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atsscustody/v1/signer.proto\x12\rtsscustody.v1\x1a\x1atsscustody/v1/common.proto\"K\n\x16SessionEvidenceRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x0e\n\x06sender\x18\x02 \x01(\r\x12\r\n\x05round\x18\x03 \x01(\t\"E\n\x17SessionEvidenceResponse\x12*\n\tenvelopes\x18\x01 \x03(\x0b\x32\x17.tsscustody.v1.Envelope\"9\n\x14InstallChangeRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_json\x18\x02 \x01(\t\":\n\x17\x41pplyFreezeOrderRequest\x12\r\n\x05order\x18\x01 \x01(\x0c\x12\x10\n\x08unfreeze\x18\x02 \x01(\x08\"\x87\x01\n\x10SignerGovernance\x12\x16\n\x0epolicy_version\x18\x01 \x01(\r\x12\x13\n\x0bpolicy_hash\x18\x02 \x01(\x0c\x12\x18\n\x10registry_version\x18\x03 \x01(\r\x12\x15\n\rregistry_hash\x18\x04 \x01(\x0c\x12\x15\n\rfrozen_scopes\x18\x05 \x03(\t\"\x8c\x01\n\x13StartSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x0f\n\x07parties\x18\x04 \x03(\r\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\r\n\x05level\x18\x06 \x01(\t\x12\x0c\n\x04path\x18\x07 \x03(\r\"f\n\x0e\x44\x65liverRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12*\n\tenvelopes\x18\x02 \x03(\x0b\x32\x17.tsscustody.v1.Envelope\x12\x14\n\x0c\x61ttestations\x18\x03 \x03(\x0c\"r\n\x0bSessionStep\x12)\n\x08outgoing\x18\x01 \x03(\x0b\x32\x17.tsscustody.v1.Envelope\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\x15\n\rpublic_output\x18\x03 \x01(\x0c\x12\x13\n\x0b\x61ttestation\x18\x04 \x01(\x0c\"\xfe\x01\n\x12PartialSignRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fpresignature_id\x18\x02 \x01(\x0c\x12*\n\x03\x65th\x18\x03 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x11\n\tapprovals\x18\x05 \x03(\x0c\x12\x11\n\tinitiator\x18\x06 \x01(\t\x12\x12\n\nexpires_at\x18\x07 \x01(\x03\x12\x0c\n\x04path\x18\x08 \x03(\r\x12\x13\n\x0bpolicy_hash\x18\t \x01(\x0c\x12\x0c\n\x04kind\x18\n \x01(\t\x12\x14\n\x0c\x61ttestations\x18\x0b \x03(\x0c\"X\n\x13PartialSignResponse\x12\r\n\x05party\x18\x01 \x01(\r\x12\r\n\x05sigma\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x03 \x01(\x0c\x12\x13\n\x0b\x61ttestation\x18\x04 \x01(\x0c\"\x13\n\x11NodeStatusRequest\"\xfd\x01\n\x12NodeStatusResponse\x12\r\n\x05party\x18\x01 \x01(\r\x12\x0f\n\x07key_ids\x18\x02 \x03(\t\x12K\n\rpresignatures\x18\x03 \x03(\x0b\x32\x34.tsscustody.v1.NodeStatusResponse.PresignaturesEntry\x12\x0f\n\x07\x62oot_id\x18\x04 \x01(\x0c\x12\x1e\n\x16ledger_saturated_until\x18\x05 \x01(\x03\x12\x13\n\x0b\x61ttestation\x18\x06 \x01(\x0c\x1a\x34\n\x12PresignaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x32\xdd\x04\n\x06Signer\x12N\n\x0cStartSession\x12\".tsscustody.v1.StartSessionRequest\x1a\x1a.tsscustody.v1.SessionStep\x12\x44\n\x07\x44\x65liver\x12\x1d.tsscustody.v1.DeliverRequest\x1a\x1a.tsscustody.v1.SessionStep\x12T\n\x0bPartialSign\x12!.tsscustody.v1.PartialSignRequest\x1a\".tsscustody.v1.PartialSignResponse\x12Q\n\nNodeStatus\x12 .tsscustody.v1.NodeStatusRequest\x1a!.tsscustody.v1.NodeStatusResponse\x12U\n\rInstallChange\x12#.tsscustody.v1.InstallChangeRequest\x1a\x1f.tsscustody.v1.SignerGovernance\x12[\n\x10\x41pplyFreezeOrder\x12&.tsscustody.v1.ApplyFreezeOrderRequest\x1a\x1f.tsscustody.v1.SignerGovernance\x12`\n\x0fSessionEvidence\x12%.tsscustody.v1.SessionEvidenceRequest\x1a&.tsscustody.v1.SessionEvidenceResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1atsscustody/v1/signer.proto\x12\rtsscustody.v1\x1a\x1atsscustody/v1/common.proto\"J\n\x12\x43ommitEpochRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\r\x12\x15\n\rconfirmations\x18\x03 \x03(\x0c\"5\n\x13\x43ommitEpochResponse\x12\r\n\x05\x65poch\x18\x01 \x01(\r\x12\x0f\n\x07\x61\x64opted\x18\x02 \x01(\x08\"K\n\x16SessionEvidenceRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x0e\n\x06sender\x18\x02 \x01(\r\x12\r\n\x05round\x18\x03 \x01(\t\"E\n\x17SessionEvidenceResponse\x12*\n\tenvelopes\x18\x01 \x03(\x0b\x32\x17.tsscustody.v1.Envelope\"9\n\x14InstallChangeRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_json\x18\x02 \x01(\t\":\n\x17\x41pplyFreezeOrderRequest\x12\r\n\x05order\x18\x01 \x01(\x0c\x12\x10\n\x08unfreeze\x18\x02 \x01(\x08\"\x87\x01\n\x10SignerGovernance\x12\x16\n\x0epolicy_version\x18\x01 \x01(\r\x12\x13\n\x0bpolicy_hash\x18\x02 \x01(\x0c\x12\x18\n\x10registry_version\x18\x03 \x01(\r\x12\x15\n\rregistry_hash\x18\x04 \x01(\x0c\x12\x15\n\rfrozen_scopes\x18\x05 \x03(\t\"\x8c\x01\n\x13StartSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12\x10\n\x08protocol\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x0f\n\x07parties\x18\x04 \x03(\r\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\r\n\x05level\x18\x06 \x01(\t\x12\x0c\n\x04path\x18\x07 \x03(\r\"f\n\x0e\x44\x65liverRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x0c\x12*\n\tenvelopes\x18\x02 \x03(\x0b\x32\x17.tsscustody.v1.Envelope\x12\x14\n\x0c\x61ttestations\x18\x03 \x03(\x0c\"\x88\x01\n\x0bSessionStep\x12)\n\x08outgoing\x18\x01 \x03(\x0b\x32\x17.tsscustody.v1.Envelope\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\x15\n\rpublic_output\x18\x03 \x01(\x0c\x12\x13\n\x0b\x61ttestation\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63onfirmation\x18\x05 \x01(\x0c\"\xfe\x01\n\x12PartialSignRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fpresignature_id\x18\x02 \x01(\x0c\x12*\n\x03\x65th\x18\x03 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x11\n\tapprovals\x18\x05 \x03(\x0c\x12\x11\n\tinitiator\x18\x06 \x01(\t\x12\x12\n\nexpires_at\x18\x07 \x01(\x03\x12\x0c\n\x04path\x18\x08 \x03(\r\x12\x13\n\x0bpolicy_hash\x18\t \x01(\x0c\x12\x0c\n\x04kind\x18\n \x01(\t\x12\x14\n\x0c\x61ttestations\x18\x0b \x03(\x0c\"X\n\x13PartialSignResponse\x12\r\n\x05party\x18\x01 \x01(\r\x12\r\n\x05sigma\x18\x02 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x03 \x01(\x0c\x12\x13\n\x0b\x61ttestation\x18\x04 \x01(\x0c\"\x13\n\x11NodeStatusRequest\"\xfd\x01\n\x12NodeStatusResponse\x12\r\n\x05party\x18\x01 \x01(\r\x12\x0f\n\x07key_ids\x18\x02 \x03(\t\x12K\n\rpresignatures\x18\x03 \x03(\x0b\x32\x34.tsscustody.v1.NodeStatusResponse.PresignaturesEntry\x12\x0f\n\x07\x62oot_id\x18\x04 \x01(\x0c\x12\x1e\n\x16ledger_saturated_until\x18\x05 \x01(\x03\x12\x13\n\x0b\x61ttestation\x18\x06 \x01(\x0c\x1a\x34\n\x12PresignaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01\x32\xb3\x05\n\x06Signer\x12N\n\x0cStartSession\x12\".tsscustody.v1.StartSessionRequest\x1a\x1a.tsscustody.v1.SessionStep\x12\x44\n\x07\x44\x65liver\x12\x1d.tsscustody.v1.DeliverRequest\x1a\x1a.tsscustody.v1.SessionStep\x12T\n\x0bPartialSign\x12!.tsscustody.v1.PartialSignRequest\x1a\".tsscustody.v1.PartialSignResponse\x12Q\n\nNodeStatus\x12 .tsscustody.v1.NodeStatusRequest\x1a!.tsscustody.v1.NodeStatusResponse\x12U\n\rInstallChange\x12#.tsscustody.v1.InstallChangeRequest\x1a\x1f.tsscustody.v1.SignerGovernance\x12[\n\x10\x41pplyFreezeOrder\x12&.tsscustody.v1.ApplyFreezeOrderRequest\x1a\x1f.tsscustody.v1.SignerGovernance\x12`\n\x0fSessionEvidence\x12%.tsscustody.v1.SessionEvidenceRequest\x1a&.tsscustody.v1.SessionEvidenceResponse\x12T\n\x0b\x43ommitEpoch\x12!.tsscustody.v1.CommitEpochRequest\x1a\".tsscustody.v1.CommitEpochResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,32 +34,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NODESTATUSRESPONSE_PRESIGNATURESENTRY']._loaded_options = None
   _globals['_NODESTATUSRESPONSE_PRESIGNATURESENTRY']._serialized_options = b'8\001'
-  _globals['_SESSIONEVIDENCEREQUEST']._serialized_start=73
-  _globals['_SESSIONEVIDENCEREQUEST']._serialized_end=148
-  _globals['_SESSIONEVIDENCERESPONSE']._serialized_start=150
-  _globals['_SESSIONEVIDENCERESPONSE']._serialized_end=219
-  _globals['_INSTALLCHANGEREQUEST']._serialized_start=221
-  _globals['_INSTALLCHANGEREQUEST']._serialized_end=278
-  _globals['_APPLYFREEZEORDERREQUEST']._serialized_start=280
-  _globals['_APPLYFREEZEORDERREQUEST']._serialized_end=338
-  _globals['_SIGNERGOVERNANCE']._serialized_start=341
-  _globals['_SIGNERGOVERNANCE']._serialized_end=476
-  _globals['_STARTSESSIONREQUEST']._serialized_start=479
-  _globals['_STARTSESSIONREQUEST']._serialized_end=619
-  _globals['_DELIVERREQUEST']._serialized_start=621
-  _globals['_DELIVERREQUEST']._serialized_end=723
-  _globals['_SESSIONSTEP']._serialized_start=725
-  _globals['_SESSIONSTEP']._serialized_end=839
-  _globals['_PARTIALSIGNREQUEST']._serialized_start=842
-  _globals['_PARTIALSIGNREQUEST']._serialized_end=1096
-  _globals['_PARTIALSIGNRESPONSE']._serialized_start=1098
-  _globals['_PARTIALSIGNRESPONSE']._serialized_end=1186
-  _globals['_NODESTATUSREQUEST']._serialized_start=1188
-  _globals['_NODESTATUSREQUEST']._serialized_end=1207
-  _globals['_NODESTATUSRESPONSE']._serialized_start=1210
-  _globals['_NODESTATUSRESPONSE']._serialized_end=1463
-  _globals['_NODESTATUSRESPONSE_PRESIGNATURESENTRY']._serialized_start=1411
-  _globals['_NODESTATUSRESPONSE_PRESIGNATURESENTRY']._serialized_end=1463
-  _globals['_SIGNER']._serialized_start=1466
-  _globals['_SIGNER']._serialized_end=2071
+  _globals['_COMMITEPOCHREQUEST']._serialized_start=73
+  _globals['_COMMITEPOCHREQUEST']._serialized_end=147
+  _globals['_COMMITEPOCHRESPONSE']._serialized_start=149
+  _globals['_COMMITEPOCHRESPONSE']._serialized_end=202
+  _globals['_SESSIONEVIDENCEREQUEST']._serialized_start=204
+  _globals['_SESSIONEVIDENCEREQUEST']._serialized_end=279
+  _globals['_SESSIONEVIDENCERESPONSE']._serialized_start=281
+  _globals['_SESSIONEVIDENCERESPONSE']._serialized_end=350
+  _globals['_INSTALLCHANGEREQUEST']._serialized_start=352
+  _globals['_INSTALLCHANGEREQUEST']._serialized_end=409
+  _globals['_APPLYFREEZEORDERREQUEST']._serialized_start=411
+  _globals['_APPLYFREEZEORDERREQUEST']._serialized_end=469
+  _globals['_SIGNERGOVERNANCE']._serialized_start=472
+  _globals['_SIGNERGOVERNANCE']._serialized_end=607
+  _globals['_STARTSESSIONREQUEST']._serialized_start=610
+  _globals['_STARTSESSIONREQUEST']._serialized_end=750
+  _globals['_DELIVERREQUEST']._serialized_start=752
+  _globals['_DELIVERREQUEST']._serialized_end=854
+  _globals['_SESSIONSTEP']._serialized_start=857
+  _globals['_SESSIONSTEP']._serialized_end=993
+  _globals['_PARTIALSIGNREQUEST']._serialized_start=996
+  _globals['_PARTIALSIGNREQUEST']._serialized_end=1250
+  _globals['_PARTIALSIGNRESPONSE']._serialized_start=1252
+  _globals['_PARTIALSIGNRESPONSE']._serialized_end=1340
+  _globals['_NODESTATUSREQUEST']._serialized_start=1342
+  _globals['_NODESTATUSREQUEST']._serialized_end=1361
+  _globals['_NODESTATUSRESPONSE']._serialized_start=1364
+  _globals['_NODESTATUSRESPONSE']._serialized_end=1617
+  _globals['_NODESTATUSRESPONSE_PRESIGNATURESENTRY']._serialized_start=1565
+  _globals['_NODESTATUSRESPONSE_PRESIGNATURESENTRY']._serialized_end=1617
+  _globals['_SIGNER']._serialized_start=1620
+  _globals['_SIGNER']._serialized_end=2311
 # @@protoc_insertion_point(module_scope)

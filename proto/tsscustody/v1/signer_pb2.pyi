@@ -7,6 +7,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CommitEpochRequest(_message.Message):
+    __slots__ = ("key_id", "epoch", "confirmations")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMATIONS_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    epoch: int
+    confirmations: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, key_id: _Optional[str] = ..., epoch: _Optional[int] = ..., confirmations: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class CommitEpochResponse(_message.Message):
+    __slots__ = ("epoch", "adopted")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    ADOPTED_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    adopted: bool
+    def __init__(self, epoch: _Optional[int] = ..., adopted: _Optional[bool] = ...) -> None: ...
+
 class SessionEvidenceRequest(_message.Message):
     __slots__ = ("session_id", "sender", "round")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -82,16 +100,18 @@ class DeliverRequest(_message.Message):
     def __init__(self, session_id: _Optional[bytes] = ..., envelopes: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ..., attestations: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class SessionStep(_message.Message):
-    __slots__ = ("outgoing", "done", "public_output", "attestation")
+    __slots__ = ("outgoing", "done", "public_output", "attestation", "confirmation")
     OUTGOING_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     ATTESTATION_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMATION_FIELD_NUMBER: _ClassVar[int]
     outgoing: _containers.RepeatedCompositeFieldContainer[_common_pb2.Envelope]
     done: bool
     public_output: bytes
     attestation: bytes
-    def __init__(self, outgoing: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ..., done: _Optional[bool] = ..., public_output: _Optional[bytes] = ..., attestation: _Optional[bytes] = ...) -> None: ...
+    confirmation: bytes
+    def __init__(self, outgoing: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ..., done: _Optional[bool] = ..., public_output: _Optional[bytes] = ..., attestation: _Optional[bytes] = ..., confirmation: _Optional[bytes] = ...) -> None: ...
 
 class PartialSignRequest(_message.Message):
     __slots__ = ("key_id", "presignature_id", "eth", "request_id", "approvals", "initiator", "expires_at", "path", "policy_hash", "kind", "attestations")

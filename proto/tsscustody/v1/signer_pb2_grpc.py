@@ -70,6 +70,11 @@ class SignerStub:
                 request_serializer=tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceResponse.FromString,
                 _registered_method=True)
+        self.CommitEpoch = channel.unary_unary(
+                '/tsscustody.v1.Signer/CommitEpoch',
+                request_serializer=tsscustody_dot_v1_dot_signer__pb2.CommitEpochRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_signer__pb2.CommitEpochResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServicer:
@@ -125,6 +130,14 @@ class SignerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CommitEpoch(self, request, context):
+        """Adopts the pending epoch a refresh session left on this node, only with every party's signed
+        confirmation over the digest this node computed itself (docs/protocol.md, Refresh). Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +175,11 @@ def add_SignerServicer_to_server(servicer, server):
                     servicer.SessionEvidence,
                     request_deserializer=tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceResponse.SerializeToString,
+            ),
+            'CommitEpoch': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitEpoch,
+                    request_deserializer=tsscustody_dot_v1_dot_signer__pb2.CommitEpochRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_signer__pb2.CommitEpochResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +372,33 @@ class Signer:
             '/tsscustody.v1.Signer/SessionEvidence',
             tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceRequest.SerializeToString,
             tsscustody_dot_v1_dot_signer__pb2.SessionEvidenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitEpoch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Signer/CommitEpoch',
+            tsscustody_dot_v1_dot_signer__pb2.CommitEpochRequest.SerializeToString,
+            tsscustody_dot_v1_dot_signer__pb2.CommitEpochResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.request_encoding import tx_to_json
-from coordinator.server import list_page
+from coordinator.views import list_page
 from coordinator.store import KeyRecord, PageCursor, Store
 from signer.chains.ethereum import Eip1559Tx
 

@@ -18,7 +18,8 @@ from tsscustody.v1 import coordinator_pb2
 
 from coordinator import certs, relay
 from coordinator.client import CoordinatorClient
-from coordinator.server import create_server, key_to_proto
+from coordinator.server import create_server
+from coordinator.views import key_to_proto
 from coordinator.service import CoordinatorService, reject_message
 from coordinator.signer_client import (
     GrpcSignerClient,

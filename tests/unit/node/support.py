@@ -151,11 +151,16 @@ def restart(node: SignerNode, clock: Clock) -> SignerNode:
 
 
 def relay(
-    nodes: Mapping[int, SignerNode], sid: bytes, first: Mapping[int, StepResult], tamper: Tamper | None = None
+    nodes: Mapping[int, SignerNode],
+    sid: bytes,
+    first: Mapping[int, StepResult],
+    tamper: Tamper | None = None,
+    confirmations: dict[int, bytes] | None = None,
 ) -> dict[int, bytes]:
     """Relay envelopes between the nodes until every session is done; their public outputs.
 
-    Like the coordinator's relay, the first Deliver carries every party's StartSession attestation."""
+    Like the coordinator's relay, the first Deliver carries every party's StartSession attestation;
+    `confirmations` receives each party's last-step confirmation (a refresh's)."""
     steps = dict(first)
     attestations = [s.attestation for s in first.values() if s.attestation]
     while not all(s.done for s in steps.values()):
@@ -169,6 +174,8 @@ def relay(
                         inbox[q].append(out)
         steps = {p: nodes[p].deliver(sid, inbox[p], attestations) for p in steps if not steps[p].done}
         attestations = []
+        if confirmations is not None:
+            confirmations.update({p: s.confirmation for p, s in steps.items() if s.confirmation})
     return {p: s.public_output for p, s in steps.items()}
 
 

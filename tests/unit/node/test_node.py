@@ -156,8 +156,17 @@ def test_refresh_keeps_key_changes_shares_and_voids_presignatures(cluster: dict[
     _run(nodes, b"presign-before-1", "presign", (1, 2))
     before = {p: nodes[p].key_share("k1") for p in nodes}
     assert nodes[1].presignature_ids("k1")
-    outs = _run(nodes, b"refresh-sess-001", "refresh", (1, 2, 3), level="112")
+    first = {p: nodes[p].start_session(b"refresh-sess-001", "refresh", "k1", (1, 2, 3), level="112") for p in nodes}
+    confirmations: dict[int, bytes] = {}
+    outs = _relay(nodes, b"refresh-sess-001", first, confirmations=confirmations)
     assert len(set(outs.values())) == 1
+    # Two-phase: nothing switches until every party's confirmation is shown (test_key_epochs.py).
+    assert all(nodes[p].key_share("k1") == before[p] for p in nodes) and nodes[1].presignature_ids("k1")
+    for p in nodes:
+        assert nodes[p].commit_epoch("k1", before[p].epoch + 1, list(confirmations.values())) == (
+            before[p].epoch + 1,
+            True,
+        )
     after = {p: nodes[p].key_share("k1") for p in nodes}
     assert all(after[p].public_key == before[p].public_key for p in nodes)
     assert all(after[p].public_shares != before[p].public_shares for p in nodes)

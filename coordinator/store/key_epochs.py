@@ -1,0 +1,100 @@
+"""Key epochs being committed: the `key_epoch_commits` table (migration 5) and its `KeyEpochTables`.
+
+A row exists while a refresh of the key is being committed on the signers: every party's
+confirmation is held, and `committed` lists the signers that adopted the epoch. While it exists the
+key does not sign (coordinator/key_refresh.py); `finish_epoch_commit` moves the key record to the
+new epoch and deletes the row in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .columns import ints_from_json, ints_json
+from .database import AuditHook, Database
+from .errors import NotFound
+from .keys import PRESIG_FAILED, READY
+
+
+@dataclass(frozen=True, slots=True)
+class EpochCommit:
+    """A refreshed epoch every party confirmed, on its way to every signer."""
+
+    key_id: str
+    epoch: int
+    aux_epoch: bytes
+    digest: bytes
+    confirmations: tuple[bytes, ...]
+    committed: tuple[int, ...]
+    started_at: float
+
+
+class KeyEpochTables(Database):
+    """The `key_epoch_commits` table."""
+
+    def begin_epoch_commit(self, commit: EpochCommit, audit: AuditHook | None = None) -> int:
+        """Record a confirmed epoch (durably) and fail every ready presignature of the key, in one
+        transaction; returns how many presignatures were failed."""
+        with self._tx(durable=True) as c:
+            c.execute(
+                "INSERT INTO key_epoch_commits VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    commit.key_id,
+                    commit.epoch,
+                    commit.aux_epoch,
+                    commit.digest,
+                    json.dumps([x.hex() for x in commit.confirmations]),
+                    ints_json(commit.committed),
+                    commit.started_at,
+                ),
+            )
+            cur = c.execute(
+                "UPDATE presignatures SET state = ?, updated_at = ? WHERE key_id = ? AND state = ?",
+                (PRESIG_FAILED, self.now(), commit.key_id, READY),
+            )
+            if audit is not None:
+                audit(c)
+            return int(cur.rowcount)
+
+    def epoch_commit(self, key_id: str) -> EpochCommit | None:
+        """The key's epoch being committed, if any."""
+        row = self._conn().execute("SELECT * FROM key_epoch_commits WHERE key_id = ?", (key_id,)).fetchone()
+        if row is None:
+            return None
+        return EpochCommit(
+            row["key_id"],
+            row["epoch"],
+            bytes(row["aux_epoch"]),
+            bytes(row["digest"]),
+            tuple(bytes.fromhex(x) for x in json.loads(row["confirmations"])),
+            ints_from_json(row["committed"]),
+            row["started_at"],
+        )
+
+    def epoch_commits(self) -> list[str]:
+        """Keys with an epoch being committed."""
+        return [r[0] for r in self._conn().execute("SELECT key_id FROM key_epoch_commits ORDER BY key_id")]
+
+    def note_epoch_committed(self, key_id: str, parties: Sequence[int]) -> None:
+        """Signers `parties` adopted the key's pending epoch."""
+        with self._tx() as c:
+            row = c.execute("SELECT committed FROM key_epoch_commits WHERE key_id = ?", (key_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no epoch being committed for key {key_id!r}")
+            done = sorted(set(ints_from_json(row["committed"])) | set(parties))
+            c.execute("UPDATE key_epoch_commits SET committed = ? WHERE key_id = ?", (ints_json(done), key_id))
+
+    def finish_epoch_commit(self, key_id: str, audit: AuditHook | None = None) -> None:
+        """Every signer adopted the epoch: the key record moves to it and the row goes (durably)."""
+        with self._tx(durable=True) as c:
+            row = c.execute("SELECT * FROM key_epoch_commits WHERE key_id = ?", (key_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no epoch being committed for key {key_id!r}")
+            c.execute(
+                "UPDATE keys SET epoch = ?, aux_epoch = ? WHERE key_id = ?", (row["epoch"], row["aux_epoch"], key_id)
+            )
+            c.execute("DELETE FROM key_epoch_commits WHERE key_id = ?", (key_id,))
+            if audit is not None:
+                audit(c)

@@ -1,0 +1,134 @@
+"""RefreshKey through the coordinator over in-process signers: the coordinator owns the epoch.
+
+A refresh commits on every signer and moves the key record; a signer unreachable at commit keeps
+the key committing (signing held) until the scheduler's tick delivers the confirmations; a
+refresh that breaks off leaves every signer and the key record on the old, working epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordinator import store as st
+from coordinator.errors import FailedPrecondition, Unavailable
+from coordinator.service import CoordinatorService
+from coordinator.signer_client import LocalSignerClient, SignerClient, SignerUnavailable
+from coordinator.store import Store
+from signer.chains.ethereum import Eip1559Tx
+from signer.node.node import SignerNode
+from tests.unit.node.test_key_epochs import cycling_primes
+
+from .governance_fixtures import add_key, install_demo_governance, make_nodes
+
+pytestmark = pytest.mark.slow(15)  # refresh sessions at level 112
+KEY_ID = "kr"
+
+
+def tx(nonce: int) -> Eip1559Tx:
+    return Eip1559Tx(1, nonce, 10**9, 30 * 10**9, 21000, "0x000000000000000000000000000000000000dEaD", 10**15)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CoordinatorService, dict[int, SignerNode]]]:
+    nodes = make_nodes(tmp_path_factory.mktemp("signers"), KEY_ID)
+    for p, n in nodes.items():
+        n.primes = cycling_primes(p)
+    clients: dict[int, SignerClient] = {p: LocalSignerClient(n) for p, n in nodes.items()}
+    store = Store(Path(tmp_path_factory.mktemp("coord")) / "coordinator.db")
+    add_key(store, KEY_ID)
+    service = CoordinatorService(store, clients, level="112", scheduler_interval=0)
+    install_demo_governance(service)
+    yield service, nodes
+    service.close()
+    for n in nodes.values():
+        n.close()
+
+
+def audit_text(service: CoordinatorService) -> str:
+    """The exported audit log, one JSON line per entry."""
+    return "\n".join(service.export_audit())
+
+
+def node_epochs(nodes: dict[int, SignerNode]) -> set[int]:
+    return {n.key_share(KEY_ID).epoch for n in nodes.values()}
+
+
+def test_refresh_commits_on_every_signer_and_moves_the_key_record(
+    cluster: tuple[CoordinatorService, dict[int, SignerNode]],
+) -> None:
+    service, nodes = cluster
+    before = service.get_key(KEY_ID)
+    service.ensure_presignatures(KEY_ID, (1, 2), count=1)
+    assert service.store.ready_presignatures(KEY_ID)
+    after = service.refresh_key(KEY_ID, actor="admin-1")
+    assert after.epoch == before.epoch + 1 and after.aux_epoch != before.aux_epoch
+    assert after.public_key == before.public_key
+    assert node_epochs(nodes) == {after.epoch}
+    assert service.committing_epoch(KEY_ID) == 0
+    assert service.store.ready_presignatures(KEY_ID) == []  # old-epoch presignatures are void
+    assert all(n.presignature_ids(KEY_ID) == [] for n in nodes.values())
+    seen = audit_text(service)
+    for e in ("key_refresh_started", "key_refresh_confirmed", "key_refresh_committed"):
+        assert e in seen
+    row = service.sign_eth(KEY_ID, "after-refresh", (), tx(1))
+    assert row.state == st.SIGNED, row.error
+
+
+def test_a_signer_unreachable_at_commit_holds_signing_until_the_tick_commits_it(
+    cluster: tuple[CoordinatorService, dict[int, SignerNode]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, nodes = cluster
+    old = service.get_key(KEY_ID).epoch
+    client = service.signers[3]
+
+    def unreachable(*_: object) -> tuple[int, bool]:
+        raise SignerUnavailable(3, "UNAVAILABLE: down at commit")
+
+    monkeypatch.setattr(client, "commit_epoch", unreachable)
+    key = service.refresh_key(KEY_ID, actor="admin-1")
+    assert key.epoch == old and service.committing_epoch(KEY_ID) == old + 1
+    assert nodes[1].key_share(KEY_ID).epoch == old + 1 and nodes[3].key_share(KEY_ID).epoch == old
+    held = service.sign_eth(KEY_ID, "while-committing", (), tx(2))
+    assert held.state == st.APPROVED  # held, not failed: it signs once the epoch is committed
+    with pytest.raises(FailedPrecondition):
+        service.ensure_presignatures(KEY_ID, (1, 2))
+    with pytest.raises(FailedPrecondition):
+        service.refresh_key(KEY_ID)
+    service.tick()  # still unreachable: nothing changes
+    assert service.committing_epoch(KEY_ID) == old + 1
+    monkeypatch.undo()
+    service.tick()
+    assert service.committing_epoch(KEY_ID) == 0 and service.get_key(KEY_ID).epoch == old + 1
+    assert node_epochs(nodes) == {old + 1}
+    assert service.get_request(held.request_id).state == st.SIGNED
+
+
+def test_a_refresh_that_breaks_off_leaves_every_signer_and_the_key_on_the_old_epoch(
+    cluster: tuple[CoordinatorService, dict[int, SignerNode]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, nodes = cluster
+    old = service.get_key(KEY_ID).epoch
+    client = service.signers[2]
+    assert isinstance(client, LocalSignerClient)
+    deliver = client.deliver
+    calls = iter(range(100))
+
+    def flaky(*args: Any, **kw: Any) -> Any:
+        if next(calls) == 2:  # the last round of the refresh
+            raise SignerUnavailable(2, "UNAVAILABLE: lost in the last round")
+        return deliver(*args, **kw)
+
+    monkeypatch.setattr(client, "deliver", flaky)
+    with pytest.raises(Unavailable):
+        service.refresh_key(KEY_ID, actor="admin-1")
+    monkeypatch.undo()
+    assert service.get_key(KEY_ID).epoch == old and service.committing_epoch(KEY_ID) == 0
+    assert node_epochs(nodes) == {old}
+    assert "key_refresh_aborted" in audit_text(service)
+    service.health.mark(2, True)
+    row = service.sign_eth(KEY_ID, "after-abort", (), tx(3))
+    assert row.state == st.SIGNED, row.error
