@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from coordinator.request_encoding import tx_to_json
-from coordinator.views import list_page
 from coordinator.store import KeyRecord, PageCursor, Store
+from coordinator.views import list_page
 from signer.chains.ethereum import Eip1559Tx
 
 TO = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"

@@ -19,7 +19,6 @@ from tsscustody.v1 import coordinator_pb2
 from coordinator import certs, relay
 from coordinator.client import CoordinatorClient
 from coordinator.server import create_server
-from coordinator.views import key_to_proto
 from coordinator.service import CoordinatorService, reject_message
 from coordinator.signer_client import (
     GrpcSignerClient,
@@ -27,6 +26,7 @@ from coordinator.signer_client import (
     SignerClient,
 )
 from coordinator.store import KeyRecord, Store
+from coordinator.views import key_to_proto
 from signer.chains.ethereum import Eip1559Tx
 from signer.node import blame_codec
 from signer.node import server as signer_server

@@ -125,6 +125,8 @@ def make_nodes(
     parties: Sequence[int] = (1, 2),
     admins: Mapping[str, str] | None = None,
     committee: tuple[int, ...] = PARTIES,
+    primes: Callable[[int], Callable[[int], int]] | None = None,
+    seed: str = "node",
 ) -> dict[int, SignerNode]:
     """Signers `parties` holding shares of KEY_ID (2 of `committee`, by default 2 of 3) over cached
     keygen shares and fixture aux info."""
@@ -140,7 +142,8 @@ def make_nodes(
         store.put(f"keys/{KEY_ID}/share", shares[p].to_bytes())
         store.put(f"keys/{KEY_ID}/aux", aux[p].to_bytes())
         cfg = node_config(root, p, idents, trusted_admins() if admins is None else admins)
-        nodes[p] = SignerNode(cfg, primes=lambda bits: 0, rng=SeededRng(f"node{p}/{root.name}"), clock=clock)
+        source = (lambda bits: 0) if primes is None else primes(p)
+        nodes[p] = SignerNode(cfg, primes=source, rng=SeededRng(f"{seed}{p}/{root.name}"), clock=clock)
     return nodes
 
 

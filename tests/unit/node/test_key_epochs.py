@@ -16,25 +16,20 @@ import pytest
 from coincurve import PublicKey
 
 from signer.node.epoch_confirmation import EPOCH_CONFIRMATION, EpochConfirmation
-from signer.node.identity import Identity
 from signer.node.key_epochs import EPOCH_UNKNOWN, pending_name
 from signer.node.node import PresignatureUnknown, SignerNode
 from signer.node.sessions import Envelope, StepResult
-from signer.node.store import EncryptedStore
 from signer.policy import PolicyError
 from signer.tss import sign
 from signer.tss.aux_msg import ROUND1, ROUND2, ROUND3
 from signer.tss.encoding import as_int, as_list, decode, encode
 from signer.tss.errors import ProtocolAbort
-from signer.tss.params import LEVEL_112
 from signer.tss.presign import PresignaturePublic
 from signer.tss.rounds import Outgoing
 from signer.tss.zk import fac
 from tests.helpers import SeededRng, fixture_primes
-from tests.sessions import aux_from_fixtures, keygen_shares
 
 from .support import (
-    KEK,
     KEY_ID,
     PARTIES,
     Clock,
@@ -42,9 +37,8 @@ from .support import (
     eth_tx,
     install,
     intent_of,
-    node_config,
+    make_nodes,
     release,
-    trusted_admins,
 )
 from .support import presign as run_presign
 
@@ -65,20 +59,9 @@ def cycling_primes(party: int) -> Callable[[int], int]:
 
 
 def make_cluster(root: Path, clock: Clock) -> dict[int, SignerNode]:
-    """Three signers holding 2-of-3 shares of KEY_ID (cached keygen, fixture aux), demo governance."""
-    idents = {p: Identity.generate(p) for p in PARTIES}
-    shares, aux = keygen_shares(2, PARTIES), aux_from_fixtures(LEVEL_112, PARTIES)
-    nodes = {}
-    for p in PARTIES:
-        d = root / f"s{p}"
-        d.mkdir(parents=True)
-        (d / "kek").write_text(KEK.hex())
-        store = EncryptedStore(d / "store", KEK)
-        store.put("identity", idents[p].to_bytes())
-        store.put(f"keys/{KEY_ID}/share", shares[p].to_bytes())
-        store.put(f"keys/{KEY_ID}/aux", aux[p].to_bytes())
-        cfg = node_config(root, p, idents, trusted_admins())
-        nodes[p] = SignerNode(cfg, primes=cycling_primes(p), rng=SeededRng(f"epochs{p}/{root.name}"), clock=clock)
+    """Three signers holding 2-of-3 shares of KEY_ID (cached keygen, fixture aux), demo governance;
+    real prime sources, since a refresh generates new Paillier keys."""
+    nodes = make_nodes(root, clock, parties=PARTIES, primes=cycling_primes, seed="epochs")
     install(nodes.values(), *demo_documents(clock.now()), clock.now())
     return nodes
 
