@@ -5,8 +5,9 @@ parameters (N̂, s, t). Witness: x ∈ ±2^ℓ and ρ ∈ Z*_N0 with
 
     C = enc_0(x; ρ),    X = x·G.
 
-Follows Fig. 25 (Section A.3, "Knowledge of Exponent vs Paillier Encryption") of the 2024
-revision of CGGMP (ePrint 2021/060), Fig. 14 of the 2021 version, with the base g = G. The
+Follows Section C.2, Fig. 25 ("Knowledge of Exponent vs Paillier Encryption") of the 2021
+revisions of CGGMP (ePrint 2021/060), where it served presigning; the 2024 revision's presigning
+uses Πenc-elg and Πelog instead. Here the base g is G. The
 verifiable backup (signer/node/backup_kit.py) uses it with N0 the offline recovery key and the
 ring-Pedersen parameters published with that key, so anyone holding only public data learns
 that C decrypts, under the recovery key, to the discrete log of X (mod q).
