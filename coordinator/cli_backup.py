@@ -2,9 +2,11 @@
 
 tssctl recovery keygen --out DIR [--level 128|112]    a fresh recovery key (fresh safe primes)
 tssctl recovery pin FILE [--dir D]                     pin it in every local signer's config
+tssctl recovery split --recovery-key SECRET --threshold M --shares K --out DIR   m-of-k shares
 tssctl backup export --key KEY_ID --out DIR [--recovery-public FILE] [--as admin-1]
 tssctl backup verify KIT [--recovery-public FILE]      public data only: OK, or the failed check
 tssctl backup restore KIT --recovery-key SECRET [--data-dir DIR --kek FILE] [--dir D]
+                                                       (--recovery-key repeated: m share files)
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 from signer.node.backup_kit import KitError, verify_kit
 from signer.node.recovery_key import PUBLIC_FILE, RecoveryKeyError, RecoveryPublic, generate, load_public, load_secret
 from signer.node.recovery_key import write_files as write_recovery_files
+from signer.node.recovery_split import load_recovery_secret, split, write_shares
 from signer.node.store import EncryptedStore, StoreError, load_kek
+from signer.tss.errors import InvalidInput
 from signer.tss.params import level_by_name
 from signer.tss.primes import generate_safe_prime
 from signer.tss.rng import SystemRng
@@ -36,7 +40,7 @@ def _refusals(fn: Command) -> Command:
     def run(args: argparse.Namespace) -> int:
         try:
             return fn(args)
-        except (BackupError, KitError, RecoveryKeyError, StoreError) as exc:
+        except (BackupError, KitError, RecoveryKeyError, StoreError, InvalidInput) as exc:
             raise CliError(str(exc)) from None
 
     return run
@@ -54,7 +58,17 @@ def _recovery_public(args: argparse.Namespace, default: Path | None = None) -> R
 
 @_refusals
 def cmd_recovery(args: argparse.Namespace) -> int:
-    """recovery keygen | pin."""
+    """recovery keygen | pin | split."""
+    if args.action == "split":
+        if len(args.recovery_key or []) != 1 or not args.out or not args.threshold or not args.shares:
+            raise CliError("recovery split needs --recovery-key SECRET, --threshold M, --shares K and --out DIR")
+        parts = split(load_secret(Path(args.recovery_key[0])), args.threshold, args.shares, SystemRng())
+        paths = write_shares(Path(args.out), parts)
+        fp = parts[0].public.fingerprint().hex()
+        human = f"recovery key {fp} split {args.threshold}-of-{args.shares}: " + ", ".join(map(str, paths))
+        human += "\n  give one share to each recovery officer, then destroy the whole secret file"
+        emit(args, {"fingerprint": fp, "threshold": args.threshold, "shares": [str(p) for p in paths]}, human)
+        return 0
     if args.action == "pin":
         if not args.file:
             raise CliError("recovery pin needs the recovery public key FILE")
@@ -161,7 +175,7 @@ def _restore(args: argparse.Namespace) -> int:
     if not args.recovery_key:
         raise CliError("backup restore needs --recovery-key SECRET")
     kit = backup_ops.read_kit(Path(args.kit))
-    secret = load_secret(Path(args.recovery_key))
+    secret = load_recovery_secret([Path(p) for p in args.recovery_key])
     m = kit.manifest
     if args.data_dir:
         if not args.kek:
@@ -182,10 +196,13 @@ def _restore(args: argparse.Namespace) -> int:
 def add_parsers(sub: Any) -> None:
     """Register `recovery` and `backup` on tssctl's subparsers."""
     r = sub.add_parser("recovery", help="the offline recovery key backups are encrypted to")
-    r.add_argument("action", choices=["keygen", "pin"])
+    r.add_argument("action", choices=["keygen", "pin", "split"])
     r.add_argument("file", nargs="?", default="", help="pin: the recovery public key file")
     r.add_argument("--out", default="", help="keygen: directory for recovery.pub.json and recovery.key.json")
     r.add_argument("--level", choices=["128", "112"], default="128")
+    r.add_argument("--recovery-key", action="append", help="split: the recovery SECRET key file")
+    r.add_argument("--threshold", type=int, default=0, help="split: shares needed (m)")
+    r.add_argument("--shares", type=int, default=0, help="split: shares made (k), one per recovery officer")
     add_common(r)
     r.set_defaults(func=cmd_recovery)
 
@@ -195,7 +212,9 @@ def add_parsers(sub: Any) -> None:
     b.add_argument("--key", default="", help="export: the key id")
     b.add_argument("--out", default="", help="export: directory for the kits")
     b.add_argument("--recovery-public", default="", help="the recovery public key the kits must be encrypted to")
-    b.add_argument("--recovery-key", default="", help="restore: the recovery SECRET key file")
+    b.add_argument(
+        "--recovery-key", action="append", help="restore: the recovery SECRET key file, or (repeated) m share files"
+    )
     b.add_argument("--data-dir", default="", help="restore: a fresh node's data directory (else the local cluster)")
     b.add_argument("--kek", default="", help="restore --data-dir: the node's KEK file")
     add_common(b, "admin-1 (export) / operator (restore)")

@@ -6,6 +6,7 @@ with it under the unchanged address; after a refresh the old kit is refused."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import uuid
@@ -13,16 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from eth_account import Account
-from tsscustody.v1 import coordinator_pb2
+from tsscustody.v1 import coordinator_pb2, signer_pb2, signer_pb2_grpc
 
 from coordinator import backup_ops, cluster
 from coordinator.backup_ops import BackupError
 from coordinator.cli import verify_eth_signature
 from coordinator.client import CoordinatorClient
 from signer.node import recovery_key
-from signer.node.backup_kit import Kit
+from signer.node.backup_kit import Kit, verify_kit
+from signer.node.tls import channel_credentials
 from signer.tss.params import LEVEL_112
 from tests.helpers import FixturePrimeSource, SeededRng
 
@@ -52,7 +55,8 @@ def key(live_cluster: cluster.ClusterInfo) -> coordinator_pb2.Key:
 @pytest.fixture(scope="module")
 def kits(live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key) -> dict[int, Path]:
     out = live_cluster.root / "kits"
-    results = backup_ops.export(live_cluster.signers, live_cluster.client_tls("admin-1"), key.key_id, out)
+    pinned = recovery_key.load_public(live_cluster.root / "recovery" / recovery_key.PUBLIC_FILE)
+    results = backup_ops.export(live_cluster.signers, live_cluster.client_tls("admin-1"), key.key_id, out, pinned)
     assert all(r.ok for r in results), [r.error for r in results]
     return {r.party: r.path for r in results if r.path is not None}
 
@@ -70,11 +74,14 @@ def test_export_and_verify_with_public_data_only(
     live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, kits: dict[int, Path], tssctl: Any
 ) -> None:
     assert sorted(kits) == [1, 2, 3]
-    pub = str(live_cluster.root / "recovery" / recovery_key.PUBLIC_FILE)
+    pub = live_cluster.root / "recovery" / recovery_key.PUBLIC_FILE
+    pinned = recovery_key.load_public(pub)
     for party, path in kits.items():
-        rc, out, err = tssctl("backup", "verify", str(path), "--recovery-public", pub)
-        assert rc == 0, err
-        assert out["ok"] and out["party"] == party and out["epoch"] == key.epoch and out["recovery_pinned"]
+        m = verify_kit(Kit.from_bytes(path.read_bytes()), pinned)
+        assert (m.party, m.epoch, m.key_id) == (party, key.epoch, key.key_id)
+    rc, out, err = tssctl("backup", "verify", str(kits[2]), "--recovery-public", str(pub))
+    assert rc == 0, err
+    assert out["ok"] and out["party"] == 2 and out["epoch"] == key.epoch and out["recovery_pinned"]
     logs = log_text(live_cluster.root)
     assert logs.count('"backup_exported"') == 3
     secret = json.loads(_secret(live_cluster).read_text())
@@ -102,11 +109,18 @@ def test_attack_compromised_coordinator_cannot_export_or_redirect(
     assert all("PERMISSION_DENIED" in r.error for r in as_coordinator), [r.error for r in as_coordinator]
     # Even with an admin certificate, asking for a kit to the attacker's key is refused: the call
     # can only name a fingerprint, and each signer encrypts only to the key pinned in its config.
-    _attacker_secret, attacker = recovery_key.generate(LEVEL_112, FixturePrimeSource(20), SeededRng("attacker"))
-    redirected = backup_ops.export(
-        live_cluster.signers, live_cluster.client_tls("admin-1"), key.key_id, out, recovery=attacker
-    )
-    assert all("recovery_key_mismatch" in r.error for r in redirected), [r.error for r in redirected]
+    attacker_fingerprint = hashlib.sha256(b"the attacker's recovery key").digest()
+    for party, address in live_cluster.signers.items():
+        tls = live_cluster.client_tls("admin-1")
+        with grpc.secure_channel(address, channel_credentials(tls)) as channel:
+            with pytest.raises(grpc.RpcError) as exc:
+                signer_pb2_grpc.SignerStub(channel).ExportBackup(
+                    signer_pb2.ExportBackupRequest(key_id=key.key_id, recovery_fingerprint=attacker_fingerprint),
+                    timeout=60,
+                )
+        assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION, party
+        assert "recovery_key_mismatch" in str(exc.value.details())
+    assert '"backup_refused"' in log_text(live_cluster.root)
     assert not list(out.glob("*.kit"))
 
 
