@@ -13,7 +13,7 @@ from signer.node.backup_kit import open_kit
 from signer.node.config import NodeConfig
 from signer.node.recovery_key import PUBLIC_FILE, write_files
 from signer.node.store import EncryptedStore
-from tests.unit.node.test_backup_kit import good_kit, recovery
+from tests.backup_support import good_kit, recovery
 
 KEK = bytes(range(32))
 

@@ -13,7 +13,7 @@ from coordinator.cli import main
 from signer.node.backup_kit import Kit
 from signer.node.recovery_key import write_files
 from signer.node.recovery_split import load_recovery_secret
-from tests.unit.node.test_backup_kit import good_kit, recovery
+from tests.backup_support import good_kit, recovery
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -17,10 +17,10 @@ from signer.node.recovery_key import write_files
 from signer.node.server import BACKUP_CALLERS
 from signer.policy import PolicyError
 from signer.tss.errors import InvalidInput
+from tests.backup_support import recovery
 from tests.helpers import SeededRng
 
 from .support import KEY_ID, Clock, make_nodes
-from .test_backup_kit import recovery
 
 
 def _node(tmp_path: Path, pinned: Path | None) -> SignerNode:

@@ -6,42 +6,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import stat
-from functools import cache
 from pathlib import Path
 
 import pytest
 
 from signer.node import recovery_key
-from signer.node.backup_kit import Kit, KitError, make_kit, open_kit, verify_kit
-from signer.node.identity import Identity
-from signer.node.recovery_key import RecoveryKeyError, RecoveryPublic, RecoverySecret
+from signer.node.backup_kit import Kit, KitError, open_kit, verify_kit
+from signer.node.recovery_key import RecoveryKeyError, RecoveryPublic
 from signer.tss.curve import Point
 from signer.tss.params import LEVEL_112
-from tests.helpers import FixturePrimeSource, SeededRng
+from tests.backup_support import PARTIES, good_kit, identity, recovery
 from tests.sessions import aux_from_fixtures, keygen_shares
-
-PARTIES = (1, 2, 3)
-
-
-@cache
-def recovery(offset: int = 16) -> tuple[RecoverySecret, RecoveryPublic]:
-    """A recovery key from fixture primes (offset keeps them apart from the aux-info fixtures)."""
-    return recovery_key.generate(LEVEL_112, FixturePrimeSource(offset), SeededRng(f"recovery{offset}"))
-
-
-@cache
-def _identity(party: int) -> Identity:
-    return Identity.from_bytes(party, bytes(range(party, party + 64)))
-
-
-@cache
-def good_kit(party: int = 2) -> Kit:
-    share = keygen_shares(2, PARTIES)[party]
-    aux = aux_from_fixtures(LEVEL_112, PARTIES)[party]
-    _secret, public = recovery()
-    return make_kit(
-        "k1", share, aux.to_bytes(), _identity(party), "112", public, rng=SeededRng("kit"), now=1_700_000_000
-    )
 
 
 def _check(kit: Kit, public: RecoveryPublic | None = None) -> str:
@@ -168,7 +143,7 @@ def test_the_recovery_secret_opens_the_kit_into_the_exact_records() -> None:
     restored = open_kit(good_kit(), recovery()[0])
     assert restored.share == share and restored.share.x == share.x
     assert restored.aux == aux.to_bytes()
-    assert restored.identity == _identity(2).to_bytes()
+    assert restored.identity == identity(2).to_bytes()
 
 
 def test_a_tampered_sealed_part_verifies_publicly_but_never_opens() -> None:

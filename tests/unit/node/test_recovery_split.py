@@ -13,9 +13,8 @@ from signer.node import recovery_split
 from signer.node.backup_kit import open_kit
 from signer.node.recovery_key import RecoveryKeyError, write_files
 from signer.tss.errors import InvalidInput
+from tests.backup_support import good_kit, recovery
 from tests.helpers import SeededRng
-
-from .test_backup_kit import good_kit, recovery
 
 
 def _shares(m: int = 2, k: int = 3) -> list[recovery_split.RecoveryShare]:
