@@ -11,7 +11,8 @@ tssctl sweep --key KEY_ID --hot-balance WEI --cap WEI --reserve WEI --to COLD [t
 tssctl request show ID                             tssctl request list [--state S] [--key KEY_ID] [--limit N]
 tssctl demo [--dir D] [--level 128|112]
 and the officer, admin and auditor commands of cli_officer.py (approve, reject, freeze, unfreeze,
-officer keygen, policy show|propose, audit export|verify).
+officer keygen, policy show|propose, audit export|verify) and the recovery-key and backup commands of
+cli_backup.py (recovery keygen|pin, backup export|verify|restore).
 
 Each command presents a certificate of the cluster directory (D/certs/NAME.pem): backends submit
 (`backend`), operators manage keys (`operator`; a refresh `admin-1`), officers approve as themselves; `--as NAME`
@@ -37,7 +38,7 @@ from signer.chains.ethereum import address_of, keccak256
 from signer.policy import COLD_SWEEP
 from signer.tss.curve import Point
 
-from . import cli_officer, cluster, officer
+from . import cli_backup, cli_officer, cluster, officer
 from .cli_common import (
     DEFAULT_DIR,
     CliError,
@@ -384,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_request)
 
     cli_officer.add_parsers(sub)
+    cli_backup.add_parsers(sub)
 
     d = sub.add_parser(
         "demo", help="2-of-3 cluster: keygen, an automatic and an officer-approved withdrawal, verify, shut down"

@@ -12,7 +12,8 @@ every process's gRPC health (a signer whose store fails answers NOT_SERVING).
     D/certs/            ca.pem, signer-<i>.pem/.key, coordinator.pem/.key, operator, backend,
                         officer-1..3, admin-1..2, auditor (.pem/.key: role in the OU, id in the CN)
     D/officers/         officer-<i>.key, admin-<i>.key (Ed25519 private keys, hex, mode 0600)
-    D/signer-<i>/       node.json (peers, trusted_admins), kek, store/
+    D/signer-<i>/       node.json (peers, trusted_admins, recovery_key if D/recovery/ has one), kek, store/
+    D/recovery/         recovery.pub.json (optional: the recovery key backups are encrypted to)
     D/coordinator/      coordinator.json, coordinator.db, audit-key.pem, audit-key.pub.pem
     D/logs/             <process>.log (JSON lines)
     D/cluster.json      addresses, pids, threshold, level
@@ -165,6 +166,7 @@ def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) 
         pub = ident.public()
         peers[str(i)] = {"sign_pub": pub.sign_pub.hex(), "enc_pub": pub.enc_pub.hex()}
         signer_addrs[i] = f"127.0.0.1:{free_port()}"
+    recovery_public = root / "recovery" / "recovery.pub.json"
     for i in range(1, n + 1):
         sdir = root / f"signer-{i}"
         _write_json(
@@ -178,6 +180,8 @@ def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) 
                 "level": level,
                 "peers": {k: v for k, v in peers.items() if k != str(i)},
                 "trusted_admins": trusted_admins,
+                # A recovery key laid out before `up` (tssctl recovery keygen --out D/recovery) is pinned.
+                **({"recovery_key": "../recovery/recovery.pub.json"} if recovery_public.exists() else {}),
             },
         )
     cdir_coord = root / "coordinator"

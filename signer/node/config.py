@@ -29,6 +29,9 @@ class NodeConfig:
     # most this many at once (signer/node/sessions.py).
     session_idle_timeout: float = 900.0
     max_sessions: int = 256
+    # The recovery public key file (`tssctl recovery keygen`) backups are encrypted to: the only
+    # key ExportBackup ever uses (the RPC carries no key). None: the node exports nothing.
+    recovery_key: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.session_idle_timeout > 0 or self.max_sessions < 1:
@@ -66,4 +69,5 @@ class NodeConfig:
             trusted_admins={str(k): str(v) for k, v in raw.get("trusted_admins", {}).items()},
             session_idle_timeout=float(raw.get("session_idle_timeout", 900.0)),
             max_sessions=int(raw.get("max_sessions", 256)),
+            recovery_key=p(raw["recovery_key"]) if raw.get("recovery_key") else None,
         )

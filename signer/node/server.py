@@ -10,6 +10,7 @@ store errors), ABORTED (protocol abort, blames in `tss-blame-bin`), INTERNAL; PE
 Roles: only the coordinator runs sessions and releases partial signatures; ApplyFreezeOrder also
 accepts officers and InstallChange and CommitEpoch admins, who deliver their signed orders,
 changes and the parties' epoch confirmations directly (the signatures are the authority).
+ExportBackup only admins (backup_export.py: the kit goes to the node's pinned recovery key).
 
 Every field is size-checked (`limits`) before the node sees it: INVALID_ARGUMENT naming the field.
 
@@ -36,12 +37,13 @@ from tsscustody.v1 import signer_pb2, signer_pb2_grpc
 from signer.tss.errors import InternalError, ProtocolAbort
 
 from . import limits, wire
+from .backup_export import export_backup
 from .config import NodeConfig
 from .limits import check_bytes, check_count, check_text
 from .logging import configure_logging
 from .node import SignerNode
 from .store import StoreError
-from .tls import require_role, server_credentials
+from .tls import peer_of, require_role, server_credentials
 
 log = structlog.get_logger("signer")
 R = TypeVar("R")
@@ -96,6 +98,8 @@ COORDINATOR = ("coordinator",)
 FREEZE_CALLERS = ("coordinator", "officer")
 CHANGE_CALLERS = ("coordinator", "admin")
 EPOCH_CALLERS = ("coordinator", "admin")
+# Backups: admins only, never the coordinator (the kit goes to the pinned recovery key regardless).
+BACKUP_CALLERS = ("admin",)
 
 
 def _log_failure(exc: Exception) -> None:
@@ -255,6 +259,19 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
             return signer_pb2.CommitEpochResponse(epoch=epoch, adopted=adopted)
 
         return self._call(context, run, EPOCH_CALLERS)
+
+    def ExportBackup(self, request: signer_pb2.ExportBackupRequest, context: grpc.ServicerContext) -> Any:
+        def run() -> signer_pb2.ExportBackupResponse:
+            check_text("key_id", request.key_id, limits.MAX_ID)
+            check_bytes("recovery_fingerprint", bytes(request.recovery_fingerprint), limits.MAX_HASH)
+            out = export_backup(self.node, request.key_id, bytes(request.recovery_fingerprint))
+            return signer_pb2.ExportBackupResponse(
+                kit=out.kit, recovery_fingerprint=out.recovery_fingerprint, epoch=out.epoch, party=out.party
+            )
+
+        peer = peer_of(context)
+        log.info("backup_export_requested", key_id=request.key_id[:64], caller=peer.name if peer else "")
+        return self._call(context, run, BACKUP_CALLERS)
 
     def NodeStatus(self, request: signer_pb2.NodeStatusRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.NodeStatusResponse:

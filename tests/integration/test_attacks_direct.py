@@ -121,13 +121,14 @@ def test_signers_refuse_orders_and_changes_from_other_roles(live_cluster: cluste
         "InstallChange": lambda s: s.InstallChange(signer_pb2.InstallChangeRequest(kind="policy", change_json="{}")),
         "PartialSign": lambda s: s.PartialSign(signer_pb2.PartialSignRequest(key_id="k")),
         "StartSession": lambda s: s.StartSession(signer_pb2.StartSessionRequest(protocol="presign")),
+        "ExportBackup": lambda s: s.ExportBackup(signer_pb2.ExportBackupRequest(key_id="k")),
     }
-    allowed = {"officer-1": "ApplyFreezeOrder", "admin-1": "InstallChange"}
-    for who in ("backend", "officer-1", "admin-1", "auditor", "operator"):
+    allowed = {"officer-1": {"ApplyFreezeOrder"}, "admin-1": {"InstallChange", "ExportBackup"}}
+    for who in ("backend", "officer-1", "admin-1", "auditor", "operator", "coordinator"):
         channel, stub = _signer(live_cluster, 1, who)
         with channel:
             for name, call in calls.items():
-                if allowed.get(who) == name:
+                if name in allowed.get(who, set()) or (who == "coordinator" and name != "ExportBackup"):
                     continue
                 with pytest.raises(grpc.RpcError) as info:
                     call(stub)

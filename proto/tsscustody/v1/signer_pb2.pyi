@@ -7,6 +7,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ExportBackupRequest(_message.Message):
+    __slots__ = ("key_id", "recovery_fingerprint")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    recovery_fingerprint: bytes
+    def __init__(self, key_id: _Optional[str] = ..., recovery_fingerprint: _Optional[bytes] = ...) -> None: ...
+
+class ExportBackupResponse(_message.Message):
+    __slots__ = ("kit", "recovery_fingerprint", "epoch", "party")
+    KIT_FIELD_NUMBER: _ClassVar[int]
+    RECOVERY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    kit: bytes
+    recovery_fingerprint: bytes
+    epoch: int
+    party: int
+    def __init__(self, kit: _Optional[bytes] = ..., recovery_fingerprint: _Optional[bytes] = ..., epoch: _Optional[int] = ..., party: _Optional[int] = ...) -> None: ...
+
 class CommitEpochRequest(_message.Message):
     __slots__ = ("key_id", "epoch", "confirmations")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]

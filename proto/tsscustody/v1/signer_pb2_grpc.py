@@ -75,6 +75,11 @@ class SignerStub:
                 request_serializer=tsscustody_dot_v1_dot_signer__pb2.CommitEpochRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_signer__pb2.CommitEpochResponse.FromString,
                 _registered_method=True)
+        self.ExportBackup = channel.unary_unary(
+                '/tsscustody.v1.Signer/ExportBackup',
+                request_serializer=tsscustody_dot_v1_dot_signer__pb2.ExportBackupRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_signer__pb2.ExportBackupResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServicer:
@@ -138,6 +143,14 @@ class SignerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportBackup(self, request, context):
+        """Admins only: this node's share of a key as a verifiable backup kit, encrypted ONLY to the
+        recovery public key pinned in the node's own config (docs/protocol.md, Verifiable backup).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -180,6 +193,11 @@ def add_SignerServicer_to_server(servicer, server):
                     servicer.CommitEpoch,
                     request_deserializer=tsscustody_dot_v1_dot_signer__pb2.CommitEpochRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_signer__pb2.CommitEpochResponse.SerializeToString,
+            ),
+            'ExportBackup': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportBackup,
+                    request_deserializer=tsscustody_dot_v1_dot_signer__pb2.ExportBackupRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_signer__pb2.ExportBackupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -399,6 +417,33 @@ class Signer:
             '/tsscustody.v1.Signer/CommitEpoch',
             tsscustody_dot_v1_dot_signer__pb2.CommitEpochRequest.SerializeToString,
             tsscustody_dot_v1_dot_signer__pb2.CommitEpochResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportBackup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Signer/ExportBackup',
+            tsscustody_dot_v1_dot_signer__pb2.ExportBackupRequest.SerializeToString,
+            tsscustody_dot_v1_dot_signer__pb2.ExportBackupResponse.FromString,
             options,
             channel_credentials,
             insecure,
