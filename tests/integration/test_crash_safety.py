@@ -1,0 +1,239 @@
+"""kill -9 of a signer with real processes (issue 11, "Crash safety"): mid-presign, mid-sign and
+mid-refresh. Afterwards no nonce ever signed twice (checked from the signed requests and from every
+signer's own log of its releases), every request ended signed or failed, a refresh is adopted
+everywhere or nowhere, and the coordinator's audit log verifies.
+
+Kills are timed by what the coordinator records (a running session, a request's attempt), never by
+sleeping. One cluster and one key for the module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from tsscustody.v1 import coordinator_pb2
+
+from coordinator import cluster
+from coordinator.client import CoordinatorClient
+
+from . import observe
+from .support import eth_tx
+
+_nonces = iter(range(1000))
+
+
+@pytest.fixture(scope="module")
+def key(live_cluster: cluster.ClusterInfo) -> coordinator_pb2.Key:
+    with CoordinatorClient(live_cluster.coordinator, live_cluster.client_tls("operator")) as op:
+        return op.create_key("crash-hot-wallet", 2, "112")
+
+
+@pytest.fixture(scope="module")
+def signed_rs() -> list[bytes]:
+    """r of every request this module saw signed."""
+    return []
+
+
+def _submit(
+    root: Path, key: coordinator_pb2.Key, path: tuple[int, ...] = (), idempotency_key: str = ""
+) -> coordinator_pb2.SigningRequest:
+    info = cluster.ClusterInfo.load(root)
+    with CoordinatorClient(info.coordinator, info.client_tls("backend")) as be:
+        return be.sign_eth(key.key_id, eth_tx(next(_nonces)), idempotency_key or f"crash-{uuid.uuid4()}", path)
+
+
+def _signed(req: coordinator_pb2.SigningRequest, key: coordinator_pb2.Key, rs: list[bytes]) -> None:
+    assert req.state == "signed", (req.state, req.error)
+    assert Account.recover_transaction(req.raw_tx) == req.from_address
+    rs.append(bytes(req.r))
+
+
+class _InFlight:
+    """A request submitted from a thread, so the test can act while the coordinator works on it."""
+
+    def __init__(self, root: Path, key: coordinator_pb2.Key, path: tuple[int, ...]) -> None:
+        self.root = root
+        self.idempotency_key = f"crash-{uuid.uuid4()}"
+        self.result: coordinator_pb2.SigningRequest | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(root, key, path), daemon=True)
+        self._thread.start()
+
+    def _run(self, root: Path, key: coordinator_pb2.Key, path: tuple[int, ...]) -> None:
+        try:
+            self.result = _submit(root, key, path, self.idempotency_key)
+        except BaseException as exc:  # reported by `done`
+            self.error = exc
+
+    def attempts(self) -> list[str]:
+        """The attempts the coordinator recorded for the request so far."""
+        rid = observe.request_id(self.root, self.idempotency_key)
+        return [d for st, d in observe.events(self.root, rid) if d.startswith("attempt")] if rid else []
+
+    def finished(self) -> bool:
+        """The call returned (or raised)."""
+        return self.result is not None or self.error is not None
+
+    def state(self) -> str:
+        return observe.request_state(self.root, observe.request_id(self.root, self.idempotency_key))
+
+    def done(self, timeout: float = 90.0) -> coordinator_pb2.SigningRequest:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the request never returned"
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+def _kill(root: Path, name: str) -> None:
+    os.kill(observe.pid(root, name), signal.SIGKILL)
+    observe.until(lambda: not cluster._alive(observe.pid(root, name)), 10, text=f"{name} to die")
+
+
+@pytest.fixture
+def restore_signer_3(live_cluster: cluster.ClusterInfo) -> Iterator[None]:
+    """Whatever a test did to signer 3, it runs again afterwards."""
+    yield
+    root = live_cluster.root
+    if not cluster._alive(observe.pid(root, "signer-3")):
+        cluster.restart_signer(root, 3)
+
+
+def _uses_signer_3_again(root: Path, key: coordinator_pb2.Key, rs: list[bytes]) -> None:
+    """Back after a restart, signer 3 signs again (the round robin reaches a set with it)."""
+    for _ in range(6):
+        req = _submit(root, key)
+        _signed(req, key, rs)
+        if 3 in observe.signers_of(root, req.request_id):
+            return
+    raise AssertionError("signer 3 was never used again after its restart")
+
+
+@pytest.mark.slow(40)
+def test_kill_9_of_a_signer_mid_presign(
+    live_cluster: cluster.ClusterInfo,
+    key: coordinator_pb2.Key,
+    signed_rs: list[bytes],
+    restore_signer_3: None,
+    tssctl: Callable[..., tuple[int, Any, str]],
+) -> None:
+    root = live_cluster.root
+    _signed(_submit(root, key), key, signed_rs)
+    killed = None
+    for attempt in range(6):
+        observe.until(lambda: not observe.any_running_session(root), 60, text="the pool to settle")
+        # A fresh path has no presignature: the request presigns for the first set of the round robin.
+        path = (7000 + attempt,)
+        flight = _InFlight(root, key, path)
+        session = observe.until(
+            lambda f=flight: observe.running_sessions(root, "presign", 3, key.key_id) or f.finished(),
+            60,
+            text="a presign session with signer 3 or the request's end",
+        )
+        if isinstance(session, list):
+            _kill(root, "signer-3")  # mid-round: the session is recorded running, signer 3 is in it
+            killed = flight.done()
+            break
+        _signed(flight.done(), key, signed_rs)  # the set was {1, 2}: next turn of the round robin
+    assert killed is not None, "no presign session with signer 3 in six requests"
+    _signed(killed, key, signed_rs)
+    assert observe.signers_of(root, killed.request_id) == (1, 2)
+    history = observe.events(root, killed.request_id)
+    assert [s for s, _ in history] == ["submitted", "approved", "signing", "signing", "signed"], history
+    attempt = history[3][1]
+    assert attempt.startswith("attempt 2: signers [1, 2] (after: presign session ")
+    assert "signers [3] unreachable" in attempt
+    ((state, error),) = observe.query(root, "SELECT state, error FROM sessions WHERE session_id = ?", session[0])
+    assert state == "failed" and "3" in error, error
+
+    cluster.restart_signer(root, 3)
+    _uses_signer_3_again(root, key, signed_rs)
+    observe.assert_no_nonce_reuse(root, signed_rs)
+    rc, _, err = tssctl("audit", "verify")
+    assert rc == 0, err
+
+
+class _Throttle:
+    """Signer 3 runs 20 ms in every 100 (SIGSTOP/SIGCONT), so a PartialSign it serves takes long
+    enough for the test to kill it in flight; its health probe (1 s deadline) still passes."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                os.kill(self.pid, signal.SIGSTOP)
+                self._stop.wait(0.08)
+                os.kill(self.pid, signal.SIGCONT)
+                self._stop.wait(0.02)
+        except ProcessLookupError:
+            return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.mark.slow(30)
+def test_kill_9_of_a_signer_mid_partial_sign(
+    live_cluster: cluster.ClusterInfo,
+    key: coordinator_pb2.Key,
+    signed_rs: list[bytes],
+    restore_signer_3: None,
+    tssctl: Callable[..., tuple[int, Any, str]],
+) -> None:
+    root = live_cluster.root
+    _uses_signer_3_again(root, key, signed_rs)  # 3 is up and the pool holds presignatures of its sets
+    killed = None
+    for _ in range(8):
+        observe.until(lambda: not observe.any_running_session(root), 60, text="the pool to settle")
+        throttle = _Throttle(observe.pid(root, "signer-3"))
+        try:
+            flight = _InFlight(root, key, ())
+            observe.until(
+                lambda f=flight: any(3 in observe.signers_of_attempt(d) for d in f.attempts()) or f.finished(),
+                30,
+                text="an attempt with signer 3 or the request's end",
+            )
+            if not flight.finished() and flight.state() == "signing":
+                _kill(root, "signer-3")  # PartialSign is in flight at signer 3
+        finally:
+            throttle.stop()
+        req = flight.done()
+        _signed(req, key, signed_rs)
+        if len([d for _, d in observe.events(root, req.request_id) if d.startswith("attempt")]) == 2:
+            killed = req
+            break
+        if not cluster._alive(observe.pid(root, "signer-3")):  # killed too late: the request had signed
+            cluster.restart_signer(root, 3)
+            _uses_signer_3_again(root, key, signed_rs)
+    assert killed is not None, "never caught a PartialSign in flight at signer 3"
+    history = observe.events(root, killed.request_id)
+    assert [s for s, _ in history] == ["submitted", "approved", "signing", "signing", "signing", "signed"], history
+    assert history[4][1].startswith("attempt 2: signers [1, 2] (after: signers [3] unreachable during partial signing")
+    # The presignature of the broken attempt is failed, never ready again; the second one signed.
+    used = observe.query(
+        root, "SELECT signers, state FROM presignatures WHERE request_id = ? ORDER BY updated_at", killed.request_id
+    )
+    broken = list(observe.signers_of_attempt(history[3][1]))
+    assert [(json.loads(s), st) for s, st in used] == [(broken, "failed"), ([1, 2], "consumed")]
+
+    cluster.restart_signer(root, 3)
+    _uses_signer_3_again(root, key, signed_rs)
+    observe.assert_no_nonce_reuse(root, signed_rs)
+    rc, _, err = tssctl("audit", "verify")
+    assert rc == 0, err
