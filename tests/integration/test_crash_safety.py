@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from eth_account import Account
 from tsscustody.v1 import coordinator_pb2
@@ -233,6 +234,130 @@ def test_kill_9_of_a_signer_mid_partial_sign(
     assert [(json.loads(s), st) for s, st in used] == [(broken, "failed"), ([1, 2], "consumed")]
 
     cluster.restart_signer(root, 3)
+    _uses_signer_3_again(root, key, signed_rs)
+    observe.assert_no_nonce_reuse(root, signed_rs)
+    rc, _, err = tssctl("audit", "verify")
+    assert rc == 0, err
+
+
+class _Refresh:
+    """RefreshKey from a thread (admin certificate)."""
+
+    def __init__(self, root: Path, key_id: str) -> None:
+        self.result: coordinator_pb2.Key | None = None
+        self.error: grpc.RpcError | None = None
+        info = cluster.ClusterInfo.load(root)
+        self._client = CoordinatorClient(info.coordinator, info.client_tls("admin-1"))
+        self._thread = threading.Thread(target=self._run, args=(key_id,), daemon=True)
+        self._thread.start()
+
+    def _run(self, key_id: str) -> None:
+        try:
+            self.result = self._client.refresh_key(key_id)
+        except grpc.RpcError as exc:
+            self.error = exc
+        finally:
+            self._client.close()
+
+    def done(self, timeout: float = 180.0) -> None:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "RefreshKey never returned"
+
+
+def _key_now(root: Path, key_id: str) -> coordinator_pb2.Key:
+    info = cluster.ClusterInfo.load(root)
+    with CoordinatorClient(info.coordinator, info.client_tls("operator")) as op:
+        return op.get_key(key_id)
+
+
+def _log_count(root: Path, name: str, event: str) -> int:
+    return (root / "logs" / f"{name}.log").read_text(errors="replace").count(f'"event": "{event}"')
+
+
+@pytest.mark.slow(30)
+def test_kill_9_of_a_signer_mid_refresh_session_leaves_the_old_epoch_everywhere(
+    live_cluster: cluster.ClusterInfo,
+    key: coordinator_pb2.Key,
+    signed_rs: list[bytes],
+    restore_signer_3: None,
+    tssctl: Callable[..., tuple[int, Any, str]],
+) -> None:
+    root = live_cluster.root
+    before = _key_now(root, key.key_id)
+    staged = {f"signer-{i}": _log_count(root, f"signer-{i}", "epoch_pending") for i in (1, 2, 3)}
+    refresh = _Refresh(root, key.key_id)
+    observe.until(lambda: observe.running_sessions(root, "refresh", 3, key.key_id), 30, text="the refresh session")
+    _kill(root, "signer-3")
+    refresh.done()
+    assert refresh.result is None and refresh.error is not None
+    assert refresh.error.code() == grpc.StatusCode.UNAVAILABLE, refresh.error
+    assert "signers [3] unreachable" in (refresh.error.details() or "")
+
+    after = _key_now(root, key.key_id)
+    assert (after.epoch, after.committing_epoch, after.eth_address) == (before.epoch, 0, before.eth_address)
+    assert observe.query(root, "SELECT count(*) FROM key_epoch_commits") == [(0,)]
+    # No signer staged the new epoch, let alone adopted it: the last round needs every party.
+    assert {f"signer-{i}": _log_count(root, f"signer-{i}", "epoch_pending") for i in (1, 2, 3)} == staged
+    cluster.restart_signer(root, 3)
+    _signed(_submit(root, key), key, signed_rs)
+    _uses_signer_3_again(root, key, signed_rs)  # the old epoch works across every signer
+    observe.assert_no_nonce_reuse(root, signed_rs)
+    rc, _, err = tssctl("audit", "verify")
+    assert rc == 0, err
+    log = (root / "logs" / "coordinator.log").read_text()
+    assert '"key_refresh_aborted"' in log
+
+
+@pytest.mark.slow(60)
+def test_kill_9_of_a_signer_before_it_commits_a_refresh_is_finished_after_restart(
+    live_cluster: cluster.ClusterInfo,
+    key: coordinator_pb2.Key,
+    signed_rs: list[bytes],
+    restore_signer_3: None,
+    tssctl: Callable[..., tuple[int, Any, str]],
+) -> None:
+    root = live_cluster.root
+    before = _key_now(root, key.key_id)
+    adopted = {f"signer-{i}": _log_count(root, f"signer-{i}", "epoch_adopted") for i in (1, 2, 3)}
+    refresh = _Refresh(root, key.key_id)
+    # Every party confirmed: the coordinator records the epoch, then calls CommitEpoch on 1, 2, 3 in turn.
+    observe.until(
+        lambda: observe.query(root, "SELECT 1 FROM key_epoch_commits WHERE key_id = ?", key.key_id),
+        180,
+        poll=0.01,
+        text="the confirmed epoch",
+    )
+    os.kill(observe.pid(root, "signer-3"), signal.SIGSTOP)  # hold it before its CommitEpoch ...
+    assert _log_count(root, "signer-3", "epoch_adopted") == adopted["signer-3"], "signer 3 committed first"
+    _kill(root, "signer-3")  # ... and kill it with the new epoch pending on its disk
+    refresh.done()
+    assert refresh.error is None, refresh.error
+    assert refresh.result is not None
+    assert (refresh.result.epoch, refresh.result.committing_epoch) == (before.epoch, before.epoch + 1)
+
+    # Committing: the key does not sign meanwhile; an approved withdrawal waits.
+    held = _submit(root, key)
+    assert held.state == "approved", (held.state, held.error)
+    committed = observe.query(root, "SELECT committed FROM key_epoch_commits WHERE key_id = ?", key.key_id)
+    assert [json.loads(c) for (c,) in committed] == [[1, 2]]
+
+    cluster.restart_signer(root, 3)  # the scheduler delivers the confirmations again
+    observe.until(lambda: _key_now(root, key.key_id).committing_epoch == 0, 30, poll=0.2, text="the commit")
+    after = _key_now(root, key.key_id)
+    assert (after.epoch, after.public_key, after.eth_address) == (
+        before.epoch + 1,
+        before.public_key,
+        before.eth_address,
+    )
+    for i in (1, 2, 3):
+        assert _log_count(root, f"signer-{i}", "epoch_adopted") == adopted[f"signer-{i}"] + 1
+    info = cluster.ClusterInfo.load(root)
+    with CoordinatorClient(info.coordinator, info.client_tls("backend")) as be:
+        for _ in be.watch(held.request_id):
+            pass
+        released = be.get_request(held.request_id)
+    _signed(released, key, signed_rs)  # the held withdrawal signs, under the same address
+    assert released.from_address == key.eth_address
     _uses_signer_3_again(root, key, signed_rs)
     observe.assert_no_nonce_reuse(root, signed_rs)
     rc, _, err = tssctl("audit", "verify")
