@@ -7,14 +7,20 @@ signed twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from coordinator import cluster
+
+T = TypeVar("T")
 
 
 def until(what: Callable[[], Any], timeout: float = 30.0, poll: float = 0.02, text: str = "") -> Any:
@@ -120,3 +126,69 @@ def assert_no_nonce_reuse(root: Path, signed_rs: Iterable[bytes]) -> None:
 def pid(root: Path, name: str) -> int:
     """The pid of a cluster process as cluster.json records it."""
     return cluster.ClusterInfo.load(root).pids[name]
+
+
+class InFlight(Generic[T]):
+    """A call made from a thread, so the test can act while the cluster works on it."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], T]) -> None:
+        try:
+            self.result = call()
+        except BaseException as exc:  # handed to the test by `done`
+            self.error = exc
+
+    def finished(self) -> bool:
+        """The call returned or raised."""
+        return not self._thread.is_alive()
+
+    def done(self, timeout: float = 120.0) -> T:
+        """The call's result (its exception re-raised)."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the call never returned"
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+class Throttle:
+    """Processes run 20 ms in every 100 (SIGSTOP/SIGCONT): a call they serve takes long enough for
+    the test to act while it is in flight, and a health probe (1 s deadline) still passes.
+    `hold` leaves them stopped, `release` lets them run freely."""
+
+    def __init__(self, pids: Iterable[int]) -> None:
+        self.pids = list(pids)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _signal(self, sig: signal.Signals) -> None:
+        for p in self.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._signal(signal.SIGSTOP)
+            if self._stop.wait(0.08):
+                return
+            self._signal(signal.SIGCONT)
+            self._stop.wait(0.02)
+
+    def hold(self) -> None:
+        """End the throttling with every process stopped."""
+        self._stop.set()
+        self._thread.join()
+        self._signal(signal.SIGSTOP)
+
+    def release(self) -> None:
+        """End the throttling with every process running."""
+        self._stop.set()
+        self._thread.join()
+        self._signal(signal.SIGCONT)

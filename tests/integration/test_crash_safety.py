@@ -58,42 +58,16 @@ def _signed(req: coordinator_pb2.SigningRequest, key: coordinator_pb2.Key, rs: l
     rs.append(bytes(req.r))
 
 
-class _InFlight:
-    """A request submitted from a thread, so the test can act while the coordinator works on it."""
+def _in_flight(root: Path, key: coordinator_pb2.Key, path: tuple[int, ...]) -> tuple[str, observe.InFlight[Any]]:
+    """A request submitted from a thread; returns its idempotency key and the call."""
+    idem = f"crash-{uuid.uuid4()}"
+    return idem, observe.InFlight(lambda: _submit(root, key, path, idem))
 
-    def __init__(self, root: Path, key: coordinator_pb2.Key, path: tuple[int, ...]) -> None:
-        self.root = root
-        self.idempotency_key = f"crash-{uuid.uuid4()}"
-        self.result: coordinator_pb2.SigningRequest | None = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(root, key, path), daemon=True)
-        self._thread.start()
 
-    def _run(self, root: Path, key: coordinator_pb2.Key, path: tuple[int, ...]) -> None:
-        try:
-            self.result = _submit(root, key, path, self.idempotency_key)
-        except BaseException as exc:  # reported by `done`
-            self.error = exc
-
-    def attempts(self) -> list[str]:
-        """The attempts the coordinator recorded for the request so far."""
-        rid = observe.request_id(self.root, self.idempotency_key)
-        return [d for st, d in observe.events(self.root, rid) if d.startswith("attempt")] if rid else []
-
-    def finished(self) -> bool:
-        """The call returned (or raised)."""
-        return self.result is not None or self.error is not None
-
-    def state(self) -> str:
-        return observe.request_state(self.root, observe.request_id(self.root, self.idempotency_key))
-
-    def done(self, timeout: float = 90.0) -> coordinator_pb2.SigningRequest:
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), "the request never returned"
-        if self.error is not None:
-            raise self.error
-        assert self.result is not None
-        return self.result
+def _attempts(root: Path, idem: str) -> list[str]:
+    """The attempts the coordinator recorded so far for the request under `idem`."""
+    rid = observe.request_id(root, idem)
+    return [d for _, d in observe.events(root, rid) if d.startswith("attempt")] if rid else []
 
 
 def _kill(root: Path, name: str) -> None:
@@ -135,7 +109,7 @@ def test_kill_9_of_a_signer_mid_presign(
         observe.until(lambda: not observe.any_running_session(root), 60, text="the pool to settle")
         # A fresh path has no presignature: the request presigns for the first set of the round robin.
         path = (7000 + attempt,)
-        flight = _InFlight(root, key, path)
+        _, flight = _in_flight(root, key, path)
         session = observe.until(
             lambda f=flight: observe.running_sessions(root, "presign", 3, key.key_id) or f.finished(),
             60,
@@ -164,31 +138,6 @@ def test_kill_9_of_a_signer_mid_presign(
     assert rc == 0, err
 
 
-class _Throttle:
-    """Signer 3 runs 20 ms in every 100 (SIGSTOP/SIGCONT), so a PartialSign it serves takes long
-    enough for the test to kill it in flight; its health probe (1 s deadline) still passes."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                os.kill(self.pid, signal.SIGSTOP)
-                self._stop.wait(0.08)
-                os.kill(self.pid, signal.SIGCONT)
-                self._stop.wait(0.02)
-        except ProcessLookupError:
-            return
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 @pytest.mark.slow(30)
 def test_kill_9_of_a_signer_mid_partial_sign(
     live_cluster: cluster.ClusterInfo,
@@ -202,18 +151,20 @@ def test_kill_9_of_a_signer_mid_partial_sign(
     killed = None
     for _ in range(8):
         observe.until(lambda: not observe.any_running_session(root), 60, text="the pool to settle")
-        throttle = _Throttle(observe.pid(root, "signer-3"))
+        throttle = observe.Throttle([observe.pid(root, "signer-3")])
         try:
-            flight = _InFlight(root, key, ())
+            idem, flight = _in_flight(root, key, ())
             observe.until(
-                lambda f=flight: any(3 in observe.signers_of_attempt(d) for d in f.attempts()) or f.finished(),
+                lambda i=idem, f=flight: (
+                    any(3 in observe.signers_of_attempt(d) for d in _attempts(root, i)) or f.finished()
+                ),
                 30,
                 text="an attempt with signer 3 or the request's end",
             )
-            if not flight.finished() and flight.state() == "signing":
+            if not flight.finished() and observe.request_state(root, observe.request_id(root, idem)) == "signing":
                 _kill(root, "signer-3")  # PartialSign is in flight at signer 3
         finally:
-            throttle.stop()
+            throttle.release()
         req = flight.done()
         _signed(req, key, signed_rs)
         if len([d for _, d in observe.events(root, req.request_id) if d.startswith("attempt")]) == 2:
