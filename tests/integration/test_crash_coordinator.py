@@ -11,6 +11,7 @@ approval, the frozen one on unfreeze); no nonce signed twice; `tssctl audit veri
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import uuid
@@ -238,3 +239,49 @@ def test_kill_9_of_the_coordinator_with_requests_in_every_state(
     observe.assert_no_nonce_reuse(root, rs)
     rc, _, err = tssctl("audit", "verify")
     assert rc == 0, err
+
+
+@pytest.mark.slow(40)
+def test_kill_9_of_the_coordinator_mid_refresh_commit_is_finished_after_restart(
+    live_cluster: cluster.ClusterInfo, keys: tuple[coordinator_pb2.Key, coordinator_pb2.Key], tssctl: Tssctl
+) -> None:
+    root = live_cluster.root
+    hot, _ = keys
+    with CoordinatorClient(live_cluster.coordinator, live_cluster.client_tls("operator")) as op:
+        before = op.get_key(hot.key_id)
+    adopted = [_log_count(root, i, "epoch_adopted") for i in (1, 2, 3)]
+    info = cluster.ClusterInfo.load(root)
+    admin = CoordinatorClient(info.coordinator, info.client_tls("admin-1"))
+    refresh = observe.InFlight(lambda: admin.refresh_key(hot.key_id))
+    try:
+        # Every party confirmed and the epoch is recorded: CommitEpoch goes to the signers one by one.
+        observe.until(
+            lambda: observe.query(root, "SELECT 1 FROM key_epoch_commits WHERE key_id = ?", hot.key_id),
+            180,
+            poll=0.01,
+            text="the confirmed epoch",
+        )
+        os.kill(observe.pid(root, "coordinator"), signal.SIGKILL)
+        observe.until(lambda: not cluster._alive(observe.pid(root, "coordinator")), 10, text="the coordinator to die")
+        with pytest.raises(grpc.RpcError):
+            refresh.done(30)
+    finally:
+        admin.close()
+    (committed,) = observe.query(root, "SELECT committed FROM key_epoch_commits WHERE key_id = ?", hot.key_id)[0]
+    assert len(json.loads(committed)) < 3, "every signer had committed before the kill"
+
+    cluster.restart(root, "coordinator")  # the scheduler delivers the confirmations to the rest
+    with CoordinatorClient(live_cluster.coordinator, live_cluster.client_tls("operator")) as op:
+        observe.until(lambda: op.get_key(hot.key_id).committing_epoch == 0, 60, poll=0.2, text="the commit")
+        after = op.get_key(hot.key_id)
+    assert (after.epoch, after.public_key, after.eth_address) == (before.epoch + 1, hot.public_key, hot.eth_address)
+    assert [_log_count(root, i, "epoch_adopted") for i in (1, 2, 3)] == [n + 1 for n in adopted]
+    done = _submit(root, hot.key_id, 10**15, f"coord-after-refresh-{uuid.uuid4()}", next(_nonces))
+    assert done.state == "signed", done.error
+    assert Account.recover_transaction(done.raw_tx) == hot.eth_address
+    rc, _, err = tssctl("audit", "verify")
+    assert rc == 0, err
+
+
+def _log_count(root: Path, party: int, event: str) -> int:
+    return (root / "logs" / f"signer-{party}.log").read_text(errors="replace").count(f'"event": "{event}"')
