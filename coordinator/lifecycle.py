@@ -388,9 +388,11 @@ class Lifecycle:
         return row
 
     # --- the scheduler's pass ----------------------------------------------------------------------------
-    def release_due(self, now: int, stop: Callable[[], bool] = lambda: False) -> None:
+    def release_due(self, now: int, stop: Callable[[], bool] = lambda: False, *, all_open: bool = False) -> None:
         """The scheduler's pass over open requests: expire the stale, block those under a replaced
-        policy, sign what a time lock or a lifted freeze releases."""
+        policy, sign what a time lock or a lifted freeze releases. `all_open` re-evaluates every
+        open request (the first pass after a start: a crash between recording the approval that
+        met the quorum and the move it allows left the request pending with its quorum met)."""
         policy = self.governance.policy(now)
         policy_hash = None if policy is None else policy.hash()
         frozen = self.governance.freeze_state()
@@ -398,7 +400,8 @@ class Lifecycle:
             if stop():
                 return
             due = (
-                now >= row.expires_at
+                all_open
+                or now >= row.expires_at
                 or policy_hash is None
                 or row.policy_hash != policy_hash
                 or (row.state == APPROVED and not frozen.is_frozen(row.key_id))

@@ -3,7 +3,9 @@
 Each `tick` promotes governance changes whose time lock ran out, brings lagging signers up to date,
 delivers refreshed epochs still being committed to the signers that missed them, then lets the
 lifecycle expire stale requests, block those under a replaced policy and sign what a time lock or
-a lifted freeze releases. `wake` runs a pass at once (after a governance change).
+a lifted freeze releases. The first tick after a start evaluates every open request once, so a
+crash between two commits of a request's life (an approval that met the quorum, the move it
+allows) never leaves it waiting. `wake` runs a pass at once (after a governance change).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Scheduler:
         self.health = health
         self.interval = interval
         self._wake = threading.Event()
+        self._started = False  # the first pass re-evaluates every open request (Lifecycle.release_due)
         self._closed = False
         self._thread: threading.Thread | None = None
 
@@ -79,7 +82,8 @@ class Scheduler:
         self.admin.sync_signers(self.health.live)
         if self.key_refresh is not None:
             self.key_refresh.retry_commits()
-        self.lifecycle.release_due(now, stop=lambda: self._closed)
+        self.lifecycle.release_due(now, stop=lambda: self._closed, all_open=not self._started)
+        self._started = True
 
     def _loop(self) -> None:
         while not self._closed:

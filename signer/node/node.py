@@ -34,7 +34,7 @@ import structlog
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import PolicyError, Release
 from signer.tss import aux, keygen, presign, sign
-from signer.tss.curve import scalar_to_bytes
+from signer.tss.curve import Q, scalar_to_bytes
 from signer.tss.encoding import encode
 from signer.tss.errors import InvalidInput
 from signer.tss.key_share import AuxInfo, KeyShare
@@ -395,6 +395,10 @@ class SignerNode:
             decision=auth.decision.reason,
             intent_digest=auth.intent.digest().hex(),
             repeat=auth.repeat,
+            # Public (it is the signature's r): lets an auditor check from the logs alone that no
+            # nonce ever signed twice, even when the coordinator never combined a signature.
+            presignature_id=presignature_id.hex(),
+            r=scalar_to_bytes(handle.public.R.x() % Q).hex(),
         )
         attestation = self.attest(key_id, presignature_id).to_bytes()
         return PartialSig(self.party, scalar_to_bytes(partial.sigma), digest, attestation)
