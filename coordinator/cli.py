@@ -30,12 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from coincurve import PublicKey
 from tsscustody.v1 import common_pb2, coordinator_pb2
 
-from signer.chains.ethereum import address_of, keccak256
 from signer.policy import COLD_SWEEP
-from signer.tss.curve import Point
 
 from . import cli_officer, cluster, officer
 from .cli_common import (
@@ -49,6 +46,7 @@ from .cli_common import (
     request_json,
     request_line,
     tx_from_args,
+    verify_eth_signature,
 )
 from .client import CoordinatorClient
 from .officer import IntentMismatch, OfficerError
@@ -86,18 +84,6 @@ def parse_path(text: str) -> tuple[int, ...]:
             raise CliError(f"bad path step {p!r}")
         out.append(int(p))
     return tuple(out)
-
-
-def verify_eth_signature(req: coordinator_pb2.SigningRequest, public_key: bytes, path_pub: bytes | None = None) -> str:
-    """Independently check a signed request: recover the signer from (digest, r, s, v) and the tx hash."""
-    sig = req.r.rjust(32, b"\x00") + req.s.rjust(32, b"\x00") + bytes([req.v])
-    recovered = PublicKey.from_signature_and_message(sig, req.digest, hasher=None)
-    expected = Point.from_bytes(path_pub or public_key)
-    if recovered.format() != expected.to_bytes():
-        raise CliError("the signature does not recover to the key's public key")
-    if keccak256(req.raw_tx) != req.tx_hash:
-        raise CliError("tx_hash is not keccak256(raw_tx)")
-    return address_of(expected)
 
 
 def plan_sweep(hot_balance: int, cap: int, reserve: int) -> int | None:
