@@ -62,7 +62,9 @@ def attest(log: AuditLog, digest: bytes, kind: str, actor: str) -> Attestation:
     return Attestation(kind, digest, entry.seq, entry.hash, signature, log.public_key_bytes())
 
 
-def verify_attestation(public_key: Ed25519PublicKey, kind: str, digest: bytes, audit_seq: int, signature: bytes) -> None:
+def verify_attestation(
+    public_key: Ed25519PublicKey, kind: str, digest: bytes, audit_seq: int, signature: bytes
+) -> None:
     """Raise `AttestationError` unless the audit key signed (kind, digest, audit_seq)."""
     try:
         public_key.verify(signature, attestation_message(kind, digest, audit_seq))

@@ -10,6 +10,7 @@ tssctl sign-eth ...                                 (the same as withdraw)
 tssctl sweep --key KEY_ID --hot-balance WEI --cap WEI --reserve WEI --to COLD [tx options]
 tssctl request show ID                             tssctl request list [--state S] [--key KEY_ID] [--limit N]
 tssctl demo [--dir D] [--level 128|112]
+tssctl drill --scenario NAME [--fresh] ... | tssctl drill verify REPORT   (cli_drill.py)
 and the officer, admin and auditor commands of cli_officer.py (approve, reject, freeze, unfreeze,
 officer keygen, policy show|propose, audit export|verify).
 
@@ -34,7 +35,7 @@ from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from signer.policy import COLD_SWEEP
 
-from . import cli_officer, cluster, officer
+from . import cli_drill, cli_officer, cluster, officer
 from .cli_common import (
     DEFAULT_DIR,
     CliError,
@@ -370,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_request)
 
     cli_officer.add_parsers(sub)
+    cli_drill.add_parsers(sub)
 
     d = sub.add_parser(
         "demo", help="2-of-3 cluster: keygen, an automatic and an officer-approved withdrawal, verify, shut down"

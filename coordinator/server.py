@@ -4,7 +4,8 @@ Roles (from the client certificate): operators and admins create keys, admins re
 backends submit signing requests (the certificate's common name is the request's initiator);
 officers approve, reject, freeze and unfreeze (an approval, rejection or freeze must be signed by
 the officer the certificate names); admins propose policy and registry changes; auditors export
-the audit log; operators and admins have reports (drills) attested; backends, operators, officers, auditors and admins read keys, requests, governance.
+the audit log; operators and admins have reports (drills) attested; backends, operators,
+officers, auditors and admins read keys, requests, governance.
 Service errors become status codes; a protocol abort is ABORTED with the blames in the
 `tss-blame-bin` trailer (the same codec the signers use) and named in the details. A policy
 refusal's stable reason starts the details (`self_approval: officer-1`).
