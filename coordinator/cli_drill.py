@@ -46,6 +46,10 @@ def cmd_drill_run(args: argparse.Namespace) -> int:
     if not args.scenario:
         raise CliError(f"tssctl drill --scenario NAME (one of {', '.join(SCENARIOS)})")
     scenario = SCENARIOS[args.scenario]
+    try:
+        scenario.check()  # before anything is created or touched
+    except DrillFailure as exc:
+        raise CliError(str(exc)) from None
     if args.fresh:
         root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="tss-drill-", dir=_run_dir()))
     else:
