@@ -84,16 +84,22 @@ def _audit_lines(args: argparse.Namespace, root: Path) -> list[str]:
     if args.audit_file:
         return Path(args.audit_file).read_text().splitlines()
     info = cluster.ClusterInfo.load(root)
-    if cluster._alive(info.pids.get("coordinator", 0) or 0) or not (root / "coordinator").exists():
+    pid = info.pids.get("coordinator")
+    if pid and cluster._alive(pid):
         with CoordinatorClient(info.coordinator, info.client_tls("auditor")) as c:
             return c.export_audit(0)
-    db = root / "coordinator" / "coordinator.db"
-    conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
+    db = root / "coordinator" / "coordinator.db"  # a stopped cluster (e.g. after --fresh): read its file
+    if not db.exists():
+        raise CliError(f"no audit log: the coordinator in {root} is not running and {db} does not exist")
     try:
-        out = io.StringIO()
-        audit.export(conn, out, 0)
-    finally:
-        conn.close()
+        conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            out = io.StringIO()
+            audit.export(conn, out, 0)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise CliError(f"cannot read the audit log in {db}: {exc}") from None
     return out.getvalue().splitlines()
 
 
