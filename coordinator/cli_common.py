@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from coincurve import PublicKey
 from tsscustody.v1 import common_pb2, coordinator_pb2
 
+from signer.chains.ethereum import address_of, keccak256
 from signer.policy import Intent, PolicyError
 from signer.policy.intent import describe_calldata
+from signer.tss.curve import Point
 
 from . import cluster
 from .client import CoordinatorClient
@@ -182,3 +185,15 @@ def add_tx_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--priority-fee", type=int, default=2 * 10**9, help="max priority fee per gas, wei")
     p.add_argument("--path", default="m", help="non-hardened derivation path, e.g. m/0/7")
     p.add_argument("--idempotency-key", default="", help="default: a fresh random one")
+
+
+def verify_eth_signature(req: coordinator_pb2.SigningRequest, public_key: bytes, path_pub: bytes | None = None) -> str:
+    """Independently check a signed request: recover the signer from (digest, r, s, v) and the tx hash."""
+    sig = req.r.rjust(32, b"\x00") + req.s.rjust(32, b"\x00") + bytes([req.v])
+    recovered = PublicKey.from_signature_and_message(sig, req.digest, hasher=None)
+    expected = Point.from_bytes(path_pub or public_key)
+    if recovered.format() != expected.to_bytes():
+        raise CliError("the signature does not recover to the key's public key")
+    if keccak256(req.raw_tx) != req.tx_hash:
+        raise CliError("tx_hash is not keccak256(raw_tx)")
+    return address_of(expected)

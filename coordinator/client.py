@@ -153,6 +153,13 @@ class CoordinatorClient:
         stream = self.stub.ExportAudit(coordinator_pb2.ExportAuditRequest(since_seq=since_seq), timeout=self.timeout)
         return [line.json for line in stream]
 
+    def attest_report(self, digest: bytes, kind: str) -> coordinator_pb2.ReportAttestation:
+        """Have the coordinator record and sign a report digest (operator or admin role)."""
+        reply: coordinator_pb2.ReportAttestation = self.stub.AttestReport(
+            coordinator_pb2.AttestReportRequest(report_digest=digest, kind=kind), timeout=60
+        )
+        return reply
+
     def watch(self, request_id: str) -> Iterator[coordinator_pb2.SigningRequest]:
         """Every state the request passes through until it is final."""
         yield from self.stub.Watch(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=self.timeout)

@@ -4,7 +4,8 @@ Roles (from the client certificate): operators and admins create keys, admins re
 backends submit signing requests (the certificate's common name is the request's initiator);
 officers approve, reject, freeze and unfreeze (an approval, rejection or freeze must be signed by
 the officer the certificate names); admins propose policy and registry changes; auditors export
-the audit log; backends, operators, officers, auditors and admins read keys, requests, governance.
+the audit log; operators and admins have reports (drills) attested; backends, operators,
+officers, auditors and admins read keys, requests, governance.
 Service errors become status codes; a protocol abort is ABORTED with the blames in the
 `tss-blame-bin` trailer (the same codec the signers use) and named in the details. A policy
 refusal's stable reason starts the details (`self_approval: officer-1`).
@@ -276,6 +277,17 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             if not context.is_active():
                 return
             yield coordinator_pb2.AuditLine(json=line)
+
+    def AttestReport(self, request: coordinator_pb2.AttestReportRequest, context: grpc.ServicerContext) -> Any:
+        def run(peer: Peer) -> coordinator_pb2.ReportAttestation:
+            check_bytes("report_digest", bytes(request.report_digest), limits.MAX_SIGNATURE)
+            check_text("kind", request.kind, limits.MAX_WORD)
+            a = self.service.attest_report(bytes(request.report_digest), request.kind, actor=peer.name)
+            return coordinator_pb2.ReportAttestation(
+                signature=a.signature, audit_seq=a.audit_seq, audit_hash=a.audit_hash, audit_public_key=a.public_key
+            )
+
+        return self._call(context, KEY_ADMINS, run)
 
 
 def create_server(

@@ -44,6 +44,7 @@ import structlog
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL
 
+from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
 from .errors import (
     ERRORS,
@@ -300,6 +301,10 @@ class CoordinatorService:
         self.scheduler.tick()
 
     # --- reading ---------------------------------------------------------------------------------------
+    def attest_report(self, digest: bytes, kind: str, *, actor: str) -> Attestation:
+        """Record an audit entry naming a report's digest and sign it (see `attestation.attest`)."""
+        return attest(self.audit, digest, kind, actor)
+
     def export_audit(self, since_seq: int = 0) -> list[str]:
         """The audit log as JSON lines (see `AuditTrail.export_lines`)."""
         return self.trail.export_lines(since_seq)

@@ -192,6 +192,11 @@ class AuditLog:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ).decode()
 
+    def sign(self, message: bytes) -> bytes:
+        """Sign a domain-separated message with the audit key (checkpoints and report attestations
+        use distinct `encode` tags, so one can never pass for the other)."""
+        return self._key.sign(message)
+
     # --- writing ---------------------------------------------------------------------------------
     def append(
         self,

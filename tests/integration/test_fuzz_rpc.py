@@ -279,6 +279,12 @@ def _coordinator_calls(g: _Gen) -> list[tuple[str, str, Any, int]]:
             kept_change,
         ),
         ("ExportAudit", "auditor", c.ExportAuditRequest(since_seq=r.randrange(2**64)), 0),
+        (
+            "AttestReport",
+            r.choice(["operator", "admin-2"]),
+            c.AttestReportRequest(report_digest=g.blob(32), kind=g.word("drill")),
+            small,
+        ),
     ]
     return menu
 
@@ -376,7 +382,7 @@ def test_fuzz_every_rpc_without_internal_errors_deaths_or_unexplained_growth(
     accepted_submits = 0
     bad: list[str] = []
     start = time.monotonic()
-    for i in range(12):  # 12 x (14 coordinator + 6 x 3 signer) = 384 calls
+    for i in range(12):  # 12 x (15 coordinator + 6 x 3 signer) = 396 calls
         for method, who, request, may_add in _coordinator_calls(g):
             stub = coordinator_pb2_grpc.CoordinatorStub(channels[(live_cluster.coordinator, who)])
             code = _invoke(stub, method, request)

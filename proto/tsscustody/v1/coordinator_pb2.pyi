@@ -89,6 +89,26 @@ class AuditLine(_message.Message):
     json: str
     def __init__(self, json: _Optional[str] = ...) -> None: ...
 
+class AttestReportRequest(_message.Message):
+    __slots__ = ("report_digest", "kind")
+    REPORT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    report_digest: bytes
+    kind: str
+    def __init__(self, report_digest: _Optional[bytes] = ..., kind: _Optional[str] = ...) -> None: ...
+
+class ReportAttestation(_message.Message):
+    __slots__ = ("signature", "audit_seq", "audit_hash", "audit_public_key")
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_HASH_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    signature: bytes
+    audit_seq: int
+    audit_hash: bytes
+    audit_public_key: bytes
+    def __init__(self, signature: _Optional[bytes] = ..., audit_seq: _Optional[int] = ..., audit_hash: _Optional[bytes] = ..., audit_public_key: _Optional[bytes] = ...) -> None: ...
+
 class CreateKeyRequest(_message.Message):
     __slots__ = ("name", "threshold", "level")
     NAME_FIELD_NUMBER: _ClassVar[int]

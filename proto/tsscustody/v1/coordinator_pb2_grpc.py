@@ -106,6 +106,11 @@ class CoordinatorStub:
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ExportAuditRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.AuditLine.FromString,
                 _registered_method=True)
+        self.AttestReport = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/AttestReport',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.AttestReportRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportAttestation.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -204,6 +209,15 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AttestReport(self, request, context):
+        """Operators and admins: the coordinator records an audit entry naming a report's digest (e.g. a
+        disaster-recovery drill report), checkpoints the log, and signs (kind, digest, entry seq) with
+        its audit key, so anyone holding the audit public key can check the report and find its entry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -276,6 +290,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.ExportAudit,
                     request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ExportAuditRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.AuditLine.SerializeToString,
+            ),
+            'AttestReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttestReport,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.AttestReportRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportAttestation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -658,6 +677,33 @@ class Coordinator:
             '/tsscustody.v1.Coordinator/ExportAudit',
             tsscustody_dot_v1_dot_coordinator__pb2.ExportAuditRequest.SerializeToString,
             tsscustody_dot_v1_dot_coordinator__pb2.AuditLine.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttestReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/AttestReport',
+            tsscustody_dot_v1_dot_coordinator__pb2.AttestReportRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.ReportAttestation.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,6 +17,7 @@ from eth_account import Account
 from tsscustody.v1 import coordinator_pb2
 
 from coordinator import certs, relay
+from coordinator.attestation import ATTESTATION, verify_attestation
 from coordinator.client import CoordinatorClient
 from coordinator.server import create_server
 from coordinator.service import CoordinatorService, reject_message
@@ -325,3 +326,20 @@ def test_audit_export_is_for_auditors_and_verifies(cluster: Cluster) -> None:
     with cluster.client("auditor") as au:
         lines = [line.json for line in au.stub.ExportAudit(coordinator_pb2.ExportAuditRequest())]
     assert audit.verify_export(lines, cluster.service.audit.public_key).ok
+
+
+def test_attest_report_records_signs_and_is_for_operators_and_admins(cluster: Cluster) -> None:
+    digest = bytes(range(32))
+    with cluster.client("operator") as op:
+        a = op.attest_report(digest, "drill")
+        with pytest.raises(grpc.RpcError) as exc:
+            op.attest_report(b"\x01" * 31, "drill")
+        assert _code(exc) == grpc.StatusCode.INVALID_ARGUMENT and "report_digest" in exc.value.details()
+    verify_attestation(cluster.service.audit.public_key, "drill", digest, a.audit_seq, a.signature)
+    entry = cluster.service.audit.entries(a.audit_seq, 1)[0]
+    assert (entry.kind, entry.subject, entry.actor, entry.hash) == (ATTESTATION, digest.hex(), "operator", a.audit_hash)
+    assert a.audit_public_key == cluster.service.audit.public_key_bytes()
+    for who in ("backend", "auditor", "officer-1"):
+        with cluster.client(who) as c, pytest.raises(grpc.RpcError) as exc:
+            c.attest_report(digest, "drill")
+        assert _code(exc) == grpc.StatusCode.PERMISSION_DENIED
