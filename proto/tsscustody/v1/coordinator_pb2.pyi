@@ -111,6 +111,18 @@ class RefreshKeyRequest(_message.Message):
     key_id: str
     def __init__(self, key_id: _Optional[str] = ...) -> None: ...
 
+class ReshareKeyRequest(_message.Message):
+    __slots__ = ("key_id", "parties", "threshold", "dealers")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    DEALERS_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    parties: _containers.RepeatedScalarFieldContainer[int]
+    threshold: int
+    dealers: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., dealers: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class Key(_message.Message):
     __slots__ = ("key_id", "name", "public_key", "chain_code", "threshold", "parties", "eth_address", "epoch", "committing_epoch")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
