@@ -37,6 +37,7 @@ from signer.tss.errors import InternalError, ProtocolAbort
 
 from . import limits, wire
 from .config import NodeConfig
+from .key_reshare import ReshareStart
 from .limits import check_bytes, check_count, check_text
 from .logging import configure_logging
 from .node import SignerNode
@@ -54,6 +55,15 @@ def _check_start(m: signer_pb2.StartSessionRequest) -> None:
     check_count("parties", m.parties, limits.MAX_PARTIES)
     check_text("level", m.level, limits.MAX_WORD)
     check_count("path", m.path, limits.MAX_PATH)
+    check_count("dealers", m.dealers, limits.MAX_PARTIES)
+    check_count("new_parties", m.new_parties, limits.MAX_PARTIES)
+    check_bytes("committee", bytes(m.committee), limits.MAX_ORDER)  # 33 bytes and an index a party
+
+
+def _reshare_start(m: signer_pb2.StartSessionRequest) -> ReshareStart | None:
+    if m.protocol != "reshare":
+        return None
+    return ReshareStart(tuple(m.dealers), tuple(m.new_parties), m.threshold, bytes(m.committee))
 
 
 def _check_deliver(m: signer_pb2.DeliverRequest) -> None:
@@ -190,6 +200,7 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
                     threshold=request.threshold,
                     level=request.level,
                     path=tuple(request.path),
+                    reshare=_reshare_start(request),
                 )
             )
 
@@ -255,6 +266,13 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
             return signer_pb2.CommitEpochResponse(epoch=epoch, adopted=adopted)
 
         return self._call(context, run, EPOCH_CALLERS)
+
+    def KeyCommittee(self, request: signer_pb2.KeyCommitteeRequest, context: grpc.ServicerContext) -> Any:
+        def run() -> signer_pb2.KeyCommitteeResponse:
+            check_text("key_id", request.key_id, limits.MAX_ID)
+            return signer_pb2.KeyCommitteeResponse(committee=self.node.key_committee(request.key_id))
+
+        return self._call(context, run)
 
     def NodeStatus(self, request: signer_pb2.NodeStatusRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.NodeStatusResponse:
