@@ -18,6 +18,7 @@
    aux epoch and the row goes, in one transaction (`key_refresh_committed`). A signer that cannot
    be reached keeps the key committing; the scheduler's tick (`retry_commits`) delivers the
    confirmations again until every signer adopted, and a signer restored later commits then.
+   Steps 3 (the confirmation check) and 5 live in epoch_commit.py, shared with reshare.
 
 The request kind with an admin-quorum policy rule the issue asks for is not built: RefreshKey
 needs an `admin` certificate and every call is audited with the caller (docs/architecture.md,
@@ -30,7 +31,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from signer.node.epoch_confirmation import RefreshPublic, check_confirmations, epoch_digest
+from signer.node.epoch_confirmation import RefreshPublic, epoch_digest
 from signer.policy import PolicyError
 from signer.tss.errors import DecodeError
 
@@ -65,7 +66,7 @@ class KeyRefresh:
         self.trail = trail
         self.health = health
         self.peers = peers
-        self.commits = EpochCommits(store, signers, sessions, trail)
+        self.commits = EpochCommits(store, signers, sessions, trail, peers)
 
     def refresh(self, key_id: str, *, actor: str = "coordinator") -> KeyRecord:
         """Refresh every share of `key_id` and commit the new epoch on every signer (see the module)."""
@@ -124,21 +125,8 @@ class KeyRefresh:
             self._aborted(key, actor, "refresh output does not keep the key or skips an epoch")
             raise Aborted("the refresh output does not keep the key, or is not its next epoch")
         digest = epoch_digest(out)
-        sign_keys = dict(self.peers) if self.peers is not None else None
         try:
-            if sign_keys is None:
-                # No identity keys configured (in-process tests): the signers' own check still binds.
-                if set(confirmations) != set(key.parties):
-                    raise PolicyError("epoch_confirmation", f"confirmations from {sorted(confirmations)} only")
-            else:
-                check_confirmations(
-                    list(confirmations.values()),
-                    key_id=key.key_id,
-                    epoch=public.epoch,
-                    digest=digest,
-                    parties=key.parties,
-                    sign_keys=sign_keys,
-                )
+            self.commits.check(key.key_id, public.epoch, digest, confirmations, key.parties)
         except PolicyError as exc:
             self._aborted(key, actor, str(exc))
             raise Aborted(f"refresh not confirmed by every signer: {exc}") from None

@@ -45,8 +45,11 @@ def primes_of(party: int) -> Callable[[int], int]:
     return lambda bits: fixture_primes(bits)[(4 * next(k) + party - 1) % 36]
 
 
-def make_cluster(root: Path, clock: Clock) -> dict[int, SignerNode]:
-    """Signers 1-3 holding 2-of-3 shares of KEY_ID, and a fresh signer 4 that every one knows."""
+def make_cluster(
+    root: Path, clock: Clock, admins: Mapping[str, str] | None = None, key_id: str = KEY_ID
+) -> dict[int, SignerNode]:
+    """Signers 1-3 holding 2-of-3 shares of `key_id`, and a fresh signer 4 that every one knows;
+    with the node tests' demo governance installed unless other genesis `admins` are pinned."""
     idents = {p: Identity.generate(p) for p in (*PARTIES, 4)}
     shares, aux = keygen_shares(2, PARTIES), aux_from_fixtures(LEVEL_112, PARTIES)
     nodes = {}
@@ -57,11 +60,12 @@ def make_cluster(root: Path, clock: Clock) -> dict[int, SignerNode]:
         store = EncryptedStore(d / "store", KEK)
         store.put("identity", idents[p].to_bytes())
         if p in PARTIES:
-            store.put(f"keys/{KEY_ID}/share", shares[p].to_bytes())
-            store.put(f"keys/{KEY_ID}/aux", aux[p].to_bytes())
-        cfg = node_config(root, p, idents, trusted_admins())
+            store.put(f"keys/{key_id}/share", shares[p].to_bytes())
+            store.put(f"keys/{key_id}/aux", aux[p].to_bytes())
+        cfg = node_config(root, p, idents, trusted_admins() if admins is None else admins)
         nodes[p] = SignerNode(cfg, primes=primes_of(p), rng=SeededRng(f"reshare{p}/{root.name}"), clock=clock)
-    install(nodes.values(), *demo_documents(clock.now()), clock.now())
+    if admins is None:
+        install(nodes.values(), *demo_documents(clock.now()), clock.now())
     return nodes
 
 
