@@ -65,6 +65,7 @@ def key_json(k: coordinator_pb2.Key) -> dict[str, Any]:
         "address": k.eth_address,
         "epoch": k.epoch,
         "committing_epoch": k.committing_epoch,
+        "retired": list(k.retired),
     }
 
 
