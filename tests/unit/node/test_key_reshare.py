@@ -34,7 +34,7 @@ from tests.sessions import aux_from_fixtures, keygen_shares
 from .support import KEK, KEY_ID, PARTIES, Clock, demo_documents, install, node_config, relay, trusted_admins
 from .test_key_epochs import assert_signs
 
-pytestmark = pytest.mark.slow(15)  # one aux info run (fixture primes, level 112)
+pytestmark = pytest.mark.slow(25)  # two aux info runs (fixture primes, level 112)
 
 Tamper = Callable[[Envelope, int], Envelope | None]
 
@@ -209,3 +209,50 @@ def test_a_dealer_refuses_a_committee_that_is_not_its_own(cluster: tuple[dict[in
         nodes[1].start_session(b"reshare-forged", "reshare", KEY_ID, (1, 2, 4), threshold=2, reshare=params)
     with pytest.raises(InvalidInput, match="union"):
         nodes[1].start_session(b"reshare-mismatch", "reshare", KEY_ID, (1, 2), threshold=2, reshare=params)
+
+
+def test_grow_to_3_of_4_then_shrink_back_to_2_of_3_same_key(cluster: tuple[dict[int, SignerNode], Clock]) -> None:
+    nodes, clock = cluster
+    public_key = nodes[1].key_share(KEY_ID).public_key
+    old3 = nodes[3].key_share(KEY_ID)
+    # Grow: dealers {1, 2}; 3 stays on without dealing (its share is replaced), 4 joins; t' = 3.
+    _, confirmations, aborts = reshare(nodes, b"reshare-grow-3of4", (1, 2), (1, 2, 3, 4), t=3)
+    assert not aborts and set(confirmations) == {1, 2, 3, 4}
+    for p in (1, 2, 3, 4):
+        assert nodes[p].commit_epoch(KEY_ID, 1, list(confirmations.values())) == (1, True)
+    grown = {p: nodes[p].key_share(KEY_ID) for p in (1, 2, 3, 4)}
+    assert all(s.threshold == 3 and s.parties == (1, 2, 3, 4) and s.public_key == public_key for s in grown.values())
+    assert grown[3].x != old3.x
+    # Shrink: dealers {1, 3, 4} (t = 3 of them), new committee {1, 2, 4} at t' = 2; 3 retires.
+    _, confirmations, aborts = reshare(nodes, b"reshare-shrink-2of3", (1, 3, 4), (1, 2, 4), t=2)
+    assert not aborts and set(confirmations) == {1, 2, 3, 4}
+    for p in (1, 2, 3, 4):
+        assert nodes[p].commit_epoch(KEY_ID, 2, list(confirmations.values())) == (2, True)
+    assert nodes[3].key_ids() == [] and nodes[3].epochs.retired_at(KEY_ID) == 2
+    run_aux(nodes, (1, 2, 4), b"aux-after-shrink")
+    assert_signs(nodes, clock, b"sign-after-shrink", (2, 4))
+
+
+def test_a_retiring_party_that_crashes_mid_switch_finishes_retiring_at_start(
+    cluster: tuple[dict[int, SignerNode], Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nodes, clock = cluster
+    _, confirmations, aborts = reshare(nodes, b"reshare-retire-crash", (1, 2, 3), (1, 2, 4))
+    assert not aborts
+    node = nodes[3]
+    delete = node.store.delete
+
+    def crash_on_share(name: str) -> None:
+        if name == f"keys/{KEY_ID}/share":
+            raise OSError("power cut")
+        delete(name)
+
+    monkeypatch.setattr(node.store, "delete", crash_on_share)
+    with pytest.raises(OSError):
+        node.commit_epoch(KEY_ID, 1, list(confirmations.values()))
+    monkeypatch.undo()
+    node.close()
+    nodes[3] = SignerNode(node.config, primes=primes_of(3), rng=SeededRng("restarted-3"), clock=clock)
+    assert not nodes[3].store.exists(f"keys/{KEY_ID}/share") and nodes[3].epochs.retired_at(KEY_ID) == 1
+    assert not nodes[3].store.exists(pending_name(KEY_ID))
+    assert nodes[3].commit_epoch(KEY_ID, 1, list(confirmations.values())) == (1, False)
