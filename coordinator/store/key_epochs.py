@@ -93,6 +93,16 @@ class KeyEpochTables(Database):
             ints_from_json(row["confirmers"]),
         )
 
+    def key_waits(self, key_id: str) -> bool:
+        """The key does not sign now: a new epoch is being committed, or a reshared key has no aux
+        info for its new committee yet."""
+        row = self._conn().execute(
+            "SELECT k.aux_epoch, c.key_id AS committing FROM keys k "
+            "LEFT JOIN key_epoch_commits c ON c.key_id = k.key_id WHERE k.key_id = ?",
+            (key_id,),
+        ).fetchone()
+        return row is not None and (row["committing"] is not None or not bytes(row["aux_epoch"]))
+
     def epoch_commits(self) -> list[str]:
         """Keys with an epoch being committed."""
         return [r[0] for r in self._conn().execute("SELECT key_id FROM key_epoch_commits ORDER BY key_id")]

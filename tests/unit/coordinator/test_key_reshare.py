@@ -13,18 +13,19 @@ from pathlib import Path
 import pytest
 
 from coordinator import store as st
-from coordinator.errors import InvalidRequest, Unavailable
+from coordinator.errors import FailedPrecondition, InvalidRequest, Unavailable
 from coordinator.service import CoordinatorService
-from coordinator.signer_client import LocalSignerClient, SignerClient, SignerUnavailable
+from coordinator.signer_client import LocalSignerClient, SessionParams, SignerClient, SignerUnavailable
 from coordinator.store import Store
 from signer.chains.ethereum import Eip1559Tx
 from signer.node.node import SignerNode
+from signer.node.sessions import StepResult
 from tests.unit.node.support import Clock
 from tests.unit.node.test_key_reshare import make_cluster
 
 from .governance_fixtures import add_key, install_demo_governance, trusted_admins
 
-pytestmark = pytest.mark.slow(15)  # one aux info run at level 112
+pytestmark = pytest.mark.slow(30)  # three aux info runs at level 112
 KEY_ID = "kr"
 
 
@@ -112,3 +113,30 @@ def test_a_reshare_whose_commit_misses_a_party_holds_the_old_record_until_the_ti
     service.tick()
     after = service.get_key(KEY_ID)
     assert service.committing_epoch(KEY_ID) == 0 and after.epoch == before.epoch + 1 and after.aux_epoch
+
+
+def test_requests_wait_for_the_new_committees_aux_info_and_sign_once_the_tick_ran_it(
+    cluster: tuple[CoordinatorService, dict[int, SignerNode], dict[int, LocalSignerClient]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service, _, local = cluster
+    before = service.get_key(KEY_ID)
+    start = local[4].start_session
+
+    def no_aux(session_id: bytes, protocol: str, parties: tuple[int, ...], params: SessionParams) -> StepResult:
+        if protocol == "aux":
+            raise SignerUnavailable(4, "UNAVAILABLE: down for aux")
+        return start(session_id, protocol, parties, params)
+
+    monkeypatch.setattr(local[4], "start_session", no_aux)
+    key = service.reshare_key(KEY_ID, (1, 2, 4), 2, (1, 2))
+    assert key.epoch == before.epoch + 1 and key.aux_epoch == b""  # committed, aux info still due
+    with pytest.raises(FailedPrecondition, match="waits for aux info"):
+        service.ensure_presignatures(KEY_ID, (1, 2))
+    held = service.sign_eth(KEY_ID, "waits-for-aux", (), tx(2))
+    assert held.state == st.APPROVED  # held, not failed
+    monkeypatch.undo()
+    service.health.mark(4, True)
+    service.tick()
+    assert service.get_key(KEY_ID).aux_epoch
+    assert service.get_request(held.request_id).state == st.SIGNED
