@@ -362,7 +362,8 @@ class LocalSignerClient:
     def start_session(
         self, session_id: bytes, protocol: str, parties: tuple[int, ...], params: SessionParams
     ) -> StepResult:
-        """StartSession."""
+        """StartSession (a reshare's parameters only to a reshare: test doubles need not know them)."""
+        extra = {} if params.reshare is None else {"reshare": params.reshare}
         step: StepResult = self._call(
             lambda: self.node.start_session(
                 session_id,
@@ -372,7 +373,7 @@ class LocalSignerClient:
                 threshold=params.threshold,
                 level=params.level,
                 path=params.path,
-                reshare=params.reshare,
+                **extra,
             )
         )
         return step
