@@ -4,13 +4,14 @@
                                    its certificate, KEK, identity and node.json; every other
                                    signer's node.json and coordinator.json learn its address and
                                    identity keys. Parties in `retire` are revoked in the same pass
-                                   (below). Then the new signer starts, and every running signer
-                                   and the coordinator restart (they load peers at start; a
-                                   restarted signer loses its in-memory presignatures).
+                                   (below). Then the new signer starts, every running signer
+                                   reloads its peers on SIGHUP (no restart: presignatures and the
+                                   warm prime pool stay) and the coordinator restarts (it loads
+                                   its signers at start).
     retire_signer(root, party)     revoke a party: removed from coordinator.json (signers, peers)
                                    and from every signer's peers, listed under `retired` in every
                                    config (a retired index is refused as signer or peer, and a node
-                                   configured as a retired party does not start); restarts as above.
+                                   configured as a retired party does not start); reloads as above.
     replace_signer(root, lost)     the disaster-recovery path: add a signer retiring `lost`, then
                                    reshare every key that `lost` held to (its parties − lost + new)
                                    at the same threshold, dealt by the live old signers; returns the
@@ -23,7 +24,10 @@ processes around it.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,7 @@ from . import certs, cluster
 from .client import CoordinatorClient
 
 ADMIN = "admin-1"
+RELOAD_TIMEOUT = 10.0
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -84,13 +89,24 @@ def _revoke(root: Path, retire: Iterable[int]) -> None:
     _write(root / "cluster.json", info.to_json())
 
 
-def _restart_running(root: Path, skip: Sequence[int], say: cluster.Progress) -> None:
+def _reload_running(root: Path, skip: Sequence[int], say: cluster.Progress) -> None:
+    """SIGHUP every running signer (it reloads its peers, keeping its presignatures and warm prime
+    pool) and wait for its `peers_reloaded` log line; then restart the coordinator."""
     info = cluster.ClusterInfo.load(root)
     for party in sorted(info.signers):
         name = f"signer-{party}"
-        if party not in skip and name in info.pids and cluster._alive(info.pids[name]):
-            say(f"restarting {name} (it loads its peers at start)")
-            cluster.restart(root, name)
+        pid = info.pids.get(name)
+        if party in skip or pid is None or not cluster._alive(pid):
+            continue
+        log = root / "logs" / f"{name}.log"
+        before = log.read_text(errors="replace").count('"peers_reloaded"')
+        say(f"{name} reloads its peers (SIGHUP)")
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while log.read_text(errors="replace").count('"peers_reloaded"') <= before:
+            if time.monotonic() > deadline:
+                raise cluster.ClusterError(f"{name} did not reload its peers in time (logs/{name}.log)")
+            time.sleep(0.05)
     say("restarting the coordinator (it loads its signers at start)")
     cluster.restart(root, "coordinator")
 
@@ -144,7 +160,7 @@ def add_signer(root: Path, retire: Sequence[int] = (), progress: cluster.Progres
     _revoke(root, retire)
     say(f"starting signer {party} at {address}")
     cluster.restart_signer(root, party)
-    _restart_running(root, (party,), say)
+    _reload_running(root, (party,), say)
     return party
 
 
@@ -158,7 +174,7 @@ def retire_signer(root: Path, party: int, progress: cluster.Progress | None = No
         say(f"stopping {name}")
         cluster.stop_process(info.pids[name])
     _revoke(root, (party,))
-    _restart_running(root, (), say)
+    _reload_running(root, (), say)
 
 
 def keys_of(root: Path, party: int) -> list[tuple[str, tuple[int, ...], int]]:

@@ -117,11 +117,16 @@ class KeyEpochs:
     ) -> None:
         self.store = store
         self.identity = identity
-        self.sign_keys = {j: p.sign_pub for j, p in peers.items()} | {identity.party: identity.public().sign_pub}
+        self.set_peers(peers)
         self._on_adopted = on_adopted
         self._lock_of = lock_of
         self._confirmations: dict[bytes, bytes] = {}  # by session id, until the last step is returned
         self._lock = threading.Lock()
+
+    def set_peers(self, peers: Mapping[int, PeerKeys]) -> None:
+        """The identity keys confirmations are checked against (this node's and its peers')."""
+        own = {self.identity.party: self.identity.public().sign_pub}
+        self.sign_keys = {j: p.sign_pub for j, p in peers.items()} | own
 
     def pending(self, key_id: str) -> PendingEpoch | None:
         """The key's pending epoch, if any."""

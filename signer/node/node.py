@@ -47,6 +47,7 @@ from signer.tss.rng import Rng, SystemRng
 from . import key_reshare, store_checks
 from .config import NodeConfig
 from .governance import GovernanceView, NodeGovernance
+from .identity import PeerKeys
 from .key_epochs import KeyEpochs
 from .peer_state import PeerStateCheck
 from .sessions import Envelope, SessionManager, StepResult
@@ -179,6 +180,11 @@ class SignerNode:
     def commit_epoch(self, key_id: str, epoch: int, confirmations: Sequence[bytes]) -> tuple[int, bool]:
         """CommitEpoch: adopt a pending refreshed epoch (see `KeyEpochs.commit`); raises `PolicyError`."""
         return self.epochs.commit(check_key_id(key_id), epoch, tuple(confirmations))
+
+    def update_peers(self, peers: dict[int, PeerKeys]) -> None:
+        """Peers reloaded from the config (SIGHUP): every holder's dict is replaced, never mutated."""
+        self.sessions.peers, self.peer_state.peers = dict(peers), dict(peers)
+        self.epochs.set_peers(peers)
 
     def close(self) -> None:
         """Stop background work and close the release journal."""

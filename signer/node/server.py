@@ -313,9 +313,27 @@ def create_server(
     return server, port
 
 
+def _reload_peers(node: SignerNode, config_path: Path) -> None:
+    """SIGHUP: take the peers (and retired parties) of the config file as it is now; a signer added
+    or retired by the operator joins or leaves without a restart (coordinator/reshare_ops.py)."""
+    try:
+        config = NodeConfig.load(config_path)
+        if config.party != node.party:
+            raise ValueError(f"the config now names party {config.party}, not {node.party}")
+    except (OSError, ValueError, KeyError) as exc:
+        log.error("peers_reload_refused", party=node.party, error=str(exc))
+        return
+    node.update_peers(config.peers)
+    log.info("peers_reloaded", party=node.party, peers=sorted(config.peers), retired=list(config.retired))
+
+
 def serve(config_path: Path) -> None:
-    """Run a signer until SIGTERM/SIGINT, then stop gracefully."""
-    config = NodeConfig.load(config_path)
+    """Run a signer until SIGTERM/SIGINT, then stop gracefully; SIGHUP reloads its peers."""
+    try:
+        config = NodeConfig.load(config_path)
+    except ValueError as exc:  # e.g. a retired party: one line, not a traceback
+        sys.stderr.write(f"signer: refusing to start: {exc}\n")
+        raise SystemExit(2) from None
     configure_logging(f"signer-{config.party}")
     try:
         node = SignerNode(config)
@@ -332,6 +350,7 @@ def serve(config_path: Path) -> None:
     threading.Thread(target=store_health.watch, args=(stop,), name="store-health", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: _reload_peers(node, config_path))
     stop.wait()
     log.info("signer_stopping")
     server.stop(grace=5).wait()

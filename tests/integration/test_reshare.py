@@ -49,11 +49,14 @@ def test_a_lost_signer_is_replaced_and_the_key_signs_through_the_new_one(
 
     old3 = root / "old-signer-3"
     shutil.copytree(root / "signer-3", old3)  # what a thief of the lost machine would hold
-    os.kill(cluster.ClusterInfo.load(root).pids["signer-3"], signal.SIGKILL)
+    pids = cluster.ClusterInfo.load(root).pids
+    os.kill(pids["signer-3"], signal.SIGKILL)
 
     rc, out, err = tssctl("cluster", "replace-signer", "signer-3")
     assert rc == 0, err
     assert out == {"dir": str(root), "retired": 3, "added": 4}
+    now = cluster.ClusterInfo.load(root).pids  # the survivors reloaded their peers without a restart
+    assert (now["signer-1"], now["signer-2"]) == (pids["signer-1"], pids["signer-2"])
     rc, shown, err = tssctl("key", "show", key.key_id)
     assert rc == 0, err
     assert shown["parties"] == [1, 2, 4] and shown["threshold"] == 2 and shown["epoch"] == key.epoch + 1
@@ -88,6 +91,6 @@ def test_a_lost_signer_is_replaced_and_the_key_signs_through_the_new_one(
     assert "3" not in coordinator_config["signers"] and coordinator_config["retired"] == [3]
 
     logs = log_text(root)
-    assert '"key_reshare_committed"' in logs and '"key_aux_ready"' in logs
+    assert '"key_reshare_committed"' in logs and '"key_aux_ready"' in logs and logs.count('"peers_reloaded"') >= 2
     rc, _, err = tssctl("audit", "verify")
     assert rc == 0, err
