@@ -256,3 +256,19 @@ def test_a_retiring_party_that_crashes_mid_switch_finishes_retiring_at_start(
     assert not nodes[3].store.exists(f"keys/{KEY_ID}/share") and nodes[3].epochs.retired_at(KEY_ID) == 1
     assert not nodes[3].store.exists(pending_name(KEY_ID))
     assert nodes[3].commit_epoch(KEY_ID, 1, list(confirmations.values())) == (1, False)
+
+
+def test_a_signer_that_does_not_know_the_new_party_refuses_until_its_peers_are_reloaded(
+    cluster: tuple[dict[int, SignerNode], Clock],
+) -> None:
+    nodes, _ = cluster
+    peers = dict(nodes[1].config.peers)
+    nodes[1].update_peers({p: k for p, k in peers.items() if p != 4})  # as configured before signer 4 existed
+    params = ReshareStart((1, 2), (1, 2, 4), 2, nodes[1].key_committee(KEY_ID))
+    with pytest.raises(InvalidInput, match="4"):
+        nodes[1].start_session(b"reshare-unknown-4", "reshare", KEY_ID, (1, 2, 4), threshold=2, reshare=params)
+    nodes[1].update_peers(peers)  # SIGHUP after the operator added signer 4 to the config
+    _, confirmations, aborts = reshare(nodes, b"reshare-after-reload", (1, 2), (1, 2, 4))
+    assert not aborts and set(confirmations) == {1, 2, 4}
+    for p in (1, 2, 4):
+        assert nodes[p].commit_epoch(KEY_ID, 1, list(confirmations.values())) == (1, True)
