@@ -4,6 +4,8 @@ tssctl cluster up [--signers 3] [--threshold 2] [--dir D] [--level 128|112]
 tssctl cluster down|status [--dir D]               tssctl cluster restart signer-N|coordinator [--dir D]
 tssctl key create --name NAME [--threshold T]      tssctl key show KEY_ID
 tssctl key refresh KEY_ID                          (admin: new shares, same key; two-phase commit)
+and cli_reshare.py: tssctl key reshare KEY_ID --parties 1,2,4 --threshold 2; tssctl cluster
+add-signer | retire-signer signer-N | replace-signer signer-N
 tssctl withdraw --key KEY_ID --to 0x.. --value WEI [--chain-id 1] [--nonce 0] [--gas 21000]
                 [--max-fee WEI] [--priority-fee WEI] [--data 0x..] [--path m/0/1] [--idempotency-key K]
 tssctl sign-eth ...                                 (the same as withdraw)
@@ -36,7 +38,7 @@ from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from signer.policy import COLD_SWEEP
 
-from . import cli_backup, cli_drill, cli_officer, cluster, officer
+from . import cli_backup, cli_drill, cli_officer, cli_reshare, cluster, officer
 from .cli_common import (
     DEFAULT_DIR,
     CliError,
@@ -44,6 +46,7 @@ from .cli_common import (
     add_tx_options,
     client_for,
     emit,
+    key_json,
     progress,
     request_json,
     request_line,
@@ -54,20 +57,6 @@ from .client import CoordinatorClient
 from .officer import IntentMismatch, OfficerError
 
 __all__ = ["DEFAULT_DIR", "CliError", "build_parser", "main", "parse_path", "plan_sweep", "verify_eth_signature"]
-
-
-def _key_json(k: coordinator_pb2.Key) -> dict[str, Any]:
-    return {
-        "key_id": k.key_id,
-        "name": k.name,
-        "public_key": k.public_key.hex(),
-        "chain_code": k.chain_code.hex(),
-        "threshold": k.threshold,
-        "parties": list(k.parties),
-        "address": k.eth_address,
-        "epoch": k.epoch,
-        "committing_epoch": k.committing_epoch,
-    }
 
 
 def parse_path(text: str) -> tuple[int, ...]:
@@ -111,6 +100,8 @@ def cmd_cluster(args: argparse.Namespace) -> None:
             raise CliError("tssctl cluster restart NAME: name one process (signer-N or coordinator)")
         pid = cluster.restart(root, args.name)
         emit(args, {"dir": str(root), "restarted": args.name, "pid": pid}, f"{args.name} restarted (pid {pid})")
+    elif args.action in cli_reshare.CLUSTER_ACTIONS:
+        cli_reshare.cmd_cluster(args)
     else:
         info = cluster.ClusterInfo.load(root)
         alive = {name: cluster._alive(pid) for name, pid in info.pids.items()}
@@ -127,7 +118,7 @@ def cmd_key(args: argparse.Namespace) -> None:
             k = c.refresh_key(args.key_id)
         else:
             k = c.get_key(args.key_id)
-    d = _key_json(k)
+    d = key_json(k)
     human = f"key {d['key_id']} ({d['threshold']}-of-{len(d['parties'])}) address {d['address']} epoch {d['epoch']}"
     if k.committing_epoch:
         human += f"\ncommitting epoch {k.committing_epoch} on the signers (signing waits; the coordinator retries)"
@@ -317,8 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("cluster", help="local cluster")
-    c.add_argument("action", choices=["up", "down", "status", "restart"])
-    c.add_argument("name", nargs="?", help="restart: the process (signer-N or coordinator)")
+    c.add_argument("action", choices=["up", "down", "status", "restart", *cli_reshare.CLUSTER_ACTIONS])
+    c.add_argument("name", nargs="?", help="restart: the process (signer-N or coordinator); retire/replace: signer-N")
     c.add_argument("--signers", type=int, default=3)
     c.add_argument("--threshold", type=int, default=2)
     c.add_argument("--level", choices=["128", "112"], default="128")
@@ -338,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     kr = ksub.add_parser("refresh", help="new shares and aux info for the same key, committed on every signer")
     kr.add_argument("key_id")
     add_common(kr, "admin-1")
+    cli_reshare.add_key_parsers(ksub)
     k.set_defaults(func=cmd_key)
 
     for name, text in (("withdraw", "submit a withdrawal (EIP-1559)"), ("sign-eth", "the same as withdraw")):

@@ -56,6 +56,22 @@ def client_for(args: argparse.Namespace, default: str) -> CoordinatorClient:
     return CoordinatorClient(info.coordinator, tls)
 
 
+def key_json(k: coordinator_pb2.Key) -> dict[str, Any]:
+    """A key as tssctl prints it."""
+    return {
+        "key_id": k.key_id,
+        "name": k.name,
+        "public_key": k.public_key.hex(),
+        "chain_code": k.chain_code.hex(),
+        "threshold": k.threshold,
+        "parties": list(k.parties),
+        "address": k.eth_address,
+        "epoch": k.epoch,
+        "committing_epoch": k.committing_epoch,
+        "retired": list(k.retired),
+    }
+
+
 def path_text(path: tuple[int, ...] | list[int]) -> str:
     """(0, 7) -> 'm/0/7'."""
     return "m" + "".join(f"/{i}" for i in path)

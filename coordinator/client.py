@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 
 import grpc
@@ -51,6 +51,16 @@ class CoordinatorClient:
         reply: coordinator_pb2.Key = self.stub.RefreshKey(
             coordinator_pb2.RefreshKeyRequest(key_id=key_id), timeout=self.timeout
         )
+        return reply
+
+    def reshare_key(
+        self, key_id: str, parties: Sequence[int], threshold: int, dealers: Sequence[int] = ()
+    ) -> coordinator_pb2.Key:
+        """Move a key to a new committee / threshold (admin role); the key as it stands afterwards."""
+        req = coordinator_pb2.ReshareKeyRequest(
+            key_id=key_id, parties=list(parties), threshold=threshold, dealers=list(dealers)
+        )
+        reply: coordinator_pb2.Key = self.stub.ReshareKey(req, timeout=self.timeout)
         return reply
 
     def sign_eth(

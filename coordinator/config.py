@@ -22,6 +22,13 @@ class CoordinatorConfig:
     presign_pool: int = 2
     rpc_timeout: float = 120.0
     peers: dict[int, bytes] = field(default_factory=dict)  # party -> Ed25519 identity key (envelope signatures)
+    # Parties retired from the cluster (reshare_ops.retire_signer): never a signer or peer again.
+    retired: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        back = sorted(set(self.retired) & (set(self.signers) | set(self.peers)))
+        if back:
+            raise ValueError(f"party {back[0]} is retired: it may not be a signer or peer again (use a new index)")
 
     @classmethod
     def load(cls, path: Path) -> CoordinatorConfig:
@@ -42,6 +49,7 @@ class CoordinatorConfig:
             presign_pool=int(raw.get("presign_pool", 2)),
             rpc_timeout=float(raw.get("rpc_timeout", 120.0)),
             peers=_peers(raw.get("peers", {})),
+            retired=tuple(int(p) for p in raw.get("retired", [])),
         )
 
 

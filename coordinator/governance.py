@@ -329,7 +329,8 @@ class Governance:
         its first refusal or failure (later entries depend on earlier ones)."""
         out: list[SyncOutcome] = []
         with self.lock:
-            entries = [e for e in self.store.governance_log() if len(e.acked) < len(self.signers)]
+            # By set, not count: a signer added later (reshare_ops) must not hide behind a retired one's ack.
+            entries = [e for e in self.store.governance_log() if not set(self.signers) <= e.acked]
             behind = [p for p in self.signers if any(p not in e.acked for e in entries)]
             for party in reachable(behind) if behind else []:
                 for e in (e for e in entries if party not in e.acked):

@@ -18,6 +18,7 @@
    aux epoch and the row goes, in one transaction (`key_refresh_committed`). A signer that cannot
    be reached keeps the key committing; the scheduler's tick (`retry_commits`) delivers the
    confirmations again until every signer adopted, and a signer restored later commits then.
+   Steps 3 (the confirmation check) and 5 live in epoch_commit.py, shared with reshare.
 
 The request kind with an admin-quorum policy rule the issue asks for is not built: RefreshKey
 needs an `admin` certificate and every call is audited with the caller (docs/architecture.md,
@@ -30,15 +31,16 @@ from collections.abc import Mapping
 
 import structlog
 
-from signer.node.epoch_confirmation import RefreshPublic, check_confirmations, epoch_digest
+from signer.node.epoch_confirmation import RefreshPublic, epoch_digest
 from signer.policy import PolicyError
 from signer.tss.errors import DecodeError
 
 from . import relay
 from .audit import ABORT, KEY
+from .epoch_commit import EpochCommits
 from .errors import Aborted, FailedPrecondition, Unavailable, error_from_session
 from .sessions import Sessions
-from .signer_client import SessionParams, SignerClient, SignerError
+from .signer_client import SessionParams, SignerClient
 from .signer_health import SignerHealth
 from .store import EpochCommit, KeyRecord, Store
 from .trail import AuditTrail
@@ -64,6 +66,7 @@ class KeyRefresh:
         self.trail = trail
         self.health = health
         self.peers = peers
+        self.commits = EpochCommits(store, signers, sessions, trail, peers)
 
     def refresh(self, key_id: str, *, actor: str = "coordinator") -> KeyRecord:
         """Refresh every share of `key_id` and commit the new epoch on every signer (see the module)."""
@@ -122,21 +125,8 @@ class KeyRefresh:
             self._aborted(key, actor, "refresh output does not keep the key or skips an epoch")
             raise Aborted("the refresh output does not keep the key, or is not its next epoch")
         digest = epoch_digest(out)
-        sign_keys = dict(self.peers) if self.peers is not None else None
         try:
-            if sign_keys is None:
-                # No identity keys configured (in-process tests): the signers' own check still binds.
-                if set(confirmations) != set(key.parties):
-                    raise PolicyError("epoch_confirmation", f"confirmations from {sorted(confirmations)} only")
-            else:
-                check_confirmations(
-                    list(confirmations.values()),
-                    key_id=key.key_id,
-                    epoch=public.epoch,
-                    digest=digest,
-                    parties=key.parties,
-                    sign_keys=sign_keys,
-                )
+            self.commits.check(key.key_id, public.epoch, digest, confirmations, key.parties)
         except PolicyError as exc:
             self._aborted(key, actor, str(exc))
             raise Aborted(f"refresh not confirmed by every signer: {exc}") from None
@@ -144,36 +134,9 @@ class KeyRefresh:
         return EpochCommit(key.key_id, public.epoch, public.aux_epoch, digest, ordered, (), self.store.now())
 
     def commit(self, key_id: str) -> bool:
-        """Deliver the confirmations to every signer that has not adopted the epoch yet; True once all
-        have and the key record moved to the new epoch."""
-        pending = self.store.epoch_commit(key_id)
-        if pending is None:
-            return True
-        key = self.sessions.key(key_id)
-        adopted: list[int] = []
-        for party in key.parties:
-            if party in pending.committed:
-                continue
-            try:
-                self.signers[party].commit_epoch(key_id, pending.epoch, pending.confirmations)
-            except SignerError as exc:
-                log.warning("epoch_commit_pending", key_id=key_id, party=party, epoch=pending.epoch, error=str(exc))
-                continue
-            adopted.append(party)
-        if adopted:
-            self.store.note_epoch_committed(key_id, adopted)
-        if set(pending.committed) | set(adopted) != set(key.parties):
-            return False
-        self.store.finish_epoch_commit(
-            key_id, self.trail.note(KEY, "key_refresh_committed", key_id, key_id=key_id, epoch=pending.epoch)
-        )
-        log.info("key_refresh_committed", key_id=key_id, epoch=pending.epoch)
-        return True
+        """Deliver the confirmed epoch to the signers missing it (`EpochCommits.commit`)."""
+        return self.commits.commit(key_id)
 
     def retry_commits(self) -> None:
-        """The scheduler's pass: push every committing key on to the signers still missing it."""
-        for key_id in self.store.epoch_commits():
-            try:
-                self.commit(key_id)
-            except Exception:  # background work: one key must not stop the others
-                log.exception("epoch_commit_retry_failed", key_id=key_id)
+        """The scheduler's pass (`EpochCommits.retry_commits`)."""
+        self.commits.retry_commits()

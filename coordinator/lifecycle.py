@@ -293,8 +293,8 @@ class Lifecycle:
             return row
         if verdict.frozen:
             return row  # held; the scheduler releases it once unfrozen
-        if self.store.epoch_commit(row.key_id) is not None:
-            return row  # held while a refreshed epoch is committed (key_refresh.py); the scheduler retries
+        if self.store.key_waits(row.key_id):
+            return row  # held while a new epoch is committed or aux info is due (epoch_commit.py); retried
         release = Release(
             request_id=request_id,
             approvals=tuple(raw for _, raw in verdict.approvals),

@@ -152,6 +152,18 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
         return self._call(context, ("admin",), run)
 
+    def ReshareKey(self, request: coordinator_pb2.ReshareKeyRequest, context: grpc.ServicerContext) -> Any:
+        def run(peer: Peer) -> coordinator_pb2.Key:
+            _check_id("key_id", request.key_id)
+            check_count("parties", request.parties, limits.MAX_PARTIES)
+            check_count("dealers", request.dealers, limits.MAX_PARTIES)
+            key = self.service.reshare_key(
+                request.key_id, tuple(request.parties), request.threshold, tuple(request.dealers), actor=peer.name
+            )
+            return key_to_proto(key, self.service.committing_epoch(request.key_id))
+
+        return self._call(context, ADMINS, run)
+
     def SubmitSigningRequest(
         self, request: coordinator_pb2.SubmitSigningRequestRequest, context: grpc.ServicerContext
     ) -> Any:

@@ -3,6 +3,8 @@
     create_key            keygen over all n signers, then aux info over the same parties (sessions.py).
     refresh_key           a refresh over all n, adopted by every signer only with every party's
                           confirmation; the key record moves to the new epoch (key_refresh.py).
+    reshare_key           the key moved to a new committee / threshold, same public key, adopted
+                          two-phase by dealers ∪ new committee, then aux info (key_reshare.py).
     ensure_presignatures  presign sessions for one (key, signer set, path); public data stored
                           (presign_pool.py, which also runs the background refill).
     sign_eth              submit a request (submission.py; idempotent: one request per idempotency
@@ -63,6 +65,7 @@ from .errors import (
 from .governance import Governance, GovernanceView
 from .governance_admin import GovernanceAdmin
 from .key_refresh import KeyRefresh
+from .key_reshare import KeyReshare
 from .lifecycle import Lifecycle
 from .officer_decisions import OfficerDecisions
 from .presign_pool import PresignPool
@@ -184,6 +187,9 @@ class CoordinatorService:
             store, self.sessions, self.lifecycle, self.watches, random_bytes, request_ttl=request_ttl
         )
         self.key_refresh = KeyRefresh(store, self.signers, self.sessions, self.trail, self.health, self.peers)
+        self.key_reshare = KeyReshare(
+            store, self.signers, self.sessions, self.trail, self.health, self.key_refresh.commits
+        )
         self.scheduler = Scheduler(
             store, self.admin, self.lifecycle, self.health, interval=scheduler_interval, key_refresh=self.key_refresh
         )
@@ -230,6 +236,18 @@ class CoordinatorService:
     def refresh_key(self, key_id: str, *, actor: str = "coordinator") -> KeyRecord:
         """New shares and aux info for the same key, committed on every signer (key_refresh.py)."""
         return self.key_refresh.refresh(key_id, actor=actor)
+
+    def reshare_key(
+        self,
+        key_id: str,
+        parties: Sequence[int],
+        threshold: int,
+        dealers: Sequence[int] = (),
+        *,
+        actor: str = "coordinator",
+    ) -> KeyRecord:
+        """The key moved to committee `parties` with `threshold`, same public key (key_reshare.py)."""
+        return self.key_reshare.reshare(key_id, parties, threshold, dealers, actor=actor)
 
     def committing_epoch(self, key_id: str) -> int:
         """The refreshed epoch being committed for the key, 0 if none (the key does not sign meanwhile)."""

@@ -67,9 +67,12 @@ class Sessions:
         """Run one recorded session; returns (session id, the common public output).
 
         No presign runs for a key whose refreshed epoch is being committed (key_refresh.py): its
-        signers may hold different epochs until every one adopted the new one."""
+        signers may hold different epochs until every one adopted the new one; nor for a reshared
+        key before aux info ran for its new committee (epoch_commit.py)."""
         if protocol == "presign" and (pending := self.store.epoch_commit(key_id)) is not None:
             raise FailedPrecondition(f"key {key_id} is committing epoch {pending.epoch}; signing waits for it")
+        if protocol == "presign" and not self.key(key_id).aux_epoch:
+            raise FailedPrecondition(f"key {key_id} waits for aux info of its new committee (after a reshare)")
         session_id = self._random(16)
         self.store.start_session(session_id.hex(), protocol, key_id, parties)
         try:

@@ -28,6 +28,7 @@ from tsscustody.v1 import signer_pb2, signer_pb2_grpc
 from signer.chains.ethereum import Eip1559Tx
 from signer.node import limits, wire
 from signer.node.governance import GovernanceView
+from signer.node.key_reshare import ReshareStart
 from signer.node.node import PartialSig
 from signer.node.sessions import Envelope, StepResult
 from signer.node.store import StoreError
@@ -80,6 +81,7 @@ class SessionParams:
     threshold: int = 0
     level: str = ""
     path: tuple[int, ...] = ()
+    reshare: ReshareStart | None = None  # a reshare's S, P', t' and old committee
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,10 @@ class SignerClient(Protocol):
         """CommitEpoch: adopt a refreshed epoch given every party's confirmation; (active epoch, adopted)."""
         ...
 
+    def key_committee(self, key_id: str) -> bytes:
+        """KeyCommittee: the public data of the signer's active share of a key (Committee encoding)."""
+        ...
+
     def status(self) -> NodeStatus:
         """NodeStatus."""
         ...
@@ -170,7 +176,7 @@ def error_from_rpc(party: int, exc: grpc.RpcError) -> SignerError:
     return error_from_status(party, wire.status_from_rpc(exc))
 
 
-ROUND_TIMEOUTS = {"keygen": 30.0, "presign": 30.0}
+ROUND_TIMEOUTS = {"keygen": 30.0, "presign": 30.0, "reshare": 30.0}
 """Deadline of one StartSession/Deliver round by protocol (seconds): a round of these takes seconds,
 so a stalled signer (SIGSTOP, a hung disk) is given up on early and the request tries another
 set. Aux info and refresh may generate safe primes in a round: they get the full session timeout."""
@@ -254,6 +260,8 @@ class GrpcSignerClient:
             level=params.level,
             path=list(params.path),
         )
+        if (r := params.reshare) is not None:
+            req.dealers[:], req.new_parties[:], req.committee = r.dealers, r.new_parties, r.committee
         timeout = self.round_timeout(session_id, protocol)
         return self._session_step(session_id, lambda: self._stub.StartSession(req, timeout=timeout))
 
@@ -301,18 +309,16 @@ class GrpcSignerClient:
         resp = self._call(lambda: self._stub.CommitEpoch(req, timeout=self.sign_timeout))
         return resp.epoch, resp.adopted
 
+    def key_committee(self, key_id: str) -> bytes:
+        """KeyCommittee."""
+        req = signer_pb2.KeyCommitteeRequest(key_id=key_id)
+        return bytes(self._call(lambda: self._stub.KeyCommittee(req, timeout=self.sign_timeout)).committee)
+
     def status(self) -> NodeStatus:
         """NodeStatus."""
-        resp = self._call(
-            lambda: self._stub.NodeStatus(signer_pb2.NodeStatusRequest(), timeout=self.health_timeout * 5)
-        )
-        return NodeStatus(
-            resp.party,
-            tuple(resp.key_ids),
-            dict(resp.presignatures),
-            bytes(resp.boot_id),
-            resp.ledger_saturated_until,
-        )
+        req = signer_pb2.NodeStatusRequest()
+        r = self._call(lambda: self._stub.NodeStatus(req, timeout=self.health_timeout * 5))
+        return NodeStatus(r.party, tuple(r.key_ids), dict(r.presignatures), bytes(r.boot_id), r.ledger_saturated_until)
 
     def healthy(self) -> bool:
         """The gRPC health service reports SERVING within the health deadline."""
@@ -356,7 +362,8 @@ class LocalSignerClient:
     def start_session(
         self, session_id: bytes, protocol: str, parties: tuple[int, ...], params: SessionParams
     ) -> StepResult:
-        """StartSession."""
+        """StartSession (a reshare's parameters only to a reshare: test doubles need not know them)."""
+        extra = {} if params.reshare is None else {"reshare": params.reshare}
         step: StepResult = self._call(
             lambda: self.node.start_session(
                 session_id,
@@ -366,6 +373,7 @@ class LocalSignerClient:
                 threshold=params.threshold,
                 level=params.level,
                 path=params.path,
+                **extra,
             )
         )
         return step
@@ -407,6 +415,10 @@ class LocalSignerClient:
         """CommitEpoch."""
         out: tuple[int, bool] = self._call(lambda: self.node.commit_epoch(key_id, epoch, list(confirmations)))
         return out
+
+    def key_committee(self, key_id: str) -> bytes:
+        """KeyCommittee."""
+        return bytes(self._call(lambda: self.node.key_committee(key_id)))
 
     def status(self) -> NodeStatus:
         """NodeStatus."""

@@ -29,6 +29,7 @@ def key_to_proto(k: KeyRecord, committing_epoch: int = 0) -> coordinator_pb2.Key
         eth_address=address_of(Point.from_bytes(k.public_key)),
         epoch=k.epoch,
         committing_epoch=committing_epoch,
+        retired=list(k.retired),
     )
 
 

@@ -83,16 +83,20 @@ def lose_one(ctx: DrillContext) -> None:
 )
 def restore_backup(ctx: DrillContext) -> None:
     """Options: kit=PATH (the signer's backup kit), recovery_secret=PATH (the offline recovery key)."""
-    from coordinator.backup_ops import restore_signer  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from pathlib import Path
+
+    from coordinator.backup_ops import read_kit, restore_signer
+    from signer.node.recovery_split import load_recovery_secret
 
     kit, secret = ctx.options.get("kit", ""), ctx.options.get("recovery_secret", "")
     if not kit or not secret:
         raise DrillFailure("restore-backup needs --set kit=PATH --set recovery_secret=PATH")
     ctx.kill_signer()
     ctx.wipe_signer()
-    with ctx.step("restore", f"signer-{ctx.victim} from {kit}"):
-        restore_signer(ctx.root, ctx.victim, kit, secret)
-    ctx.restart_signer()
+    with ctx.step("restore", f"signer-{ctx.victim} from {kit}") as s:
+        # restore_signer checks the kit and the key's epoch, writes the store and starts the signer.
+        pid = restore_signer(ctx.root, ctx.victim, read_kit(Path(kit)), load_recovery_secret([Path(secret)]))
+        s.detail += f", pid {pid}"
     ctx.sign_and_verify("after the restore")
 
 
@@ -104,7 +108,7 @@ def restore_backup(ctx: DrillContext) -> None:
 )
 def reshare_replace(ctx: DrillContext) -> None:
     """The lost party's share is void afterwards; the new party joins with a new identity and share."""
-    from coordinator.reshare_ops import replace_signer  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from coordinator.reshare_ops import replace_signer
 
     ctx.kill_signer()
     ctx.wipe_signer()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .columns import ints_from_json, ints_json
-from .database import Database
+from .database import AuditHook, Database
 from .errors import InvalidTransition, NotFound, StoreError
 
 # --- presignature states ----------------------------------------------------------------------------
@@ -35,8 +35,9 @@ class KeyRecord:
     public_key: bytes
     chain_code: bytes
     epoch: int
-    aux_epoch: bytes
+    aux_epoch: bytes  # empty after a reshare until aux info ran for the new committee
     created_at: float
+    retired: tuple[int, ...] = ()  # indices a reshare removed from the key: never used again
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ def key_from_row(row: sqlite3.Row) -> KeyRecord:
         row["epoch"],
         bytes(row["aux_epoch"]),
         row["created_at"],
+        ints_from_json(row["retired"]),
     )
 
 
@@ -93,7 +95,7 @@ class KeyTables(Database):
         """Record a newly created key (durably)."""
         with self._tx(durable=True) as c:
             c.execute(
-                "INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     key.key_id,
                     key.name,
@@ -105,6 +107,7 @@ class KeyTables(Database):
                     key.epoch,
                     key.aux_epoch,
                     key.created_at,
+                    ints_json(key.retired),
                 ),
             )
 
@@ -114,6 +117,13 @@ class KeyTables(Database):
         if row is None:
             raise NotFound(f"no key {key_id!r}")
         return key_from_row(row)
+
+    def set_aux_epoch(self, key_id: str, aux_epoch: bytes, audit: AuditHook | None = None) -> None:
+        """Aux info ran for the key's (new) committee: the key presigns again."""
+        with self._tx(durable=True) as c:
+            c.execute("UPDATE keys SET aux_epoch = ? WHERE key_id = ?", (aux_epoch, key_id))
+            if audit is not None:
+                audit(c)
 
     def list_keys(self) -> list[KeyRecord]:
         """Every key, oldest first."""

@@ -161,6 +161,16 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 started_at REAL NOT NULL)""",
         ),
     ),
+    (
+        7,
+        "key reshare: a commit may move the key to a new committee; the indices a key left (key_reshare.py)",
+        (
+            "ALTER TABLE key_epoch_commits ADD COLUMN parties TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE key_epoch_commits ADD COLUMN threshold INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE key_epoch_commits ADD COLUMN confirmers TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE keys ADD COLUMN retired TEXT NOT NULL DEFAULT '[]'",
+        ),
+    ),
 )
 """Ordered migrations: (version, description, statements). Append only; never edit a shipped one."""
 

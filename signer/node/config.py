@@ -32,8 +32,15 @@ class NodeConfig:
     # The recovery public key file (`tssctl recovery keygen`) backups are encrypted to: the only
     # key ExportBackup ever uses (the RPC carries no key). None: the node exports nothing.
     recovery_key: Path | None = None
+    # Parties retired from the cluster: their identity keys are refused (never peers), and a node
+    # whose own party is retired does not start.
+    retired: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.party in self.retired:
+            raise ValueError(f"party {self.party} was retired from this cluster; this node must not start")
+        if set(self.retired) & set(self.peers):
+            raise ValueError(f"retired parties {sorted(set(self.retired) & set(self.peers))} listed as peers")
         if not self.session_idle_timeout > 0 or self.max_sessions < 1:
             raise ValueError("session_idle_timeout must be > 0 and max_sessions >= 1")
         for admin_id, pub in self.trusted_admins.items():
@@ -50,9 +57,11 @@ class NodeConfig:
             q = Path(v)
             return q if q.is_absolute() else base / q
 
+        retired = tuple(int(p) for p in raw.get("retired", []))
         peers = {
             int(k): PeerKeys(int(k), bytes.fromhex(v["sign_pub"]), bytes.fromhex(v["enc_pub"]))
             for k, v in raw.get("peers", {}).items()
+            if int(k) not in retired
         }
         party = int(raw["party"])
         if party < 1:
@@ -70,4 +79,5 @@ class NodeConfig:
             session_idle_timeout=float(raw.get("session_idle_timeout", 900.0)),
             max_sessions=int(raw.get("max_sessions", 256)),
             recovery_key=p(raw["recovery_key"]) if raw.get("recovery_key") else None,
+            retired=retired,
         )

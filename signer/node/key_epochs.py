@@ -19,6 +19,13 @@ some signers and discard it at the others, leaving no epoch that t parties share
 epoch is replaced only by the next refresh completing on this node, and a refresh completes only
 when every party runs it from the same active epoch (its Πprm proofs are bound to the key's
 current rid, which every adoption changes), which proves no party adopted the replaced one.
+
+A reshare (key_reshare.py) stages through the same record: its pending epoch names the parties
+that must confirm (dealers ∪ new committee, not the old committee), carries the new share (none
+for a retired party, which leaves the new committee) and no aux info (aux runs for the new
+committee after the adoption). Adopting it deletes the old aux info; a retired party deletes its
+share and keeps only a `keys/<key_id>/retired` marker (the epoch it left at), so a repeated commit
+is still a no-op and the key is refused by name.
 """
 
 from __future__ import annotations
@@ -30,8 +37,8 @@ from dataclasses import dataclass, field, replace
 import structlog
 
 from signer.policy import PolicyError
-from signer.tss.encoding import as_bytes, as_int, as_list, decode, encode
-from signer.tss.errors import InternalError
+from signer.tss.encoding import Value, as_bytes, as_int, as_list, decode, encode
+from signer.tss.errors import DecodeError, InternalError
 from signer.tss.key_share import AuxInfo, KeyShare
 
 from .epoch_confirmation import EpochConfirmation, check_confirmations, epoch_digest, refresh_public
@@ -42,6 +49,8 @@ log = structlog.get_logger("signer")
 EPOCH_UNKNOWN = "epoch_unknown"
 """Refusal reason: CommitEpoch names an epoch this node holds neither pending nor active."""
 _PENDING_TAG = "pending-epoch/v1"
+_PENDING_TAG_V2 = "pending-epoch/v2"
+_RETIRED_TAG = "retired/v1"
 
 
 def pending_name(key_id: str) -> str:
@@ -49,34 +58,52 @@ def pending_name(key_id: str) -> str:
     return f"keys/{key_id}/pending_epoch"
 
 
+def retired_name(key_id: str) -> str:
+    """The marker a party leaves when a reshare retired it from the key (its share is deleted)."""
+    return f"keys/{key_id}/retired"
+
+
 @dataclass(frozen=True, slots=True)
 class PendingEpoch:
-    """A refreshed share and aux info awaiting adoption; `confirmations` set once adoption is decided."""
+    """A new share and aux info awaiting adoption; `confirmations` set once adoption is decided.
+
+    `confirmers` empty: a refresh, confirmed by the key's parties. Otherwise a reshare: the parties
+    of dealers ∪ new committee; `share` empty retires this party, `aux` empty drops the old aux.
+    """
 
     epoch: int
     digest: bytes
     share: bytes = field(repr=False)
     aux: bytes = field(repr=False)
     confirmations: tuple[bytes, ...] = ()
+    confirmers: tuple[int, ...] = ()
 
     def to_bytes(self) -> bytes:
-        """Record form."""
-        return encode(_PENDING_TAG, self.epoch, self.digest, self.share, self.aux, list(self.confirmations))
+        """Record form (a refresh keeps the v1 form older nodes read)."""
+        fields: tuple[Value, ...] = (self.epoch, self.digest, self.share, self.aux, list(self.confirmations))
+        if not self.confirmers:
+            return encode(_PENDING_TAG, *fields)
+        return encode(_PENDING_TAG_V2, *fields, list(self.confirmers))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> PendingEpoch:
         """Decode a record (DecodeError when malformed)."""
-        f = decode(_PENDING_TAG, data, 5)
+        try:
+            f = decode(_PENDING_TAG_V2, data, 6)
+            confirmers = tuple(as_int(p) for p in as_list(f[5]))
+        except DecodeError:
+            f, confirmers = decode(_PENDING_TAG, data, 5), ()
         confirmations = tuple(as_bytes(c) for c in as_list(f[4]))
-        return cls(as_int(f[0]), as_bytes(f[1]), as_bytes(f[2]), as_bytes(f[3]), confirmations)
+        return cls(as_int(f[0]), as_bytes(f[1]), as_bytes(f[2]), as_bytes(f[3]), confirmations, confirmers)
 
 
 class KeyEpochs:
     """Pending epochs of this node's keys: staging, confirmation, commit and crash recovery.
 
     `on_adopted(key_id, info)` runs after the new records are in place (the node drops the key's
-    presignatures and its aux cache); `lock_of(key_id)` is the key's lock, held by partial signing
-    too, so no signature reads a half-switched key.
+    presignatures and replaces its aux cache; `info` is None after a reshare: no aux yet);
+    `lock_of(key_id)` is the key's lock, held by partial signing too, so no signature reads a
+    half-switched key.
     """
 
     def __init__(
@@ -85,16 +112,21 @@ class KeyEpochs:
         identity: Identity,
         peers: Mapping[int, PeerKeys],
         *,
-        on_adopted: Callable[[str, AuxInfo], None],
+        on_adopted: Callable[[str, AuxInfo | None], None],
         lock_of: Callable[[str], threading.Lock],
     ) -> None:
         self.store = store
         self.identity = identity
-        self.sign_keys = {j: p.sign_pub for j, p in peers.items()} | {identity.party: identity.public().sign_pub}
+        self.set_peers(peers)
         self._on_adopted = on_adopted
         self._lock_of = lock_of
         self._confirmations: dict[bytes, bytes] = {}  # by session id, until the last step is returned
         self._lock = threading.Lock()
+
+    def set_peers(self, peers: Mapping[int, PeerKeys]) -> None:
+        """The identity keys confirmations are checked against (this node's and its peers')."""
+        own = {self.identity.party: self.identity.public().sign_pub}
+        self.sign_keys = {j: p.sign_pub for j, p in peers.items()} | own
 
     def pending(self, key_id: str) -> PendingEpoch | None:
         """The key's pending epoch, if any."""
@@ -103,6 +135,22 @@ class KeyEpochs:
 
     def _active(self, key_id: str) -> KeyShare:
         return KeyShare.from_bytes(self.store.get(f"keys/{key_id}/share"))
+
+    def _active_epoch(self, key_id: str) -> int | None:
+        """The epoch this node is at: its share's, or the one a reshare retired it at; None if neither."""
+        if self.store.exists(f"keys/{key_id}/share"):
+            return self._active(key_id).epoch
+        return self.retired_at(key_id)
+
+    def why_absent(self, key_id: str) -> str:
+        """For a missing share's error: why this node holds none ("" if it never held one)."""
+        retired = self.retired_at(key_id)
+        return "" if retired is None else f" (retired by the reshare to epoch {retired})"
+
+    def retired_at(self, key_id: str) -> int | None:
+        """The epoch at which a reshare retired this party from the key, if it did."""
+        name = retired_name(key_id)
+        return as_int(decode(_RETIRED_TAG, self.store.get(name), 1)[0]) if self.store.exists(name) else None
 
     # --- phase 1: a refresh session completed -------------------------------------------------------
     def stage(self, session_id: bytes, key_id: str, share: KeyShare, info: AuxInfo) -> bytes:
@@ -114,21 +162,35 @@ class KeyEpochs:
                 raise InternalError("a refresh produced a share that is not the next epoch of this key")
             public = refresh_public(share, info)
             digest = epoch_digest(public)
-            replaced = self.pending(key_id)
-            staged = PendingEpoch(share.epoch, digest, share.to_bytes(), info.to_bytes())
-            self.store.put(pending_name(key_id), staged.to_bytes())
-        confirmation = EpochConfirmation.signed(self.identity, key_id, share.epoch, digest)
+            self._stage(session_id, key_id, PendingEpoch(share.epoch, digest, share.to_bytes(), info.to_bytes()))
+        return public
+
+    def stage_reshare(
+        self, session_id: bytes, key_id: str, epoch: int, digest: bytes, share: bytes, confirmers: tuple[int, ...]
+    ) -> None:
+        """Store a reshare's output as the pending epoch: the new share (b"" for a retired party),
+        no aux info, confirmed by `confirmers` (dealers ∪ new committee); sign this node's confirmation."""
+        with self._lock_of(key_id):
+            current = self._active_epoch(key_id)
+            if current is not None and epoch != current + 1:
+                raise InternalError(f"a reshare to epoch {epoch} is not the next epoch of this key ({current})")
+            self._stage(session_id, key_id, PendingEpoch(epoch, digest, share, b"", confirmers=confirmers))
+
+    def _stage(self, session_id: bytes, key_id: str, staged: PendingEpoch) -> None:
+        replaced = self.pending(key_id)
+        self.store.put(pending_name(key_id), staged.to_bytes())
+        confirmation = EpochConfirmation.signed(self.identity, key_id, staged.epoch, staged.digest)
         with self._lock:
             self._confirmations[session_id] = confirmation.to_bytes()
         log.info(
             "epoch_pending",
             party=self.identity.party,
             key_id=key_id,
-            epoch=share.epoch,
-            digest=digest.hex(),
+            epoch=staged.epoch,
+            digest=staged.digest.hex(),
             replaced=replaced is not None,
+            retires=staged.confirmers != () and not staged.share,
         )
-        return public
 
     def take_confirmation(self, session_id: bytes) -> bytes:
         """The confirmation a finished refresh session produced (once), or b""."""
@@ -144,14 +206,14 @@ class KeyEpochs:
         `check_confirmations`). Nothing changes on a refusal.
         """
         with self._lock_of(key_id):
-            active = self._active(key_id)
+            current = self._active_epoch(key_id)
             pending = self.pending(key_id)
             if pending is None or pending.epoch != epoch:
-                if active.epoch == epoch:
-                    return active.epoch, False
+                if current == epoch:
+                    return epoch, False
                 raise PolicyError(
                     EPOCH_UNKNOWN,
-                    f"key {key_id!r}: active epoch {active.epoch}, pending "
+                    f"key {key_id!r}: active epoch {'none' if current is None else current}, pending "
                     f"{'none' if pending is None else pending.epoch}, asked to commit {epoch}",
                 )
             check_confirmations(
@@ -159,7 +221,7 @@ class KeyEpochs:
                 key_id=key_id,
                 epoch=epoch,
                 digest=pending.digest,
-                parties=active.parties,
+                parties=pending.confirmers or self._active(key_id).parties,
                 sign_keys=self.sign_keys,
             )
             decided = replace(pending, confirmations=confirmations)
@@ -169,15 +231,30 @@ class KeyEpochs:
 
     def _adopt(self, key_id: str, decided: PendingEpoch) -> None:
         # Each put atomically replaces the old-epoch record; a crash between them is finished by `recover`.
-        self.store.put(f"keys/{key_id}/share", decided.share)
-        self.store.put(f"keys/{key_id}/aux", decided.aux)
-        self._on_adopted(key_id, AuxInfo.from_bytes(decided.aux))
+        share, aux = f"keys/{key_id}/share", f"keys/{key_id}/aux"
+        if decided.share:
+            self.store.put(share, decided.share)
+        else:  # retired by a reshare: the marker first, so a crash never leaves neither
+            self.store.put(retired_name(key_id), encode(_RETIRED_TAG, decided.epoch))
+            if self.store.exists(share):
+                self.store.delete(share)
+        if decided.aux:
+            self.store.put(aux, decided.aux)
+        elif self.store.exists(aux):  # the old committee's aux info does not serve the new one
+            self.store.delete(aux)
+        self._on_adopted(key_id, AuxInfo.from_bytes(decided.aux) if decided.aux else None)
         self.store.delete(pending_name(key_id))
-        log.info("epoch_adopted", party=self.identity.party, key_id=key_id, epoch=decided.epoch)
+        event = "epoch_adopted" if decided.share else "key_retired"
+        log.info(event, party=self.identity.party, key_id=key_id, epoch=decided.epoch)
+
+    def pending_keys(self) -> list[str]:
+        """Keys with a pending epoch record (a joining party's only record of the key)."""
+        d = self.store.root / "keys"
+        return sorted(p.name for p in d.iterdir() if self.store.exists(pending_name(p.name))) if d.is_dir() else []
 
     def recover(self, key_ids: list[str]) -> None:
         """At start: finish every adoption that was decided before a crash."""
-        for key_id in key_ids:
+        for key_id in sorted(set(key_ids) | set(self.pending_keys())):
             pending = self.pending(key_id)
             if pending is None or not pending.confirmations:
                 continue

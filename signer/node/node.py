@@ -1,11 +1,12 @@
 """A signer node's domain logic, without gRPC: sessions, the encrypted store, partial signing.
 
 Store layout: `identity`, `keys/<key_id>/share`, `keys/<key_id>/aux` (the active epoch),
-`keys/<key_id>/pending_epoch` (a refreshed epoch awaiting every party's confirmation, see
-key_epochs.py), `governance/*` (see governance.py and state_version.py). Presignatures are never
-written to disk: they live only in this process's memory, so a restart or a restore of the disk
-loses them and nothing on disk can make one usable again (records `presig/*` left by an older
-version are deleted at start).
+`keys/<key_id>/pending_epoch` (a refreshed or reshared epoch awaiting every party's confirmation,
+see key_epochs.py and key_reshare.py), `keys/<key_id>/retired` (a reshare retired this party),
+`governance/*` (see governance.py and state_version.py). Presignatures are never written to disk:
+they live only in this process's memory, so a restart or a restore of the disk loses them and
+nothing on disk can make one usable again (records `presig/*` left by an older version are
+deleted at start).
 
 A partial signature is released only after the node's own policy check passed
 (`NodeGovernance.authorize`, before the presignature is touched, so a refused request consumes
@@ -34,6 +35,7 @@ import structlog
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import PolicyError, Release
 from signer.tss import aux, keygen, presign, sign
+from signer.tss.committee import Committee
 from signer.tss.curve import Q, scalar_to_bytes
 from signer.tss.encoding import encode
 from signer.tss.errors import InvalidInput
@@ -42,9 +44,10 @@ from signer.tss.params import level_by_name
 from signer.tss.primes import PrimePool, PrimeSource
 from signer.tss.rng import Rng, SystemRng
 
-from . import store_checks
+from . import key_reshare, store_checks
 from .config import NodeConfig
 from .governance import GovernanceView, NodeGovernance
+from .identity import PeerKeys
 from .key_epochs import KeyEpochs
 from .peer_state import PeerStateCheck
 from .sessions import Envelope, SessionManager, StepResult
@@ -53,7 +56,7 @@ from .store import EncryptedStore, StoreError, load_kek
 
 log = structlog.get_logger("signer")
 _KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-PROTOCOLS = ("keygen", "aux", "refresh", "presign")
+PROTOCOLS = ("keygen", "aux", "refresh", "presign", "reshare")
 
 
 class PresignatureUnknown(InvalidInput):
@@ -166,15 +169,22 @@ class SignerNode:
     def _key_lock(self, key_id: str) -> threading.Lock:
         return self._key_locks.setdefault(key_id, threading.Lock())
 
-    def _epoch_adopted(self, key_id: str, info: AuxInfo) -> None:
-        """A refreshed epoch replaced the active one: old-epoch presignatures are void."""
+    def _epoch_adopted(self, key_id: str, info: AuxInfo | None) -> None:
+        """A new epoch replaced the active one: old-epoch presignatures are void (no aux after a reshare)."""
         with self._presigs_lock:
             self._presigs.pop(key_id, None)
-        self._aux_cache[key_id] = info
+        self._aux_cache.pop(key_id, None)
+        if info is not None:  # a refresh's; none after a reshare until aux runs for the new committee
+            self._aux_cache[key_id] = info
 
     def commit_epoch(self, key_id: str, epoch: int, confirmations: Sequence[bytes]) -> tuple[int, bool]:
         """CommitEpoch: adopt a pending refreshed epoch (see `KeyEpochs.commit`); raises `PolicyError`."""
         return self.epochs.commit(check_key_id(key_id), epoch, tuple(confirmations))
+
+    def update_peers(self, peers: dict[int, PeerKeys]) -> None:
+        """Peers reloaded from the config (SIGHUP): every holder's dict is replaced, never mutated."""
+        self.sessions.peers, self.peer_state.peers = dict(peers), dict(peers)
+        self.epochs.set_peers(peers)
 
     def close(self) -> None:
         """Stop background work and close the release journal."""
@@ -190,7 +200,7 @@ class SignerNode:
             return KeyShare.from_bytes(self.store.get(f"keys/{check_key_id(key_id)}/share"))
         except StoreError as exc:
             if "no record" in str(exc):
-                raise InvalidInput(f"no share of key {key_id!r} on this node") from None
+                raise InvalidInput(f"no share of key {key_id!r} on this node{self.epochs.why_absent(key_id)}") from None
             raise
 
     def aux_info(self, key_id: str) -> AuxInfo:
@@ -206,6 +216,10 @@ class SignerNode:
             if "no record" in str(exc):
                 raise InvalidInput(f"no aux info for key {key_id!r} on this node") from None
             raise
+
+    def key_committee(self, key_id: str) -> bytes:
+        """The public data of this node's active share of a key (what a reshare hands a joiner)."""
+        return Committee.of(self.key_share(key_id)).to_bytes()
 
     def key_ids(self) -> list[str]:
         """Keys this node holds a share of."""
@@ -245,8 +259,10 @@ class SignerNode:
         threshold: int = 0,
         level: str = "",
         path: tuple[int, ...] = (),
+        reshare: key_reshare.ReshareStart | None = None,
     ) -> StepResult:
-        """Start a protocol session; its output is persisted when it completes."""
+        """Start a protocol session; its output is persisted when it completes (`reshare`: the
+        reshare's S, P', t' and old committee; `parties` is then S ∪ P')."""
         check_key_id(key_id)
         if not 8 <= len(session_id) <= 64:
             raise InvalidInput("session_id must be 8-64 bytes")
@@ -286,6 +302,10 @@ class SignerNode:
                 # Pending only: the active epoch keeps signing until every party confirmed (CommitEpoch).
                 return self.epochs.stage(session_id, key_id, *out)
 
+        elif protocol == "reshare":
+            if reshare is None or reshare.session_parties != tuple(parties):
+                raise InvalidInput("a reshare names its dealers and new committee, whose union is the session")
+            first, on_done = key_reshare.start(self.epochs, session_id, key_id, self.party, reshare, self.rng)
         elif protocol == "presign":
             share = self.key_share(key_id)
             info = self.aux_info(key_id)

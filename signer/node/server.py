@@ -39,6 +39,7 @@ from signer.tss.errors import InternalError, ProtocolAbort
 from . import limits, wire
 from .backup_export import export_backup
 from .config import NodeConfig
+from .key_reshare import ReshareStart
 from .limits import check_bytes, check_count, check_text
 from .logging import configure_logging
 from .node import SignerNode
@@ -56,6 +57,15 @@ def _check_start(m: signer_pb2.StartSessionRequest) -> None:
     check_count("parties", m.parties, limits.MAX_PARTIES)
     check_text("level", m.level, limits.MAX_WORD)
     check_count("path", m.path, limits.MAX_PATH)
+    check_count("dealers", m.dealers, limits.MAX_PARTIES)
+    check_count("new_parties", m.new_parties, limits.MAX_PARTIES)
+    check_bytes("committee", bytes(m.committee), limits.MAX_ORDER)  # 33 bytes and an index a party
+
+
+def _reshare_start(m: signer_pb2.StartSessionRequest) -> ReshareStart | None:
+    if m.protocol != "reshare":
+        return None
+    return ReshareStart(tuple(m.dealers), tuple(m.new_parties), m.threshold, bytes(m.committee))
 
 
 def _check_deliver(m: signer_pb2.DeliverRequest) -> None:
@@ -194,6 +204,7 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
                     threshold=request.threshold,
                     level=request.level,
                     path=tuple(request.path),
+                    reshare=_reshare_start(request),
                 )
             )
 
@@ -273,6 +284,13 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
         log.info("backup_export_requested", key_id=request.key_id[:64], caller=peer.name if peer else "")
         return self._call(context, run, BACKUP_CALLERS)
 
+    def KeyCommittee(self, request: signer_pb2.KeyCommitteeRequest, context: grpc.ServicerContext) -> Any:
+        def run() -> signer_pb2.KeyCommitteeResponse:
+            check_text("key_id", request.key_id, limits.MAX_ID)
+            return signer_pb2.KeyCommitteeResponse(committee=self.node.key_committee(request.key_id))
+
+        return self._call(context, run)
+
     def NodeStatus(self, request: signer_pb2.NodeStatusRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.NodeStatusResponse:
             keys = self.node.key_ids()
@@ -312,9 +330,27 @@ def create_server(
     return server, port
 
 
+def _reload_peers(node: SignerNode, config_path: Path) -> None:
+    """SIGHUP: take the peers (and retired parties) of the config file as it is now; a signer added
+    or retired by the operator joins or leaves without a restart (coordinator/reshare_ops.py)."""
+    try:
+        config = NodeConfig.load(config_path)
+        if config.party != node.party:
+            raise ValueError(f"the config now names party {config.party}, not {node.party}")
+    except (OSError, ValueError, KeyError) as exc:
+        log.error("peers_reload_refused", party=node.party, error=str(exc))
+        return
+    node.update_peers(config.peers)
+    log.info("peers_reloaded", party=node.party, peers=sorted(config.peers), retired=list(config.retired))
+
+
 def serve(config_path: Path) -> None:
-    """Run a signer until SIGTERM/SIGINT, then stop gracefully."""
-    config = NodeConfig.load(config_path)
+    """Run a signer until SIGTERM/SIGINT, then stop gracefully; SIGHUP reloads its peers."""
+    try:
+        config = NodeConfig.load(config_path)
+    except ValueError as exc:  # e.g. a retired party: one line, not a traceback
+        sys.stderr.write(f"signer: refusing to start: {exc}\n")
+        raise SystemExit(2) from None
     configure_logging(f"signer-{config.party}")
     try:
         node = SignerNode(config)
@@ -331,6 +367,7 @@ def serve(config_path: Path) -> None:
     threading.Thread(target=store_health.watch, args=(stop,), name="store-health", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: _reload_peers(node, config_path))
     stop.wait()
     log.info("signer_stopping")
     server.stop(grace=5).wait()

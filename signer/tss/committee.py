@@ -13,8 +13,8 @@ import hashlib
 from dataclasses import dataclass
 
 from .curve import Point
-from .encoding import Value, encode
-from .errors import InvalidInput
+from .encoding import Decoded, Value, as_bytes, as_int, as_list, as_point, decode, encode
+from .errors import DecodeError, InvalidInput
 from .key_share import KeyShare
 from .vss import check_indices, public_key_from_shares
 
@@ -78,7 +78,40 @@ class Committee:
 
     def digest(self) -> bytes:
         """SHA-256 of the committee's encoding."""
-        return hashlib.sha256(encode("committee/v1", self.to_value())).digest()
+        return hashlib.sha256(self.to_bytes()).digest()
+
+    def to_bytes(self) -> bytes:
+        """The committee's encoding (what a joining party receives, what `digest` hashes)."""
+        return encode("committee/v1", self.to_value())
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Committee:
+        """Decode and validate `to_bytes` output (DecodeError when malformed or invalid)."""
+        return cls.from_value(decode("committee/v1", data, 1)[0])
+
+    @classmethod
+    def from_value(cls, v: Decoded) -> Committee:
+        """The inverse of `to_value` (DecodeError when malformed or invalid)."""
+        f = as_list(v)
+        if len(f) != 6:
+            raise DecodeError("a committee has 6 fields")
+        shares = []
+        for item in as_list(f[4]):
+            pair = as_list(item)
+            if len(pair) != 2:
+                raise DecodeError("a public share is [party, point]")
+            shares.append((as_int(pair[0]), as_point(pair[1])))
+        try:
+            return cls(
+                as_point(f[0]),
+                as_bytes(f[1]),
+                tuple(as_int(p) for p in as_list(f[2])),
+                as_int(f[3]),
+                tuple(shares),
+                as_int(f[5]),
+            )
+        except InvalidInput as exc:
+            raise DecodeError(f"invalid committee: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +128,18 @@ class ResharePublic:
     rid: bytes
 
     def digest(self) -> bytes:
-        """What each party signs to confirm it adopts the new epoch."""
-        data = encode("reshare/public-output/v1", self.session_id, self.previous, self.committee.to_value(), self.rid)
-        return hashlib.sha256(data).digest()
+        """What each party signs to confirm it adopts the new epoch (SHA-256 of `to_bytes`)."""
+        return hashlib.sha256(self.to_bytes()).digest()
+
+    def to_bytes(self) -> bytes:
+        """The encoding every party of the reshare reports as its public output."""
+        return encode("reshare/public-output/v1", self.session_id, self.previous, self.committee.to_value(), self.rid)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ResharePublic:
+        """Decode `to_bytes` output (DecodeError when malformed or invalid)."""
+        f = decode("reshare/public-output/v1", data, 4)
+        return cls(as_bytes(f[0]), as_bytes(f[1]), Committee.from_value(f[2]), as_bytes(f[3]))
 
 
 @dataclass(frozen=True, slots=True)

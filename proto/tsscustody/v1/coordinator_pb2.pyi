@@ -131,8 +131,20 @@ class RefreshKeyRequest(_message.Message):
     key_id: str
     def __init__(self, key_id: _Optional[str] = ...) -> None: ...
 
+class ReshareKeyRequest(_message.Message):
+    __slots__ = ("key_id", "parties", "threshold", "dealers")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    DEALERS_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    parties: _containers.RepeatedScalarFieldContainer[int]
+    threshold: int
+    dealers: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., dealers: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class Key(_message.Message):
-    __slots__ = ("key_id", "name", "public_key", "chain_code", "threshold", "parties", "eth_address", "epoch", "committing_epoch")
+    __slots__ = ("key_id", "name", "public_key", "chain_code", "threshold", "parties", "eth_address", "epoch", "committing_epoch", "retired")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -142,6 +154,7 @@ class Key(_message.Message):
     ETH_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     COMMITTING_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    RETIRED_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     name: str
     public_key: bytes
@@ -151,7 +164,8 @@ class Key(_message.Message):
     eth_address: str
     epoch: int
     committing_epoch: int
-    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., chain_code: _Optional[bytes] = ..., threshold: _Optional[int] = ..., parties: _Optional[_Iterable[int]] = ..., eth_address: _Optional[str] = ..., epoch: _Optional[int] = ..., committing_epoch: _Optional[int] = ...) -> None: ...
+    retired: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., chain_code: _Optional[bytes] = ..., threshold: _Optional[int] = ..., parties: _Optional[_Iterable[int]] = ..., eth_address: _Optional[str] = ..., epoch: _Optional[int] = ..., committing_epoch: _Optional[int] = ..., retired: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SubmitSigningRequestRequest(_message.Message):
     __slots__ = ("key_id", "idempotency_key", "path", "eth", "kind")

@@ -51,6 +51,11 @@ class CoordinatorStub:
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.RefreshKeyRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.Key.FromString,
                 _registered_method=True)
+        self.ReshareKey = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/ReshareKey',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReshareKeyRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.Key.FromString,
+                _registered_method=True)
         self.SubmitSigningRequest = channel.unary_unary(
                 '/tsscustody.v1.Coordinator/SubmitSigningRequest',
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.SubmitSigningRequestRequest.SerializeToString,
@@ -133,6 +138,15 @@ class CoordinatorServicer:
     def RefreshKey(self, request, context):
         """Proactive refresh (role operator/admin): new shares and aux info for the same key, adopted by
         every signer only once all confirmed (two-phase); the key's epoch moves on the coordinator too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReshareKey(self, request, context):
+        """Reshare (role admin): move the key to a new committee / threshold with the same public key,
+        dealt by t live old signers; adopted two-phase by every party of dealers ∪ new committee, then
+        aux info runs for the new committee. Old parties outside it are retired (share deleted).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -234,6 +248,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
             'RefreshKey': grpc.unary_unary_rpc_method_handler(
                     servicer.RefreshKey,
                     request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.RefreshKeyRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.Key.SerializeToString,
+            ),
+            'ReshareKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReshareKey,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReshareKeyRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.Key.SerializeToString,
             ),
             'SubmitSigningRequest': grpc.unary_unary_rpc_method_handler(
@@ -379,6 +398,33 @@ class Coordinator:
             target,
             '/tsscustody.v1.Coordinator/RefreshKey',
             tsscustody_dot_v1_dot_coordinator__pb2.RefreshKeyRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.Key.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReshareKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/ReshareKey',
+            tsscustody_dot_v1_dot_coordinator__pb2.ReshareKeyRequest.SerializeToString,
             tsscustody_dot_v1_dot_coordinator__pb2.Key.FromString,
             options,
             channel_credentials,

@@ -27,6 +27,18 @@ class ExportBackupResponse(_message.Message):
     party: int
     def __init__(self, kit: _Optional[bytes] = ..., recovery_fingerprint: _Optional[bytes] = ..., epoch: _Optional[int] = ..., party: _Optional[int] = ...) -> None: ...
 
+class KeyCommitteeRequest(_message.Message):
+    __slots__ = ("key_id",)
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+
+class KeyCommitteeResponse(_message.Message):
+    __slots__ = ("committee",)
+    COMMITTEE_FIELD_NUMBER: _ClassVar[int]
+    committee: bytes
+    def __init__(self, committee: _Optional[bytes] = ...) -> None: ...
+
 class CommitEpochRequest(_message.Message):
     __slots__ = ("key_id", "epoch", "confirmations")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -92,7 +104,7 @@ class SignerGovernance(_message.Message):
     def __init__(self, policy_version: _Optional[int] = ..., policy_hash: _Optional[bytes] = ..., registry_version: _Optional[int] = ..., registry_hash: _Optional[bytes] = ..., frozen_scopes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StartSessionRequest(_message.Message):
-    __slots__ = ("session_id", "protocol", "key_id", "parties", "threshold", "level", "path")
+    __slots__ = ("session_id", "protocol", "key_id", "parties", "threshold", "level", "path", "dealers", "committee", "new_parties")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +112,9 @@ class StartSessionRequest(_message.Message):
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
+    DEALERS_FIELD_NUMBER: _ClassVar[int]
+    COMMITTEE_FIELD_NUMBER: _ClassVar[int]
+    NEW_PARTIES_FIELD_NUMBER: _ClassVar[int]
     session_id: bytes
     protocol: str
     key_id: str
@@ -107,7 +122,10 @@ class StartSessionRequest(_message.Message):
     threshold: int
     level: str
     path: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, session_id: _Optional[bytes] = ..., protocol: _Optional[str] = ..., key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., level: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ...) -> None: ...
+    dealers: _containers.RepeatedScalarFieldContainer[int]
+    committee: bytes
+    new_parties: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, session_id: _Optional[bytes] = ..., protocol: _Optional[str] = ..., key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., level: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ..., dealers: _Optional[_Iterable[int]] = ..., committee: _Optional[bytes] = ..., new_parties: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DeliverRequest(_message.Message):
     __slots__ = ("session_id", "envelopes", "attestations")

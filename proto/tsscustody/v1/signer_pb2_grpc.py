@@ -80,6 +80,11 @@ class SignerStub:
                 request_serializer=tsscustody_dot_v1_dot_signer__pb2.ExportBackupRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_signer__pb2.ExportBackupResponse.FromString,
                 _registered_method=True)
+        self.KeyCommittee = channel.unary_unary(
+                '/tsscustody.v1.Signer/KeyCommittee',
+                request_serializer=tsscustody_dot_v1_dot_signer__pb2.KeyCommitteeRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_signer__pb2.KeyCommitteeResponse.FromString,
+                _registered_method=True)
 
 
 class SignerServicer:
@@ -151,6 +156,14 @@ class SignerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def KeyCommittee(self, request, context):
+        """The public data of this node's active share of a key (Committee encoding): what a reshare
+        hands to a joining party.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SignerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -198,6 +211,11 @@ def add_SignerServicer_to_server(servicer, server):
                     servicer.ExportBackup,
                     request_deserializer=tsscustody_dot_v1_dot_signer__pb2.ExportBackupRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_signer__pb2.ExportBackupResponse.SerializeToString,
+            ),
+            'KeyCommittee': grpc.unary_unary_rpc_method_handler(
+                    servicer.KeyCommittee,
+                    request_deserializer=tsscustody_dot_v1_dot_signer__pb2.KeyCommitteeRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_signer__pb2.KeyCommitteeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -444,6 +462,33 @@ class Signer:
             '/tsscustody.v1.Signer/ExportBackup',
             tsscustody_dot_v1_dot_signer__pb2.ExportBackupRequest.SerializeToString,
             tsscustody_dot_v1_dot_signer__pb2.ExportBackupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KeyCommittee(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Signer/KeyCommittee',
+            tsscustody_dot_v1_dot_signer__pb2.KeyCommitteeRequest.SerializeToString,
+            tsscustody_dot_v1_dot_signer__pb2.KeyCommitteeResponse.FromString,
             options,
             channel_credentials,
             insecure,
