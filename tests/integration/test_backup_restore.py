@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import json
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,7 +147,14 @@ def test_restore_a_wiped_signer_then_sign_with_it(
 def test_a_kit_from_before_a_refresh_is_refused(
     live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, kits: dict[int, Path], tssctl: Any
 ) -> None:
-    rc, out, err = tssctl("key", "refresh", key.key_id)
+    # Signer 1 was restarted by the previous test: the coordinator's channel to it may still be in
+    # its reconnect backoff (up to 2 s), and a refresh refuses while any signer is unreachable.
+    deadline = time.monotonic() + 30
+    while True:
+        rc, out, err = tssctl("key", "refresh", key.key_id)
+        if rc == 0 or "unreachable" not in err or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert rc == 0, err
     assert out["epoch"] == key.epoch + 1
     pid = cluster.ClusterInfo.load(live_cluster.root).pids["signer-3"]
