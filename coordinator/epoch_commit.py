@@ -17,6 +17,7 @@ no presign runs for the key (sessions.py). The scheduler's tick retries it too.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 
 import structlog
@@ -52,6 +53,14 @@ class EpochCommits:
         self.sessions = sessions
         self.trail = trail
         self.peers = peers
+        # The RPC that ran the session and the scheduler's tick both drive a key's commit: one at a
+        # time per key, or the slower of the two finds the row already finished (NotFound).
+        self._locks: dict[str, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _lock(self, key_id: str) -> threading.RLock:
+        with self._locks_guard:
+            return self._locks.setdefault(key_id, threading.RLock())
 
     def check(
         self, key_id: str, epoch: int, digest: bytes, confirmations: Mapping[int, bytes], parties: Sequence[int]
@@ -75,6 +84,10 @@ class EpochCommits:
     def commit(self, key_id: str) -> bool:
         """Deliver the confirmations to every signer that has not adopted the epoch yet; True once all
         have and the key record moved to the new epoch."""
+        with self._lock(key_id):
+            return self._commit(key_id)
+
+    def _commit(self, key_id: str) -> bool:
         pending = self.store.epoch_commit(key_id)
         if pending is None:
             return True
@@ -106,6 +119,10 @@ class EpochCommits:
 
     def ensure_aux(self, key_id: str) -> bool:
         """Run aux info over the key's committee if it has none (after a reshare); True once it has."""
+        with self._lock(key_id):
+            return self._ensure_aux(key_id)
+
+    def _ensure_aux(self, key_id: str) -> bool:
         key = self.sessions.key(key_id)
         if key.aux_epoch:
             return True

@@ -7,6 +7,7 @@ refresh that breaks off leaves every signer and the key record on the old, worki
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,32 @@ def test_a_signer_unreachable_at_commit_holds_signing_until_the_tick_commits_it(
     assert service.committing_epoch(KEY_ID) == 0 and service.get_key(KEY_ID).epoch == old + 1
     assert node_epochs(nodes) == {old + 1}
     assert service.get_request(held.request_id).state == st.SIGNED
+
+
+def test_the_scheduler_committing_the_same_epoch_meanwhile_does_not_fail_the_refresh(
+    cluster: tuple[CoordinatorService, dict[int, SignerNode]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RefreshKey call and the scheduler's tick both drive a key's commit (seen in CI: the
+    tick finished the row first and the call answered INTERNAL, NotFound)."""
+    service, nodes = cluster
+    old = service.get_key(KEY_ID).epoch
+    client = service.signers[3]
+    real = client.commit_epoch
+    results: list[bool] = []
+    ticks: list[threading.Thread] = []
+
+    def with_a_tick_meanwhile(*args: Any) -> tuple[int, bool]:
+        if not ticks:  # the first delivery: the scheduler's tick runs the same commit now
+            ticks.append(threading.Thread(target=lambda: results.append(service.key_refresh.commits.commit(KEY_ID))))
+            ticks[0].start()
+            ticks[0].join(timeout=2.0)  # unserialized, the tick finishes the whole commit here
+        return real(*args)
+
+    monkeypatch.setattr(client, "commit_epoch", with_a_tick_meanwhile)
+    key = service.refresh_key(KEY_ID, actor="admin-1")
+    ticks[0].join(timeout=30)
+    assert key.epoch == old + 1 and service.committing_epoch(KEY_ID) == 0
+    assert results == [True] and node_epochs(nodes) == {old + 1}
 
 
 def test_a_refresh_that_breaks_off_leaves_every_signer_and_the_key_on_the_old_epoch(
