@@ -202,6 +202,10 @@ def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) 
     return signer_addrs, coord_addr
 
 
+SIGNER_MODULE = "signer.node"
+"""The module a signer process runs; the test suite swaps in one that draws fixture primes."""
+
+
 def _spawn(root: Path, name: str, module: str, config: Path) -> int:
     logs = root / "logs"
     logs.mkdir(exist_ok=True)
@@ -270,7 +274,7 @@ def up(
     signer_addrs, coord_addr = layout(root, n, level)
     pids: dict[str, int] = {}
     for i in range(1, n + 1):
-        pids[f"signer-{i}"] = _spawn(root, f"signer-{i}", "signer.node", root / f"signer-{i}" / "node.json")
+        pids[f"signer-{i}"] = _spawn(root, f"signer-{i}", SIGNER_MODULE, root / f"signer-{i}" / "node.json")
     pids["coordinator"] = _spawn(root, "coordinator", "coordinator", root / "coordinator" / "coordinator.json")
     info = ClusterInfo(root, coord_addr, signer_addrs, pids, threshold, level)
     _write_json(root / "cluster.json", info.to_json())
@@ -390,7 +394,7 @@ def _start(root: Path, info: ClusterInfo, name: str) -> int:
         pid = _spawn(root, name, "coordinator", root / "coordinator" / "coordinator.json")
         address, tls = info.coordinator, info.client_tls()
     else:
-        pid = _spawn(root, name, "signer.node", root / name / "node.json")
+        pid = _spawn(root, name, SIGNER_MODULE, root / name / "node.json")
         address, tls = info.signers[int(name.removeprefix("signer-"))], TlsFiles.in_dir(root / "certs", "coordinator")
     info.pids[name] = pid
     _write_json(root / "cluster.json", info.to_json())
