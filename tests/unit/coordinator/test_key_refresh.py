@@ -23,7 +23,7 @@ from signer.chains.ethereum import Eip1559Tx
 from signer.node.node import SignerNode
 from tests.unit.node.test_key_epochs import cycling_primes
 
-from .governance_fixtures import add_key, install_demo_governance, make_nodes
+from .governance_fixtures import add_key, install_demo_governance, key_order, make_nodes
 
 pytestmark = pytest.mark.slow(15)  # refresh sessions at level 112
 KEY_ID = "kr"
@@ -49,6 +49,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Coordina
         n.close()
 
 
+def order(service: CoordinatorService) -> bytes:
+    """The demo admins' refresh order for the key's current epoch."""
+    return key_order(service, "refresh", KEY_ID)
+
+
 def audit_text(service: CoordinatorService) -> str:
     """The exported audit log, one JSON line per entry."""
     return "\n".join(service.export_audit())
@@ -65,7 +70,7 @@ def test_refresh_commits_on_every_signer_and_moves_the_key_record(
     before = service.get_key(KEY_ID)
     service.ensure_presignatures(KEY_ID, (1, 2), count=1)
     assert service.store.ready_presignatures(KEY_ID)
-    after = service.refresh_key(KEY_ID, actor="admin-1")
+    after = service.refresh_key(KEY_ID, order(service), actor="admin-1")
     assert after.epoch == before.epoch + 1 and after.aux_epoch != before.aux_epoch
     assert after.public_key == before.public_key
     assert node_epochs(nodes) == {after.epoch}
@@ -90,7 +95,7 @@ def test_a_signer_unreachable_at_commit_holds_signing_until_the_tick_commits_it(
         raise SignerUnavailable(3, "UNAVAILABLE: down at commit")
 
     monkeypatch.setattr(client, "commit_epoch", unreachable)
-    key = service.refresh_key(KEY_ID, actor="admin-1")
+    key = service.refresh_key(KEY_ID, order(service), actor="admin-1")
     assert key.epoch == old and service.committing_epoch(KEY_ID) == old + 1
     assert nodes[1].key_share(KEY_ID).epoch == old + 1 and nodes[3].key_share(KEY_ID).epoch == old
     held = service.sign_eth(KEY_ID, "while-committing", (), tx(2))
@@ -98,7 +103,7 @@ def test_a_signer_unreachable_at_commit_holds_signing_until_the_tick_commits_it(
     with pytest.raises(FailedPrecondition):
         service.ensure_presignatures(KEY_ID, (1, 2))
     with pytest.raises(FailedPrecondition):
-        service.refresh_key(KEY_ID)
+        service.refresh_key(KEY_ID, order(service))
     service.tick()  # still unreachable: nothing changes
     assert service.committing_epoch(KEY_ID) == old + 1
     monkeypatch.undo()
@@ -128,7 +133,7 @@ def test_the_scheduler_committing_the_same_epoch_meanwhile_does_not_fail_the_ref
         return real(*args)
 
     monkeypatch.setattr(client, "commit_epoch", with_a_tick_meanwhile)
-    key = service.refresh_key(KEY_ID, actor="admin-1")
+    key = service.refresh_key(KEY_ID, order(service), actor="admin-1")
     ticks[0].join(timeout=30)
     assert key.epoch == old + 1 and service.committing_epoch(KEY_ID) == 0
     assert results == [True] and node_epochs(nodes) == {old + 1}
@@ -151,7 +156,7 @@ def test_a_refresh_that_breaks_off_leaves_every_signer_and_the_key_on_the_old_ep
 
     monkeypatch.setattr(client, "deliver", flaky)
     with pytest.raises(Unavailable):
-        service.refresh_key(KEY_ID, actor="admin-1")
+        service.refresh_key(KEY_ID, order(service), actor="admin-1")
     monkeypatch.undo()
     assert service.get_key(KEY_ID).epoch == old and service.committing_epoch(KEY_ID) == 0
     assert node_epochs(nodes) == {old}
