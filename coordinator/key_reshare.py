@@ -7,11 +7,16 @@ P' with threshold t', keeping its public key (and so every address):
    a malformed committee or threshold (2 <= t' <= n'); an index the key left at an earlier
    reshare (`retired`: a new signer always gets a new index, so a revoked identity can never come
    back under its old one); an index with no configured signer (add it first:
-   `tssctl cluster add-signer`); fewer than t live dealers; an unreachable new party;
+   `tssctl cluster add-signer`); fewer than t live dealers; an unreachable new party; then the
+   admin quorum's signed reshare order must pass the coordinator's copy of the signers' check
+   (key_orders.py: the key, its epoch, the committee, threshold and, if it names them, the
+   dealers chosen; refused with the signers' reason, audited `key_order_refused`);
 2. the old committee's public data from every dealer (KeyCommittee); they must agree, else the
    reshare is refused before a share is dealt;
-3. a `reshare` session over S ∪ P' carrying the order (audited `key_reshare_started` with the
-   admins who signed it); every party checks the order itself before any work
+3. the governance log delivered to every party of S ∪ P' lacking some of it (a new signer checks
+   the order against its own registry and policy); a `reshare` session over S ∪ P' carrying the
+   order (audited `key_reshare_started` with the admins who signed it and the order itself);
+   every party checks the order itself before any work
    (signer/node/key_operations.py), then stages the new epoch as pending and returns its signed
    confirmation of the output digest;
 4. the output must keep the public key and chain code and carry exactly P', t' and the next epoch,
@@ -26,7 +31,7 @@ P' with threshold t', keeping its public key (and so every address):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
@@ -62,9 +67,12 @@ class KeyReshare:
         health: SignerHealth,
         commits: EpochCommits,
         orders: KeyOrders,
+        sync_governance: Callable[[Sequence[int]], None] = lambda parties: None,
     ) -> None:
         self.store = store
         self.orders = orders
+        # A joining signer checks the order against its own registry and policy: it gets them first.
+        self.sync_governance = sync_governance
         self.signers = signers
         self.sessions = sessions
         self.trail = trail
@@ -153,6 +161,7 @@ class KeyReshare:
             "reshare", key, key_order, now, actor=actor, parties=new, threshold=threshold, dealers=S
         )
         params = ReshareStart(S, new, threshold, self._old_committee(key, S))
+        self.sync_governance(params.session_parties)
         fields = {"key_id": key_id, "epoch": key.epoch, "dealers": S, "parties": new, "threshold": threshold}
         self.trail.record(KEY, "key_reshare_started", key_id, actor, **fields, **checked.audit_fields())
         confirmations: dict[int, bytes] = {}

@@ -193,7 +193,14 @@ class CoordinatorService:
         orders = KeyOrders(self.governance, self.trail)
         self.key_refresh = KeyRefresh(store, self.signers, self.sessions, self.trail, self.health, self.peers, orders)
         self.key_reshare = KeyReshare(
-            store, self.signers, self.sessions, self.trail, self.health, self.key_refresh.commits, orders
+            store,
+            self.signers,
+            self.sessions,
+            self.trail,
+            self.health,
+            self.key_refresh.commits,
+            orders,
+            lambda ps: self.admin.sync_signers(lambda behind: [p for p in self.health.live(behind) if p in ps]),
         )
         self.scheduler = Scheduler(
             store, self.admin, self.lifecycle, self.health, interval=scheduler_interval, key_refresh=self.key_refresh
