@@ -66,9 +66,14 @@ def _admins(args: argparse.Namespace) -> list[tuple[str, Ed25519PrivateKey]]:
     return [(who, load_key(info.officer_key(who))) for who in ids]
 
 
-def _signed_order(args: argparse.Namespace, c: CoordinatorClient, operation: str, **fields: Any) -> KeyOrder | None:
+def _signed_order(
+    args: argparse.Namespace,
+    c: CoordinatorClient,
+    operation: str,
+    signers: list[tuple[str, Ed25519PrivateKey]],
+    **fields: Any,
+) -> KeyOrder | None:
     """The order to submit (signed by every --admin), or None once it was written to --out."""
-    signers = _admins(args)
     order = load_order(Path(args.order)) if args.order else new_order(c, operation, args.key_id, **fields)
     if order.operation != operation or (args.key_id and order.key_id != args.key_id):
         raise CliError(f"{args.order} is a {order.operation} order for key {order.key_id}")
@@ -94,8 +99,9 @@ def _emit_key(args: argparse.Namespace, k: coordinator_pb2.Key, human: str) -> N
 
 def cmd_key_refresh(args: argparse.Namespace) -> None:
     """tssctl key refresh."""
+    signers = _admins(args)
     with client_for(args, _submitter(args)) as c:
-        order = _signed_order(args, c, "refresh")
+        order = _signed_order(args, c, "refresh", signers)
         if order is None:
             return
         k = c.refresh_key(order.key_id, order.to_bytes())
@@ -106,8 +112,9 @@ def cmd_key_refresh(args: argparse.Namespace) -> None:
 def cmd_key_reshare(args: argparse.Namespace) -> None:
     """tssctl key reshare."""
     parties, dealers = parse_parties(args.parties), parse_parties(args.dealers) if args.dealers else ()
+    signers = _admins(args)
     with client_for(args, _submitter(args)) as c:
-        order = _signed_order(args, c, "reshare", parties=parties, threshold=args.threshold, dealers=dealers)
+        order = _signed_order(args, c, "reshare", signers, parties=parties, threshold=args.threshold, dealers=dealers)
         if order is None:
             return
         k = c.reshare_key(order.key_id, parties, args.threshold, dealers, key_order=order.to_bytes())
