@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from coordinator import store as st
-from coordinator.errors import FailedPrecondition, InvalidRequest, Unavailable
+from coordinator.errors import FailedPrecondition, InvalidRequest, Refused, Unavailable
 from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SessionParams, SignerClient, SignerUnavailable
 from coordinator.store import Store
@@ -99,6 +99,19 @@ def test_a_retired_index_or_an_unknown_signer_is_refused_before_anything_runs(
             service.reshare_key(KEY_ID, parties, 2, key_order=b"")
     with pytest.raises(InvalidRequest, match="new threshold"):
         service.reshare_key(KEY_ID, (1, 2, 4), 4, key_order=b"")
+    # A plan that passes still needs the admins' order for exactly it (the signers' reasons).
+    orders = {
+        "key_order_missing": b"",
+        "key_order_quorum_not_met": key_order(service, "reshare", KEY_ID, ("admin-1",), parties=(1, 2, 4), threshold=2),
+        "key_order_mismatch": order(service, (1, 2, 4), t=3),
+    }
+    for reason, raw in orders.items():
+        with pytest.raises(Refused) as exc:
+            service.reshare_key(KEY_ID, (1, 2, 4), 2, key_order=raw)
+        assert exc.value.reason == reason
+    with pytest.raises(Refused) as exc:  # the order names other dealers than the coordinator picks
+        service.reshare_key(KEY_ID, (1, 2, 4), 2, (1, 2), key_order=order(service, (1, 2, 4), dealers=(2, 4)))
+    assert exc.value.reason == "key_order_mismatch"
     assert service.get_key(KEY_ID) == key
 
 
