@@ -89,6 +89,11 @@ class KeyRefresh:
         if not scheduled:
             now = int(self.store.now())
             authority = self.orders.check("refresh", key, key_order, now, actor=actor).audit_fields()
+        with self.commits.exclusive(key_id):
+            return self._refresh(key, actor, authority, b"" if scheduled else key_order)
+
+    def _refresh(self, key: KeyRecord, actor: str, authority: dict[str, object], key_order: bytes) -> KeyRecord:
+        key_id = key.key_id
         pending = self.store.epoch_commit(key_id)
         if pending is not None:
             raise FailedPrecondition(f"key {key_id} is still committing epoch {pending.epoch}; retry when done")
@@ -97,7 +102,7 @@ class KeyRefresh:
             raise Unavailable(f"a refresh needs every signer; unreachable: {sorted(set(key.parties) - set(live))}")
         self.trail.record(KEY, "key_refresh_started", key_id, actor, key_id=key_id, epoch=key.epoch, **authority)
         confirmations: dict[int, bytes] = {}
-        params = SessionParams(key_id, level=key.level, key_order=b"" if scheduled else key_order)
+        params = SessionParams(key_id, level=key.level, key_order=key_order)
         try:
             session_id, out = self.sessions.run("refresh", key_id, key.parties, params, confirmations=confirmations)
         except relay.SessionFailed as exc:

@@ -154,7 +154,19 @@ class KeyReshare:
     ) -> KeyRecord:
         """Move `key_id` to committee `parties` with `threshold` under the admins' `key_order` (see
         the module); returns the key record, which shows the new committee once every signer adopted it."""
-        key = self.sessions.key(key_id)
+        with self.commits.exclusive(key_id):
+            return self._reshare(self.sessions.key(key_id), parties, threshold, dealers, actor, key_order)
+
+    def _reshare(
+        self,
+        key: KeyRecord,
+        parties: Sequence[int],
+        threshold: int,
+        dealers: Sequence[int],
+        actor: str,
+        key_order: bytes,
+    ) -> KeyRecord:
+        key_id = key.key_id
         S, new = self._plan(key, parties, threshold, dealers)
         now = int(self.store.now())
         checked = self.orders.check(

@@ -200,6 +200,20 @@ def test_an_under_signed_or_stale_order_is_refused_before_any_session_and_audite
     assert {v["reason"] for v in refusals} >= set(cases)
 
 
+def test_a_second_refresh_or_reshare_of_a_key_while_one_runs_is_refused(
+    cluster: tuple[CoordinatorService, dict[int, SignerNode]],
+) -> None:
+    """An admin's refresh and the scheduler's could start from the same epoch: one at a time."""
+    service, nodes = cluster
+    before, sessions = node_epochs(nodes), len(service.store.list_sessions())
+    with service.key_refresh.commits.exclusive(KEY_ID):
+        with pytest.raises(FailedPrecondition, match="is running"):
+            service.refresh_key(KEY_ID, order(service), actor="admin-1")
+        with pytest.raises(FailedPrecondition, match="is running"):
+            service.key_refresh.refresh(KEY_ID, actor="scheduler", scheduled=True)
+    assert node_epochs(nodes) == before and len(service.store.list_sessions()) == sessions
+
+
 def test_the_scheduler_refreshes_on_the_policys_schedule_and_signers_refuse_one_not_due(
     cluster: tuple[CoordinatorService, dict[int, SignerNode]], clock: Clock
 ) -> None:
