@@ -3,7 +3,7 @@
 tssctl cluster up [--signers 3] [--threshold 2] [--dir D] [--level 128|112]
 tssctl cluster down|status [--dir D]               tssctl cluster restart signer-N|coordinator [--dir D]
 tssctl key create --name NAME [--threshold T]      tssctl key show KEY_ID
-tssctl key refresh KEY_ID                          (admin: new shares, same key; two-phase commit)
+tssctl key refresh KEY_ID --admin A --admin B     (an admin quorum's order: new shares, same key)
 and cli_reshare.py: tssctl key reshare KEY_ID --parties 1,2,4 --threshold 2; tssctl cluster
 add-signer | retire-signer signer-N | replace-signer signer-N
 tssctl withdraw --key KEY_ID --to 0x.. --value WEI [--chain-id 1] [--nonce 0] [--gas 21000]
@@ -18,7 +18,8 @@ officer keygen, policy show|propose, audit export|verify) and the recovery-key a
 cli_backup.py (recovery keygen|pin, backup export|verify|restore).
 
 Each command presents a certificate of the cluster directory (D/certs/NAME.pem): backends submit
-(`backend`), operators manage keys (`operator`; a refresh `admin-1`), officers approve as themselves; `--as NAME`
+(`backend`), operators manage keys (`operator`; a refresh or reshare the first --admin), officers approve as
+themselves; `--as NAME`
 picks another one.
 """
 
@@ -110,12 +111,10 @@ def cmd_cluster(args: argparse.Namespace) -> None:
 
 
 def cmd_key(args: argparse.Namespace) -> None:
-    with client_for(args, "admin-1" if args.action == "refresh" else "operator") as c:
+    with client_for(args, "operator") as c:
         if args.action == "create":
             info = cluster.ClusterInfo.load(Path(args.dir))
             k = c.create_key(args.name, args.threshold or info.threshold, args.level or "")
-        elif args.action == "refresh":
-            k = c.refresh_key(args.key_id)
         else:
             k = c.get_key(args.key_id)
     d = key_json(k)
@@ -326,9 +325,6 @@ def build_parser() -> argparse.ArgumentParser:
     ks = ksub.add_parser("show")
     ks.add_argument("key_id")
     add_common(ks, "operator")
-    kr = ksub.add_parser("refresh", help="new shares and aux info for the same key, committed on every signer")
-    kr.add_argument("key_id")
-    add_common(kr, "admin-1")
     cli_reshare.add_key_parsers(ksub)
     k.set_defaults(func=cmd_key)
 

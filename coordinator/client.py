@@ -46,19 +46,21 @@ class CoordinatorClient:
         reply: coordinator_pb2.Key = self.stub.GetKey(coordinator_pb2.GetKeyRequest(key_id=key_id), timeout=30)
         return reply
 
-    def refresh_key(self, key_id: str) -> coordinator_pb2.Key:
-        """Refresh a key's shares (admin role); returns the key at its new epoch, or still committing."""
+    def refresh_key(self, key_id: str, key_order: bytes) -> coordinator_pb2.Key:
+        """Refresh a key's shares (admin role) under an admin quorum's signed `KeyOrder` (wire form);
+        returns the key at its new epoch, or still committing."""
         reply: coordinator_pb2.Key = self.stub.RefreshKey(
-            coordinator_pb2.RefreshKeyRequest(key_id=key_id), timeout=self.timeout
+            coordinator_pb2.RefreshKeyRequest(key_id=key_id, key_order=key_order), timeout=self.timeout
         )
         return reply
 
     def reshare_key(
-        self, key_id: str, parties: Sequence[int], threshold: int, dealers: Sequence[int] = ()
+        self, key_id: str, parties: Sequence[int], threshold: int, dealers: Sequence[int] = (), *, key_order: bytes
     ) -> coordinator_pb2.Key:
-        """Move a key to a new committee / threshold (admin role); the key as it stands afterwards."""
+        """Move a key to a new committee / threshold (admin role) under an admin quorum's signed
+        reshare order; the key as it stands afterwards."""
         req = coordinator_pb2.ReshareKeyRequest(
-            key_id=key_id, parties=list(parties), threshold=threshold, dealers=list(dealers)
+            key_id=key_id, parties=list(parties), threshold=threshold, dealers=list(dealers), key_order=key_order
         )
         reply: coordinator_pb2.Key = self.stub.ReshareKey(req, timeout=self.timeout)
         return reply

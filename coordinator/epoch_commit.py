@@ -18,7 +18,8 @@ no presign runs for the key (sessions.py). The scheduler's tick retries it too.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import structlog
 
@@ -29,6 +30,7 @@ from signer.tss.errors import DecodeError
 
 from . import relay
 from .audit import KEY
+from .errors import FailedPrecondition
 from .sessions import Sessions
 from .signer_client import SessionParams, SignerClient, SignerError
 from .store import Store
@@ -57,6 +59,22 @@ class EpochCommits:
         # time per key, or the slower of the two finds the row already finished (NotFound).
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
+        self._running: set[str] = set()  # keys with a refresh or reshare session under way
+
+    @contextmanager
+    def exclusive(self, key_id: str) -> Iterator[None]:
+        """One refresh or reshare of a key at a time (an RPC and the scheduler's refresh could both
+        start one from the same epoch; each signer would then keep whichever finished last there, and
+        neither could gather matching confirmations). The second is refused at once."""
+        with self._locks_guard:
+            if key_id in self._running:
+                raise FailedPrecondition(f"a refresh or reshare of key {key_id} is running; retry when done")
+            self._running.add(key_id)
+        try:
+            yield
+        finally:
+            with self._locks_guard:
+                self._running.discard(key_id)
 
     def _lock(self, key_id: str) -> threading.RLock:
         with self._locks_guard:

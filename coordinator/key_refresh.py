@@ -1,9 +1,12 @@
 """Key refresh through the coordinator, which owns the key's epoch (docs/protocol.md, Refresh).
 
-`refresh(key_id)`:
-1. every signer of the key must be reachable (a refresh runs over all n) and no refresh of the
-   key may be committing;
-2. a `refresh` session over all n (audited `key_refresh_started`, the session row as usual);
+`refresh(key_id, key_order=...)`:
+1. the admin quorum's signed refresh order must pass the coordinator's copy of the signers' check
+   (key_orders.py; refused with the signers' reason, audited `key_order_refused`); every signer of
+   the key must be reachable (a refresh runs over all n) and no refresh of the key may be committing;
+2. a `refresh` session over all n carrying the order (audited `key_refresh_started` with the admins
+   who signed it and the order itself; the session row as usual); each signer checks the order
+   itself before any work (signer/node/key_operations.py);
    each signer stages the new epoch as pending and returns its signed confirmation;
 3. the common public output must keep the key (public key, threshold, parties) and advance the
    epoch by one, and every party's confirmation must be valid over its digest (the same check as
@@ -20,9 +23,11 @@
    confirmations again until every signer adopted, and a signer restored later commits then.
    Steps 3 (the confirmation check) and 5 live in epoch_commit.py, shared with reshare.
 
-The request kind with an admin-quorum policy rule the issue asks for is not built: RefreshKey
-needs an `admin` certificate and every call is audited with the caller (docs/architecture.md,
-Differences).
+`refresh_due()` is the scheduler's: with `key_operations.refresh_every` in the policy, every key
+whose epoch is that old by the coordinator's count (the later of its last commit seen by this
+process, its creation, and the last attempt) is refreshed without an order, audited with actor
+`scheduler`; each signer accepts that only when its own policy and its own record of the epoch's
+adoption say the refresh is due.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ from signer.tss.errors import DecodeError
 from . import relay
 from .audit import ABORT, KEY
 from .epoch_commit import EpochCommits
-from .errors import Aborted, FailedPrecondition, Unavailable, error_from_session
+from .errors import Aborted, FailedPrecondition, ServiceError, Unavailable, error_from_session
+from .key_orders import KeyOrders
 from .sessions import Sessions
 from .signer_client import SessionParams, SignerClient
 from .signer_health import SignerHealth
@@ -46,6 +52,8 @@ from .store import EpochCommit, KeyRecord, Store
 from .trail import AuditTrail
 
 log = structlog.get_logger("coordinator")
+SCHEDULE_RETRY = 300
+"""Seconds before the scheduler tries a scheduled refresh again after one failed."""
 
 
 class KeyRefresh:
@@ -59,8 +67,11 @@ class KeyRefresh:
         trail: AuditTrail,
         health: SignerHealth,
         peers: Mapping[int, bytes] | None,
+        orders: KeyOrders,
     ) -> None:
         self.store = store
+        self.orders = orders
+        self._attempted: dict[str, float] = {}  # the scheduler's last attempt (or commit) per key
         self.signers = signers
         self.sessions = sessions
         self.trail = trail
@@ -68,21 +79,32 @@ class KeyRefresh:
         self.peers = peers
         self.commits = EpochCommits(store, signers, sessions, trail, peers)
 
-    def refresh(self, key_id: str, *, actor: str = "coordinator") -> KeyRecord:
-        """Refresh every share of `key_id` and commit the new epoch on every signer (see the module)."""
+    def refresh(
+        self, key_id: str, *, actor: str = "coordinator", key_order: bytes = b"", scheduled: bool = False
+    ) -> KeyRecord:
+        """Refresh every share of `key_id` and commit the new epoch on every signer (see the module).
+        `key_order`: the admin quorum's signed order; only the scheduler runs one without it."""
         key = self.sessions.key(key_id)
+        authority: dict[str, object] = {"authorized_by": ("schedule",)}
+        if not scheduled:
+            now = int(self.store.now())
+            authority = self.orders.check("refresh", key, key_order, now, actor=actor).audit_fields()
+        with self.commits.exclusive(key_id):
+            return self._refresh(key, actor, authority, b"" if scheduled else key_order)
+
+    def _refresh(self, key: KeyRecord, actor: str, authority: dict[str, object], key_order: bytes) -> KeyRecord:
+        key_id = key.key_id
         pending = self.store.epoch_commit(key_id)
         if pending is not None:
             raise FailedPrecondition(f"key {key_id} is still committing epoch {pending.epoch}; retry when done")
         live = self.health.live(key.parties, fresh=True)
         if len(live) != len(key.parties):
             raise Unavailable(f"a refresh needs every signer; unreachable: {sorted(set(key.parties) - set(live))}")
-        self.trail.record(KEY, "key_refresh_started", key_id, actor, key_id=key_id, epoch=key.epoch)
+        self.trail.record(KEY, "key_refresh_started", key_id, actor, key_id=key_id, epoch=key.epoch, **authority)
         confirmations: dict[int, bytes] = {}
+        params = SessionParams(key_id, level=key.level, key_order=key_order)
         try:
-            session_id, out = self.sessions.run(
-                "refresh", key_id, key.parties, SessionParams(key_id, level=key.level), confirmations=confirmations
-            )
+            session_id, out = self.sessions.run("refresh", key_id, key.parties, params, confirmations=confirmations)
         except relay.SessionFailed as exc:
             self._aborted(key, actor, str(exc))
             raise error_from_session(exc) from None
@@ -140,3 +162,24 @@ class KeyRefresh:
     def retry_commits(self) -> None:
         """The scheduler's pass (`EpochCommits.retry_commits`)."""
         self.commits.retry_commits()
+
+    def refresh_due(self, every: int) -> list[str]:
+        """The scheduler's pass with the policy's `refresh_every` > 0: refresh, without an order, every
+        key whose epoch is `every` seconds old by this process's count; returns the keys refreshed.
+        A failure (a signer's own schedule not due yet, a signer down) is audited and retried after
+        `min(every, SCHEDULE_RETRY)`."""
+        now, done = self.store.now(), []
+        for key in self.store.list_keys():
+            since = max(key.created_at, self._attempted.get(key.key_id, 0.0))
+            if now < since + every or self.store.epoch_commit(key.key_id) is not None:
+                continue
+            self._attempted[key.key_id] = now
+            try:
+                self.refresh(key.key_id, actor="scheduler", scheduled=True)
+            except ServiceError as exc:
+                log.warning("scheduled_refresh_failed", key_id=key.key_id, error=exc.message)
+                self._attempted[key.key_id] = now - every + min(every, SCHEDULE_RETRY)
+                continue
+            self._attempted[key.key_id] = self.store.now()
+            done.append(key.key_id)
+        return done

@@ -1,17 +1,24 @@
 """Key reshare through the coordinator, which owns the key's committee and epoch (docs/protocol.md,
 Reshare: node-level driving and adoption).
 
-`reshare(key_id, parties, threshold, dealers)` moves the key to the new committee P' with
-threshold t', keeping its public key (and so every address):
+`reshare(key_id, parties, threshold, dealers, key_order=...)` moves the key to the new committee
+P' with threshold t', keeping its public key (and so every address):
 1. refusals before anything runs, each with a one-line reason: a commit of the key still running;
    a malformed committee or threshold (2 <= t' <= n'); an index the key left at an earlier
    reshare (`retired`: a new signer always gets a new index, so a revoked identity can never come
    back under its old one); an index with no configured signer (add it first:
-   `tssctl cluster add-signer`); fewer than t live dealers; an unreachable new party;
+   `tssctl cluster add-signer`); fewer than t live dealers; an unreachable new party; then the
+   admin quorum's signed reshare order must pass the coordinator's copy of the signers' check
+   (key_orders.py: the key, its epoch, the committee, threshold and, if it names them, the
+   dealers chosen; refused with the signers' reason, audited `key_order_refused`);
 2. the old committee's public data from every dealer (KeyCommittee); they must agree, else the
    reshare is refused before a share is dealt;
-3. a `reshare` session over S ∪ P' (audited `key_reshare_started`); each party stages the new epoch
-   as pending and returns its signed confirmation of the output digest;
+3. the governance log delivered to every party of S ∪ P' lacking some of it (a new signer checks
+   the order against its own registry and policy); a `reshare` session over S ∪ P' carrying the
+   order (audited `key_reshare_started` with the admins who signed it and the order itself);
+   every party checks the order itself before any work
+   (signer/node/key_operations.py), then stages the new epoch as pending and returns its signed
+   confirmation of the output digest;
 4. the output must keep the public key and chain code and carry exactly P', t' and the next epoch,
    and every party of S ∪ P' must have confirmed its digest (`EpochCommits.check`), else the
    reshare is abandoned (`key_reshare_aborted`) and every signer stays on the old epoch;
@@ -24,7 +31,7 @@ threshold t', keeping its public key (and so every address):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
@@ -38,6 +45,7 @@ from . import relay
 from .audit import ABORT, KEY
 from .epoch_commit import EpochCommits
 from .errors import Aborted, FailedPrecondition, InvalidRequest, Unavailable, error_from_session
+from .key_orders import KeyOrders
 from .sessions import Sessions
 from .signer_client import SessionParams, SignerClient, SignerError
 from .signer_health import SignerHealth
@@ -58,8 +66,13 @@ class KeyReshare:
         trail: AuditTrail,
         health: SignerHealth,
         commits: EpochCommits,
+        orders: KeyOrders,
+        sync_governance: Callable[[Sequence[int]], None] = lambda parties: None,
     ) -> None:
         self.store = store
+        self.orders = orders
+        # A joining signer checks the order against its own registry and policy: it gets them first.
+        self.sync_governance = sync_governance
         self.signers = signers
         self.sessions = sessions
         self.trail = trail
@@ -137,21 +150,39 @@ class KeyReshare:
         dealers: Sequence[int] = (),
         *,
         actor: str = "coordinator",
+        key_order: bytes = b"",
     ) -> KeyRecord:
-        """Move `key_id` to committee `parties` with `threshold` (see the module); returns the key
-        record, which shows the new committee once every signer adopted it."""
-        key = self.sessions.key(key_id)
+        """Move `key_id` to committee `parties` with `threshold` under the admins' `key_order` (see
+        the module); returns the key record, which shows the new committee once every signer adopted it."""
+        with self.commits.exclusive(key_id):
+            return self._reshare(self.sessions.key(key_id), parties, threshold, dealers, actor, key_order)
+
+    def _reshare(
+        self,
+        key: KeyRecord,
+        parties: Sequence[int],
+        threshold: int,
+        dealers: Sequence[int],
+        actor: str,
+        key_order: bytes,
+    ) -> KeyRecord:
+        key_id = key.key_id
         S, new = self._plan(key, parties, threshold, dealers)
+        now = int(self.store.now())
+        checked = self.orders.check(
+            "reshare", key, key_order, now, actor=actor, parties=new, threshold=threshold, dealers=S
+        )
         params = ReshareStart(S, new, threshold, self._old_committee(key, S))
+        self.sync_governance(params.session_parties)
         fields = {"key_id": key_id, "epoch": key.epoch, "dealers": S, "parties": new, "threshold": threshold}
-        self.trail.record(KEY, "key_reshare_started", key_id, actor, **fields)
+        self.trail.record(KEY, "key_reshare_started", key_id, actor, **fields, **checked.audit_fields())
         confirmations: dict[int, bytes] = {}
         try:
             session_id, out = self.sessions.run(
                 "reshare",
                 key_id,
                 params.session_parties,
-                SessionParams(key_id, threshold=threshold, level=key.level, reshare=params),
+                SessionParams(key_id, threshold=threshold, level=key.level, reshare=params, key_order=key_order),
                 confirmations=confirmations,
             )
         except relay.SessionFailed as exc:

@@ -14,8 +14,10 @@
                                    configured as a retired party does not start); reloads as above.
     replace_signer(root, lost)     the disaster-recovery path: add a signer retiring `lost`, then
                                    reshare every key that `lost` held to (its parties − lost + new)
-                                   at the same threshold, dealt by the live old signers; returns the
-                                   new party. Killing and wiping the lost one is the caller's job.
+                                   at the same threshold, dealt by the live old signers, each under
+                                   a reshare order signed by the cluster's demo admins
+                                   (D/officers/admin-*.key); returns the new party. Killing and
+                                   wiping the lost one is the caller's job.
 
 Only the coordinator's own reshare (ReshareKey) moves a key; these functions lay out and restart
 processes around it.
@@ -37,6 +39,7 @@ from signer.node.store import EncryptedStore, load_kek, write_kek_file
 
 from . import certs, cluster
 from .client import CoordinatorClient
+from .key_order_signing import demo_order
 
 ADMIN = "admin-1"
 RELOAD_TIMEOUT = 10.0
@@ -201,7 +204,8 @@ def replace_signer(
         for key_id, parties, threshold in keys:
             committee = tuple(sorted({*parties, new} - {lost_party}))
             say(f"resharing key {key_id} from {list(parties)} to {list(committee)} (t = {threshold})")
-            key = admin.reshare_key(key_id, committee, threshold)
+            order = demo_order(admin, root, "reshare", key_id, parties=committee, threshold=threshold)
+            key = admin.reshare_key(key_id, committee, threshold, key_order=order)
             if key.committing_epoch:
                 say(f"key {key_id}: epoch {key.committing_epoch} still committing (the coordinator retries)")
     return new

@@ -1,7 +1,8 @@
 """The scheduler: a background pass that moves time-driven work forward.
 
 Each `tick` promotes governance changes whose time lock ran out, brings lagging signers up to date,
-delivers refreshed epochs still being committed to the signers that missed them, then lets the
+delivers refreshed epochs still being committed to the signers that missed them, refreshes the keys
+the policy's `key_operations.refresh_every` says are due (key_refresh.py, actor `scheduler`), then lets the
 lifecycle expire stale requests, block those under a replaced policy and sign what a time lock or
 a lifted freeze releases. The first tick after a start evaluates every open request once, so a
 crash between two commits of a request's life (an approval that met the quorum, the move it
@@ -82,6 +83,9 @@ class Scheduler:
         self.admin.sync_signers(self.health.live)
         if self.key_refresh is not None:
             self.key_refresh.retry_commits()
+            policy = governance.policy(now)
+            if policy is not None and policy.key_operations.refresh_every:
+                self.key_refresh.refresh_due(policy.key_operations.refresh_every)
         self.lifecycle.release_due(now, stop=lambda: self._closed, all_open=not self._started)
         self._started = True
 

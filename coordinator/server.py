@@ -1,6 +1,7 @@
 """The coordinator's public gRPC server: a thin servicer over `CoordinatorService`, mutual TLS,
 health and reflection.
-Roles (from the client certificate): operators and admins create keys, admins refresh them;
+Roles (from the client certificate): operators and admins create keys, admins refresh and reshare
+them (with an admin quorum's signed key order, which the coordinator and every signer verify);
 backends submit signing requests (the certificate's common name is the request's initiator);
 officers approve, reject, freeze and unfreeze (an approval, rejection or freeze must be signed by
 the officer the certificate names); admins propose policy and registry changes; auditors export
@@ -147,7 +148,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def RefreshKey(self, request: coordinator_pb2.RefreshKeyRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> coordinator_pb2.Key:
             _check_id("key_id", request.key_id)
-            key = self.service.refresh_key(request.key_id, actor=peer.name)  # audited with the caller
+            check_bytes("key_order", bytes(request.key_order), limits.MAX_ORDER)
+            # The admin certificate gates the call; the order's admin signatures are the authority.
+            key = self.service.refresh_key(request.key_id, bytes(request.key_order), actor=peer.name)
             return key_to_proto(key, self.service.committing_epoch(request.key_id))
 
         return self._call(context, ("admin",), run)
@@ -157,8 +160,14 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             _check_id("key_id", request.key_id)
             check_count("parties", request.parties, limits.MAX_PARTIES)
             check_count("dealers", request.dealers, limits.MAX_PARTIES)
+            check_bytes("key_order", bytes(request.key_order), limits.MAX_ORDER)
             key = self.service.reshare_key(
-                request.key_id, tuple(request.parties), request.threshold, tuple(request.dealers), actor=peer.name
+                request.key_id,
+                tuple(request.parties),
+                request.threshold,
+                tuple(request.dealers),
+                key_order=bytes(request.key_order),
+                actor=peer.name,
             )
             return key_to_proto(key, self.service.committing_epoch(request.key_id))
 

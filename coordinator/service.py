@@ -1,10 +1,13 @@
 """The coordinator's business logic, without gRPC: `CoordinatorService` wires the parts together.
 
     create_key            keygen over all n signers, then aux info over the same parties (sessions.py).
-    refresh_key           a refresh over all n, adopted by every signer only with every party's
-                          confirmation; the key record moves to the new epoch (key_refresh.py).
-    reshare_key           the key moved to a new committee / threshold, same public key, adopted
-                          two-phase by dealers ∪ new committee, then aux info (key_reshare.py).
+    refresh_key           under an admin quorum's signed key order (key_orders.py; every signer
+                          checks it too): a refresh over all n, adopted by every signer only with
+                          every party's confirmation; the key record moves to the new epoch
+                          (key_refresh.py). The scheduler refreshes on the policy's refresh_every.
+    reshare_key           under a signed reshare order: the key moved to a new committee /
+                          threshold, same public key, adopted two-phase by dealers ∪ new
+                          committee, then aux info (key_reshare.py).
     ensure_presignatures  presign sessions for one (key, signer set, path); public data stored
                           (presign_pool.py, which also runs the background refill).
     sign_eth              submit a request (submission.py; idempotent: one request per idempotency
@@ -64,6 +67,7 @@ from .errors import (
 )
 from .governance import Governance, GovernanceView
 from .governance_admin import GovernanceAdmin
+from .key_orders import KeyOrders
 from .key_refresh import KeyRefresh
 from .key_reshare import KeyReshare
 from .lifecycle import Lifecycle
@@ -186,9 +190,17 @@ class CoordinatorService:
         self.submission = Submission(
             store, self.sessions, self.lifecycle, self.watches, random_bytes, request_ttl=request_ttl
         )
-        self.key_refresh = KeyRefresh(store, self.signers, self.sessions, self.trail, self.health, self.peers)
+        orders = KeyOrders(self.governance, self.trail)
+        self.key_refresh = KeyRefresh(store, self.signers, self.sessions, self.trail, self.health, self.peers, orders)
         self.key_reshare = KeyReshare(
-            store, self.signers, self.sessions, self.trail, self.health, self.key_refresh.commits
+            store,
+            self.signers,
+            self.sessions,
+            self.trail,
+            self.health,
+            self.key_refresh.commits,
+            orders,
+            lambda ps: self.admin.sync_signers(lambda behind: [p for p in self.health.live(behind) if p in ps]),
         )
         self.scheduler = Scheduler(
             store, self.admin, self.lifecycle, self.health, interval=scheduler_interval, key_refresh=self.key_refresh
@@ -233,9 +245,10 @@ class CoordinatorService:
         """A key's public record."""
         return self.sessions.key(key_id)
 
-    def refresh_key(self, key_id: str, *, actor: str = "coordinator") -> KeyRecord:
-        """New shares and aux info for the same key, committed on every signer (key_refresh.py)."""
-        return self.key_refresh.refresh(key_id, actor=actor)
+    def refresh_key(self, key_id: str, key_order: bytes, *, actor: str = "coordinator") -> KeyRecord:
+        """New shares and aux info for the same key under an admin quorum's signed order (`KeyOrder`
+        wire form), committed on every signer (key_refresh.py)."""
+        return self.key_refresh.refresh(key_id, actor=actor, key_order=key_order)
 
     def reshare_key(
         self,
@@ -244,10 +257,12 @@ class CoordinatorService:
         threshold: int,
         dealers: Sequence[int] = (),
         *,
+        key_order: bytes,
         actor: str = "coordinator",
     ) -> KeyRecord:
-        """The key moved to committee `parties` with `threshold`, same public key (key_reshare.py)."""
-        return self.key_reshare.reshare(key_id, parties, threshold, dealers, actor=actor)
+        """The key moved to committee `parties` with `threshold`, same public key, under an admin
+        quorum's signed order (key_reshare.py)."""
+        return self.key_reshare.reshare(key_id, parties, threshold, dealers, actor=actor, key_order=key_order)
 
     def committing_epoch(self, key_id: str) -> int:
         """The refreshed epoch being committed for the key, 0 if none (the key does not sign meanwhile)."""

@@ -82,6 +82,7 @@ class SessionParams:
     level: str = ""
     path: tuple[int, ...] = ()
     reshare: ReshareStart | None = None  # a reshare's S, P', t' and old committee
+    key_order: bytes = b""  # refresh / reshare: the admin quorum's signed KeyOrder (empty: scheduled refresh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +260,7 @@ class GrpcSignerClient:
             threshold=params.threshold,
             level=params.level,
             path=list(params.path),
+            key_order=params.key_order,
         )
         if (r := params.reshare) is not None:
             req.dealers[:], req.new_parties[:], req.committee = r.dealers, r.new_parties, r.committee
@@ -363,7 +365,9 @@ class LocalSignerClient:
         self, session_id: bytes, protocol: str, parties: tuple[int, ...], params: SessionParams
     ) -> StepResult:
         """StartSession (a reshare's parameters only to a reshare: test doubles need not know them)."""
-        extra = {} if params.reshare is None else {"reshare": params.reshare}
+        extra: dict[str, object] = {} if params.reshare is None else {"reshare": params.reshare}
+        if params.key_order:
+            extra["key_order"] = params.key_order
         step: StepResult = self._call(
             lambda: self.node.start_session(
                 session_id,

@@ -27,6 +27,7 @@ from tsscustody.v1 import common_pb2, coordinator_pb2
 from .. import cluster
 from ..cli_common import verify_eth_signature
 from ..client import CoordinatorClient
+from ..key_order_signing import demo_order
 from .report import ATTESTATION_KIND, DrillReport, Step, digest_of, utc_now
 from .verify import audit_entries
 
@@ -130,9 +131,10 @@ class DrillContext:
         return pid
 
     def refresh_key(self) -> coordinator_pb2.Key:
-        """Refresh the key (admin-1: new shares, same key, two-phase commit on every signer)."""
+        """Refresh the key under an order signed by the cluster's demo admins (new shares, same key,
+        two-phase commit on every signer)."""
         with self.step("refresh", f"key {self.key.key_id} epoch {self.key.epoch}") as s, self.client("admin-1") as c:
-            k = c.refresh_key(self.key.key_id)
+            k = c.refresh_key(self.key.key_id, demo_order(c, self.root, "refresh", self.key.key_id))
             if k.public_key != self.key.public_key:
                 raise DrillFailure("the refresh changed the public key")
             s.detail += f" -> {k.epoch}"

@@ -26,11 +26,16 @@ for a retired party, which leaves the new committee) and no aux info (aux runs f
 committee after the adoption). Adopting it deletes the old aux info; a retired party deletes its
 share and keeps only a `keys/<key_id>/retired` marker (the epoch it left at), so a repeated commit
 is still a no-op and the key is refused by name.
+
+Every adoption (and a keygen) leaves `keys/<key_id>/adopted`: the epoch, when this node adopted
+it by its own clock, and whether the epoch came without aux info (keygen, reshare), which is what
+opens an aux session for it. key_operations.py reads it: a scheduled refresh counts from it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -51,6 +56,7 @@ EPOCH_UNKNOWN = "epoch_unknown"
 _PENDING_TAG = "pending-epoch/v1"
 _PENDING_TAG_V2 = "pending-epoch/v2"
 _RETIRED_TAG = "retired/v1"
+_ADOPTED_TAG = "adopted/v1"
 
 
 def pending_name(key_id: str) -> str:
@@ -61,6 +67,21 @@ def pending_name(key_id: str) -> str:
 def retired_name(key_id: str) -> str:
     """The marker a party leaves when a reshare retired it from the key (its share is deleted)."""
     return f"keys/{key_id}/retired"
+
+
+def adopted_name(key_id: str) -> str:
+    """The record of when this node adopted the key's current epoch."""
+    return f"keys/{key_id}/adopted"
+
+
+@dataclass(frozen=True, slots=True)
+class Adopted:
+    """This node's record of the key's current epoch: which, when (its own clock), and whether it came
+    without aux info (keygen, reshare: an aux session may run for it)."""
+
+    epoch: int
+    at: int
+    aux_open: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +135,10 @@ class KeyEpochs:
         *,
         on_adopted: Callable[[str, AuxInfo | None], None],
         lock_of: Callable[[str], threading.Lock],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self.clock = clock
         self.identity = identity
         self.set_peers(peers)
         self._on_adopted = on_adopted
@@ -141,6 +164,33 @@ class KeyEpochs:
         if self.store.exists(f"keys/{key_id}/share"):
             return self._active(key_id).epoch
         return self.retired_at(key_id)
+
+    def share_epoch(self, key_id: str) -> int | None:
+        """The epoch of this node's active share of the key, None without one."""
+        return self._active(key_id).epoch if self.store.exists(f"keys/{key_id}/share") else None
+
+    def adopted(self, key_id: str) -> Adopted | None:
+        """This node's record of adopting the key's current epoch, if it has one."""
+        name = adopted_name(key_id)
+        if not self.store.exists(name):
+            return None
+        f = decode(_ADOPTED_TAG, self.store.get(name), 3)
+        return Adopted(as_int(f[0]), as_int(f[1]), as_int(f[2]) == 1)
+
+    def note_adopted(self, key_id: str, epoch: int, at: int | None = None, *, aux_open: bool) -> None:
+        """Record that this node holds `epoch` of the key since `at` (default: now)."""
+        when = int(self.clock()) if at is None else at
+        self.store.put(adopted_name(key_id), encode(_ADOPTED_TAG, epoch, when, int(aux_open)))
+
+    def aux_open(self, key_id: str) -> bool:
+        """Whether an aux session may run for the key's current epoch (key_operations.py)."""
+        epoch = self.share_epoch(key_id)
+        if epoch is None:
+            return False
+        record = self.adopted(key_id)
+        if record is not None and record.epoch == epoch:
+            return record.aux_open
+        return not self.store.exists(f"keys/{key_id}/aux")
 
     def why_absent(self, key_id: str) -> str:
         """For a missing share's error: why this node holds none ("" if it never held one)."""
@@ -234,6 +284,7 @@ class KeyEpochs:
         share, aux = f"keys/{key_id}/share", f"keys/{key_id}/aux"
         if decided.share:
             self.store.put(share, decided.share)
+            self.note_adopted(key_id, decided.epoch, aux_open=not decided.aux)
         else:  # retired by a reshare: the marker first, so a crash never leaves neither
             self.store.put(retired_name(key_id), encode(_RETIRED_TAG, decided.epoch))
             if self.store.exists(share):

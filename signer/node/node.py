@@ -49,6 +49,7 @@ from .config import NodeConfig
 from .governance import GovernanceView, NodeGovernance
 from .identity import PeerKeys
 from .key_epochs import KeyEpochs
+from .key_operations import KeyOperationGate
 from .peer_state import PeerStateCheck
 from .sessions import Envelope, SessionManager, StepResult
 from .state_version import SATURATED, Attestation, StateVersions
@@ -141,9 +142,10 @@ class SignerNode:
         # Decoding aux info re-validates every modulus (primality tests): keep it per key.
         self._aux_cache: dict[str, AuxInfo] = {}
         self.epochs = KeyEpochs(
-            self.store, self.identity, config.peers, on_adopted=self._epoch_adopted, lock_of=self._key_lock
+            self.store, self.identity, config.peers, on_adopted=self._epoch_adopted, lock_of=self._key_lock, clock=clock
         )
         self.epochs.recover(self.key_ids())
+        self.key_operations = KeyOperationGate(self.governance, self.epochs, config.party)
 
     @property
     def party(self) -> int:
@@ -260,9 +262,11 @@ class SignerNode:
         level: str = "",
         path: tuple[int, ...] = (),
         reshare: key_reshare.ReshareStart | None = None,
+        key_order: bytes = b"",
     ) -> StepResult:
         """Start a protocol session; its output is persisted when it completes (`reshare`: the
-        reshare's S, P', t' and old committee; `parties` is then S ∪ P')."""
+        reshare's S, P', t' and old committee; `parties` is then S ∪ P'). A refresh, reshare or
+        aux session must first pass the node's own check (`key_order`: key_operations.py)."""
         check_key_id(key_id)
         if not 8 <= len(session_id) <= 64:
             raise InvalidInput("session_id must be 8-64 bytes")
@@ -270,6 +274,7 @@ class SignerNode:
         if lvl.bits < self.level.bits:
             # A coordinator must not weaken the Paillier/ring-Pedersen moduli this node was set up for.
             raise InvalidInput("level below this node's configured level")
+        self.key_operations.check(protocol, key_id, reshare, key_order, self._now())
         first: Any
         on_done: Any
         if protocol == "keygen":
@@ -279,6 +284,7 @@ class SignerNode:
 
             def on_done(share: KeyShare) -> bytes:
                 self.store.put(f"keys/{key_id}/share", share.to_bytes())
+                self.epochs.note_adopted(key_id, share.epoch, aux_open=True)
                 return keygen_public(share)
 
         elif protocol == "aux":

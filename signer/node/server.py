@@ -60,6 +60,7 @@ def _check_start(m: signer_pb2.StartSessionRequest) -> None:
     check_count("dealers", m.dealers, limits.MAX_PARTIES)
     check_count("new_parties", m.new_parties, limits.MAX_PARTIES)
     check_bytes("committee", bytes(m.committee), limits.MAX_ORDER)  # 33 bytes and an index a party
+    check_bytes("key_order", bytes(m.key_order), limits.MAX_ORDER)
 
 
 def _reshare_start(m: signer_pb2.StartSessionRequest) -> ReshareStart | None:
@@ -205,6 +206,7 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
                     level=request.level,
                     path=tuple(request.path),
                     reshare=_reshare_start(request),
+                    key_order=bytes(request.key_order),
                 )
             )
 

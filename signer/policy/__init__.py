@@ -10,6 +10,7 @@ tightening whether a new policy document provably allows no more than the old on
 kinds      request kinds (withdrawal, cold_sweep) and the cold-sweep rule (`NOT_COLD`)
 limits     the rolling-window ledger (fees charged in the fee asset) and limit checks (fair share)
 freeze     signed freeze (any officer) and unfreeze (quorum) orders
+key_order  admin-quorum key orders (refresh / reshare) and the policy's `key_operations` rule
 engine     `evaluate` -> Decision, `check_release` for signers, the demo policy
 release    `Release`: what a signer is sent to authorize one partial signature itself
 merkle     RFC 6962 Merkle tree and inclusion proofs
@@ -34,6 +35,7 @@ from .engine import Decision, check_release, demo_policy, evaluate, quorum_time
 from .errors import PolicyError
 from .freeze import ALL_KEYS, FreezeOrder, FreezeState, UnfreezeOrder, sign_freeze
 from .intent import Intent, canonical_destination, intent_from_eip1559
+from .key_order import REFRESH, RESHARE, KeyOperations, KeyOrder, key_order
 from .kinds import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL, check_kind, check_kind_rule
 from .limits import Ledger, LedgerView, charges, check_limits
 from .merkle import InclusionProof, inclusion_proof, merkle_root, verify_inclusion
@@ -60,7 +62,9 @@ __all__ = [
     "CHANGE_KINDS",
     "COLD_SWEEP",
     "NOT_COLD",
+    "REFRESH",
     "REQUEST_KINDS",
+    "RESHARE",
     "WITHDRAWAL",
     "Action",
     "AllOf",
@@ -80,6 +84,8 @@ __all__ = [
     "Group",
     "InclusionProof",
     "Intent",
+    "KeyOperations",
+    "KeyOrder",
     "Ledger",
     "LedgerView",
     "Limit",
@@ -103,6 +109,7 @@ __all__ = [
     "evaluate",
     "inclusion_proof",
     "intent_from_eip1559",
+    "key_order",
     "merkle_root",
     "parse_change",
     "policy_is_tightening",

@@ -31,6 +31,7 @@ from .document_json import (
 )
 from .errors import PolicyError, loads_bounded
 from .intent import fee_asset
+from .key_order import NO_KEY_OPERATIONS, KeyOperations
 from .rules import (
     ACTIONS,
     BPS,
@@ -74,6 +75,7 @@ class PolicyDocument:
     unfreeze_quorum: int = 2
     change_delay: int = 86400
     previous_hash: bytes = b""
+    key_operations: KeyOperations = NO_KEY_OPERATIONS
     _hash: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +92,8 @@ class PolicyDocument:
         for entries in (allow, cold):
             if len({e.address for e in entries}) != len(entries):
                 raise malformed("duplicate address in a destination list")
+        if not isinstance(self.key_operations, KeyOperations):
+            raise malformed("key_operations must be a KeyOperations")
         object.__setattr__(self, "_hash", tagged_hash("policy/document/v2", *self._values()))
 
     def destination_class(self, destination: str, now: int) -> str:
@@ -123,6 +127,8 @@ class PolicyDocument:
             ramp = [self.trust_ramp.first, [[a, c] for a, c in self.trust_ramp.caps]]
         allow: list[Value] = [[e.address, e.added_at, e.label] for e in self.allow]
         cold: list[Value] = [[e.address, e.label] for e in self.cold]
+        # Appended only when set, so the hash of every document without it is unchanged.
+        key_ops: list[Value] = [] if self.key_operations == NO_KEY_OPERATIONS else [self.key_operations.value()]
         return [
             self.version,
             self.previous_hash,
@@ -136,6 +142,7 @@ class PolicyDocument:
             cold,
             ramp,
             [fee_rule_value(f) for f in self.fees],
+            *key_ops,
         ]
 
     def check_successor(self, old: PolicyDocument, proposed_at: int) -> None:
@@ -212,6 +219,8 @@ class PolicyDocument:
         }
         if self.trust_ramp is not None:
             doc["trust_ramp"] = {"first": self.trust_ramp.first, "caps": {a: str(c) for a, c in self.trust_ramp.caps}}
+        if self.key_operations != NO_KEY_OPERATIONS:
+            doc["key_operations"] = self.key_operations.to_json()
         return json.dumps(doc, indent=2)
 
     @classmethod
@@ -233,6 +242,7 @@ class PolicyDocument:
                 "limits",
                 "fees",
                 "trust_ramp",
+                "key_operations",
             },
         )
         dests = d.get("destinations", {})
@@ -271,6 +281,7 @@ class PolicyDocument:
             unfreeze_quorum=read_int(d.get("unfreeze_quorum", 2)),
             change_delay=read_int(d.get("change_delay", 86400)),
             previous_hash=previous,
+            key_operations=KeyOperations.from_json(d.get("key_operations", {})),
         )
 
 

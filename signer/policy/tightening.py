@@ -3,7 +3,8 @@
 ones with block rules inserted, trailing rules removed and actions made no weaker (a tier's fee cap
 kept or lowered); every old limit is kept and not raised; no network gains a fee rule and none
 has its fee caps raised or its gas limit range widened; the deny-list only grows; the cool-down,
-change delay and unfreeze quorum do not shrink; the trust ramp does not loosen; and a destination
+change delay and unfreeze quorum do not shrink; the trust ramp does not loosen; no key-operation
+quorum shrinks and a scheduled refresh is not dropped or made rarer (key_order.py); and a destination
 may only lose a listing (or start its cool-down later) if every rule that would then apply to it
 blocks. Anything else is loosening.
 """
@@ -146,4 +147,5 @@ def policy_is_tightening(old: PolicyDocument, new: PolicyDocument) -> bool:
         and _fees_tighter(old.fees, new.fees)
         and _ramp_tighter(old.trust_ramp, new.trust_ramp)
         and _destinations_tighter(old, new)
+        and new.key_operations.is_tightening_of(old.key_operations)
     )

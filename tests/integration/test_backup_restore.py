@@ -151,7 +151,7 @@ def test_a_kit_from_before_a_refresh_is_refused(
     # its reconnect backoff (up to 2 s), and a refresh refuses while any signer is unreachable.
     deadline = time.monotonic() + 30
     while True:
-        rc, out, err = tssctl("key", "refresh", key.key_id)
+        rc, out, err = tssctl("key", "refresh", key.key_id, "--admin", "admin-1", "--admin", "admin-2")
         if rc == 0 or "unreachable" not in err or time.monotonic() > deadline:
             break
         time.sleep(1)

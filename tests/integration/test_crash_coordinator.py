@@ -26,6 +26,7 @@ from tsscustody.v1 import coordinator_pb2
 
 from coordinator import cluster
 from coordinator.client import CoordinatorClient
+from coordinator.key_order_signing import demo_order
 
 from . import observe
 from .support import ETH, eth_tx
@@ -252,7 +253,7 @@ def test_kill_9_of_the_coordinator_mid_refresh_commit_is_finished_after_restart(
     adopted = [_log_count(root, i, "epoch_adopted") for i in (1, 2, 3)]
     info = cluster.ClusterInfo.load(root)
     admin = CoordinatorClient(info.coordinator, info.client_tls("admin-1"))
-    refresh = observe.InFlight(lambda: admin.refresh_key(hot.key_id))
+    refresh = observe.InFlight(lambda: admin.refresh_key(hot.key_id, demo_order(admin, root, "refresh", hot.key_id)))
     try:
         # Every party confirmed and the epoch is recorded: CommitEpoch goes to the signers one by one.
         observe.until(

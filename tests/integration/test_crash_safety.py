@@ -25,6 +25,7 @@ from tsscustody.v1 import coordinator_pb2
 
 from coordinator import cluster
 from coordinator.client import CoordinatorClient
+from coordinator.key_order_signing import demo_order
 
 from . import observe
 from .support import eth_tx
@@ -199,12 +200,13 @@ class _Refresh:
         self.error: grpc.RpcError | None = None
         info = cluster.ClusterInfo.load(root)
         self._client = CoordinatorClient(info.coordinator, info.client_tls("admin-1"))
+        self._root = root
         self._thread = threading.Thread(target=self._run, args=(key_id,), daemon=True)
         self._thread.start()
 
     def _run(self, key_id: str) -> None:
         try:
-            self.result = self._client.refresh_key(key_id)
+            self.result = self._client.refresh_key(key_id, demo_order(self._client, self._root, "refresh", key_id))
         except grpc.RpcError as exc:
             self.error = exc
         finally:

@@ -1,9 +1,11 @@
-"""Real processes: `tssctl key refresh` moves every signer and the coordinator's key record to the
-next epoch, and withdrawals still sign under the unchanged address."""
+"""Real processes: `tssctl key refresh` under an admin quorum's order moves every signer and the
+coordinator's key record to the next epoch, and withdrawals still sign under the unchanged address;
+an order one admin signed is refused by the coordinator with the signers' reason."""
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,15 +32,26 @@ def _sign(info: cluster.ClusterInfo, key_id: str, nonce: int) -> coordinator_pb2
 
 
 def test_refresh_then_a_withdrawal_signs_under_the_same_address(
-    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, tssctl: Any
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, tssctl: Any, tmp_path: Path
 ) -> None:
     before = _sign(live_cluster, key.key_id, 0)
     assert before.state == "signed", before.error
 
-    rc, _, err = tssctl("key", "refresh", key.key_id, "--as", "operator")
-    assert rc != 0 and "PERMISSION_DENIED" in err  # admins only
+    admins = ("--admin", "admin-1", "--admin", "admin-2")
+    rc, _, err = tssctl("key", "refresh", key.key_id, *admins, "--as", "operator")
+    assert rc != 0 and "PERMISSION_DENIED" in err  # admin certificates only, whatever the order says
 
-    rc, out, err = tssctl("key", "refresh", key.key_id)
+    # One admin's signature is below the admin quorum: the coordinator refuses with the signers' reason.
+    rc, _, err = tssctl("key", "refresh", key.key_id, "--admin", "admin-1")
+    assert rc != 0 and "PERMISSION_DENIED" in err and "key_order_quorum_not_met" in err
+    rc, shown, _ = tssctl("key", "show", key.key_id)
+    assert rc == 0 and shown["epoch"] == key.epoch
+
+    # The order passed around: admin-1 signs to a file, admin-2 adds a signature and submits it.
+    order = tmp_path / "refresh-order.json"
+    rc, saved, err = tssctl("key", "refresh", key.key_id, "--admin", "admin-1", "--out", str(order))
+    assert rc == 0 and saved["signed_by"] == ["admin-1"] and saved["from_epoch"] == key.epoch, err
+    rc, out, err = tssctl("key", "refresh", "--order", str(order), "--admin", "admin-2")
     assert rc == 0, err
     assert out["epoch"] == key.epoch + 1 and out["committing_epoch"] == 0
     assert out["address"] == key.eth_address and out["public_key"] == key.public_key.hex()
@@ -52,5 +65,6 @@ def test_refresh_then_a_withdrawal_signs_under_the_same_address(
 
     logs = log_text(live_cluster.root)
     assert logs.count('"epoch_adopted"') >= 3 and '"key_refresh_committed"' in logs
+    assert logs.count("admins:admin-1,admin-2") >= 3  # every signer checked the order itself
     rc, _, err = tssctl("audit", "verify")
     assert rc == 0, err

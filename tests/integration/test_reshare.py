@@ -62,7 +62,8 @@ def test_a_lost_signer_is_replaced_and_the_key_signs_through_the_new_one(
     assert shown["parties"] == [1, 2, 4] and shown["threshold"] == 2 and shown["epoch"] == key.epoch + 1
     assert shown["address"] == key.eth_address and shown["committing_epoch"] == 0 and shown["retired"] == [3]
 
-    rc, _, err = tssctl("key", "reshare", key.key_id, "--parties", "1,2,3", "--threshold", "2")
+    admins = ("--admin", "admin-1", "--admin", "admin-2")
+    rc, _, err = tssctl("key", "reshare", key.key_id, "--parties", "1,2,3", "--threshold", "2", *admins)
     assert rc != 0 and "party 3 left key" in err and "an index is never reused" in err
 
     info = cluster.ClusterInfo.load(root)

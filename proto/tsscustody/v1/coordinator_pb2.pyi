@@ -126,22 +126,26 @@ class GetKeyRequest(_message.Message):
     def __init__(self, key_id: _Optional[str] = ...) -> None: ...
 
 class RefreshKeyRequest(_message.Message):
-    __slots__ = ("key_id",)
+    __slots__ = ("key_id", "key_order")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_ORDER_FIELD_NUMBER: _ClassVar[int]
     key_id: str
-    def __init__(self, key_id: _Optional[str] = ...) -> None: ...
+    key_order: bytes
+    def __init__(self, key_id: _Optional[str] = ..., key_order: _Optional[bytes] = ...) -> None: ...
 
 class ReshareKeyRequest(_message.Message):
-    __slots__ = ("key_id", "parties", "threshold", "dealers")
+    __slots__ = ("key_id", "parties", "threshold", "dealers", "key_order")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     PARTIES_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     DEALERS_FIELD_NUMBER: _ClassVar[int]
+    KEY_ORDER_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     parties: _containers.RepeatedScalarFieldContainer[int]
     threshold: int
     dealers: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., dealers: _Optional[_Iterable[int]] = ...) -> None: ...
+    key_order: bytes
+    def __init__(self, key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., dealers: _Optional[_Iterable[int]] = ..., key_order: _Optional[bytes] = ...) -> None: ...
 
 class Key(_message.Message):
     __slots__ = ("key_id", "name", "public_key", "chain_code", "threshold", "parties", "eth_address", "epoch", "committing_epoch", "retired")

@@ -104,7 +104,7 @@ class SignerGovernance(_message.Message):
     def __init__(self, policy_version: _Optional[int] = ..., policy_hash: _Optional[bytes] = ..., registry_version: _Optional[int] = ..., registry_hash: _Optional[bytes] = ..., frozen_scopes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StartSessionRequest(_message.Message):
-    __slots__ = ("session_id", "protocol", "key_id", "parties", "threshold", "level", "path", "dealers", "committee", "new_parties")
+    __slots__ = ("session_id", "protocol", "key_id", "parties", "threshold", "level", "path", "dealers", "committee", "new_parties", "key_order")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class StartSessionRequest(_message.Message):
     DEALERS_FIELD_NUMBER: _ClassVar[int]
     COMMITTEE_FIELD_NUMBER: _ClassVar[int]
     NEW_PARTIES_FIELD_NUMBER: _ClassVar[int]
+    KEY_ORDER_FIELD_NUMBER: _ClassVar[int]
     session_id: bytes
     protocol: str
     key_id: str
@@ -125,7 +126,8 @@ class StartSessionRequest(_message.Message):
     dealers: _containers.RepeatedScalarFieldContainer[int]
     committee: bytes
     new_parties: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, session_id: _Optional[bytes] = ..., protocol: _Optional[str] = ..., key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., level: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ..., dealers: _Optional[_Iterable[int]] = ..., committee: _Optional[bytes] = ..., new_parties: _Optional[_Iterable[int]] = ...) -> None: ...
+    key_order: bytes
+    def __init__(self, session_id: _Optional[bytes] = ..., protocol: _Optional[str] = ..., key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., level: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ..., dealers: _Optional[_Iterable[int]] = ..., committee: _Optional[bytes] = ..., new_parties: _Optional[_Iterable[int]] = ..., key_order: _Optional[bytes] = ...) -> None: ...
 
 class DeliverRequest(_message.Message):
     __slots__ = ("session_id", "envelopes", "attestations")

@@ -1,6 +1,7 @@
 """Shared fixtures for coordinator tests: demo officers and admins with fixed Ed25519 keys, the demo
-registry and policy as admin-signed genesis changes, in-process signer nodes over fixture key shares,
-and a settable clock shared by the coordinator and the signers.
+registry and policy as admin-signed genesis changes, key orders signed by the demo admins,
+in-process signer nodes over fixture key shares, and a settable clock shared by the coordinator and
+the signers.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from signer.node.node import SignerNode
 from signer.node.store import EncryptedStore, load_kek, write_kek_file
 from signer.node.tls import TlsFiles
 from signer.policy import PolicyChange, demo_policy, public_key_bytes
+from signer.policy import key_order as new_key_order
 from signer.tss.params import LEVEL_112
 from tests.sessions import aux_from_fixtures, keygen_shares
 
@@ -80,6 +82,17 @@ def install_demo_governance(service: CoordinatorService, **kw: Any) -> None:
     registry_json, policy_json = genesis_changes(int(service.store.now()), **kw)
     service.propose_change("registry", registry_json, admin="admin-1")
     service.propose_change("policy", policy_json, admin="admin-1")
+
+
+def key_order(
+    service: CoordinatorService, operation: str, key_id: str, admins: Iterable[str] = ADMINS, **kw: Any
+) -> bytes:
+    """A refresh or reshare order for the key's current epoch (as the coordinator records it), signed by `admins`."""
+    epoch = service.get_key(key_id).epoch
+    order = new_key_order(operation, key_id, epoch, int(service.store.now()), **kw)
+    for a in admins:
+        order = order.signed(key(a), a)
+    return order.to_bytes()
 
 
 def make_nodes(root: Path, key_id: str, clock: Clock | None = None) -> dict[int, SignerNode]:

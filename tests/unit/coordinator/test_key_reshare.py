@@ -7,13 +7,14 @@ index that left is retired and never reused; refusals come before anything runs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from coordinator import store as st
-from coordinator.errors import FailedPrecondition, InvalidRequest, Unavailable
+from coordinator.errors import FailedPrecondition, InvalidRequest, Refused, Unavailable
 from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SessionParams, SignerClient, SignerUnavailable
 from coordinator.store import Store
@@ -23,7 +24,7 @@ from signer.node.sessions import StepResult
 from tests.unit.node.support import Clock
 from tests.unit.node.test_key_reshare import make_cluster
 
-from .governance_fixtures import add_key, install_demo_governance, trusted_admins
+from .governance_fixtures import add_key, install_demo_governance, key_order, trusted_admins
 
 pytestmark = pytest.mark.slow(30)  # three aux info runs at level 112
 KEY_ID = "kr"
@@ -37,10 +38,11 @@ def tx(nonce: int) -> Eip1559Tx:
 def cluster(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[CoordinatorService, dict[int, SignerNode], dict[int, LocalSignerClient]]]:
-    nodes = make_cluster(tmp_path_factory.mktemp("signers"), Clock(), admins=trusted_admins(), key_id=KEY_ID)
+    clock = Clock(time.time())  # one clock for the coordinator and the signers (key orders are timed)
+    nodes = make_cluster(tmp_path_factory.mktemp("signers"), clock, admins=trusted_admins(), key_id=KEY_ID)
     local = {p: LocalSignerClient(n) for p, n in nodes.items()}
     clients: dict[int, SignerClient] = dict(local)
-    store = Store(Path(tmp_path_factory.mktemp("coord")) / "coordinator.db")
+    store = Store(Path(tmp_path_factory.mktemp("coord")) / "coordinator.db", clock=clock)
     add_key(store, KEY_ID)
     service = CoordinatorService(store, clients, level="112", scheduler_interval=0)
     install_demo_governance(service)
@@ -48,6 +50,11 @@ def cluster(
     service.close()
     for n in nodes.values():
         n.close()
+
+
+def order(service: CoordinatorService, parties: tuple[int, ...], t: int = 2, dealers: tuple[int, ...] = ()) -> bytes:
+    """The demo admins' reshare order to `parties` at `t` from the key's current epoch."""
+    return key_order(service, "reshare", KEY_ID, parties=parties, threshold=t, dealers=dealers)
 
 
 def test_a_lost_signer_is_replaced_and_the_key_signs_through_the_new_one(
@@ -59,8 +66,8 @@ def test_a_lost_signer_is_replaced_and_the_key_signs_through_the_new_one(
     local[3].down = True  # signer 3 is lost
     service.health.mark(3, False)
     with pytest.raises(Unavailable, match=r"new committee parties \[3\] unreachable"):
-        service.reshare_key(KEY_ID, (1, 2, 3), 2, (1, 2))
-    key = service.reshare_key(KEY_ID, (1, 2, 4), 2, actor="admin-1")  # dealers: the live old parties
+        service.reshare_key(KEY_ID, (1, 2, 3), 2, (1, 2), key_order=order(service, (1, 2, 3)))
+    key = service.reshare_key(KEY_ID, (1, 2, 4), 2, key_order=order(service, (1, 2, 4)), actor="admin-1")
     assert key.parties == (1, 2, 4) and key.threshold == 2 and key.epoch == before.epoch + 1
     assert key.public_key == before.public_key and key.retired == (3,)
     assert key.aux_epoch  # aux info ran for the new committee
@@ -87,11 +94,24 @@ def test_a_retired_index_or_an_unknown_signer_is_refused_before_anything_runs(
         (1, 2, 5): r"no signer configured for parties \[5\]",
         (1, 1, 2): "distinct party indices",
     }
-    for parties, reason in cases.items():
+    for parties, reason in cases.items():  # refused before the order is even read
         with pytest.raises(InvalidRequest, match=reason):
-            service.reshare_key(KEY_ID, parties, 2)
+            service.reshare_key(KEY_ID, parties, 2, key_order=b"")
     with pytest.raises(InvalidRequest, match="new threshold"):
-        service.reshare_key(KEY_ID, (1, 2, 4), 4)
+        service.reshare_key(KEY_ID, (1, 2, 4), 4, key_order=b"")
+    # A plan that passes still needs the admins' order for exactly it (the signers' reasons).
+    orders = {
+        "key_order_missing": b"",
+        "key_order_quorum_not_met": key_order(service, "reshare", KEY_ID, ("admin-1",), parties=(1, 2, 4), threshold=2),
+        "key_order_mismatch": order(service, (1, 2, 4), t=3),
+    }
+    for reason, raw in orders.items():
+        with pytest.raises(Refused) as exc:
+            service.reshare_key(KEY_ID, (1, 2, 4), 2, key_order=raw)
+        assert exc.value.reason == reason
+    with pytest.raises(Refused) as exc:  # the order names other dealers than the coordinator picks
+        service.reshare_key(KEY_ID, (1, 2, 4), 2, (1, 2), key_order=order(service, (1, 2, 4), dealers=(2, 4)))
+    assert exc.value.reason == "key_order_mismatch"
     assert service.get_key(KEY_ID) == key
 
 
@@ -106,7 +126,7 @@ def test_a_reshare_whose_commit_misses_a_party_holds_the_old_record_until_the_ti
         raise SignerUnavailable(4, "UNAVAILABLE: down at commit")
 
     monkeypatch.setattr(local[4], "commit_epoch", unreachable)
-    key = service.reshare_key(KEY_ID, (1, 2, 4), 2, (1, 2))  # same committee, new shares
+    key = service.reshare_key(KEY_ID, (1, 2, 4), 2, (1, 2), key_order=order(service, (1, 2, 4)))  # new shares
     assert key == before and service.committing_epoch(KEY_ID) == before.epoch + 1
     assert nodes[1].key_share(KEY_ID).epoch == before.epoch + 1 and nodes[4].key_share(KEY_ID).epoch == before.epoch
     monkeypatch.undo()
@@ -129,7 +149,7 @@ def test_requests_wait_for_the_new_committees_aux_info_and_sign_once_the_tick_ra
         return start(session_id, protocol, parties, params)
 
     monkeypatch.setattr(local[4], "start_session", no_aux)
-    key = service.reshare_key(KEY_ID, (1, 2, 4), 2, (1, 2))
+    key = service.reshare_key(KEY_ID, (1, 2, 4), 2, (1, 2), key_order=order(service, (1, 2, 4), dealers=(1, 2)))
     assert key.epoch == before.epoch + 1 and key.aux_epoch == b""  # committed, aux info still due
     with pytest.raises(FailedPrecondition, match="waits for aux info"):
         service.ensure_presignatures(KEY_ID, (1, 2))

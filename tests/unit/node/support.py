@@ -31,6 +31,7 @@ from signer.policy import (
     Release,
     demo_policy,
     intent_from_eip1559,
+    key_order,
     public_key_bytes,
     sign_approval,
 )
@@ -94,6 +95,16 @@ def signed_change(document: Any, now: int, admins: Iterable[str] = ADMINS) -> Po
     for a in admins:
         change = change.signed(key(a), a)
     return change
+
+
+def admin_order(
+    operation: str, epoch: int, now: int, admins: Iterable[str] = ADMINS, key_id: str = KEY_ID, **kw: Any
+) -> bytes:
+    """A refresh or reshare order of KEY_ID from `epoch`, issued at `now`, signed by `admins` (wire form)."""
+    order = key_order(operation, key_id, epoch, now, **kw)
+    for a in admins:
+        order = order.signed(key(a), a)
+    return order.to_bytes()
 
 
 def install(nodes: Iterable[SignerNode], registry: OfficerRegistry, policy: PolicyDocument, now: int) -> None:

@@ -33,6 +33,7 @@ from .support import (
     KEY_ID,
     PARTIES,
     Clock,
+    admin_order,
     demo_documents,
     eth_tx,
     install,
@@ -79,7 +80,8 @@ def refresh(nodes: Mapping[int, SignerNode], sid: bytes, tamper: Tamper | None =
     """Relay a refresh; unlike a coordinator it keeps delivering to the parties that did not abort."""
     out = Outcome()
     steps: dict[int, StepResult] = {
-        p: n.start_session(sid, "refresh", KEY_ID, PARTIES, level="112") for p, n in nodes.items()
+        p: n.start_session(sid, "refresh", KEY_ID, PARTIES, level="112", key_order=order_for(n))
+        for p, n in nodes.items()
     }
     while steps:
         inbox: dict[int, list[Envelope]] = {p: [] for p in steps}
@@ -101,6 +103,11 @@ def refresh(nodes: Mapping[int, SignerNode], sid: bytes, tamper: Tamper | None =
                 del nxt[p]
         steps = nxt
     return out
+
+
+def order_for(node: SignerNode) -> bytes:
+    """An admin quorum's refresh order from the node's current epoch (key_operations.py)."""
+    return admin_order("refresh", node.key_share(KEY_ID).epoch, int(node.clock()))
 
 
 def commit_all(nodes: Mapping[int, SignerNode], epoch: int, confirmations: Mapping[int, bytes]) -> None:

@@ -31,12 +31,24 @@ from signer.tss.vss import lagrange_at_zero
 from tests.helpers import SeededRng, fixture_primes
 from tests.sessions import aux_from_fixtures, keygen_shares
 
-from .support import KEK, KEY_ID, PARTIES, Clock, demo_documents, install, node_config, relay, trusted_admins
+from .support import (
+    KEK,
+    KEY_ID,
+    PARTIES,
+    Clock,
+    admin_order,
+    demo_documents,
+    install,
+    node_config,
+    relay,
+    trusted_admins,
+)
 from .test_key_epochs import assert_signs
 
 pytestmark = pytest.mark.slow(25)  # two aux info runs (fixture primes, level 112)
 
 Tamper = Callable[[Envelope, int], Envelope | None]
+T = Clock().now()  # the test clock's time (no test here moves it)
 
 
 def primes_of(party: int) -> Callable[[int], int]:
@@ -75,6 +87,12 @@ def cluster(tmp_path: Path) -> tuple[dict[int, SignerNode], Clock]:
     return make_cluster(tmp_path, clock), clock
 
 
+def order_of(params: ReshareStart, now: int) -> bytes:
+    """The admin quorum's reshare order for `params` from the epoch of the committee it names."""
+    epoch = Committee.from_bytes(params.committee).epoch
+    return admin_order("reshare", epoch, now, parties=params.new_parties, threshold=params.new_threshold)
+
+
 def reshare(
     nodes: Mapping[int, SignerNode],
     sid: bytes,
@@ -87,8 +105,10 @@ def reshare(
     committee = nodes[dealers[0]].key_committee(KEY_ID)
     params = ReshareStart(dealers, new, t, committee)
     parties = params.session_parties
+    order = order_of(params, int(nodes[dealers[0]].clock()))
     steps: dict[int, StepResult] = {
-        p: nodes[p].start_session(sid, "reshare", KEY_ID, parties, threshold=t, reshare=params) for p in parties
+        p: nodes[p].start_session(sid, "reshare", KEY_ID, parties, threshold=t, reshare=params, key_order=order)
+        for p in parties
     }
     outputs: dict[int, bytes] = {}
     confirmations: dict[int, bytes] = {}
@@ -166,7 +186,9 @@ def test_a_dealer_outside_the_new_committee_is_retired_on_commit(cluster: tuple[
     assert nodes[3].commit_epoch(KEY_ID, 1, confs) == (1, False)  # a repeated commit is a no-op
     params = ReshareStart((1, 2), (1, 2, 3), 2, nodes[1].key_committee(KEY_ID))
     with pytest.raises(InvalidInput, match="retired"):
-        nodes[3].start_session(b"reshare-back-3", "reshare", KEY_ID, (1, 2, 3), threshold=2, reshare=params)
+        nodes[3].start_session(
+            b"reshare-back-3", "reshare", KEY_ID, (1, 2, 3), threshold=2, reshare=params, key_order=order_of(params, T)
+        )
 
 
 def test_an_abort_in_the_last_round_leaves_every_party_on_the_old_epoch(
@@ -205,10 +227,15 @@ def test_a_dealer_refuses_a_committee_that_is_not_its_own(cluster: tuple[dict[in
     real = Committee.from_bytes(nodes[1].key_committee(KEY_ID))
     forged = Committee(real.public_key, real.chain_code, real.parties, real.threshold, real.public_shares, 5)
     params = ReshareStart((1, 2), (1, 2, 4), 2, forged.to_bytes())
+    order = admin_order("reshare", real.epoch, T, parties=(1, 2, 4), threshold=2)  # a good order: the committee binds
     with pytest.raises(InvalidInput, match="not this node's"):
-        nodes[1].start_session(b"reshare-forged", "reshare", KEY_ID, (1, 2, 4), threshold=2, reshare=params)
+        nodes[1].start_session(
+            b"reshare-forged", "reshare", KEY_ID, (1, 2, 4), threshold=2, reshare=params, key_order=order
+        )
     with pytest.raises(InvalidInput, match="union"):
-        nodes[1].start_session(b"reshare-mismatch", "reshare", KEY_ID, (1, 2), threshold=2, reshare=params)
+        nodes[1].start_session(
+            b"reshare-mismatch", "reshare", KEY_ID, (1, 2), threshold=2, reshare=params, key_order=order
+        )
 
 
 def test_grow_to_3_of_4_then_shrink_back_to_2_of_3_same_key(cluster: tuple[dict[int, SignerNode], Clock]) -> None:
@@ -266,7 +293,10 @@ def test_a_signer_that_does_not_know_the_new_party_refuses_until_its_peers_are_r
     nodes[1].update_peers({p: k for p, k in peers.items() if p != 4})  # as configured before signer 4 existed
     params = ReshareStart((1, 2), (1, 2, 4), 2, nodes[1].key_committee(KEY_ID))
     with pytest.raises(InvalidInput, match="4"):
-        nodes[1].start_session(b"reshare-unknown-4", "reshare", KEY_ID, (1, 2, 4), threshold=2, reshare=params)
+        order = order_of(params, T)
+        nodes[1].start_session(
+            b"reshare-unknown-4", "reshare", KEY_ID, (1, 2, 4), threshold=2, reshare=params, key_order=order
+        )
     nodes[1].update_peers(peers)  # SIGHUP after the operator added signer 4 to the config
     _, confirmations, aborts = reshare(nodes, b"reshare-after-reload", (1, 2), (1, 2, 4))
     assert not aborts and set(confirmations) == {1, 2, 4}

@@ -20,7 +20,7 @@ from signer.tss.errors import InvalidInput, ProtocolAbort
 from signer.tss.presign import PresignaturePublic
 from tests.helpers import FixturePrimeSource, SeededRng
 
-from .support import demo_documents, install, intent_of, release, trusted_admins
+from .support import admin_order, demo_documents, install, intent_of, release, trusted_admins
 from .support import relay as _relay
 
 TX = Eip1559Tx(1, 0, 2 * 10**9, 40 * 10**9, 21000, "0x000000000000000000000000000000000000dEaD", 10**16)
@@ -156,7 +156,11 @@ def test_refresh_keeps_key_changes_shares_and_voids_presignatures(cluster: dict[
     _run(nodes, b"presign-before-1", "presign", (1, 2))
     before = {p: nodes[p].key_share("k1") for p in nodes}
     assert nodes[1].presignature_ids("k1")
-    first = {p: nodes[p].start_session(b"refresh-sess-001", "refresh", "k1", (1, 2, 3), level="112") for p in nodes}
+    order = admin_order("refresh", before[1].epoch, int(time.time()), key_id="k1")
+    first = {
+        p: nodes[p].start_session(b"refresh-sess-001", "refresh", "k1", (1, 2, 3), level="112", key_order=order)
+        for p in nodes
+    }
     confirmations: dict[int, bytes] = {}
     outs = _relay(nodes, b"refresh-sess-001", first, confirmations=confirmations)
     assert len(set(outs.values())) == 1
