@@ -29,7 +29,10 @@ from signer.tss.key_share import KeyShare
 from signer.tss.vss import lagrange_at_zero
 
 from .conftest import log_text
+from .observe import until
 from .support import eth_tx
+
+_IN_FLIGHT = ("submitted", "approved", "signing")
 
 
 def _share(root: Any, party: int, key_id: str, data_dir: Any = None) -> KeyShare:
@@ -70,6 +73,10 @@ def test_a_lost_signer_is_replaced_and_the_key_signs_through_the_new_one(
     os.kill(info.pids["signer-1"], signal.SIGKILL)  # so the signature must come from {2, 4}
     with CoordinatorClient(info.coordinator, info.client_tls("backend")) as be:
         after = be.sign_eth(key.key_id, eth_tx(1), f"it-{uuid.uuid4()}")
+        # Held (not failed) while the new committee's aux info or a commit the scheduler retries is
+        # still running under load; the scheduler signs it once the key is ready.
+        held = after.request_id
+        after = until(lambda: (r := be.get_request(held)).state not in _IN_FLIGHT and r, 120, 0.2, "the signature")
     assert after.state == "signed", after.error
     assert verify_eth_signature(after, key.public_key) == key.eth_address
     assert Account.recover_transaction(after.raw_tx) == key.eth_address
