@@ -58,6 +58,7 @@ from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry,
 from .key_epochs import EpochCommit, KeyEpochTables
 from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables, PresignatureRecord
 from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .replicas import ReplicaTables
 from .request_records import (
     PageCursor,
     RequestEvent,
@@ -113,36 +114,5 @@ __all__ = [
 ]
 
 
-class Store(KeyTables, KeyEpochTables, RequestTables, GovernanceTables, SessionTables):
-    """Thread-safe access to the coordinator database (one SQLite connection per thread)."""
-
-    def recover(self, audit: Callable[[str], AuditHook] | None = None) -> tuple[int, int]:
-        """After a restart: fail requests caught mid-flight and every reserved presignature.
-
-        A reserved presignature may have produced partial signatures before the crash, so it is
-        failed, never made ready again. `audit(request_id)` gives the audit entry of each failed
-        request. Returns (requests failed, presignatures failed).
-        """
-        now = self.now()
-        with self._tx() as c:
-            stuck = [
-                r["request_id"]
-                for r in c.execute("SELECT request_id FROM requests WHERE state IN (?, ?)", (SUBMITTED, SIGNING))
-            ]
-            for rid in stuck:
-                c.execute(
-                    "UPDATE requests SET state = ?, error = ?, error_code = ?, updated_at = ? WHERE request_id = ?",
-                    (FAILED, "coordinator restarted while the request was in flight", "internal", now, rid),
-                )
-                record_event(c, rid, FAILED, "recovered after restart", now)
-                if audit is not None:
-                    audit(rid)(c)
-            cur = c.execute(
-                "UPDATE presignatures SET state = ?, updated_at = ? WHERE state = ?", (PRESIG_FAILED, now, RESERVED)
-            )
-            c.execute(
-                "UPDATE sessions SET state = 'failed', error = 'coordinator restarted', ended_at = ? "
-                "WHERE state = 'running'",
-                (now,),
-            )
-            return len(stuck), int(cur.rowcount)
+class Store(KeyTables, KeyEpochTables, RequestTables, GovernanceTables, SessionTables, ReplicaTables):
+    """Thread-safe access to the coordinator database (SQLite, or PostgreSQL shared by replicas)."""

@@ -242,7 +242,9 @@ class RequestTables(Database):
 
     def approvals(self, request_id: str) -> list[StoredApproval]:
         """A request's recorded approvals, in the order they were recorded."""
-        rows = self._rows("SELECT * FROM approvals WHERE request_id = ? ORDER BY recorded_at, officer_id", (request_id,))
+        rows = self._rows(
+            "SELECT * FROM approvals WHERE request_id = ? ORDER BY recorded_at, officer_id", (request_id,)
+        )
         return [
             StoredApproval(
                 r["request_id"], r["officer_id"], bytes(r["approval"]), r["signed_at"], r["expires_at"], r[5]
