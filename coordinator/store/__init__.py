@@ -33,8 +33,6 @@ Pass `synchronous="FULL"` to make every commit durable (one fsync each).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 # The states and allowed moves have one home, the lifecycle's table; the store checks the same one.
 from ..request_states import (
     APPROVED,
@@ -65,7 +63,7 @@ from .request_records import (
     RequestRecord,
     StoredApproval,
 )
-from .requests import RequestTables, record_event
+from .requests import RequestTables
 from .sessions import MAX_SESSION_EVIDENCE, SessionRecord, SessionTables, bounded_evidence
 
 __all__ = [
