@@ -77,7 +77,9 @@ def running_server() -> Iterator[PgServer]:
     """Start a server in a new temporary directory; stop it and remove the directory on exit."""
     initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
-        raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl) not found: run ./dev or install postgresql")
+        raise FileNotFoundError(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found: run ./dev or install postgresql"
+        )
     root = Path(tempfile.mkdtemp(prefix="tss-pg-"))
     run_as = _as_server_user()
     if run_as:
@@ -90,12 +92,12 @@ def running_server() -> Iterator[PgServer]:
         try:
             yield PgServer(root, itertools.count(1))
         finally:
-            subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)
+            subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True)  # noqa: S603 - our own argv
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
 def _run(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)  # noqa: S603 - our own argv
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()}")

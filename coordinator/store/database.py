@@ -50,7 +50,8 @@ class Database:
     The store's table groups (`KeyTables`, `RequestTables`, ...) extend this class and share its
     connections and transactions; `Store` combines them into the one object callers use. `home`
     is the directory of the files that go with the database (the audit key): the SQLite file's
-    directory, or given for PostgreSQL (default: the working directory).
+    directory, or given for PostgreSQL (default: the working directory). `replica` names this
+    coordinator among those sharing the database: it owns what it puts in flight (store/replicas.py).
     """
 
     def __init__(
@@ -62,12 +63,14 @@ class Database:
         synchronous: str = "NORMAL",
         home: str | Path | None = None,
         pool_size: int = 16,
+        replica: str = "coordinator",
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
         self._clock = clock
         self._pool: PgPool | None = None
         self.target = path  # what opens this database again (another Store on it, another replica)
+        self.replica = replica  # this coordinator's name among the replicas sharing the database
         if is_postgres_url(path):
             self.dialect = POSTGRESQL
             self.home = Path(home) if home is not None else Path.cwd()

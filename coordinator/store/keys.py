@@ -143,7 +143,8 @@ class KeyTables(Database):
         now = self.now()
         with self._tx() as c:
             c.execute(
-                "INSERT INTO presignatures VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                "INSERT INTO presignatures (presig_id, key_id, signers, path, public, state, epoch, request_id, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                 (
                     presignature_id.hex(),
                     key_id,
@@ -189,9 +190,9 @@ class KeyTables(Database):
                 if row is None:
                     continue
                 cur = c.execute(
-                    "UPDATE presignatures SET state = ?, request_id = ?, updated_at = ? "
+                    "UPDATE presignatures SET state = ?, request_id = ?, updated_at = ?, owner = ? "
                     "WHERE presig_id = ? AND state = ?",
-                    (RESERVED, request_id, now, row["presig_id"], READY),
+                    (RESERVED, request_id, now, self.replica, row["presig_id"], READY),
                 )
                 if cur.rowcount != 1:  # cannot happen under the row lock; never hand out twice regardless
                     raise StoreError("presignature reservation raced")

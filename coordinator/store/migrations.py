@@ -182,6 +182,20 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
             "ALTER TABLE keys ADD COLUMN retired TEXT NOT NULL DEFAULT '[]'",
         ),
     ),
+    (
+        8,
+        "replicas: the coordinator replica driving each in-flight request, reserved presignature and running "
+        "session, and every replica's heartbeat (store/replicas.py)",
+        (
+            "ALTER TABLE requests ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE presignatures ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+            """CREATE TABLE replicas (
+                replica_id TEXT PRIMARY KEY,
+                started_at REAL NOT NULL,
+                heartbeat_at REAL NOT NULL)""",
+        ),
+    ),
 )
 """Ordered migrations: (version, description, statements), one list for both dialects (written in
 SQLite's; `coordinator.dbapi.ddl` translates, `PerDialect` where it cannot). Append only; never

@@ -84,8 +84,8 @@ class RequestTables(Database):
             # waits for the winner's commit, does nothing, and the loser answers with the winner's row.
             cur = c.execute(
                 "INSERT INTO requests (request_id, key_id, idempotency_key, body_hash, state, tx, path, created_at, "
-                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at, from_address) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at, from_address, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
                 (
                     request_id,
                     key_id,
@@ -103,6 +103,7 @@ class RequestTables(Database):
                     policy_hash or None,
                     expires_at,
                     from_address,
+                    self.replica,
                 ),
             )
             if cur.rowcount == 0:
@@ -181,8 +182,10 @@ class RequestTables(Database):
                 raise InvalidTransition(f"request {request_id}: {row['state']} -> {state} is not allowed")
             sets = ", ".join(f"{k} = ?" for k in fields)
             c.execute(
-                f"UPDATE requests SET state = ?, updated_at = ?{', ' + sets if sets else ''} WHERE request_id = ?",  # noqa: S608 - names from a fixed allow-list
-                (state, now, *fields.values(), request_id),
+                # The replica making the move drives the request now (store/replicas.py).
+                f"UPDATE requests SET state = ?, updated_at = ?, owner = ?{', ' + sets if sets else ''} "  # noqa: S608 - names from a fixed allow-list
+                "WHERE request_id = ?",
+                (state, now, self.replica, *fields.values(), request_id),
             )
             record_event(c, request_id, state, detail, now)
             if state == SIGNED and row["intent"] is not None:

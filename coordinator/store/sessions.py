@@ -67,9 +67,9 @@ class SessionTables(Database):
         """Record a session the relay is starting."""
         with self._tx() as c:
             c.execute(
-                "INSERT INTO sessions (session_id, protocol, key_id, parties, state, started_at) "
-                "VALUES (?, ?, ?, ?, 'running', ?)",
-                (session_id, protocol, key_id, ints_json(parties), self.now()),
+                "INSERT INTO sessions (session_id, protocol, key_id, parties, state, started_at, owner) "
+                "VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                (session_id, protocol, key_id, ints_json(parties), self.now(), self.replica),
             )
 
     def end_session(
