@@ -327,6 +327,13 @@ def create_server(
     return server, port
 
 
+def open_store(config: CoordinatorConfig) -> Store:
+    """The configured database: the SQLite file, or this replica's pool on the PostgreSQL database."""
+    if not config.database:
+        return Store(config.db)
+    return Store(config.database, home=config.db.parent, replica=config.replica, pool_size=config.pool_size)
+
+
 def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[GrpcSignerClient]]:
     """The service over the configured database and signers (gRPC clients with the coordinator's certificate)."""
     clients = [
@@ -335,7 +342,7 @@ def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[G
     ]
     signers: dict[int, SignerClient] = {c.party: c for c in clients}
     service = CoordinatorService(
-        Store(config.db), signers, level=config.level, presign_pool=config.presign_pool, peers=config.peers
+        open_store(config), signers, level=config.level, presign_pool=config.presign_pool, peers=config.peers
     )
     return service, clients
 
