@@ -17,7 +17,8 @@ class CoordinatorConfig:
     The database is a SQLite file (`db`; the default) or, with `database` a `postgresql://` URL,
     a PostgreSQL database several replicas share (docs/operations.md, "Replicas"); then `db` only
     places the files that go with the database (the audit key, beside it), `replica` names this
-    replica (unique in the cluster) and `pool_size` bounds its connections. In the file,
+    replica (unique in the cluster), `pool_size` bounds its connections and `lease` is how long a
+    silent replica counts as alive (it heartbeats every fifth of it). In the file,
     `"database": "sqlite:PATH"` is the same as `"db": "PATH"`.
     """
 
@@ -34,6 +35,7 @@ class CoordinatorConfig:
     database: str = ""  # a postgresql:// URL; "" = the SQLite file `db`
     replica: str = "coordinator"
     pool_size: int = 16
+    lease: float = 15.0  # seconds without a heartbeat before a replica's in-flight work is failed
 
     def __post_init__(self) -> None:
         back = sorted(set(self.retired) & (set(self.signers) | set(self.peers)))
@@ -62,6 +64,7 @@ class CoordinatorConfig:
             database=database,
             replica=str(raw.get("replica", "coordinator")),
             pool_size=int(raw.get("pool_size", 16)),
+            lease=float(raw.get("lease", 15.0)),
             tls=TlsFiles(p(raw["tls"]["ca"]), p(raw["tls"]["cert"]), p(raw["tls"]["key"])),
             signers={int(k): str(v) for k, v in raw["signers"].items()},
             level=str(raw.get("level", "128")),

@@ -342,7 +342,13 @@ def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[G
     ]
     signers: dict[int, SignerClient] = {c.party: c for c in clients}
     service = CoordinatorService(
-        open_store(config), signers, level=config.level, presign_pool=config.presign_pool, peers=config.peers
+        open_store(config),
+        signers,
+        level=config.level,
+        presign_pool=config.presign_pool,
+        peers=config.peers,
+        heartbeat=config.lease / 5 if config.database else None,  # None: the store's default (SQLite: none)
+        lease=config.lease,
     )
     return service, clients
 
