@@ -87,5 +87,5 @@ def postgres_server() -> Iterator[PgServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PgServer) -> str:
-    """The URL of a fresh, empty database on the session's server."""
+    """The URL of a fresh database on the session's server (the coordinator's schema, no rows)."""
     return postgres_server.new_database()

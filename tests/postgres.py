@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL server for the tests: `initdb` into a temporary directory, one server per
 test session (listening on a unix socket only, no TCP port to collide on), one fresh database per
-test. As root (CI, this machine) the server runs as the `postgres` user, which Debian's package
-creates: PostgreSQL refuses to run as root. `./dev` installs the package when `initdb` is missing.
+test, copied from a template the coordinator's migrations ran in once. As root (CI, this machine)
+the server runs as the `postgres` user, which Debian's package creates: PostgreSQL refuses to run
+as root. `./dev` installs the package when `initdb` is missing.
 
 `fsync=off`: a test server's data need not survive a power cut; every other setting is the default,
 READ COMMITTED isolation included, so row locks behave as in production.
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from coordinator.store import Store
 
 BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
 USER = "tss"
@@ -43,6 +46,7 @@ class PgServer:
 
     root: Path
     _names: Iterator[int]
+    _template: bool = False
 
     @property
     def socket_dir(self) -> Path:
@@ -53,10 +57,16 @@ class PgServer:
         return f"postgresql://{USER}@/{database}?host={self.socket_dir}"
 
     def new_database(self) -> str:
-        """A fresh, empty database; returns its URL."""
+        """A fresh database with the coordinator's schema; returns its URL. The schema is migrated
+        once, into a template each new database copies (a copy takes a fraction of a migration)."""
+        if not self._template:
+            with psycopg.connect(self.url(), autocommit=True) as conn:
+                conn.execute(b"CREATE DATABASE tss_template")
+            Store(self.url("tss_template"), home=self.root).close()
+            self._template = True
         name = f"t{next(self._names)}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}".encode())
+            conn.execute(f"CREATE DATABASE {name} TEMPLATE tss_template".encode())
         return self.url(name)
 
 
