@@ -498,6 +498,29 @@ def test_compose_configs_match_the_mounts(tmp_path: Path) -> None:
     assert coord.db.parent == Path("/var/lib/tss")
 
 
+def test_compose_postgres_variant_runs_two_replicas_on_one_database() -> None:
+    (doc,) = load_yaml(DEPLOY / "compose" / "docker-compose.postgres.yml")
+    services = doc["services"]
+    assert services["postgres"]["networks"] == ["coordinator-db"] and doc["networks"]["coordinator-db"]["internal"]
+    assert "ports" not in services["postgres"]
+    configs = {}
+    for name, replica in (("coordinator", "a"), ("coordinator-b", "b")):
+        s = services[name]
+        assert f"./config/coordinator-{replica}.json:/etc/tss/coordinator.json:ro" in s["volumes"]
+        assert s["environment"]["PGPASSFILE"] == "/run/secrets/pgpass" and s["secrets"] == ["pgpass"]
+        cfg = CoordinatorConfig.load(DEPLOY / "compose" / "config" / f"coordinator-{replica}.json")
+        assert cfg.database.startswith("postgresql://") and ":" not in cfg.database.split("@")[0].split("//")[1]
+        assert cfg.db.parent == Path("/var/lib/tss")  # the shared volume: one audit key
+        configs[replica] = cfg
+    assert configs["a"].replica != configs["b"].replica
+    assert configs["a"].signers == configs["b"].signers == {i: f"signer-{i}:50051" for i in (1, 2, 3)}
+    b = services["coordinator-b"]
+    assert "coordinator-data:/var/lib/tss" in b["volumes"]
+    assert {"signer-1-net", "signer-2-net", "signer-3-net", "coordinator-db"} <= set(b["networks"])
+    assert b["depends_on"]["coordinator"]["condition"] == "service_healthy"
+    assert b["read_only"] is True and b["cap_drop"] == ["ALL"] and b["user"] == "10001:10001"
+
+
 def test_dockerfile_and_entrypoint() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert text.splitlines()[[ln.startswith("FROM") for ln in text.splitlines()].index(True)] == (
