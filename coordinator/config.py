@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,9 @@ class CoordinatorConfig:
     The database is a SQLite file (`db`; the default) or, with `database` a `postgresql://` URL,
     a PostgreSQL database several replicas share (docs/operations.md, "Replicas"); then `db` only
     places the files that go with the database (the audit key, beside it), `replica` names this
-    replica (unique in the cluster), `pool_size` bounds its connections and `lease` is how long a
-    silent replica counts as alive (it heartbeats every fifth of it). In the file,
-    `"database": "sqlite:PATH"` is the same as `"db": "PATH"`.
+    replica (unique in the cluster; default the host's name), `pool_size` bounds its connections
+    and `lease` is how long a silent replica counts as alive (it heartbeats every fifth of it).
+    In the file, `"database": "sqlite:PATH"` is the same as `"db": "PATH"`.
     """
 
     listen: str
@@ -62,7 +63,8 @@ class CoordinatorConfig:
             listen=str(raw["listen"]),
             db=p(raw.get("db", "coordinator.db")),
             database=database,
-            replica=str(raw.get("replica", "coordinator")),
+            # Unset with PostgreSQL: the host's name (stable per pod in a StatefulSet, unique per replica).
+            replica=str(raw.get("replica") or (socket.gethostname() if database else "coordinator")),
             pool_size=int(raw.get("pool_size", 16)),
             lease=float(raw.get("lease", 15.0)),
             tls=TlsFiles(p(raw["tls"]["ca"]), p(raw["tls"]["cert"]), p(raw["tls"]["key"])),

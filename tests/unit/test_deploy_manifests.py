@@ -659,6 +659,25 @@ def test_k8s_coordinator_deployment_and_service(tmp_path: Path) -> None:
     assert {a.split(":")[0] for a in cfg.signers.values()} <= set(_by_kind(docs, "Service"))
 
 
+def test_k8s_postgres_variant_two_replicas_one_audit_key(tmp_path: Path) -> None:
+    docs = load_yaml(DEPLOY / "k8s" / "postgres" / "coordinator.yaml")
+    sts = _by_kind(docs, "StatefulSet")["tss-coordinator"]
+    assert sts["spec"]["replicas"] == 2
+    (container,) = _containers(sts)
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "tss-coordinator-postgres", "key": "password"}
+    (init,) = sts["spec"]["template"]["spec"]["initContainers"]
+    assert "/var/lib/tss/audit-key.pem" in init["command"][-1]
+    path = tmp_path / "coordinator.json"
+    path.write_text(_by_kind(docs, "ConfigMap")["tss-coordinator-config"]["data"]["coordinator.json"])
+    assert "replica" not in json.loads(path.read_text())  # each pod: its own stable hostname
+    cfg = CoordinatorConfig.load(path)
+    assert cfg.database.startswith("postgresql://") and cfg.db == Path("/var/lib/tss/coordinator.db")
+    assert cfg.signers == {i: f"tss-signer-{i}:50051" for i in (1, 2, 3)}
+    svc = _by_kind(docs, "Service")["tss-coordinator"]["spec"]
+    assert svc["selector"] == sts["spec"]["selector"]["matchLabels"]
+
+
 def test_k8s_network_policy_signers_only_from_coordinator() -> None:
     docs = _k8s()
     policies = _by_kind(docs, "NetworkPolicy")
