@@ -1,21 +1,24 @@
-"""The coordinator's persistence: one SQLite file in WAL mode, schema migrated on open.
+"""The coordinator's persistence: one SQLite file in WAL mode (the default), or one PostgreSQL
+database that several coordinator replicas share; schema migrated on open (`database`).
 
 Tables: `keys`, `presignatures`, `requests` (with the intent officers approve and the policy's
 outcome), `request_events` (one row per transition), `approvals` (the officers' signed approvals,
 as received), `sessions`, `governance` (the installed registry and policy as `Governed` JSON, the
 freeze state), `governance_log` (every accepted change and freeze order, in order, with the signers
 that hold it), `audit_log` (coordinator/audit; writers pass an `AuditHook` so an entry commits
-with the change it records) and `schema_version` (one row per applied migration). Every write runs in its own
-`BEGIN IMMEDIATE` transaction, so a read-then-write (reserving a presignature, creating a request
-under an idempotency key, recording an approval) is atomic across threads and across processes
-sharing the file.
+with the change it records), `replicas` (the replicas' heartbeats) and `schema_version` (one row
+per applied migration). Every write runs in its own transaction that holds what it read (SQLite's
+`BEGIN IMMEDIATE` write lock; on PostgreSQL row locks and advisory locks), so a read-then-write
+(reserving a presignature, creating a request under an idempotency key, recording an approval,
+claiming a request) is atomic across threads, processes and replicas.
 
 Modules: `database` (connections, transactions, `migrate`), `migrations` (the schema), `keys`
 (keys and the presignature pool), `request_records` (request records; states and moves:
 `coordinator/request_states.py`),
 `requests` (requests, transitions, approvals), `sessions`, `governance`, `columns` (JSON column
 codecs), `errors`, `key_epochs` (the `key_epoch_commits` table: a refreshed epoch being committed
-on the signers). `Store` combines the table groups into the one object callers use; every name
+on the signers), `postgres` (the PostgreSQL pool and connection wrapper), `replicas` (owners,
+heartbeats, recovery). `Store` combines the table groups into the one object callers use; every name
 callers need is importable from `coordinator.store`.
 
 Presignature states: ready -> reserved -> consumed | failed (and ready -> failed when voided).

@@ -92,7 +92,7 @@ def test_kill_9_of_one_replica_loses_nothing_and_signs_nothing_twice(replicas: R
     signed: dict[int, list[tuple[str, bytes]]] = {}  # nonce -> (request id, raw tx) the clients got
     errors: list[BaseException] = []
     lock = threading.Lock()
-    done_before_kill = threading.Event()
+    done_before_kill, killed = threading.Event(), threading.Event()
     through_b = [0]
 
     def transfer(client: int, n: int) -> None:
@@ -112,8 +112,8 @@ def test_kill_9_of_one_replica_loses_nothing_and_signs_nothing_twice(replicas: R
                     return
                 raise AssertionError(f"request {req.request_id} is {req.state}")
             except grpc.RpcError as exc:
-                if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    replica = "a"  # its replica died: the same idempotency key on the live one
+                if replica == "b" and killed.is_set():
+                    replica = "a"  # its replica died (whatever the status said): same idempotency key on a
                 elif exc.code() == grpc.StatusCode.INTERNAL and "in flight" in (exc.details() or ""):
                     idem = f"c{client}-{n}-retry{attempt}"  # failed by the recovery: resubmit anew
                 else:
@@ -131,6 +131,7 @@ def test_kill_9_of_one_replica_loses_nothing_and_signs_nothing_twice(replicas: R
     for t in threads:
         t.start()
     assert done_before_kill.wait(120)
+    killed.set()  # before the kill: a client that sees b fail knows why
     os.kill(replicas.info.pids["coordinator-b"], signal.SIGKILL)
     killed_at = time.monotonic()
     for t in threads:
