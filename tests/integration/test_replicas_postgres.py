@@ -21,10 +21,10 @@ import psycopg
 import pytest
 from eth_account import Account
 
-from coordinator import certs, cluster
+from coordinator import cluster, cluster_replicas
 from coordinator.cli import main
 from coordinator.client import CoordinatorClient
-from signer.node.tls import TlsFiles
+from coordinator.cluster_replicas import ReplicatedCluster
 from signer.policy import PolicyDocument
 from tests.postgres import PgServer
 
@@ -40,53 +40,23 @@ def _no_client_rate(policy: PolicyDocument) -> PolicyDocument:
     return dataclasses.replace(policy, limits=tuple(x for x in policy.limits if x.scope != "client_rate"))
 
 
-@dataclasses.dataclass
-class Replicas:
-    info: cluster.ClusterInfo
-    addresses: dict[str, str]  # replica -> host:port
-    url: str
-
-
 @pytest.fixture(scope="module")
-def replicas(tmp_path_factory: pytest.TempPathFactory, postgres_server: PgServer) -> Iterator[Replicas]:
-    root = tmp_path_factory.mktemp("replicas").resolve()
-    url = postgres_server.new_database()
-    signer_addrs, address_a = cluster.layout(root, 3, "112")
-    certs.issue(root / "certs", "coordinator-b", "coordinator")  # each replica its own certificate
-    config_a = root / "coordinator" / "coordinator.json"
-    base = json.loads(config_a.read_text())
-    address_b = f"127.0.0.1:{cluster.free_port()}"
-    config_a.write_text(json.dumps({**base, "database": url, "replica": "a", "lease": LEASE}))
-    config_b = root / "coordinator" / "coordinator-b.json"
-    tls_b = {"ca": "../certs/ca.pem", "cert": "../certs/coordinator-b.pem", "key": "../certs/coordinator-b.key"}
-    config_b.write_text(
-        json.dumps({**base, "database": url, "replica": "b", "lease": LEASE, "listen": address_b, "tls": tls_b})
+def replicas(tmp_path_factory: pytest.TempPathFactory, postgres_server: PgServer) -> Iterator[ReplicatedCluster]:
+    root = tmp_path_factory.mktemp("replicas")
+    rc = cluster_replicas.up(
+        root, postgres_server.new_database(), ("a", "b"), lease=LEASE, adjust_policy=_no_client_rate
     )
-    pids = {
-        f"signer-{i}": cluster._spawn(root, f"signer-{i}", "signer.node", root / f"signer-{i}" / "node.json")
-        for i in signer_addrs
-    }
-    info = cluster.ClusterInfo(root, address_a, signer_addrs, pids, 2, "112")
-    (root / "cluster.json").write_text(json.dumps(info.to_json()))
     try:
-        for i, addr in signer_addrs.items():
-            cluster.wait_healthy(addr, TlsFiles.in_dir(root / "certs", "coordinator"), pid=pids[f"signer-{i}"])
-        # One after the other: the first start creates the audit key both replicas sign with.
-        for name, config, address in (("coordinator", config_a, address_a), ("coordinator-b", config_b, address_b)):
-            pids[name] = cluster._spawn(root, name, "coordinator", config)
-            (root / "cluster.json").write_text(json.dumps(info.to_json()))
-            cluster.wait_healthy(address, info.client_tls(), pid=pids[name])
-        cluster.install_demo_governance(info, _no_client_rate)
-        yield Replicas(info, {"a": address_a, "b": address_b}, url)
+        yield rc
     finally:
-        cluster.down(root)
+        cluster.down(rc.info.root)
 
 
-def _client(r: Replicas, replica: str) -> CoordinatorClient:
+def _client(r: ReplicatedCluster, replica: str) -> CoordinatorClient:
     return CoordinatorClient(r.addresses[replica], r.info.client_tls("backend"), timeout=120)
 
 
-def test_kill_9_of_one_replica_loses_nothing_and_signs_nothing_twice(replicas: Replicas) -> None:
+def test_kill_9_of_one_replica_loses_nothing_and_signs_nothing_twice(replicas: ReplicatedCluster) -> None:
     with CoordinatorClient(replicas.addresses["a"], replicas.info.client_tls("operator")) as op:
         key = op.create_key("replicas-hot", 2, "112")
     signed: dict[int, list[tuple[str, bytes]]] = {}  # nonce -> (request id, raw tx) the clients got
@@ -132,13 +102,13 @@ def test_kill_9_of_one_replica_loses_nothing_and_signs_nothing_twice(replicas: R
         t.start()
     assert done_before_kill.wait(120)
     killed.set()  # before the kill: a client that sees b fail knows why
-    os.kill(replicas.info.pids["coordinator-b"], signal.SIGKILL)
+    os.kill(replicas.pid("b"), signal.SIGKILL)
     killed_at = time.monotonic()
     for t in threads:
         t.join()
     assert errors == []
     assert sorted(signed) == sorted(c * 100 + n for c in range(CLIENTS) for n in range(TRANSFERS))
-    with psycopg.connect(replicas.url) as conn:
+    with psycopg.connect(replicas.database) as conn:
         rows = conn.execute("SELECT tx, raw_tx, owner FROM requests WHERE state = 'signed'").fetchall()
     by_nonce: dict[int, int] = {}
     for tx, raw, _owner in rows:
