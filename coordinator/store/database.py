@@ -74,7 +74,7 @@ class Database:
         if is_postgres_url(path):
             self.dialect = POSTGRESQL
             self.home = Path(home) if home is not None else Path.cwd()
-            self.path = self.home  # no file of its own: callers that place files beside it get `home`
+            self.path = self.home  # no file of its own; the files that go with it (audit key) live in `home`
             self._pool = PgPool(str(path), max_size=pool_size, timeout=busy_timeout_ms / 1000)
             self.migrate()
             return
