@@ -87,6 +87,10 @@ class PgPool:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 16, timeout: float = 30.0) -> None:
         self.url = url
+        try:  # one attempt first: a wrong URL or a server down is refused at once, with libpq's reason
+            psycopg.connect(url, connect_timeout=int(max(1, timeout))).close()
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL ({redact(url)}): {exc}") from None
         self._pool = ConnectionPool(
             url,
             min_size=min_size,

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from coordinator import audit
 from coordinator import store as st
 from coordinator.audit import AuditLog
+from coordinator.replica_lease import ReplicaLease
 from coordinator.store import Store
 from coordinator.watch import Watches
 
@@ -229,3 +230,25 @@ def test_a_watch_on_one_replica_sees_moves_made_through_the_other(replicas: tupl
         a.transition("r1", state)
     watcher.join()
     assert seen == [st.SUBMITTED, st.APPROVED, st.SIGNING, st.FAILED]
+
+
+def test_the_lease_thread_fails_a_dead_replicas_work_with_its_audit_entry(
+    replicas: tuple[Store, Store], clock: Clock
+) -> None:
+    a, b = replicas
+    presigs(a, 1)
+    make_request(a, "ra")
+    a.transition("ra", st.APPROVED)
+    a.transition("ra", st.SIGNING)
+    a.reserve_presignature("k1", [SIGNERS], (), 0, "ra")
+    a.heartbeat()
+    log = AuditLog(b, Ed25519PrivateKey.generate(), clock=clock)
+    audited = lambda rid: lambda c: log.append_in(c, audit.REQUEST, rid, "coordinator", ["failed"])  # noqa: E731
+    lease = ReplicaLease(b, audited, interval=1.0, lease=15.0)
+    assert lease.tick() == (0, 0)
+    clock.now += 16
+    assert lease.tick() == (1, 1)
+    assert b.get_request("ra").state == st.FAILED
+    assert [e.subject for e in log.entries()] == ["ra"]
+    with pytest.raises(ValueError, match="the heartbeat interval must be positive and shorter than the lease"):
+        ReplicaLease(b, audited, interval=15.0, lease=15.0)
