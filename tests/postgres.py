@@ -25,7 +25,6 @@ import psycopg
 
 from coordinator.store import Store
 
-BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
 USER = "tss"
 
 
@@ -34,9 +33,10 @@ def find_bin(name: str) -> str | None:
     found = shutil.which(name)
     if found:
         return found
-    for d in BIN_DIRS:
-        if os.access(Path(d) / name, os.X_OK):
-            return str(Path(d) / name)
+    # Debian keeps the server binaries off PATH, one directory per major version: the newest.
+    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda d: int(d.parent.name), reverse=True):
+        if os.access(d / name, os.X_OK):
+            return str(d / name)
     return None
 
 
