@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,15 @@ from signer.node.tls import TlsFiles
 
 @dataclass(frozen=True, slots=True)
 class CoordinatorConfig:
-    """Where the coordinator listens, its database, its certificates and its signers."""
+    """Where the coordinator listens, its database, its certificates and its signers.
+
+    The database is a SQLite file (`db`; the default) or, with `database` a `postgresql://` URL,
+    a PostgreSQL database several replicas share (docs/operations.md, "Replicas"); then `db` only
+    places the files that go with the database (the audit key, beside it), `replica` names this
+    replica (unique in the cluster; default the host's name), `pool_size` bounds its connections
+    and `lease` is how long a silent replica counts as alive (it heartbeats every fifth of it).
+    In the file, `"database": "sqlite:PATH"` is the same as `"db": "PATH"`.
+    """
 
     listen: str
     db: Path
@@ -24,6 +33,10 @@ class CoordinatorConfig:
     peers: dict[int, bytes] = field(default_factory=dict)  # party -> Ed25519 identity key (envelope signatures)
     # Parties retired from the cluster (reshare_ops.retire_signer): never a signer or peer again.
     retired: tuple[int, ...] = ()
+    database: str = ""  # a postgresql:// URL; "" = the SQLite file `db`
+    replica: str = "coordinator"
+    pool_size: int = 16
+    lease: float = 15.0  # seconds without a heartbeat before a replica's in-flight work is failed
 
     def __post_init__(self) -> None:
         back = sorted(set(self.retired) & (set(self.signers) | set(self.peers)))
@@ -40,9 +53,20 @@ class CoordinatorConfig:
             q = Path(v)
             return q if q.is_absolute() else base / q
 
+        database = str(raw.get("database", ""))
+        if database.startswith("sqlite:"):
+            raw = {**raw, "db": database.removeprefix("sqlite:")}
+            database = ""
+        elif database and not database.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database must be sqlite:PATH or a postgresql:// URL")
         return cls(
             listen=str(raw["listen"]),
-            db=p(raw["db"]),
+            db=p(raw.get("db", "coordinator.db")),
+            database=database,
+            # Unset with PostgreSQL: the host's name (stable per pod in a StatefulSet, unique per replica).
+            replica=str(raw.get("replica") or (socket.gethostname() if database else "coordinator")),
+            pool_size=int(raw.get("pool_size", 16)),
+            lease=float(raw.get("lease", 15.0)),
             tls=TlsFiles(p(raw["tls"]["ca"]), p(raw["tls"]["cert"]), p(raw["tls"]["key"])),
             signers={int(k): str(v) for k, v in raw["signers"].items()},
             level=str(raw.get("level", "128")),

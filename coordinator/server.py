@@ -336,6 +336,13 @@ def create_server(
     return server, port
 
 
+def open_store(config: CoordinatorConfig) -> Store:
+    """The configured database: the SQLite file, or this replica's pool on the PostgreSQL database."""
+    if not config.database:
+        return Store(config.db)
+    return Store(config.database, home=config.db.parent, replica=config.replica, pool_size=config.pool_size)
+
+
 def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[GrpcSignerClient]]:
     """The service over the configured database and signers (gRPC clients with the coordinator's certificate)."""
     clients = [
@@ -344,7 +351,13 @@ def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[G
     ]
     signers: dict[int, SignerClient] = {c.party: c for c in clients}
     service = CoordinatorService(
-        Store(config.db), signers, level=config.level, presign_pool=config.presign_pool, peers=config.peers
+        open_store(config),
+        signers,
+        level=config.level,
+        presign_pool=config.presign_pool,
+        peers=config.peers,
+        heartbeat=config.lease / 5 if config.database else None,  # None: the store's default (SQLite: none)
+        lease=config.lease,
     )
     return service, clients
 

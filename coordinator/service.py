@@ -51,6 +51,7 @@ from signer.policy import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL
 
 from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
+from .dbapi import POSTGRESQL
 from .errors import (
     ERRORS,
     Aborted,
@@ -73,6 +74,7 @@ from .key_reshare import KeyReshare
 from .lifecycle import Lifecycle
 from .officer_decisions import OfficerDecisions
 from .presign_pool import PresignPool
+from .replica_lease import ReplicaLease
 from .request_encoding import body_hash, tx_from_json, tx_to_json
 from .request_states import DEFAULT_REQUEST_TTL, MAX_REQUEST_TTL, reject_message
 from .scheduler import Scheduler
@@ -81,7 +83,8 @@ from .signer_client import SignerClient
 from .signer_health import SignerHealth
 from .signer_state import SignerStates
 from .signing import Signing
-from .store import FAILED, KeyRecord, RequestRecord, Store
+from .store import FAILED, AuditHook, KeyRecord, RequestRecord, Store
+from .store.replicas import DEFAULT_LEASE
 from .submission import Submission
 from .trail import AuditTrail, audit_key_path, audit_public_key_path, open_audit_log
 from .watch import Watches
@@ -120,7 +123,9 @@ class CoordinatorService:
     """Keys, presignatures and the signing-request lifecycle over a `Store` and signer clients.
 
     `scheduler_interval` > 0 runs `tick` in a background thread that often (0: call `tick` yourself,
-    as tests with an injected clock do). Times come from the store's clock.
+    as tests with an injected clock do). Times come from the store's clock. `heartbeat` seconds
+    between this replica's heartbeats (default: 3 on PostgreSQL, 0 = none on SQLite) and `lease`
+    after which a silent replica's in-flight work is failed (replica_lease.py).
     """
 
     def __init__(
@@ -139,6 +144,8 @@ class CoordinatorService:
         request_ttl: int = DEFAULT_REQUEST_TTL,
         scheduler_interval: float = 1.0,
         peers: Mapping[int, bytes] | None = None,
+        heartbeat: float | None = None,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}")
@@ -205,26 +212,37 @@ class CoordinatorService:
         self.scheduler = Scheduler(
             store, self.admin, self.lifecycle, self.health, interval=scheduler_interval, key_refresh=self.key_refresh
         )
-        if recover:
-            failed_requests, failed_presigs = store.recover(
-                lambda rid: self.trail.note(
-                    REQUEST,
-                    FAILED,
-                    rid,
-                    detail="recovered after restart",
-                    error="coordinator restarted while the request was in flight",
-                    error_code="internal",
-                )
+        def recovered(rid: str) -> AuditHook:
+            return self.trail.note(
+                REQUEST,
+                FAILED,
+                rid,
+                detail="recovered after restart",
+                error="coordinator restarted while the request was in flight",
+                error_code="internal",
             )
+
+        # Replicas on one PostgreSQL database heartbeat; a lone SQLite coordinator recovers at start only.
+        if heartbeat is None:
+            heartbeat = 3.0 if store.dialect == POSTGRESQL else 0.0
+        self.lease = ReplicaLease(store, recovered, interval=heartbeat, lease=lease) if heartbeat else None
+        if self.lease is not None:
+            store.heartbeat()
+        if recover:
+            failed_requests, failed_presigs = store.recover(recovered, lease=lease)
             if failed_requests or failed_presigs:
                 log.warning(
                     "recovered_after_restart", requests_failed=failed_requests, presignatures_failed=failed_presigs
                 )
         self.pool.start()
         self.scheduler.start()
+        if self.lease is not None:
+            self.lease.start()
 
     def close(self) -> None:
         """Stop background work and wait for it."""
+        if self.lease is not None:
+            self.lease.stop()
         self.scheduler.stop()
         self.pool.close()
         self.scheduler.join()

@@ -17,6 +17,7 @@ from signer.tss.encoding import Value
 from signer.tss.errors import Blame
 
 from .audit import AuditLog, load_or_create_key
+from .dbapi import SQLITE
 from .store import AuditHook, Store
 
 
@@ -31,9 +32,13 @@ def audit_public_key_path(db: Path) -> Path:
 
 
 def open_audit_log(store: Store) -> AuditLog:
-    """The audit log in the store's database, its key loaded (or created) next to it."""
-    log_ = AuditLog(store.path, load_or_create_key(audit_key_path(store.path)), clock=store.now)
-    public = audit_public_key_path(store.path)
+    """The audit log in the store's database, its key loaded (or created) in the store's `home`
+    (beside a SQLite file). On PostgreSQL the log writes through the store's pool: every replica
+    appends to the one chain, and every replica must be given the same key file."""
+    key = load_or_create_key(audit_key_path(store.home / "coordinator.db"))
+    db = store.path if store.dialect == SQLITE else store
+    log_ = AuditLog(db, key, clock=store.now)
+    public = audit_public_key_path(store.home / "coordinator.db")
     if not public.exists() or public.read_text() != log_.public_key_pem():
         public.write_text(log_.public_key_pem())
     return log_

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from signer.tss.params import LEVEL_112, LEVEL_128, SecurityLevel
 from tests.helpers import SeededRng
+from tests.postgres import PgServer, find_bin, running_server
 
 # --- interpreter state ------------------------------------------------------------------------------
 # eth-account imports py_ecc, which raises the recursion limit of the whole process to 100 000 when it
@@ -88,3 +91,20 @@ def level(request: pytest.FixtureRequest) -> SecurityLevel:
 def rng(request: pytest.FixtureRequest) -> SeededRng:
     """A deterministic rng seeded by the test's name."""
     return SeededRng(request.node.nodeid)
+
+
+# --- PostgreSQL (tests/postgres.py) --------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server per test session (per xdist worker). Missing binaries skip
+    the PostgreSQL tests on a developer's machine and fail them in CI, which `./dev` provisions."""
+    if find_bin("initdb") is None and not os.environ.get("CI"):
+        pytest.skip("PostgreSQL is not installed (./dev test installs it)")
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PgServer) -> str:
+    """The URL of a fresh database on the session's server (the coordinator's schema, no rows)."""
+    return postgres_server.new_database()

@@ -14,7 +14,7 @@ A `checkpoint` entry's body is (first_seq, last_seq, merkle_root, signature): th
 (signer/policy/merkle.py) over the hashes of every entry after the previous checkpoint, signed with
 the coordinator's Ed25519 audit key over encode("audit/v1/checkpoint", first_seq, last_seq, merkle_root).
 
-Storage: the table `audit_log` in the coordinator's SQLite file. SCHEMA belongs in the store's
+Storage: the table `audit_log` in the coordinator's database (SQLite or PostgreSQL). SCHEMA belongs in the store's
 migrations (coordinator/store/migrations.py applies it; once shipped, change it only by a new
 migration); `AuditLog` also runs it (CREATE ... IF NOT EXISTS) so the log works on a bare file.
 """
@@ -24,13 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 from signer.tss.curve import Point
 from signer.tss.encoding import Decoded, Value, as_list, decode_value, encode, encode_value
+
+from ..dbapi import Connection, PerDialect
 
 GENESIS = bytes(32)
 EXPORT_FORMAT = "tss-custody-audit/v1"
@@ -46,7 +47,7 @@ KEY = "key"
 CHECKPOINT = "checkpoint"
 KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
-SCHEMA: tuple[str, ...] = (
+SCHEMA: tuple[str | PerDialect, ...] = (
     """CREATE TABLE IF NOT EXISTS audit_log (
         seq INTEGER PRIMARY KEY CHECK (seq > 0),
         at INTEGER NOT NULL,
@@ -58,16 +59,47 @@ SCHEMA: tuple[str, ...] = (
         prev_hash BLOB NOT NULL,
         hash BLOB NOT NULL) STRICT""",
     "CREATE INDEX IF NOT EXISTS audit_log_by_kind ON audit_log(kind, seq)",
-    """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+    PerDialect(
+        """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+        """CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$""",
+    ),
+    PerDialect(
+        """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_log_in_sequence BEFORE INSERT ON audit_log
+        """CREATE OR REPLACE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()""",
+    ),
+    PerDialect(
+        """CREATE TRIGGER IF NOT EXISTS audit_log_in_sequence BEFORE INSERT ON audit_log
         WHEN NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM audit_log)
           OR NEW.prev_hash IS NOT coalesce((SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1), zeroblob(32))
         BEGIN SELECT RAISE(ABORT, 'audit_log entries must extend the chain'); END""",
+        """CREATE OR REPLACE FUNCTION audit_log_in_sequence() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE head_seq BIGINT; head_hash BYTEA;
+        BEGIN
+          SELECT seq, hash INTO head_seq, head_hash FROM audit_log ORDER BY seq DESC LIMIT 1;
+          IF NEW.seq IS DISTINCT FROM coalesce(head_seq, 0) + 1
+             OR NEW.prev_hash IS DISTINCT FROM coalesce(head_hash, decode(repeat('00', 32), 'hex')) THEN
+            RAISE EXCEPTION 'audit_log entries must extend the chain';
+          END IF;
+          RETURN NEW;
+        END $$""",
+    ),
+    PerDialect(
+        "",
+        """CREATE OR REPLACE TRIGGER audit_log_in_sequence BEFORE INSERT ON audit_log
+        FOR EACH ROW EXECUTE FUNCTION audit_log_in_sequence()""",
+    ),
+    PerDialect(
+        "",
+        """CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+    ),
 )
-"""The audit table, its index and the append-only triggers (idempotent statements)."""
+"""The audit table, its index and the append-only triggers (idempotent statements; the triggers
+written once per dialect, `coordinator.dbapi.ddl` picks one)."""
 
 INSERT_ENTRY = (
     "INSERT INTO audit_log (seq, at, kind, subject, actor, body, json, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)"
@@ -174,7 +206,7 @@ def json_line(obj: Mapping[str, Any]) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
-def export(conn: sqlite3.Connection, out: TextIO, since_seq: int = 0) -> int:
+def export(conn: Connection, out: TextIO, since_seq: int = 0) -> int:
     """Write the log as JSON lines (header, entries, end); returns the number of entries written.
 
     The export starts at the first entry after the last checkpoint before `since_seq`, so every

@@ -24,6 +24,7 @@ from signer.policy.merkle import merkle_root
 from signer.tss.encoding import as_bytes, as_int, as_list, decode_value
 from signer.tss.errors import TssError
 
+from ..dbapi import POSTGRESQL, Connection, dialect_of
 from .format import (
     CHECKPOINT,
     EXPORT_FORMAT,
@@ -192,22 +193,28 @@ class _Checker:
 
 
 def verify(
-    source: sqlite3.Connection | str | Path,
+    source: Connection | str | Path,
     public_key: Ed25519PublicKey | bytes | str,
     *,
     anchor: tuple[int, bytes] | None = None,
 ) -> VerifyReport:
-    """Recompute the chain and every checkpoint of a database (a path is opened read-only)."""
+    """Recompute the chain and every checkpoint of a database (a SQLite path is opened read-only;
+    a connection may be SQLite's or PostgreSQL's)."""
     key = load_public_key(public_key)
-    if isinstance(source, sqlite3.Connection):
-        conn, own = source, False
-    else:
+    conn: Connection
+    if isinstance(source, str | Path):
         try:
             conn, own = sqlite3.connect(Path(source).resolve().as_uri() + "?mode=ro", uri=True), True
         except sqlite3.Error as exc:
             raise AuditError(f"cannot open {source}: {exc}") from exc
+    else:
+        conn, own = source, False
     try:
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'").fetchone() is None:
+        if dialect_of(conn) == POSTGRESQL:
+            found = conn.execute("SELECT to_regclass('audit_log')").fetchone()[0] is not None
+        else:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'").fetchone()
+        if not found:
             raise AuditError("the database has no audit_log table")
         checker = _Checker(key, 1, anchor)
         for row in conn.execute(SELECT_ENTRIES_FROM, (-(1 << 63),)):
@@ -215,7 +222,7 @@ def verify(
                 break
         return checker.report()
     finally:
-        if own:
+        if own and isinstance(conn, sqlite3.Connection):
             conn.close()
 
 

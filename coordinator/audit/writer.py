@@ -5,8 +5,10 @@ Every `checkpoint_every` entries, and on demand, the log appends a `checkpoint` 
 offline export of it, with `verifier.verify` / `verifier.verify_export`.
 
 There is no update or delete path in this API, and triggers make UPDATE, DELETE and out-of-sequence
-INSERT through SQL fail. Appends are serialized (a process lock plus `BEGIN IMMEDIATE`), so this is
-safe to share between the threads of a gRPC server and between processes using the same file.
+INSERT through SQL fail. Appends are serialized (a process lock plus `BEGIN IMMEDIATE` on SQLite;
+on PostgreSQL a transaction-scoped advisory lock, `dbapi.serialise`, taken before the chain's head
+is read), so this is safe to share between the threads of a gRPC server and between processes (or
+coordinator replicas) using the same database: the log stays one chain.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -27,6 +29,7 @@ from signer.policy.merkle import merkle_root
 from signer.tss.encoding import Value, encode_value
 from signer.tss.errors import TssError
 
+from ..dbapi import SQLITE, Connection, ddl, serialise
 from .format import (
     CHECKPOINT,
     GENESIS,
@@ -69,12 +72,23 @@ def load_or_create_key(path: str | Path) -> Ed25519PrivateKey:
     return key
 
 
+class TxSource(Protocol):
+    """A database the log shares transactions with (the coordinator's `Store`, any dialect)."""
+
+    def transaction(self) -> AbstractContextManager[Connection]: ...
+
+    def reading(self) -> AbstractContextManager[Connection]: ...
+
+
 def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the audit table, index and triggers if missing (conn must not be inside a transaction)."""
+    """Create the audit table, index and triggers if missing in a SQLite database (conn must not be
+    inside a transaction; a store's migrations create them in either dialect)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         for statement in SCHEMA:
-            conn.execute(statement)
+            text = ddl(statement, SQLITE)
+            if text:
+                conn.execute(text)
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
@@ -84,15 +98,17 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
 
 # --- the log ------------------------------------------------------------------------------------------
 class AuditLog:
-    """Appends entries and checkpoints to the `audit_log` table of one SQLite database.
+    """Appends entries and checkpoints to the `audit_log` table of one database.
 
-    Give it the database path (one connection per thread, WAL) or an open connection (made with
-    `check_same_thread=False` and used under this object's lock); `key` signs the checkpoints.
+    Give it a SQLite database path (one connection per thread, WAL), an open SQLite connection
+    (made with `check_same_thread=False` and used under this object's lock) or a `TxSource` (the
+    store, whose migrations made the table: how a PostgreSQL store gets its log); `key` signs the
+    checkpoints.
     """
 
     def __init__(
         self,
-        db: str | Path | sqlite3.Connection,
+        db: str | Path | sqlite3.Connection | TxSource,
         key: Ed25519PrivateKey,
         *,
         clock: Callable[[], float] = time.time,
@@ -114,9 +130,13 @@ class AuditLog:
         self._opened: list[sqlite3.Connection] = []
         self._opened_lock = threading.Lock()
         self._shared: sqlite3.Connection | None = None
+        self._source: TxSource | None = None
         self.path: Path | None = None
         if isinstance(db, sqlite3.Connection):
             self._shared = db
+        elif not isinstance(db, str | Path):
+            self._source = db
+            return
         else:
             self.path = Path(db)
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,15 +164,22 @@ class AuditLog:
         return conn
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        if self._shared is None:
+    def _read(self) -> Iterator[Connection]:
+        if self._source is not None:
+            with self._source.reading() as conn:
+                yield conn
+        elif self._shared is None:
             yield self._conn()
         else:
             with self._lock:
                 yield self._shared
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Connection]:
+        if self._source is not None:
+            with self._source.transaction() as conn:
+                yield conn
+            return
         # The process lock keeps this process's threads from spinning in SQLite's busy handler;
         # BEGIN IMMEDIATE serializes against other processes and against `append_in` callers.
         with self._lock:
@@ -212,7 +239,7 @@ class AuditLog:
 
     def append_in(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         kind: str,
         subject: str,
         actor: str,
@@ -232,7 +259,7 @@ class AuditLog:
 
     def _append_locked(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         kind: str,
         subject: str,
         actor: str,
@@ -241,6 +268,7 @@ class AuditLog:
     ) -> AuditEntry:
         if kind == CHECKPOINT or not KIND_PATTERN.fullmatch(kind):
             raise AuditError(f"invalid entry kind {kind!r}")
+        serialise(conn, "audit_chain")  # before the head is read: one chain whichever replica appends
         try:
             body = encode_value(list(body_values))
         except TssError as exc:
@@ -251,7 +279,8 @@ class AuditLog:
             self._checkpoint_locked(conn)
         return entry
 
-    def _checkpoint_locked(self, conn: sqlite3.Connection) -> AuditEntry | None:
+    def _checkpoint_locked(self, conn: Connection) -> AuditEntry | None:
+        serialise(conn, "audit_chain")
         since = _last_checkpoint(conn)
         rows = conn.execute("SELECT seq, hash FROM audit_log WHERE seq > ? ORDER BY seq", (since,)).fetchall()
         if not rows:
@@ -261,9 +290,7 @@ class AuditLog:
         body, text = checkpoint_body(first, last, root, self._key.sign(checkpoint_message(first, last, root)))
         return self._insert(conn, CHECKPOINT, f"{first}-{last}", "coordinator", body, text)
 
-    def _insert(
-        self, conn: sqlite3.Connection, kind: str, subject: str, actor: str, body: bytes, text: str
-    ) -> AuditEntry:
+    def _insert(self, conn: Connection, kind: str, subject: str, actor: str, body: bytes, text: str) -> AuditEntry:
         row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (int(row[0]) + 1, bytes(row[1])) if row else (1, GENESIS)
         at = int(self._clock())
@@ -282,9 +309,10 @@ class AuditLog:
     def entries(self, since_seq: int = 1, limit: int | None = None) -> list[AuditEntry]:
         """The entries from `since_seq` on, in order (at most `limit` of them)."""
         with self._read() as conn:
-            rows = conn.execute(
-                SELECT_ENTRIES_FROM + " LIMIT ?", (since_seq, -1 if limit is None else limit)
-            ).fetchall()
+            if limit is None:
+                rows = conn.execute(SELECT_ENTRIES_FROM, (since_seq,)).fetchall()
+            else:
+                rows = conn.execute(SELECT_ENTRIES_FROM + " LIMIT ?", (since_seq, limit)).fetchall()
         return [entry_from_row(r) for r in rows]
 
     def export(self, out: TextIO, since_seq: int = 0) -> int:
@@ -298,6 +326,6 @@ class AuditLog:
             return verify(conn, self.public_key, anchor=anchor)
 
 
-def _last_checkpoint(conn: sqlite3.Connection) -> int:
+def _last_checkpoint(conn: Connection) -> int:
     row = conn.execute("SELECT max(seq) FROM audit_log WHERE kind = ?", (CHECKPOINT,)).fetchone()
     return int(row[0] or 0)

@@ -1,21 +1,24 @@
-"""The coordinator's persistence: one SQLite file in WAL mode, schema migrated on open.
+"""The coordinator's persistence: one SQLite file in WAL mode (the default), or one PostgreSQL
+database that several coordinator replicas share; schema migrated on open (`database`).
 
 Tables: `keys`, `presignatures`, `requests` (with the intent officers approve and the policy's
 outcome), `request_events` (one row per transition), `approvals` (the officers' signed approvals,
 as received), `sessions`, `governance` (the installed registry and policy as `Governed` JSON, the
 freeze state), `governance_log` (every accepted change and freeze order, in order, with the signers
 that hold it), `audit_log` (coordinator/audit; writers pass an `AuditHook` so an entry commits
-with the change it records) and `schema_version` (one row per applied migration). Every write runs in its own
-`BEGIN IMMEDIATE` transaction, so a read-then-write (reserving a presignature, creating a request
-under an idempotency key, recording an approval) is atomic across threads and across processes
-sharing the file.
+with the change it records), `replicas` (the replicas' heartbeats) and `schema_version` (one row
+per applied migration). Every write runs in its own transaction that holds what it read (SQLite's
+`BEGIN IMMEDIATE` write lock; on PostgreSQL row locks and advisory locks), so a read-then-write
+(reserving a presignature, creating a request under an idempotency key, recording an approval,
+claiming a request) is atomic across threads, processes and replicas.
 
 Modules: `database` (connections, transactions, `migrate`), `migrations` (the schema), `keys`
 (keys and the presignature pool), `request_records` (request records; states and moves:
 `coordinator/request_states.py`),
 `requests` (requests, transitions, approvals), `sessions`, `governance`, `columns` (JSON column
 codecs), `errors`, `key_epochs` (the `key_epoch_commits` table: a refreshed epoch being committed
-on the signers). `Store` combines the table groups into the one object callers use; every name
+on the signers), `postgres` (the PostgreSQL pool and connection wrapper), `replicas` (owners,
+heartbeats, recovery). `Store` combines the table groups into the one object callers use; every name
 callers need is importable from `coordinator.store`.
 
 Presignature states: ready -> reserved -> consumed | failed (and ready -> failed when voided).
@@ -32,8 +35,6 @@ Pass `synchronous="FULL"` to make every commit durable (one fsync each).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 # The states and allowed moves have one home, the lifecycle's table; the store checks the same one.
 from ..request_states import (
@@ -58,13 +59,14 @@ from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry,
 from .key_epochs import EpochCommit, KeyEpochTables
 from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables, PresignatureRecord
 from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .replicas import ReplicaTables
 from .request_records import (
     PageCursor,
     RequestEvent,
     RequestRecord,
     StoredApproval,
 )
-from .requests import RequestTables, record_event
+from .requests import RequestTables
 from .sessions import MAX_SESSION_EVIDENCE, SessionRecord, SessionTables, bounded_evidence
 
 __all__ = [
@@ -113,36 +115,5 @@ __all__ = [
 ]
 
 
-class Store(KeyTables, KeyEpochTables, RequestTables, GovernanceTables, SessionTables):
-    """Thread-safe access to the coordinator database (one SQLite connection per thread)."""
-
-    def recover(self, audit: Callable[[str], AuditHook] | None = None) -> tuple[int, int]:
-        """After a restart: fail requests caught mid-flight and every reserved presignature.
-
-        A reserved presignature may have produced partial signatures before the crash, so it is
-        failed, never made ready again. `audit(request_id)` gives the audit entry of each failed
-        request. Returns (requests failed, presignatures failed).
-        """
-        now = self.now()
-        with self._tx() as c:
-            stuck = [
-                r["request_id"]
-                for r in c.execute("SELECT request_id FROM requests WHERE state IN (?, ?)", (SUBMITTED, SIGNING))
-            ]
-            for rid in stuck:
-                c.execute(
-                    "UPDATE requests SET state = ?, error = ?, error_code = ?, updated_at = ? WHERE request_id = ?",
-                    (FAILED, "coordinator restarted while the request was in flight", "internal", now, rid),
-                )
-                record_event(c, rid, FAILED, "recovered after restart", now)
-                if audit is not None:
-                    audit(rid)(c)
-            cur = c.execute(
-                "UPDATE presignatures SET state = ?, updated_at = ? WHERE state = ?", (PRESIG_FAILED, now, RESERVED)
-            )
-            c.execute(
-                "UPDATE sessions SET state = 'failed', error = 'coordinator restarted', ended_at = ? "
-                "WHERE state = 'running'",
-                (now,),
-            )
-            return len(stuck), int(cur.rowcount)
+class Store(KeyTables, KeyEpochTables, RequestTables, GovernanceTables, SessionTables, ReplicaTables):
+    """Thread-safe access to the coordinator database (SQLite, or PostgreSQL shared by replicas)."""

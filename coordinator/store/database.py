@@ -1,27 +1,57 @@
-"""The coordinator database's plumbing: one SQLite connection per thread, write transactions, migrations."""
+"""The coordinator database's plumbing: connections, write transactions, migrations.
+
+SQLite (the default: one connection per thread, WAL, `BEGIN IMMEDIATE` writes) or PostgreSQL (a
+`postgresql://` target: a connection pool, `store/postgres.py`). The tables' code is the same on
+both; where the dialects differ, `coordinator.dbapi` translates.
+"""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
+from ..dbapi import POSTGRESQL, SQLITE, Connection, PerDialect, ddl, serialise, translate
 from .errors import StoreError
 from .migrations import DATA_STEPS, MIGRATIONS, SCHEMA_VERSION
+from .postgres import PgConnection, PgPool, is_postgres_url
 
-AuditHook = Callable[[sqlite3.Connection], object]
+AuditHook = Callable[[Connection], object]
 """Writes an audit entry inside the store's open write transaction (`AuditLog.append_in`), so the
 entry and the change it records commit together or not at all."""
 
 
+class SqliteConnection:
+    """This thread's SQLite connection speaking the store's SQL (`coordinator.dbapi.translate`)."""
+
+    dialect = SQLITE
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.raw = conn
+
+    @property
+    def in_transaction(self) -> bool:
+        """Inside an open transaction."""
+        return self.raw.in_transaction
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        """Run one statement (translated)."""
+        return self.raw.execute(translate(sql, SQLITE), parameters)
+
+
 class Database:
-    """Thread-safe access to the coordinator database (one SQLite connection per thread).
+    """Thread-safe access to the coordinator database: a SQLite file (one connection per thread)
+    or, for a `postgresql://` target, a PostgreSQL database (a pool of `pool_size` connections).
 
     The store's table groups (`KeyTables`, `RequestTables`, ...) extend this class and share its
-    connections and transactions; `Store` combines them into the one object callers use.
+    connections and transactions; `Store` combines them into the one object callers use. `home`
+    is the directory of the files that go with the database (the audit key): the SQLite file's
+    directory, or given for PostgreSQL (default: the working directory). `replica` names this
+    coordinator among those sharing the database: it owns what it puts in flight (store/replicas.py).
     """
 
     def __init__(
@@ -31,12 +61,27 @@ class Database:
         clock: Callable[[], float] = time.time,
         busy_timeout_ms: int = 30_000,
         synchronous: str = "NORMAL",
+        home: str | Path | None = None,
+        pool_size: int = 16,
+        replica: str = "coordinator",
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
-        self.path = Path(path)
-        self._synchronous = synchronous
         self._clock = clock
+        self._pool: PgPool | None = None
+        self.target = path  # what opens this database again (another Store on it, another replica)
+        self.replica = replica  # this coordinator's name among the replicas sharing the database
+        if is_postgres_url(path):
+            self.dialect = POSTGRESQL
+            self.home = Path(home) if home is not None else Path.cwd()
+            self.path = self.home  # no file of its own; the files that go with it (audit key) live in `home`
+            self._pool = PgPool(str(path), max_size=pool_size, timeout=busy_timeout_ms / 1000)
+            self.migrate()
+            return
+        self.dialect = SQLITE
+        self.path = Path(path)
+        self.home = Path(home) if home is not None else self.path.parent
+        self._synchronous = synchronous
         self._busy_ms = busy_timeout_ms
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
@@ -63,6 +108,9 @@ class Database:
 
     # --- plumbing --------------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
+        """This thread's SQLite connection (SQLite only: PostgreSQL connections are lent by `_read`/`_tx`)."""
+        if self._pool is not None:
+            raise StoreError("a PostgreSQL store has no per-thread connection; use _read or _tx")
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(
@@ -78,15 +126,39 @@ class Database:
         return conn
 
     @contextmanager
-    def _tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taking the database write lock up front; `durable` fsyncs its commit."""
+    def _read(self) -> Iterator[Connection]:
+        """A connection to read on (outside any transaction of this thread's)."""
+        if self._pool is not None:
+            with self._pool.read() as pg:
+                yield pg
+        else:
+            yield SqliteConnection(self._conn())
+
+    def _one(self, sql: str, parameters: Sequence[object] = ()) -> Any:
+        """The first row of a query, or None."""
+        with self._read() as c:
+            return c.execute(sql, tuple(parameters)).fetchone()
+
+    def _rows(self, sql: str, parameters: Sequence[object] = ()) -> list[Any]:
+        """Every row of a query."""
+        with self._read() as c:
+            return c.execute(sql, tuple(parameters)).fetchall()
+
+    @contextmanager
+    def _tx(self, *, durable: bool = False) -> Iterator[Connection]:
+        """One write transaction (SQLite: taking the database write lock up front; `durable` fsyncs
+        its commit. PostgreSQL: every commit is durable; rows are locked by the statements)."""
+        if self._pool is not None:
+            with self._pool.transaction() as pg:
+                yield pg
+            return
         conn = self._conn()
         if durable:
             conn.execute("PRAGMA synchronous=FULL")
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
+                yield SqliteConnection(conn)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -95,8 +167,20 @@ class Database:
             if durable:
                 conn.execute(f"PRAGMA synchronous={self._synchronous}")
 
+    # The audit log writes through these when it shares a PostgreSQL store (coordinator/audit/writer.py).
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """`_tx` for the audit log."""
+        return self._tx()
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """`_read` for the audit log."""
+        return self._read()
+
     def close(self) -> None:
         """Close every connection this store opened."""
+        if self._pool is not None:
+            self._pool.close()
+            return
         with self._all_lock:
             conns, self._all = self._all, []
         for c in conns:
@@ -110,16 +194,17 @@ class Database:
     # --- schema --------------------------------------------------------------------------------------
     def schema_version(self) -> int:
         """The highest applied migration (0 for an empty database)."""
-        row = self._conn().execute("SELECT max(version) FROM schema_version").fetchone()
-        return int(row[0] or 0)
+        return int(self._one("SELECT max(version) FROM schema_version")[0] or 0)
 
     def migrate(self) -> list[int]:
         """Apply every pending migration in order, in one transaction; returns the versions applied."""
         applied: list[int] = []
         with self._tx(durable=True) as c:
-            c.execute(
+            serialise(c, "migrate")  # replicas starting together: one migrates, the others see it done
+            _run_ddl(
+                c,
                 "CREATE TABLE IF NOT EXISTS schema_version ("
-                "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)"
+                "version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at REAL NOT NULL)",
             )
             current = int(c.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0)
             if current > SCHEMA_VERSION:
@@ -127,10 +212,22 @@ class Database:
             for version, description, statements in MIGRATIONS:
                 if version <= current:
                     continue
-                for sql in statements:
-                    c.execute(sql)
+                for statement in statements:
+                    _run_ddl(c, statement)
                 if version in DATA_STEPS:
                     DATA_STEPS[version](c)
                 c.execute("INSERT INTO schema_version VALUES (?, ?, ?)", (version, description, self.now()))
                 applied.append(version)
         return applied
+
+
+def _run_ddl(c: Connection, statement: str | PerDialect) -> None:
+    """One schema statement in the connection's dialect."""
+    if isinstance(c, PgConnection):
+        text = ddl(statement, POSTGRESQL)
+        if text:
+            c.execute_ddl(text)
+    else:
+        text = ddl(statement, SQLITE)
+        if text:
+            c.execute(text)

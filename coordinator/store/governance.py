@@ -29,7 +29,7 @@ class GovernanceTables(Database):
 
     def get_governance(self, name: str) -> bytes | None:
         """The stored state `name` (registry, policy, freeze), or None before the first install."""
-        row = self._conn().execute("SELECT value FROM governance WHERE name = ?", (name,)).fetchone()
+        row = self._one("SELECT value FROM governance WHERE name = ?", (name,))
         return None if row is None else bytes(row["value"])
 
     def put_governance(
@@ -47,15 +47,17 @@ class GovernanceTables(Database):
             )
             seq = None
             if log is not None:
-                cur = c.execute("INSERT INTO governance_log (kind, payload, at) VALUES (?, ?, ?)", (*log, now))
-                seq = int(cur.lastrowid or 0)
+                cur = c.execute(
+                    "INSERT INTO governance_log (kind, payload, at) VALUES (?, ?, ?) RETURNING seq", (*log, now)
+                )
+                seq = int(cur.fetchone()[0])
             if audit is not None:
                 audit(c)
             return seq
 
     def governance_log(self, after_seq: int = 0) -> list[GovernanceEntry]:
         """Accepted changes and orders after `after_seq`, in order."""
-        rows = self._conn().execute("SELECT * FROM governance_log WHERE seq > ? ORDER BY seq", (after_seq,))
+        rows = self._rows("SELECT * FROM governance_log WHERE seq > ? ORDER BY seq", (after_seq,))
         return [
             GovernanceEntry(r["seq"], r["kind"], bytes(r["payload"]), r["at"], frozenset(ints_from_json(r["acked"])))
             for r in rows
@@ -64,7 +66,7 @@ class GovernanceTables(Database):
     def ack_governance(self, seq: int, party: int) -> None:
         """Record that signer `party` holds log entry `seq`."""
         with self._tx() as c:
-            row = c.execute("SELECT acked FROM governance_log WHERE seq = ?", (seq,)).fetchone()
+            row = c.execute("SELECT acked FROM governance_log WHERE seq = ? FOR UPDATE", (seq,)).fetchone()
             if row is None:
                 raise NotFound(f"no governance log entry {seq}")
             acked = set(ints_from_json(row["acked"])) | {party}
@@ -74,7 +76,7 @@ class GovernanceTables(Database):
         """Forget that signer `party` holds any log entry (it reported its state behind: a restore),
         so `sync` delivers the whole log to it again; returns how many entries it had acknowledged."""
         with self._tx() as c:
-            rows = c.execute("SELECT seq, acked FROM governance_log").fetchall()
+            rows = c.execute("SELECT seq, acked FROM governance_log ORDER BY seq FOR UPDATE").fetchall()
             n = 0
             for r in rows:
                 acked = set(ints_from_json(r["acked"]))

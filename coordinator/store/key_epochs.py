@@ -77,7 +77,7 @@ class KeyEpochTables(Database):
 
     def epoch_commit(self, key_id: str) -> EpochCommit | None:
         """The key's epoch being committed, if any."""
-        row = self._conn().execute("SELECT * FROM key_epoch_commits WHERE key_id = ?", (key_id,)).fetchone()
+        row = self._one("SELECT * FROM key_epoch_commits WHERE key_id = ?", (key_id,))
         if row is None:
             return None
         return EpochCommit(
@@ -96,21 +96,21 @@ class KeyEpochTables(Database):
     def key_waits(self, key_id: str) -> bool:
         """The key does not sign now: a new epoch is being committed, or a reshared key has no aux
         info for its new committee yet."""
-        row = self._conn().execute(
+        row = self._one(
             "SELECT k.aux_epoch, c.key_id AS committing FROM keys k "
             "LEFT JOIN key_epoch_commits c ON c.key_id = k.key_id WHERE k.key_id = ?",
             (key_id,),
-        ).fetchone()
+        )
         return row is not None and (row["committing"] is not None or not bytes(row["aux_epoch"]))
 
     def epoch_commits(self) -> list[str]:
         """Keys with an epoch being committed."""
-        return [r[0] for r in self._conn().execute("SELECT key_id FROM key_epoch_commits ORDER BY key_id")]
+        return [r[0] for r in self._rows("SELECT key_id FROM key_epoch_commits ORDER BY key_id")]
 
     def note_epoch_committed(self, key_id: str, parties: Sequence[int]) -> None:
         """Signers `parties` adopted the key's pending epoch."""
         with self._tx() as c:
-            row = c.execute("SELECT committed FROM key_epoch_commits WHERE key_id = ?", (key_id,)).fetchone()
+            row = c.execute("SELECT committed FROM key_epoch_commits WHERE key_id = ? FOR UPDATE", (key_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no epoch being committed for key {key_id!r}")
             done = sorted(set(ints_from_json(row["committed"])) | set(parties))
@@ -120,7 +120,7 @@ class KeyEpochTables(Database):
         """Every signer adopted the epoch: the key record moves to it (a reshare: to its committee,
         threshold and no aux info yet, the parties that left added to `retired`) and the row goes."""
         with self._tx(durable=True) as c:
-            row = c.execute("SELECT * FROM key_epoch_commits WHERE key_id = ?", (key_id,)).fetchone()
+            row = c.execute("SELECT * FROM key_epoch_commits WHERE key_id = ? FOR UPDATE", (key_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no epoch being committed for key {key_id!r}")
             c.execute(

@@ -8,9 +8,9 @@ id) is `bytes` in this API; the table keeps it as hex text.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .columns import ints_from_json, ints_json
 from .database import AuditHook, Database
@@ -56,7 +56,7 @@ class PresignatureRecord:
     updated_at: float
 
 
-def key_from_row(row: sqlite3.Row) -> KeyRecord:
+def key_from_row(row: Any) -> KeyRecord:
     return KeyRecord(
         row["key_id"],
         row["name"],
@@ -72,7 +72,7 @@ def key_from_row(row: sqlite3.Row) -> KeyRecord:
     )
 
 
-def presignature_from_row(row: sqlite3.Row) -> PresignatureRecord:
+def presignature_from_row(row: Any) -> PresignatureRecord:
     return PresignatureRecord(
         bytes.fromhex(row["presig_id"]),
         row["key_id"],
@@ -113,7 +113,7 @@ class KeyTables(Database):
 
     def get_key(self, key_id: str) -> KeyRecord:
         """A key, or NotFound."""
-        row = self._conn().execute("SELECT * FROM keys WHERE key_id = ?", (key_id,)).fetchone()
+        row = self._one("SELECT * FROM keys WHERE key_id = ?", (key_id,))
         if row is None:
             raise NotFound(f"no key {key_id!r}")
         return key_from_row(row)
@@ -127,7 +127,7 @@ class KeyTables(Database):
 
     def list_keys(self) -> list[KeyRecord]:
         """Every key, oldest first."""
-        return [key_from_row(r) for r in self._conn().execute("SELECT * FROM keys ORDER BY created_at, key_id")]
+        return [key_from_row(r) for r in self._rows("SELECT * FROM keys ORDER BY created_at, key_id")]
 
     # --- presignatures -----------------------------------------------------------------------------------
     def add_presignature(
@@ -143,7 +143,8 @@ class KeyTables(Database):
         now = self.now()
         with self._tx() as c:
             c.execute(
-                "INSERT INTO presignatures VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                "INSERT INTO presignatures (presig_id, key_id, signers, path, public, state, epoch, request_id, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
                 (
                     presignature_id.hex(),
                     key_id,
@@ -159,23 +160,17 @@ class KeyTables(Database):
 
     def get_presignature(self, presignature_id: bytes) -> PresignatureRecord:
         """A presignature, or NotFound."""
-        row = (
-            self._conn().execute("SELECT * FROM presignatures WHERE presig_id = ?", (presignature_id.hex(),)).fetchone()
-        )
+        row = self._one("SELECT * FROM presignatures WHERE presig_id = ?", (presignature_id.hex(),))
         if row is None:
             raise NotFound(f"no presignature {presignature_id.hex()}")
         return presignature_from_row(row)
 
     def count_ready(self, key_id: str, signers: Sequence[int], path: Sequence[int], epoch: int) -> int:
         """Ready presignatures for one (key, signer set, path, epoch)."""
-        row = (
-            self._conn()
-            .execute(
-                "SELECT count(*) FROM presignatures "
-                "WHERE key_id = ? AND state = ? AND epoch = ? AND signers = ? AND path = ?",
-                (key_id, READY, epoch, ints_json(sorted(signers)), ints_json(path)),
-            )
-            .fetchone()
+        row = self._one(
+            "SELECT count(*) FROM presignatures "
+            "WHERE key_id = ? AND state = ? AND epoch = ? AND signers = ? AND path = ?",
+            (key_id, READY, epoch, ints_json(sorted(signers)), ints_json(path)),
         )
         return int(row[0])
 
@@ -189,17 +184,17 @@ class KeyTables(Database):
             for signers in signer_sets:
                 row = c.execute(
                     "SELECT presig_id FROM presignatures WHERE key_id = ? AND state = ? AND epoch = ? AND signers = ? "
-                    "AND path = ? ORDER BY created_at, presig_id LIMIT 1",
+                    "AND path = ? ORDER BY created_at, presig_id LIMIT 1 FOR UPDATE SKIP LOCKED",
                     (key_id, READY, epoch, ints_json(sorted(signers)), ints_json(path)),
                 ).fetchone()
                 if row is None:
                     continue
                 cur = c.execute(
-                    "UPDATE presignatures SET state = ?, request_id = ?, updated_at = ? "
+                    "UPDATE presignatures SET state = ?, request_id = ?, updated_at = ?, owner = ? "
                     "WHERE presig_id = ? AND state = ?",
-                    (RESERVED, request_id, now, row["presig_id"], READY),
+                    (RESERVED, request_id, now, self.replica, row["presig_id"], READY),
                 )
-                if cur.rowcount != 1:  # cannot happen under the write lock; never hand out twice regardless
+                if cur.rowcount != 1:  # cannot happen under the row lock; never hand out twice regardless
                     raise StoreError("presignature reservation raced")
                 got = c.execute("SELECT * FROM presignatures WHERE presig_id = ?", (row["presig_id"],)).fetchone()
                 return presignature_from_row(got)
@@ -230,7 +225,7 @@ class KeyTables(Database):
 
     def ready_presignatures(self, key_id: str) -> list[PresignatureRecord]:
         """Every ready presignature of a key, oldest first."""
-        rows = self._conn().execute(
+        rows = self._rows(
             "SELECT * FROM presignatures WHERE key_id = ? AND state = ? ORDER BY created_at, presig_id", (key_id, READY)
         )
         return [presignature_from_row(r) for r in rows]

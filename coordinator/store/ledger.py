@@ -13,22 +13,26 @@ The sum within a window is the running sum of the group's newest row minus that 
 row at or before the window's start. Times within a group never go back: a row is stamped
 `max(now, the group's newest time)`, so a clock stepping back keeps a release in the window a
 little longer (fail closed), never shorter. Amounts are decimal text: wei overflow SQLite's
-64-bit integers. Rows are written in the transaction that signs (or submits) the request.
+64-bit integers. Rows are written in the transaction that signs (or submits) the request, under
+the `ledger` lock (`dbapi.serialise`) so replicas sharing a PostgreSQL database extend one sum.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from signer.policy import Intent, canonical_destination, charges
 
+from ..dbapi import Connection, serialise
 from ..request_states import SIGNED
 
 _SPEND_GROUPS = {"key": ("key_id", "key_cum"), "destination": ("destination", "dest_cum")}
 
 
-def record_spends(c: sqlite3.Connection, request_id: str, intent_bytes: bytes, now: float) -> None:
+def record_spends(c: Connection, request_id: str, intent_bytes: bytes, now: float) -> None:
     """Charge a signed request's intent to the running sums (once per request id)."""
+    serialise(c, "ledger")  # a running sum is read then extended: one writer at a time across replicas
     if c.execute("SELECT 1 FROM ledger_spends WHERE request_id = ? LIMIT 1", (request_id,)).fetchone():
         return
     intent = Intent.from_bytes(intent_bytes)
@@ -51,13 +55,15 @@ def record_spends(c: sqlite3.Connection, request_id: str, intent_bytes: bytes, n
             ),
         )
     c.execute(
-        "INSERT INTO destination_counts VALUES (?, 1) ON CONFLICT(destination) DO UPDATE SET count = count + 1",
+        "INSERT INTO destination_counts VALUES (?, 1) "
+        "ON CONFLICT(destination) DO UPDATE SET count = destination_counts.count + 1",
         (destination,),
     )
 
 
-def record_submission(c: sqlite3.Connection, request_id: str, initiator: str, now: float) -> None:
+def record_submission(c: Connection, request_id: str, initiator: str, now: float) -> None:
     """Count a submitted request against its initiator's rate."""
+    serialise(c, "ledger")
     row = c.execute(
         "SELECT at, n FROM ledger_requests WHERE initiator = ? ORDER BY at DESC, seq DESC LIMIT 1", (initiator,)
     ).fetchone()
@@ -68,7 +74,7 @@ def record_submission(c: sqlite3.Connection, request_id: str, initiator: str, no
     )
 
 
-def _newest(c: sqlite3.Connection, column: str, cum: str, group: str, asset: str) -> tuple[float, int]:
+def _newest(c: Connection, column: str, cum: str, group: str, asset: str) -> tuple[float, int]:
     row = c.execute(
         f"SELECT at, {cum} FROM ledger_spends WHERE {column} = ? AND asset = ? "  # noqa: S608 - fixed column names
         "ORDER BY at DESC, seq DESC LIMIT 1",
@@ -80,12 +86,16 @@ def _newest(c: sqlite3.Connection, column: str, cum: str, group: str, asset: str
 class StoreLedger:
     """The `LedgerView` the policy engine asks, answered from the running sums (O(log n) each)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._c = conn
+    def __init__(self, query: Callable[[str, Sequence[object]], list[Any]]) -> None:
+        self._query = query
+
+    def _first(self, sql: str, parameters: Sequence[object]) -> Any:
+        rows = self._query(sql, parameters)
+        return rows[0] if rows else None
 
     def has_spent(self, request_id: str) -> bool:
         """Whether a request with this id was signed."""
-        row = self._c.execute("SELECT 1 FROM ledger_spends WHERE request_id = ? LIMIT 1", (request_id,)).fetchone()
+        row = self._first("SELECT 1 FROM ledger_spends WHERE request_id = ? LIMIT 1", (request_id,))
         return row is not None
 
     def spent(self, key_id: str, asset: str, window: int, now: int, exclude: str = "") -> int:
@@ -100,18 +110,18 @@ class StoreLedger:
         """Requests submitted by `client` within the window."""
         query = "SELECT n FROM ledger_requests WHERE initiator = ?{} ORDER BY at DESC, seq DESC LIMIT 1"
         cutoff = now - window
-        last = self._c.execute(query.format(""), (client,)).fetchone()
+        last = self._first(query.format(""), (client,))
         if last is None:
             return 0
-        before = self._c.execute(query.format(" AND at <= ?"), (client, cutoff)).fetchone()
+        before = self._first(query.format(" AND at <= ?"), (client, cutoff))
         count = int(last[0]) - (int(before[0]) if before is not None else 0)
         # By request id alone, filtered here: the planner must not pick the initiator's range instead.
-        mine = self._c.execute("SELECT initiator, at FROM ledger_requests WHERE request_id = ?", (exclude,)).fetchall()
+        mine = self._query("SELECT initiator, at FROM ledger_requests WHERE request_id = ?", (exclude,))
         return count - sum(1 for who, at in mine if who == client and at > cutoff)
 
     def withdrawals_to(self, destination: str) -> int:
         """Signed withdrawals ever made to `destination`."""
-        row = self._c.execute("SELECT count FROM destination_counts WHERE destination = ?", (destination,)).fetchone()
+        row = self._first("SELECT count FROM destination_counts WHERE destination = ?", (destination,))
         return 0 if row is None else int(row[0])
 
     def _window(self, group: str, value: str, asset: str, cutoff: int, exclude: str) -> int:
@@ -120,20 +130,20 @@ class StoreLedger:
             f"SELECT {cum} FROM ledger_spends WHERE {column} = ? AND asset = ?{{}} "  # noqa: S608 - fixed column names
             "ORDER BY at DESC, seq DESC LIMIT 1"
         )
-        last = self._c.execute(query.format(""), (value, asset)).fetchone()
+        last = self._first(query.format(""), (value, asset))
         if last is None:
             return 0
-        before = self._c.execute(query.format(" AND at <= ?"), (value, asset, cutoff)).fetchone()
+        before = self._first(query.format(" AND at <= ?"), (value, asset, cutoff))
         total = int(last[0]) - (int(before[0]) if before is not None else 0)
         # By request id alone, filtered here: the planner must not pick the group's range instead.
-        own = self._c.execute(
+        own = self._query(
             f"SELECT {column}, asset, amount, at FROM ledger_spends WHERE request_id = ?",  # noqa: S608 - fixed names
             (exclude,),
-        ).fetchall()
+        )
         return total - sum(int(amount) for g, a, amount, at in own if g == value and a == asset and at > cutoff)
 
 
-def backfill(c: sqlite3.Connection) -> None:
+def backfill(c: Connection) -> None:
     """Fill the running sums from the request rows (migration 5, in its transaction)."""
     rows = c.execute(
         "SELECT request_id, intent, updated_at FROM requests WHERE state = ? AND intent IS NOT NULL "

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from sqlite3 import Connection
 
 from ..audit.format import SCHEMA as AUDIT_SCHEMA
+from ..dbapi import Connection, PerDialect
 from .ledger import backfill as backfill_ledger
 
-MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+_PRESIGNATURES = """CREATE TABLE presignatures (
+    presig_id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL REFERENCES keys(key_id),
+    signers TEXT NOT NULL,
+    path TEXT NOT NULL,
+    public BLOB NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('ready', 'reserved', 'consumed', 'failed')),
+    epoch INTEGER NOT NULL,
+    request_id TEXT REFERENCES requests(request_id),
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL)"""
+_PRESIGNATURES_PICK = (
+    "CREATE INDEX presignatures_pick ON presignatures(key_id, state, epoch, signers, path, created_at)"
+)
+
+MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
     (
         1,
         "initial schema",
@@ -24,18 +39,9 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 epoch INTEGER NOT NULL,
                 aux_epoch BLOB NOT NULL,
                 created_at REAL NOT NULL)""",
-            """CREATE TABLE presignatures (
-                presig_id TEXT PRIMARY KEY,
-                key_id TEXT NOT NULL REFERENCES keys(key_id),
-                signers TEXT NOT NULL,
-                path TEXT NOT NULL,
-                public BLOB NOT NULL,
-                state TEXT NOT NULL CHECK (state IN ('ready', 'reserved', 'consumed', 'failed')),
-                epoch INTEGER NOT NULL,
-                request_id TEXT REFERENCES requests(request_id),
-                created_at REAL NOT NULL,
-                updated_at REAL NOT NULL)""",
-            "CREATE INDEX presignatures_pick ON presignatures(key_id, state, epoch, signers, path, created_at)",
+            # PostgreSQL wants a referenced table to exist: there the pool comes after `requests`.
+            PerDialect(_PRESIGNATURES, ""),
+            PerDialect(_PRESIGNATURES_PICK, ""),
             """CREATE TABLE requests (
                 request_id TEXT PRIMARY KEY,
                 key_id TEXT NOT NULL REFERENCES keys(key_id),
@@ -58,6 +64,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
                 created_at REAL NOT NULL,
                 updated_at REAL NOT NULL)""",
             "CREATE INDEX requests_by_key ON requests(key_id, state, created_at)",
+            PerDialect(
+                "",
+                _PRESIGNATURES,
+            ),
+            PerDialect("", _PRESIGNATURES_PICK),
             """CREATE TABLE request_events (
                 request_id TEXT NOT NULL REFERENCES requests(request_id),
                 seq INTEGER NOT NULL,
@@ -171,8 +182,24 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE keys ADD COLUMN retired TEXT NOT NULL DEFAULT '[]'",
         ),
     ),
+    (
+        8,
+        "replicas: the coordinator replica driving each in-flight request, reserved presignature and running "
+        "session, and every replica's heartbeat (store/replicas.py)",
+        (
+            "ALTER TABLE requests ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE presignatures ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+            """CREATE TABLE replicas (
+                replica_id TEXT PRIMARY KEY,
+                started_at REAL NOT NULL,
+                heartbeat_at REAL NOT NULL)""",
+        ),
+    ),
 )
-"""Ordered migrations: (version, description, statements). Append only; never edit a shipped one."""
+"""Ordered migrations: (version, description, statements), one list for both dialects (written in
+SQLite's; `coordinator.dbapi.ddl` translates, `PerDialect` where it cannot). Append only; never
+edit a shipped one."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +65,7 @@ class RequestEvent:
     at: float
 
 
-def request_from_row(row: sqlite3.Row) -> RequestRecord:
+def request_from_row(row: Any) -> RequestRecord:
     return RequestRecord(
         request_id=row["request_id"],
         key_id=row["key_id"],

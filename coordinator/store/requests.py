@@ -1,19 +1,21 @@
 """Signing requests, their transitions and approvals: the `RequestTables` part of the store.
 
 Every read-then-write (creating a request under an idempotency key, a guarded transition,
-recording an approval) runs in one `BEGIN IMMEDIATE` transaction, so it is atomic across threads
-and across processes sharing the file.
+recording an approval) runs in one transaction that holds what it read: SQLite's `BEGIN IMMEDIATE`
+write lock, or on PostgreSQL the request's row lock (`SELECT ... FOR UPDATE`) and the idempotency
+key's unique index. So it is atomic across threads, processes and coordinator replicas: of two
+racing moves from one state exactly one happens, the other sees `InvalidTransition`.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Collection, Sequence
 from typing import Any
 
 from signer.policy import WITHDRAWAL
 
+from ..dbapi import Connection
 from ..request_states import OPEN_STATES, PENDING_APPROVAL, SIGNED, SUBMITTED, TRANSITIONS
 from .columns import blames_json, ints_json
 from .database import AuditHook, Database
@@ -30,10 +32,19 @@ from .request_records import (
 )
 
 
-def record_event(c: sqlite3.Connection, request_id: str, state: str, detail: str, now: float) -> None:
+def record_event(c: Connection, request_id: str, state: str, detail: str, now: float) -> None:
     """Append the next `request_events` row of a request, inside the caller's write transaction."""
     seq = c.execute("SELECT max(seq) FROM request_events WHERE request_id = ?", (request_id,)).fetchone()[0]
     c.execute("INSERT INTO request_events VALUES (?, ?, ?, ?, ?)", (request_id, int(seq or 0) + 1, state, detail, now))
+
+
+def _bound(row: Any, idempotency_key: str, body_hash: str) -> RequestRecord:
+    """The request already bound to an idempotency key, if its body is the same."""
+    if row["body_hash"] != body_hash:
+        raise IdempotencyConflict(
+            f"idempotency key {idempotency_key!r} is bound to request {row['request_id']} with another body"
+        )
+    return request_from_row(row)
 
 
 class RequestTables(Database):
@@ -66,17 +77,15 @@ class RequestTables(Database):
         with self._tx() as c:
             row = c.execute(SELECT_REQUEST + " WHERE r.idempotency_key = ?", (idempotency_key,)).fetchone()
             if row is not None:
-                if row["body_hash"] != body_hash:
-                    raise IdempotencyConflict(
-                        f"idempotency key {idempotency_key!r} is bound to request {row['request_id']} with another body"
-                    )
-                return request_from_row(row), False
+                return _bound(row, idempotency_key, body_hash), False
             if c.execute("SELECT 1 FROM keys WHERE key_id = ?", (key_id,)).fetchone() is None:
                 raise NotFound(f"no key {key_id!r}")
-            c.execute(
+            # Two replicas may race past the SELECT with one key (PostgreSQL): the loser's insert
+            # waits for the winner's commit, does nothing, and the loser answers with the winner's row.
+            cur = c.execute(
                 "INSERT INTO requests (request_id, key_id, idempotency_key, body_hash, state, tx, path, created_at, "
-                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at, from_address) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at, from_address, owner) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
                 (
                     request_id,
                     key_id,
@@ -94,8 +103,12 @@ class RequestTables(Database):
                     policy_hash or None,
                     expires_at,
                     from_address,
+                    self.replica,
                 ),
             )
+            if cur.rowcount == 0:
+                row = c.execute(SELECT_REQUEST + " WHERE r.idempotency_key = ?", (idempotency_key,)).fetchone()
+                return _bound(row, idempotency_key, body_hash), False
             c.execute("INSERT INTO request_events VALUES (?, 1, ?, ?, ?)", (request_id, SUBMITTED, "", now))
             record_submission(c, request_id, initiator, now)
             if audit is not None:
@@ -105,7 +118,7 @@ class RequestTables(Database):
 
     def get_request(self, request_id: str) -> RequestRecord:
         """A request, or NotFound."""
-        row = self._conn().execute(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
+        row = self._one(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,))
         if row is None:
             raise NotFound(f"no request {request_id!r}")
         return request_from_row(row)
@@ -122,15 +135,13 @@ class RequestTables(Database):
         if after is not None:
             sql += " AND (r.created_at < ? OR (r.created_at = ? AND r.request_id > ?))"
             args = [*args, after.created_at, after.created_at, after.request_id]
-        rows = self._conn().execute(
-            sql + " ORDER BY r.created_at DESC, r.request_id LIMIT ?", (*args, max(1, min(limit, 1000)))
-        )
+        rows = self._rows(sql + " ORDER BY r.created_at DESC, r.request_id LIMIT ?", (*args, max(1, min(limit, 1000))))
         return [request_from_row(r) for r in rows]
 
     def open_requests(self) -> list[RequestRecord]:
         """Requests waiting for approvals, a release or a signing slot (see OPEN_STATES), oldest first."""
         marks = ", ".join("?" for _ in OPEN_STATES)
-        rows = self._conn().execute(
+        rows = self._rows(
             SELECT_REQUEST + f" WHERE r.state IN ({marks}) ORDER BY r.created_at, r.request_id",
             OPEN_STATES,
         )
@@ -160,7 +171,9 @@ class RequestTables(Database):
             fields["presig_id"] = fields.pop("presignature_id").hex()
         now = self.now()
         with self._tx() as c:
-            row = c.execute("SELECT state, intent FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            row = c.execute(
+                "SELECT state, intent FROM requests WHERE request_id = ? FOR UPDATE", (request_id,)
+            ).fetchone()
             if row is None:
                 raise NotFound(f"no request {request_id!r}")
             if expect and row["state"] not in expect:
@@ -169,8 +182,10 @@ class RequestTables(Database):
                 raise InvalidTransition(f"request {request_id}: {row['state']} -> {state} is not allowed")
             sets = ", ".join(f"{k} = ?" for k in fields)
             c.execute(
-                f"UPDATE requests SET state = ?, updated_at = ?{', ' + sets if sets else ''} WHERE request_id = ?",  # noqa: S608 - names from a fixed allow-list
-                (state, now, *fields.values(), request_id),
+                # The replica making the move drives the request now (store/replicas.py).
+                f"UPDATE requests SET state = ?, updated_at = ?, owner = ?{', ' + sets if sets else ''} "  # noqa: S608 - names from a fixed allow-list
+                "WHERE request_id = ?",
+                (state, now, self.replica, *fields.values(), request_id),
             )
             record_event(c, request_id, state, detail, now)
             if state == SIGNED and row["intent"] is not None:
@@ -182,7 +197,7 @@ class RequestTables(Database):
 
     def events(self, request_id: str, after_seq: int = 0) -> list[RequestEvent]:
         """A request's transitions after `after_seq`, in order."""
-        rows = self._conn().execute(
+        rows = self._rows(
             "SELECT * FROM request_events WHERE request_id = ? AND seq > ? ORDER BY seq", (request_id, after_seq)
         )
         return [RequestEvent(r["request_id"], r["seq"], r["state"], r["detail"], r["at"]) for r in rows]
@@ -206,7 +221,7 @@ class RequestTables(Database):
         """
         now = self.now()
         with self._tx() as c:
-            row = c.execute("SELECT state FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            row = c.execute("SELECT state FROM requests WHERE request_id = ? FOR UPDATE", (request_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no request {request_id!r}")
             have = c.execute(
@@ -230,7 +245,7 @@ class RequestTables(Database):
 
     def approvals(self, request_id: str) -> list[StoredApproval]:
         """A request's recorded approvals, in the order they were recorded."""
-        rows = self._conn().execute(
+        rows = self._rows(
             "SELECT * FROM approvals WHERE request_id = ? ORDER BY recorded_at, officer_id", (request_id,)
         )
         return [
@@ -243,4 +258,4 @@ class RequestTables(Database):
     # --- the coordinator's own ledger (running sums, ledger.py) ---------------------------------------------
     def ledger_view(self) -> StoreLedger:
         """The rolling-limit ledger as the policy engine reads it (indexed lookups, no history scan)."""
-        return StoreLedger(self._conn())
+        return StoreLedger(self._rows)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from signer.tss.errors import Blame
 
@@ -45,7 +45,7 @@ def bounded_evidence(blames: Sequence[Blame]) -> list[Blame]:
     return out
 
 
-def session_from_row(row: sqlite3.Row) -> SessionRecord:
+def session_from_row(row: Any) -> SessionRecord:
     return SessionRecord(
         row["session_id"],
         row["protocol"],
@@ -67,9 +67,9 @@ class SessionTables(Database):
         """Record a session the relay is starting."""
         with self._tx() as c:
             c.execute(
-                "INSERT INTO sessions (session_id, protocol, key_id, parties, state, started_at) "
-                "VALUES (?, ?, ?, ?, 'running', ?)",
-                (session_id, protocol, key_id, ints_json(parties), self.now()),
+                "INSERT INTO sessions (session_id, protocol, key_id, parties, state, started_at, owner) "
+                "VALUES (?, ?, ?, ?, 'running', ?, ?)",
+                (session_id, protocol, key_id, ints_json(parties), self.now(), self.replica),
             )
 
     def end_session(
@@ -100,7 +100,7 @@ class SessionTables(Database):
 
     def get_session(self, session_id: str) -> SessionRecord:
         """A session, or NotFound."""
-        row = self._conn().execute("SELECT * FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+        row = self._one("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
         if row is None:
             raise NotFound(f"no session {session_id!r}")
         return session_from_row(row)
@@ -108,7 +108,7 @@ class SessionTables(Database):
     def list_sessions(self, key_id: str = "") -> list[SessionRecord]:
         """Sessions, oldest first, optionally of one key."""
         if key_id:
-            rows = self._conn().execute("SELECT * FROM sessions WHERE key_id = ? ORDER BY started_at", (key_id,))
+            rows = self._rows("SELECT * FROM sessions WHERE key_id = ? ORDER BY started_at", (key_id,))
         else:
-            rows = self._conn().execute("SELECT * FROM sessions ORDER BY started_at")
+            rows = self._rows("SELECT * FROM sessions ORDER BY started_at")
         return [session_from_row(r) for r in rows]

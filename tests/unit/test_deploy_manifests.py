@@ -498,6 +498,29 @@ def test_compose_configs_match_the_mounts(tmp_path: Path) -> None:
     assert coord.db.parent == Path("/var/lib/tss")
 
 
+def test_compose_postgres_variant_runs_two_replicas_on_one_database() -> None:
+    (doc,) = load_yaml(DEPLOY / "compose" / "docker-compose.postgres.yml")
+    services = doc["services"]
+    assert services["postgres"]["networks"] == ["coordinator-db"] and doc["networks"]["coordinator-db"]["internal"]
+    assert "ports" not in services["postgres"]
+    configs = {}
+    for name, replica in (("coordinator", "a"), ("coordinator-b", "b")):
+        s = services[name]
+        assert f"./config/coordinator-{replica}.json:/etc/tss/coordinator.json:ro" in s["volumes"]
+        assert s["environment"]["PGPASSFILE"] == "/run/secrets/pgpass" and s["secrets"] == ["pgpass"]
+        cfg = CoordinatorConfig.load(DEPLOY / "compose" / "config" / f"coordinator-{replica}.json")
+        assert cfg.database.startswith("postgresql://") and ":" not in cfg.database.split("@")[0].split("//")[1]
+        assert cfg.db.parent == Path("/var/lib/tss")  # the shared volume: one audit key
+        configs[replica] = cfg
+    assert configs["a"].replica != configs["b"].replica
+    assert configs["a"].signers == configs["b"].signers == {i: f"signer-{i}:50051" for i in (1, 2, 3)}
+    b = services["coordinator-b"]
+    assert "coordinator-data:/var/lib/tss" in b["volumes"]
+    assert {"signer-1-net", "signer-2-net", "signer-3-net", "coordinator-db"} <= set(b["networks"])
+    assert b["depends_on"]["coordinator"]["condition"] == "service_healthy"
+    assert b["read_only"] is True and b["cap_drop"] == ["ALL"] and b["user"] == "10001:10001"
+
+
 def test_dockerfile_and_entrypoint() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert text.splitlines()[[ln.startswith("FROM") for ln in text.splitlines()].index(True)] == (
@@ -634,6 +657,25 @@ def test_k8s_coordinator_deployment_and_service(tmp_path: Path) -> None:
     cfg = CoordinatorConfig.load(path)
     assert cfg.signers == {i: f"tss-signer-{i}:50051" for i in (1, 2, 3)}
     assert {a.split(":")[0] for a in cfg.signers.values()} <= set(_by_kind(docs, "Service"))
+
+
+def test_k8s_postgres_variant_two_replicas_one_audit_key(tmp_path: Path) -> None:
+    docs = load_yaml(DEPLOY / "k8s" / "postgres" / "coordinator.yaml")
+    sts = _by_kind(docs, "StatefulSet")["tss-coordinator"]
+    assert sts["spec"]["replicas"] == 2
+    (container,) = _containers(sts)
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "tss-coordinator-postgres", "key": "password"}
+    (init,) = sts["spec"]["template"]["spec"]["initContainers"]
+    assert "/var/lib/tss/audit-key.pem" in init["command"][-1]
+    path = tmp_path / "coordinator.json"
+    path.write_text(_by_kind(docs, "ConfigMap")["tss-coordinator-config"]["data"]["coordinator.json"])
+    assert "replica" not in json.loads(path.read_text())  # each pod: its own stable hostname
+    cfg = CoordinatorConfig.load(path)
+    assert cfg.database.startswith("postgresql://") and cfg.db == Path("/var/lib/tss/coordinator.db")
+    assert cfg.signers == {i: f"tss-signer-{i}:50051" for i in (1, 2, 3)}
+    svc = _by_kind(docs, "Service")["tss-coordinator"]["spec"]
+    assert svc["selector"] == sts["spec"]["selector"]["matchLabels"]
 
 
 def test_k8s_network_policy_signers_only_from_coordinator() -> None:

@@ -61,7 +61,7 @@ def test_concurrent_reservations_never_share_a_presignature(tmp_path: Path, db: 
     start = threading.Barrier(len(requests))
 
     def worker(request_id: str, own: bool) -> None:
-        s = Store(db.path) if own else db  # half share the Store (thread-local connections), half open their own
+        s = Store(db.target) if own else db  # half share the Store (thread-local connections), half open their own
         start.wait()
         while (p := s.reserve_presignature("k1", [SIGNERS], (), 0, request_id)) is not None:
             got[request_id].append(p.presignature_id)

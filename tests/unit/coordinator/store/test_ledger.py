@@ -121,6 +121,9 @@ def test_migration_5_fills_the_running_sums_from_the_request_rows(tmp_path: Path
         for table in ("key_epoch_commits", "ledger_spends", "ledger_requests", "destination_counts"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("ALTER TABLE keys DROP COLUMN retired")  # migration 7's
+        conn.execute("DROP TABLE replicas")  # migration 8's
+        for table in ("requests", "presignatures", "sessions"):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN owner")
         conn.execute("DELETE FROM schema_version WHERE version >= 5")
     conn.close()
     again = Store(db.path, clock=lambda: clock[0])
