@@ -8,9 +8,11 @@
                                    reloads its peers on SIGHUP (no restart: presignatures and the
                                    warm prime pool stay) and the coordinator restarts (it loads
                                    its signers at start).
-    retire_signer(root, party)     revoke a party: removed from coordinator.json (signers, peers)
-                                   and from every signer's peers, listed under `retired` in every
-                                   config (a retired index is refused as signer or peer, and a node
+    retire_signer(root, party)     revoke a party: first in the officer registry (revocation_ops:
+                                   an admin-quorum change every signer and the coordinator enforce,
+                                   the authoritative revocation), then in the process layout:
+                                   removed from coordinator.json (signers, peers) and from every
+                                   signer's peers, listed under `retired` in every config (a node
                                    configured as a retired party does not start); reloads as above.
     replace_signer(root, lost)     the disaster-recovery path: add a signer retiring `lost`, then
                                    reshare every key that `lost` held to (its parties − lost + new)
@@ -35,7 +37,7 @@ from typing import Any
 from signer.node.identity import Identity
 from signer.node.store import EncryptedStore, load_kek, write_kek_file
 
-from . import certs, cluster
+from . import certs, cluster, revocation_ops
 from .client import CoordinatorClient
 
 ADMIN = "admin-1"
@@ -76,6 +78,7 @@ def _revoke(root: Path, retire: Iterable[int]) -> None:
     gone = {str(p) for p in retire}
     if not gone:
         return
+    revocation_ops.revoke(root, map(int, gone))  # the authoritative revocation, before the configs lose its keys
     for path in [root / "coordinator" / "coordinator.json", *_signer_configs(root).values()]:
         raw = _read(path)
         for field in ("signers", "peers"):
