@@ -45,7 +45,7 @@ from signer.tss.params import level_by_name
 from signer.tss.primes import PrimePool, PrimeSource
 from signer.tss.rng import Rng, SystemRng
 
-from . import key_reshare, store_checks
+from . import key_reshare, prime_stash, store_checks
 from .config import NodeConfig
 from .governance import GovernanceView, NodeGovernance
 from .identity import PeerKeys
@@ -136,7 +136,7 @@ class SignerNode:
         self.peer_state = PeerStateCheck(self.identity, config.peers, self.governance, self.versions, self.sessions)
         self._pool: PrimePool | None = None
         if primes is None:
-            self._pool = PrimePool((self.level.prime_bits,), target=config.prime_pool)
+            self._pool = prime_stash.open_pool(self.store, self.level.prime_bits, config.prime_pool)
             primes = self._pool.take
         self.primes: PrimeSource = primes
         self._key_locks: dict[str, threading.Lock] = {}

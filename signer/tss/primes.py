@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import gmpy2
 
@@ -102,11 +102,25 @@ class PrimePool:
 
     gmpy2 releases the GIL during long operations, so the workers use spare cores.
     `take(bits)` returns a pooled prime or generates one on the spot.
+
+    `initial` seeds the pool (primes kept from an earlier run, already checked by the caller);
+    `on_change(ready)` is called under the pool's lock with every size's ready primes after each
+    addition and before a taken prime is handed out, so a caller that persists them never hands
+    one out twice, even across a crash.
     """
 
-    def __init__(self, bits: tuple[int, ...], target: int = 8, workers: int = 1) -> None:
+    def __init__(
+        self,
+        bits: tuple[int, ...],
+        target: int = 8,
+        workers: int = 1,
+        *,
+        initial: Mapping[int, Sequence[int]] | None = None,
+        on_change: Callable[[dict[int, list[int]]], None] | None = None,
+    ) -> None:
         self._target = target
-        self._ready: dict[int, deque[int]] = {b: deque() for b in bits}
+        self._ready: dict[int, deque[int]] = {b: deque((initial or {}).get(b, ())) for b in bits}
+        self._on_change = on_change
         self._cond = threading.Condition()
         self._stop = False
         self._threads = [
@@ -134,7 +148,13 @@ class PrimePool:
                 if self._stop:  # closed while we were generating: drop it, as close() promises
                     return
                 self._ready[bits].append(p)
+                self._changed()
                 self._cond.notify_all()
+
+    def _changed(self) -> None:
+        """The caller holds `_cond`."""
+        if self._on_change is not None:
+            self._on_change({b: list(q) for b, q in self._ready.items()})
 
     def available(self, bits: int) -> int:
         """How many primes of this size are ready now."""
@@ -148,6 +168,7 @@ class PrimePool:
             q = self._ready.get(bits, deque())
             if q:
                 p = q.popleft()
+                self._changed()
                 self._cond.notify_all()
                 return p
             self._cond.notify_all()
