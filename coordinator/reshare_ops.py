@@ -34,11 +34,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from signer.node.identity import Identity
-from signer.node.store import EncryptedStore, load_kek, write_kek_file
-
-from . import certs, cluster, revocation_ops
+from . import cluster, revocation_ops, signer_layout
 from .client import CoordinatorClient
+from .signer_layout import used_indices
 
 ADMIN = "admin-1"
 RELOAD_TIMEOUT = 10.0
@@ -51,14 +49,6 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _write(path: Path, data: object) -> None:
     cluster._write_json(path, data)
-
-
-def used_indices(root: Path) -> set[int]:
-    """Every party index the cluster has used: current signers, retired ones and signer directories."""
-    info = cluster.ClusterInfo.load(root)
-    retired = _read(root / "coordinator" / "coordinator.json").get("retired", [])
-    dirs = {int(d.name.removeprefix("signer-")) for d in root.glob("signer-*") if d.name[7:].isdigit()}
-    return set(info.signers) | {int(p) for p in retired} | dirs
 
 
 def _signer_configs(root: Path) -> dict[int, Path]:
@@ -124,32 +114,7 @@ def add_signer(root: Path, retire: Sequence[int] = (), progress: cluster.Progres
     template = _read(next(iter(configs.values())))
     peers = {k: v for k, v in _known_peers(configs).items() if int(k) not in retire}
     say(f"laying out signer {party} (certificate, KEK, identity, config)")
-    sdir = root / f"signer-{party}"
-    sdir.mkdir()
-    certs.issue(root / "certs", f"signer-{party}", "signer")
-    write_kek_file(sdir / "kek")
-    ident = Identity.generate(party)
-    EncryptedStore(sdir / "store", load_kek(sdir / "kek")).put("identity", ident.to_bytes())
-    pub = ident.public()
-    entry = {"sign_pub": pub.sign_pub.hex(), "enc_pub": pub.enc_pub.hex()}
-    address = f"127.0.0.1:{cluster.free_port()}"
-    _write(
-        sdir / "node.json",
-        {
-            "party": party,
-            "listen": address,
-            "data_dir": ".",
-            "kek_file": "kek",
-            "tls": {
-                "ca": "../certs/ca.pem",
-                "cert": f"../certs/signer-{party}.pem",
-                "key": f"../certs/signer-{party}.key",
-            },
-            "level": template.get("level", info.level),
-            "peers": peers,
-            "trusted_admins": template.get("trusted_admins", {}),
-        },
-    )
+    pub, entry, address = signer_layout.lay_out_signer(root, party, template, peers, info.level)
     for path in configs.values():
         raw = _read(path)
         raw.setdefault("peers", {})[str(party)] = entry
