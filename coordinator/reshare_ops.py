@@ -1,7 +1,8 @@
 """Replacing, adding and retiring signers of the local cluster (coordinator/cluster.py).
 
     add_signer(root, retire=())    a new signer under a new index (never one the cluster used):
-                                   its certificate, KEK, identity and node.json; every other
+                                   its certificate, KEK, identity and node.json, or the standby
+                                   prepared ahead with its safe primes (signer_layout.py); every other
                                    signer's node.json and coordinator.json learn its address and
                                    identity keys. Parties in `retire` are revoked in the same pass
                                    (below). Then the new signer starts, every running signer
@@ -109,12 +110,17 @@ def add_signer(root: Path, retire: Sequence[int] = (), progress: cluster.Progres
     say = progress or (lambda _m: None)
     root = Path(root).resolve()
     info = cluster.ClusterInfo.load(root)
-    party = max(used_indices(root)) + 1
     configs = _signer_configs(root)
     template = _read(next(iter(configs.values())))
     peers = {k: v for k, v in _known_peers(configs).items() if int(k) not in retire}
-    say(f"laying out signer {party} (certificate, KEK, identity, config)")
-    pub, entry, address = signer_layout.lay_out_signer(root, party, template, peers, info.level)
+    standby = signer_layout.take_standby(root, peers)  # laid out ahead, its safe primes ready
+    if standby is not None:
+        party, (pub, entry, address) = standby
+        say(f"signer {party}: the standby prepared ahead (its safe primes are ready)")
+    else:
+        party = max(used_indices(root)) + 1
+        say(f"laying out signer {party} (certificate, KEK, identity, config)")
+        pub, entry, address = signer_layout.lay_out_signer(root, party, template, peers, info.level)
     for path in configs.values():
         raw = _read(path)
         raw.setdefault("peers", {})[str(party)] = entry
