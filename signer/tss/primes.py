@@ -7,6 +7,7 @@ only tests inject pre-generated ones.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -97,6 +98,19 @@ PrimeSource = Callable[[int], int]
 """A function returning a fresh safe prime of the given bit length."""
 
 
+BACKGROUND_NICE = 19
+
+
+def lower_thread_priority() -> None:
+    """Run the calling thread at the lowest CPU priority (Linux: nice is per thread), so a pool
+    refilling in the background never slows a protocol session (an aux-info run right after a
+    reshare takes the pool's primes and would otherwise share the cores with their replacements)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):  # not Linux, or not permitted: only slower, never wrong
+        pass
+
+
 class PrimePool:
     """Background threads that keep `target` safe primes of each requested size ready.
 
@@ -134,6 +148,7 @@ class PrimePool:
         return min(short)[1] if short else None
 
     def _run(self) -> None:
+        lower_thread_priority()
         gmpy2.get_context().allow_release_gil = True
         while True:
             with self._cond:
