@@ -30,7 +30,7 @@ from .client import CoordinatorClient
 from .officer import load_key
 
 
-class RevocationError(Exception):
+class RevocationError(cluster.ClusterError):
     """A party cannot be revoked (its identity is unknown); the message is one line."""
 
 
@@ -59,7 +59,10 @@ def revoke(root: Path, parties: Iterable[int], progress: Callable[[str], None] |
     root = Path(root).resolve()
     info = cluster.ClusterInfo.load(root)
     with CoordinatorClient(info.coordinator, info.client_tls(cluster.ADMINS[0])) as admin:
-        current = OfficerRegistry.from_json(admin.governance().registry_json)
+        shown = admin.governance().registry_json
+        if not shown:
+            raise RevocationError("no officer registry is installed: nothing can revoke a signer yet")
+        current = OfficerRegistry.from_json(shown)
         known = {r.party for r in current.revoked_signers}
         added = [revoked_entry(root, p) for p in sorted(set(parties) - known)]
         if not added:
