@@ -64,12 +64,12 @@ def _known_peers(configs: dict[int, Path]) -> dict[str, dict[str, str]]:
     return peers
 
 
-def _revoke(root: Path, retire: Iterable[int]) -> None:
+def _revoke(root: Path, retire: Iterable[int], say: cluster.Progress) -> None:
     """Write `retire` into every config (coordinator and signers), dropping them as signers and peers."""
     gone = {str(p) for p in retire}
     if not gone:
         return
-    revocation_ops.revoke(root, map(int, gone))  # the authoritative revocation, before the configs lose its keys
+    revocation_ops.revoke(root, map(int, gone), say)  # the authoritative revocation, before the configs lose its keys
     for path in [root / "coordinator" / "coordinator.json", *_signer_configs(root).values()]:
         raw = _read(path)
         for field in ("signers", "peers"):
@@ -131,7 +131,7 @@ def add_signer(root: Path, retire: Sequence[int] = (), progress: cluster.Progres
     _write(root / "coordinator" / "coordinator.json", coord)
     info.signers[party] = address
     _write(root / "cluster.json", info.to_json())
-    _revoke(root, retire)
+    _revoke(root, retire, say)
     say(f"starting signer {party} at {address}")
     cluster.restart_signer(root, party)
     _reload_running(root, (party,), say)
@@ -147,7 +147,7 @@ def retire_signer(root: Path, party: int, progress: cluster.Progress | None = No
     if name in info.pids and cluster._alive(info.pids[name]):
         say(f"stopping {name}")
         cluster.stop_process(info.pids[name])
-    _revoke(root, (party,))
+    _revoke(root, (party,), say)
     _reload_running(root, (), say)
 
 
