@@ -7,16 +7,31 @@ reshare-replace (signer 2 replaced by the standby signer 4) first, then restart 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from eth_account import Account
 
 from coordinator import backup_ops, cluster, signer_layout
 from coordinator.client import CoordinatorClient
-from signer.node.recovery_key import generate, write_files
+from signer.node.recovery_key import PUBLIC_FILE, SECRET_FILE, generate, load_public, write_files
 from signer.tss.params import LEVEL_112
 from tests.helpers import FixturePrimeSource, SeededRng
+
+
+@pytest.fixture(scope="module")
+def live_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.ClusterInfo]:
+    """The shared cluster, with a recovery key (fixture primes) its signers pin from the start."""
+    root = tmp_path_factory.mktemp("cluster")
+    secret, public = generate(LEVEL_112, FixturePrimeSource(20), SeededRng("drill-recovery"))
+    write_files(root / "recovery", secret, public)
+    info = cluster.up(root, n=3, threshold=2, level="112")
+    try:
+        yield info
+    finally:
+        cluster.down(root)
 
 
 def _request(info: cluster.ClusterInfo, request_id: str) -> Any:
@@ -57,12 +72,10 @@ def test_restore_backup_then_reshare_replace_drills_and_their_reports_verify(
     root = live_cluster.root
     with CoordinatorClient(live_cluster.coordinator, live_cluster.client_tls("operator")) as op:
         key = op.create_key("drill-dr", 2, "112")
-    # What an operator holds before a loss: a recovery key (fixture primes: fast) pinned on every
-    # signer, signer 3's verified kit, and a standby signer laid out with its primes.
-    primes = FixturePrimeSource(offset=20)
-    secret, public = generate(LEVEL_112, primes, SeededRng("drill-recovery"))
-    secret_path, public_path = write_files(tmp_path / "recovery", secret, public)
-    backup_ops.pin_recovery_key(root, public_path)
+    # What an operator holds before a loss: the recovery key every signer pins (the fixture),
+    # signer 3's verified kit, and a standby signer laid out with its primes.
+    secret_path = root / "recovery" / SECRET_FILE
+    public = load_public(root / "recovery" / PUBLIC_FILE)
     info = cluster.ClusterInfo.load(root)
     (kit,) = backup_ops.export({3: info.signers[3]}, info.client_tls("admin-1"), key.key_id, tmp_path / "kits", public)
     assert kit.path is not None, kit.error
@@ -79,7 +92,7 @@ def test_restore_backup_then_reshare_replace_drills_and_their_reports_verify(
     _verify_and_tamper(tssctl, report, "restore-backup", len(out["audit"]["entries"]))
 
     # 8 primes: the reshare's aux info takes 4, the next key's keygen the other 4
-    standby = signer_layout.prepare_standby(root, primes=primes, count=8)
+    standby = signer_layout.prepare_standby(root, primes=FixturePrimeSource(offset=24), count=8)
     assert standby == 4 and not (root / "signer-4").exists()
     report = tmp_path / "reshare-replace.json"
     rc, out, err = tssctl(
