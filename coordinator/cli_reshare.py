@@ -11,6 +11,8 @@ tssctl key reshare KEY_ID --parties 1,2,4 --threshold 2 [--dealers 1,2] ORDER   
 tssctl cluster add-signer [--dir D]            a new signer under a fresh index (restarts the others)
 tssctl cluster retire-signer signer-N          revoke a signer's identity in every config
 tssctl cluster replace-signer signer-N         add a signer, retire N, reshare every key N held to it
+tssctl cluster prepare-standby                 lay out the next signer ahead with its safe primes
+                                               (add/replace-signer then use it: a fast replacement)
 
 `replace-signer` is the disaster-recovery path for a lost signer (see docs/operations.md).
 """
@@ -26,13 +28,13 @@ from tsscustody.v1 import coordinator_pb2
 
 from signer.policy import KeyOrder
 
-from . import cluster, reshare_ops
+from . import cluster, reshare_ops, signer_layout
 from .cli_common import CliError, add_common, client_for, emit, key_json, progress
 from .client import CoordinatorClient
 from .key_order_signing import load_order, new_order, save_order, sign_order
 from .officer import load_key
 
-CLUSTER_ACTIONS = ("add-signer", "retire-signer", "replace-signer")
+CLUSTER_ACTIONS = ("add-signer", "retire-signer", "replace-signer", "prepare-standby")
 
 
 def parse_parties(text: str) -> tuple[int, ...]:
@@ -125,7 +127,10 @@ def cmd_key_reshare(args: argparse.Namespace) -> None:
 def cmd_cluster(args: argparse.Namespace) -> None:
     """tssctl cluster add-signer | retire-signer | replace-signer."""
     say = progress(args.json)
-    if args.action == "add-signer":
+    if args.action == "prepare-standby":
+        party = signer_layout.prepare_standby(args.dir, progress=say)
+        emit(args, {"dir": args.dir, "standby": party}, f"standby signer {party} prepared (not started)")
+    elif args.action == "add-signer":
         party = reshare_ops.add_signer(args.dir, progress=say)
         emit(args, {"dir": args.dir, "added": party}, f"signer {party} added and started")
     elif args.action == "retire-signer":

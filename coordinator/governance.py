@@ -42,6 +42,7 @@ from signer.policy import (
     UnfreezeOrder,
     parse_change,
 )
+from signer.policy.revocation import Revocations
 
 from . import relay
 from .signer_client import SignerClient, SignerError, SignerRejected, SignerUnavailable
@@ -160,6 +161,11 @@ class Governance:
         """The registry in force at `now`."""
         g = self.governed_registry()
         return None if g is None else g.current(now)
+
+    def revocations(self, now: int) -> Revocations:
+        """The signers the registry in force at `now` revokes (none before genesis)."""
+        registry = self.registry(now)
+        return Revocations() if registry is None else registry.revocations()
 
     def policy(self, now: int) -> PolicyDocument | None:
         """The policy in force at `now`."""

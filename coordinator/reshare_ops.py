@@ -1,16 +1,19 @@
 """Replacing, adding and retiring signers of the local cluster (coordinator/cluster.py).
 
     add_signer(root, retire=())    a new signer under a new index (never one the cluster used):
-                                   its certificate, KEK, identity and node.json; every other
+                                   its certificate, KEK, identity and node.json, or the standby
+                                   prepared ahead with its safe primes (signer_layout.py); every other
                                    signer's node.json and coordinator.json learn its address and
                                    identity keys. Parties in `retire` are revoked in the same pass
                                    (below). Then the new signer starts, every running signer
                                    reloads its peers on SIGHUP (no restart: presignatures and the
                                    warm prime pool stay) and the coordinator restarts (it loads
                                    its signers at start).
-    retire_signer(root, party)     revoke a party: removed from coordinator.json (signers, peers)
-                                   and from every signer's peers, listed under `retired` in every
-                                   config (a retired index is refused as signer or peer, and a node
+    retire_signer(root, party)     revoke a party: first in the officer registry (revocation_ops:
+                                   an admin-quorum change every signer and the coordinator enforce,
+                                   the authoritative revocation), then in the process layout:
+                                   removed from coordinator.json (signers, peers) and from every
+                                   signer's peers, listed under `retired` in every config (a node
                                    configured as a retired party does not start); reloads as above.
     replace_signer(root, lost)     the disaster-recovery path: add a signer retiring `lost`, then
                                    reshare every key that `lost` held to (its parties − lost + new)
@@ -34,12 +37,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from signer.node.identity import Identity
-from signer.node.store import EncryptedStore, load_kek, write_kek_file
-
-from . import certs, cluster
+from . import cluster, revocation_ops, signer_layout
 from .client import CoordinatorClient
 from .key_order_signing import demo_order
+from .signer_layout import used_indices
 
 ADMIN = "admin-1"
 RELOAD_TIMEOUT = 10.0
@@ -54,14 +55,6 @@ def _write(path: Path, data: object) -> None:
     cluster._write_json(path, data)
 
 
-def used_indices(root: Path) -> set[int]:
-    """Every party index the cluster has used: current signers, retired ones and signer directories."""
-    info = cluster.ClusterInfo.load(root)
-    retired = _read(root / "coordinator" / "coordinator.json").get("retired", [])
-    dirs = {int(d.name.removeprefix("signer-")) for d in root.glob("signer-*") if d.name[7:].isdigit()}
-    return set(info.signers) | {int(p) for p in retired} | dirs
-
-
 def _signer_configs(root: Path) -> dict[int, Path]:
     return {int(p.parent.name.removeprefix("signer-")): p for p in root.glob("signer-*/node.json")}
 
@@ -74,11 +67,12 @@ def _known_peers(configs: dict[int, Path]) -> dict[str, dict[str, str]]:
     return peers
 
 
-def _revoke(root: Path, retire: Iterable[int]) -> None:
+def _revoke(root: Path, retire: Iterable[int], say: cluster.Progress) -> None:
     """Write `retire` into every config (coordinator and signers), dropping them as signers and peers."""
     gone = {str(p) for p in retire}
     if not gone:
         return
+    revocation_ops.revoke(root, map(int, gone), say)  # the authoritative revocation, before the configs lose its keys
     for path in [root / "coordinator" / "coordinator.json", *_signer_configs(root).values()]:
         raw = _read(path)
         for field in ("signers", "peers"):
@@ -119,37 +113,17 @@ def add_signer(root: Path, retire: Sequence[int] = (), progress: cluster.Progres
     say = progress or (lambda _m: None)
     root = Path(root).resolve()
     info = cluster.ClusterInfo.load(root)
-    party = max(used_indices(root)) + 1
     configs = _signer_configs(root)
     template = _read(next(iter(configs.values())))
     peers = {k: v for k, v in _known_peers(configs).items() if int(k) not in retire}
-    say(f"laying out signer {party} (certificate, KEK, identity, config)")
-    sdir = root / f"signer-{party}"
-    sdir.mkdir()
-    certs.issue(root / "certs", f"signer-{party}", "signer")
-    write_kek_file(sdir / "kek")
-    ident = Identity.generate(party)
-    EncryptedStore(sdir / "store", load_kek(sdir / "kek")).put("identity", ident.to_bytes())
-    pub = ident.public()
-    entry = {"sign_pub": pub.sign_pub.hex(), "enc_pub": pub.enc_pub.hex()}
-    address = f"127.0.0.1:{cluster.free_port()}"
-    _write(
-        sdir / "node.json",
-        {
-            "party": party,
-            "listen": address,
-            "data_dir": ".",
-            "kek_file": "kek",
-            "tls": {
-                "ca": "../certs/ca.pem",
-                "cert": f"../certs/signer-{party}.pem",
-                "key": f"../certs/signer-{party}.key",
-            },
-            "level": template.get("level", info.level),
-            "peers": peers,
-            "trusted_admins": template.get("trusted_admins", {}),
-        },
-    )
+    standby = signer_layout.take_standby(root, peers)  # laid out ahead, its safe primes ready
+    if standby is not None:
+        party, (pub, entry, address) = standby
+        say(f"signer {party}: the standby prepared ahead (its safe primes are ready)")
+    else:
+        party = max(used_indices(root)) + 1
+        say(f"laying out signer {party} (certificate, KEK, identity, config)")
+        pub, entry, address = signer_layout.lay_out_signer(root, party, template, peers, info.level)
     for path in configs.values():
         raw = _read(path)
         raw.setdefault("peers", {})[str(party)] = entry
@@ -160,7 +134,7 @@ def add_signer(root: Path, retire: Sequence[int] = (), progress: cluster.Progres
     _write(root / "coordinator" / "coordinator.json", coord)
     info.signers[party] = address
     _write(root / "cluster.json", info.to_json())
-    _revoke(root, retire)
+    _revoke(root, retire, say)
     say(f"starting signer {party} at {address}")
     cluster.restart_signer(root, party)
     _reload_running(root, (party,), say)
@@ -176,7 +150,7 @@ def retire_signer(root: Path, party: int, progress: cluster.Progress | None = No
     if name in info.pids and cluster._alive(info.pids[name]):
         say(f"stopping {name}")
         cluster.stop_process(info.pids[name])
-    _revoke(root, (party,))
+    _revoke(root, (party,), say)
     _reload_running(root, (), say)
 
 

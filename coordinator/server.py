@@ -39,6 +39,7 @@ from tsscustody.v1 import coordinator_pb2, coordinator_pb2_grpc
 from signer.chains.ethereum import TxError
 from signer.node import blame_codec, limits
 from signer.node.limits import FieldTooLarge, check_bytes, check_count, check_text
+from signer.node.revocation import refuse_revoked_caller
 from signer.node.tls import Peer, TlsFiles, require_role, server_credentials
 from signer.node.wire import check_eth, tx_from_proto
 from signer.tss.errors import Blame
@@ -100,6 +101,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         raise AssertionError("unreachable")
 
     def _call(self, context: grpc.ServicerContext, roles: tuple[str, ...], fn: Callable[[Peer], R]) -> R:
+        refuse_revoked_caller(context, self.service.revocations(), "coordinator")
         peer = require_role(context, *roles)
         try:
             return fn(peer)

@@ -48,6 +48,7 @@ import structlog
 
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL
+from signer.policy.revocation import Revocations
 
 from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
@@ -170,6 +171,7 @@ class CoordinatorService:
         self.governance = Governance(store, self.signers, self._executor)
         self.watches = Watches(store)
         self.admin = GovernanceAdmin(store, self.governance, self.trail, self.health, lambda: self.scheduler.wake())
+        self.health.revoked = self.revoked_parties
         self.sessions = Sessions(
             store,
             self.signers,
@@ -180,6 +182,7 @@ class CoordinatorService:
             random_bytes,
             peers=self.peers,
         )
+        self.sessions.revocations = self.revocations
         self.pool = PresignPool(store, self.signers, self.sessions, self.health, self.signer_states, size=presign_pool)
         self.signing = Signing(
             store,
@@ -247,6 +250,14 @@ class CoordinatorService:
         self.pool.close()
         self.scheduler.join()
         self._executor.shutdown(wait=True)
+
+    def revocations(self) -> Revocations:
+        """The signers the officer registry in force revokes."""
+        return self.governance.revocations(int(self.store.now()))
+
+    def revoked_parties(self) -> frozenset[int]:
+        """Revoked party indices, and any signer whose configured identity key was revoked."""
+        return self.revocations().revoked_among(self.peers or {})
 
     # --- signers and keys --------------------------------------------------------------------------------
     def live_signers(self, parties: Sequence[int], *, fresh: bool = False) -> list[int]:

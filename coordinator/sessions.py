@@ -13,6 +13,8 @@ from concurrent.futures import Executor
 import structlog
 
 from signer.chains.ethereum import address_of
+from signer.policy import PolicyError
+from signer.policy.revocation import Revocations
 from signer.tss.encoding import as_bytes, as_int, as_list, as_point, decode
 from signer.tss.errors import DecodeError
 
@@ -54,6 +56,8 @@ class Sessions:
         self._executor = executor
         self._resync = resync
         self._random = random_bytes
+        # The registry's revocations (set by the service): no session names a revoked signer.
+        self.revocations: Callable[[], Revocations] = Revocations
 
     def run(
         self,
@@ -73,6 +77,10 @@ class Sessions:
             raise FailedPrecondition(f"key {key_id} is committing epoch {pending.epoch}; signing waits for it")
         if protocol == "presign" and not self.key(key_id).aux_epoch:
             raise FailedPrecondition(f"key {key_id} waits for aux info of its new committee (after a reshare)")
+        try:
+            self.revocations().check_parties(parties, self.peers)
+        except PolicyError as exc:
+            raise FailedPrecondition(str(exc)) from None
         session_id = self._random(16)
         self.store.start_session(session_id.hex(), protocol, key_id, parties)
         try:

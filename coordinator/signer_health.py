@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 
 import structlog
@@ -60,6 +60,8 @@ class SignerHealth:
         self._health: dict[int, tuple[bool, float]] = {}
         self._faults: dict[int, Fault] = {}
         self._lock = threading.Lock()
+        # Parties the officer registry revokes (set by the service): never live, never in a set.
+        self.revoked: Callable[[], frozenset[int]] = frozenset
 
     def mark(self, party: int, up: bool) -> None:
         """Record what a call to `party` just showed (a call that succeeded ends its backoff)."""
@@ -89,6 +91,8 @@ class SignerHealth:
         """Signers of `parties` believed reachable and not backing off; stale entries (and degraded
         signers whose backoff ended) are re-probed in parallel. `fresh` probes everyone, degraded
         signers too (the last resort before giving up for want of t signers, and CreateKey)."""
+        gone = self.revoked()
+        parties = [p for p in parties if p not in gone]
         now = time.monotonic()
         with self._lock:
             known = dict(self._health)

@@ -28,6 +28,7 @@ from .. import cluster
 from ..cli_common import verify_eth_signature
 from ..client import CoordinatorClient
 from ..key_order_signing import demo_order
+from . import primes_ready
 from .report import ATTESTATION_KIND, DrillReport, Step, digest_of, utc_now
 from .verify import audit_entries
 
@@ -230,6 +231,9 @@ def _run(scenario: Scenario, opts: DrillOptions, root: Path, say: cluster.Progre
     first_seq = _audit_head(info) + 1
     ctx = DrillContext(info, coordinator_pb2.Key(), victim, report, say, opts.options)
     try:
+        if opts.fresh:  # empty prime pools: the first aux info would outlast the RPC deadline
+            with ctx.step("warm primes", f"signers {sorted(info.signers)}: fresh pools") as s:
+                s.detail += f" (waited {primes_ready.wait(root, sorted(info.signers)):.0f}s)"
         with ctx.step("key", opts.key_id or "create a drill key") as s, ctx.client("operator") as op:
             name = f"drill-{scenario.name}"
             ctx.key = op.get_key(opts.key_id) if opts.key_id else op.create_key(name, info.threshold)

@@ -82,15 +82,21 @@ def lose_one(ctx: DrillContext) -> None:
     check=requires("restore-backup", "coordinator.backup_ops", "restore_signer", "backup support"),
 )
 def restore_backup(ctx: DrillContext) -> None:
-    """Options: kit=PATH (the signer's backup kit), recovery_secret=PATH (the offline recovery key)."""
+    """Options: kit=PATH (the signer's backup kit), recovery_secret=PATH (the offline recovery key);
+    without them the drill makes a recovery key, pins it and exports the kit before the kill."""
     from pathlib import Path
 
     from coordinator.backup_ops import read_kit, restore_signer
     from signer.node.recovery_split import load_recovery_secret
 
     kit, secret = ctx.options.get("kit", ""), ctx.options.get("recovery_secret", "")
-    if not kit or not secret:
-        raise DrillFailure("restore-backup needs --set kit=PATH --set recovery_secret=PATH")
+    if bool(kit) != bool(secret):
+        raise DrillFailure("restore-backup needs both --set kit=PATH and --set recovery_secret=PATH (or neither)")
+    if not kit:  # none given: a recovery key and the victim's kit, made before the kill
+        from .preparation import prepare_backup
+
+        made = prepare_backup(ctx)
+        kit, secret = str(made[0]), str(made[1])
     ctx.kill_signer()
     ctx.wipe_signer()
     with ctx.step("restore", f"signer-{ctx.victim} from {kit}") as s:
@@ -107,9 +113,15 @@ def restore_backup(ctx: DrillContext) -> None:
     check=requires("reshare-replace", "coordinator.reshare_ops", "replace_signer", "reshare support"),
 )
 def reshare_replace(ctx: DrillContext) -> None:
-    """The lost party's share is void afterwards; the new party joins with a new identity and share."""
+    """The lost party's share is void afterwards; the new party joins with a new identity and share.
+    Option standby=no: no replacement laid out ahead (the new node generates its safe primes)."""
     from coordinator.reshare_ops import replace_signer
 
+    from .preparation import prepare_standby, wait_for_primes
+
+    if ctx.options.get("standby", "yes") != "no":
+        prepare_standby(ctx)
+    wait_for_primes(ctx, [p for p in ctx.key.parties if p != ctx.victim])  # aux for the new committee
     ctx.kill_signer()
     ctx.wipe_signer()
     with ctx.step("reshare", f"replace signer-{ctx.victim}") as s:

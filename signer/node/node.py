@@ -34,6 +34,7 @@ import structlog
 
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import PolicyError, Release
+from signer.policy.revocation import Revocations
 from signer.tss import aux, keygen, presign, sign
 from signer.tss.committee import Committee
 from signer.tss.curve import Q, scalar_to_bytes
@@ -44,7 +45,7 @@ from signer.tss.params import level_by_name
 from signer.tss.primes import PrimePool, PrimeSource
 from signer.tss.rng import Rng, SystemRng
 
-from . import key_reshare, store_checks
+from . import key_reshare, prime_stash, store_checks
 from .config import NodeConfig
 from .governance import GovernanceView, NodeGovernance
 from .identity import PeerKeys
@@ -132,10 +133,11 @@ class SignerNode:
             idle_timeout=config.session_idle_timeout,
             max_sessions=config.max_sessions,
         )
+        self.sessions.revoked = lambda: self.revocations().revoked_among(self._peer_keys())
         self.peer_state = PeerStateCheck(self.identity, config.peers, self.governance, self.versions, self.sessions)
         self._pool: PrimePool | None = None
         if primes is None:
-            self._pool = PrimePool((self.level.prime_bits,), target=config.prime_pool)
+            self._pool = prime_stash.open_pool(self.store, self.level.prime_bits, config.prime_pool)
             primes = self._pool.take
         self.primes: PrimeSource = primes
         self._key_locks: dict[str, threading.Lock] = {}
@@ -182,6 +184,14 @@ class SignerNode:
     def commit_epoch(self, key_id: str, epoch: int, confirmations: Sequence[bytes]) -> tuple[int, bool]:
         """CommitEpoch: adopt a pending refreshed epoch (see `KeyEpochs.commit`); raises `PolicyError`."""
         return self.epochs.commit(check_key_id(key_id), epoch, tuple(confirmations))
+
+    def revocations(self) -> Revocations:
+        """The signers the officer registry in force revokes (none without a registry)."""
+        registry = self.governance.registry(self._now())
+        return Revocations() if registry is None else registry.revocations()
+
+    def _peer_keys(self) -> dict[int, bytes]:
+        return {p: k.sign_pub for p, k in self.sessions.peers.items()}
 
     def update_peers(self, peers: dict[int, PeerKeys]) -> None:
         """Peers reloaded from the config (SIGHUP): every holder's dict is replaced, never mutated."""
@@ -270,6 +280,7 @@ class SignerNode:
         check_key_id(key_id)
         if not 8 <= len(session_id) <= 64:
             raise InvalidInput("session_id must be 8-64 bytes")
+        self.revocations().check_parties(parties, self._peer_keys())  # PolicyError(signer_revoked)
         lvl = level_by_name(level) if level else self.level
         if lvl.bits < self.level.bits:
             # A coordinator must not weaken the Paillier/ring-Pedersen moduli this node was set up for.

@@ -43,6 +43,7 @@ from .key_reshare import ReshareStart
 from .limits import check_bytes, check_count, check_text
 from .logging import configure_logging
 from .node import SignerNode
+from .revocation import refuse_revoked_caller
 from .store import StoreError
 from .tls import peer_of, require_role, server_credentials
 
@@ -175,6 +176,7 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
         self.store_health = store_health
 
     def _call(self, context: grpc.ServicerContext, fn: Callable[[], R], roles: tuple[str, ...] = COORDINATOR) -> R:
+        refuse_revoked_caller(context, self.node.revocations(), f"signer-{self.node.party}")
         require_role(context, *roles)
         try:
             return fn()

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from signer.policy.revocation import SIGNER_REVOKED
 from signer.tss.encoding import as_bytes, as_int, as_str, decode, encode
 from signer.tss.errors import Blame, InvalidInput, ProtocolAbort
 from signer.tss.rng import Rng, SystemRng
@@ -150,6 +151,8 @@ class SessionManager:
         self._clock = clock
         self._sessions: dict[bytes, Session] = {}
         self._lock = threading.Lock()
+        # Parties the officer registry revokes (set by the node): their envelopes are blamed.
+        self.revoked: Callable[[], frozenset[int]] = frozenset
 
     def _evict(self, now: float) -> None:
         """Drop sessions idle for longer than `idle_timeout`, then, at the cap, finished or aborted
@@ -251,9 +254,13 @@ class SessionManager:
         got: dict[int, dict[str, bytes]] = {}
         signed: dict[tuple[int, str], Envelope] = {}
         rname = s.round.name
+        revoked = self.revoked()
         for e in envelopes:
             if e.sender not in s.parties or e.sender == self.party:
                 blames.append(Blame(RELAY, rname, "envelope_sender"))
+                continue
+            if e.sender in revoked:  # revoked after the session started: its messages count for nothing
+                blames.append(Blame(e.sender, rname, SIGNER_REVOKED))
                 continue
             peer = self.peers[e.sender]
             try:

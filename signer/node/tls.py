@@ -56,13 +56,22 @@ def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:
     )
 
 
+def caller_certificate(context: grpc.ServicerContext) -> x509.Certificate | None:
+    """The caller's verified client certificate (None without one)."""
+    pems = context.auth_context().get("x509_pem_cert")
+    return x509.load_pem_x509_certificate(pems[0]) if pems else None
+
+
 def peer_of(context: grpc.ServicerContext) -> Peer | None:
     """Role and name from the caller's verified certificate (None without one)."""
-    auth = context.auth_context()
-    pems = auth.get("x509_pem_cert")
-    if not pems:
+    cert = caller_certificate(context)
+    if cert is None:
         return None
-    cert = x509.load_pem_x509_certificate(pems[0])
+    return peer_of_certificate(cert)
+
+
+def peer_of_certificate(cert: x509.Certificate) -> Peer | None:
+    """Role (subject OU) and name (subject CN) of a certificate, if it names both."""
     ou = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not ou or not cn:

@@ -29,6 +29,7 @@ from signer.tss.errors import DecodeError
 from .errors import PolicyError, loads_bounded
 from .intent import Intent
 from .merkle import InclusionProof, inclusion_proof, merkle_root, root_from_proof
+from .revocation import Revocations, RevokedSigner, check_kept, sorted_revocations
 
 ROLES = frozenset({"officer", "admin"})
 MAX_CLOCK_SKEW = 60
@@ -90,9 +91,11 @@ class OfficerRegistry:
     change_delay: int = 86400
     removed: frozenset[str] = frozenset()
     previous_hash: bytes = b""
+    revoked_signers: tuple[RevokedSigner, ...] = ()  # revocation.py: never dropped once listed
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "officers", tuple(sorted(self.officers, key=lambda o: o.officer_id)))
+        object.__setattr__(self, "revoked_signers", sorted_revocations(self.revoked_signers))
         ids = [o.officer_id for o in self.officers]
         if len(set(ids)) != len(ids):
             raise _malformed("duplicate officer id")
@@ -123,30 +126,40 @@ class OfficerRegistry:
         """The ids of the officers (role `officer`) in `group`."""
         return frozenset(o.officer_id for o in self.officers if group in o.groups and "officer" in o.roles)
 
+    def revocations(self) -> Revocations:
+        """The signers this version revokes, for the refusal checks."""
+        return Revocations(self.revoked_signers, self.version)
+
     def hash(self) -> bytes:
-        """The registry version hash."""
+        """The registry version hash (revocations, when any, appended: older hashes stay valid)."""
         officers: list[Value] = [
             [o.officer_id, o.public_key, _sorted(o.groups), _sorted(o.roles)] for o in self.officers
         ]
-        return tagged_hash(
-            "policy/registry/v1",
+        fields: list[Value] = [
             self.version,
             self.previous_hash,
             self.admin_quorum,
             self.change_delay,
             officers,
             _sorted(self.removed),
-        )
+        ]
+        if self.revoked_signers:
+            fields.append([r.value() for r in self.revoked_signers])
+        return tagged_hash("policy/registry/v1", *fields)
 
     def check_successor(self, old: OfficerRegistry, proposed_at: int) -> None:
         """A dropped officer must be tombstoned in `removed`."""
         dropped = {o.officer_id for o in old.officers} - {o.officer_id for o in self.officers}
         if not dropped <= self.removed or not old.removed <= self.removed:
             raise _malformed("dropped or previously removed officers must stay in `removed`")
+        check_kept(old.revoked_signers, self.revoked_signers)
 
     def is_tightening_of(self, old: OfficerRegistry) -> bool:
-        """True only if no one gains a key, group or role and no quorum or delay shrinks."""
+        """True only if no one gains a key, group or role, no quorum or delay shrinks and no
+        revocation is dropped (revoking more signers is tightening)."""
         if self.admin_quorum < old.admin_quorum or self.change_delay < old.change_delay:
+            return False
+        if not set(old.revoked_signers) <= set(self.revoked_signers):
             return False
         previous = {o.officer_id: o for o in old.officers}
         for o in self.officers:
@@ -173,6 +186,7 @@ class OfficerRegistry:
                     for o in self.officers
                 ],
                 "removed": sorted(self.removed),
+                **({"revoked_signers": [r.to_json() for r in self.revoked_signers]} if self.revoked_signers else {}),
             },
             indent=2,
         )
@@ -182,7 +196,11 @@ class OfficerRegistry:
         """Parse the JSON form; unknown keys and wrong types raise `registry_malformed`."""
         try:
             d = loads_bounded(text)
-            _keys(d, {"version", "admin_quorum", "officers"}, {"change_delay", "removed", "previous_hash"})
+            optional = {"change_delay", "removed", "previous_hash", "revoked_signers"}
+            _keys(d, {"version", "admin_quorum", "officers"}, optional)
+            revoked = d.get("revoked_signers", [])
+            if not isinstance(revoked, list):
+                raise _malformed("revoked_signers must be a list")
             officers = []
             for o in d["officers"]:
                 _keys(o, {"id", "public_key"}, {"groups", "roles"})
@@ -195,6 +213,7 @@ class OfficerRegistry:
                 change_delay=_int(d.get("change_delay", 86400)),
                 removed=_names(d.get("removed", [])),
                 previous_hash=bytes.fromhex(d.get("previous_hash", "")),
+                revoked_signers=tuple(RevokedSigner.from_json(r) for r in revoked),
             )
         except PolicyError:
             raise

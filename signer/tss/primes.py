@@ -7,9 +7,10 @@ only tests inject pre-generated ones.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import gmpy2
 
@@ -97,16 +98,43 @@ PrimeSource = Callable[[int], int]
 """A function returning a fresh safe prime of the given bit length."""
 
 
+BACKGROUND_NICE = 19
+
+
+def lower_thread_priority() -> None:
+    """Run the calling thread at the lowest CPU priority (Linux: nice is per thread), so a pool
+    refilling in the background never slows a protocol session (an aux-info run right after a
+    reshare takes the pool's primes and would otherwise share the cores with their replacements)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):  # not Linux, or not permitted: only slower, never wrong
+        pass
+
+
 class PrimePool:
     """Background threads that keep `target` safe primes of each requested size ready.
 
     gmpy2 releases the GIL during long operations, so the workers use spare cores.
     `take(bits)` returns a pooled prime or generates one on the spot.
+
+    `initial` seeds the pool (primes kept from an earlier run, already checked by the caller);
+    `on_change(ready)` is called under the pool's lock with every size's ready primes after each
+    addition and before a taken prime is handed out, so a caller that persists them never hands
+    one out twice, even across a crash.
     """
 
-    def __init__(self, bits: tuple[int, ...], target: int = 8, workers: int = 1) -> None:
+    def __init__(
+        self,
+        bits: tuple[int, ...],
+        target: int = 8,
+        workers: int = 1,
+        *,
+        initial: Mapping[int, Sequence[int]] | None = None,
+        on_change: Callable[[dict[int, list[int]]], None] | None = None,
+    ) -> None:
         self._target = target
-        self._ready: dict[int, deque[int]] = {b: deque() for b in bits}
+        self._ready: dict[int, deque[int]] = {b: deque((initial or {}).get(b, ())) for b in bits}
+        self._on_change = on_change
         self._cond = threading.Condition()
         self._stop = False
         self._threads = [
@@ -120,6 +148,7 @@ class PrimePool:
         return min(short)[1] if short else None
 
     def _run(self) -> None:
+        lower_thread_priority()
         gmpy2.get_context().allow_release_gil = True
         while True:
             with self._cond:
@@ -134,7 +163,13 @@ class PrimePool:
                 if self._stop:  # closed while we were generating: drop it, as close() promises
                     return
                 self._ready[bits].append(p)
+                self._changed()
                 self._cond.notify_all()
+
+    def _changed(self) -> None:
+        """The caller holds `_cond`."""
+        if self._on_change is not None:
+            self._on_change({b: list(q) for b, q in self._ready.items()})
 
     def available(self, bits: int) -> int:
         """How many primes of this size are ready now."""
@@ -148,6 +183,7 @@ class PrimePool:
             q = self._ready.get(bits, deque())
             if q:
                 p = q.popleft()
+                self._changed()
                 self._cond.notify_all()
                 return p
             self._cond.notify_all()

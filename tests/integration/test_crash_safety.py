@@ -315,3 +315,113 @@ def test_kill_9_of_a_signer_before_it_commits_a_refresh_is_finished_after_restar
     observe.assert_no_nonce_reuse(root, signed_rs)
     rc, _, err = tssctl("audit", "verify")
     assert rc == 0, err
+
+
+class _Reshare(_Refresh):
+    """ReshareKey from a thread (admin certificate)."""
+
+    def __init__(self, root: Path, key_id: str, parties: tuple[int, ...], threshold: int, dealers: tuple[int, ...]):
+        self._plan = (parties, threshold, dealers)
+        super().__init__(root, key_id)
+
+    def _run(self, key_id: str) -> None:
+        try:
+            parties, threshold, dealers = self._plan
+            order = demo_order(
+                self._client, self._root, "reshare", key_id, parties=parties, threshold=threshold, dealers=dealers
+            )
+            self.result = self._client.reshare_key(key_id, parties, threshold, dealers, key_order=order)
+        except grpc.RpcError as exc:
+            self.error = exc
+        finally:
+            self._client.close()
+
+
+def _epoch_logs(root: Path, event: str) -> dict[str, int]:
+    return {f"signer-{i}": _log_count(root, f"signer-{i}", event) for i in (1, 2, 3)}
+
+
+def _kill_mid_reshare(root: Path, key: coordinator_pb2.Key, victim: int) -> _Reshare:
+    """Reshare the key to {1, 2, 3} (t = 2) dealt by {1, 2} (3 only receives, as a joiner does) and
+    kill -9 `victim` while the reshare session runs; returns the finished call."""
+    observe.until(lambda: not observe.any_running_session(root), 60, text="the pool to settle")
+    reshare = _Reshare(root, key.key_id, (1, 2, 3), 2, (1, 2))
+    observe.until(
+        lambda: observe.running_sessions(root, "reshare", victim, key.key_id), 60, poll=0.01, text="the reshare"
+    )
+    _kill(root, f"signer-{victim}")
+    reshare.done()
+    return reshare
+
+
+def _old_committee_intact(root: Path, before: coordinator_pb2.Key, staged: dict[str, int]) -> None:
+    after = _key_now(root, before.key_id)
+    assert (after.epoch, after.committing_epoch, list(after.parties), after.threshold, after.eth_address) == (
+        before.epoch,
+        0,
+        list(before.parties),
+        before.threshold,
+        before.eth_address,
+    )
+    assert observe.query(root, "SELECT count(*) FROM key_epoch_commits") == [(0,)]
+    assert _epoch_logs(root, "epoch_adopted") == staged  # nobody adopted the new epoch
+
+
+@pytest.mark.slow(30)
+def test_kill_9_of_a_dealer_mid_reshare_leaves_the_old_committee_everywhere(
+    live_cluster: cluster.ClusterInfo,
+    key: coordinator_pb2.Key,
+    signed_rs: list[bytes],
+    restore_signer_3: None,
+    tssctl: Callable[..., tuple[int, Any, str]],
+) -> None:
+    root = live_cluster.root
+    before = _key_now(root, key.key_id)
+    adopted = _epoch_logs(root, "epoch_adopted")
+    reshare = _kill_mid_reshare(root, key, 2)
+    assert reshare.result is None and reshare.error is not None
+    assert reshare.error.code() == grpc.StatusCode.UNAVAILABLE, reshare.error
+    assert "signers [2] unreachable" in (reshare.error.details() or "")
+    _old_committee_intact(root, before, adopted)
+
+    cluster.restart_signer(root, 2)
+    _signed(_submit(root, key), key, signed_rs)  # the old committee signs, under the same address
+    _uses_signer_3_again(root, key, signed_rs)
+    observe.assert_no_nonce_reuse(root, signed_rs)
+    rc, _, err = tssctl("audit", "verify")
+    assert rc == 0, err
+    assert '"key_reshare_aborted"' in (root / "logs" / "coordinator.log").read_text()
+
+
+@pytest.mark.slow(60)
+def test_kill_9_of_the_joiner_mid_reshare_then_a_retried_reshare_completes(
+    live_cluster: cluster.ClusterInfo,
+    key: coordinator_pb2.Key,
+    signed_rs: list[bytes],
+    restore_signer_3: None,
+    tssctl: Callable[..., tuple[int, Any, str]],
+) -> None:
+    root = live_cluster.root
+    before = _key_now(root, key.key_id)
+    adopted = _epoch_logs(root, "epoch_adopted")
+    reshare = _kill_mid_reshare(root, key, 3)
+    assert reshare.result is None and reshare.error is not None
+    assert reshare.error.code() == grpc.StatusCode.UNAVAILABLE, reshare.error
+    assert "signers [3] unreachable" in (reshare.error.details() or "")
+    _old_committee_intact(root, before, adopted)
+    _signed(_submit(root, key), key, signed_rs)  # {1, 2} of the old committee sign meanwhile
+
+    cluster.restart_signer(root, 3)
+    info = cluster.ClusterInfo.load(root)
+    with CoordinatorClient(info.coordinator, info.client_tls("admin-1")) as admin:
+        order = demo_order(admin, root, "reshare", key.key_id, parties=(1, 2, 3), threshold=2, dealers=(1, 2))
+        done = admin.reshare_key(key.key_id, (1, 2, 3), 2, (1, 2), key_order=order)  # the retry, 3 back
+    observe.until(lambda: _key_now(root, key.key_id).committing_epoch == 0, 30, poll=0.2, text="the commit")
+    after = _key_now(root, key.key_id)
+    assert (after.epoch, after.public_key, after.eth_address) == (before.epoch + 1, before.public_key, key.eth_address)
+    assert done.public_key == key.public_key
+    assert _epoch_logs(root, "epoch_adopted") == {s: n + 1 for s, n in adopted.items()}  # everywhere, once
+    _uses_signer_3_again(root, key, signed_rs)  # the new shares sign (after aux for the new committee)
+    observe.assert_no_nonce_reuse(root, signed_rs)
+    rc, _, err = tssctl("audit", "verify")
+    assert rc == 0, err

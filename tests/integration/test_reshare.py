@@ -4,7 +4,8 @@
 signer 4 (new index, new identity), retires 3 and reshares the key to {1, 2, 4} from dealers
 {1, 2}; a withdrawal then signs through {2, 4} under the unchanged address. The old party 3's
 share (from a copy of its data directory taken before) does not combine with a new share to the
-key, and the old signer started on its copy refuses to run (its index is retired).
+key, and the old signer started on its copy refuses to run (its index is retired). The registry
+revokes 3: its old certificate is refused by a peer and the coordinator, with the reason.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ import sys
 import uuid
 from typing import Any
 
+import grpc
+import pytest
 from eth_account import Account
+from tsscustody.v1 import coordinator_pb2, coordinator_pb2_grpc, signer_pb2, signer_pb2_grpc
 
 from coordinator import cluster
 from coordinator.cli import verify_eth_signature
 from coordinator.client import CoordinatorClient
 from signer.node.store import EncryptedStore, load_kek
+from signer.node.tls import TlsFiles, channel_credentials
 from signer.tss.curve import Point, Q
 from signer.tss.key_share import KeyShare
 from signer.tss.vss import lagrange_at_zero
@@ -38,6 +43,11 @@ _IN_FLIGHT = ("submitted", "approved", "signing")
 def _share(root: Any, party: int, key_id: str, data_dir: Any = None) -> KeyShare:
     d = data_dir or root / f"signer-{party}"
     return KeyShare.from_bytes(EncryptedStore(d / "store", load_kek(d / "kek")).get(f"keys/{key_id}/share"))
+
+
+def op_governance(info: cluster.ClusterInfo) -> Any:
+    with CoordinatorClient(info.coordinator, info.client_tls("operator")) as op:
+        return op.governance()
 
 
 def test_a_lost_signer_is_replaced_and_the_key_signs_through_the_new_one(
@@ -98,7 +108,27 @@ def test_a_lost_signer_is_replaced_and_the_key_signs_through_the_new_one(
     coordinator_config = json.loads((root / "coordinator" / "coordinator.json").read_text())
     assert "3" not in coordinator_config["signers"] and coordinator_config["retired"] == [3]
 
+    # The registry revoked 3 (the authoritative revocation): a process still holding its old
+    # certificate is refused by a peer and by the coordinator, with the reason.
+    registry = json.loads(op_governance(live_cluster).registry_json)
+    assert [r["party"] for r in registry["revoked_signers"]] == [3]
+    revoked_tls = TlsFiles.in_dir(root / "certs", "signer-3")
+    reason = f"signer 3 is revoked (officer registry v{registry['version']}): its certificate"
+    get = coordinator_pb2.GetKeyRequest(key_id=key.key_id)
+    start = signer_pb2.StartSessionRequest(session_id=b"old-3-attack", protocol="presign", key_id=key.key_id)
+    for address, call in (
+        (info.signers[2], lambda ch: signer_pb2_grpc.SignerStub(ch).StartSession(start, timeout=30)),
+        (info.signers[2], lambda ch: signer_pb2_grpc.SignerStub(ch).Deliver(signer_pb2.DeliverRequest(), timeout=30)),
+        (info.coordinator, lambda ch: coordinator_pb2_grpc.CoordinatorStub(ch).GetKey(get, timeout=30)),
+    ):
+        with grpc.secure_channel(address, channel_credentials(revoked_tls)) as channel:
+            with pytest.raises(grpc.RpcError) as refused:
+                call(channel)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert (refused.value.details() or "").startswith(reason), refused.value.details()
+
     logs = log_text(root)
+    assert '"revoked_caller_refused"' in logs
     assert '"key_reshare_committed"' in logs and '"key_aux_ready"' in logs and logs.count('"peers_reloaded"') >= 2
     rc, _, err = tssctl("audit", "verify")
     assert rc == 0, err

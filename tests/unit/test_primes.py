@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from math import prod
@@ -12,6 +14,7 @@ import pytest
 from signer.tss.errors import InvalidInput
 from signer.tss.params import SecurityLevel
 from signer.tss.primes import (
+    BACKGROUND_NICE,
     SMALL_PRIMES,
     PrimePool,
     check_modulus,
@@ -184,3 +187,24 @@ def test_prime_pool_close_without_waiting() -> None:
         time.sleep(0.01)
     assert pool.available(64) == 0
     _assert_safe_prime(pool.take(64), 64)  # a closed pool still serves, by generating on the spot
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are a Linux feature")
+def test_pool_workers_run_at_the_lowest_priority_and_report_changes() -> None:
+    seen: list[int] = []
+    nice: list[int] = []
+
+    def on_change(ready: dict[int, list[int]]) -> None:
+        nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        seen.append(len(ready[64]))
+
+    pool = PrimePool((64,), target=2, workers=1, initial={64: [generate_safe_prime(64)]}, on_change=on_change)
+    try:
+        deadline = time.monotonic() + 20
+        while pool.available(64) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen[0] == 2 and nice[0] == BACKGROUND_NICE  # the seeded prime, then one from the worker
+        pool.take(64)
+        assert seen[1] == 1  # reported before the prime was handed out
+    finally:
+        pool.close(wait=True)
