@@ -220,7 +220,9 @@ def _drill_parsers(sub: Any) -> None:
     d = sub.add_parser("drill", help="disaster-recovery drill with an attested report; `drill verify REPORT`")
     d.add_argument("action", nargs="?", choices=["run", "verify"], default="run")
     d.add_argument("report", nargs="?", default="", help="verify: the report (.json)")
-    d.add_argument("--scenario", choices=ScenarioNames(), default="")
+    # Choices set after add_argument: add_argument formats the option's usage once (to check its
+    # metavar), which would read the names and so load every scenario's code.
+    d.add_argument("--scenario", default="").choices = ScenarioNames()
     d.add_argument("--fresh", action="store_true", help="start a throw-away local cluster (stopped afterwards)")
     d.add_argument("--dir", default="", help=f"cluster directory (default {DEFAULT_DIR}; --fresh: a new one)")
     d.add_argument("--signers", type=int, default=3, help="--fresh: number of signers")
