@@ -30,7 +30,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -38,9 +38,14 @@ from tsscustody.v1 import coordinator_pb2
 
 from signer.policy import ALL_KEYS
 
-from . import audit, cluster, direct, officer
+from . import cluster, officer
 from .cli_common import CliError, client_for, emit, intent_json, request_json, request_line, wait_final
-from .trail import audit_public_key_path
+
+if TYPE_CHECKING:
+    from .direct import Confirmation
+
+# Direct delivery to the signers (the signer client) and the audit log (the store) are imported by
+# the commands that use them, so `tssctl policy show` loads neither.
 
 _ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
@@ -132,7 +137,9 @@ def cmd_reject(args: argparse.Namespace) -> None:
 
 def _targets(args: argparse.Namespace) -> dict[int, str]:
     """Signers to deliver to directly: --signer options, else the cluster's (none with --coordinator-only)."""
-    if args.coordinator_only or (args.func is cmd_policy and not (args.direct or args.signer or args.signers_only)):
+    from . import direct
+
+    if args.coordinator_only or (args.command == "policy" and not (args.direct or args.signer or args.signers_only)):
         return {}
     try:
         given = direct.parse_signers(args.signer or [])
@@ -163,7 +170,7 @@ def _report(
     human: str,
     g: coordinator_pb2.GovernanceStatus | None,
     coordinator_error: str,
-    confirmations: list[direct.Confirmation],
+    confirmations: list[Confirmation],
 ) -> int:
     """Emit what the coordinator and each signer said; 1 unless every destination confirmed."""
     if g is not None:
@@ -190,6 +197,8 @@ def _scope(args: argparse.Namespace) -> str:
 
 
 def cmd_freeze(args: argparse.Namespace) -> int:
+    from . import direct
+
     key = _key(args, args.officer, args.key)
     order = officer.freeze_order(key, args.officer, _scope(args))
     payload = order.to_bytes()
@@ -204,6 +213,8 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 
 def cmd_unfreeze(args: argparse.Namespace) -> int:
+    from . import direct
+
     signers = _signers(args, args.officer, args.key)
     submitter = args.identity or (signers[0][0] if signers else None)
     if args.order:
@@ -269,6 +280,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
         return 0
     if not args.file or not args.kind:
         raise CliError("policy propose needs FILE and --kind policy|registry")
+    from . import direct
+
     signers = _signers(args, args.admin, args.key)
     submitter = args.identity or (signers[0][0] if signers else "operator")
     with client_for(args, submitter) as c:
@@ -306,6 +319,9 @@ def _parse_anchor(text: str) -> tuple[int, bytes]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from . import audit
+    from .trail import audit_public_key_path
+
     if args.action == "export":
         with client_for(args, "auditor") as c:
             lines = c.export_audit(args.since)

@@ -120,3 +120,14 @@ def test_freeze_scope_defaults_to_every_key() -> None:
 
     assert _scope(build_parser().parse_args(["freeze", "--officer", "officer-1"])) == ALL_KEYS
     assert _scope(build_parser().parse_args(["unfreeze", "--officer", "officer-1", "--scope", "k1"])) == "k1"
+
+
+def test_policy_propose_is_delivered_directly_only_when_asked(tmp_path: Path) -> None:
+    from coordinator.cli_officer import _targets
+
+    base = ["policy", "propose", "change.json", "--kind", "policy", "--dir", str(tmp_path)]
+    assert _targets(build_parser().parse_args(base)) == {}
+    direct = build_parser().parse_args([*base, "--signer", "2=127.0.0.1:7002"])
+    assert _targets(direct) == {2: "127.0.0.1:7002"}
+    freeze = ["freeze", "--officer", "officer-1", "--signer", "1=127.0.0.1:7001"]
+    assert _targets(build_parser().parse_args(freeze)) == {1: "127.0.0.1:7001"}
