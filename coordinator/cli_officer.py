@@ -33,24 +33,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tsscustody.v1 import coordinator_pb2
 
-from signer.policy import ALL_KEYS
-
-from . import cluster, officer
+from . import cluster
 from .cli_common import CliError, client_for, emit, intent_json, request_json, request_line, wait_final
 
 if TYPE_CHECKING:
-    from .direct import Confirmation
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-# Direct delivery to the signers (the signer client) and the audit log (the store) are imported by
-# the commands that use them, so `tssctl policy show` loads neither.
+    from .direct import Confirmation
+    from .officer import Review
+
+# The officer's tool (and with it the policy library), direct delivery to the signers (the signer
+# client) and the audit log (the store) are imported by the commands that use them, so
+# `tssctl policy show` loads none of them.
 
 _ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
 def _key(args: argparse.Namespace, who: str, given: str | None) -> Ed25519PrivateKey:
+    from . import officer
+
     path = Path(given) if given else cluster.ClusterInfo.load(Path(args.dir)).officer_key(who)
     return officer.load_key(path)
 
@@ -86,6 +89,8 @@ def _read(path: str) -> str:
 
 # --- officers ----------------------------------------------------------------------------------------
 def cmd_officer(args: argparse.Namespace) -> None:
+    from . import officer
+
     if not _ID.match(args.id):
         raise CliError("an id is 1-64 characters of A-Z a-z 0-9 . _ @ -")
     key = officer.write_key(Path(args.out))
@@ -97,7 +102,7 @@ def cmd_officer(args: argparse.Namespace) -> None:
     )
 
 
-def _confirm(rv: officer.Review) -> bool:
+def _confirm(rv: Review) -> bool:
     print(rv.intent.describe(), file=sys.stderr)
     print(f"state {rv.request.state}; policy {rv.request.policy_reason}", file=sys.stderr)
     answer = input("Approve exactly this? [y/N] ").strip().lower()
@@ -105,6 +110,8 @@ def _confirm(rv: officer.Review) -> bool:
 
 
 def cmd_approve(args: argparse.Namespace) -> None:
+    from . import officer
+
     key = _key(args, args.officer, args.key)
     interactive = not args.json and not args.yes and sys.stdin.isatty()
     with client_for(args, args.officer) as c:
@@ -129,6 +136,8 @@ def cmd_approve(args: argparse.Namespace) -> None:
 
 
 def cmd_reject(args: argparse.Namespace) -> None:
+    from . import officer
+
     key = _key(args, args.officer, args.key)
     with client_for(args, args.officer) as c:
         r = officer.reject(c, args.request_id, key, args.officer, args.reason)
@@ -193,11 +202,13 @@ def _report(
 
 def _scope(args: argparse.Namespace) -> str:
     """--scope, else every key (the parser leaves it None: building it does not load the policy library)."""
+    from signer.policy import ALL_KEYS
+
     return ALL_KEYS if args.scope is None else str(args.scope)
 
 
 def cmd_freeze(args: argparse.Namespace) -> int:
-    from . import direct
+    from . import direct, officer
 
     key = _key(args, args.officer, args.key)
     order = officer.freeze_order(key, args.officer, _scope(args))
@@ -213,7 +224,7 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 
 def cmd_unfreeze(args: argparse.Namespace) -> int:
-    from . import direct
+    from . import direct, officer
 
     signers = _signers(args, args.officer, args.key)
     submitter = args.identity or (signers[0][0] if signers else None)
@@ -280,7 +291,7 @@ def cmd_policy(args: argparse.Namespace) -> int:
         return 0
     if not args.file or not args.kind:
         raise CliError("policy propose needs FILE and --kind policy|registry")
-    from . import direct
+    from . import direct, officer
 
     signers = _signers(args, args.admin, args.key)
     submitter = args.identity or (signers[0][0] if signers else "operator")
