@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 ROLES = ("backend", "officer", "operator", "signer", "coordinator", "auditor", "admin")
 
@@ -58,6 +56,10 @@ def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:
 
 def peer_of(context: grpc.ServicerContext) -> Peer | None:
     """Role and name from the caller's verified certificate (None without one)."""
+    # Imported here: only servers read certificates, and every tssctl command loads this module.
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     auth = context.auth_context()
     pems = auth.get("x509_pem_cert")
     if not pems:

@@ -23,6 +23,7 @@ HEAVY = (
     "signer.tss.presign",
     "signer.tss.paillier",
     "signer.tss.curve",
+    "cryptography.x509",
     "coincurve",
     "Crypto.Hash.keccak",
     "eth_account",
