@@ -316,13 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, cluster.ClusterError) as exc:
         print(f"tssctl: {exc}", file=sys.stderr)
         return 1
+    except grpc.RpcError as exc:
+        print(f"tssctl: {exc.code().name}: {exc.details()}", file=sys.stderr)
+        return 1
     except Exception as exc:
         if not _is_officer_refusal(exc):
             raise
         print(f"tssctl: {exc}", file=sys.stderr)
-        return 1
-    except grpc.RpcError as exc:
-        print(f"tssctl: {exc.code().name}: {exc.details()}", file=sys.stderr)
         return 1
     return int(rc or 0)
 
