@@ -29,7 +29,7 @@ from signer.tss.rng import SystemRng
 
 from . import backup_ops, cluster
 from .backup_ops import BackupError
-from .cli_common import CliError, add_common, client_for, emit, progress
+from .cli_common import CliError, client_for, emit, progress
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -191,31 +191,3 @@ def _restore(args: argparse.Namespace) -> int:
     data = {"key_id": m.key_id, "party": m.party, "epoch": m.epoch, "restored": True}
     emit(args, data, f"restored key {m.key_id} party {m.party} epoch {m.epoch} into {where}")
     return 0
-
-
-def add_parsers(sub: Any) -> None:
-    """Register `recovery` and `backup` on tssctl's subparsers."""
-    r = sub.add_parser("recovery", help="the offline recovery key backups are encrypted to")
-    r.add_argument("action", choices=["keygen", "pin", "split"])
-    r.add_argument("file", nargs="?", default="", help="pin: the recovery public key file")
-    r.add_argument("--out", default="", help="keygen: directory for recovery.pub.json and recovery.key.json")
-    r.add_argument("--level", choices=["128", "112"], default="128")
-    r.add_argument("--recovery-key", action="append", help="split: the recovery SECRET key file")
-    r.add_argument("--threshold", type=int, default=0, help="split: shares needed (m)")
-    r.add_argument("--shares", type=int, default=0, help="split: shares made (k), one per recovery officer")
-    add_common(r)
-    r.set_defaults(func=cmd_recovery)
-
-    b = sub.add_parser("backup", help="verifiable encrypted backups of the signers' shares")
-    b.add_argument("action", choices=["export", "verify", "restore"])
-    b.add_argument("kit", nargs="?", default="", help="verify, restore: the kit file")
-    b.add_argument("--key", default="", help="export: the key id")
-    b.add_argument("--out", default="", help="export: directory for the kits")
-    b.add_argument("--recovery-public", default="", help="the recovery public key the kits must be encrypted to")
-    b.add_argument(
-        "--recovery-key", action="append", help="restore: the recovery SECRET key file, or (repeated) m share files"
-    )
-    b.add_argument("--data-dir", default="", help="restore: a fresh node's data directory (else the local cluster)")
-    b.add_argument("--kek", default="", help="restore --data-dir: the node's KEK file")
-    add_common(b, "admin-1 (export) / operator (restore)")
-    b.set_defaults(func=cmd_backup)

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from coincurve import PublicKey
 from tsscustody.v1 import common_pb2, coordinator_pb2
-
-from signer.chains.ethereum import address_of, keccak256
-from signer.policy import Intent, PolicyError
-from signer.policy.intent import describe_calldata
-from signer.tss.curve import Point
 
 from . import cluster
 from .client import CoordinatorClient
+
+if TYPE_CHECKING:
+    from signer.policy import Intent
+
+# Every command loads this module: the policy library and the curve are imported by the helpers that
+# need them, so `tssctl key show` does not pay for them (tests/unit/coordinator/test_cli_imports.py).
 
 DEFAULT_DIR = Path(os.environ.get("TSS_CLUSTER_DIR", "run/cluster"))
 FINAL_STATES = frozenset({"signed", "rejected", "blocked", "expired", "failed"})
@@ -27,6 +29,19 @@ FINAL_STATES = frozenset({"signed", "rejected", "blocked", "expired", "failed"})
 
 class CliError(Exception):
     """A user-facing failure: printed, exit code 1."""
+
+
+Command = Callable[[argparse.Namespace], Any]
+
+
+def command(module: str, name: str) -> Command:
+    """The command function `module.name`, imported when it runs (not when the parser is built)."""
+
+    def run(args: argparse.Namespace) -> Any:
+        func: Command = getattr(importlib.import_module(module), name)
+        return func(args)
+
+    return run
 
 
 def progress(quiet: bool) -> cluster.Progress:
@@ -79,6 +94,8 @@ def path_text(path: tuple[int, ...] | list[int]) -> str:
 
 def intent_json(intent: Intent) -> dict[str, Any]:
     """The decoded intent (amounts in base units as decimal strings)."""
+    from signer.policy.intent import describe_calldata
+
     return {
         "chain": intent.chain,
         "asset": intent.asset,
@@ -103,6 +120,8 @@ def intent_json(intent: Intent) -> dict[str, Any]:
 
 def request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
     """A signing request: its transaction, its policy outcome, its intent, its result."""
+    from signer.policy import Intent, PolicyError
+
     intent: dict[str, Any] | None = None
     if r.intent:
         try:
@@ -205,6 +224,11 @@ def add_tx_options(p: argparse.ArgumentParser) -> None:
 
 def verify_eth_signature(req: coordinator_pb2.SigningRequest, public_key: bytes, path_pub: bytes | None = None) -> str:
     """Independently check a signed request: recover the signer from (digest, r, s, v) and the tx hash."""
+    from coincurve import PublicKey
+
+    from signer.chains.ethereum import address_of, keccak256
+    from signer.tss.curve import Point
+
     sig = req.r.rjust(32, b"\x00") + req.s.rjust(32, b"\x00") + bytes([req.v])
     recovered = PublicKey.from_signature_and_message(sig, req.digest, hasher=None)
     expected = Point.from_bytes(path_pub or public_key)

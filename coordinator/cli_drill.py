@@ -149,25 +149,3 @@ def _run_dir() -> Path:
     d = Path("run")
     d.mkdir(exist_ok=True)
     return d
-
-
-def add_parsers(sub: Any) -> None:
-    """Register `tssctl drill` on tssctl's subparsers."""
-    d = sub.add_parser("drill", help="disaster-recovery drill with an attested report; `drill verify REPORT`")
-    d.add_argument("action", nargs="?", choices=["run", "verify"], default="run")
-    d.add_argument("report", nargs="?", default="", help="verify: the report (.json)")
-    d.add_argument("--scenario", choices=sorted(SCENARIOS), default="")
-    d.add_argument("--fresh", action="store_true", help="start a throw-away local cluster (stopped afterwards)")
-    d.add_argument("--dir", default="", help=f"cluster directory (default {DEFAULT_DIR}; --fresh: a new one)")
-    d.add_argument("--signers", type=int, default=3, help="--fresh: number of signers")
-    d.add_argument("--threshold", type=int, default=2, help="--fresh: threshold")
-    d.add_argument("--level", choices=["128", "112"], default="128", help="--fresh: security level")
-    d.add_argument("--key", default="", help="key id to drill (default: create one)")
-    d.add_argument("--signer", type=int, default=0, help="the signer to kill (default: the last)")
-    d.add_argument("--out", default="", help="report path (.json; the .md goes next to it)")
-    d.add_argument("--allow-wipe", action="store_true", help="let a wiping scenario run on a running cluster")
-    d.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="scenario option")
-    d.add_argument("--public-key", default="", help="verify: audit public key PEM (default D/coordinator/)")
-    d.add_argument("--audit-file", default="", help="verify: an audit export (default: from the cluster)")
-    d.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    d.set_defaults(func=cmd_drill)

@@ -30,22 +30,30 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tsscustody.v1 import coordinator_pb2
 
-from signer.policy import ALL_KEYS
+from . import cluster
+from .cli_common import CliError, client_for, emit, intent_json, request_json, request_line, wait_final
 
-from . import audit, cluster, direct, officer
-from .cli_common import CliError, add_common, client_for, emit, intent_json, request_json, request_line, wait_final
-from .trail import audit_public_key_path
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from .direct import Confirmation
+    from .officer import Review
+
+# The officer's tool (and with it the policy library), direct delivery to the signers (the signer
+# client) and the audit log (the store) are imported by the commands that use them, so
+# `tssctl policy show` loads none of them.
 
 _ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
 def _key(args: argparse.Namespace, who: str, given: str | None) -> Ed25519PrivateKey:
+    from . import officer
+
     path = Path(given) if given else cluster.ClusterInfo.load(Path(args.dir)).officer_key(who)
     return officer.load_key(path)
 
@@ -81,6 +89,8 @@ def _read(path: str) -> str:
 
 # --- officers ----------------------------------------------------------------------------------------
 def cmd_officer(args: argparse.Namespace) -> None:
+    from . import officer
+
     if not _ID.match(args.id):
         raise CliError("an id is 1-64 characters of A-Z a-z 0-9 . _ @ -")
     key = officer.write_key(Path(args.out))
@@ -92,7 +102,7 @@ def cmd_officer(args: argparse.Namespace) -> None:
     )
 
 
-def _confirm(rv: officer.Review) -> bool:
+def _confirm(rv: Review) -> bool:
     print(rv.intent.describe(), file=sys.stderr)
     print(f"state {rv.request.state}; policy {rv.request.policy_reason}", file=sys.stderr)
     answer = input("Approve exactly this? [y/N] ").strip().lower()
@@ -100,6 +110,8 @@ def _confirm(rv: officer.Review) -> bool:
 
 
 def cmd_approve(args: argparse.Namespace) -> None:
+    from . import officer
+
     key = _key(args, args.officer, args.key)
     interactive = not args.json and not args.yes and sys.stdin.isatty()
     with client_for(args, args.officer) as c:
@@ -124,6 +136,8 @@ def cmd_approve(args: argparse.Namespace) -> None:
 
 
 def cmd_reject(args: argparse.Namespace) -> None:
+    from . import officer
+
     key = _key(args, args.officer, args.key)
     with client_for(args, args.officer) as c:
         r = officer.reject(c, args.request_id, key, args.officer, args.reason)
@@ -132,7 +146,9 @@ def cmd_reject(args: argparse.Namespace) -> None:
 
 def _targets(args: argparse.Namespace) -> dict[int, str]:
     """Signers to deliver to directly: --signer options, else the cluster's (none with --coordinator-only)."""
-    if args.coordinator_only or (args.func is cmd_policy and not (args.direct or args.signer or args.signers_only)):
+    from . import direct
+
+    if args.coordinator_only or (args.command == "policy" and not (args.direct or args.signer or args.signers_only)):
         return {}
     try:
         given = direct.parse_signers(args.signer or [])
@@ -163,7 +179,7 @@ def _report(
     human: str,
     g: coordinator_pb2.GovernanceStatus | None,
     coordinator_error: str,
-    confirmations: list[direct.Confirmation],
+    confirmations: list[Confirmation],
 ) -> int:
     """Emit what the coordinator and each signer said; 1 unless every destination confirmed."""
     if g is not None:
@@ -184,9 +200,18 @@ def _report(
     return 0 if not coordinator_error and all(c.ok for c in confirmations) else 1
 
 
+def _scope(args: argparse.Namespace) -> str:
+    """--scope, else every key (the parser leaves it None: building it does not load the policy library)."""
+    from signer.policy import ALL_KEYS
+
+    return ALL_KEYS if args.scope is None else str(args.scope)
+
+
 def cmd_freeze(args: argparse.Namespace) -> int:
+    from . import direct, officer
+
     key = _key(args, args.officer, args.key)
-    order = officer.freeze_order(key, args.officer, args.scope)
+    order = officer.freeze_order(key, args.officer, _scope(args))
     payload = order.to_bytes()
     who = args.identity or args.officer
     # Signers first: a coordinator that stalls must not delay the freeze where it matters.
@@ -199,17 +224,19 @@ def cmd_freeze(args: argparse.Namespace) -> int:
 
 
 def cmd_unfreeze(args: argparse.Namespace) -> int:
+    from . import direct, officer
+
     signers = _signers(args, args.officer, args.key)
     submitter = args.identity or (signers[0][0] if signers else None)
     if args.order:
         order = officer.load_order(Path(args.order))
     elif args.lifts:
-        order = officer.lift_order(args.scope, args.lifts)
+        order = officer.lift_order(_scope(args), args.lifts)
     else:
         if submitter is None:
             raise CliError("give --officer (and its --key) to sign, or --order with --as to submit")
         with client_for(args, submitter) as c:
-            order = officer.unfreeze_order(c.governance(), args.scope)
+            order = officer.unfreeze_order(c.governance(), _scope(args))
     for who, key in signers:
         order = order.signed(key, who)
     if args.out:
@@ -264,6 +291,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
         return 0
     if not args.file or not args.kind:
         raise CliError("policy propose needs FILE and --kind policy|registry")
+    from . import direct, officer
+
     signers = _signers(args, args.admin, args.key)
     submitter = args.identity or (signers[0][0] if signers else "operator")
     with client_for(args, submitter) as c:
@@ -301,6 +330,9 @@ def _parse_anchor(text: str) -> tuple[int, bytes]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from . import audit
+    from .trail import audit_public_key_path
+
     if args.action == "export":
         with client_for(args, "auditor") as c:
             lines = c.export_audit(args.since)
@@ -342,80 +374,3 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 # --- parsers -----------------------------------------------------------------------------------------
-def add_parsers(sub: Any) -> None:
-    """Register the officer, admin and auditor commands on tssctl's subparsers."""
-    o = sub.add_parser("officer", help="officer and admin keys")
-    osub = o.add_subparsers(dest="action", required=True)
-    kg = osub.add_parser("keygen", help="new Ed25519 key in FILE (0600); prints the public key")
-    kg.add_argument("--id", required=True)
-    kg.add_argument("--out", required=True)
-    kg.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    o.set_defaults(func=cmd_officer)
-
-    def delivery_opts(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--signer", action="append", metavar="PARTY=HOST:PORT", help="deliver to this signer (repeat)")
-        how = p.add_mutually_exclusive_group()
-        how.add_argument("--coordinator-only", action="store_true", help="deliver through the coordinator alone")
-        how.add_argument("--signers-only", action="store_true", help="deliver to the signers alone")
-
-    def officer_opts(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--officer", required=True, help="your officer id (and certificate name)")
-        p.add_argument("--key", default=None, help="your Ed25519 key file (default D/officers/<officer>.key)")
-        add_common(p, "the --officer")
-
-    a = sub.add_parser("approve", help="review a request's decoded intent, then sign and present an approval")
-    a.add_argument("request_id")
-    a.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
-    a.add_argument("--wait", action="store_true", help="wait until the request is final")
-    officer_opts(a)
-    a.set_defaults(func=cmd_approve)
-
-    r = sub.add_parser("reject", help="sign and present a rejection")
-    r.add_argument("request_id")
-    r.add_argument("--reason", default="")
-    officer_opts(r)
-    r.set_defaults(func=cmd_reject)
-
-    f = sub.add_parser("freeze", help="freeze all signing (or one key) at once")
-    f.add_argument("--scope", default=ALL_KEYS, help="'*' (default) or a key id")
-    officer_opts(f)
-    delivery_opts(f)
-    f.set_defaults(func=cmd_freeze)
-
-    u = sub.add_parser("unfreeze", help="lift a freeze: an order signed by the policy's quorum of officers")
-    u.add_argument("--officer", action="append", help="a signing officer (repeat)")
-    u.add_argument("--key", action="append", help="that officer's key file (repeat, same order)")
-    u.add_argument("--scope", default=ALL_KEYS)
-    u.add_argument("--order", default="", help="a partly signed order to add signatures to")
-    u.add_argument(
-        "--lifts", type=int, default=0, help="issued_at of the freeze to lift (default: as the coordinator reports it)"
-    )
-    u.add_argument("--out", default="", help="write the order here instead of delivering it")
-    add_common(u, "the first --officer")
-    delivery_opts(u)
-    u.set_defaults(func=cmd_unfreeze)
-
-    p = sub.add_parser("policy", help="policy and officer registry")
-    p.add_argument("action", choices=["show", "propose"])
-    p.add_argument("file", nargs="?", default="", help="propose: a document or a change file")
-    p.add_argument("--document", choices=["policy", "registry"], default=None, help="show: print that document")
-    p.add_argument("--kind", choices=["policy", "registry"], default=None)
-    p.add_argument("--admin", action="append", help="a signing admin (repeat)")
-    p.add_argument("--key", action="append", help="that admin's key file (repeat, same order)")
-    p.add_argument("--successor", action="store_true", help="set version and previous_hash to follow the one in force")
-    p.add_argument("--out", default="", help="write the signed change here instead of proposing it")
-    add_common(p, "the first --admin, else operator")
-    delivery_opts(p)
-    # Opt-in: a second delivery of a pending loosening restarts its change delay on the signers.
-    p.add_argument("--direct", action="store_true", help="propose: also install on every signer directly")
-    p.set_defaults(func=cmd_policy)
-
-    au = sub.add_parser("audit", help="the coordinator's audit log")
-    au.add_argument("action", choices=["export", "verify"])
-    au.add_argument("--since", type=int, default=0, help="export: from the checkpoint before this entry")
-    au.add_argument("--out", default="", help="export: write to this file")
-    au.add_argument("--file", default="", help="verify: an export file (default: export from the coordinator)")
-    au.add_argument("--public-key", default="", help="verify: audit public key PEM (default D/coordinator/)")
-    au.add_argument("--anchor", default="", help="verify: SEQ:HASH of an entry seen before")
-    add_common(au, "auditor")
-    au.set_defaults(func=cmd_audit)

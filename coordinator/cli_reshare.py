@@ -21,18 +21,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tsscustody.v1 import coordinator_pb2
 
-from signer.policy import KeyOrder
-
-from . import cluster, reshare_ops, signer_layout
+from . import cluster
 from .cli_common import CliError, add_common, client_for, emit, key_json, progress
-from .client import CoordinatorClient
-from .key_order_signing import load_order, new_order, save_order, sign_order
-from .officer import load_key
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from signer.policy import KeyOrder
+
+    from .client import CoordinatorClient
+
+# tssctl's parser registers this module's parsers for every command, so what only these commands
+# need (the officer's tool, key orders, reshare operations) is imported where it is used.
 
 CLUSTER_ACTIONS = ("add-signer", "retire-signer", "replace-signer", "prepare-standby")
 
@@ -57,6 +61,8 @@ def _party(name: str | None) -> int:
 
 def _admins(args: argparse.Namespace) -> list[tuple[str, Ed25519PrivateKey]]:
     """(id, key) of each --admin, keys from --key (same order) or D/officers/<id>.key."""
+    from .officer import load_key
+
     ids, keys = args.admin or [], args.key or []
     if keys and len(keys) != len(ids):
         raise CliError("give one --key per --admin, in the same order (or none for the cluster's demo keys)")
@@ -76,6 +82,8 @@ def _signed_order(
     **fields: Any,
 ) -> KeyOrder | None:
     """The order to submit (signed by every --admin), or None once it was written to --out."""
+    from .key_order_signing import load_order, new_order, save_order, sign_order
+
     order = load_order(Path(args.order)) if args.order else new_order(c, operation, args.key_id, **fields)
     if order.operation != operation or (args.key_id and order.key_id != args.key_id):
         raise CliError(f"{args.order} is a {order.operation} order for key {order.key_id}")
@@ -126,8 +134,12 @@ def cmd_key_reshare(args: argparse.Namespace) -> None:
 
 def cmd_cluster(args: argparse.Namespace) -> None:
     """tssctl cluster add-signer | retire-signer | replace-signer."""
+    from . import reshare_ops
+
     say = progress(args.json)
     if args.action == "prepare-standby":
+        from . import signer_layout
+
         party = signer_layout.prepare_standby(args.dir, progress=say)
         emit(args, {"dir": args.dir, "standby": party}, f"standby signer {party} prepared (not started)")
     elif args.action == "add-signer":

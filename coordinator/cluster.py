@@ -37,23 +37,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from signer.node.identity import Identity
-from signer.node.store import EncryptedStore, load_kek, write_kek_file
 from signer.node.tls import TlsFiles, channel_credentials
-from signer.policy import PolicyChange, PolicyDocument, demo_policy, public_key_bytes
 
-from . import certs
 from .client import CoordinatorClient
-from .officer import load_key, write_key
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from signer.policy import PolicyDocument
+
+# Every tssctl command loads this module (`ClusterInfo`), so what only creating or starting a
+# cluster needs (certificates, stores, identities, the policy library) is imported where it is used.
 Progress = Callable[[str], None]
-PolicyAdjust = Callable[[PolicyDocument], PolicyDocument]
+PolicyAdjust = Callable[["PolicyDocument"], "PolicyDocument"]
 
 OFFICERS = ("officer-1", "officer-2", "officer-3")
 ADMINS = ("admin-1", "admin-2")
@@ -111,6 +112,8 @@ class ClusterInfo:
 
 def ensure_officer_key(path: Path) -> Ed25519PrivateKey:
     """The demo officer's or admin's Ed25519 key in `path`, created (hex, 0600) if missing."""
+    from .officer import load_key, write_key
+
     return load_key(path) if path.exists() else write_key(path)
 
 
@@ -129,6 +132,12 @@ def _write_json(path: Path, data: object) -> None:
 
 def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) -> tuple[dict[int, str], str]:
     """Create certificates, KEKs, identities and config files for n signers and a coordinator."""
+    from signer.node.identity import Identity
+    from signer.node.store import EncryptedStore, load_kek, write_kek_file
+    from signer.policy import public_key_bytes
+
+    from . import certs
+
     root.mkdir(parents=True, exist_ok=True)
     cdir = root / "certs"
     certs.create_ca(cdir)
@@ -307,6 +316,10 @@ def install_demo_governance(info: ClusterInfo, adjust_policy: PolicyAdjust | Non
     The coordinator applies each change and forwards it to every signer, which accepts it only
     because its admins match the node's `trusted_admins`.
     """
+    from signer.policy import PolicyChange, demo_policy, public_key_bytes
+
+    from .officer import load_key
+
     keys = {who: load_key(info.officer_key(who)) for who in (*OFFICERS, *ADMINS)}
     now = int(time.time())
     registry, policy = demo_policy(

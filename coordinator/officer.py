@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tsscustody.v1 import coordinator_pb2
 
 from signer.chains.ethereum import TxError
-from signer.node.wire import tx_from_proto
+from signer.node.wire_tx import tx_from_proto
 from signer.policy import (
     ALL_KEYS,
     Approval,

@@ -41,7 +41,7 @@ from signer.node import blame_codec, limits
 from signer.node.limits import FieldTooLarge, check_bytes, check_count, check_text
 from signer.node.revocation import refuse_revoked_caller
 from signer.node.tls import Peer, TlsFiles, require_role, server_credentials
-from signer.node.wire import check_eth, tx_from_proto
+from signer.node.wire_tx import check_eth, tx_from_proto
 from signer.tss.errors import Blame
 
 from .audit import FREEZE, POLICY

@@ -7,7 +7,7 @@ from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from signer.chains.ethereum import address_of
 from signer.node import limits
-from signer.node.wire import tx_to_proto
+from signer.node.wire_tx import tx_to_proto
 from signer.policy import Intent, PolicyError
 from signer.tss.curve import Point
 from signer.tss.errors import Blame

@@ -36,7 +36,7 @@ from tsscustody.v1 import signer_pb2, signer_pb2_grpc
 
 from signer.tss.errors import InternalError, ProtocolAbort
 
-from . import limits, wire
+from . import limits, wire, wire_tx
 from .backup_export import export_backup
 from .config import NodeConfig
 from .key_reshare import ReshareStart
@@ -91,7 +91,7 @@ def _check_attestations(attestations: Sequence[bytes]) -> None:
 def _check_partial_sign(m: signer_pb2.PartialSignRequest) -> None:
     check_text("key_id", m.key_id, limits.MAX_ID)
     check_bytes("presignature_id", bytes(m.presignature_id), limits.MAX_HASH)
-    wire.check_eth(m.eth)
+    wire_tx.check_eth(m.eth)
     check_text("request_id", m.request_id, limits.MAX_ID)
     check_count("approvals", m.approvals, limits.MAX_APPROVALS)
     for a in m.approvals:
@@ -240,7 +240,7 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
             p = self.node.partial_sign(
                 request.key_id,
                 bytes(request.presignature_id),
-                wire.tx_from_proto(request.eth),
+                wire_tx.tx_from_proto(request.eth),
                 wire.release_from_proto(request),
                 [bytes(a) for a in request.attestations],
             )

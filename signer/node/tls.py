@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 ROLES = ("backend", "officer", "operator", "signer", "coordinator", "auditor", "admin")
 
@@ -58,6 +60,9 @@ def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:
 
 def caller_certificate(context: grpc.ServicerContext) -> x509.Certificate | None:
     """The caller's verified client certificate (None without one)."""
+    # Imported here: only servers read certificates, and every tssctl command loads this module.
+    from cryptography import x509
+
     pems = context.auth_context().get("x509_pem_cert")
     return x509.load_pem_x509_certificate(pems[0]) if pems else None
 
@@ -72,6 +77,8 @@ def peer_of(context: grpc.ServicerContext) -> Peer | None:
 
 def peer_of_certificate(cert: x509.Certificate) -> Peer | None:
     """Role (subject OU) and name (subject CN) of a certificate, if it names both."""
+    from cryptography.x509.oid import NameOID
+
     ou = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if not ou or not cn:

@@ -32,12 +32,13 @@ from signer.chains.ethereum import Eip1559Tx, TxError
 from signer.policy import WITHDRAWAL, PolicyError, Release
 from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 
-from . import blame_codec, limits
+from . import blame_codec
 from .governance import GovernanceView
-from .limits import FieldTooLarge, check_bytes, check_text
+from .limits import FieldTooLarge
 from .node import PartialSig, PresignatureUnknown
 from .sessions import Envelope, StepResult
 from .store import StoreError
+from .wire_tx import tx_to_proto
 
 POLICY_REASON_KEY = "tss-policy-reason"
 """Trailer carrying a refusal's stable reason (`PolicyError.reason`, `PRESIGNATURE_UNKNOWN`, `STORE_FAILED`)."""
@@ -116,46 +117,6 @@ def status_from_rpc(exc: grpc.RpcError) -> Status:
         elif key == POLICY_REASON_KEY:
             reason = value.decode() if isinstance(value, bytes) else str(value)
     return Status(code, details, reason, blames)
-
-
-# --- transactions -------------------------------------------------------------------------------
-def check_eth(m: common_pb2.EthTransaction, field: str = "eth") -> None:
-    """Size limits of a transaction's fields (its validity is checked by `Eip1559Tx`)."""
-    check_text(f"{field}.to", m.to, limits.MAX_ADDRESS)
-    for name in ("value", "max_fee_per_gas", "max_priority_fee_per_gas"):
-        check_text(f"{field}.{name}", getattr(m, name), limits.MAX_TX_NUMBER)
-    check_bytes(f"{field}.data", bytes(m.data), limits.MAX_TX_DATA)
-
-
-def tx_from_proto(m: common_pb2.EthTransaction) -> Eip1559Tx:
-    """Domain transaction from its protobuf form (decimal strings for 256-bit amounts)."""
-    try:
-        return Eip1559Tx(
-            chain_id=m.chain_id,
-            nonce=m.nonce,
-            max_priority_fee_per_gas=int(m.max_priority_fee_per_gas or "0"),
-            max_fee_per_gas=int(m.max_fee_per_gas or "0"),
-            gas_limit=m.gas_limit,
-            to=m.to,
-            value=int(m.value or "0"),
-            data=bytes(m.data),
-        )
-    except ValueError as exc:
-        raise TxError(str(exc)) from None
-
-
-def tx_to_proto(tx: Eip1559Tx) -> common_pb2.EthTransaction:
-    """Protobuf form of a transaction (256-bit amounts as decimal strings)."""
-    return common_pb2.EthTransaction(
-        chain_id=tx.chain_id,
-        nonce=tx.nonce,
-        max_priority_fee_per_gas=str(tx.max_priority_fee_per_gas),
-        max_fee_per_gas=str(tx.max_fee_per_gas),
-        gas_limit=tx.gas_limit,
-        to=tx.to,
-        value=str(tx.value),
-        data=tx.data,
-    )
 
 
 # --- partial signatures ---------------------------------------------------------------------------

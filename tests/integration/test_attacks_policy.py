@@ -22,7 +22,7 @@ from coordinator.client import CoordinatorClient
 from coordinator.signer_client import GrpcSignerClient, SessionParams, SignerRejected
 from signer.chains.ethereum import Eip1559Tx
 from signer.node.tls import TlsFiles
-from signer.node.wire import tx_from_proto
+from signer.node.wire_tx import tx_from_proto
 from signer.policy import Intent, Release, sign_approval
 
 from .support import ETH, TO

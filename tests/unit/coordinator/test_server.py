@@ -37,7 +37,7 @@ from signer.node.node import PartialSig, SignerNode
 from signer.node.sessions import RELAY, Envelope
 from signer.node.store import EncryptedStore, load_kek, write_kek_file
 from signer.node.tls import TlsFiles
-from signer.node.wire import tx_to_proto
+from signer.node.wire_tx import tx_to_proto
 from signer.policy import ALL_KEYS, Intent, Release, UnfreezeOrder, sign_approval, sign_freeze
 from signer.tss.params import LEVEL_112
 from tests.sessions import aux_from_fixtures, keygen_shares

@@ -1,0 +1,239 @@
+"""The tssctl command line's grammar: every command, its options and the function that runs it.
+
+Building the parser loads no command's dependencies: each command is `command(module, name)`, a
+function imported when it runs, so `tssctl key show` loads neither the protocol library nor the
+drill, backup or reshare code (tests/unit/coordinator/test_cli_imports.py). cli_reshare.py
+registers its own `key refresh|reshare` parsers (its module imports stay light for that reason).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import Any
+
+from . import cli_reshare
+from .cli_common import DEFAULT_DIR, add_common, add_tx_options, command
+
+__all__ = ["build_parser"]
+
+
+class ScenarioNames:
+    """The drill's scenario names as argparse `choices`, read from coordinator/drill/scenarios.py
+    only when argparse checks a `--scenario` or prints the drill's help."""
+
+    def _names(self) -> list[str]:
+        from .drill.scenarios import SCENARIOS
+
+        return sorted(SCENARIOS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The tssctl argument parser."""
+    ap = argparse.ArgumentParser(prog="tssctl", description="threshold-ECDSA custody signing: command line")
+    ap.add_argument("--json", action="store_true", help="machine-readable output")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("cluster", help="local cluster")
+    c.add_argument("action", choices=["up", "down", "status", "restart", *cli_reshare.CLUSTER_ACTIONS])
+    c.add_argument("name", nargs="?", help="restart: the process (signer-N or coordinator); retire/replace: signer-N")
+    c.add_argument("--signers", type=int, default=3)
+    c.add_argument("--threshold", type=int, default=2)
+    c.add_argument("--level", choices=["128", "112"], default="128")
+    add_common(c)
+    c.set_defaults(func=command("coordinator.cli", "cmd_cluster"))
+
+    k = sub.add_parser("key", help="keys")
+    ksub = k.add_subparsers(dest="action", required=True)
+    kc = ksub.add_parser("create")
+    kc.add_argument("--name", required=True)
+    kc.add_argument("--threshold", type=int, default=0)
+    kc.add_argument("--level", choices=["128", "112"], default=None)
+    add_common(kc, "operator")
+    ks = ksub.add_parser("show")
+    ks.add_argument("key_id")
+    add_common(ks, "operator")
+    cli_reshare.add_key_parsers(ksub)
+    k.set_defaults(func=command("coordinator.cli", "cmd_key"))
+
+    for name, text in (("withdraw", "submit a withdrawal (EIP-1559)"), ("sign-eth", "the same as withdraw")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("--key", required=True)
+        s.add_argument("--to", required=True)
+        s.add_argument("--value", type=int, required=True, help="wei")
+        s.add_argument("--data", default="")
+        add_tx_options(s)
+        add_common(s, "backend")
+        s.set_defaults(func=command("coordinator.cli", "cmd_withdraw"))
+
+    sw = sub.add_parser("sweep", help="propose a cold sweep when the hot balance exceeds the cap")
+    sw.add_argument("--key", required=True)
+    sw.add_argument("--hot-balance", type=int, required=True, help="reported hot balance, wei")
+    sw.add_argument("--cap", type=int, required=True, help="sweep when the balance exceeds this, wei")
+    sw.add_argument("--reserve", type=int, required=True, help="leave this much in the hot wallet, wei")
+    sw.add_argument("--to", required=True, help="the registered cold address")
+    add_tx_options(sw)
+    add_common(sw, "backend")
+    sw.set_defaults(func=command("coordinator.cli", "cmd_sweep"))
+
+    r = sub.add_parser("request", help="signing requests")
+    r.add_argument("action", choices=["show", "list"])
+    r.add_argument("request_id", nargs="?", default="")
+    r.add_argument("--state", default="", help="list: only this state")
+    r.add_argument("--key", default="", help="list: only this key id")
+    r.add_argument(
+        "--limit", type=int, default=50, help="list: at most this many, newest first, following pages (0: all)"
+    )
+    add_common(r, "operator")
+    r.set_defaults(func=command("coordinator.cli", "cmd_request"))
+
+    _officer_parsers(sub)
+    _backup_parsers(sub)
+    _drill_parsers(sub)
+
+    d = sub.add_parser(
+        "demo", help="2-of-3 cluster: keygen, an automatic and an officer-approved withdrawal, verify, shut down"
+    )
+    d.add_argument("--dir", default="")
+    d.add_argument("--level", choices=["128", "112"], default="128")
+    d.add_argument("--quiet", action="store_true", help="with --json, no progress on stderr")
+    d.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    d.set_defaults(func=command("coordinator.cli", "cmd_demo"))
+    return ap
+
+
+def _officer_parsers(sub: Any) -> None:
+    """Register the officer, admin and auditor commands on tssctl's subparsers."""
+    o = sub.add_parser("officer", help="officer and admin keys")
+    osub = o.add_subparsers(dest="action", required=True)
+    kg = osub.add_parser("keygen", help="new Ed25519 key in FILE (0600); prints the public key")
+    kg.add_argument("--id", required=True)
+    kg.add_argument("--out", required=True)
+    kg.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    o.set_defaults(func=command("coordinator.cli_officer", "cmd_officer"))
+
+    def delivery_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--signer", action="append", metavar="PARTY=HOST:PORT", help="deliver to this signer (repeat)")
+        how = p.add_mutually_exclusive_group()
+        how.add_argument("--coordinator-only", action="store_true", help="deliver through the coordinator alone")
+        how.add_argument("--signers-only", action="store_true", help="deliver to the signers alone")
+
+    def officer_opts(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--officer", required=True, help="your officer id (and certificate name)")
+        p.add_argument("--key", default=None, help="your Ed25519 key file (default D/officers/<officer>.key)")
+        add_common(p, "the --officer")
+
+    a = sub.add_parser("approve", help="review a request's decoded intent, then sign and present an approval")
+    a.add_argument("request_id")
+    a.add_argument("--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    a.add_argument("--wait", action="store_true", help="wait until the request is final")
+    officer_opts(a)
+    a.set_defaults(func=command("coordinator.cli_officer", "cmd_approve"))
+
+    r = sub.add_parser("reject", help="sign and present a rejection")
+    r.add_argument("request_id")
+    r.add_argument("--reason", default="")
+    officer_opts(r)
+    r.set_defaults(func=command("coordinator.cli_officer", "cmd_reject"))
+
+    f = sub.add_parser("freeze", help="freeze all signing (or one key) at once")
+    f.add_argument("--scope", default=None, help="'*' (default) or a key id")
+    officer_opts(f)
+    delivery_opts(f)
+    f.set_defaults(func=command("coordinator.cli_officer", "cmd_freeze"))
+
+    u = sub.add_parser("unfreeze", help="lift a freeze: an order signed by the policy's quorum of officers")
+    u.add_argument("--officer", action="append", help="a signing officer (repeat)")
+    u.add_argument("--key", action="append", help="that officer's key file (repeat, same order)")
+    u.add_argument("--scope", default=None)
+    u.add_argument("--order", default="", help="a partly signed order to add signatures to")
+    u.add_argument(
+        "--lifts", type=int, default=0, help="issued_at of the freeze to lift (default: as the coordinator reports it)"
+    )
+    u.add_argument("--out", default="", help="write the order here instead of delivering it")
+    add_common(u, "the first --officer")
+    delivery_opts(u)
+    u.set_defaults(func=command("coordinator.cli_officer", "cmd_unfreeze"))
+
+    p = sub.add_parser("policy", help="policy and officer registry")
+    p.add_argument("action", choices=["show", "propose"])
+    p.add_argument("file", nargs="?", default="", help="propose: a document or a change file")
+    p.add_argument("--document", choices=["policy", "registry"], default=None, help="show: print that document")
+    p.add_argument("--kind", choices=["policy", "registry"], default=None)
+    p.add_argument("--admin", action="append", help="a signing admin (repeat)")
+    p.add_argument("--key", action="append", help="that admin's key file (repeat, same order)")
+    p.add_argument("--successor", action="store_true", help="set version and previous_hash to follow the one in force")
+    p.add_argument("--out", default="", help="write the signed change here instead of proposing it")
+    add_common(p, "the first --admin, else operator")
+    delivery_opts(p)
+    # Opt-in: a second delivery of a pending loosening restarts its change delay on the signers.
+    p.add_argument("--direct", action="store_true", help="propose: also install on every signer directly")
+    p.set_defaults(func=command("coordinator.cli_officer", "cmd_policy"))
+
+    au = sub.add_parser("audit", help="the coordinator's audit log")
+    au.add_argument("action", choices=["export", "verify"])
+    au.add_argument("--since", type=int, default=0, help="export: from the checkpoint before this entry")
+    au.add_argument("--out", default="", help="export: write to this file")
+    au.add_argument("--file", default="", help="verify: an export file (default: export from the coordinator)")
+    au.add_argument("--public-key", default="", help="verify: audit public key PEM (default D/coordinator/)")
+    au.add_argument("--anchor", default="", help="verify: SEQ:HASH of an entry seen before")
+    add_common(au, "auditor")
+    au.set_defaults(func=command("coordinator.cli_officer", "cmd_audit"))
+
+
+def _backup_parsers(sub: Any) -> None:
+    """Register `recovery` and `backup` on tssctl's subparsers."""
+    r = sub.add_parser("recovery", help="the offline recovery key backups are encrypted to")
+    r.add_argument("action", choices=["keygen", "pin", "split"])
+    r.add_argument("file", nargs="?", default="", help="pin: the recovery public key file")
+    r.add_argument("--out", default="", help="keygen: directory for recovery.pub.json and recovery.key.json")
+    r.add_argument("--level", choices=["128", "112"], default="128")
+    r.add_argument("--recovery-key", action="append", help="split: the recovery SECRET key file")
+    r.add_argument("--threshold", type=int, default=0, help="split: shares needed (m)")
+    r.add_argument("--shares", type=int, default=0, help="split: shares made (k), one per recovery officer")
+    add_common(r)
+    r.set_defaults(func=command("coordinator.cli_backup", "cmd_recovery"))
+
+    b = sub.add_parser("backup", help="verifiable encrypted backups of the signers' shares")
+    b.add_argument("action", choices=["export", "verify", "restore"])
+    b.add_argument("kit", nargs="?", default="", help="verify, restore: the kit file")
+    b.add_argument("--key", default="", help="export: the key id")
+    b.add_argument("--out", default="", help="export: directory for the kits")
+    b.add_argument("--recovery-public", default="", help="the recovery public key the kits must be encrypted to")
+    b.add_argument(
+        "--recovery-key", action="append", help="restore: the recovery SECRET key file, or (repeated) m share files"
+    )
+    b.add_argument("--data-dir", default="", help="restore: a fresh node's data directory (else the local cluster)")
+    b.add_argument("--kek", default="", help="restore --data-dir: the node's KEK file")
+    add_common(b, "admin-1 (export) / operator (restore)")
+    b.set_defaults(func=command("coordinator.cli_backup", "cmd_backup"))
+
+
+def _drill_parsers(sub: Any) -> None:
+    """Register `tssctl drill` on tssctl's subparsers."""
+    d = sub.add_parser("drill", help="disaster-recovery drill with an attested report; `drill verify REPORT`")
+    d.add_argument("action", nargs="?", choices=["run", "verify"], default="run")
+    d.add_argument("report", nargs="?", default="", help="verify: the report (.json)")
+    # Choices set after add_argument: add_argument formats the option's usage once (to check its
+    # metavar), which would read the names and so load every scenario's code.
+    d.add_argument("--scenario", default="").choices = ScenarioNames()
+    d.add_argument("--fresh", action="store_true", help="start a throw-away local cluster (stopped afterwards)")
+    d.add_argument("--dir", default="", help=f"cluster directory (default {DEFAULT_DIR}; --fresh: a new one)")
+    d.add_argument("--signers", type=int, default=3, help="--fresh: number of signers")
+    d.add_argument("--threshold", type=int, default=2, help="--fresh: threshold")
+    d.add_argument("--level", choices=["128", "112"], default="128", help="--fresh: security level")
+    d.add_argument("--key", default="", help="key id to drill (default: create one)")
+    d.add_argument("--signer", type=int, default=0, help="the signer to kill (default: the last)")
+    d.add_argument("--out", default="", help="report path (.json; the .md goes next to it)")
+    d.add_argument("--allow-wipe", action="store_true", help="let a wiping scenario run on a running cluster")
+    d.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="scenario option")
+    d.add_argument("--public-key", default="", help="verify: audit public key PEM (default D/coordinator/)")
+    d.add_argument("--audit-file", default="", help="verify: an audit export (default: from the cluster)")
+    d.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    d.set_defaults(func=command("coordinator.cli_drill", "cmd_drill"))
