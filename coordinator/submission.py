@@ -129,7 +129,9 @@ class Submission:
         body = new.body()
         if body is None:
             return self.lifecycle.block(row, undecodable, detail=f"fail closed: {undecodable}")
-        return self.lifecycle.advance(request_id, body=body)
+        # Another thread (the scheduler's first pass re-evaluates every open request) may have
+        # claimed it first: the caller still gets the outcome, not a snapshot in flight.
+        return self._settled(self.lifecycle.advance(request_id, body=body), wait)
 
     def _settled(self, row: RequestRecord, wait: float) -> RequestRecord:
         """A found-again request, once it is not being evaluated or signed (or `wait` ran out)."""

@@ -147,6 +147,51 @@ def test_bad_partial_signature_fails_the_request_naming_the_signer(
     assert service.store.count_ready(KEY_ID, (1, 2), (), 0) == 0
 
 
+def test_a_submit_whose_request_another_thread_claims_first_returns_the_outcome(
+    nodes: dict[int, SignerNode], tmp_path: Path
+) -> None:
+    """The scheduler's first pass re-evaluates every open request, so it can claim a request between
+    its creation and the submitting thread's own advance (seen in CI as a submit answering
+    `signing`). The submitter must still get the signed request, not a snapshot in flight."""
+    release = threading.Event()
+
+    class Slow(LocalSignerClient):
+        def partial_sign(
+            self,
+            key_id: str,
+            presignature_id: bytes,
+            tx: Eip1559Tx,
+            release_: Release,
+            attestations: Sequence[bytes] = (),
+        ) -> PartialSig:
+            release.wait(10)
+            return super().partial_sign(key_id, presignature_id, tx, release_, attestations)
+
+    clients = _clients(nodes)
+    clients[1] = Slow(nodes[1])
+    service = _service(tmp_path, clients)
+    lifecycle = service.submission.lifecycle
+    real_advance = lifecycle.advance
+
+    def claimed_by_another_thread_first(request_id: str, **kw: object) -> st.RequestRecord:
+        other = threading.Thread(target=real_advance, args=(request_id,))
+        other.start()
+        deadline = time.monotonic() + 10
+        while service.store.get_request(request_id).state != st.SIGNING:
+            assert time.monotonic() < deadline, "the other thread never claimed the request"
+            time.sleep(0.01)
+        threading.Timer(0.3, release.set).start()
+        try:
+            return real_advance(request_id, **kw)  # type: ignore[arg-type]  # loses the claim
+        finally:
+            other.join(10)
+
+    lifecycle.advance = claimed_by_another_thread_first  # type: ignore[method-assign]
+    row = service.sign_eth(KEY_ID, "idem-claimed", (), TX)
+    assert row.state == st.SIGNED, (row.state, row.error)
+    assert Account.recover_transaction(row.raw_tx) == row.from_address
+
+
 def test_too_few_live_signers_is_unavailable(nodes: dict[int, SignerNode], tmp_path: Path) -> None:
     clients = _clients(nodes)
     for p in (1, 2):
