@@ -20,7 +20,7 @@ from .errors import AlreadyExists, FailedPrecondition, InvalidRequest, NotFound
 from .governance import NoPolicy
 from .lifecycle import Lifecycle, in_flight
 from .request_encoding import NewRequest, body_hash, check_path, tx_to_json
-from .request_states import MAX_REQUEST_TTL
+from .request_states import MAX_REQUEST_TTL, SIGNING
 from .sessions import Sessions
 from .store import IdempotencyConflict, RequestRecord, Store
 from .store import NotFound as StoreNotFound
@@ -129,9 +129,13 @@ class Submission:
         body = new.body()
         if body is None:
             return self.lifecycle.block(row, undecodable, detail=f"fail closed: {undecodable}")
-        # Another thread (the scheduler's first pass re-evaluates every open request) may have
-        # claimed it first: the caller still gets the outcome, not a snapshot in flight.
-        return self._settled(self.lifecycle.advance(request_id, body=body), wait)
+        row = self.lifecycle.advance(request_id, body=body)
+        if row.state == SIGNING:
+            # Another thread (the scheduler's first pass re-evaluates every open request) claimed it
+            # first: the caller still gets the outcome. A request held (frozen, approvals missing,
+            # the key between epochs) is returned as it stands.
+            return self._settled(row, wait)
+        return row
 
     def _settled(self, row: RequestRecord, wait: float) -> RequestRecord:
         """A found-again request, once it is not being evaluated or signed (or `wait` ran out)."""

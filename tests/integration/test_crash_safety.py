@@ -367,6 +367,19 @@ def _old_committee_intact(root: Path, before: coordinator_pb2.Key, staged: dict[
     assert _epoch_logs(root, "epoch_adopted") == staged  # nobody adopted the new epoch
 
 
+def _reshare_killed(root: Path, key: coordinator_pb2.Key, party: int) -> tuple[coordinator_pb2.Key, dict[str, int]]:
+    """Kill `party` mid-reshare: the reshare fails naming it and the old committee stands
+    everywhere; the key as it was and the adoption counts before."""
+    before = _key_now(root, key.key_id)
+    adopted = _epoch_logs(root, "epoch_adopted")
+    reshare = _kill_mid_reshare(root, key, party)
+    assert reshare.result is None and reshare.error is not None
+    assert reshare.error.code() == grpc.StatusCode.UNAVAILABLE, reshare.error
+    assert f"signers [{party}] unreachable" in (reshare.error.details() or "")
+    _old_committee_intact(root, before, adopted)
+    return before, adopted
+
+
 @pytest.mark.slow(30)
 def test_kill_9_of_a_dealer_mid_reshare_leaves_the_old_committee_everywhere(
     live_cluster: cluster.ClusterInfo,
@@ -376,13 +389,7 @@ def test_kill_9_of_a_dealer_mid_reshare_leaves_the_old_committee_everywhere(
     tssctl: Callable[..., tuple[int, Any, str]],
 ) -> None:
     root = live_cluster.root
-    before = _key_now(root, key.key_id)
-    adopted = _epoch_logs(root, "epoch_adopted")
-    reshare = _kill_mid_reshare(root, key, 2)
-    assert reshare.result is None and reshare.error is not None
-    assert reshare.error.code() == grpc.StatusCode.UNAVAILABLE, reshare.error
-    assert "signers [2] unreachable" in (reshare.error.details() or "")
-    _old_committee_intact(root, before, adopted)
+    _reshare_killed(root, key, 2)
 
     cluster.restart_signer(root, 2)
     _signed(_submit(root, key), key, signed_rs)  # the old committee signs, under the same address
@@ -402,13 +409,7 @@ def test_kill_9_of_the_joiner_mid_reshare_then_a_retried_reshare_completes(
     tssctl: Callable[..., tuple[int, Any, str]],
 ) -> None:
     root = live_cluster.root
-    before = _key_now(root, key.key_id)
-    adopted = _epoch_logs(root, "epoch_adopted")
-    reshare = _kill_mid_reshare(root, key, 3)
-    assert reshare.result is None and reshare.error is not None
-    assert reshare.error.code() == grpc.StatusCode.UNAVAILABLE, reshare.error
-    assert "signers [3] unreachable" in (reshare.error.details() or "")
-    _old_committee_intact(root, before, adopted)
+    before, adopted = _reshare_killed(root, key, 3)
     _signed(_submit(root, key), key, signed_rs)  # {1, 2} of the old committee sign meanwhile
 
     cluster.restart_signer(root, 3)

@@ -20,7 +20,7 @@ import pytest
 from coincurve import PublicKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from structlog.testing import capture_logs
-from tsscustody.v1 import common_pb2, signer_pb2, signer_pb2_grpc
+from tsscustody.v1 import signer_pb2, signer_pb2_grpc
 
 from coordinator import certs
 from signer.chains.ethereum import Eip1559Tx
@@ -28,6 +28,7 @@ from signer.node import server as signer_server
 from signer.node import wire
 from signer.node.node import PartialSig, SignerNode
 from signer.node.tls import TlsFiles, channel_credentials
+from signer.node.wire_tx import tx_to_proto
 from signer.policy import (
     ALL_KEYS,
     Intent,
@@ -548,7 +549,7 @@ def test_grpc_refusals_are_failed_precondition_with_the_reason(tmp_path: Path) -
         request = signer_pb2.PartialSignRequest(
             key_id=KEY_ID,
             presignature_id=pid,
-            eth=signer_server_tx(tx),
+            eth=tx_to_proto(tx),  # as the coordinator sends it
             request_id=fields.request_id,
             initiator=fields.initiator,
             expires_at=fields.expires_at,
@@ -591,17 +592,3 @@ def test_grpc_refusals_are_failed_precondition_with_the_reason(tmp_path: Path) -
         channel.close()
         server.stop(grace=None).wait()
         node.close()
-
-
-def signer_server_tx(tx: Eip1559Tx) -> common_pb2.EthTransaction:
-    """The protobuf form of a transaction, as the coordinator sends it."""
-    return common_pb2.EthTransaction(
-        chain_id=tx.chain_id,
-        nonce=tx.nonce,
-        max_priority_fee_per_gas=str(tx.max_priority_fee_per_gas),
-        max_fee_per_gas=str(tx.max_fee_per_gas),
-        gas_limit=tx.gas_limit,
-        to=tx.to,
-        value=str(tx.value),
-        data=tx.data,
-    )
