@@ -141,10 +141,10 @@ class KeyOrder:
     dealers: tuple[int, ...] = ()
     signatures: tuple[Endorsement, ...] = ()
 
-    def message(self) -> bytes:
-        """What each admin signs."""
-        return encode(
-            KEY_ORDER_TAG,
+    def _fields(self) -> tuple[Value, ...]:
+        """Every field but the signatures, in wire order: one list for what is signed and what is
+        sent, so no field can travel unsigned."""
+        return (
             self.operation,
             self.key_id,
             self.from_epoch,
@@ -154,6 +154,10 @@ class KeyOrder:
             self.issued_at,
             self.expires_at,
         )
+
+    def message(self) -> bytes:
+        """What each admin signs."""
+        return encode(KEY_ORDER_TAG, *self._fields())
 
     def signed(self, key: Ed25519PrivateKey, admin_id: str) -> KeyOrder:
         """This order with one more admin signature."""
@@ -161,18 +165,7 @@ class KeyOrder:
 
     def to_bytes(self) -> bytes:
         """Wire form."""
-        return encode(
-            KEY_ORDER_TAG + "/wire",
-            self.operation,
-            self.key_id,
-            self.from_epoch,
-            list(self.parties),
-            self.threshold,
-            list(self.dealers),
-            self.issued_at,
-            self.expires_at,
-            endorsements_value(self.signatures),
-        )
+        return encode(KEY_ORDER_TAG + "/wire", *self._fields(), endorsements_value(self.signatures))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> KeyOrder:
