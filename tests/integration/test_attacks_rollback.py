@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 from eth_account import Account
 from tsscustody.v1 import coordinator_pb2
@@ -87,6 +88,8 @@ def test_restoring_a_signers_data_directory_never_repeats_r(
         cluster.restart_signer(root, 3)
 
     # The attack: put the old copy back while signer 2 is stopped, start it again, sign again.
+    # Signer 3 is stopped again so that the first set after the restore is {1, 2}: signer 1 saw
+    # signer 2's newer ledger (signer 3 was down then and could not notice the rollback).
     boot_before = signer2.status().boot_id
     cluster.stop_process(cluster.ClusterInfo.load(root).pids["signer-2"])
     shutil.rmtree(store)
@@ -94,7 +97,15 @@ def test_restoring_a_signers_data_directory_never_repeats_r(
     cluster.restart_signer(root, 2)
     status = signer2.status()
     assert status.boot_id != boot_before and status.presignatures.get(key.key_id, 0) == 0
-    signed(2)
+    cluster.stop_process(cluster.ClusterInfo.load(root).pids["signer-3"])
+    try:
+        # Signer 1 names the rollback when it presigns with the restored signer; the restored
+        # signer then saturates its windowed limits and refuses, so {1, 2} alone cannot sign.
+        with pytest.raises(grpc.RpcError, match="ledger_saturated"):
+            signed(2)
+    finally:
+        cluster.restart_signer(root, 3)
+    signed(2)  # ... and {1, 3} signs it
     signed(3)
     assert len(set(rs)) == len(rs) == 4, "two signatures share r: the key would follow"
     # Signer 1 named the restored signer when it attested a ledger older than before; the restored
