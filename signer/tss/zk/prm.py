@@ -17,7 +17,7 @@ import gmpy2
 
 from ..encoding import Decoded, Value, as_int, as_list
 from ..errors import InvalidInput
-from ..modarith import crt, inverse, powmod_public, powmod_secret
+from ..modarith import crt, inverse, powmod_fixed_base, powmod_secret
 from ..params import SecurityLevel
 from ..ring_pedersen import RingPedersenParams, RingPedersenSecret
 from ..rng import Rng
@@ -93,6 +93,6 @@ def verify(transcript: Transcript, stmt: Statement, proof: Proof, *, level: Secu
     for z_i in proof.z:
         require(0 <= z_i < n, NAME, "z_range")
     e = _challenge(transcript, stmt, proof.A, level.m)
-    for A_i, z_i, e_i in zip(proof.A, proof.z, e, strict=True):
+    for A_i, t_z, e_i in zip(proof.A, powmod_fixed_base(rp.t, proof.z, n), e, strict=True):
         rhs = A_i * rp.s % n if e_i else A_i
-        require(powmod_public(rp.t, z_i, n) == rhs, NAME, "equation")
+        require(t_z == rhs, NAME, "equation")

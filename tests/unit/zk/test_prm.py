@@ -182,7 +182,7 @@ def test_out_of_range_rejected_before_exponentiation(
     monkeypatch: pytest.MonkeyPatch, field: str, value: int, check: str
 ) -> None:
     stmt, proof = _honest(L)
-    monkeypatch.setattr(prm, "powmod_public", _boom)
+    monkeypatch.setattr(prm, "powmod_fixed_base", _boom)
     values: tuple[int, ...] = getattr(proof, field)
     bad = dataclasses.replace(proof, **{field: _set(values, L.m - 1, value)})
     assert _check_of(stmt, bad) == check
