@@ -41,12 +41,11 @@ class TlsFiles:
 
 
 def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
-    """Server credentials that require a client certificate signed by our CA."""
-    return grpc.ssl_server_credentials(
-        [(files.key.read_bytes(), files.cert.read_bytes())],
-        root_certificates=files.ca.read_bytes(),
-        require_client_auth=True,
-    )
+    """Server credentials that require a client certificate signed by our CA and take up rotated
+    files at the next handshake, without a restart (tls_reload.py)."""
+    from .tls_reload import reloading_server_credentials
+
+    return reloading_server_credentials(files)[0]
 
 
 def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:

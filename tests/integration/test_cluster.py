@@ -137,3 +137,36 @@ def test_logs_are_json_and_never_contain_secrets(live_cluster: cluster.ClusterIn
             for rendering in (str(secret), f"{secret:x}", f"{secret:064x}"):
                 assert rendering not in text
         assert node.identity.to_bytes().hex() not in text
+
+
+def _presented(address: str, tls: TlsFiles) -> str:
+    """SHA-256 of the certificate a server presents on a new TLS handshake."""
+    import hashlib
+    import socket
+    import ssl
+
+    host, port = address.rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=str(tls.ca))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(tls.cert), str(tls.key))
+    ctx.set_alpn_protocols(["h2"])
+    with socket.create_connection((host, int(port)), timeout=10) as raw, ctx.wrap_socket(raw) as conn:
+        der = conn.getpeercert(binary_form=True)
+    assert der is not None
+    return hashlib.sha256(der).hexdigest()
+
+
+def test_rotated_certificates_are_served_without_a_restart(
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key
+) -> None:
+    cdir = live_cluster.root / "certs"
+    operator = live_cluster.client_tls("operator")
+    pids = dict(cluster.ClusterInfo.load(live_cluster.root).pids)
+    for name, address in (("signer-1", live_cluster.signers[1]), ("coordinator", live_cluster.coordinator)):
+        before = _presented(address, operator)
+        new = certs.fingerprint(certs.rotate(cdir, name))
+        assert _presented(address, operator) == new != before, f"{name} still presents its old certificate"
+    assert cluster.ClusterInfo.load(live_cluster.root).pids == pids  # nothing was restarted
+    req = _sign(live_cluster, key.key_id, 11)  # a new client handshake with the rotated coordinator
+    assert req.state == "signed", req.error
+    assert "tls_reloaded" in log_text(live_cluster.root)

@@ -61,6 +61,7 @@ COMMANDS = (
     "recovery",
     "backup",
     "drill",
+    "certs",
     "demo",
 )
 
