@@ -115,10 +115,15 @@ class SessionAborted(SessionFailed):
 
 
 class SignerUnreachable(SessionFailed):
-    """Signers that did not answer in time."""
+    """Signers that did not answer in time; `timed_out` names those whose call reached its deadline
+    (the connection worked: a hung or overloaded signer, backed off like a fault) rather than
+    failing to connect (down: its health probe tells when it is back)."""
 
-    def __init__(self, session_id: bytes, protocol: str, parties: Sequence[int], detail: str = "") -> None:
+    def __init__(
+        self, session_id: bytes, protocol: str, parties: Sequence[int], detail: str = "", timed_out: Sequence[int] = ()
+    ) -> None:
         self.parties = tuple(sorted(parties))
+        self.timed_out = tuple(sorted(timed_out))
         super().__init__(
             session_id, protocol, f"signers {list(self.parties)} unreachable{': ' + detail if detail else ''}"
         )
@@ -209,7 +214,9 @@ def raise_for_failures(session_id: bytes, protocol: str, failed: Mapping[int, Si
         raise SessionAborted(session_id, protocol, aborted)
     down = [p for p, e in failed.items() if isinstance(e, SignerUnavailable)]
     if down:
-        raise SignerUnreachable(session_id, protocol, down, "; ".join(failed[p].message for p in sorted(down)))
+        slow = [p for p in down if failed[p].message.startswith("DEADLINE_EXCEEDED")]  # signer_client: "CODE: ..."
+        detail = "; ".join(failed[p].message for p in sorted(down))
+        raise SignerUnreachable(session_id, protocol, down, detail, timed_out=slow)
     faulty = [p for p, e in failed.items() if degraded(e)]
     raise SignerRefused(session_id, protocol, {p: e.message for p, e in failed.items()}, faulty)
 

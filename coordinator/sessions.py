@@ -113,8 +113,13 @@ class Sessions:
                 blame=exc.blames,
             )
             if isinstance(exc, relay.SignerUnreachable):
+                # A signer that connects but lets its rounds run past their deadline passes its health
+                # probe: only a backoff keeps every request from waiting a round deadline on it again.
                 for p in exc.parties:
-                    self.health.mark(p, False)
+                    if p in exc.timed_out:
+                        self.health.fault(p, f"{protocol} round past its deadline")
+                    else:
+                        self.health.mark(p, False)
             if isinstance(exc, relay.SignerRefused):
                 for p in exc.degraded:
                     self.health.fault(p, exc.errors[p])

@@ -244,12 +244,6 @@ class _StalledSessions(LocalSignerClient):
         raise SignerUnavailable(self.party, "DEADLINE_EXCEEDED: Deadline Exceeded")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by the crash tests, not fixed: a presign past its deadline only marks the signer down "
-    "(Sessions.run), it is not backed off like a PartialSign fault, so once its health probe passes "
-    "every request tries it again and waits a round deadline (30 s) per set that includes it",
-)
 def test_a_signer_whose_presign_rounds_time_out_is_backed_off_though_its_probe_passes(
     nodes: dict[int, SignerNode], tmp_path: Path
 ) -> None:
