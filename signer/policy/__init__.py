@@ -33,8 +33,9 @@ from .change import CHANGE_KINDS, Governed, PolicyChange, parse_change
 from .document import PolicyDocument
 from .engine import Decision, check_release, demo_policy, evaluate, quorum_time
 from .errors import PolicyError
+from .evm_intent import intent_from_eip1559
 from .freeze import ALL_KEYS, FreezeOrder, FreezeState, UnfreezeOrder, sign_freeze
-from .intent import Intent, canonical_destination, intent_from_eip1559
+from .intent import Intent, canonical_destination
 from .key_order import REFRESH, RESHARE, KeyOperations, KeyOrder, key_order
 from .kinds import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL, check_kind, check_kind_rule
 from .limits import Ledger, LedgerView, charges, check_limits

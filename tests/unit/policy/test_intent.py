@@ -6,7 +6,8 @@ import pytest
 
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import Intent, PolicyError, intent_from_eip1559
-from signer.policy.intent import decode_eip1559, describe_calldata, format_amount
+from signer.policy.evm_intent import decode_eip1559
+from signer.policy.intent import describe_calldata, format_amount
 from tests.unit.policy.support import ALLOWED, ETH, T0, TX, addr, intent
 
 TOKEN = addr(40)
