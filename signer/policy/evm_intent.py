@@ -1,35 +1,71 @@
 """Decoding an EVM transaction body into the intent the policy judges.
 
 A signer never trusts an intent it is handed: it rebuilds it from the transaction body
-(`intent_from_eip1559`) and compares digests. Fail closed: a transaction whose asset, amount or
-destination cannot be decoded raises `PolicyError("undecodable_transaction")`.
+(`intent_from_eip1559`) with its own policy's registry (assets.py) and compares digests.
+
+What the body is, fail closed at each step:
+  network `eip155:<chain id>` not registered -> `unknown_network`;
+  no calldata -> a transfer of the network's native asset to `to`;
+  ERC-20 `transfer` / `transferFrom` / `approve` / `increaseAllowance` calldata (signer/chains/erc20.py)
+  to a registered token -> that call, with the real recipient (or spender) and amount; to a
+  contract the registry does not list -> `unknown_asset`; with native value attached or with
+  malformed arguments -> `undecodable_transaction`;
+  any other calldata -> a `call` to the contract when the request kind is `contract_call`
+  (a rule must name the contract and selector), else `undecodable_transaction`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 
-from signer.chains.ethereum import Eip1559Tx, to_checksum
+from signer.chains.erc20 import decode_token_call
+from signer.chains.ethereum import Eip1559Tx, TxError
 
+from .assets import DEFAULT_ASSETS, AssetRegistry
 from .errors import PolicyError
-from .intent import _ERC20_TRANSFER, Intent, canonical_address
+from .intent import CALL, TRANSFER, Intent, canonical_address
+from .kinds import CONTRACT_CALL, WITHDRAWAL
 
 
-def decode_eip1559(tx: Eip1559Tx, tokens: Mapping[str, str] | None = None) -> tuple[str, int, str]:
-    """(asset, amount, destination) of a plain ETH transfer or an ERC-20 `transfer` to a known token.
+@dataclass(frozen=True, slots=True)
+class DecodedTx:
+    """What an EVM body does, in the intent's terms (see `Intent`)."""
 
-    Anything else (another call, value attached to a token call, an unknown contract) is
-    undecodable and refused: the policy cannot judge what it cannot read.
-    """
+    asset: str
+    amount: int
+    destination: str
+    call: str
+    fee_asset: str
+    contract: str = ""
+    source: str = ""
+
+
+def decode_eip1559(tx: Eip1559Tx, assets: AssetRegistry = DEFAULT_ASSETS, kind: str = WITHDRAWAL) -> DecodedTx:
+    """The decoded call of `tx` under the registry `assets`, for a request of `kind`; raises
+    `PolicyError` with `unknown_network`, `unknown_asset` or `undecodable_transaction`."""
+    network_id = f"eip155:{tx.chain_id}"
+    network = assets.network(network_id)
+    if network is None:
+        raise PolicyError("unknown_network", f"{network_id} is not in the policy's network registry")
+    native = network.native
+    to = canonical_address(tx.to)
     if not tx.data:
-        return "ETH", tx.value, canonical_address(tx.to)
-    token = {canonical_address(k): v for k, v in (tokens or {}).items()}.get(canonical_address(tx.to))
-    data = tx.data
-    if token is None or tx.value != 0 or len(data) != 68 or data[:4] != _ERC20_TRANSFER:
-        raise PolicyError("undecodable_transaction", "not a plain transfer or a known ERC-20 transfer")
-    if data[4:16] != bytes(12):
-        raise PolicyError("undecodable_transaction", "recipient word is not an address")
-    return token, int.from_bytes(data[36:68], "big"), to_checksum(data[16:36].hex())
+        return DecodedTx(native, tx.value, to, TRANSFER, native)
+    try:
+        token_call = decode_token_call(tx.data)
+    except TxError as exc:
+        raise PolicyError("undecodable_transaction", str(exc)) from None
+    token = assets.token(network_id, to)
+    if token_call is not None and (token is not None or kind != CONTRACT_CALL):
+        if token is None:
+            raise PolicyError("unknown_asset", f"{to} is not a registered token on {network_id}")
+        if tx.value != 0:
+            raise PolicyError("undecodable_transaction", "native value attached to a token call")
+        c = token_call
+        return DecodedTx(token.symbol, c.amount, c.party, c.method, native, contract=to, source=c.owner)
+    if kind != CONTRACT_CALL:
+        raise PolicyError("undecodable_transaction", "not a plain transfer or a known ERC-20 call")
+    return DecodedTx(native, tx.value, to, CALL, native, contract=to)
 
 
 def intent_from_eip1559(
@@ -41,15 +77,17 @@ def intent_from_eip1559(
     policy_hash: bytes,
     expires_at: int,
     initiator: str = "",
-    tokens: Mapping[str, str] | None = None,
+    assets: AssetRegistry = DEFAULT_ASSETS,
+    kind: str = WITHDRAWAL,
 ) -> Intent:
-    """The intent of an EIP-1559 transaction: chain `eip155:<id>`, the body's fields and its signing digest."""
-    asset, amount, destination = decode_eip1559(tx, tokens)
+    """The intent of an EIP-1559 transaction: chain `eip155:<id>`, the decoded call under the
+    registry `assets` (that of the policy `policy_hash` names), the body's fields and its signing digest."""
+    d = decode_eip1559(tx, assets, kind)
     return Intent(
         chain=f"eip155:{tx.chain_id}",
-        asset=asset,
-        amount=amount,
-        destination=destination,
+        asset=d.asset,
+        amount=d.amount,
+        destination=d.destination,
         key_id=key_id,
         path=path,
         request_id=request_id,
@@ -62,4 +100,8 @@ def intent_from_eip1559(
         data=tx.data,
         tx_digest=tx.signing_digest(),
         initiator=initiator,
+        call=d.call,
+        fee_asset=d.fee_asset,
+        contract=d.contract,
+        source=d.source,
     )

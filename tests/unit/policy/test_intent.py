@@ -8,7 +8,7 @@ from signer.chains.ethereum import Eip1559Tx
 from signer.policy import Intent, PolicyError, intent_from_eip1559
 from signer.policy.evm_intent import decode_eip1559
 from signer.policy.intent import describe_calldata, format_amount
-from tests.unit.policy.support import ALLOWED, ETH, T0, TX, addr, intent
+from tests.unit.policy.support import ALLOWED, ASSETS, ETH, T0, TX, addr, intent
 
 TOKEN = addr(40)
 
@@ -50,6 +50,10 @@ def _meta(i: Intent) -> dict[str, object]:
         ("max_priority_fee_per_gas", 2 * 10**9),
         ("data", b"\x00"),
         ("tx_digest", bytes(32)),
+        ("call", "transfer_from"),
+        ("fee_asset", "POL"),
+        ("contract", addr(40)),
+        ("source", addr(9)),
     ],
 )
 def test_digest_covers_every_field(field: str, value: object) -> None:
@@ -131,7 +135,7 @@ def test_calldata_is_shown_decoded_or_truncated_with_its_length() -> None:
     assert shown.startswith("0x" + long[:64].hex() + "...") and shown.endswith("(100 bytes)")
     assert describe_calldata(bytes.fromhex("deadbeef")) == "0xdeadbeef (4 bytes)"
     recipient_tx = _tx(to=TOKEN, value=0, data=_transfer(recipient, 250), gas_limit=60000)
-    text = intent_from_eip1559(recipient_tx, tokens={TOKEN: "USDC"}, **_meta(intent())).describe()  # type: ignore[arg-type]
+    text = intent_from_eip1559(recipient_tx, assets=ASSETS, **_meta(intent())).describe()  # type: ignore[arg-type]
     assert f"ERC-20 transfer(to={recipient}, amount=250)" in text
 
 
@@ -154,10 +158,11 @@ def test_erc20_transfer_decoded_only_for_known_tokens() -> None:
     recipient = addr(11)
     data = _transfer(recipient, 250 * 10**6)
     tx = _tx(to=TOKEN, value=0, data=data, gas_limit=60000)
-    assert decode_eip1559(tx, {TOKEN.lower(): "USDC"}) == ("USDC", 250 * 10**6, recipient)
+    d = decode_eip1559(tx, ASSETS)
+    assert (d.asset, d.amount, d.destination, d.contract) == ("USDC", 250 * 10**6, recipient, TOKEN)
     with pytest.raises(PolicyError) as exc:
-        decode_eip1559(tx, {})
-    assert exc.value.reason == "undecodable_transaction"
+        decode_eip1559(tx)  # the default registry lists no token
+    assert exc.value.reason == "unknown_asset"
 
 
 @pytest.mark.parametrize(
@@ -171,5 +176,5 @@ def test_erc20_transfer_decoded_only_for_known_tokens() -> None:
 )
 def test_undecodable_transactions_fail_closed(data: bytes, value: int) -> None:
     with pytest.raises(PolicyError) as exc:
-        intent_from_eip1559(_tx(to=TOKEN, value=value, data=data), tokens={TOKEN: "USDC"}, **_meta(intent()))  # type: ignore[arg-type]
+        intent_from_eip1559(_tx(to=TOKEN, value=value, data=data), assets=ASSETS, **_meta(intent()))  # type: ignore[arg-type]
     assert exc.value.reason == "undecodable_transaction"
