@@ -33,7 +33,7 @@ from .assets import check_registered
 from .document import PolicyDocument
 from .errors import PolicyError
 from .freeze import FreezeState
-from .intent import CALL, Intent, canonical_destination
+from .intent import CALL, TRANSFER, Intent, canonical_destination
 from .kinds import WITHDRAWAL, check_kind_rule
 from .limits import LedgerView, check_limits, is_approval
 from .rules import (
@@ -115,8 +115,10 @@ def fee_over_cap(fees: FeeRule, action: Action, intent: Intent) -> str | None:
         return "fee_exceeded" if fee > action.fee_cap else None
     if fee > fees.max_fee:
         return "fee_exceeded"
-    # Relative only when fee and amount are in one asset; a token transfer has no common unit.
-    if fees.max_fee_bps is not None and intent.asset == fees.asset and fee * BPS > intent.amount * fees.max_fee_bps:
+    # Relative only for a transfer whose amount is in the fee asset: a token transfer has no common
+    # unit with its fee, and a contract call's value is not what it is for.
+    relative = fees.max_fee_bps is not None and intent.call == TRANSFER and intent.asset == fees.asset
+    if relative and fee * BPS > intent.amount * (fees.max_fee_bps or 0):
         return "fee_exceeded_relative"
     return None
 
