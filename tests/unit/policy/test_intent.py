@@ -178,3 +178,19 @@ def test_undecodable_transactions_fail_closed(data: bytes, value: int) -> None:
     with pytest.raises(PolicyError) as exc:
         intent_from_eip1559(_tx(to=TOKEN, value=value, data=data), assets=ASSETS, **_meta(intent()))  # type: ignore[arg-type]
     assert exc.value.reason == "undecodable_transaction"
+
+
+def test_call_fields_round_trip_and_are_shown() -> None:
+    plain = intent()
+    assert Intent.from_bytes(plain.to_bytes()) == plain
+    pulled = intent(asset="USDC", amount=5 * 10**6, call="transfer_from", contract=TOKEN, source=addr(9))
+    assert Intent.from_bytes(pulled.to_bytes()) == pulled
+    assert len(pulled.to_bytes()) > len(plain.to_bytes())
+    text = pulled.describe({"USDC": 6, "ETH": 18})
+    assert text.startswith("Send 5 USDC (5000000 base units) on eip155:1")
+    assert f"token       {TOKEN}" in text and f"debiting    {addr(9)} (transferFrom)" in text
+    allowance = intent(asset="USDC", amount=2**256 - 1, call="approve", contract=TOKEN, destination=addr(9))
+    assert allowance.describe().startswith(f"Approve spender {addr(9)} for {2**256 - 1} base units of USDC")
+    with pytest.raises(PolicyError) as exc:
+        intent(call="mint")
+    assert exc.value.reason == "intent_malformed"
