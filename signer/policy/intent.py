@@ -158,8 +158,8 @@ class Intent:
                 raise DecodeError(f"expected a {INTENT_TAG!r} message with {ARITIES} fields")
             f = f[1:]
             ext = as_list(f[INTENT_FIELDS]) if len(f) > INTENT_FIELDS else list(EXTENSION.values())
-            if len(ext) != len(EXTENSION):
-                raise DecodeError("intent extension has the wrong number of fields")
+            if len(ext) != len(EXTENSION) or (len(f) > INTENT_FIELDS and ext == list(EXTENSION.values())):
+                raise DecodeError("intent extension has the wrong number of fields or is not canonical")
             path = tuple(as_int(i) for i in as_list(f[5]))
             return cls(
                 chain=as_str(f[0]),

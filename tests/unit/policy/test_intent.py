@@ -7,7 +7,8 @@ import pytest
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import Intent, PolicyError, intent_from_eip1559
 from signer.policy.evm_intent import decode_eip1559
-from signer.policy.intent import describe_calldata, format_amount
+from signer.policy.intent import INTENT_TAG, describe_calldata, format_amount
+from signer.tss.encoding import encode
 from tests.unit.policy.support import ALLOWED, ASSETS, ETH, T0, TX, addr, intent
 
 TOKEN = addr(40)
@@ -193,4 +194,9 @@ def test_call_fields_round_trip_and_are_shown() -> None:
     assert allowance.describe().startswith(f"Approve spender {addr(9)} for {2**256 - 1} base units of USDC")
     with pytest.raises(PolicyError) as exc:
         intent(call="mint")
+    assert exc.value.reason == "intent_malformed"
+    # One wire form per intent: an extension holding only the defaults is refused.
+    padded = encode(INTENT_TAG, *plain._values(), ["transfer", "ETH", "", ""])
+    with pytest.raises(PolicyError) as exc:
+        Intent.from_bytes(padded)
     assert exc.value.reason == "intent_malformed"
