@@ -24,12 +24,11 @@ from signer.chains.ethereum import TxError, parse_address, to_checksum
 from signer.tss.encoding import Value
 
 from .errors import PolicyError
-from .intent import CALL, Intent
+from .intent import CALL, MAX_DECIMALS, Intent
 from .rules import malformed
 
 _CAIP2 = re.compile(r"^[-a-z0-9]{3,8}:[-_a-zA-Z0-9]{1,32}$")
 _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,15}$")
-MAX_DECIMALS = 36
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +65,7 @@ class AssetRegistry:
 
     def __post_init__(self) -> None:
         nets = tuple(sorted(self.networks, key=lambda n: n.network_id))
-        assets = tuple(
-            sorted((_canonical(a) for a in self.assets), key=lambda a: (a.network, a.contract, a.symbol))
-        )
+        assets = tuple(sorted((_canonical(a) for a in self.assets), key=lambda a: (a.network, a.contract, a.symbol)))
         object.__setattr__(self, "networks", nets)
         object.__setattr__(self, "assets", assets)
         _validate(self)
@@ -125,8 +122,11 @@ def check_registered(registry: AssetRegistry, intent: Intent) -> None:
         asset = registry.token(intent.chain, intent.contract)
     else:
         asset = registry.native(intent.chain)
-    if asset is None or asset.symbol != intent.asset:
+    native = registry.native(intent.chain)
+    if asset is None or asset.symbol != intent.asset or native is None:
         raise PolicyError("unknown_asset", f"{intent.asset} is not registered on {intent.chain}")
+    if (intent.decimals, intent.fee_decimals) != (asset.decimals, native.decimals):
+        raise PolicyError("unknown_asset", f"{intent.asset} is registered with other decimals")
 
 
 def _canonical(a: Asset) -> Asset:

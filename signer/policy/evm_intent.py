@@ -38,6 +38,8 @@ class DecodedTx:
     fee_asset: str
     contract: str = ""
     source: str = ""
+    decimals: int = 18
+    fee_decimals: int = 18
 
 
 def decode_eip1559(tx: Eip1559Tx, assets: AssetRegistry = DEFAULT_ASSETS, kind: str = WITHDRAWAL) -> DecodedTx:
@@ -47,10 +49,13 @@ def decode_eip1559(tx: Eip1559Tx, assets: AssetRegistry = DEFAULT_ASSETS, kind: 
     network = assets.network(network_id)
     if network is None:
         raise PolicyError("unknown_network", f"{network_id} is not in the policy's network registry")
-    native = network.native
+    coin = assets.native(network_id)
+    if coin is None:  # never: a registered network has its native asset (assets.py)
+        raise PolicyError("unknown_asset", f"{network_id} has no native asset")
+    native, places = coin.symbol, coin.decimals
     to = canonical_address(tx.to)
     if not tx.data:
-        return DecodedTx(native, tx.value, to, TRANSFER, native)
+        return DecodedTx(native, tx.value, to, TRANSFER, native, decimals=places, fee_decimals=places)
     try:
         token_call = decode_token_call(tx.data)
     except TxError as exc:
@@ -62,10 +67,10 @@ def decode_eip1559(tx: Eip1559Tx, assets: AssetRegistry = DEFAULT_ASSETS, kind: 
         if tx.value != 0:
             raise PolicyError("undecodable_transaction", "native value attached to a token call")
         c = token_call
-        return DecodedTx(token.symbol, c.amount, c.party, c.method, native, contract=to, source=c.owner)
+        return DecodedTx(token.symbol, c.amount, c.party, c.method, native, to, c.owner, token.decimals, places)
     if kind != CONTRACT_CALL:
         raise PolicyError("undecodable_transaction", "not a plain transfer or a known ERC-20 call")
-    return DecodedTx(native, tx.value, to, CALL, native, contract=to)
+    return DecodedTx(native, tx.value, to, CALL, native, contract=to, decimals=places, fee_decimals=places)
 
 
 def intent_from_eip1559(
@@ -104,4 +109,6 @@ def intent_from_eip1559(
         fee_asset=d.fee_asset,
         contract=d.contract,
         source=d.source,
+        decimals=d.decimals,
+        fee_decimals=d.fee_decimals,
     )

@@ -36,7 +36,16 @@ TRANSFER_FROM, APPROVE, INCREASE_ALLOWANCE, CALL = "transfer_from", "approve", "
 CALLS = (TRANSFER, TRANSFER_FROM, APPROVE, INCREASE_ALLOWANCE, CALL)
 """What the transaction does: a transfer (native coin or ERC-20 `transfer`), an ERC-20
 `transferFrom`, `approve` or `increaseAllowance`, or another contract call."""
-EXTENSION: Mapping[str, str] = {"call": TRANSFER, "fee_asset": "ETH", "contract": "", "source": ""}
+EXTENSION: Mapping[str, str | int] = {
+    "call": TRANSFER,
+    "fee_asset": "ETH",
+    "contract": "",
+    "source": "",
+    "decimals": 18,
+    "fee_decimals": 18,
+}
+"""The fields after `initiator`, with the values of a plain ETH transfer (encoded only when they differ)."""
+MAX_DECIMALS = 36
 
 
 def canonical_destination(chain: str, destination: str) -> str:
@@ -87,10 +96,23 @@ class Intent:
     fee_asset: str = "ETH"
     contract: str = ""
     source: str = ""
+    decimals: int = 18
+    fee_decimals: int = 18
     _digest: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("chain", "asset", "destination", "key_id", "request_id", "initiator", *EXTENSION):
+        for name in (
+            "chain",
+            "asset",
+            "destination",
+            "key_id",
+            "request_id",
+            "initiator",
+            "call",
+            "fee_asset",
+            "contract",
+            "source",
+        ):
             if not isinstance(getattr(self, name), str):
                 raise PolicyError("intent_malformed", f"{name} must be text")
         for name in ("amount", "expires_at", "nonce", "gas_limit", "max_fee_per_gas", "max_priority_fee_per_gas"):
@@ -107,6 +129,9 @@ class Intent:
             raise PolicyError("intent_malformed", "tx_digest must be 32 bytes and data bytes")
         if self.call not in CALLS:
             raise PolicyError("intent_malformed", f"call must be one of {CALLS}")
+        for d in (self.decimals, self.fee_decimals):
+            if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= MAX_DECIMALS:
+                raise PolicyError("intent_malformed", f"decimals must be in [0, {MAX_DECIMALS}]")
         object.__setattr__(self, "_digest", hashlib.sha256(self.to_bytes()).digest())
 
     @property
@@ -138,7 +163,7 @@ class Intent:
     def _extension(self) -> list[Value]:
         # Appended only when some field differs from a plain ETH transfer, so the wire form and
         # digest of every such intent are what they were before these fields existed.
-        values = [getattr(self, name) for name in EXTENSION]
+        values: list[Value] = [getattr(self, name) for name in EXTENSION]
         return [] if values == list(EXTENSION.values()) else [values]
 
     def digest(self) -> bytes:
@@ -178,13 +203,21 @@ class Intent:
                 data=as_bytes(f[13]),
                 tx_digest=as_bytes(f[14]),
                 initiator=as_str(f[15]),
-                **{name: as_str(v) for name, v in zip(EXTENSION, ext, strict=True)},
+                call=as_str(ext[0]),
+                fee_asset=as_str(ext[1]),
+                contract=as_str(ext[2]),
+                source=as_str(ext[3]),
+                decimals=as_int(ext[4]),
+                fee_decimals=as_int(ext[5]),
             )
         except DecodeError as exc:
             raise PolicyError("intent_malformed", str(exc)) from None
 
-    def describe(self, decimals: Mapping[str, int] = DEFAULT_DECIMALS) -> str:
-        """The decoded intent as officers see it before approving."""
+    def describe(self, decimals: Mapping[str, int] | None = None) -> str:
+        """The decoded intent as officers see it before approving (amounts with the intent's own
+        decimals, from the registry it was decoded under, unless `decimals` is given)."""
+        if decimals is None:
+            decimals = {self.fee_asset: self.fee_decimals, self.asset: self.decimals}
         fee = self.fee_asset
         path = "m" + "".join(f"/{i}" for i in self.path)
         expires = datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -141,9 +141,9 @@ FEE = TX.max_fee_per_gas * TX.gas_limit  # the worst-case fee of `intent()`: 0.0
 def intent(doc: PolicyDocument | None = None, /, **changes: object) -> Intent:
     """A 1 ETH withdrawal (TX: nonce 7, 21000 gas at most 50 gwei) to ALLOWED from key `hot`,
     valid for an hour after T0. `changes` replace fields without recomputing `tx_digest`; an
-    `asset` in TOKENS gets its contract."""
+    `asset` in TOKENS gets its contract and decimals."""
     if changes.get("asset") in TOKENS and "contract" not in changes:
-        changes["contract"] = TOKENS[str(changes["asset"])][0]
+        changes["contract"], changes["decimals"] = TOKENS[str(changes["asset"])]
     base = Intent(
         chain="eip155:1",
         asset="ETH",

@@ -139,6 +139,8 @@ def test_check_registered_fails_closed() -> None:
         (intent(asset="POL"), "unknown_asset"),
         (intent(fee_asset="POL"), "unknown_asset"),
         (intent(asset="USDC", contract=TOKENS["DOGE"][0]), "unknown_asset"),
+        (intent(asset="USDC", contract=USDC, decimals=18), "unknown_asset"),
+        (intent(fee_decimals=9), "unknown_asset"),
     ]
     for i, reason in cases:
         with pytest.raises(PolicyError) as exc:

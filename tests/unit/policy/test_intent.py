@@ -55,6 +55,8 @@ def _meta(i: Intent) -> dict[str, object]:
         ("fee_asset", "POL"),
         ("contract", addr(40)),
         ("source", addr(9)),
+        ("decimals", 6),
+        ("fee_decimals", 9),
     ],
 )
 def test_digest_covers_every_field(field: str, value: object) -> None:
@@ -184,14 +186,14 @@ def test_undecodable_transactions_fail_closed(data: bytes, value: int) -> None:
 def test_call_fields_round_trip_and_are_shown() -> None:
     plain = intent()
     assert Intent.from_bytes(plain.to_bytes()) == plain
-    pulled = intent(asset="USDC", amount=5 * 10**6, call="transfer_from", contract=TOKEN, source=addr(9))
+    pulled = intent(asset="USDC", amount=5 * 10**6, call="transfer_from", contract=TOKEN, source=addr(9), decimals=6)
     assert Intent.from_bytes(pulled.to_bytes()) == pulled
     assert len(pulled.to_bytes()) > len(plain.to_bytes())
-    text = pulled.describe({"USDC": 6, "ETH": 18})
+    text = pulled.describe()  # with the intent's own decimals
     assert text.startswith("Send 5 USDC (5000000 base units) on eip155:1")
     assert f"token       {TOKEN}" in text and f"debiting    {addr(9)} (transferFrom)" in text
     allowance = intent(asset="USDC", amount=2**256 - 1, call="approve", contract=TOKEN, destination=addr(9))
-    assert allowance.describe().startswith(f"Approve spender {addr(9)} for {2**256 - 1} base units of USDC")
+    assert allowance.describe({"ETH": 18}).startswith(f"Approve spender {addr(9)} for {2**256 - 1} base units of USDC")
     with pytest.raises(PolicyError) as exc:
         intent(call="mint")
     assert exc.value.reason == "intent_malformed"
