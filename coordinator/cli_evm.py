@@ -6,7 +6,9 @@ asset (`--asset USDC`, default the network's native coin) are looked up in the r
 policy the coordinator has in force (GetGovernance), so the backend builds what the signers will
 decode. `--amount 1.5` is converted with integer arithmetic (no floats); more decimals than the
 asset has is an error. A token transfer becomes an ERC-20 `transfer(to, amount)` call to the
-token contract. The gas limit must cover the body's intrinsic gas (21000 plus calldata).
+token contract; with `--kind approval` an ERC-20 `approve(spender = --to, amount)`; with
+`--kind contract_call` the raw `--data` to `--to`. The gas limit must cover the body's intrinsic
+gas (21000 plus calldata).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def network_of(assets: AssetRegistry, args: argparse.Namespace) -> Network:
 
 def evm_tx(c: CoordinatorClient, args: argparse.Namespace, value: int | None = None) -> common_pb2.EthTransaction:
     """The EIP-1559 transaction the options describe (`value`: a native amount in base units)."""
-    from signer.chains.erc20 import TRANSFER, encode_token_call
+    from signer.chains.erc20 import APPROVE, TRANSFER, encode_token_call
     from signer.chains.ethereum import TxError, intrinsic_gas
 
     if args.nonce is None:
@@ -106,11 +108,17 @@ def evm_tx(c: CoordinatorClient, args: argparse.Namespace, value: int | None = N
         value = legacy
     if value is None or value < 0:
         raise CliError("the amount must be a non-negative number")
+    kind = getattr(args, "kind", "withdrawal")
+    if kind == "approval" and not asset.contract:
+        raise CliError("an approval needs a token --asset; --to is the spender")
+    if kind == "contract_call" and (asset.contract or not data):
+        raise CliError("a contract call needs --data and sends the native coin (no token --asset)")
     if asset.contract:
         if data:
-            raise CliError("--data cannot be combined with a token transfer")
+            raise CliError("--data cannot be combined with a token transfer or approval")
+        method = APPROVE if kind == "approval" else TRANSFER
         try:
-            to, data, value = asset.contract, encode_token_call(TRANSFER, args.to, value), 0
+            to, data, value = asset.contract, encode_token_call(method, args.to, value), 0
         except TxError as exc:
             raise CliError(str(exc)) from None
     gas = args.gas if args.gas is not None else (TOKEN_TRANSFER_GAS if data else 21000)

@@ -13,7 +13,7 @@ from tsscustody.v1 import coordinator_pb2
 from coordinator.cli_common import CliError
 from coordinator.cli_evm import evm_tx, parse_units
 from coordinator.cli_parser import build_parser
-from signer.chains.erc20 import TRANSFER, decode_token_call
+from signer.chains.erc20 import APPROVE, TRANSFER, decode_token_call
 from signer.policy import Asset, AssetRegistry, Network
 from tests.unit.policy.support import ASSETS, TOKENS, policy
 
@@ -62,6 +62,16 @@ def test_a_token_transfer_is_an_erc20_call_to_the_registered_contract() -> None:
     assert (tx.chain_id, tx.to, tx.value, tx.nonce, tx.gas_limit) == (1, USDC, "0", 3, 100_000)
     call = decode_token_call(bytes(tx.data))
     assert call is not None and (call.method, call.party, call.amount) == (TRANSFER, TO, 1_500_000)
+
+
+def test_approvals_and_contract_calls() -> None:
+    tx = _tx("--network", "eip155:1", "--asset", "USDC", "--amount", "100", "--kind", "approval")
+    call = decode_token_call(bytes(tx.data))
+    assert tx.to == USDC and call is not None and (call.method, call.party, call.amount) == (APPROVE, TO, 10**8)
+    tx = _tx("--network", "eip155:1", "--value", "0", "--kind", "contract_call", "--data", "0x12aa3caf")
+    assert (tx.to, bytes(tx.data)) == (TO, bytes.fromhex("12aa3caf"))
+    assert "needs a token" in _refused("--network", "eip155:1", "--amount", "1", "--kind", "approval")
+    assert "needs --data" in _refused("--network", "eip155:1", "--value", "0", "--kind", "contract_call")
 
 
 def test_native_amounts_and_the_network_by_name() -> None:
