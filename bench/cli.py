@@ -77,7 +77,9 @@ def _fixture(root: Path) -> tuple[str, str]:
     say("creating a key (112-bit) and one withdrawal")
     key = json.loads(tssctl("key", "create", "--name", "bench-cli", *d)[2])["key_id"]
     to = "0x000000000000000000000000000000000000dEaD"
-    req = json.loads(tssctl("withdraw", "--key", key, "--to", to, "--value", "1000", *d)[2])["request_id"]
+    req = json.loads(
+        tssctl("withdraw", "--key", key, "--to", to, "--value", "1000", "--network", "eip155:1", "--nonce", "0", *d)[2]
+    )["request_id"]
     return key, req
 
 

@@ -6,8 +6,9 @@ tssctl key create --name NAME [--threshold T]      tssctl key show KEY_ID
 tssctl key refresh KEY_ID --admin A --admin B     (an admin quorum's order: new shares, same key)
 and cli_reshare.py: tssctl key reshare KEY_ID --parties 1,2,4 --threshold 2; tssctl cluster
 add-signer | retire-signer signer-N | replace-signer signer-N
-tssctl withdraw --key KEY_ID --to 0x.. --value WEI [--chain-id 1] [--nonce 0] [--gas 21000]
-                [--max-fee WEI] [--priority-fee WEI] [--data 0x..] [--path m/0/1] [--idempotency-key K]
+tssctl withdraw --key KEY_ID --to 0x.. --network eip155:1 --nonce N (--amount 1.5 [--asset USDC] | --value WEI)
+                [--kind approval|contract_call] [--gas G] [--max-fee WEI] [--priority-fee WEI] [--data 0x..]
+                [--path m/0/1] [--idempotency-key K]
 tssctl sign-eth ...                                 (the same as withdraw)
 tssctl sweep --key KEY_ID --hot-balance WEI --cap WEI --reserve WEI --to COLD [tx options]
 tssctl request show ID                             tssctl request list [--state S] [--key KEY_ID] [--limit N]
@@ -47,9 +48,9 @@ from .cli_common import (
     progress,
     request_json,
     request_line,
-    tx_from_args,
     verify_eth_signature,
 )
+from .cli_evm import evm_tx
 from .cli_parser import build_parser
 from .client import CoordinatorClient
 
@@ -122,7 +123,9 @@ def cmd_key(args: argparse.Namespace) -> None:
 
 def cmd_withdraw(args: argparse.Namespace) -> None:
     with client_for(args, "backend") as c:
-        r = c.sign_eth(args.key, tx_from_args(args), args.idempotency_key or str(uuid.uuid4()), parse_path(args.path))
+        tx = evm_tx(c, args)
+        key = args.idempotency_key or str(uuid.uuid4())
+        r = c.sign_eth(args.key, tx, key, parse_path(args.path), kind=args.kind)
     human = request_line(r)
     if r.state == "pending_approval":
         human += f"\nofficers: tssctl approve {r.request_id} --officer ID --key FILE"
@@ -144,7 +147,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     with client_for(args, "backend") as c:
         r = c.sign_eth(
             args.key,
-            tx_from_args(args, value=amount),
+            evm_tx(c, args, value=amount),
             args.idempotency_key or str(uuid.uuid4()),
             parse_path(args.path),
             kind=COLD_SWEEP,

@@ -101,6 +101,11 @@ def intent_json(intent: Intent) -> dict[str, Any]:
         "asset": intent.asset,
         "amount": str(intent.amount),
         "destination": intent.destination,
+        "call": intent.call,
+        "contract": intent.contract,
+        "source": intent.source,
+        "decimals": intent.decimals,
+        "fee_asset": intent.fee_asset,
         "fee_cap": str(intent.fee_cap),
         "nonce": intent.nonce,
         "gas_limit": intent.gas_limit,
@@ -213,9 +218,11 @@ def add_common(p: argparse.ArgumentParser, identity: str | None = None) -> None:
 
 def add_tx_options(p: argparse.ArgumentParser) -> None:
     """The EIP-1559 fields other than --to and --value."""
-    p.add_argument("--chain-id", type=int, default=1)
-    p.add_argument("--nonce", type=int, default=0)
-    p.add_argument("--gas", type=int, default=21000)
+    # No defaults for the network and nonce: a silent mainnet / nonce-0 default signed the wrong thing.
+    p.add_argument("--network", default=None, help="CAIP-2 id (eip155:1) or display name of a registered network")
+    p.add_argument("--chain-id", type=int, default=None, help="the EIP-155 chain id (instead of --network)")
+    p.add_argument("--nonce", type=int, default=None, help="required: the coordinator does not pick one")
+    p.add_argument("--gas", type=int, default=None, help="gas limit (default 21000, 100000 for a token transfer)")
     p.add_argument("--max-fee", type=int, default=40 * 10**9, help="max fee per gas, wei")
     p.add_argument("--priority-fee", type=int, default=2 * 10**9, help="max priority fee per gas, wei")
     p.add_argument("--path", default="m", help="non-hardened derivation path, e.g. m/0/7")

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import cli_certs, cli_reshare
 from .cli_common import DEFAULT_DIR, add_common, add_tx_options, command
+from .cli_evm import add_amount_options
 
 __all__ = ["build_parser"]
 
@@ -66,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=text)
         s.add_argument("--key", required=True)
         s.add_argument("--to", required=True)
-        s.add_argument("--value", type=int, required=True, help="wei")
+        s.add_argument("--value", type=int, default=None, help="base units of the native coin (or --amount)")
         s.add_argument("--data", default="")
+        add_amount_options(s)
         add_tx_options(s)
         add_common(s, "backend")
         s.set_defaults(func=command("coordinator.cli", "cmd_withdraw"))

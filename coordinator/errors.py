@@ -110,6 +110,9 @@ _MALFORMED = frozenset(
         "registry_malformed",
         "undecodable_transaction",
         "undecodable_destination",
+        "unknown_network",
+        "unknown_asset",
+        "kind_mismatch",
     }
 )
 _OUT_OF_ORDER = frozenset(

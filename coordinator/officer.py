@@ -30,7 +30,10 @@ from signer.chains.ethereum import TxError
 from signer.node.wire_tx import tx_from_proto
 from signer.policy import (
     ALL_KEYS,
+    DEFAULT_ASSETS,
+    WITHDRAWAL,
     Approval,
+    AssetRegistry,
     FreezeOrder,
     Intent,
     OfficerRegistry,
@@ -106,9 +109,12 @@ class Review:
     governance: coordinator_pb2.GovernanceStatus
 
 
-def rebuild_intent(r: coordinator_pb2.SigningRequest, policy_hash: bytes) -> Intent:
-    """The intent of the request's transaction body under `policy_hash`, checked against what the
-    coordinator shows (intent bytes, digest, decoded text); raises `IntentMismatch`."""
+def rebuild_intent(
+    r: coordinator_pb2.SigningRequest, policy_hash: bytes, assets: AssetRegistry = DEFAULT_ASSETS
+) -> Intent:
+    """The intent of the request's transaction body under `policy_hash` (whose network and asset
+    registry is `assets`), checked against what the coordinator shows (intent bytes, digest,
+    decoded text); raises `IntentMismatch`."""
     if not r.intent:
         raise IntentMismatch(f"request {r.request_id} carries no intent (its body could not be decoded)")
     try:
@@ -121,6 +127,8 @@ def rebuild_intent(r: coordinator_pb2.SigningRequest, policy_hash: bytes) -> Int
             policy_hash=policy_hash,
             expires_at=r.expires_at,
             initiator=r.initiator,
+            assets=assets,
+            kind=r.kind or WITHDRAWAL,
         )
     except (PolicyError, TxError) as exc:
         raise IntentMismatch(f"request {r.request_id}: cannot decode what the coordinator shows: {exc}") from None
@@ -140,7 +148,20 @@ def review(client: CoordinatorClient, request_id: str) -> Review:
     g = client.governance()
     if not g.policy_hash:
         raise OfficerError("the coordinator has no policy installed")
-    return Review(r, rebuild_intent(r, bytes(g.policy_hash)), g)
+    return Review(r, rebuild_intent(r, bytes(g.policy_hash), policy_assets(g)), g)
+
+
+def policy_assets(g: coordinator_pb2.GovernanceStatus) -> AssetRegistry:
+    """The network and asset registry of the policy the coordinator shows, checked against its hash."""
+    if not g.policy_json:
+        return DEFAULT_ASSETS
+    try:
+        doc = PolicyDocument.from_json(g.policy_json)
+    except PolicyError as exc:
+        raise IntentMismatch(f"the coordinator's policy document does not parse: {exc}") from None
+    if doc.hash() != bytes(g.policy_hash):
+        raise IntentMismatch("the coordinator's policy document is not the policy hash it shows")
+    return doc.assets
 
 
 @dataclass(frozen=True, slots=True)

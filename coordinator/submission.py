@@ -97,6 +97,8 @@ class Submission:
                 policy_hash=policy_hash,
                 expires_at=now + life,
                 initiator=initiator,
+                assets=policy.assets,
+                kind=kind,
             )
         except PolicyError as exc:
             undecodable = exc.reason  # fail closed: recorded, then blocked

@@ -99,6 +99,16 @@ class Eip1559Tx:
         return b"\x02" + rlp.encode([*self._fields(), y_parity, r, s])
 
 
+TX_BASE_GAS = 21000
+
+
+def intrinsic_gas(data: bytes) -> int:
+    """The gas a call transaction consumes before executing anything: 21000 plus 4 per zero and
+    16 per non-zero calldata byte (EIP-2028); a gas limit below it can never be mined."""
+    zeros = data.count(0)
+    return TX_BASE_GAS + 4 * zeros + 16 * (len(data) - zeros)
+
+
 def tx_hash(raw: bytes) -> bytes:
     """The transaction hash of raw signed bytes."""
     return keccak256(raw)

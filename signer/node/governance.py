@@ -314,7 +314,9 @@ class NodeGovernance:
         request against its own policy, freeze state and ledger (`check_release`).
 
         Reasons: `no_policy`, `kind_invalid`, `intent_malformed`, `approval_malformed`,
-        `undecodable_transaction` / `undecodable_destination`, `sweep_destination_not_cold`,
+        `unknown_network`, `unknown_asset` (not in the policy's registry), `kind_mismatch`,
+        `undecodable_transaction` / `undecodable_destination`, `intrinsic_gas_too_low`,
+        `unlimited_approval`, `sweep_destination_not_cold`,
         `request_replayed` (another transaction was released for this request id), `frozen`,
         `intent_mismatch` (the body is not what the officers approved), `bad_signature`,
         `unknown_officer`, `officer_removed`, `not_an_officer`, `duplicate_officer`,
@@ -340,6 +342,8 @@ class NodeGovernance:
             policy_hash=release.policy_hash,
             expires_at=release.expires_at,
             initiator=release.initiator,
+            assets=policy.assets,
+            kind=release.kind,
         )
         tx_digest = tx.signing_digest()
         ledger, repeat = self.releases.ledger, False

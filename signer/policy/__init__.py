@@ -7,7 +7,9 @@ document   the versioned policy document (JSON): ordered rules, limits, destinat
 document_json  the readers of its JSON form
 change     admin-quorum policy / registry changes: chaining, no downgrade, tighten now, loosen later
 tightening whether a new policy document provably allows no more than the old one
-kinds      request kinds (withdrawal, cold_sweep) and the cold-sweep rule (`NOT_COLD`)
+kinds      request kinds (withdrawal, cold_sweep, approval, contract_call), kind vs body, `NOT_COLD`
+assets     the network and asset registries (CAIP-2 networks, symbols, decimals, token contracts)
+evm_intent an EVM body decoded under the registry: native and ERC-20 transfers, approvals, calls
 limits     the rolling-window ledger (fees charged in the fee asset) and limit checks (fair share)
 freeze     signed freeze (any officer) and unfreeze (quorum) orders
 key_order  admin-quorum key orders (refresh / reshare) and the policy's `key_operations` rule
@@ -29,14 +31,25 @@ from .approvals import (
     verify_approval,
     verify_approvals,
 )
+from .assets import DEFAULT_ASSETS, Asset, AssetRegistry, Network, check_registered
 from .change import CHANGE_KINDS, Governed, PolicyChange, parse_change
 from .document import PolicyDocument
-from .engine import Decision, check_release, demo_policy, evaluate, quorum_time
+from .engine import UNLIMITED_ALLOWANCE, Decision, check_release, demo_policy, evaluate, quorum_time
 from .errors import PolicyError
+from .evm_intent import intent_from_eip1559
 from .freeze import ALL_KEYS, FreezeOrder, FreezeState, UnfreezeOrder, sign_freeze
-from .intent import Intent, canonical_destination, intent_from_eip1559
+from .intent import Intent, canonical_destination
 from .key_order import REFRESH, RESHARE, KeyOperations, KeyOrder, key_order
-from .kinds import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL, check_kind, check_kind_rule
+from .kinds import (
+    APPROVAL,
+    COLD_SWEEP,
+    CONTRACT_CALL,
+    NOT_COLD,
+    REQUEST_KINDS,
+    WITHDRAWAL,
+    check_kind,
+    check_kind_rule,
+)
 from .limits import Ledger, LedgerView, charges, check_limits
 from .merkle import InclusionProof, inclusion_proof, merkle_root, verify_inclusion
 from .release import Release
@@ -59,12 +72,16 @@ from .tightening import policy_is_tightening
 
 __all__ = [
     "ALL_KEYS",
+    "APPROVAL",
     "CHANGE_KINDS",
     "COLD_SWEEP",
+    "CONTRACT_CALL",
+    "DEFAULT_ASSETS",
     "NOT_COLD",
     "REFRESH",
     "REQUEST_KINDS",
     "RESHARE",
+    "UNLIMITED_ALLOWANCE",
     "WITHDRAWAL",
     "Action",
     "AllOf",
@@ -72,6 +89,8 @@ __all__ = [
     "AnyOf",
     "Approval",
     "ApprovalExpr",
+    "Asset",
+    "AssetRegistry",
     "BatchProof",
     "ColdEntry",
     "Condition",
@@ -89,6 +108,7 @@ __all__ = [
     "Ledger",
     "LedgerView",
     "Limit",
+    "Network",
     "Officer",
     "OfficerRegistry",
     "PolicyChange",
@@ -103,6 +123,7 @@ __all__ = [
     "check_kind",
     "check_kind_rule",
     "check_limits",
+    "check_registered",
     "check_release",
     "demo_policy",
     "describe_expr",

@@ -18,10 +18,12 @@ from typing import Any, ClassVar
 from signer.tss.encoding import Value
 
 from .approvals import tagged_hash
+from .assets import DEFAULT_ASSETS, AssetRegistry
 from .document_json import (
     check_keys,
     parse_fee,
     parse_limit,
+    parse_registry,
     parse_rule,
     read_address,
     read_amount,
@@ -30,7 +32,6 @@ from .document_json import (
     read_str,
 )
 from .errors import PolicyError, loads_bounded
-from .intent import fee_asset
 from .key_order import NO_KEY_OPERATIONS, KeyOperations
 from .rules import (
     ACTIONS,
@@ -46,6 +47,7 @@ from .rules import (
     Rule,
     TrustRamp,
     action_value,
+    check_call_condition,
     check_expr,
     condition_value,
     expr_json,
@@ -76,6 +78,7 @@ class PolicyDocument:
     change_delay: int = 86400
     previous_hash: bytes = b""
     key_operations: KeyOperations = NO_KEY_OPERATIONS
+    assets: AssetRegistry = DEFAULT_ASSETS
     _hash: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -94,6 +97,9 @@ class PolicyDocument:
                 raise malformed("duplicate address in a destination list")
         if not isinstance(self.key_operations, KeyOperations):
             raise malformed("key_operations must be a KeyOperations")
+        if not isinstance(self.assets, AssetRegistry):
+            raise malformed("assets must be an AssetRegistry")
+        _validate_fees(self.fees, self.assets)
         object.__setattr__(self, "_hash", tagged_hash("policy/document/v2", *self._values()))
 
     def destination_class(self, destination: str, now: int) -> str:
@@ -109,8 +115,10 @@ class PolicyDocument:
 
     def fee_rule(self, chain: str) -> FeeRule | None:
         """The fee rule for `chain` and its fee asset, if there is one."""
-        asset = fee_asset(chain)
-        return next((f for f in self.fees if f.chain == chain and f.asset == asset), None)
+        network = self.assets.network(chain)
+        if network is None:
+            return None
+        return next((f for f in self.fees if f.chain == chain and f.asset == network.native), None)
 
     def hash(self) -> bytes:
         """The policy version hash (computed once, at construction)."""
@@ -129,6 +137,9 @@ class PolicyDocument:
         cold: list[Value] = [[e.address, e.label] for e in self.cold]
         # Appended only when set, so the hash of every document without it is unchanged.
         key_ops: list[Value] = [] if self.key_operations == NO_KEY_OPERATIONS else [self.key_operations.value()]
+        if self.assets != DEFAULT_ASSETS:
+            # 14 fields only with a registry: an optional key-operations slot, then the registry.
+            key_ops = [key_ops, self.assets.value()]
         return [
             self.version,
             self.previous_hash,
@@ -162,7 +173,7 @@ class PolicyDocument:
 
         def cond(c: Condition) -> dict[str, Any]:
             out: dict[str, Any] = {}
-            for name in ("assets", "destinations", "initiators", "keys"):
+            for name in ("assets", "destinations", "initiators", "keys", "kinds", "contracts", "selectors"):
                 v = getattr(c, name)
                 if v is not None:
                     out[name] = sorted(v)
@@ -221,6 +232,8 @@ class PolicyDocument:
             doc["trust_ramp"] = {"first": self.trust_ramp.first, "caps": {a: str(c) for a, c in self.trust_ramp.caps}}
         if self.key_operations != NO_KEY_OPERATIONS:
             doc["key_operations"] = self.key_operations.to_json()
+        if self.assets != DEFAULT_ASSETS:
+            doc["networks"], doc["assets"] = self.assets.to_json()
         return json.dumps(doc, indent=2)
 
     @classmethod
@@ -243,6 +256,8 @@ class PolicyDocument:
                 "fees",
                 "trust_ramp",
                 "key_operations",
+                "networks",
+                "assets",
             },
         )
         dests = d.get("destinations", {})
@@ -282,6 +297,7 @@ class PolicyDocument:
             change_delay=read_int(d.get("change_delay", 86400)),
             previous_hash=previous,
             key_operations=KeyOperations.from_json(d.get("key_operations", {})),
+            assets=parse_registry(d) if "networks" in d or "assets" in d else DEFAULT_ASSETS,
         )
 
 
@@ -300,7 +316,7 @@ def _validate(doc: PolicyDocument) -> None:
         raise malformed("rule ids must be unique and non-empty")
     for r in doc.rules:
         c, a = r.when, r.action
-        for s in (c.assets, c.destinations, c.initiators, c.keys):
+        for s in (c.assets, c.destinations, c.initiators, c.keys, c.kinds, c.contracts, c.selectors):
             if s is not None and not s:
                 raise malformed(f"rule {r.rule_id}: an empty set never matches; omit the field")
         if c.destinations is not None and not c.destinations <= CLASSES:
@@ -310,6 +326,7 @@ def _validate(doc: PolicyDocument) -> None:
                 raise malformed(f"rule {r.rule_id}: amounts are non-negative integers")
         if c.amount_min is not None and c.amount_max is not None and c.amount_min > c.amount_max:
             raise malformed(f"rule {r.rule_id}: amount_min exceeds amount_max")
+        check_call_condition(r.rule_id, c)
         if a.kind not in ACTIONS:
             raise malformed(f"rule {r.rule_id}: action must be one of {ACTIONS}")
         if (a.kind == "require") != (a.approvals is not None):
@@ -320,7 +337,6 @@ def _validate(doc: PolicyDocument) -> None:
             raise malformed(f"rule {r.rule_id}: a time lock runs from the approval quorum, so it needs `require`")
         if a.fee_cap is not None and (not _is_int(a.fee_cap) or a.fee_cap < 0 or a.kind == "block"):
             raise malformed(f"rule {r.rule_id}: fee_cap is a non-negative amount on `allow` or `require`")
-    _validate_fees(doc.fees)
     lids = [x.limit_id for x in doc.limits]
     if len(set(lids)) != len(lids) or not all(lids):
         raise malformed("limit ids must be unique and non-empty")
@@ -346,15 +362,18 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _validate_fees(fees: tuple[FeeRule, ...]) -> None:
+def _validate_fees(fees: tuple[FeeRule, ...], assets: AssetRegistry) -> None:
     if len({(f.chain, f.asset) for f in fees}) != len(fees):
         raise malformed("two fee rules for the same chain and asset")
     for f in fees:
         name = f"fee rule {f.chain}/{f.asset}"
         if not isinstance(f.chain, str) or not f.chain.startswith("eip155:") or not f.chain[7:].isdigit():
             raise malformed(f"{name}: chain must be eip155:<chain id>")
-        if f.asset != fee_asset(f.chain):
-            raise malformed(f"{name}: fees on {f.chain} are paid in {fee_asset(f.chain)}")
+        network = assets.network(f.chain)
+        if network is None:
+            raise malformed(f"{name}: network not in the registry")
+        if f.asset != network.native:
+            raise malformed(f"{name}: fees on {f.chain} are paid in {network.native}")
         ints = (f.max_fee, f.min_gas_limit, f.max_gas_limit)
         if not all(_is_int(v) and v >= 0 for v in ints):
             raise malformed(f"{name}: max_fee and gas limits are non-negative integers")

@@ -6,9 +6,11 @@ strings, every object's keys are checked, approval expressions are bounded in de
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from .assets import Asset, AssetRegistry, Network
 from .errors import PolicyError
 from .intent import canonical_address
 from .rules import MAX_EXPR_DEPTH, Action, AllOf, AnyOf, ApprovalExpr, Condition, FeeRule, Group, Limit, Rule, malformed
@@ -84,8 +86,10 @@ def parse_rule(d: Any) -> Rule:
     """A rule: id, optional `when` condition, action."""
     check_keys(d, {"id", "action"}, {"when"})
     w = d.get("when", {})
-    check_keys(w, set(), {"assets", "amount_min", "amount_max", "destinations", "initiators", "keys"})
-    opt = {k: read_names(w[k]) if k in w else None for k in ("assets", "destinations", "initiators", "keys")}
+    names = ("assets", "destinations", "initiators", "keys", "kinds", "selectors")
+    check_keys(w, set(), {"amount_min", "amount_max", "contracts", *names})
+    opt = {k: read_names(w[k]) if k in w else None for k in names}
+    contracts = frozenset(read_address(a) for a in read_list(w["contracts"])) if "contracts" in w else None
     cond = Condition(
         assets=opt["assets"],
         amount_min=read_amount(w["amount_min"]) if "amount_min" in w else None,
@@ -93,6 +97,9 @@ def parse_rule(d: Any) -> Rule:
         destinations=opt["destinations"],
         initiators=opt["initiators"],
         keys=opt["keys"],
+        kinds=opt["kinds"],
+        contracts=contracts,
+        selectors=opt["selectors"],
     )
     a = d["action"]
     check_keys(a, {"type"}, {"approvals", "time_lock", "fee_cap"})
@@ -113,6 +120,22 @@ def parse_fee(d: Any) -> FeeRule:
         max_gas_limit=read_int(d["max_gas_limit"]),
         max_fee_bps=read_int(d["max_fee_bps"]) if "max_fee_bps" in d else None,
     )
+
+
+def parse_registry(d: Mapping[str, Any]) -> AssetRegistry:
+    """The `networks` and `assets` sections (both required once either is given)."""
+    if "networks" not in d or "assets" not in d:
+        raise malformed("a registry needs both `networks` and `assets`")
+    networks = []
+    for n in read_list(d["networks"]):
+        check_keys(n, {"id", "name", "native"})
+        networks.append(Network(read_str(n["id"]), read_str(n["name"]), read_str(n["native"])))
+    assets = []
+    for a in read_list(d["assets"]):
+        check_keys(a, {"symbol", "network", "decimals"}, {"contract"})
+        contract = read_str(a["contract"]) if "contract" in a else ""
+        assets.append(Asset(read_str(a["symbol"]), read_str(a["network"]), read_int(a["decimals"]), contract))
+    return AssetRegistry(tuple(networks), tuple(assets))
 
 
 def parse_limit(d: Any) -> Limit:

@@ -2,10 +2,13 @@
 
 `evaluate` is pure: the document, registry, intent, verified approvals, ledger and `now` go in, a
 `Decision` comes out. Order of checks (fail closed at each):
-  request kind (kinds.py: a cold sweep only to a cold address) -> expired intent -> policy
-  version mismatch -> initiator mismatch -> amount / destination that cannot be decoded -> fee
-  fields -> fee rule of the network (none: block) -> gas limit range -> deny-list -> spent
-  request id -> first matching rule (none: block) -> block rule -> fee cap (the tier's, else the
+  request kind (kinds.py: the kind is what the body does; a cold sweep only to a cold address)
+  -> expired intent -> policy version mismatch -> initiator mismatch -> amount / destination that
+  cannot be decoded -> network and asset in the registry (assets.py) -> fee fields -> fee rule of
+  the network (none: block) -> gas limit range -> gas limit below the body's intrinsic gas ->
+  deny-list -> spent request id -> first matching rule (none: block; rules match by asset symbol,
+  amount, destination class, initiator, key, and request kind / contract / selector) -> block
+  rule -> unlimited approval whose spender the rule does not name -> fee cap (the tier's, else the
   network's absolute and relative caps) -> hard limits (fees counted in the fee asset) and trust
   ramp -> approvals and time lock.
 The fee is always the worst case the body allows, max fee per gas × gas limit: a signer computes
@@ -23,13 +26,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from signer.chains.ethereum import intrinsic_gas
+
 from .approvals import Approval, Officer, OfficerRegistry, verify_approvals
+from .assets import check_registered
 from .document import PolicyDocument
 from .errors import PolicyError
 from .freeze import FreezeState
-from .intent import Intent, canonical_destination
+from .intent import CALL, TRANSFER, Intent, canonical_destination
 from .kinds import WITHDRAWAL, check_kind_rule
-from .limits import LedgerView, check_limits
+from .limits import LedgerView, check_limits, is_approval
 from .rules import (
     BPS,
     Action,
@@ -46,6 +52,9 @@ from .rules import (
 )
 
 DEMO_CHAINS = (1, 11155111)  # mainnet and Sepolia
+UNLIMITED_ALLOWANCE = 1 << 128
+"""An allowance at or above this is unlimited in effect (no token's supply comes near it): blocked
+unless the matching rule names the spender in its `contracts`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +115,10 @@ def fee_over_cap(fees: FeeRule, action: Action, intent: Intent) -> str | None:
         return "fee_exceeded" if fee > action.fee_cap else None
     if fee > fees.max_fee:
         return "fee_exceeded"
-    # Relative only when fee and amount are in one asset; a token transfer has no common unit.
-    if fees.max_fee_bps is not None and intent.asset == fees.asset and fee * BPS > intent.amount * fees.max_fee_bps:
+    # Relative only for a transfer whose amount is in the fee asset: a token transfer has no common
+    # unit with its fee, and a contract call's value is not what it is for.
+    relative = fees.max_fee_bps is not None and intent.call == TRANSFER and intent.asset == fees.asset
+    if relative and fee * BPS > intent.amount * (fees.max_fee_bps or 0):
         return "fee_exceeded_relative"
     return None
 
@@ -145,6 +156,10 @@ def evaluate(
         destination = canonical_destination(intent.chain, intent.destination)
     except PolicyError:
         return _block("undecodable_destination")
+    try:
+        check_registered(policy.assets, intent)
+    except PolicyError as exc:
+        return _block(exc.reason, detail=exc.detail)
     if fee_fields_problem(intent) is not None:
         return _block("fee_fields_invalid")
     fees = policy.fee_rule(intent.chain)
@@ -152,17 +167,23 @@ def evaluate(
         return _block("no_fee_rule")
     if not fees.min_gas_limit <= intent.gas_limit <= fees.max_gas_limit:
         return _block("gas_limit_out_of_range")
+    if intent.gas_limit < intrinsic_gas(intent.data):
+        return _block("intrinsic_gas_too_low", detail=f"the body needs at least {intrinsic_gas(intent.data)} gas")
     destination_class = policy.destination_class(destination, now)
     if destination_class == "denied":
         return _block("destination_denied")
     if ledger.has_spent(intent.request_id):
         return _block("request_replayed")
     attrs = (intent.asset, intent.amount, destination_class, initiator, intent.key_id)
-    rule = next((r for r in policy.rules if r.when.matches(*attrs)), None)
+    call = (kind, destination, "0x" + intent.data[:4].hex() if intent.call == CALL else "")
+    rule = next((r for r in policy.rules if r.when.matches(*attrs, call)), None)
     if rule is None:
         return _block("no_matching_rule")
     if rule.action.kind == "block":
         return _block("rule_block", rule.rule_id)
+    if is_approval(intent) and intent.amount >= UNLIMITED_ALLOWANCE:
+        if rule.when.contracts is None or destination not in rule.when.contracts:
+            return _block("unlimited_approval", rule.rule_id, f"spender {destination} is not named by the rule")
     over = fee_over_cap(fees, rule.action, intent)
     if over is not None:
         return _block(over, rule.rule_id)

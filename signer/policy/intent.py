@@ -18,18 +18,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from signer.chains.ethereum import Eip1559Tx, TxError, parse_address, to_checksum
-from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode, encode
+from signer.chains.ethereum import TxError, parse_address, to_checksum
+from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode_value, encode
 from signer.tss.errors import DecodeError
 
 from .errors import PolicyError
 
 INTENT_TAG = "policy/intent/v2"
 INTENT_FIELDS = 16
+ARITIES = (INTENT_FIELDS, INTENT_FIELDS + 1)  # without / with the call extension
 CALLDATA_SHOWN = 64  # bytes of undecoded calldata shown before truncating
 HARDENED = 1 << 31
+TRANSFER = "transfer"
 DEFAULT_DECIMALS: Mapping[str, int] = {"ETH": 18}
 _ERC20_TRANSFER = bytes.fromhex("a9059cbb")
+TRANSFER_FROM, APPROVE, INCREASE_ALLOWANCE, CALL = "transfer_from", "approve", "increase_allowance", "call"
+CALLS = (TRANSFER, TRANSFER_FROM, APPROVE, INCREASE_ALLOWANCE, CALL)
+"""What the transaction does: a transfer (native coin or ERC-20 `transfer`), an ERC-20
+`transferFrom`, `approve` or `increaseAllowance`, or another contract call."""
+EXTENSION: Mapping[str, str | int] = {
+    "call": TRANSFER,
+    "fee_asset": "ETH",
+    "contract": "",
+    "source": "",
+    "decimals": 18,
+    "fee_decimals": 18,
+}
+"""The fields after `initiator`, with the values of a plain ETH transfer (encoded only when they differ)."""
+MAX_DECIMALS = 36
 
 
 def canonical_destination(chain: str, destination: str) -> str:
@@ -47,17 +63,17 @@ def canonical_address(address: str) -> str:
         raise PolicyError("undecodable_destination", str(exc)) from None
 
 
-def fee_asset(chain: str) -> str:
-    """The asset fees are paid in on `chain`."""
-    return "ETH" if chain.startswith("eip155:") else "?"
-
-
 @dataclass(frozen=True, slots=True)
 class Intent:
     """A decoded signing request; amounts and fees are in base units (wei for ETH).
 
     `nonce` .. `data` are the transaction body's own fields and `tx_digest` its signing digest;
     `fee_cap` (max fee per gas × gas limit) is the worst-case fee the transaction can pay.
+    `asset` and `fee_asset` are registry symbols (assets.py). `call` says what the body does
+    (`CALLS`): for a transfer `destination` is the real recipient (the `to` argument of a token
+    call) and `source` the account a `transferFrom` debits; for an approval `destination` is the
+    spender and `amount` the allowance (or its increase); for another contract call `destination`
+    is the contract and `amount` the native value sent. `contract` is the token or called contract.
     """
 
     chain: str
@@ -76,10 +92,27 @@ class Intent:
     data: bytes
     tx_digest: bytes
     initiator: str = ""
+    call: str = TRANSFER
+    fee_asset: str = "ETH"
+    contract: str = ""
+    source: str = ""
+    decimals: int = 18
+    fee_decimals: int = 18
     _digest: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("chain", "asset", "destination", "key_id", "request_id", "initiator"):
+        for name in (
+            "chain",
+            "asset",
+            "destination",
+            "key_id",
+            "request_id",
+            "initiator",
+            "call",
+            "fee_asset",
+            "contract",
+            "source",
+        ):
             if not isinstance(getattr(self, name), str):
                 raise PolicyError("intent_malformed", f"{name} must be text")
         for name in ("amount", "expires_at", "nonce", "gas_limit", "max_fee_per_gas", "max_priority_fee_per_gas"):
@@ -94,6 +127,11 @@ class Intent:
             raise PolicyError("intent_malformed", "policy_hash must be 32 bytes")
         if not isinstance(self.tx_digest, bytes) or len(self.tx_digest) != 32 or not isinstance(self.data, bytes):
             raise PolicyError("intent_malformed", "tx_digest must be 32 bytes and data bytes")
+        if self.call not in CALLS:
+            raise PolicyError("intent_malformed", f"call must be one of {CALLS}")
+        for d in (self.decimals, self.fee_decimals):
+            if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= MAX_DECIMALS:
+                raise PolicyError("intent_malformed", f"decimals must be in [0, {MAX_DECIMALS}]")
         object.__setattr__(self, "_digest", hashlib.sha256(self.to_bytes()).digest())
 
     @property
@@ -119,7 +157,14 @@ class Intent:
             self.data,
             self.tx_digest,
             self.initiator,
+            *self._extension(),
         ]
+
+    def _extension(self) -> list[Value]:
+        # Appended only when some field differs from a plain ETH transfer, so the wire form and
+        # digest of every such intent are what they were before these fields existed.
+        values: list[Value] = [getattr(self, name) for name in EXTENSION]
+        return [] if values == list(EXTENSION.values()) else [values]
 
     def digest(self) -> bytes:
         """The 32-byte digest officers sign."""
@@ -133,7 +178,13 @@ class Intent:
     def from_bytes(cls, data: bytes) -> Intent:
         """Parse the wire form; raises `PolicyError("intent_malformed")`."""
         try:
-            f = decode(INTENT_TAG, data, INTENT_FIELDS)
+            f = decode_value(data)
+            if not isinstance(f, list) or not f or f[0] != INTENT_TAG or len(f) - 1 not in ARITIES:
+                raise DecodeError(f"expected a {INTENT_TAG!r} message with {ARITIES} fields")
+            f = f[1:]
+            ext = as_list(f[INTENT_FIELDS]) if len(f) > INTENT_FIELDS else list(EXTENSION.values())
+            if len(ext) != len(EXTENSION) or (len(f) > INTENT_FIELDS and ext == list(EXTENSION.values())):
+                raise DecodeError("intent extension has the wrong number of fields or is not canonical")
             path = tuple(as_int(i) for i in as_list(f[5]))
             return cls(
                 chain=as_str(f[0]),
@@ -152,18 +203,26 @@ class Intent:
                 data=as_bytes(f[13]),
                 tx_digest=as_bytes(f[14]),
                 initiator=as_str(f[15]),
+                call=as_str(ext[0]),
+                fee_asset=as_str(ext[1]),
+                contract=as_str(ext[2]),
+                source=as_str(ext[3]),
+                decimals=as_int(ext[4]),
+                fee_decimals=as_int(ext[5]),
             )
         except DecodeError as exc:
             raise PolicyError("intent_malformed", str(exc)) from None
 
-    def describe(self, decimals: Mapping[str, int] = DEFAULT_DECIMALS) -> str:
-        """The decoded intent as officers see it before approving."""
-        fee = fee_asset(self.chain)
+    def describe(self, decimals: Mapping[str, int] | None = None) -> str:
+        """The decoded intent as officers see it before approving (amounts with the intent's own
+        decimals, from the registry it was decoded under, unless `decimals` is given)."""
+        if decimals is None:
+            decimals = {self.fee_asset: self.fee_decimals, self.asset: self.decimals}
+        fee = self.fee_asset
         path = "m" + "".join(f"/{i}" for i in self.path)
         expires = datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        lines = [
-            f"Send {format_amount(self.amount, self.asset, decimals)} on {self.chain}",
-            f"  to          {self.destination}",
+        lines = [*self._headline(decimals)]
+        lines += [
             f"  nonce       {self.nonce}",
             f"  max fee     {format_amount(self.fee_cap, fee, decimals)}"
             f" = gas limit {self.gas_limit} x max fee per gas {self.max_fee_per_gas}"
@@ -177,6 +236,17 @@ class Intent:
             f"  digest      {self.digest().hex()}",
         ]
         return "\n".join(lines)
+
+    def _headline(self, decimals: Mapping[str, int]) -> list[str]:
+        amount = format_amount(self.amount, self.asset, decimals)
+        token = [f"  token       {self.contract}"] if self.contract and self.call != CALL else []
+        if self.call in (APPROVE, INCREASE_ALLOWANCE):
+            verb = "Approve" if self.call == APPROVE else "Increase allowance of"
+            return [f"{verb} spender {self.destination} for {amount} on {self.chain}", *token]
+        if self.call == CALL:
+            return [f"Call contract {self.destination} sending {amount} on {self.chain}"]
+        lines = [f"Send {amount} on {self.chain}", f"  to          {self.destination}", *token]
+        return lines + ([f"  debiting    {self.source} (transferFrom)"] if self.source else [])
 
 
 def format_amount(amount: int, asset: str, decimals: Mapping[str, int] = DEFAULT_DECIMALS) -> str:
@@ -197,53 +267,3 @@ def describe_calldata(data: bytes) -> str:
         return f"ERC-20 transfer(to={to_checksum(data[16:36].hex())}, amount={int.from_bytes(data[36:68], 'big')})"
     shown = "0x" + data[:CALLDATA_SHOWN].hex() + ("..." if len(data) > CALLDATA_SHOWN else "")
     return f"{shown} ({len(data)} bytes)"
-
-
-def decode_eip1559(tx: Eip1559Tx, tokens: Mapping[str, str] | None = None) -> tuple[str, int, str]:
-    """(asset, amount, destination) of a plain ETH transfer or an ERC-20 `transfer` to a known token.
-
-    Anything else (another call, value attached to a token call, an unknown contract) is
-    undecodable and refused: the policy cannot judge what it cannot read.
-    """
-    if not tx.data:
-        return "ETH", tx.value, canonical_address(tx.to)
-    token = {canonical_address(k): v for k, v in (tokens or {}).items()}.get(canonical_address(tx.to))
-    data = tx.data
-    if token is None or tx.value != 0 or len(data) != 68 or data[:4] != _ERC20_TRANSFER:
-        raise PolicyError("undecodable_transaction", "not a plain transfer or a known ERC-20 transfer")
-    if data[4:16] != bytes(12):
-        raise PolicyError("undecodable_transaction", "recipient word is not an address")
-    return token, int.from_bytes(data[36:68], "big"), to_checksum(data[16:36].hex())
-
-
-def intent_from_eip1559(
-    tx: Eip1559Tx,
-    *,
-    key_id: str,
-    path: tuple[int, ...],
-    request_id: str,
-    policy_hash: bytes,
-    expires_at: int,
-    initiator: str = "",
-    tokens: Mapping[str, str] | None = None,
-) -> Intent:
-    """The intent of an EIP-1559 transaction: chain `eip155:<id>`, the body's fields and its signing digest."""
-    asset, amount, destination = decode_eip1559(tx, tokens)
-    return Intent(
-        chain=f"eip155:{tx.chain_id}",
-        asset=asset,
-        amount=amount,
-        destination=destination,
-        key_id=key_id,
-        path=path,
-        request_id=request_id,
-        policy_hash=policy_hash,
-        expires_at=expires_at,
-        nonce=tx.nonce,
-        gas_limit=tx.gas_limit,
-        max_fee_per_gas=tx.max_fee_per_gas,
-        max_priority_fee_per_gas=tx.max_priority_fee_per_gas,
-        data=tx.data,
-        tx_digest=tx.signing_digest(),
-        initiator=initiator,
-    )

@@ -3,19 +3,37 @@
 A `withdrawal` goes through the policy's rules as they stand. A `cold_sweep` moves funds to cold
 storage, and may only go to a destination the policy lists as cold (else `NOT_COLD`), checked
 before any rule so that a sweep never rides on a rule written for withdrawals.
+An `approval` (ERC-20 `approve` / `increaseAllowance`) and a `contract_call` (any other calldata)
+are kinds of their own: only rules that name the kind match them (rules.py), and the kind must be
+what the body decodes to (`kind_mismatch`), so a token approval never rides on a withdrawal rule.
 """
 
 from __future__ import annotations
 
-from .document import PolicyDocument
+from typing import TYPE_CHECKING
+
 from .errors import PolicyError
-from .intent import Intent, canonical_destination
+from .intent import APPROVE, CALL, INCREASE_ALLOWANCE, TRANSFER, TRANSFER_FROM, Intent, canonical_destination
+
+if TYPE_CHECKING:
+    # document.py imports rules.py, which imports this module's kind names.
+    from .document import PolicyDocument
 
 WITHDRAWAL = "withdrawal"
 COLD_SWEEP = "cold_sweep"
-REQUEST_KINDS = (WITHDRAWAL, COLD_SWEEP)
+APPROVAL = "approval"
+CONTRACT_CALL = "contract_call"
+REQUEST_KINDS = (WITHDRAWAL, COLD_SWEEP, APPROVAL, CONTRACT_CALL)
+TRANSFER_KINDS = frozenset({WITHDRAWAL, COLD_SWEEP})
+"""The kinds a rule without a `kinds` condition matches."""
 NOT_COLD = "sweep_destination_not_cold"
 """The block reason of a cold sweep whose destination is not a registered cold address."""
+CALLS_OF_KIND = {
+    WITHDRAWAL: frozenset({TRANSFER, TRANSFER_FROM}),
+    COLD_SWEEP: frozenset({TRANSFER}),
+    APPROVAL: frozenset({APPROVE, INCREASE_ALLOWANCE}),
+    CONTRACT_CALL: frozenset({CALL}),
+}
 
 
 def check_kind(kind: str) -> None:
@@ -26,8 +44,10 @@ def check_kind(kind: str) -> None:
 
 def check_kind_rule(policy: PolicyDocument, intent: Intent, kind: str, now: int) -> None:
     """What the kind alone demands of a request; raises `PolicyError` with `kind_invalid`,
-    `undecodable_destination` or `NOT_COLD`."""
+    `kind_mismatch`, `undecodable_destination` or `NOT_COLD`."""
     check_kind(kind)
+    if intent.call not in CALLS_OF_KIND[kind]:
+        raise PolicyError("kind_mismatch", f"a {kind} request cannot carry a {intent.call} call")
     if kind == COLD_SWEEP:
         destination = canonical_destination(intent.chain, intent.destination)
         if policy.destination_class(destination, now) != "cold":

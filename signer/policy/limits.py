@@ -9,9 +9,11 @@ A signer records a spend when it releases a partial signature; the coordinator w
 signed. A request id can be spent once (`request_replayed`).
 
 Fees are money: a release is charged its amount in its asset plus its worst-case fee (max fee per
-gas × gas limit) in the chain's fee asset, so a windowed limit on ETH counts amount + fee of an ETH
-transfer and the fee alone of a token transfer. The per-transaction limit counts the amount only
-(the fee of one transaction is bounded by the fee rule).
+gas × gas limit) in the network's fee asset (the intent's `fee_asset`, its native coin); an
+approval moves nothing and is charged its fee alone (its allowance is bounded by its own rule),
+so a windowed limit on ETH counts amount + fee of an ETH transfer and the fee alone of a token
+transfer. The per-transaction limit counts the amount only (the fee of one transaction is bounded
+by the fee rule; an approval's allowance by its rule).
 
 Fair share: a signer of a t-of-n key sees only the releases it took part in. It enforces every
 windowed limit at `floor(max × t / n)` of its own usage (`share=(t, n)`); since each release is
@@ -32,7 +34,7 @@ from signer.tss.errors import DecodeError
 
 from .document import PolicyDocument
 from .errors import PolicyError
-from .intent import Intent, canonical_destination, fee_asset
+from .intent import APPROVE, INCREASE_ALLOWANCE, Intent, canonical_destination
 from .windowed import Series
 
 LEDGER_TAG = "policy/ledger/v1"
@@ -228,11 +230,17 @@ class Ledger:
 
 
 def charges(intent: Intent) -> dict[str, int]:
-    """What a release costs per asset: its amount, plus its worst-case fee in the fee asset."""
-    out = {intent.asset: intent.amount}
-    fee = fee_asset(intent.chain)
+    """What a release costs per asset: its amount (none for an approval, which moves nothing),
+    plus its worst-case fee in the fee asset."""
+    out = {} if is_approval(intent) else {intent.asset: intent.amount}
+    fee = intent.fee_asset
     out[fee] = out.get(fee, 0) + intent.fee_cap
     return out
+
+
+def is_approval(intent: Intent) -> bool:
+    """Whether the intent grants an allowance (its amount is an allowance, not a transfer)."""
+    return intent.call in (APPROVE, INCREASE_ALLOWANCE)
 
 
 def share_of(maximum: int, share: tuple[int, int]) -> int:
@@ -272,7 +280,7 @@ def check_limits(
                 return f"limit_exceeded:{x.limit_id}"
             continue
         if x.scope == "transaction":
-            if x.asset == intent.asset and intent.amount > x.max_amount:
+            if x.asset == intent.asset and intent.amount > x.max_amount and not is_approval(intent):
                 return f"limit_exceeded:{x.limit_id}"
             continue
         if x.asset not in cost:
@@ -284,7 +292,7 @@ def check_limits(
         if used + cost[x.asset] > share_of(x.max_amount, share):
             return f"limit_exceeded:{x.limit_id}"
     ramp = policy.trust_ramp
-    if ramp is not None and destination_class != "cold":
+    if ramp is not None and destination_class != "cold" and not is_approval(intent):
         cap = ramp.cap(intent.asset)
         if cap is not None and intent.amount > cap and ledger.withdrawals_to(destination) < ramp.first:
             return "trust_ramp_exceeded"

@@ -8,13 +8,16 @@ cooling down). The deny-list is not a class: a denied destination is blocked bef
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from signer.chains.ethereum import TxError, parse_address, to_checksum
 from signer.tss.encoding import Value
 
 from .errors import PolicyError
+from .kinds import APPROVAL, CONTRACT_CALL, REQUEST_KINDS, TRANSFER_KINDS
 
 CLASSES = frozenset({"allowed", "cold", "unlisted"})
 ACTIONS = ("allow", "require", "block")
@@ -106,7 +109,13 @@ def expr_json(expr: ApprovalExpr) -> dict[str, Any]:
 # --- rules -------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """What a rule matches; a field left as None matches anything. Amount bounds are inclusive."""
+    """What a rule matches; a field left as None matches anything. Amount bounds are inclusive.
+
+    `kinds`: the request kinds it matches; None means the transfer kinds only (withdrawal and cold
+    sweep), so an approval or a contract call is matched only by a rule that names its kind.
+    `contracts`: the spender of an approval or the contract called (canonical addresses);
+    `selectors`: the 4-byte function selectors (`0x` + 8 lower-case hex digits) of a contract call.
+    """
 
     assets: frozenset[str] | None = None
     amount_min: int | None = None
@@ -114,9 +123,22 @@ class Condition:
     destinations: frozenset[str] | None = None
     initiators: frozenset[str] | None = None
     keys: frozenset[str] | None = None
+    kinds: frozenset[str] | None = None
+    contracts: frozenset[str] | None = None
+    selectors: frozenset[str] | None = None
 
-    def matches(self, asset: str, amount: int, destination_class: str, initiator: str, key_id: str) -> bool:
-        """Whether a request with these decoded attributes falls under this condition."""
+    def matches(
+        self,
+        asset: str,
+        amount: int,
+        destination_class: str,
+        initiator: str,
+        key_id: str,
+        call: CallFacts = ("withdrawal", "", ""),
+    ) -> bool:
+        """Whether a request with these decoded attributes falls under this condition; `call` is
+        (request kind, counterparty address, selector)."""
+        kind, counterparty, selector = call
         return (
             (self.assets is None or asset in self.assets)
             and (self.amount_min is None or amount >= self.amount_min)
@@ -124,7 +146,44 @@ class Condition:
             and (self.destinations is None or destination_class in self.destinations)
             and (self.initiators is None or initiator in self.initiators)
             and (self.keys is None or key_id in self.keys)
+            and (kind in TRANSFER_KINDS if self.kinds is None else kind in self.kinds)
+            and (self.contracts is None or counterparty in self.contracts)
+            and (self.selectors is None or selector in self.selectors)
         )
+
+    def call_names(self) -> tuple[tuple[str, frozenset[str] | None], ...]:
+        """The call-related fields by JSON name."""
+        return (("kinds", self.kinds), ("contracts", self.contracts), ("selectors", self.selectors))
+
+
+CallFacts = tuple[str, str, str]
+_SELECTOR = re.compile(r"^0x[0-9a-f]{8}$")
+
+
+def check_call_condition(rule_id: str, c: Condition) -> None:
+    """The call fields of a rule's condition make sense: known kinds; contracts (canonical
+    addresses) only for approvals and contract calls; selectors only for contract calls; and a
+    rule that matches contract calls names both the contracts and the selectors it allows."""
+    if c.kinds is not None and not c.kinds <= set(REQUEST_KINDS):
+        raise malformed(f"rule {rule_id}: kinds are {list(REQUEST_KINDS)}")
+    kinds = c.kinds if c.kinds is not None else TRANSFER_KINDS
+    if c.contracts is not None:
+        if not kinds <= {APPROVAL, CONTRACT_CALL}:
+            raise malformed(f"rule {rule_id}: contracts only apply to approval and contract_call rules")
+        for a in c.contracts:
+            try:
+                ok = isinstance(a, str) and to_checksum(parse_address(a).hex()) == a
+            except TxError:
+                ok = False
+            if not ok:
+                raise malformed(f"rule {rule_id}: contract {a!r} is not a checksummed address")
+    if c.selectors is not None:
+        if kinds != {CONTRACT_CALL}:
+            raise malformed(f"rule {rule_id}: selectors only apply to contract_call rules")
+        if not all(isinstance(x, str) and _SELECTOR.match(x) for x in c.selectors):
+            raise malformed(f"rule {rule_id}: a selector is 0x and 8 lower-case hex digits")
+    if CONTRACT_CALL in kinds and (c.contracts is None or c.selectors is None):
+        raise malformed(f"rule {rule_id}: a contract_call rule must name its contracts and selectors")
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,12 +290,15 @@ def opt_names_value(names: frozenset[str] | None) -> list[Value]:
 def condition_value(c: Condition) -> list[Value]:
     """Canonical encoding of a condition."""
     amounts: list[Value] = [[] if v is None else [v] for v in (c.amount_min, c.amount_max)]
+    # The call fields are appended only when set, so the hash of every older document is unchanged.
+    calls: list[Value] = [opt_names_value(v) for _, v in c.call_names()]
     return [
         opt_names_value(c.assets),
         *amounts,
         opt_names_value(c.destinations),
         opt_names_value(c.initiators),
         opt_names_value(c.keys),
+        *(calls if any(v is not None for _, v in c.call_names()) else []),
     ]
 
 

@@ -6,7 +6,7 @@ has its fee caps raised or its gas limit range widened; the deny-list only grows
 change delay and unfreeze quorum do not shrink; the trust ramp does not loosen; no key-operation
 quorum shrinks and a scheduled refresh is not dropped or made rarer (key_order.py); and a destination
 may only lose a listing (or start its cool-down later) if every rule that would then apply to it
-blocks. Anything else is loosening.
+blocks; and the network and asset registry is unchanged. Anything else is loosening.
 """
 
 from __future__ import annotations
@@ -148,4 +148,5 @@ def policy_is_tightening(old: PolicyDocument, new: PolicyDocument) -> bool:
         and _ramp_tighter(old.trust_ramp, new.trust_ramp)
         and _destinations_tighter(old, new)
         and new.key_operations.is_tightening_of(old.key_operations)
+        and new.assets == old.assets  # a registry change (even a removal) waits out the delay
     )

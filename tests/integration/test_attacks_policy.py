@@ -67,7 +67,20 @@ def test_a_huge_fee_is_blocked_by_the_coordinator_and_refused_by_every_signer(
 ) -> None:
     # A compromised backend: 0.01 ETH, automatic tier, 1 ETH per gas x 21000 gas = a 21000 ETH tip.
     huge = ("--max-fee", str(ETH), "--priority-fee", str(ETH))
-    rc, out, err = tssctl("withdraw", "--key", key.key_id, "--to", TO, "--value", str(10**16), "--nonce", "1", *huge)
+    rc, out, err = tssctl(
+        "withdraw",
+        "--network",
+        "eip155:1",
+        "--key",
+        key.key_id,
+        "--to",
+        TO,
+        "--value",
+        str(10**16),
+        "--nonce",
+        "1",
+        *huge,
+    )
     assert rc == 0, err
     assert (out["state"], out["policy_reason"]) == ("blocked", "fee_exceeded")
     # A compromised coordinator sends the same body to the signers directly: each refuses.
@@ -80,14 +93,18 @@ def test_a_huge_fee_is_blocked_by_the_coordinator_and_refused_by_every_signer(
         for p in signing_set:
             assert _refusal(rogue[p], key.key_id, pid, tx, release) == "fee_exceeded", p
     # The same withdrawal at an ordinary fee goes through.
-    rc, out, err = tssctl("withdraw", "--key", key.key_id, "--to", TO, "--value", str(10**16), "--nonce", "2")
+    rc, out, err = tssctl(
+        "withdraw", "--network", "eip155:1", "--key", key.key_id, "--to", TO, "--value", str(10**16), "--nonce", "2"
+    )
     assert rc == 0 and out["state"] == "signed", err
 
 
 def test_two_approvals_for_nonce_7_cannot_release_nonce_8_through_other_signers(
     live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, tssctl: Any, rogue: dict[int, GrpcSignerClient]
 ) -> None:
-    rc, out, err = tssctl("withdraw", "--key", key.key_id, "--to", TO, "--value", str(ETH), "--nonce", "7")
+    rc, out, err = tssctl(
+        "withdraw", "--network", "eip155:1", "--key", key.key_id, "--to", TO, "--value", str(ETH), "--nonce", "7"
+    )
     assert rc == 0 and out["state"] == "pending_approval", err
     for who in ("officer-1", "officer-2"):
         rc, _, err = tssctl("approve", out["request_id"], "--officer", who, "--key", str(live_cluster.officer_key(who)))

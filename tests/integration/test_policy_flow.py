@@ -38,7 +38,17 @@ def key(live_cluster: cluster.ClusterInfo) -> coordinator_pb2.Key:
 
 def _withdraw(tssctl: Any, key: coordinator_pb2.Key, value: int, to: str = TO) -> dict[str, Any]:
     rc, out, err = tssctl(
-        "withdraw", "--key", key.key_id, "--to", to, "--value", str(value), "--nonce", str(next(_nonces))
+        "withdraw",
+        "--network",
+        "eip155:1",
+        "--key",
+        key.key_id,
+        "--to",
+        to,
+        "--value",
+        str(value),
+        "--nonce",
+        str(next(_nonces)),
     )
     assert rc == 0, err
     assert isinstance(out, dict)
@@ -233,7 +243,7 @@ def test_freeze_blocks_signing_and_only_a_quorum_unfreezes(
 def test_cold_sweep_goes_only_to_the_cold_address(
     live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, tssctl: Any
 ) -> None:
-    base = ["sweep", "--key", key.key_id, "--cap", str(10 * ETH), "--reserve", str(2 * ETH)]
+    base = ["sweep", "--network", "eip155:1", "--key", key.key_id, "--cap", str(10 * ETH), "--reserve", str(2 * ETH)]
     rc, out, _ = tssctl(*base, "--hot-balance", str(9 * ETH), "--to", cluster.DEMO_COLD_ADDRESS)
     assert rc == 0 and out["action"] == "none"
     rc, out, err = tssctl(

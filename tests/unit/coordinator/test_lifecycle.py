@@ -24,6 +24,7 @@ from coordinator import store as st
 from coordinator.service import CoordinatorService, reject_message
 from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import RequestRecord, Store
+from signer.chains.erc20 import TRANSFER, encode_token_call
 from signer.chains.ethereum import Eip1559Tx, address_of
 from signer.node.node import SignerNode
 from signer.policy import (
@@ -507,6 +508,17 @@ def test_lifecycle_state_survives_a_coordinator_restart(h: Harness) -> None:
 
 
 # --- fees ------------------------------------------------------------------------------------------------
+def test_the_coordinator_blocks_unregistered_networks_and_tokens(h: Harness) -> None:
+    # Chain 137 is not "ETH": the demo policy's registry does not list it.
+    polygon = Eip1559Tx(137, 0, 10**9, 30 * 10**9, 21000, TO, SMALL)
+    row = h.service.sign_eth(KEY_ID, "net-137", (0, 1), polygon, initiator="backend-1")
+    assert (row.state, row.policy_reason, row.intent) == (st.BLOCKED, "unknown_network", b"")
+    data = encode_token_call(TRANSFER, TO, 5)
+    token = Eip1559Tx(1, 0, 10**9, 30 * 10**9, 80_000, "0x" + "11" * 20, 0, data)
+    row = h.service.sign_eth(KEY_ID, "token-unknown", (0, 1), token, initiator="backend-1")
+    assert (row.state, row.policy_reason) == (st.BLOCKED, "unknown_asset")
+
+
 def test_the_coordinator_blocks_fees_over_the_rule_and_unknown_networks(h: Harness) -> None:
     # The attack from one compromised backend: 0.01 ETH with 1 ETH per gas (a 21000 ETH tip).
     tip = Eip1559Tx(1, 0, 10**18, 10**18, 21000, TO, SMALL)

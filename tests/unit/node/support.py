@@ -214,8 +214,9 @@ def intent_of(
     *,
     path: tuple[int, ...] = (),
     initiator: str = "backend-1",
+    kind: str = "withdrawal",
 ) -> Intent:
-    """The intent officers approve for `tx` (request expiry 24 h after `now`)."""
+    """The intent officers approve for `tx`, a request of `kind` (expiry 24 h after `now`)."""
     return intent_from_eip1559(
         tx,
         key_id=KEY_ID,
@@ -224,6 +225,8 @@ def intent_of(
         policy_hash=policy.hash(),
         expires_at=now + 86400,
         initiator=initiator,
+        assets=policy.assets,
+        kind=kind,
     )
 
 

@@ -10,10 +10,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from signer.chains.ethereum import Eip1559Tx, to_checksum
 from signer.policy import (
+    DEFAULT_ASSETS,
     Action,
     AllOf,
     AllowEntry,
     AnyOf,
+    Asset,
+    AssetRegistry,
     ColdEntry,
     Condition,
     FeeRule,
@@ -49,6 +52,12 @@ COOLING = addr(2)  # on the allow-list, added at T0 (cools down until T0 + 1 day
 DENIED = addr(3)
 COLD = addr(4)
 STRANGER = addr(5)
+
+TOKENS = {"USDC": (addr(40), 6), "DOGE": (addr(41), 8)}  # registered ERC-20s on eip155:1
+ASSETS = AssetRegistry(
+    DEFAULT_ASSETS.networks,
+    DEFAULT_ASSETS.assets + tuple(Asset(s, "eip155:1", d, a) for s, (a, d) in TOKENS.items()),
+)
 
 OFFICERS = {"alice": {"officers"}, "bob": {"officers"}, "carol": {"officers", "risk"}, "dave": {"risk"}}
 ADMINS = ("root1", "root2", "root3")
@@ -120,6 +129,7 @@ def policy(**changes: object) -> PolicyDocument:
         trust_ramp=TrustRamp(2, (("ETH", 5 * ETH),)),
         unfreeze_quorum=2,
         change_delay=3600,
+        assets=ASSETS,
     )
     return dataclasses.replace(doc, **changes)  # type: ignore[arg-type]
 
@@ -130,7 +140,10 @@ FEE = TX.max_fee_per_gas * TX.gas_limit  # the worst-case fee of `intent()`: 0.0
 
 def intent(doc: PolicyDocument | None = None, /, **changes: object) -> Intent:
     """A 1 ETH withdrawal (TX: nonce 7, 21000 gas at most 50 gwei) to ALLOWED from key `hot`,
-    valid for an hour after T0. `changes` replace fields without recomputing `tx_digest`."""
+    valid for an hour after T0. `changes` replace fields without recomputing `tx_digest`; an
+    `asset` in TOKENS gets its contract and decimals."""
+    if changes.get("asset") in TOKENS and "contract" not in changes:
+        changes["contract"], changes["decimals"] = TOKENS[str(changes["asset"])]
     base = Intent(
         chain="eip155:1",
         asset="ETH",

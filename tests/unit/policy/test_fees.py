@@ -108,7 +108,7 @@ def test_relative_cap_does_not_apply_to_token_transfers_the_absolute_one_does() 
         request_id="t",
         policy_hash=doc.hash(),
         expires_at=T0 + 3600,
-        tokens={TOKEN: "USDC"},
+        assets=doc.assets,
     )
     assert (i.asset, i.amount) == ("USDC", 5)
     assert _eval(i, doc).reason == "allowed"  # a 5-unit transfer with a 0.003 ETH fee: no common unit
@@ -119,7 +119,7 @@ def test_relative_cap_does_not_apply_to_token_transfers_the_absolute_one_does() 
         request_id="t",
         policy_hash=doc.hash(),
         expires_at=T0 + 3600,
-        tokens={TOKEN: "USDC"},
+        assets=doc.assets,
     )
     assert _eval(greedy, doc).reason == "fee_exceeded"
 

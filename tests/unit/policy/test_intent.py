@@ -6,8 +6,10 @@ import pytest
 
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import Intent, PolicyError, intent_from_eip1559
-from signer.policy.intent import decode_eip1559, describe_calldata, format_amount
-from tests.unit.policy.support import ALLOWED, ETH, T0, TX, addr, intent
+from signer.policy.evm_intent import decode_eip1559
+from signer.policy.intent import INTENT_TAG, describe_calldata, format_amount
+from signer.tss.encoding import encode
+from tests.unit.policy.support import ALLOWED, ASSETS, ETH, T0, TX, addr, intent
 
 TOKEN = addr(40)
 
@@ -49,6 +51,12 @@ def _meta(i: Intent) -> dict[str, object]:
         ("max_priority_fee_per_gas", 2 * 10**9),
         ("data", b"\x00"),
         ("tx_digest", bytes(32)),
+        ("call", "transfer_from"),
+        ("fee_asset", "POL"),
+        ("contract", addr(40)),
+        ("source", addr(9)),
+        ("decimals", 6),
+        ("fee_decimals", 9),
     ],
 )
 def test_digest_covers_every_field(field: str, value: object) -> None:
@@ -130,7 +138,7 @@ def test_calldata_is_shown_decoded_or_truncated_with_its_length() -> None:
     assert shown.startswith("0x" + long[:64].hex() + "...") and shown.endswith("(100 bytes)")
     assert describe_calldata(bytes.fromhex("deadbeef")) == "0xdeadbeef (4 bytes)"
     recipient_tx = _tx(to=TOKEN, value=0, data=_transfer(recipient, 250), gas_limit=60000)
-    text = intent_from_eip1559(recipient_tx, tokens={TOKEN: "USDC"}, **_meta(intent())).describe()  # type: ignore[arg-type]
+    text = intent_from_eip1559(recipient_tx, assets=ASSETS, **_meta(intent())).describe()  # type: ignore[arg-type]
     assert f"ERC-20 transfer(to={recipient}, amount=250)" in text
 
 
@@ -153,10 +161,11 @@ def test_erc20_transfer_decoded_only_for_known_tokens() -> None:
     recipient = addr(11)
     data = _transfer(recipient, 250 * 10**6)
     tx = _tx(to=TOKEN, value=0, data=data, gas_limit=60000)
-    assert decode_eip1559(tx, {TOKEN.lower(): "USDC"}) == ("USDC", 250 * 10**6, recipient)
+    d = decode_eip1559(tx, ASSETS)
+    assert (d.asset, d.amount, d.destination, d.contract) == ("USDC", 250 * 10**6, recipient, TOKEN)
     with pytest.raises(PolicyError) as exc:
-        decode_eip1559(tx, {})
-    assert exc.value.reason == "undecodable_transaction"
+        decode_eip1559(tx)  # the default registry lists no token
+    assert exc.value.reason == "unknown_asset"
 
 
 @pytest.mark.parametrize(
@@ -170,5 +179,26 @@ def test_erc20_transfer_decoded_only_for_known_tokens() -> None:
 )
 def test_undecodable_transactions_fail_closed(data: bytes, value: int) -> None:
     with pytest.raises(PolicyError) as exc:
-        intent_from_eip1559(_tx(to=TOKEN, value=value, data=data), tokens={TOKEN: "USDC"}, **_meta(intent()))  # type: ignore[arg-type]
+        intent_from_eip1559(_tx(to=TOKEN, value=value, data=data), assets=ASSETS, **_meta(intent()))  # type: ignore[arg-type]
     assert exc.value.reason == "undecodable_transaction"
+
+
+def test_call_fields_round_trip_and_are_shown() -> None:
+    plain = intent()
+    assert Intent.from_bytes(plain.to_bytes()) == plain
+    pulled = intent(asset="USDC", amount=5 * 10**6, call="transfer_from", contract=TOKEN, source=addr(9), decimals=6)
+    assert Intent.from_bytes(pulled.to_bytes()) == pulled
+    assert len(pulled.to_bytes()) > len(plain.to_bytes())
+    text = pulled.describe()  # with the intent's own decimals
+    assert text.startswith("Send 5 USDC (5000000 base units) on eip155:1")
+    assert f"token       {TOKEN}" in text and f"debiting    {addr(9)} (transferFrom)" in text
+    allowance = intent(asset="USDC", amount=2**256 - 1, call="approve", contract=TOKEN, destination=addr(9))
+    assert allowance.describe({"ETH": 18}).startswith(f"Approve spender {addr(9)} for {2**256 - 1} base units of USDC")
+    with pytest.raises(PolicyError) as exc:
+        intent(call="mint")
+    assert exc.value.reason == "intent_malformed"
+    # One wire form per intent: an extension holding only the defaults is refused.
+    padded = encode(INTENT_TAG, *plain._values(), ["transfer", "ETH", "", ""])
+    with pytest.raises(PolicyError) as exc:
+        Intent.from_bytes(padded)
+    assert exc.value.reason == "intent_malformed"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from signer.policy import (
+    APPROVAL,
     COLD_SWEEP,
+    CONTRACT_CALL,
     NOT_COLD,
     REQUEST_KINDS,
     WITHDRAWAL,
@@ -24,7 +26,8 @@ NOW = T0 + 60
 
 
 def test_the_kinds() -> None:
-    assert REQUEST_KINDS == (WITHDRAWAL, COLD_SWEEP) == ("withdrawal", "cold_sweep")
+    assert REQUEST_KINDS == (WITHDRAWAL, COLD_SWEEP, APPROVAL, CONTRACT_CALL)
+    assert REQUEST_KINDS == ("withdrawal", "cold_sweep", "approval", "contract_call")
     for kind in REQUEST_KINDS:
         check_kind(kind)
     with pytest.raises(PolicyError) as exc:
