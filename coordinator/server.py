@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -40,7 +39,8 @@ from signer.chains.ethereum import TxError
 from signer.node import blame_codec, limits
 from signer.node.limits import FieldTooLarge, check_bytes, check_count, check_text
 from signer.node.revocation import refuse_revoked_caller
-from signer.node.tls import Peer, TlsFiles, require_role, server_credentials
+from signer.node.startup import load_config, refuse_to_start
+from signer.node.tls import Peer, PortInUse, TlsFiles, bind_secure, require_role
 from signer.node.wire_tx import check_eth, tx_from_proto
 from signer.tss.errors import Blame
 
@@ -324,7 +324,7 @@ def create_server(
     """A bound, not yet started server with mTLS, health and reflection; returns it and its port."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="coordinator-rpc"),
-        options=limits.channel_options(limits.COORDINATOR_MAX_SEND, limits.COORDINATOR_MAX_RECEIVE),
+        options=limits.server_options(limits.COORDINATOR_MAX_SEND, limits.COORDINATOR_MAX_RECEIVE),
     )
     coordinator_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(service), server)
     hs = health_servicer or health.HealthServicer()
@@ -332,10 +332,7 @@ def create_server(
     hs.set("", health_pb2.HealthCheckResponse.SERVING)
     hs.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
-    port = server.add_secure_port(listen, server_credentials(tls))
-    if port == 0:
-        raise RuntimeError(f"cannot bind {listen}")
-    return server, port
+    return server, bind_secure(server, listen, tls)
 
 
 def open_store(config: CoordinatorConfig) -> Store:
@@ -366,14 +363,19 @@ def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[G
 
 def serve(config_path: Path) -> None:
     """Run the coordinator until SIGTERM/SIGINT, then stop gracefully."""
-    config = CoordinatorConfig.load(config_path)
+    config = load_config("coordinator", CoordinatorConfig.load, config_path)
     configure_logging("coordinator")
     try:
         service, clients = build_service(config)
     except StoreError as exc:  # a corrupt database is restored by the operator, never served
-        sys.exit(f"coordinator: refusing to start: {exc}")
+        refuse_to_start("coordinator", str(exc))
     hs = health.HealthServicer()
-    server, port = create_server(service, config.listen, config.tls, health_servicer=hs)
+    try:
+        server, port = create_server(service, config.listen, config.tls, health_servicer=hs)
+    except PortInUse as exc:
+        service.close()
+        service.store.close()
+        refuse_to_start("coordinator", str(exc))
     server.start()
     log.info(
         "coordinator_listening",
