@@ -34,13 +34,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import grpc
 from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from . import cli_reshare, cluster
 from .cli_common import (
     DEFAULT_DIR,
-    CliError,
+    NOT_SIGNED,
     client_for,
     emit,
     key_json,
@@ -50,7 +49,18 @@ from .cli_common import (
     tx_from_args,
     verify_eth_signature,
 )
+from .cli_errors import (
+    EXIT_NOT_SIGNED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    ArgumentsRefused,
+    CliError,
+    UsageError,
+    json_wanted,
+    report,
+)
 from .cli_parser import build_parser
+from .cli_remote import resolve
 from .client import CoordinatorClient
 
 __all__ = ["DEFAULT_DIR", "CliError", "build_parser", "main", "parse_path", "plan_sweep", "verify_eth_signature"]
@@ -67,9 +77,9 @@ def parse_path(text: str) -> tuple[int, ...]:
     out = []
     for p in parts:
         if p.endswith(("'", "h")):
-            raise CliError("hardened derivation needs the private key, which never exists; use non-hardened steps")
+            raise UsageError("hardened derivation needs the private key, which never exists; use non-hardened steps")
         if not p.isdigit() or int(p) >= 2**31:
-            raise CliError(f"bad path step {p!r}")
+            raise UsageError(f"bad path step {p!r}")
         out.append(int(p))
     return tuple(out)
 
@@ -77,14 +87,14 @@ def parse_path(text: str) -> tuple[int, ...]:
 def plan_sweep(hot_balance: int, cap: int, reserve: int) -> int | None:
     """The amount a cold sweep moves (balance - reserve) when the hot balance exceeds the cap, else None."""
     if min(hot_balance, cap, reserve) < 0:
-        raise CliError("balances, cap and reserve are non-negative wei amounts")
+        raise UsageError("balances, cap and reserve are non-negative wei amounts")
     if reserve > cap:
-        raise CliError("the reserve must not exceed the cap")
+        raise UsageError("the reserve must not exceed the cap")
     return hot_balance - reserve if hot_balance > cap else None
 
 
 # --- operator and backend commands -------------------------------------------------------------------
-def cmd_cluster(args: argparse.Namespace) -> None:
+def cmd_cluster(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     if args.action == "up":
         info = cluster.up(root, args.signers, args.threshold, args.level, progress(args.json))
@@ -100,17 +110,27 @@ def cmd_cluster(args: argparse.Namespace) -> None:
     elif args.action in cli_reshare.CLUSTER_ACTIONS:
         cli_reshare.cmd_cluster(args)
     else:
-        info = cluster.ClusterInfo.load(root)
-        alive = {name: cluster._alive(pid) for name, pid in info.pids.items()}
-        state = {"alive": alive, "health": cluster.health(info)}
-        emit(args, {"dir": str(root), **info.to_json(), **state}, json.dumps(state, indent=2))
+        return _cluster_status(args, root)
+    return EXIT_OK
+
+
+def _cluster_status(args: argparse.Namespace, root: Path) -> int:
+    """Each process's liveness and health; exit 3 unless every process is up and SERVING."""
+    info = cluster.ClusterInfo.load(root)
+    alive = {name: cluster._alive(pid) for name, pid in info.pids.items()}
+    health = cluster.health(info)
+    down = sorted({n for n, up in alive.items() if not up} | {n for n, h in health.items() if h != "SERVING"})
+    state = {"alive": alive, "health": health, "ok": not down, "down": down}
+    lines = [f"{n:<12} {'running' if alive.get(n) else 'STOPPED':<8} {health.get(n, '-')}" for n in sorted(health)]
+    lines.append("all processes up and serving" if not down else f"NOT OK: {', '.join(down)} down or not serving")
+    emit(args, {"dir": str(root), **info.to_json(), **state}, "\n".join(lines))
+    return EXIT_UNAVAILABLE if down else EXIT_OK
 
 
 def cmd_key(args: argparse.Namespace) -> None:
     with client_for(args, "operator") as c:
         if args.action == "create":
-            info = cluster.ClusterInfo.load(Path(args.dir))
-            k = c.create_key(args.name, args.threshold or info.threshold, args.level or "")
+            k = c.create_key(args.name, args.threshold or _cluster_threshold(args), args.level or "")
         else:
             k = c.get_key(args.key_id)
     d = key_json(k)
@@ -120,16 +140,23 @@ def cmd_key(args: argparse.Namespace) -> None:
     emit(args, d, human)
 
 
-def cmd_withdraw(args: argparse.Namespace) -> None:
+def _cluster_threshold(args: argparse.Namespace) -> int:
+    if resolve(args) is not None:
+        raise UsageError("key create: give --threshold (a remote coordinator has no local cluster to take it from)")
+    return cluster.ClusterInfo.load(Path(args.dir)).threshold
+
+
+def cmd_withdraw(args: argparse.Namespace) -> int:
     with client_for(args, "backend") as c:
         r = c.sign_eth(args.key, tx_from_args(args), args.idempotency_key or str(uuid.uuid4()), parse_path(args.path))
     human = request_line(r)
     if r.state == "pending_approval":
         human += f"\nofficers: tssctl approve {r.request_id} --officer ID --key FILE"
     emit(args, request_json(r), human)
+    return EXIT_NOT_SIGNED if r.state in NOT_SIGNED else EXIT_OK
 
 
-def cmd_sweep(args: argparse.Namespace) -> None:
+def cmd_sweep(args: argparse.Namespace) -> int:
     from signer.policy import COLD_SWEEP
 
     amount = plan_sweep(args.hot_balance, args.cap, args.reserve)
@@ -140,7 +167,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
             {"action": "none", **plan, "reason": "hot balance does not exceed the cap"},
             f"nothing to do: hot balance {args.hot_balance} wei does not exceed the cap {args.cap} wei",
         )
-        return
+        return EXIT_OK
     with client_for(args, "backend") as c:
         r = c.sign_eth(
             args.key,
@@ -151,6 +178,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         )
     human = f"cold sweep of {amount} wei to {args.to} (leaves {args.reserve} wei before fees)\n" + request_line(r)
     emit(args, {"action": "proposed", **plan, "amount": str(amount), **request_json(r)}, human)
+    return EXIT_NOT_SIGNED if r.state in NOT_SIGNED else EXIT_OK
 
 
 def cmd_request(args: argparse.Namespace) -> None:
@@ -301,29 +329,14 @@ def _ensure_run_dir() -> Path:
     return d
 
 
-def _is_officer_refusal(exc: Exception) -> bool:
-    """An `OfficerError` (the officer's tool refusing), without importing coordinator/officer.py:
-    a command that never loaded that module cannot have raised one."""
-    officer = sys.modules.get("coordinator.officer")
-    return officer is not None and isinstance(exc, officer.OfficerError)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the tssctl console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the tssctl console script; the exit codes are cli_errors.py's."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        args = build_parser().parse_args(argv)
         rc = args.func(args)
-    except (CliError, cluster.ClusterError) as exc:
-        print(f"tssctl: {exc}", file=sys.stderr)
-        return 1
-    except grpc.RpcError as exc:
-        print(f"tssctl: {exc.code().name}: {exc.details()}", file=sys.stderr)
-        return 1
-    except Exception as exc:
-        if not _is_officer_refusal(exc):
-            raise
-        print(f"tssctl: {exc}", file=sys.stderr)
-        return 1
+    except (Exception, KeyboardInterrupt, ArgumentsRefused) as exc:
+        return report(exc, json_wanted(argv))
     return int(rc or 0)
 
 

@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from . import cluster
+from .cli_errors import CliError, uint64, uint256
+from .cli_remote import add_remote_options, resolve
 from .client import CoordinatorClient
 
 if TYPE_CHECKING:
+    from signer.node.tls import TlsFiles
     from signer.policy import Intent
 
 # Every command loads this module: the policy library and the curve are imported by the helpers that
@@ -25,10 +28,8 @@ if TYPE_CHECKING:
 
 DEFAULT_DIR = Path(os.environ.get("TSS_CLUSTER_DIR", "run/cluster"))
 FINAL_STATES = frozenset({"signed", "rejected", "blocked", "expired", "failed"})
-
-
-class CliError(Exception):
-    """A user-facing failure: printed, exit code 1."""
+NOT_SIGNED = FINAL_STATES - {"signed"}
+"""Final states a command exits with `EXIT_NOT_SIGNED` on (a request still pending approval is not one)."""
 
 
 Command = Callable[[argparse.Namespace], Any]
@@ -60,15 +61,27 @@ def emit(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:
     print(json.dumps(data) if args.json else human)
 
 
-def client_for(args: argparse.Namespace, default: str) -> CoordinatorClient:
-    """A client presenting the certificate of `--as` (or `default`) from the cluster directory."""
+def connection(args: argparse.Namespace, default: str) -> tuple[str, TlsFiles]:
+    """The coordinator's address and the certificate to present: a remote coordinator's
+    (cli_remote.py: flags, environment, profile), else `--as` (or `default`) of the cluster directory."""
+    remote = resolve(args)
+    if remote is not None:
+        return remote.address, remote.tls
     root = Path(args.dir)
-    info = cluster.ClusterInfo.load(root)
+    try:
+        info = cluster.ClusterInfo.load(root)
+    except cluster.ClusterError as exc:
+        raise CliError(f"{exc}; for a remote coordinator set TSS_ADDR (or --addr, or --profile)") from None
     who = getattr(args, "identity", None) or default
     tls = info.client_tls(who)
     if not tls.cert.exists():
         raise CliError(f"no certificate for {who!r} in {root / 'certs'}")
-    return CoordinatorClient(info.coordinator, tls)
+    return info.coordinator, tls
+
+
+def client_for(args: argparse.Namespace, default: str) -> CoordinatorClient:
+    """A client of the coordinator `connection` names."""
+    return CoordinatorClient(*connection(args, default))
 
 
 def key_json(k: coordinator_pb2.Key) -> dict[str, Any]:
@@ -198,8 +211,9 @@ def tx_from_args(args: argparse.Namespace, value: int | None = None) -> common_p
 
 
 def add_common(p: argparse.ArgumentParser, identity: str | None = None) -> None:
-    """--dir, --json (after the subcommand too) and, when `identity` is given, --as NAME."""
-    p.add_argument("--dir", default=str(DEFAULT_DIR), help="cluster directory")
+    """--dir, --json (after the subcommand too) and, when `identity` is given (a command that talks
+    to the coordinator), --as NAME and the remote coordinator's options."""
+    p.add_argument("--dir", default=str(DEFAULT_DIR), help="cluster directory (env TSS_CLUSTER_DIR)")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     if identity is not None:
         p.add_argument(
@@ -209,15 +223,16 @@ def add_common(p: argparse.ArgumentParser, identity: str | None = None) -> None:
             metavar="NAME",
             help=f"certificate to present (D/certs/NAME.pem; default {identity})",
         )
+        add_remote_options(p)
 
 
 def add_tx_options(p: argparse.ArgumentParser) -> None:
     """The EIP-1559 fields other than --to and --value."""
-    p.add_argument("--chain-id", type=int, default=1)
-    p.add_argument("--nonce", type=int, default=0)
-    p.add_argument("--gas", type=int, default=21000)
-    p.add_argument("--max-fee", type=int, default=40 * 10**9, help="max fee per gas, wei")
-    p.add_argument("--priority-fee", type=int, default=2 * 10**9, help="max priority fee per gas, wei")
+    p.add_argument("--chain-id", type=uint64, default=1)
+    p.add_argument("--nonce", type=uint64, default=0)
+    p.add_argument("--gas", type=uint64, default=21000)
+    p.add_argument("--max-fee", type=uint256, default=40 * 10**9, help="max fee per gas, wei")
+    p.add_argument("--priority-fee", type=uint256, default=2 * 10**9, help="max priority fee per gas, wei")
     p.add_argument("--path", default="m", help="non-hardened derivation path, e.g. m/0/7")
     p.add_argument("--idempotency-key", default="", help="default: a fresh random one")
 

@@ -48,7 +48,9 @@ from .audit import FREEZE, POLICY
 from .config import CoordinatorConfig
 from .errors import ERRORS, Internal, InvalidRequest, ServiceError
 from .logging import configure_logging
+from .request_states import STATES
 from .service import CoordinatorService
+from .serving import Readiness
 from .signer_client import GrpcSignerClient, SignerClient
 from .store import FAILED, PageCursor, RequestRecord, Store, StoreError
 from .trail import audit_public_key_path
@@ -210,6 +212,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         def run(_: Peer) -> coordinator_pb2.ListRequestsResponse:
             _check_id("key_id", request.key_id)
             check_text("state", request.state, limits.MAX_WORD)
+            if request.state and request.state not in STATES:  # else an empty list, as if none matched
+                raise InvalidRequest(f"state: unknown state {request.state!r}; one of {', '.join(STATES)}")
             check_text("page_token", request.page_token, limits.MAX_PAGE_TOKEN)
             try:
                 after = PageCursor.parse(request.page_token) if request.page_token else None
@@ -384,6 +388,8 @@ def serve(config_path: Path) -> None:
         audit_public_key=str(audit_public_key_path(config.db)),
     )
     stop = threading.Event()
+    ready = Readiness(hs, ("", SERVICE_NAME), service.list_keys, sorted(config.signers), service.live_signers)
+    threading.Thread(target=ready.watch, args=(stop,), name="readiness", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
