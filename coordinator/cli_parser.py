@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--level", choices=["128", "112"], default="128")
     d.add_argument("--quiet", action="store_true", help="with --json, no progress on stderr")
     d.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    d.set_defaults(func=command("coordinator.cli", "cmd_demo"))
+    d.set_defaults(func=command("coordinator.cli_demo", "cmd_demo"))
     return ap
 
 
