@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +56,25 @@ def progress(quiet: bool) -> cluster.Progress:
             print(f"[{time.monotonic() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
     return say
+
+
+@contextlib.contextmanager
+def ticking(say: cluster.Progress, what: str, every: float = 10.0) -> Iterator[None]:
+    """Say `what` now and "still ..." every `every` seconds until the block ends (a long RPC)."""
+    say(what)
+    start, done = time.monotonic(), threading.Event()
+
+    def tick() -> None:
+        while not done.wait(every):
+            say(f"  still {what.split(' (')[0]}: {time.monotonic() - start:.0f}s")
+
+    ticker = threading.Thread(target=tick, name="progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:

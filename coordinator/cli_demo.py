@@ -14,7 +14,7 @@ from typing import Any
 from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from . import cluster
-from .cli_common import progress, verify_eth_signature
+from .cli_common import progress, ticking, verify_eth_signature
 from .cli_errors import CliError
 from .client import CoordinatorClient
 
@@ -93,13 +93,15 @@ def cmd_demo(args: argparse.Namespace) -> None:
         with CoordinatorClient(info.coordinator, info.client_tls("operator")) as op:
             say("creating a key: distributed keygen, then auxiliary info (safe primes, Πmod/Πprm/Πfac)")
             t_key = time.monotonic()
-            key = op.create_key("demo-hot-wallet", 2, args.level)
+            with ticking(say, "keygen and auxiliary info (fresh safe primes take 30-70 s at 128 bits)"):
+                key = op.create_key("demo-hot-wallet", 2, args.level)
             key_s = time.monotonic() - t_key
         say(f"key {key.key_id} ready in {key_s:.1f}s; address {key.eth_address}")
         with CoordinatorClient(info.coordinator, info.client_tls("backend")) as be:
             say("signing an EIP-1559 transfer of 0.01 ETH, automatic under the demo policy (presign, then sign)")
             t_sign = time.monotonic()
-            req = be.sign_eth(key.key_id, _demo_tx(0, 10**16), f"demo-{uuid.uuid4()}")
+            with ticking(say, "presigning and signing"):
+                req = be.sign_eth(key.key_id, _demo_tx(0, 10**16), f"demo-{uuid.uuid4()}")
             sign_s = time.monotonic() - t_sign
         if req.state != "signed":
             raise CliError(f"request ended in state {req.state}: {req.error or req.policy_reason}")
@@ -134,7 +136,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
     finally:
         cluster.down(root)
         say("cluster stopped")
-    print(json.dumps(out, indent=None if args.json else 2))
+    print(json.dumps(out) if args.json else summary(out))
+
+
+def summary(out: dict[str, Any]) -> str:
+    """The demo's outcome in a few lines (the whole record is `--json`)."""
+    flow, t = out["approval_flow"], out["timings_s"]
+    return "\n".join(
+        [
+            f"demo passed in {t['total']:.0f}s: 2-of-3 key {out['key_id']} at the {out['level']}-bit level, "
+            f"address {out['address']} (keygen {t['key']:.1f}s)",
+            f"  0.01 ETH, automatic ({out['policy_reason']}): signed in {t['sign']:.1f}s, tx {out['tx_hash']}",
+            f"  1 ETH, approved by {', '.join(flow['approved_by'])}: signed and verified, tx {flow['tx_hash']}",
+            f"cluster stopped; its files are in {out['dir']} (tssctl demo --json prints the full record)",
+        ]
+    )
 
 
 def _ensure_run_dir() -> Path:
