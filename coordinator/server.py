@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -371,8 +372,8 @@ def serve(config_path: Path) -> None:
     configure_logging("coordinator")
     try:
         service, clients = build_service(config)
-    except StoreError as exc:  # a corrupt database is restored by the operator, never served
-        refuse_to_start("coordinator", str(exc))
+    except StoreError as exc:  # a corrupt database is restored by the operator, never served (exit 1)
+        sys.exit(f"coordinator: refusing to start: {exc}")
     hs = health.HealthServicer()
     try:
         server, port = create_server(service, config.listen, config.tls, health_servicer=hs)
