@@ -39,6 +39,7 @@ from tsscustody.v1 import coordinator_pb2, coordinator_pb2_grpc
 from signer.chains.ethereum import TxError
 from signer.node import blame_codec, limits
 from signer.node.limits import FieldTooLarge, check_bytes, check_count, check_text
+from signer.node.metrics import start_metrics
 from signer.node.revocation import refuse_revoked_caller
 from signer.node.startup import load_config, refuse_to_start
 from signer.node.tls import Peer, PortInUse, TlsFiles, bind_secure, require_role
@@ -49,6 +50,7 @@ from .audit import FREEZE, POLICY
 from .config import CoordinatorConfig
 from .errors import ERRORS, Internal, InvalidRequest, ServiceError
 from .logging import configure_logging
+from .metrics import CoordinatorCollector
 from .request_states import STATES
 from .service import CoordinatorService
 from .serving import Readiness
@@ -391,10 +393,12 @@ def serve(config_path: Path) -> None:
     stop = threading.Event()
     ready = Readiness(hs, ("", SERVICE_NAME), service.list_keys, sorted(config.signers), service.live_signers)
     threading.Thread(target=ready.watch, args=(stop,), name="readiness", daemon=True).start()
+    stop_metrics = start_metrics("coordinator", config.metrics_listen, CoordinatorCollector(service, ready))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     log.info("coordinator_stopping")
+    stop_metrics()
     hs.enter_graceful_shutdown()
     server.stop(grace=10).wait()
     service.close()

@@ -33,6 +33,7 @@ class NodeConfig:
     # The recovery public key file (`tssctl recovery keygen`) backups are encrypted to: the only
     # key ExportBackup ever uses (the RPC carries no key). None: the node exports nothing.
     recovery_key: Path | None = None
+    metrics_listen: str = ""  # HOST:PORT of the Prometheus endpoint (plain HTTP); "" = none
     # Parties retired from the cluster: their identity keys are refused (never peers), and a node
     # whose own party is retired does not start.
     retired: tuple[int, ...] = ()
@@ -80,6 +81,7 @@ class NodeConfig:
             session_idle_timeout=float(raw.get("session_idle_timeout", 900.0)),
             max_sessions=int(raw.get("max_sessions", 256)),
             recovery_key=p(raw["recovery_key"]) if raw.get("recovery_key") else None,
+            metrics_listen=str(raw.get("metrics_listen", "")),
             retired=retired,
         )
 

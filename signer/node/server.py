@@ -42,6 +42,7 @@ from .config import NodeConfig
 from .key_reshare import ReshareStart
 from .limits import check_bytes, check_count, check_text
 from .logging import configure_logging
+from .metrics import SignerCollector, start_metrics
 from .node import SignerNode
 from .revocation import refuse_revoked_caller
 from .startup import load_config, refuse_to_start
@@ -365,6 +366,9 @@ def serve(config_path: Path) -> None:
         refuse_to_start(f"signer-{config.party}", str(exc))
     server.start()
     log.info("signer_listening", party=config.party, port=port)
+    stop_metrics = start_metrics(
+        f"signer-{config.party}", config.metrics_listen, SignerCollector(node, lambda: store_health.error)
+    )
     stop = threading.Event()
     threading.Thread(target=store_health.watch, args=(stop,), name="store-health", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -372,6 +376,7 @@ def serve(config_path: Path) -> None:
     signal.signal(signal.SIGHUP, lambda *_: _reload_peers(node, config_path))
     stop.wait()
     log.info("signer_stopping")
+    stop_metrics()
     server.stop(grace=5).wait()
     node.close()
 
