@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,25 @@ def test_a_bogus_state_filter_names_the_valid_states(remote: Any) -> None:
     assert rc == EXIT_FAILED and err.count("\n") == 1
     expected = f"INVALID_ARGUMENT: state: unknown state 'bogus'; one of {', '.join(STATES)}"
     assert out["error"] == expected and err == f"tssctl: {expected}\n"
+
+
+def test_the_coordinator_serves_metrics_once_configured(
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key
+) -> None:
+    config = live_cluster.root / "coordinator" / "coordinator.json"
+    port = cluster.free_port()
+    config.write_text(json.dumps({**json.loads(config.read_text()), "metrics_listen": f"127.0.0.1:{port}"}))
+    cluster.restart(live_cluster.root, "coordinator")
+    deadline = time.monotonic() + 20
+    while True:  # readiness is checked every 5 s after the start
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            lines = reply.read().decode().splitlines()
+        if "tss_coordinator_ready 1.0" in lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "tss_coordinator_ready 1.0" in lines
+    assert {f'tss_signer_live{{party="{p}"}} 1.0' for p in (1, 2, 3)} <= set(lines)
+    assert any(line.startswith("tss_coordinator_keys{") for line in lines)
 
 
 def _health(info: cluster.ClusterInfo, service: str) -> str:
