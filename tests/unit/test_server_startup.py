@@ -154,3 +154,18 @@ def test_an_unreadable_config_is_one_line(
         signer_server.serve(path)
     err = capsys.readouterr().err
     assert err.startswith("signer: refusing to start: ") and problem in err and err.count("\n") == 1
+
+
+def test_every_grpc_server_in_the_code_turns_port_reuse_off() -> None:
+    root = Path(__file__).resolve().parents[2]
+    servers = {
+        str(path.relative_to(root)): path.read_text()
+        for package in ("signer", "coordinator", "bench", "deploy")
+        for path in (root / package).rglob("*.py")
+        if "grpc.server(" in path.read_text()
+    }
+    assert sorted(servers) == ["coordinator/server.py", "signer/node/server.py"]
+    for name, text in servers.items():
+        call = text[text.index("grpc.server(") :][:400]
+        assert "limits.server_options(" in call, name
+        assert "add_secure_port" not in text, f"{name}: bind through tls.bind_secure (a busy port is PortInUse)"
