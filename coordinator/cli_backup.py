@@ -29,7 +29,8 @@ from signer.tss.rng import SystemRng
 
 from . import backup_ops, cluster
 from .backup_ops import BackupError
-from .cli_common import CliError, client_for, emit, progress
+from .cli_common import client_for, emit, progress
+from .cli_errors import CliError
 
 Command = Callable[[argparse.Namespace], int]
 

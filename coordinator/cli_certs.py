@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .cli_common import CliError, command, emit
+from .cli_common import command, emit
+from .cli_errors import CliError
 
 ROLES = ("signer", "coordinator", "backend", "officer", "operator", "admin", "auditor")
 

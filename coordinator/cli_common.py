@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from . import cluster
+from .cli_errors import CliError, uint64, uint256
+from .cli_remote import add_remote_options, resolve
 from .client import CoordinatorClient
 
 if TYPE_CHECKING:
+    from signer.node.tls import TlsFiles
     from signer.policy import Intent
 
 # Every command loads this module: the policy library and the curve are imported by the helpers that
@@ -25,10 +30,8 @@ if TYPE_CHECKING:
 
 DEFAULT_DIR = Path(os.environ.get("TSS_CLUSTER_DIR", "run/cluster"))
 FINAL_STATES = frozenset({"signed", "rejected", "blocked", "expired", "failed"})
-
-
-class CliError(Exception):
-    """A user-facing failure: printed, exit code 1."""
+NOT_SIGNED = FINAL_STATES - {"signed"}
+"""Final states a command exits with `EXIT_NOT_SIGNED` on (a request still pending approval is not one)."""
 
 
 Command = Callable[[argparse.Namespace], Any]
@@ -55,20 +58,51 @@ def progress(quiet: bool) -> cluster.Progress:
     return say
 
 
+@contextlib.contextmanager
+def ticking(say: cluster.Progress, what: str, every: float = 10.0) -> Iterator[None]:
+    """Say `what` now and "still ..." every `every` seconds until the block ends (a long RPC)."""
+    say(what)
+    start, done = time.monotonic(), threading.Event()
+
+    def tick() -> None:
+        while not done.wait(every):
+            say(f"  still {what.split(' (')[0]}: {time.monotonic() - start:.0f}s")
+
+    ticker = threading.Thread(target=tick, name="progress", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        done.set()
+        ticker.join()
+
+
 def emit(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:
     """One JSON object with --json, else the human text."""
     print(json.dumps(data) if args.json else human)
 
 
-def client_for(args: argparse.Namespace, default: str) -> CoordinatorClient:
-    """A client presenting the certificate of `--as` (or `default`) from the cluster directory."""
+def connection(args: argparse.Namespace, default: str) -> tuple[str, TlsFiles]:
+    """The coordinator's address and the certificate to present: a remote coordinator's
+    (cli_remote.py: flags, environment, profile), else `--as` (or `default`) of the cluster directory."""
+    remote = resolve(args)
+    if remote is not None:
+        return remote.address, remote.tls
     root = Path(args.dir)
-    info = cluster.ClusterInfo.load(root)
+    try:
+        info = cluster.ClusterInfo.load(root)
+    except cluster.ClusterError as exc:
+        raise CliError(f"{exc}; for a remote coordinator set TSS_ADDR (or --addr, or --profile)") from None
     who = getattr(args, "identity", None) or default
     tls = info.client_tls(who)
     if not tls.cert.exists():
         raise CliError(f"no certificate for {who!r} in {root / 'certs'}")
-    return CoordinatorClient(info.coordinator, tls)
+    return info.coordinator, tls
+
+
+def client_for(args: argparse.Namespace, default: str) -> CoordinatorClient:
+    """A client of the coordinator `connection` names."""
+    return CoordinatorClient(*connection(args, default))
 
 
 def key_json(k: coordinator_pb2.Key) -> dict[str, Any]:
@@ -203,8 +237,9 @@ def tx_from_args(args: argparse.Namespace, value: int | None = None) -> common_p
 
 
 def add_common(p: argparse.ArgumentParser, identity: str | None = None) -> None:
-    """--dir, --json (after the subcommand too) and, when `identity` is given, --as NAME."""
-    p.add_argument("--dir", default=str(DEFAULT_DIR), help="cluster directory")
+    """--dir, --json (after the subcommand too) and, when `identity` is given (a command that talks
+    to the coordinator), --as NAME and the remote coordinator's options."""
+    p.add_argument("--dir", default=str(DEFAULT_DIR), help="cluster directory (env TSS_CLUSTER_DIR)")
     p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     if identity is not None:
         p.add_argument(
@@ -214,17 +249,18 @@ def add_common(p: argparse.ArgumentParser, identity: str | None = None) -> None:
             metavar="NAME",
             help=f"certificate to present (D/certs/NAME.pem; default {identity})",
         )
+        add_remote_options(p)
 
 
 def add_tx_options(p: argparse.ArgumentParser) -> None:
     """The EIP-1559 fields other than --to and --value."""
     # No defaults for the network and nonce: a silent mainnet / nonce-0 default signed the wrong thing.
     p.add_argument("--network", default=None, help="CAIP-2 id (eip155:1) or display name of a registered network")
-    p.add_argument("--chain-id", type=int, default=None, help="the EIP-155 chain id (instead of --network)")
-    p.add_argument("--nonce", type=int, default=None, help="required: the coordinator does not pick one")
-    p.add_argument("--gas", type=int, default=None, help="gas limit (default 21000, 100000 for a token transfer)")
-    p.add_argument("--max-fee", type=int, default=40 * 10**9, help="max fee per gas, wei")
-    p.add_argument("--priority-fee", type=int, default=2 * 10**9, help="max priority fee per gas, wei")
+    p.add_argument("--chain-id", type=uint64, default=None, help="the EIP-155 chain id (instead of --network)")
+    p.add_argument("--nonce", type=uint64, default=None, help="required: the coordinator does not pick one")
+    p.add_argument("--gas", type=uint64, default=None, help="gas limit (default 21000, 100000 for a token transfer)")
+    p.add_argument("--max-fee", type=uint256, default=40 * 10**9, help="max fee per gas, wei")
+    p.add_argument("--priority-fee", type=uint256, default=2 * 10**9, help="max priority fee per gas, wei")
     p.add_argument("--path", default="m", help="non-hardened derivation path, e.g. m/0/7")
     p.add_argument("--idempotency-key", default="", help="default: a fresh random one")
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from . import audit, cluster
-from .cli_common import DEFAULT_DIR, CliError, emit, progress
+from .cli_common import DEFAULT_DIR, emit, progress
+from .cli_errors import CliError
 from .client import CoordinatorClient
 from .drill import report as drill_report
 from .drill.runner import DrillFailure, DrillOptions, run_drill

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from tsscustody.v1 import common_pb2
 
-from .cli_common import CliError, tx_from_args
+from .cli_common import tx_from_args
+from .cli_errors import CliError, UsageError
 
 if TYPE_CHECKING:
     from signer.policy import AssetRegistry, Network
@@ -36,19 +37,27 @@ def parse_units(text: str, decimals: int, symbol: str) -> int:
     """`1.5` with 6 decimals -> 1500000, exactly; raises `CliError` for anything else."""
     m = _DECIMAL.match(text.strip()) if isinstance(text, str) and len(text) <= 100 else None
     if m is None:
-        raise CliError(f"--amount {text!r}: expected a non-negative decimal number such as 1.5")
+        raise UsageError(f"--amount {text!r}: expected a non-negative decimal number such as 1.5")
     whole, frac = m.group(1), m.group(2) or ""
     if len(frac) > decimals:
-        raise CliError(f"--amount {text}: {symbol} has {decimals} decimals, the amount has {len(frac)}")
+        raise UsageError(f"--amount {text}: {symbol} has {decimals} decimals, the amount has {len(frac)}")
     scale: int = 10**decimals
     return int(whole) * scale + int(frac.ljust(decimals, "0") or "0")
+
+
+def decimal_amount(text: str) -> str:
+    """argparse type of --amount: a non-negative decimal number (its decimals are checked against
+    the asset once the registry is known)."""
+    if _DECIMAL.match(text.strip()) is None or len(text) > 100:
+        raise argparse.ArgumentTypeError(f"expected a non-negative decimal number such as 1.5, got {text!r}")
+    return text
 
 
 def add_amount_options(p: argparse.ArgumentParser) -> None:
     """--asset, --amount and --kind of a withdrawal (kinds as in signer/policy/kinds.py, which the
     parser does not import: tssctl starts without the policy library)."""
     p.add_argument("--asset", default=None, help="registered asset symbol (default: the network's native coin)")
-    p.add_argument("--amount", default=None, help="decimal units of the asset, e.g. 1.5")
+    p.add_argument("--amount", type=decimal_amount, default=None, help="decimal units of the asset, e.g. 1.5")
     p.add_argument("--kind", default="withdrawal", choices=WITHDRAW_KINDS)
 
 
@@ -69,7 +78,7 @@ def network_of(assets: AssetRegistry, args: argparse.Namespace) -> Network:
     """The network `--network` (id or display name) or `--chain-id` names; raises `CliError`."""
     name, chain_id = getattr(args, "network", None), getattr(args, "chain_id", None)
     if name is None and chain_id is None:
-        raise CliError("name the network with --network (e.g. eip155:1); there is no default")
+        raise UsageError("name the network with --network (e.g. eip155:1); there is no default")
     if name is not None:
         network = next((n for n in assets.networks if name in (n.network_id, n.name)), None)
     else:
@@ -88,12 +97,14 @@ def evm_tx(c: CoordinatorClient, args: argparse.Namespace, value: int | None = N
     from signer.chains.ethereum import TxError, intrinsic_gas
 
     if args.nonce is None:
-        raise CliError("give the transaction's --nonce; there is no default")
+        raise UsageError("give the transaction's --nonce; there is no default")
+    if getattr(args, "network", None) is None and getattr(args, "chain_id", None) is None:
+        raise UsageError("name the network with --network (e.g. eip155:1); there is no default")
     assets = policy_assets(c)
     network = network_of(assets, args)
     amount, symbol, legacy = getattr(args, "amount", None), getattr(args, "asset", None), getattr(args, "value", None)
     if value is None and (amount is None) == (legacy is None):
-        raise CliError("give the amount as --amount (decimal units of --asset) or --value (base units), not both")
+        raise UsageError("give the amount as --amount (decimal units of --asset) or --value (base units), not both")
     to, data = args.to, bytes.fromhex(args.data.removeprefix("0x")) if getattr(args, "data", "") else b""
     asset = assets.native(network.network_id) if symbol is None else None
     if symbol is not None:
@@ -107,15 +118,15 @@ def evm_tx(c: CoordinatorClient, args: argparse.Namespace, value: int | None = N
     elif value is None and isinstance(legacy, int):
         value = legacy
     if value is None or value < 0:
-        raise CliError("the amount must be a non-negative number")
+        raise UsageError("the amount must be a non-negative number")
     kind = getattr(args, "kind", "withdrawal")
     if kind == "approval" and not asset.contract:
-        raise CliError("an approval needs a token --asset; --to is the spender")
+        raise UsageError("an approval needs a token --asset; --to is the spender")
     if kind == "contract_call" and (asset.contract or not data):
-        raise CliError("a contract call needs --data and sends the native coin (no token --asset)")
+        raise UsageError("a contract call needs --data and sends the native coin (no token --asset)")
     if asset.contract:
         if data:
-            raise CliError("--data cannot be combined with a token transfer or approval")
+            raise UsageError("--data cannot be combined with a token transfer or approval")
         method = APPROVE if kind == "approval" else TRANSFER
         try:
             to, data, value = asset.contract, encode_token_call(method, args.to, value), 0
@@ -123,7 +134,7 @@ def evm_tx(c: CoordinatorClient, args: argparse.Namespace, value: int | None = N
             raise CliError(str(exc)) from None
     gas = args.gas if args.gas is not None else (TOKEN_TRANSFER_GAS if data else 21000)
     if gas < intrinsic_gas(data):
-        raise CliError(f"--gas {gas} is below the transaction's intrinsic gas {intrinsic_gas(data)}")
+        raise UsageError(f"--gas {gas} is below the transaction's intrinsic gas {intrinsic_gas(data)}")
     chain_id = network.evm_chain_id
     if chain_id is None:
         raise CliError(f"{network.network_id} is not an EVM network")

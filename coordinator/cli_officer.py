@@ -36,7 +36,9 @@ import grpc
 from tsscustody.v1 import coordinator_pb2
 
 from . import cluster
-from .cli_common import CliError, client_for, emit, intent_json, request_json, request_line, wait_final
+from .cli_common import NOT_SIGNED, client_for, connection, emit, intent_json, request_json, request_line, wait_final
+from .cli_errors import EXIT_NOT_SIGNED, EXIT_OK, CliError, UsageError
+from .cli_remote import resolve
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -54,7 +56,13 @@ _ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 def _key(args: argparse.Namespace, who: str, given: str | None) -> Ed25519PrivateKey:
     from . import officer
 
-    path = Path(given) if given else cluster.ClusterInfo.load(Path(args.dir)).officer_key(who)
+    if given:
+        return officer.load_key(Path(given))
+    if resolve(args) is not None:
+        raise UsageError(f"--key FILE: {who}'s key file (a remote coordinator has no local cluster to take it from)")
+    path = cluster.ClusterInfo.load(Path(args.dir)).officer_key(who)
+    if not path.exists():  # the cluster knows its officers by their key files
+        raise CliError(f"unknown officer {who!r}: no key {path}; give --key FILE for an officer of another cluster")
     return officer.load_key(path)
 
 
@@ -92,7 +100,7 @@ def cmd_officer(args: argparse.Namespace) -> None:
     from . import officer
 
     if not _ID.match(args.id):
-        raise CliError("an id is 1-64 characters of A-Z a-z 0-9 . _ @ -")
+        raise UsageError("an id is 1-64 characters of A-Z a-z 0-9 . _ @ -")
     key = officer.write_key(Path(args.out))
     pub = officer.public_hex(key)
     emit(
@@ -109,7 +117,7 @@ def _confirm(rv: Review) -> bool:
     return answer in ("y", "yes")
 
 
-def cmd_approve(args: argparse.Namespace) -> None:
+def cmd_approve(args: argparse.Namespace) -> int:
     from . import officer
 
     key = _key(args, args.officer, args.key)
@@ -133,6 +141,7 @@ def cmd_approve(args: argparse.Namespace) -> None:
     human = "" if interactive else done.review.intent.describe() + "\n"
     human += f"approved by {args.officer} (intent rebuilt from the transaction body and checked)\n"
     emit(args, data, human + request_line(after))
+    return EXIT_NOT_SIGNED if after.state in NOT_SIGNED else EXIT_OK
 
 
 def cmd_reject(args: argparse.Namespace) -> None:
@@ -154,6 +163,8 @@ def _targets(args: argparse.Namespace) -> dict[int, str]:
         given = direct.parse_signers(args.signer or [])
     except direct.AddressError as exc:
         raise CliError(str(exc)) from None
+    if not given and resolve(args) is not None:
+        raise UsageError("a remote coordinator: name the signers (--signer PARTY=HOST:PORT) or pass --coordinator-only")
     return given or cluster.ClusterInfo.load(Path(args.dir)).signers
 
 
@@ -262,11 +273,8 @@ def cmd_unfreeze(args: argparse.Namespace) -> int:
 
 
 def cluster_tls(args: argparse.Namespace, who: str) -> Any:
-    """The certificate `who` presents (from the cluster directory)."""
-    tls = cluster.ClusterInfo.load(Path(args.dir)).client_tls(who)
-    if not tls.cert.exists():
-        raise CliError(f"no certificate for {who!r} in {Path(args.dir) / 'certs'}")
-    return tls
+    """The certificate `who` presents (a remote coordinator's, else from the cluster directory)."""
+    return connection(args, who)[1]
 
 
 # --- admins ------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import cli_certs, cli_reshare
 from .cli_common import DEFAULT_DIR, add_common, add_tx_options, command
+from .cli_errors import ArgumentParser, hex_data, positive, uint64, uint256
 from .cli_evm import add_amount_options
 
 __all__ = ["build_parser"]
@@ -37,15 +38,15 @@ class ScenarioNames:
 
 def build_parser() -> argparse.ArgumentParser:
     """The tssctl argument parser."""
-    ap = argparse.ArgumentParser(prog="tssctl", description="threshold-ECDSA custody signing: command line")
+    ap = ArgumentParser(prog="tssctl", description="threshold-ECDSA custody signing: command line")
     ap.add_argument("--json", action="store_true", help="machine-readable output")
     sub = ap.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("cluster", help="local cluster")
     c.add_argument("action", choices=["up", "down", "status", "restart", *cli_reshare.CLUSTER_ACTIONS])
     c.add_argument("name", nargs="?", help="restart: the process (signer-N or coordinator); retire/replace: signer-N")
-    c.add_argument("--signers", type=int, default=3)
-    c.add_argument("--threshold", type=int, default=2)
+    c.add_argument("--signers", type=positive, default=3)
+    c.add_argument("--threshold", type=positive, default=2)
     c.add_argument("--level", choices=["128", "112"], default="128")
     add_common(c)
     c.set_defaults(func=command("coordinator.cli", "cmd_cluster"))
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     ksub = k.add_subparsers(dest="action", required=True)
     kc = ksub.add_parser("create")
     kc.add_argument("--name", required=True)
-    kc.add_argument("--threshold", type=int, default=0)
+    kc.add_argument("--threshold", type=uint64, default=0)
     kc.add_argument("--level", choices=["128", "112"], default=None)
     add_common(kc, "operator")
     ks = ksub.add_parser("show")
@@ -67,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=text)
         s.add_argument("--key", required=True)
         s.add_argument("--to", required=True)
-        s.add_argument("--value", type=int, default=None, help="base units of the native coin (or --amount)")
-        s.add_argument("--data", default="")
+        s.add_argument("--value", type=uint256, default=None, help="base units of the native coin (or --amount)")
+        s.add_argument("--data", type=hex_data, default="", help="calldata, hex")
         add_amount_options(s)
         add_tx_options(s)
         add_common(s, "backend")
@@ -76,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="propose a cold sweep when the hot balance exceeds the cap")
     sw.add_argument("--key", required=True)
-    sw.add_argument("--hot-balance", type=int, required=True, help="reported hot balance, wei")
-    sw.add_argument("--cap", type=int, required=True, help="sweep when the balance exceeds this, wei")
-    sw.add_argument("--reserve", type=int, required=True, help="leave this much in the hot wallet, wei")
+    sw.add_argument("--hot-balance", type=uint256, required=True, help="reported hot balance, wei")
+    sw.add_argument("--cap", type=uint256, required=True, help="sweep when the balance exceeds this, wei")
+    sw.add_argument("--reserve", type=uint256, required=True, help="leave this much in the hot wallet, wei")
     sw.add_argument("--to", required=True, help="the registered cold address")
     add_tx_options(sw)
     add_common(sw, "backend")
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--state", default="", help="list: only this state")
     r.add_argument("--key", default="", help="list: only this key id")
     r.add_argument(
-        "--limit", type=int, default=50, help="list: at most this many, newest first, following pages (0: all)"
+        "--limit", type=uint64, default=50, help="list: at most this many, newest first, following pages (0: all)"
     )
     add_common(r, "operator")
     r.set_defaults(func=command("coordinator.cli", "cmd_request"))
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--level", choices=["128", "112"], default="128")
     d.add_argument("--quiet", action="store_true", help="with --json, no progress on stderr")
     d.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
-    d.set_defaults(func=command("coordinator.cli", "cmd_demo"))
+    d.set_defaults(func=command("coordinator.cli_demo", "cmd_demo"))
     return ap
 
 
@@ -157,7 +158,7 @@ def _officer_parsers(sub: Any) -> None:
     u.add_argument("--scope", default=None)
     u.add_argument("--order", default="", help="a partly signed order to add signatures to")
     u.add_argument(
-        "--lifts", type=int, default=0, help="issued_at of the freeze to lift (default: as the coordinator reports it)"
+        "--lifts", type=uint64, default=0, help="issued_at of the freeze to lift (default: as the coordinator has it)"
     )
     u.add_argument("--out", default="", help="write the order here instead of delivering it")
     add_common(u, "the first --officer")
@@ -181,7 +182,7 @@ def _officer_parsers(sub: Any) -> None:
 
     au = sub.add_parser("audit", help="the coordinator's audit log")
     au.add_argument("action", choices=["export", "verify"])
-    au.add_argument("--since", type=int, default=0, help="export: from the checkpoint before this entry")
+    au.add_argument("--since", type=uint64, default=0, help="export: from the checkpoint before this entry")
     au.add_argument("--out", default="", help="export: write to this file")
     au.add_argument("--file", default="", help="verify: an export file (default: export from the coordinator)")
     au.add_argument("--public-key", default="", help="verify: audit public key PEM (default D/coordinator/)")
@@ -198,8 +199,8 @@ def _backup_parsers(sub: Any) -> None:
     r.add_argument("--out", default="", help="keygen: directory for recovery.pub.json and recovery.key.json")
     r.add_argument("--level", choices=["128", "112"], default="128")
     r.add_argument("--recovery-key", action="append", help="split: the recovery SECRET key file")
-    r.add_argument("--threshold", type=int, default=0, help="split: shares needed (m)")
-    r.add_argument("--shares", type=int, default=0, help="split: shares made (k), one per recovery officer")
+    r.add_argument("--threshold", type=uint64, default=0, help="split: shares needed (m)")
+    r.add_argument("--shares", type=uint64, default=0, help="split: shares made (k), one per recovery officer")
     add_common(r)
     r.set_defaults(func=command("coordinator.cli_backup", "cmd_recovery"))
 
@@ -228,11 +229,11 @@ def _drill_parsers(sub: Any) -> None:
     d.add_argument("--scenario", default="").choices = ScenarioNames()
     d.add_argument("--fresh", action="store_true", help="start a throw-away local cluster (stopped afterwards)")
     d.add_argument("--dir", default="", help=f"cluster directory (default {DEFAULT_DIR}; --fresh: a new one)")
-    d.add_argument("--signers", type=int, default=3, help="--fresh: number of signers")
-    d.add_argument("--threshold", type=int, default=2, help="--fresh: threshold")
+    d.add_argument("--signers", type=positive, default=3, help="--fresh: number of signers")
+    d.add_argument("--threshold", type=positive, default=2, help="--fresh: threshold")
     d.add_argument("--level", choices=["128", "112"], default="128", help="--fresh: security level")
     d.add_argument("--key", default="", help="key id to drill (default: create one)")
-    d.add_argument("--signer", type=int, default=0, help="the signer to kill (default: the last)")
+    d.add_argument("--signer", type=uint64, default=0, help="the signer to kill (default: the last)")
     d.add_argument("--out", default="", help="report path (.json; the .md goes next to it)")
     d.add_argument("--allow-wipe", action="store_true", help="let a wiping scenario run on a running cluster")
     d.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="scenario option")

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from tsscustody.v1 import coordinator_pb2
 
 from . import cluster
-from .cli_common import CliError, add_common, client_for, emit, key_json, progress
+from .cli_common import add_common, client_for, emit, key_json, progress
+from .cli_errors import CliError, positive
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -182,7 +183,7 @@ def add_key_parsers(ksub: Any) -> None:
     kf.set_defaults(func=_key_id(cmd_key_refresh))
     kr = ksub.add_parser("reshare", help="move a key to a new committee / threshold (same public key and addresses)")
     kr.add_argument("--parties", required=True, help="the new committee, e.g. 1,2,4 (never an index the key left)")
-    kr.add_argument("--threshold", type=int, required=True, help="the new threshold t'")
+    kr.add_argument("--threshold", type=positive, required=True, help="the new threshold t'")
     kr.add_argument("--dealers", default="", help="live old parties that deal (default: every reachable one)")
     _order_opts(kr)
     kr.set_defaults(func=_key_id(cmd_key_reshare))

@@ -45,6 +45,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from signer.node.tls import TlsFiles, channel_credentials
 
 from .client import CoordinatorClient
+from .serving import LIVENESS
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -296,7 +297,7 @@ def up(
             wait_healthy(addr, TlsFiles.in_dir(root / "certs", "coordinator"), pid=pids[name])
         name = "coordinator"
         say(f"waiting for the coordinator at {coord_addr}")
-        wait_healthy(coord_addr, tls, pid=pids[name])
+        wait_healthy(coord_addr, tls, service=LIVENESS, pid=pids[name])
     except ClusterError as exc:
         down(root)
         raise ClusterError(f"{exc}; last lines of logs/{name}.log:\n{_log_tail(root, name)}") from None
@@ -405,14 +406,15 @@ def restart_signer(root: Path, party: int) -> int:
 def _start(root: Path, info: ClusterInfo, name: str) -> int:
     if name == "coordinator":
         pid = _spawn(root, name, "coordinator", root / "coordinator" / "coordinator.json")
-        address, tls = info.coordinator, info.client_tls()
+        address, tls, service = info.coordinator, info.client_tls(), LIVENESS
     else:
         pid = _spawn(root, name, SIGNER_MODULE, root / name / "node.json")
         address, tls = info.signers[int(name.removeprefix("signer-"))], TlsFiles.in_dir(root / "certs", "coordinator")
+        service = ""
     info.pids[name] = pid
     _write_json(root / "cluster.json", info.to_json())
     try:
-        wait_healthy(address, tls, pid=pid)
+        wait_healthy(address, tls, service=service, pid=pid)
     except ClusterError as exc:
         raise ClusterError(f"{exc}; last lines of logs/{name}.log:\n{_log_tail(root, name)}") from None
     return pid

@@ -18,6 +18,7 @@ from pathlib import Path
 from signer.node.tls import TlsFiles
 
 from . import certs, cluster
+from .serving import LIVENESS
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ def up(
             )
             pids[name] = cluster._spawn(root, name, "coordinator", config)
             _save(info)
-            cluster.wait_healthy(addresses[r], info.client_tls(), pid=pids[name])
+            cluster.wait_healthy(addresses[r], info.client_tls(), service=LIVENESS, pid=pids[name])
         cluster.install_demo_governance(info, adjust_policy)
     except BaseException:
         cluster.down(root)

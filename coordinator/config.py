@@ -37,6 +37,7 @@ class CoordinatorConfig:
     replica: str = "coordinator"
     pool_size: int = 16
     lease: float = 15.0  # seconds without a heartbeat before a replica's in-flight work is failed
+    metrics_listen: str = ""  # HOST:PORT of the Prometheus endpoint (plain HTTP); "" = none
 
     def __post_init__(self) -> None:
         back = sorted(set(self.retired) & (set(self.signers) | set(self.peers)))
@@ -74,6 +75,7 @@ class CoordinatorConfig:
             rpc_timeout=float(raw.get("rpc_timeout", 120.0)),
             peers=_peers(raw.get("peers", {})),
             retired=tuple(int(p) for p in raw.get("retired", [])),
+            metrics_listen=str(raw.get("metrics_listen", "")),
         )
 
 

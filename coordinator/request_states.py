@@ -45,6 +45,8 @@ BLOCKED = "blocked"
 EXPIRED = "expired"
 FAILED = "failed"
 FINAL_STATES = frozenset({SIGNED, REJECTED, BLOCKED, EXPIRED, FAILED})
+STATES = (SUBMITTED, PENDING_APPROVAL, APPROVED, TIME_LOCKED, SIGNING, SIGNED, REJECTED, BLOCKED, EXPIRED, FAILED)
+"""Every state, in the order a request may pass them (what ListRequests' `state` filter accepts)."""
 OPEN_STATES = (PENDING_APPROVAL, APPROVED, TIME_LOCKED)
 """Waiting for approvals, a release or a signing slot: these expire, can be rejected or blocked."""
 

@@ -39,8 +39,10 @@ from tsscustody.v1 import coordinator_pb2, coordinator_pb2_grpc
 from signer.chains.ethereum import TxError
 from signer.node import blame_codec, limits
 from signer.node.limits import FieldTooLarge, check_bytes, check_count, check_text
+from signer.node.metrics import start_metrics
 from signer.node.revocation import refuse_revoked_caller
-from signer.node.tls import Peer, TlsFiles, require_role, server_credentials
+from signer.node.startup import load_config, refuse_to_start
+from signer.node.tls import Peer, PortInUse, TlsFiles, bind_secure, require_role
 from signer.node.wire_tx import check_eth, tx_from_proto
 from signer.tss.errors import Blame
 
@@ -48,7 +50,10 @@ from .audit import FREEZE, POLICY
 from .config import CoordinatorConfig
 from .errors import ERRORS, Internal, InvalidRequest, ServiceError
 from .logging import configure_logging
+from .metrics import CoordinatorCollector
+from .request_states import STATES
 from .service import CoordinatorService
+from .serving import Readiness
 from .signer_client import GrpcSignerClient, SignerClient
 from .store import FAILED, PageCursor, RequestRecord, Store, StoreError
 from .trail import audit_public_key_path
@@ -210,6 +215,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         def run(_: Peer) -> coordinator_pb2.ListRequestsResponse:
             _check_id("key_id", request.key_id)
             check_text("state", request.state, limits.MAX_WORD)
+            if request.state and request.state not in STATES:  # else an empty list, as if none matched
+                raise InvalidRequest(f"state: unknown state {request.state!r}; one of {', '.join(STATES)}")
             check_text("page_token", request.page_token, limits.MAX_PAGE_TOKEN)
             try:
                 after = PageCursor.parse(request.page_token) if request.page_token else None
@@ -324,7 +331,7 @@ def create_server(
     """A bound, not yet started server with mTLS, health and reflection; returns it and its port."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="coordinator-rpc"),
-        options=limits.channel_options(limits.COORDINATOR_MAX_SEND, limits.COORDINATOR_MAX_RECEIVE),
+        options=limits.server_options(limits.COORDINATOR_MAX_SEND, limits.COORDINATOR_MAX_RECEIVE),
     )
     coordinator_pb2_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(service), server)
     hs = health_servicer or health.HealthServicer()
@@ -332,10 +339,7 @@ def create_server(
     hs.set("", health_pb2.HealthCheckResponse.SERVING)
     hs.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
-    port = server.add_secure_port(listen, server_credentials(tls))
-    if port == 0:
-        raise RuntimeError(f"cannot bind {listen}")
-    return server, port
+    return server, bind_secure(server, listen, tls)
 
 
 def open_store(config: CoordinatorConfig) -> Store:
@@ -366,14 +370,19 @@ def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[G
 
 def serve(config_path: Path) -> None:
     """Run the coordinator until SIGTERM/SIGINT, then stop gracefully."""
-    config = CoordinatorConfig.load(config_path)
+    config = load_config("coordinator", CoordinatorConfig.load, config_path)
     configure_logging("coordinator")
     try:
         service, clients = build_service(config)
-    except StoreError as exc:  # a corrupt database is restored by the operator, never served
+    except StoreError as exc:  # a corrupt database is restored by the operator, never served (exit 1)
         sys.exit(f"coordinator: refusing to start: {exc}")
     hs = health.HealthServicer()
-    server, port = create_server(service, config.listen, config.tls, health_servicer=hs)
+    try:
+        server, port = create_server(service, config.listen, config.tls, health_servicer=hs)
+    except PortInUse as exc:
+        service.close()
+        service.store.close()
+        refuse_to_start("coordinator", str(exc))
     server.start()
     log.info(
         "coordinator_listening",
@@ -382,10 +391,14 @@ def serve(config_path: Path) -> None:
         audit_public_key=str(audit_public_key_path(config.db)),
     )
     stop = threading.Event()
+    ready = Readiness(hs, ("", SERVICE_NAME), service.list_keys, sorted(config.signers), service.live_signers)
+    threading.Thread(target=ready.watch, args=(stop,), name="readiness", daemon=True).start()
+    stop_metrics = start_metrics("coordinator", config.metrics_listen, CoordinatorCollector(service, ready))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     log.info("coordinator_stopping")
+    stop_metrics()
     hs.enter_graceful_shutdown()
     server.stop(grace=10).wait()
     service.close()

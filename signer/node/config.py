@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .identity import PeerKeys
 from .tls import TlsFiles
@@ -32,6 +33,7 @@ class NodeConfig:
     # The recovery public key file (`tssctl recovery keygen`) backups are encrypted to: the only
     # key ExportBackup ever uses (the RPC carries no key). None: the node exports nothing.
     recovery_key: Path | None = None
+    metrics_listen: str = ""  # HOST:PORT of the Prometheus endpoint (plain HTTP); "" = none
     # Parties retired from the cluster: their identity keys are refused (never peers), and a node
     # whose own party is retired does not start.
     retired: tuple[int, ...] = ()
@@ -59,7 +61,7 @@ class NodeConfig:
 
         retired = tuple(int(p) for p in raw.get("retired", []))
         peers = {
-            int(k): PeerKeys(int(k), bytes.fromhex(v["sign_pub"]), bytes.fromhex(v["enc_pub"]))
+            int(k): PeerKeys(int(k), _hex_field(v, k, "sign_pub"), _hex_field(v, k, "enc_pub"))
             for k, v in raw.get("peers", {}).items()
             if int(k) not in retired
         }
@@ -79,5 +81,16 @@ class NodeConfig:
             session_idle_timeout=float(raw.get("session_idle_timeout", 900.0)),
             max_sessions=int(raw.get("max_sessions", 256)),
             recovery_key=p(raw["recovery_key"]) if raw.get("recovery_key") else None,
+            metrics_listen=str(raw.get("metrics_listen", "")),
             retired=retired,
         )
+
+
+def _hex_field(entry: Any, party: str, field: str) -> bytes:
+    """`peers[party].field` as bytes; a placeholder left from a template is named, not a traceback."""
+    if not isinstance(entry, dict) or field not in entry:
+        raise ValueError(f"peers[{party}]: missing {field}")
+    try:
+        return bytes.fromhex(str(entry[field]))
+    except ValueError:
+        raise ValueError(f"peers[{party}].{field} is not hex: {str(entry[field])[:60]!r}") from None

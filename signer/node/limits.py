@@ -97,3 +97,10 @@ def digest_of(payload: bytes | str) -> dict[str, object]:
 def channel_options(max_send: int, max_receive: int) -> list[tuple[str, int]]:
     """gRPC channel or server options setting both message limits."""
     return [("grpc.max_send_message_length", max_send), ("grpc.max_receive_message_length", max_receive)]
+
+
+def server_options(max_send: int, max_receive: int) -> list[tuple[str, int]]:
+    """gRPC server options: both message limits, and no SO_REUSEPORT. gRPC Python sets SO_REUSEPORT
+    by default, so a second server started on a busy port would bind too and silently take part of
+    the traffic; without it the second bind fails (`signer.node.tls.bind_secure`)."""
+    return [*channel_options(max_send, max_receive), ("grpc.so_reuseport", 0)]

@@ -42,10 +42,12 @@ from .config import NodeConfig
 from .key_reshare import ReshareStart
 from .limits import check_bytes, check_count, check_text
 from .logging import configure_logging
+from .metrics import SignerCollector, start_metrics
 from .node import SignerNode
 from .revocation import refuse_revoked_caller
+from .startup import load_config, refuse_to_start
 from .store import StoreError
-from .tls import peer_of, require_role, server_credentials
+from .tls import PortInUse, bind_secure, peer_of, require_role
 
 log = structlog.get_logger("signer")
 R = TypeVar("R")
@@ -317,7 +319,7 @@ def create_server(
     service is `store_health`'s servicer when given (serve() keeps it probing the store)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
-        options=limits.channel_options(limits.SIGNER_MAX_MESSAGE, limits.SIGNER_MAX_MESSAGE),
+        options=limits.server_options(limits.SIGNER_MAX_MESSAGE, limits.SIGNER_MAX_MESSAGE),
     )
     signer_pb2_grpc.add_SignerServicer_to_server(SignerServicer(node, store_health), server)
     health_servicer = store_health.servicer if store_health is not None else health.HealthServicer()
@@ -328,10 +330,7 @@ def create_server(
         (signer_pb2.DESCRIPTOR.services_by_name["Signer"].full_name, reflection.SERVICE_NAME, health.SERVICE_NAME),
         server,
     )
-    port = server.add_secure_port(listen, server_credentials(node.config.tls))
-    if port == 0:
-        raise RuntimeError(f"cannot bind {listen}")
-    return server, port
+    return server, bind_secure(server, listen, node.config.tls)
 
 
 def _reload_peers(node: SignerNode, config_path: Path) -> None:
@@ -350,11 +349,7 @@ def _reload_peers(node: SignerNode, config_path: Path) -> None:
 
 def serve(config_path: Path) -> None:
     """Run a signer until SIGTERM/SIGINT, then stop gracefully; SIGHUP reloads its peers."""
-    try:
-        config = NodeConfig.load(config_path)
-    except ValueError as exc:  # e.g. a retired party: one line, not a traceback
-        sys.stderr.write(f"signer: refusing to start: {exc}\n")
-        raise SystemExit(2) from None
+    config = load_config("signer", NodeConfig.load, config_path)  # e.g. a retired party: one line
     configure_logging(f"signer-{config.party}")
     try:
         node = SignerNode(config)
@@ -364,9 +359,16 @@ def serve(config_path: Path) -> None:
         sys.stderr.write(f"signer-{config.party}: refusing to start: {exc}\n")
         raise SystemExit(2) from None
     store_health = StoreHealth(node, health.HealthServicer())
-    server, port = create_server(node, config.listen, store_health=store_health)
+    try:
+        server, port = create_server(node, config.listen, store_health=store_health)
+    except PortInUse as exc:
+        node.close()
+        refuse_to_start(f"signer-{config.party}", str(exc))
     server.start()
     log.info("signer_listening", party=config.party, port=port)
+    stop_metrics = start_metrics(
+        f"signer-{config.party}", config.metrics_listen, SignerCollector(node, lambda: store_health.error)
+    )
     stop = threading.Event()
     threading.Thread(target=store_health.watch, args=(stop,), name="store-health", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -374,6 +376,7 @@ def serve(config_path: Path) -> None:
     signal.signal(signal.SIGHUP, lambda *_: _reload_peers(node, config_path))
     stop.wait()
     log.info("signer_stopping")
+    stop_metrics()
     server.stop(grace=5).wait()
     node.close()
 

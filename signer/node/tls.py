@@ -48,6 +48,21 @@ def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
     return reloading_server_credentials(files)[0]
 
 
+class PortInUse(RuntimeError):
+    """A server could not bind its listen address (another process holds it, or it is not ours)."""
+
+
+def bind_secure(server: grpc.Server, listen: str, files: TlsFiles) -> int:
+    """Bind `server` to `listen` with mutual TLS; returns the port, or raises `PortInUse`."""
+    try:
+        port = int(server.add_secure_port(listen, server_credentials(files)))
+    except RuntimeError:  # grpcio >= 1.50 raises where older versions returned 0
+        port = 0
+    if port == 0:
+        raise PortInUse(f"cannot listen on {listen}: the address is in use or not local")
+    return port
+
+
 def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:
     """Client credentials presenting our certificate and trusting only our CA."""
     return grpc.ssl_channel_credentials(

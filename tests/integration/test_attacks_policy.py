@@ -18,6 +18,7 @@ import pytest
 from tsscustody.v1 import coordinator_pb2
 
 from coordinator import cluster, officer, relay
+from coordinator.cli_errors import EXIT_NOT_SIGNED
 from coordinator.client import CoordinatorClient
 from coordinator.signer_client import GrpcSignerClient, SessionParams, SignerRejected
 from signer.chains.ethereum import Eip1559Tx
@@ -81,7 +82,7 @@ def test_a_huge_fee_is_blocked_by_the_coordinator_and_refused_by_every_signer(
         "1",
         *huge,
     )
-    assert rc == 0, err
+    assert rc == EXIT_NOT_SIGNED, err  # a blocked request is not a success (it exited 0 before)
     assert (out["state"], out["policy_reason"]) == ("blocked", "fee_exceeded")
     # A compromised coordinator sends the same body to the signers directly: each refuses.
     tx = Eip1559Tx(1, 1, ETH, ETH, 21000, TO, 10**16)

@@ -92,7 +92,7 @@ def test_export_and_verify_with_public_data_only(
     bad = live_cluster.root / "bad.kit"
     bad.write_bytes(dataclasses.replace(kit, manifest=dataclasses.replace(kit.manifest, party=2)).to_bytes())
     rc, out, err = tssctl("backup", "verify", str(bad))
-    assert rc == 1 and out is None
+    assert rc == 1 and out == {"error": err.strip().removeprefix("tssctl: "), "reason": "failed", "exit_code": 1}
     assert err.strip() == "tssctl: backup kit rejected: public_share_not_in_committee: " + (
         "X_2 is not the committee's share of party 2"
     )
@@ -159,7 +159,7 @@ def test_a_kit_from_before_a_refresh_is_refused(
     assert out["epoch"] == key.epoch + 1
     pid = cluster.ClusterInfo.load(live_cluster.root).pids["signer-3"]
     rc, out, err = tssctl("backup", "restore", str(kits[3]), "--recovery-key", str(_secret(live_cluster)))
-    assert rc == 1 and out is None
+    assert rc == 1 and out == {"error": err.strip().removeprefix("tssctl: "), "reason": "failed", "exit_code": 1}
     assert err.strip() == (
         f"tssctl: kit is from epoch {key.epoch}; key {key.key_id} is at epoch {key.epoch + 1} "
         "(refreshed since): take a new backup"

@@ -20,6 +20,8 @@ from eth_account import Account
 from tsscustody.v1 import coordinator_pb2
 
 from coordinator import certs, cluster, officer
+from coordinator.cli_common import NOT_SIGNED
+from coordinator.cli_errors import EXIT_NOT_SIGNED
 from coordinator.client import CoordinatorClient
 from signer.node.tls import TlsFiles
 from signer.policy import sign_approval
@@ -50,8 +52,9 @@ def _withdraw(tssctl: Any, key: coordinator_pb2.Key, value: int, to: str = TO) -
         "--nonce",
         str(next(_nonces)),
     )
-    assert rc == 0, err
-    assert isinstance(out, dict)
+    assert isinstance(out, dict), err
+    # A request that ends blocked (or rejected, expired, failed) exits 4, any other 0.
+    assert rc == (EXIT_NOT_SIGNED if out["state"] in NOT_SIGNED else 0), err
     return out
 
 
@@ -259,6 +262,7 @@ def test_cold_sweep_goes_only_to_the_cold_address(
     assert Account.recover_transaction(done.raw_tx) == key.eth_address
     rc, out, _ = tssctl(*base, "--hot-balance", str(50 * ETH), "--to", TO, "--nonce", str(next(_nonces)))
     assert out["state"] == "blocked" and out["policy_reason"] == "sweep_destination_not_cold"
+    assert rc == EXIT_NOT_SIGNED
 
 
 def test_policy_change_needs_the_admin_quorum(

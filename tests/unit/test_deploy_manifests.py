@@ -635,7 +635,7 @@ def test_k8s_one_statefulset_pvc_secrets_and_headless_service_per_signer(tmp_pat
         assert svc["selector"] == sts["selector"]["matchLabels"]
         assert svc["selector"]["tss.example.internal/party"] == str(i)
         path = tmp_path / f"{name}.json"
-        path.write_text(maps[f"{name}-config"]["data"]["node.json"])
+        path.write_text(_fill_placeholders(maps[f"{name}-config"]["data"]["node.json"]))
         cfg = NodeConfig.load(path)
         assert cfg.party == i
         assert cfg.kek_file == Path(mounts["kek"]["mountPath"]) / "kek"
@@ -650,6 +650,10 @@ def test_k8s_coordinator_deployment_and_service(tmp_path: Path) -> None:
     assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "Recreate"
     (container,) = _containers(dep)
     assert container["args"] == ["coordinator"]
+    # Ready only while it can sign; alive (not restarted) while it answers.
+    probes = {k: container[k]["exec"]["command"] for k in ("startupProbe", "readinessProbe", "livenessProbe")}
+    assert "--service" not in probes["readinessProbe"]
+    assert probes["startupProbe"][-2:] == probes["livenessProbe"][-2:] == ["--service", "liveness"]
     svc = _by_kind(docs, "Service")["tss-coordinator"]["spec"]
     assert svc["ports"][0]["port"] == 50050 and svc["selector"] == dep["spec"]["selector"]["matchLabels"]
     path = tmp_path / "coordinator.json"
@@ -771,3 +775,26 @@ def test_healthcheck_against_a_real_server(running_signer: Path, tmp_path: Path)
     intruder.write_text(json.dumps(raw))
     assert hc.main(["--config", str(intruder), "--timeout", "2"]) == 1
     shutil.rmtree(other)
+
+
+def _signer_configs() -> dict[str, str]:
+    """Every shipped signer config (compose, systemd, Kubernetes, local), by where it is."""
+    out = {f"compose signer-{i}": (DEPLOY / "compose" / "config" / f"signer-{i}.json").read_text() for i in (1, 2, 3)}
+    out["systemd signer-1"] = (DEPLOY / "systemd" / "signer-1.node.json.example").read_text()
+    out["local signer-1"] = (DEPLOY / "local" / "node.json.example").read_text()
+    maps = _by_kind(_k8s(), "ConfigMap")
+    for i in (1, 2, 3):
+        out[f"k8s signer-{i}"] = maps[f"tss-signer-{i}-config"]["data"]["node.json"]
+    return out
+
+
+def test_every_signer_config_pins_the_genesis_admins(tmp_path: Path) -> None:
+    # Without trusted_admins no first registry or policy is accepted, so a deployment that followed
+    # deploy/ refused every signature (none of the compose, systemd or Kubernetes configs set it).
+    configs = _signer_configs()
+    assert len(configs) == 8
+    for where, text in configs.items():
+        path = tmp_path / "node.json"
+        path.write_text(_fill_placeholders(text))
+        assert sorted(NodeConfig.load(path).trusted_admins) == ["admin-1", "admin-2"], where
+        assert "REPLACE-WITH-HEX-ED25519-PUBLIC-KEY-OF-ADMIN-1" in text, where  # the operator fills it in

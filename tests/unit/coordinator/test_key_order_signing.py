@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.cli import build_parser
-from coordinator.cli_common import CliError
+from coordinator.cli_errors import CliError
 from coordinator.key_order_signing import load_order, save_order, sign_order
 from coordinator.officer import OfficerError
 from signer.policy import KeyOrder, key_order

@@ -1,0 +1,72 @@
+"""Prometheus metrics of a signer, and the plain-HTTP endpoint both servers expose them on.
+
+Off unless the config names `metrics_listen` ("host:port"); then `GET /metrics` there (plain HTTP,
+the Prometheus convention: bind it to an address only the scraper reaches). The values are read
+when scraped, from the node itself: nothing on the signing path counts for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .startup import refuse_to_start
+
+if TYPE_CHECKING:
+    from .node import SignerNode
+
+
+def serve_metrics(listen: str, collector: Collector) -> Callable[[], None]:
+    """Serve `collector` on http://`listen`/metrics in a daemon thread; returns its stop function."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit() or not host:
+        raise ValueError(f"metrics_listen must be HOST:PORT, not {listen!r}")
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    server, thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
+
+    def stop() -> None:
+        server.shutdown()
+        thread.join(timeout=5)
+
+    return stop
+
+
+def start_metrics(who: str, listen: str, collector: Collector) -> Callable[[], None]:
+    """The endpoint when `listen` is set (else nothing); a busy port refuses the start, as for gRPC."""
+    if not listen:
+        return lambda: None
+    try:
+        return serve_metrics(listen, collector)
+    except (OSError, ValueError) as exc:
+        refuse_to_start(who, f"metrics_listen {listen}: {exc}")
+
+
+class SignerCollector(Collector):
+    """tss_signer_* gauges read from the node at scrape time."""
+
+    def __init__(self, node: SignerNode, store_error: Callable[[], str]) -> None:
+        self.node = node
+        self.store_error = store_error
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        party = str(self.node.party)
+        healthy = GaugeMetricFamily(
+            "tss_signer_store_healthy", "1 while the encrypted store passes its probe", labels=["party"]
+        )
+        healthy.add_metric([party], 0.0 if self.store_error() else 1.0)
+        yield healthy
+        keys = self.node.key_ids()
+        count = GaugeMetricFamily("tss_signer_keys", "key shares this signer holds", labels=["party"])
+        count.add_metric([party], float(len(keys)))
+        yield count
+        pool = GaugeMetricFamily(
+            "tss_signer_presignatures", "presignatures ready in memory, per key", labels=["party", "key_id"]
+        )
+        for key_id in keys:
+            pool.add_metric([party, key_id], float(len(self.node.presignature_ids(key_id))))
+        yield pool

@@ -1,0 +1,105 @@
+"""The Prometheus endpoint of a signer and of the coordinator: what a scrape shows, read from the
+node and the service at scrape time; a busy metrics port refuses the start like a busy gRPC port."""
+
+from __future__ import annotations
+
+import urllib.request
+from dataclasses import dataclass, field
+
+import pytest
+
+from coordinator.cluster import free_port
+from coordinator.metrics import CoordinatorCollector
+from coordinator.signer_health import Fault
+from signer.node.metrics import SignerCollector, serve_metrics, start_metrics
+from signer.node.startup import EXIT_REFUSED
+
+
+class Node:
+    party = 2
+
+    def key_ids(self) -> list[str]:
+        return ["k1", "k2"]
+
+    def presignature_ids(self, key_id: str) -> list[bytes]:
+        return [b"a", b"b", b"c"] if key_id == "k1" else []
+
+
+@dataclass
+class Key:
+    threshold: int
+
+
+@dataclass
+class Health:
+    def faults(self) -> dict[int, Fault]:
+        return {3: Fault(2, "store_failed", 0.0)}
+
+
+@dataclass
+class Service:
+    signers: dict[int, object] = field(default_factory=lambda: {1: None, 2: None, 3: None})
+    health: Health = field(default_factory=Health)
+
+    def live_signers(self, parties: list[int]) -> list[int]:
+        return [1, 2]
+
+    def list_keys(self) -> list[Key]:
+        return [Key(2), Key(2), Key(3)]
+
+
+@dataclass
+class Ready:
+    ready: bool | None = False
+
+
+def _scrape(port: int) -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+        return [line for line in reply.read().decode().splitlines() if line.startswith("tss_")]
+
+
+def test_a_signer_exposes_store_health_keys_and_presignatures() -> None:
+    port = free_port()
+    errors = [""]
+    stop = serve_metrics(f"127.0.0.1:{port}", SignerCollector(Node(), lambda: errors[0]))
+    try:
+        lines = _scrape(port)
+        assert 'tss_signer_store_healthy{party="2"} 1.0' in lines
+        assert 'tss_signer_keys{party="2"} 2.0' in lines
+        assert 'tss_signer_presignatures{key_id="k1",party="2"} 3.0' in lines
+        assert 'tss_signer_presignatures{key_id="k2",party="2"} 0.0' in lines
+        errors[0] = "record 'identity' does not decrypt"
+        assert 'tss_signer_store_healthy{party="2"} 0.0' in _scrape(port)
+    finally:
+        stop()
+
+
+def test_the_coordinator_exposes_readiness_liveness_faults_and_keys() -> None:
+    port = free_port()
+    stop = serve_metrics(f"127.0.0.1:{port}", CoordinatorCollector(Service(), Ready()))
+    try:
+        lines = _scrape(port)
+    finally:
+        stop()
+    assert "tss_coordinator_ready 0.0" in lines
+    assert [line for line in lines if line.startswith("tss_signer_live")] == [
+        'tss_signer_live{party="1"} 1.0',
+        'tss_signer_live{party="2"} 1.0',
+        'tss_signer_live{party="3"} 0.0',
+    ]
+    assert 'tss_signer_degraded_faults{party="3"} 2.0' in lines
+    assert 'tss_coordinator_keys{threshold="2"} 2.0' in lines and 'tss_coordinator_keys{threshold="3"} 1.0' in lines
+
+
+def test_a_busy_metrics_port_refuses_the_start(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    stop = serve_metrics(f"127.0.0.1:{port}", SignerCollector(Node(), lambda: ""))
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            start_metrics("signer-2", f"127.0.0.1:{port}", SignerCollector(Node(), lambda: ""))
+    finally:
+        stop()
+    assert exit_info.value.code == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert err.startswith(f"signer-2: refusing to start: metrics_listen 127.0.0.1:{port}: ") and err.count("\n") == 1
+    assert start_metrics("signer-2", "", SignerCollector(Node(), lambda: "")) is not None
