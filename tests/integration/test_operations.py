@@ -68,7 +68,20 @@ def remote(live_cluster: cluster.ClusterInfo, tmp_path: Path) -> Any:
 def test_an_approved_withdrawal_signed_from_another_directory_with_environment_variables(
     live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, remote: Any
 ) -> None:
-    rc, out, err = remote("backend", "withdraw", "--key", key.key_id, "--to", TO, "--value", str(ETH), "--nonce", "3")
+    rc, out, err = remote(
+        "backend",
+        "withdraw",
+        "--key",
+        key.key_id,
+        "--to",
+        TO,
+        "--value",
+        str(ETH),
+        "--nonce",
+        "3",
+        "--network",
+        "eip155:1",
+    )
     assert rc == 0 and out["state"] == "pending_approval", err
     request_id = out["request_id"]
     for who in ("officer-1", "officer-2"):
