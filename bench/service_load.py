@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.service_common import eth_tx, percentiles, ready_count, rss_mib, say, wait_quiet, wait_ready
+from bench.service_common import cpu_ticks, eth_tx, percentiles, ready_count, rss_mib, say, wait_quiet, wait_ready
 from coordinator import cluster
 from coordinator.client import CoordinatorClient
 
@@ -108,17 +109,22 @@ def concurrent(info: cluster.ClusterInfo, key_id: str, clients: int, per_client:
     threads = [threading.Thread(target=run, args=(s,)) for s in signers]
     for t in threads:
         t.start()
+    pids = list(info.pids.values())
     barrier.wait()
-    t0 = time.perf_counter()
+    t0, ticks = time.perf_counter(), cpu_ticks(pids)
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    cpu_ms = (cpu_ticks(pids) - ticks) * 1000 / os.sysconf("SC_CLK_TCK")
     for s in signers:
         s.close()
     if errors:
         raise RuntimeError(f"{len(errors)} clients failed: {errors[0]}")
-    rate = len(times) / wall
-    return {"clients": clients, "signatures": len(times), "wall_s": wall, "per_s": rate, **percentiles(times)}
+    n = len(times)
+    # CPU of the cluster's processes per signature: with `os.cpu_count()` cores, the rate cannot exceed
+    # cores * 1000 / cpu_ms_per_signature (what bounds throughput when the machine is saturated).
+    cpu = {"cpu_ms_per_signature": cpu_ms / n, "cpu_bound_per_s": (os.cpu_count() or 1) * 1000 * n / cpu_ms}
+    return {"clients": clients, "signatures": n, "wall_s": wall, "per_s": n / wall, **cpu, **percentiles(times)}
 
 
 def fill(root: Path, key_id: str, need: int) -> cluster.ClusterInfo:
