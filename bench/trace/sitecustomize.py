@@ -9,6 +9,7 @@ every process on the machine, so the bench can attribute spans to the request wi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -50,6 +51,21 @@ def _install() -> None:
 
         owner.transition = timed
 
+    def wrap_tx(owner: Any) -> None:
+        """Each outermost store transaction, BEGIN to COMMIT (a write joining an open batch is not one)."""
+        fn = owner._tx
+
+        @contextlib.contextmanager
+        def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+            outer = getattr(getattr(self, "_batch", None), "conn", None) is None
+            t0 = time.perf_counter_ns()
+            with fn(self, *args, **kwargs) as c:
+                yield c
+            if outer:
+                emit("coord.store.transaction", t0, time.perf_counter_ns())
+
+        owner._tx = timed
+
     # The os-level syncs, in whichever process.
     wrap(os, "fsync", "os.fsync")
     wrap(os, "fdatasync", "os.fdatasync")
@@ -59,9 +75,11 @@ def _install() -> None:
         from coordinator import lifecycle, relay, request_policy, server, signer_client, signing, submission
         from coordinator.audit import writer
         from coordinator.store import Store
+        from coordinator.store.database import Database
     except ImportError:
         pass
     else:
+        wrap_tx(Database)
         wrap(server.CoordinatorServicer, "SubmitSigningRequest", "coord.rpc.SubmitSigningRequest")
         wrap(submission.Submission, "sign_eth", "coord.submission.sign_eth")
         wrap(submission, "intent_from_eip1559", "coord.submit.intent_from_eip1559")
