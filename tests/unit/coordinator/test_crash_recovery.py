@@ -101,7 +101,8 @@ def test_a_crash_inside_the_claim_commit_leaves_nothing_reserved_and_nothing_rel
     restarted.append(again)
     failed = again.get_request(row.request_id)
     assert failed.state == st.FAILED  # in flight at the restart: failed, never lost, never signed
-    assert again.sign_eth(KEY_ID, "crash-claim-1", (0, 1), _tx(SMALL), initiator="backend-1").state == st.FAILED  # the retry finds it
+    retry = again.sign_eth(KEY_ID, "crash-claim-1", (0, 1), _tx(SMALL), initiator="backend-1")
+    assert retry.state == st.FAILED and retry.request_id == row.request_id  # the retry finds it
     fresh = again.sign_eth(KEY_ID, "crash-claim-2", (0, 1), _tx(SMALL, nonce=1), initiator="backend-1")
     assert fresh.state == st.SIGNED and fresh.presignature_id == pid  # the untouched presignature signs
     assert again.audit.verify().ok
