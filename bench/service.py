@@ -12,6 +12,11 @@ takes) and the coordinator's request rows (`Store.create_request` + `transition`
 Seeding skips the disk's fsync waits (the bytes go down the same code path; durability of seed
 data is not what is measured).
 
+Then, on the same cluster, the load figures (bench/service_load.py): throughput with 1, 8 and 32
+concurrent clients on a warm pool, latency while the pool refills against idle (their ratio),
+the empty-pool rate, and the memory of every process. `bench.service_breakdown` times the steps
+of one request.
+
 Also an in-process micro-benchmark of the two history-dependent steps at 0 and 10,000 prior
 releases: a signer recording a release, and the coordinator's policy decision (its ledger plus
 `evaluate`). Progress goes to stderr; the results to stdout (a table, or JSON with --json) and
@@ -26,7 +31,6 @@ import dataclasses
 import json
 import os
 import secrets
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -37,32 +41,20 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from tsscustody.v1 import common_pb2
 
+from bench.service_common import TO, bench_policy, eth_tx, percentiles, say, wait_quiet, wait_ready
+from bench.service_load import run_load
 from coordinator import cluster
 from coordinator import store as st
 from coordinator.client import CoordinatorClient
 from signer.node.governance import Authorization, NodeGovernance
 from signer.node.state_version import StateVersions
 from signer.node.store import EncryptedStore, load_kek
-from signer.policy import Intent, Ledger, PolicyDocument, demo_policy, evaluate, public_key_bytes
+from signer.policy import Intent, Ledger, demo_policy, evaluate, public_key_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results" / "service.json"
 SEPOLIA = 11155111
-TO = "0x000000000000000000000000000000000000dEaD"
 SEED_INITIATOR = "bench-history"
-POOL_TARGET = 2  # the coordinator's default presign_pool
-
-
-def say(msg: str) -> None:
-    """Progress, on stderr."""
-    print(f"[bench.service] {msg}", file=sys.stderr, flush=True)
-
-
-def bench_policy(policy: PolicyDocument) -> PolicyDocument:
-    """The demo policy without its per-client rate (one client signing back to back would hit it)."""
-    limits = tuple(x for x in policy.limits if x.scope != "client_rate")
-    return dataclasses.replace(policy, limits=limits)
 
 
 def seed_intent(key_id: str, n: int, now: int) -> Intent:
@@ -231,50 +223,28 @@ def public_key_bytes_of(i: int) -> bytes:
 
 
 # --- the service --------------------------------------------------------------------------------------
-def _ready(db: Path, key_id: str) -> int:
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as c:
-        row = c.execute("SELECT COUNT(*) FROM presignatures WHERE key_id = ? AND state = 'ready'", (key_id,)).fetchone()
-        return int(row[0])
-
-
-def _wait_ready(db: Path, key_id: str, want: int, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while _ready(db, key_id) < want:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the presignature pool did not refill")
-        time.sleep(0.02)
-
-
 def online_latency(info: cluster.ClusterInfo, key_id: str, samples: int, tag: str) -> dict[str, float]:
-    """Latency of `sign_eth` through the coordinator, each request with a presignature ready."""
+    """Latency of `sign_eth` through the coordinator, each request with a presignature ready and
+    every process quiet (no presigning competes with it)."""
     db = info.root / "coordinator" / "coordinator.db"
     times: list[float] = []
     with CoordinatorClient(info.coordinator, info.client_tls("backend")) as backend:
         for n in range(samples + 3):  # the first three warm the channel and are not counted
-            tx = common_pb2.EthTransaction(
-                chain_id=SEPOLIA,
-                nonce=n,
-                max_priority_fee_per_gas=str(10**9),
-                max_fee_per_gas=str(30 * 10**9),
-                gas_limit=21000,
-                to=TO,
-                value=str(10**15),
-            )
             if n:  # a restarted coordinator presigns the first on the spot; a signature schedules the refill
-                _wait_ready(db, key_id, POOL_TARGET)  # the pool full: no presigning competes with this request
+                wait_ready(db, key_id, 1)
+                wait_quiet(list(info.pids.values()))
             t0 = time.perf_counter()
-            req = backend.sign_eth(key_id, tx, f"bench-{tag}-{n}-{secrets.token_hex(4)}", ())
+            req = backend.sign_eth(key_id, eth_tx(n), f"bench-{tag}-{n}-{secrets.token_hex(4)}", ())
             elapsed = (time.perf_counter() - t0) * 1000
             if req.state != "signed":
                 raise RuntimeError(f"request {req.request_id} is {req.state}: {req.error or req.policy_reason}")
             if n >= 3:
                 times.append(elapsed)
-    q = statistics.quantiles(times, n=100, method="inclusive")
-    return {"p50_ms": q[49], "p95_ms": q[94], "p99_ms": q[98], "mean_ms": statistics.fmean(times), "samples": samples}
+    return percentiles(times)
 
 
-def run_service(root: Path, level: str, history: list[int], samples: int) -> dict[str, Any]:
-    """Start the cluster, create a key, and measure online latency at each history size."""
+def run_service(root: Path, level: str, history: list[int], samples: int, *, load: bool, quick: bool) -> dict[str, Any]:
+    """Start the cluster, create a key, measure online latency at each history size, then the load figures."""
     say(f"starting a 2-of-3 cluster at level {level} in {root}")
     info = cluster.up(root, 3, 2, level, progress=say, adjust_policy=bench_policy)
     try:
@@ -296,6 +266,8 @@ def run_service(root: Path, level: str, history: list[int], samples: int) -> dic
             say(f"measuring {samples} signatures at {h} prior releases")
             out["online"][str(h)] = online_latency(info, key.key_id, samples, str(h))
             say(f"  p50 {out['online'][str(h)]['p50_ms']:.2f} ms")
+        if load:
+            out["load"] = run_load(root, key.key_id, quick=quick)
         return out
     finally:
         cluster.down(root)
@@ -319,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=0, help="signatures per history size (default 30, quick 15)")
     ap.add_argument("--micro-history", type=int, default=10000, help="history of the micro-benchmark")
     ap.add_argument("--no-service", action="store_true", help="the in-process micro-benchmark only")
+    ap.add_argument("--no-load", action="store_true", help="skip throughput, refill-vs-idle, empty pool and RSS")
     ap.add_argument("--root", type=Path, help="cluster directory (default: a fresh temporary one)")
     args = ap.parse_args(argv)
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # stdout is the result
@@ -337,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
             "coordinator_policy_decision": micro_coordinator(args.micro_history, 200, micro_coord_dir),
         }
         if not args.no_service:
-            result.update(run_service(args.root or work / "cluster", level, history, samples))
+            root = args.root or work / "cluster"
+            result.update(run_service(root, level, history, samples, load=not args.no_load, quick=args.quick))
             online = result["online"]
             result["slope_ms_per_1000"] = {f: slope_per_1000(online, f) for f in ("p50_ms", "p95_ms", "p99_ms")}
             first, last = online[str(history[0])], online[str(history[-1])]
@@ -357,6 +331,16 @@ def _table(result: dict[str, Any]) -> None:
         print(f"{name:32} {cells}")
     for h, p in result.get("online", {}).items():
         print(f"online @ {h:>6} prior  p50 {p['p50_ms']:7.2f} ms  p95 {p['p95_ms']:7.2f} ms  p99 {p['p99_ms']:7.2f} ms")
+    load = result.get("load", {})
+    for c, r in load.get("throughput", {}).items():
+        rate, p50, p99 = r["per_s"], r["p50_ms"], r["p99_ms"]
+        print(f"throughput {c:>2} clients  {rate:7.1f} signatures/s  p50 {p50:7.2f}  p99 {p99:7.2f} ms")
+    if "refill_vs_idle" in load:
+        rv = load["refill_vs_idle"]
+        print(f"refilling / idle: p50 x{rv['ratio_p50']:.2f}, p99 x{rv['ratio_p99']:.2f}")
+        print(f"empty pool: {load['empty_pool']['per_s']:.2f} signatures/s")
+        for name, m in load["rss"].items():
+            print(f"RSS {name:12} {m['rss_mib']:7.1f} MiB (peak {m['peak_rss_mib']:.1f})")
     if "slope_ms_per_1000" in result:
         print(f"slope per 1,000 prior (p50): {result['slope_ms_per_1000']['p50_ms']:+.3f} ms")
         print(f"latency at most history / at least (p50): {result['ratio_last_over_first']['p50_ms']:.3f}")

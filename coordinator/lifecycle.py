@@ -17,11 +17,15 @@ release and a reserved presignature; it answers signed, retry or failed, and the
 the move. Every move names the state it starts from, so threads racing on one request agree on
 who moves it (the loser sees the store's `InvalidTransition`); a move the table does not allow is
 `IllegalTransition` (our bug). Each move is a durable row, an event and an audit entry committed
-together.
+together; the moves of one step commit as one store transaction (`_one_commit`): a request the
+policy lets through goes submitted -> approved -> signing with its first presignature reserved and
+its attempt recorded in one commit, and signing -> signed with the presignature consumed in
+another, so a crash leaves it before or after the step, never inside (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -56,7 +60,8 @@ from .request_states import (
     check_move,
 )
 from .signing import Attempts, Retry, Signed, SignFailure, Signing, SignJob
-from .store import InvalidTransition, RequestRecord, Store
+from .step_commit import StepCommit
+from .store import InvalidTransition, PresignatureRecord, RequestRecord, Store
 from .store import NotFound as StoreNotFound
 from .trail import AuditTrail
 
@@ -88,6 +93,7 @@ class Lifecycle:
         self.policy = RequestPolicy(store, governance)
         self.signing = signing
         self._notify = notify
+        self._one_commit = StepCommit(store, notify)  # a step's moves: one transaction (step_commit.py)
 
     def get(self, request_id: str) -> RequestRecord:
         """A request's current record (NotFound if there is none)."""
@@ -115,7 +121,7 @@ class Lifecycle:
         audited = {k: v for k, v in fields.items() if k in _AUDITED_FIELDS and v not in ("", (), None)}
         note = self.trail.note(REQUEST, move.target, request_id, actor, detail=detail, **audited, **(evidence or {}))
         row = self.store.transition(request_id, move.target, detail, expect=expect, audit=note, **fields)
-        self._notify(request_id, row.final)
+        self._one_commit.wake(request_id, row.final)
         return row
 
     def submit(self, new: NewRequest) -> tuple[RequestRecord, bool]:
@@ -267,9 +273,11 @@ class Lifecycle:
                 return row
             # Approved before, but the approvals no longer meet the policy (expired, officer removed).
             return self.block(row, decision.reason, decision.rule_id)
+        approve: Callable[[], RequestRecord] | None = None
         if row.state in (SUBMITTED, PENDING_APPROVAL):
             who = ", ".join(sorted(a.officer_id for a, _ in verdict.approvals))
-            row = self._move(
+            approve = functools.partial(
+                self._move,
                 APPROVE,
                 request_id,
                 (row.state,),
@@ -281,20 +289,22 @@ class Lifecycle:
                 time_lock_until=decision.time_lock_until,
             )
         if now < decision.time_lock_until:
-            if row.state == APPROVED:
-                row = self._move(
-                    TIME_LOCK,
-                    request_id,
-                    (APPROVED,),
-                    f"time lock until {decision.time_lock_until}",
-                    policy_reason="time_locked",
-                    time_lock_until=decision.time_lock_until,
-                )
+            with self._one_commit():
+                if approve is not None:
+                    row = approve()
+                if row.state == APPROVED:
+                    row = self._move(
+                        TIME_LOCK,
+                        request_id,
+                        (APPROVED,),
+                        f"time lock until {decision.time_lock_until}",
+                        policy_reason="time_locked",
+                        time_lock_until=decision.time_lock_until,
+                    )
             return row
-        if verdict.frozen:
-            return row  # held; the scheduler releases it once unfrozen
-        if self.store.key_waits(row.key_id):
-            return row  # held while a new epoch is committed or aux info is due (epoch_commit.py); retried
+        # Held: frozen (released by the scheduler once unfrozen), the key between epochs (epoch_commit.py).
+        if verdict.frozen or self.store.key_waits(row.key_id):
+            return approve() if approve is not None else row
         release = Release(
             request_id=request_id,
             approvals=tuple(raw for _, raw in verdict.approvals),
@@ -305,25 +315,37 @@ class Lifecycle:
             kind=row.kind,
         )
         job = self.signing.job(row, release, body if body is not None else Body.of_row(row, verdict.intent))
-        return self._sign(row, job, decision.reason)
+        return self._sign(row, job, decision.reason, approve)
 
     # --- signing ---------------------------------------------------------------------------------------
-    def _sign(self, row: RequestRecord, job: SignJob, reason: str) -> RequestRecord:
+    def _sign(
+        self, row: RequestRecord, job: SignJob, reason: str, approve: Callable[[], RequestRecord] | None = None
+    ) -> RequestRecord:
         """Claim an approved (or released time-locked) request for signing and sign it; any
-        unexpected error fails the request (never left in flight)."""
+        unexpected error fails the request (never left in flight). `approve` (the request is not yet
+        approved), the claim and the first attempt with a ready presignature commit as one transaction."""
+        attempts = self.signing.attempts(job)
+        live = self.signing.ready_set(job, attempts) if attempts.next() else []
+        first: PresignatureRecord | None = None
         try:
-            self._move(
-                CLAIM,
-                row.request_id,
-                (row.state,),
-                policy_reason=reason,
-                digest=job.body.digest,
-                from_address=job.from_address,
-            )
+            with self._one_commit():
+                if approve is not None:
+                    row = approve()
+                self._move(
+                    CLAIM,
+                    row.request_id,
+                    (row.state,),
+                    policy_reason=reason,
+                    digest=job.body.digest,
+                    from_address=job.from_address,
+                )
+                first = self.signing.reserve_ready(job, live)
+                if first is not None:
+                    self._record_attempt(job, attempts, first)
         except InvalidTransition:
-            return self.store.get_request(row.request_id)  # another thread is signing it
+            return self.store.get_request(row.request_id)  # another thread moved it first (it signs it)
         try:
-            return self._attempts(job)
+            return self._attempts(job, attempts, first)
         except Exception as exc:
             log.exception("sign_internal_error", request_id=row.request_id, key_id=job.key.key_id)
             current = self.store.get_request(row.request_id)
@@ -331,27 +353,36 @@ class Lifecycle:
                 return current
             return self.fail(row.request_id, Internal(f"internal error: {type(exc).__name__}: {exc}"))
 
-    def _attempts(self, job: SignJob) -> RequestRecord:
+    def _record_attempt(self, job: SignJob, attempts: Attempts, presig: PresignatureRecord) -> None:
+        self._move(
+            ATTEMPT,
+            job.release.request_id,
+            (SIGNING,),
+            f"attempt {attempts.number}: signers {list(presig.signers)}"
+            + (f" (after: {attempts.last})" if attempts.last else ""),  # the request's events say why
+            presignature_id=presig.presignature_id,
+            # The audit format predates the rename: the entry names it `presig_id`, in hex.
+            evidence={"presig_id": presig.presignature_id.hex()},
+        )
+
+    def _attempts(self, job: SignJob, attempts: Attempts, first: PresignatureRecord | None) -> RequestRecord:
+        """Sign with `first` (reserved and recorded in the claim's transaction), else attempt by
+        attempt: reserve (presigning if need be), record the attempt, sign."""
         request_id = job.release.request_id
-        attempts: Attempts = self.signing.attempts(job)
-        while attempts.next():
-            presig = self.signing.reserve(job, attempts)
-            if isinstance(presig, SignFailure):
-                return self.fail(request_id, presig.error)
-            if isinstance(presig, Retry):
-                attempts.retry(presig)
-                continue
+        presig, started = first, attempts.number > 0  # `_sign` began attempt 1 (unless the budget is 0)
+        while started or attempts.next():
+            started, fresh = False, presig is None
+            if presig is None:
+                got = self.signing.reserve(job, attempts)
+                if isinstance(got, SignFailure):
+                    return self.fail(request_id, got.error)
+                if isinstance(got, Retry):
+                    attempts.retry(got)
+                    continue
+                presig = got
             try:
-                self._move(
-                    ATTEMPT,
-                    request_id,
-                    (SIGNING,),
-                    f"attempt {attempts.number}: signers {list(presig.signers)}"
-                    + (f" (after: {attempts.last})" if attempts.last else ""),  # the request's events say why
-                    presignature_id=presig.presignature_id,
-                    # The audit format predates the rename: the entry names it `presig_id`, in hex.
-                    evidence={"presig_id": presig.presignature_id.hex()},
-                )
+                if fresh:
+                    self._record_attempt(job, attempts, presig)
                 outcome = self.signing.sign(job, presig, attempts)
                 if isinstance(outcome, Signed):
                     return self._signed(job, outcome)
@@ -361,22 +392,25 @@ class Lifecycle:
             if isinstance(outcome, SignFailure):
                 return self.fail(request_id, outcome.error)
             attempts.retry(outcome)
+            presig = None
         return self.fail(
             request_id, Unavailable(f"no signer set answered after {attempts.number} attempts: {attempts.last}")
         )
 
     def _signed(self, job: SignJob, signed: Signed) -> RequestRecord:
-        row = self._move(
-            SIGN,
-            job.release.request_id,
-            (SIGNING,),
-            f"signers {list(signed.presig.signers)}",
-            r=signed.r,
-            s=signed.s,
-            v=signed.v,
-            raw_tx=signed.raw_tx,
-            tx_hash=signed.tx_hash,
-        )
+        with self._one_commit():  # the presignature consumed and the signature recorded: one commit
+            self.signing.consumed(signed.presig)
+            row = self._move(
+                SIGN,
+                job.release.request_id,
+                (SIGNING,),
+                f"signers {list(signed.presig.signers)}",
+                r=signed.r,
+                s=signed.s,
+                v=signed.v,
+                raw_tx=signed.raw_tx,
+                tx_hash=signed.tx_hash,
+            )
         log.info(
             "request_signed",
             request_id=row.request_id,

@@ -53,7 +53,7 @@ class PresignPool:
         self.health = health
         self.signer_states = signer_states
         self.size = size
-        self._set_rotation = itertools.count()
+        self._turn = 0  # round-robin position over the signer sets
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._pending: set[_Item] = set()
         self._lock = threading.Lock()
@@ -170,19 +170,41 @@ class PresignPool:
             except Exception as exc:  # background work: log and carry on
                 log.warning("presign_refill_failed", key_id=item[0], signers=list(item[1]), error=str(exc))
 
+    def _rotation(self, key: KeyRecord, live: Sequence[int], *, advance: bool = True) -> list[tuple[int, ...]]:
+        """The live signer sets in round-robin order from the current turn (moved on if `advance`)."""
+        sets = list(itertools.combinations(sorted(live), key.threshold))
+        with self._lock:
+            k = self._turn % len(sets)
+            self._turn += int(advance)
+        return sets[k:] + sets[:k]
+
+    def _take(
+        self, key: KeyRecord, sets: list[tuple[int, ...]], path: tuple[int, ...], request_id: str
+    ) -> PresignatureRecord | None:
+        got = self.store.reserve_presignature(key.key_id, sets, path, key.epoch, request_id)
+        if got is not None and tuple(got.signers) != sets[0]:
+            self.schedule_refill(key.key_id, sets[0], path)  # so the next turn of this set finds one
+        return got
+
+    def reserve_ready(
+        self, key: KeyRecord, live: Sequence[int], path: tuple[int, ...], request_id: str
+    ) -> PresignatureRecord | None:
+        """A ready presignature of the first live set (round-robin) that has one, reserved; None if
+        none is ready. Store work only (no session), so it may run inside the caller's `Store.batch`."""
+        got = self._take(key, self._rotation(key, live, advance=False), path, request_id)
+        if got is not None:  # the turn is used; with none ready, `reserve` takes this same turn
+            self._rotation(key, live)
+        return got
+
     def reserve(
         self, key: KeyRecord, live: Sequence[int], path: tuple[int, ...], request_id: str
     ) -> PresignatureRecord:
         """The first live set (in round-robin order) with a ready presignature, reserved; else presign
         for the first one."""
-        sets = list(itertools.combinations(sorted(live), key.threshold))
-        k = next(self._set_rotation) % len(sets)
-        sets = sets[k:] + sets[:k]
+        sets = self._rotation(key, live)
         for _ in range(3):
-            got = self.store.reserve_presignature(key.key_id, sets, path, key.epoch, request_id)
+            got = self._take(key, sets, path, request_id)
             if got is not None:
-                if tuple(got.signers) != sets[0]:
-                    self.schedule_refill(key.key_id, sets[0], path)  # so the next turn of this set finds one
                 return got
             self.presign(key, sets[0], path)  # another request may take it first: then go again
         raise Unavailable("could not reserve a presignature (taken by concurrent requests)")

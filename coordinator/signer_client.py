@@ -205,6 +205,7 @@ class GrpcSignerClient:
                 *limits.channel_options(limits.SIGNER_MAX_MESSAGE, limits.SIGNER_MAX_MESSAGE),
                 ("grpc.initial_reconnect_backoff_ms", 200),
                 ("grpc.max_reconnect_backoff_ms", 2000),
+                ("grpc.client_idle_timeout_ms", 2**31 - 1),  # never idle: no handshake after a quiet 30 min
             ],
         )
         self._stub = signer_pb2_grpc.SignerStub(self._channel)

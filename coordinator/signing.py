@@ -68,7 +68,8 @@ class SignJob:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Signed:
-    """A combined, verified signature and the broadcastable transaction (the presignature is consumed)."""
+    """A combined, verified signature and the broadcastable transaction (its presignature still reserved:
+    the lifecycle records it consumed in the transaction that records the signature)."""
 
     presig: PresignatureRecord
     r: bytes
@@ -194,14 +195,32 @@ class Signing:
         except ServiceError as exc:
             return SignFailure(exc)
 
+    def ready_set(self, job: SignJob, attempts: Attempts) -> list[int]:
+        """The live signers a first attempt may reserve a ready presignature for ([] if fewer than t):
+        asked before `reserve_ready`, so no health probe runs inside the caller's store transaction."""
+        live = [p for p in self.health.live(job.key.parties) if p not in attempts.excluded]
+        return live if len(live) >= job.key.threshold else []
+
+    def reserve_ready(self, job: SignJob, live: list[int]) -> PresignatureRecord | None:
+        """A ready presignature for a set of `live` (from `ready_set`), reserved; None if there is none
+        (the attempts then presign). Store work only: the lifecycle runs it in the claim's transaction."""
+        if not live:
+            return None
+        return self.pool.reserve_ready(job.key, live, job.release.path, job.release.request_id)
+
+    def consumed(self, presig: PresignatureRecord) -> None:
+        """The signature is made: its presignature is consumed (in the transaction recording the signature)."""
+        self.store.finish_presignature(presig.presignature_id, CONSUMED)
+
     def abandon(self, presig: PresignatureRecord) -> None:
         """An attempt broke off: its reserved presignature is failed, never ready again."""
         self.pool.drop(presig.presignature_id)
 
     def sign(self, job: SignJob, presig: PresignatureRecord, attempts: Attempts) -> Signed | Retry | SignFailure:
-        """Sign the release with a reserved presignature: PartialSign to its signers, combine, verify.
-        Signers whose state refused are added to `attempts.excluded`. The presignature ends consumed
-        or failed either way."""
+        """Sign the release with a reserved presignature: PartialSign to its signers (in parallel),
+        combine, verify. Signers whose state refused are added to `attempts.excluded`. A failed
+        attempt fails the presignature; a `Signed` one leaves it reserved for the caller to record
+        as `consumed` together with the signature."""
         key, tx, digest = job.key, job.body.tx, job.body.digest
         public = PresignaturePublic.from_bytes(presig.public)
         states = self.signer_states
@@ -260,7 +279,7 @@ class Signing:
         except (InternalError, InvalidInput, TxError) as exc:
             self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
             return SignFailure(Internal(f"combining failed: {exc}"))
-        self.store.finish_presignature(presig.presignature_id, CONSUMED)
+        # Consumed in the transaction that records the signature (`consumed`, lifecycle._signed).
         return Signed(presig, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"), sig.v, raw, keccak256(raw))
 
     def signed(self, job: SignJob, presig: PresignatureRecord) -> None:

@@ -68,6 +68,7 @@ class Database:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
         self._clock = clock
+        self._batch = threading.local()  # `conn`: the thread's open `batch` transaction, if any
         self._pool: PgPool | None = None
         self.target = path  # what opens this database again (another Store on it, another replica)
         self.replica = replica  # this coordinator's name among the replicas sharing the database
@@ -127,8 +128,11 @@ class Database:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        """A connection to read on (outside any transaction of this thread's)."""
-        if self._pool is not None:
+        """A connection to read on (inside this thread's `batch`: its transaction, so it reads its own writes)."""
+        joined: Connection | None = getattr(self._batch, "conn", None)
+        if joined is not None:
+            yield joined
+        elif self._pool is not None:
             with self._pool.read() as pg:
                 yield pg
         else:
@@ -145,9 +149,37 @@ class Database:
             return c.execute(sql, tuple(parameters)).fetchall()
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every store write this thread makes inside the block commits as one transaction, or none
+        does (an exception rolls all of them back). Each write is a savepoint within it, so a write
+        that raises undoes only itself if the caller goes on. Nested batches join the outer one.
+        Keep the block short and free of network calls: on SQLite it holds the database's write lock."""
+        if getattr(self._batch, "conn", None) is not None:
+            yield
+            return
+        with self._tx() as c:
+            self._batch.conn = c
+            try:
+                yield
+            finally:
+                self._batch.conn = None
+
+    @contextmanager
     def _tx(self, *, durable: bool = False) -> Iterator[Connection]:
         """One write transaction (SQLite: taking the database write lock up front; `durable` fsyncs
-        its commit. PostgreSQL: every commit is durable; rows are locked by the statements)."""
+        its commit. PostgreSQL: every commit is durable; rows are locked by the statements). Inside
+        this thread's `batch`, a savepoint of the batch's transaction instead."""
+        joined: Connection | None = getattr(self._batch, "conn", None)
+        if joined is not None:
+            joined.execute("SAVEPOINT store_write")
+            try:
+                yield joined
+            except BaseException:
+                joined.execute("ROLLBACK TO SAVEPOINT store_write")
+                joined.execute("RELEASE SAVEPOINT store_write")
+                raise
+            joined.execute("RELEASE SAVEPOINT store_write")
+            return
         if self._pool is not None:
             with self._pool.transaction() as pg:
                 yield pg

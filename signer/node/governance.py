@@ -302,7 +302,7 @@ class NodeGovernance:
     # --- releases --------------------------------------------------------------------------------
     def share_of_limits(self, key_id: str) -> tuple[int, int]:
         """(t, n) of `key_id` from this node's own key share: its fair share of the windowed limits."""
-        share = KeyShare.from_bytes(self._store.get(f"keys/{key_id}/share"))
+        share = self._store.get_decoded(f"keys/{key_id}/share", KeyShare.from_bytes)
         return share.threshold, len(share.parties)
 
     def authorize(self, key_id: str, tx: Eip1559Tx, release: Release, now: int) -> Authorization:

@@ -207,9 +207,9 @@ class SignerNode:
 
     # --- stored material -----------------------------------------------------------------------
     def key_share(self, key_id: str) -> KeyShare:
-        """This node's share of a key."""
+        """This node's share of a key (decoded once per version of its record)."""
         try:
-            return KeyShare.from_bytes(self.store.get(f"keys/{check_key_id(key_id)}/share"))
+            return self.store.get_decoded(f"keys/{check_key_id(key_id)}/share", KeyShare.from_bytes)
         except StoreError as exc:
             if "no record" in str(exc):
                 raise InvalidInput(f"no share of key {key_id!r} on this node{self.epochs.why_absent(key_id)}") from None

@@ -12,8 +12,9 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -21,6 +22,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 MAGIC = b"TSSE1"
 KEK_ENV = "TSS_KEK"
 _NAME = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+
+
+T = TypeVar("T")
 
 
 class StoreError(Exception):
@@ -78,6 +82,8 @@ class EncryptedStore:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._aead = AESGCM(kek)
         self._lock = threading.Lock()
+        self._decoded: dict[str, tuple[tuple[int, int, int], Callable[[bytes], Any], Any]] = {}
+        self._decoded_lock = threading.Lock()
 
     def _path(self, name: str) -> Path:
         if not _NAME.match(name) or ".." in name.split("/"):
@@ -128,6 +134,27 @@ class EncryptedStore:
             return self._aead.decrypt(nonce, blob[len(MAGIC) + 12 :], name.encode())
         except InvalidTag:
             raise StoreError(f"record {name!r} does not decrypt ({path}): wrong KEK or corrupted file") from None
+
+    def get_decoded(self, name: str, decode: Callable[[bytes], T]) -> T:
+        """`decode(get(name))`, kept until the record's file changes (another inode, size or mtime:
+        every `put` replaces the file), so a record read on every request (a key share) is
+        decrypted and decoded once; a changed or removed file is read again, failing as `get` does."""
+        path = self._path(name)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise StoreError(f"no record {name!r}") from None
+        except OSError as exc:
+            raise StoreError(f"record {name!r} cannot be read ({path}): {exc.strerror}") from None
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._decoded_lock:
+            hit = self._decoded.get(name)
+        if hit is not None and hit[0] == stamp and hit[1] == decode:  # == : a classmethod is a new object per access
+            return cast(T, hit[2])
+        value = decode(self.get(name))  # read after the stat: a file replaced in between is read again next time
+        with self._decoded_lock:
+            self._decoded[name] = (stamp, decode, value)
+        return value
 
     def path_of(self, name: str) -> Path:
         """The file that holds record `name` (for error messages)."""
