@@ -3,10 +3,9 @@
 Store layout: `identity`, `keys/<key_id>/share`, `keys/<key_id>/aux` (the active epoch),
 `keys/<key_id>/pending_epoch` (a refreshed or reshared epoch awaiting every party's confirmation,
 see key_epochs.py and key_reshare.py), `keys/<key_id>/retired` (a reshare retired this party),
-`governance/*` (see governance.py and state_version.py). Presignatures are never written to disk:
-they live only in this process's memory, so a restart or a restore of the disk loses them and
-nothing on disk can make one usable again (records `presig/*` left by an older version are
-deleted at start).
+`governance/*` (governance.py, state_version.py). Presignatures are never written to disk: they
+live only in this process's memory, so a restart or a restore of the disk loses them and nothing
+on disk can make one usable again (an older version's `presig/*` records are deleted at start).
 
 A partial signature is released only after the node's own policy check passed
 (`NodeGovernance.authorize`, before the presignature is touched, so a refused request consumes
@@ -23,6 +22,7 @@ before (`state_rolled_back`), or when this node is behind a peer (`state_behind`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import threading
 import time
@@ -52,6 +52,7 @@ from .identity import PeerKeys
 from .key_epochs import KeyEpochs
 from .key_operations import KeyOperationGate
 from .peer_state import PeerStateCheck
+from .protocol_work import ProtocolWork, inline
 from .sessions import Envelope, SessionManager, StepResult
 from .state_version import SATURATED, Attestation, StateVersions
 from .store import EncryptedStore, StoreError, load_kek
@@ -111,8 +112,10 @@ class SignerNode:
         primes: PrimeSource | None = None,
         rng: Rng | None = None,
         clock: Callable[[], float] = time.time,
+        work: ProtocolWork | None = None,
     ) -> None:
         self.config = config
+        self.work = work  # protocol steps on low-priority threads (protocol_work.py); inline without
         self.clock = clock
         self.level = level_by_name(config.level)
         self.store = EncryptedStore(config.data_dir / "store", load_kek(config.kek_file))
@@ -132,6 +135,7 @@ class SignerNode:
             self.rng,
             idle_timeout=config.session_idle_timeout,
             max_sessions=config.max_sessions,
+            run=work.run if work is not None else inline,
         )
         self.sessions.revoked = lambda: self.revocations().revoked_among(self._peer_keys())
         self.peer_state = PeerStateCheck(self.identity, config.peers, self.governance, self.versions, self.sessions)
@@ -202,6 +206,8 @@ class SignerNode:
         """Stop background work and close the release journal."""
         if self._pool is not None:
             self._pool.close()
+        if self.work is not None:
+            self.work.close()
         with self.governance.lock:
             self.governance.releases.close()
 
@@ -286,12 +292,14 @@ class SignerNode:
             # A coordinator must not weaken the Paillier/ring-Pedersen moduli this node was set up for.
             raise InvalidInput("level below this node's configured level")
         self.key_operations.check(protocol, key_id, reshare, key_order, self._now())
-        first: Any
+        first: Any = None
+        begin: Callable[[], Any] | None = None
         on_done: Any
+        setup: dict[str, Any] = {"level": lvl, "primes": self.primes, "rng": self.rng}  # aux and refresh
         if protocol == "keygen":
             if self.store.exists(f"keys/{key_id}/share"):
                 raise InvalidInput(f"key {key_id!r} already exists on this node")
-            first = keygen.start(session_id, self.party, parties, threshold, rng=self.rng)
+            begin = functools.partial(keygen.start, session_id, self.party, parties, threshold, rng=self.rng)
 
             def on_done(share: KeyShare) -> bytes:
                 self.store.put(f"keys/{key_id}/share", share.to_bytes())
@@ -302,7 +310,7 @@ class SignerNode:
             share = self.key_share(key_id)
             if tuple(parties) != share.parties:
                 raise InvalidInput("aux info runs over the key's whole committee")
-            first = aux.start_aux(session_id, self.party, parties, level=lvl, primes=self.primes, rng=self.rng)
+            begin = functools.partial(aux.start_aux, session_id, self.party, parties, **setup)
 
             def on_done(info: AuxInfo) -> bytes:
                 self.store.put(f"keys/{key_id}/aux", info.to_bytes())
@@ -313,7 +321,7 @@ class SignerNode:
             share = self.key_share(key_id)
             if tuple(parties) != share.parties:
                 raise InvalidInput("refresh runs over the key's whole committee")
-            first = aux.start_refresh(session_id, share, level=lvl, primes=self.primes, rng=self.rng)
+            begin = functools.partial(aux.start_refresh, session_id, share, **setup)
 
             def on_done(out: tuple[KeyShare, AuxInfo]) -> bytes:
                 # Pending only: the active epoch keeps signing until every party confirmed (CommitEpoch).
@@ -326,16 +334,17 @@ class SignerNode:
         elif protocol == "presign":
             share = self.key_share(key_id)
             info = self.aux_info(key_id)
-            first = presign.start(session_id, share, info, tuple(parties), path=path, rng=self.rng)
+            begin = functools.partial(presign.start, session_id, share, info, tuple(parties), path=path, rng=self.rng)
 
             def on_done(presig: presign.Presignature) -> bytes:
                 with self._presigs_lock:  # memory only: see the module docstring; its id is the session's
                     self._presigs.setdefault(key_id, {})[session_id] = presig
-                out: bytes = presig.public.to_bytes()
-                return out
+                return bytes(presig.public.to_bytes())
 
         else:
             raise InvalidInput(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
+        if begin is not None:  # the first round's proofs run where every round runs (protocol_work.py)
+            first = self.sessions.run(begin)
         step = self.sessions.start(session_id, protocol, tuple(parties), first, on_done)
         if protocol != "presign":
             return step

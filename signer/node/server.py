@@ -44,6 +44,7 @@ from .limits import check_bytes, check_count, check_text
 from .logging import configure_logging
 from .metrics import SignerCollector, start_metrics
 from .node import SignerNode
+from .protocol_work import ProtocolWork
 from .revocation import refuse_revoked_caller
 from .startup import load_config, refuse_to_start
 from .store import StoreError
@@ -352,7 +353,7 @@ def serve(config_path: Path) -> None:
     config = load_config("signer", NodeConfig.load, config_path)  # e.g. a retired party: one line
     configure_logging(f"signer-{config.party}")
     try:
-        node = SignerNode(config)
+        node = SignerNode(config, work=ProtocolWork())  # rounds on low-priority threads (protocol_work.py)
     except StoreError as exc:
         # Never serve with a reset or partial state: the operator restores the named file.
         log.error("refusing_to_start", party=config.party, error=str(exc))

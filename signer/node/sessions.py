@@ -27,6 +27,7 @@ from signer.tss.rng import Rng, SystemRng
 from signer.tss.rounds import Continue, Done, Incoming, Outgoing, Round, Step
 
 from .identity import EnvelopeError, Identity, PeerKeys, open_sealed, seal, sign, verify
+from .protocol_work import inline
 
 RELAY = 0
 """Party index that names the relaying coordinator in a blame."""
@@ -142,8 +143,11 @@ class SessionManager:
         idle_timeout: float = SESSION_IDLE_TIMEOUT,
         max_sessions: int = MAX_SESSIONS,
         clock: Callable[[], float] = time.monotonic,
+        run: Callable[[Callable[[], Any]], Any] = inline,
     ) -> None:
         self.identity = identity
+        # Where a round's computation runs (protocol_work.py: low-priority threads in a server).
+        self.run = run
         self.peers = dict(peers)
         self.rng: Rng = rng or SystemRng()
         self.idle_timeout = idle_timeout
@@ -221,7 +225,8 @@ class SessionManager:
             s.last_progress = self._clock()
             inbox = self._open(s, envelopes)
             try:
-                step = s.round.receive(inbox)
+                current = s.round
+                step = self.run(lambda: current.receive(inbox))
             except ProtocolAbort as abort:
                 s.aborted = abort
                 s.round = None
