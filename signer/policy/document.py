@@ -1,6 +1,7 @@
 """The versioned policy document: ordered rules (first match wins, block by default), limits,
 fee rules (one per network and fee asset; a network without one is blocked), destination lists
-(allow with cool-down, deny, registered cold addresses) and a trust ramp.
+(allow with cool-down, deny, registered cold addresses), a trust ramp, circuit-breaker rules
+(breaker.py) and shared deny-lists signed by their publishers (denylist.py).
 
 Admins edit it as JSON; everything else works on the parsed form. Its version hash is SHA-256 over
 the tagged encoding of the parsed document, never over JSON bytes, so whitespace or key order
@@ -19,8 +20,11 @@ from signer.tss.encoding import Value
 
 from .approvals import tagged_hash
 from .assets import DEFAULT_ASSETS, AssetRegistry
+from .breaker import BreakerRule, check_breaker_rules
+from .denylist import DenyList, index_denylists
 from .document_json import (
     check_keys,
+    parse_breaker,
     parse_fee,
     parse_limit,
     parse_registry,
@@ -79,7 +83,10 @@ class PolicyDocument:
     previous_hash: bytes = b""
     key_operations: KeyOperations = NO_KEY_OPERATIONS
     assets: AssetRegistry = DEFAULT_ASSETS
+    breakers: tuple[BreakerRule, ...] = ()
+    denylists: tuple[DenyList, ...] = ()
     _hash: bytes = field(default=b"", init=False, repr=False, compare=False)
+    _denied_by: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -100,6 +107,10 @@ class PolicyDocument:
         if not isinstance(self.assets, AssetRegistry):
             raise malformed("assets must be an AssetRegistry")
         _validate_fees(self.fees, self.assets)
+        check_breaker_rules(self.breakers)
+        object.__setattr__(self, "breakers", tuple(sorted(self.breakers, key=lambda b: b.rule_id)))
+        object.__setattr__(self, "denylists", tuple(sorted(self.denylists, key=lambda x: x.name)))
+        object.__setattr__(self, "_denied_by", index_denylists(self.denylists))
         object.__setattr__(self, "_hash", tagged_hash("policy/document/v2", *self._values()))
 
     def destination_class(self, destination: str, now: int) -> str:
@@ -112,6 +123,10 @@ class PolicyDocument:
         if entry is not None and now >= entry.added_at + self.cooldown:
             return "allowed"
         return "unlisted"
+
+    def denylisted(self, *addresses: str) -> str | None:
+        """The name of the first installed deny-list naming any of the canonical `addresses`."""
+        return next((self._denied_by[a] for a in addresses if a in self._denied_by), None)
 
     def fee_rule(self, chain: str) -> FeeRule | None:
         """The fee rule for `chain` and its fee asset, if there is one."""
@@ -136,10 +151,15 @@ class PolicyDocument:
         allow: list[Value] = [[e.address, e.added_at, e.label] for e in self.allow]
         cold: list[Value] = [[e.address, e.label] for e in self.cold]
         # Appended only when set, so the hash of every document without it is unchanged.
-        key_ops: list[Value] = [] if self.key_operations == NO_KEY_OPERATIONS else [self.key_operations.value()]
-        if self.assets != DEFAULT_ASSETS:
+        ops: list[Value] = [] if self.key_operations == NO_KEY_OPERATIONS else [self.key_operations.value()]
+        key_ops: list[Value] = ops
+        if self.breakers or self.denylists:
+            # 16 fields with breakers or deny-lists: key operations, registry (empty if default), then them.
+            registry: Value = self.assets.value() if self.assets != DEFAULT_ASSETS else []
+            key_ops = [ops, registry, [b.value() for b in self.breakers], [x.value() for x in self.denylists]]
+        elif self.assets != DEFAULT_ASSETS:
             # 14 fields only with a registry: an optional key-operations slot, then the registry.
-            key_ops = [key_ops, self.assets.value()]
+            key_ops = [ops, self.assets.value()]
         return [
             self.version,
             self.previous_hash,
@@ -234,6 +254,10 @@ class PolicyDocument:
             doc["key_operations"] = self.key_operations.to_json()
         if self.assets != DEFAULT_ASSETS:
             doc["networks"], doc["assets"] = self.assets.to_json()
+        if self.breakers:
+            doc["breakers"] = [b.to_json() for b in self.breakers]
+        if self.denylists:
+            doc["denylists"] = [x.to_json() for x in self.denylists]
         return json.dumps(doc, indent=2)
 
     @classmethod
@@ -258,6 +282,8 @@ class PolicyDocument:
                 "key_operations",
                 "networks",
                 "assets",
+                "breakers",
+                "denylists",
             },
         )
         dests = d.get("destinations", {})
@@ -298,6 +324,8 @@ class PolicyDocument:
             previous_hash=previous,
             key_operations=KeyOperations.from_json(d.get("key_operations", {})),
             assets=parse_registry(d) if "networks" in d or "assets" in d else DEFAULT_ASSETS,
+            breakers=tuple(parse_breaker(b) for b in read_list(d.get("breakers", []))),
+            denylists=tuple(DenyList.from_json(x) for x in read_list(d.get("denylists", []))),
         )
 
 

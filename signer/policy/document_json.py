@@ -11,6 +11,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from .assets import Asset, AssetRegistry, Network
+from .breaker import BreakerRule
 from .errors import PolicyError
 from .intent import canonical_address
 from .rules import MAX_EXPR_DEPTH, Action, AllOf, AnyOf, ApprovalExpr, Condition, FeeRule, Group, Limit, Rule, malformed
@@ -150,3 +151,9 @@ def parse_limit(d: Any) -> Limit:
         max_count=read_int(d.get("max_count", 0)),
         destinations=read_names(d["destinations"]) if "destinations" in d else None,
     )
+
+
+def parse_breaker(d: Any) -> BreakerRule:
+    """A circuit-breaker rule (breaker.py)."""
+    check_keys(d, {"id", "asset", "window", "max_amount"})
+    return BreakerRule(read_str(d["id"]), read_str(d["asset"]), read_int(d["window"]), read_amount(d["max_amount"]))

@@ -6,6 +6,12 @@ applies if it is newer than the scope's last transition (an older one is a no-op
 `stale_order` otherwise); an unfreeze names the exact freeze it lifts (`lifts` = that freeze's
 `issued_at`), so it cannot be replayed against a later freeze, nor lift a freeze its signers had
 not seen. The state is a value: each apply returns a new `FreezeState`.
+
+A circuit breaker (breaker.py) freezes a key's scope with no officer signature (`trip`, `by` =
+`breaker:<rule id>`), at the tripping node's own time: the coordinator and each signer trip at
+different moments, or not at all. So an unfreeze lifts a breaker's freeze if it was signed at or
+after that trip (`issued_at >= at`), whatever `lifts` names (`trip_after_unfreeze` otherwise): it
+still cannot lift a later trip, nor a freeze its signers had not seen.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from .approvals import (
 from .errors import PolicyError
 
 ALL_KEYS = "*"
+BREAKER = "breaker:"
+"""`ScopeState.by` of a scope a circuit breaker froze: `breaker:<rule id>`."""
 FREEZE_TAG = "policy/freeze/v1"
 UNFREEZE_TAG = "policy/unfreeze/v1"
 _SCOPE = re.compile(r"^(\*|[A-Za-z0-9._-]{1,64})$")
@@ -131,6 +139,19 @@ class FreezeState:
         """Whether signing with `key_id` is frozen (by a global or a per-key freeze)."""
         return any(s is not None and s.frozen for s in (self.get(ALL_KEYS), self.get(key_id)))
 
+    def reset_at(self, key_id: str) -> int:
+        """The last transition of `key_id`'s scope or of `*` (0 if never frozen): breakers count from it."""
+        return max((s.at for s in (self.get(ALL_KEYS), self.get(key_id)) if s is not None), default=0)
+
+    def trip(self, scope: str, by: str, now: int) -> FreezeState:
+        """Freeze `scope` for a circuit breaker (`by` = `breaker:<rule id>`); a frozen scope stays as it is."""
+        _check_scope(scope)
+        current = self.get(scope)
+        if current is not None and current.frozen:
+            return self
+        at = now if current is None else max(now, current.at + 1)  # transitions strictly increase
+        return self._with(scope, ScopeState(True, at, by))
+
     def _with(self, scope: str, state: ScopeState) -> FreezeState:
         return FreezeState(tuple(sorted({**dict(self.scopes), scope: state}.items())))
 
@@ -157,7 +178,10 @@ class FreezeState:
         current = self.get(order.scope)
         if current is None or not current.frozen:
             raise PolicyError("not_frozen", order.scope)
-        if order.lifts != current.at or order.issued_at < order.lifts:
+        if current.by.startswith(BREAKER):
+            if order.issued_at < current.at:
+                raise PolicyError("trip_after_unfreeze", f"{current.by} tripped after the unfreeze was signed")
+        elif order.lifts != current.at or order.issued_at < order.lifts:
             raise PolicyError("stale_order", "does not name the freeze in force")
         signers = verify_endorsements(
             registry, order.message(), order.signatures, role="officer", k=quorum, not_met="unfreeze_quorum_not_met"
