@@ -85,7 +85,7 @@ class Lifecycle:
         self.store = store
         self.governance = governance
         self.trail = trail
-        self.policy = RequestPolicy(store, governance)
+        self.policy = RequestPolicy(store, governance, trail)
         self.signing = signing
         self._notify = notify
 
