@@ -1,0 +1,151 @@
+"""A compromised coordinator keeps sending releases past a circuit breaker, or to a deny-listed
+address: each signer refuses for itself, on its own ledger and its own copy of the policy.
+
+The coordinator is simulated by calling each signer's `partial_sign` directly with presignatures
+made by real presigning sessions (parties 1 and 2 of a 2-of-3 key, so each signer enforces
+2/3 of the breaker's threshold on its own outflow). A release counts when both signers answered
+and the partial signatures combine into a signature valid under the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from coincurve import PublicKey
+
+from signer.chains.ethereum import Eip1559Tx
+from signer.policy import BreakerRule, PolicyError, UnfreezeOrder, publish_denylist
+from signer.tss import sign
+from signer.tss.presign import PresignaturePublic
+
+from .support import (
+    KEY_ID,
+    TO,
+    Clock,
+    demo_documents,
+    install,
+    intent_of,
+    key,
+    make_nodes,
+    presign,
+    release,
+    restart,
+    signed_change,
+)
+
+GAS_PRICE = 30 * 10**9
+AMOUNT = 2 * 10**16  # automatic tier
+COST = AMOUNT + GAS_PRICE * 21000  # what one release adds to the key's ETH outflow
+THRESHOLD = 3 * COST  # each signer (2 of 3) trips past 2/3 of it: two releases fit, the third trips
+BLOCKED = "0x00000000000000000000000000000000000bad00"
+
+
+def _tx(value: int, nonce: int, to: str = TO) -> Eip1559Tx:
+    return Eip1559Tx(1, nonce, GAS_PRICE, GAS_PRICE, 21000, to, value)
+
+
+class Rogue:
+    """A coordinator that ignores the breaker: it asks every signer for every release."""
+
+    def __init__(self, root: Path) -> None:
+        self.clock = Clock()
+        self.nodes = make_nodes(root, self.clock)
+        registry, demo = demo_documents(self.clock.now())
+        listed = publish_denylist(key("publisher"), "sanctions", (BLOCKED,), self.clock.now())
+        self.policy = dataclasses.replace(
+            demo, breakers=(BreakerRule("eth-5min", "ETH", 300, THRESHOLD),), denylists=(listed,)
+        )
+        install(self.nodes.values(), registry, self.policy, self.clock.now())
+        self.n = 0
+        self.presig = presign(self.nodes, b"rogue-presign-0")
+
+    def ask(self, value: int = AMOUNT, to: str = TO) -> dict[int, str]:
+        """One release of `value` to `to`: each signer's refusal reason ("" when it answered)."""
+        self.n += 1
+        tx = _tx(value, self.n, to)
+        fields = release(intent_of(tx, f"rogue-{self.n}", self.policy, self.clock.now()))
+        pid, public = self.presig
+        out: dict[int, str] = {}
+        partials: dict[int, int] = {}
+        for p, node in self.nodes.items():
+            try:
+                partials[p] = int.from_bytes(node.partial_sign(KEY_ID, pid, tx, fields).sigma, "big")
+                out[p] = ""
+            except PolicyError as exc:
+                out[p] = exc.reason
+        if len(partials) == len(self.nodes):
+            digest = tx.signing_digest()
+            shares = {p: sign.PartialSignature(p, s) for p, s in partials.items()}
+            sig = sign.combine(PresignaturePublic.from_bytes(public), digest, shares)
+            share = self.nodes[1].key_share(KEY_ID)
+            assert PublicKey(share.public_key.to_bytes()).verify(sig.to_der(), digest, hasher=None)
+        if partials:
+            self.presig = presign(self.nodes, f"rogue-presign-{self.n}".encode())
+        self.clock.advance(10)
+        return out
+
+    def unfreeze(self, lifts: int, *officers: str) -> list[str]:
+        """An unfreeze of the key signed by `officers` now, delivered to every signer: the refusals."""
+        order = UnfreezeOrder(KEY_ID, lifts, self.clock.now())
+        for o in officers:
+            order = order.signed(key(o), o)
+        refusals = []
+        for node in self.nodes.values():
+            try:
+                node.apply_freeze_order(order.to_bytes(), True)
+            except PolicyError as exc:
+                refusals.append(exc.reason)
+        return refusals
+
+
+@pytest.fixture
+def rogue(tmp_path: Path) -> Iterator[Rogue]:
+    r = Rogue(tmp_path)
+    yield r
+    for node in r.nodes.values():
+        node.close()
+
+
+def test_signers_trip_at_their_share_and_stay_frozen_until_the_officers_unfreeze(rogue: Rogue) -> None:
+    assert rogue.ask() == {1: "", 2: ""}
+    assert rogue.ask() == {1: "", 2: ""}  # at the threshold: not tripped
+    assert rogue.ask() == {1: "breaker_tripped:eth-5min", 2: "breaker_tripped:eth-5min"}
+    frozen_view = rogue.nodes[1].governance_view()
+    assert frozen_view.frozen_scopes == (KEY_ID,)
+    # The coordinator keeps asking, for any amount, after the window has passed: refused.
+    assert rogue.ask(value=1) == {1: "frozen", 2: "frozen"}
+    rogue.clock.advance(600)
+    assert rogue.ask() == {1: "frozen", 2: "frozen"}
+    # The trip is durable.
+    rogue.nodes[1] = restart(rogue.nodes[1], rogue.clock)
+    rogue.presig = presign(rogue.nodes, b"rogue-presign-restarted")
+    assert rogue.ask() == {1: "frozen", 2: "frozen"}
+    # One officer cannot lift it; the policy's quorum (2) can, and the breaker counts afresh.
+    assert rogue.unfreeze(0, "officer-1") == ["unfreeze_quorum_not_met"] * 2
+    assert rogue.ask() == {1: "frozen", 2: "frozen"}
+    assert rogue.unfreeze(0, "officer-1", "officer-2") == []
+    assert rogue.nodes[1].governance_view().frozen_scopes == ()
+    assert rogue.ask() == {1: "", 2: ""}
+
+
+def test_a_denylisted_destination_is_refused_by_every_signer(rogue: Rogue) -> None:
+    assert rogue.ask(to=BLOCKED) == {1: "denylisted:sanctions", 2: "denylisted:sanctions"}
+    assert rogue.ask() == {1: "", 2: ""}
+
+
+def test_a_signer_refuses_a_tampered_list_at_install(rogue: Rogue) -> None:
+    listed = rogue.policy.denylists[0]
+    forged_root = publish_denylist(key("publisher"), "sanctions", (TO,), rogue.clock.now()).root
+    # A document claiming the publisher's root for another address set cannot even be built, so
+    # the tampering is done on its JSON form, as a rogue coordinator would send it.
+    successor = dataclasses.replace(rogue.policy, version=2, previous_hash=rogue.policy.hash())
+    change = signed_change(successor, rogue.clock.now())
+    text = change.to_json().replace(listed.root.hex(), forged_root.hex())
+    for node in rogue.nodes.values():
+        with pytest.raises(PolicyError) as exc:
+            node.install_change("policy", text)
+        assert exc.value.reason == "denylist_root_mismatch"
+        assert node.governance_view().policy_hash == rogue.policy.hash()
