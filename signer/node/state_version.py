@@ -5,7 +5,7 @@ A disk or VM restore silently takes a signer's registry, policy, freeze state an
 time. Every counter here only ever grows on an honest node:
 
     registry_version / policy_version   latest installed document (pending loosening included)
-    freeze_seq                          sum over scopes of the last transition's signed timestamp
+    freeze_seq                          sum over scopes of the last officer-signed transition's time
     ledger_seq                          releases recorded in the ledger
 
 `freeze_seq` is derived from the freeze state rather than counted: per scope, transitions are
@@ -183,7 +183,7 @@ class Finding:
 
 def freeze_seq(freeze: FreezeState) -> int:
     """The freeze state's version (see the module docstring)."""
-    return sum(s.at for _, s in freeze.scopes)
+    return sum(s.shared_at for _, s in freeze.scopes)  # a breaker's trip is this node's own
 
 
 class StateVersions:

@@ -11,7 +11,10 @@ A circuit breaker (breaker.py) freezes a key's scope with no officer signature (
 `breaker:<rule id>`), at the tripping node's own time: the coordinator and each signer trip at
 different moments, or not at all. So an unfreeze lifts a breaker's freeze if it was signed at or
 after that trip (`issued_at >= at`), whatever `lifts` names (`trip_after_unfreeze` otherwise): it
-still cannot lift a later trip, nor a freeze its signers had not seen.
+still cannot lift a later trip, nor a freeze its signers had not seen. Because other nodes may never
+have tripped, a trip and the unfreeze that lifts it leave the scope's `shared_at` (the last
+transition every node holds, what signer attestations count: signer/node/state_version.py) as it
+was; a signer that tripped is therefore not "ahead" of its peers.
 """
 
 from __future__ import annotations
@@ -123,6 +126,13 @@ class ScopeState:
     frozen: bool
     at: int
     by: str
+    signed_at: int | None = None
+    """The last transition every node holds, when this one is a breaker's (None: `at`)."""
+
+    @property
+    def shared_at(self) -> int:
+        """The last transition of this scope that every node holds (an officer's signed order)."""
+        return self.at if self.signed_at is None else self.signed_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +160,7 @@ class FreezeState:
         if current is not None and current.frozen:
             return self
         at = now if current is None else max(now, current.at + 1)  # transitions strictly increase
-        return self._with(scope, ScopeState(True, at, by))
+        return self._with(scope, ScopeState(True, at, by, 0 if current is None else current.shared_at))
 
     def _with(self, scope: str, state: ScopeState) -> FreezeState:
         return FreezeState(tuple(sorted({**dict(self.scopes), scope: state}.items())))
@@ -186,11 +196,15 @@ class FreezeState:
         signers = verify_endorsements(
             registry, order.message(), order.signatures, role="officer", k=quorum, not_met="unfreeze_quorum_not_met"
         )
-        return self._with(order.scope, ScopeState(False, order.issued_at, ",".join(sorted(signers))))
+        by, shared = ",".join(sorted(signers)), current.shared_at if current.by.startswith(BREAKER) else None
+        return self._with(order.scope, ScopeState(False, order.issued_at, by, shared))
 
     def to_bytes(self) -> bytes:
         """Storage form."""
-        items: list[Value] = [[scope, int(s.frozen), s.at, s.by] for scope, s in self.scopes]
+        items: list[Value] = [
+            [scope, int(s.frozen), s.at, s.by, *([] if s.signed_at is None else [s.signed_at])]
+            for scope, s in self.scopes
+        ]
         return encode("policy/freeze-state/v1", items)
 
     @classmethod
@@ -201,9 +215,10 @@ class FreezeState:
             out = []
             for item in as_list(items):
                 v = as_list(item)
-                if len(v) != 4:
-                    raise DecodeError("expected four fields")
-                out.append((as_str(v[0]), ScopeState(as_int(v[1]) == 1, as_int(v[2]), as_str(v[3]))))
+                if len(v) not in (4, 5):
+                    raise DecodeError("expected four or five fields")
+                signed_at = as_int(v[4]) if len(v) == 5 else None
+                out.append((as_str(v[0]), ScopeState(as_int(v[1]) == 1, as_int(v[2]), as_str(v[3]), signed_at)))
             return cls(tuple(sorted(out, key=lambda p: p[0])))
         except DecodeError as exc:
             raise PolicyError("order_malformed", str(exc)) from None

@@ -50,9 +50,9 @@ def _tx(value: int, nonce: int, to: str = TO) -> Eip1559Tx:
 class Rogue:
     """A coordinator that ignores the breaker: it asks every signer for every release."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, parties: tuple[int, ...] = (1, 2)) -> None:
         self.clock = Clock()
-        self.nodes = make_nodes(root, self.clock)
+        self.nodes = make_nodes(root, self.clock, parties=parties)
         registry, demo = demo_documents(self.clock.now())
         listed = publish_denylist(key("publisher"), "sanctions", (BLOCKED,), self.clock.now())
         self.policy = dataclasses.replace(
@@ -60,30 +60,38 @@ class Rogue:
         )
         install(self.nodes.values(), registry, self.policy, self.clock.now())
         self.n = 0
-        self.presig = presign(self.nodes, b"rogue-presign-0")
+        self.presigs: dict[tuple[int, ...], tuple[bytes, bytes]] = {}
 
-    def ask(self, value: int = AMOUNT, to: str = TO) -> dict[int, str]:
-        """One release of `value` to `to`: each signer's refusal reason ("" when it answered)."""
+    def presign(self, via: tuple[int, ...]) -> tuple[bytes, bytes]:
+        """A presignature of the set `via` (a real session: every party checks the others' attestations)."""
+        if via not in self.presigs:
+            group = {p: self.nodes[p] for p in via}
+            self.presigs[via] = presign(group, f"rogue-presign-{self.n}-{via}".encode())
+        return self.presigs[via]
+
+    def ask(self, value: int = AMOUNT, to: str = TO, via: tuple[int, ...] = (1, 2)) -> dict[int, str]:
+        """One release of `value` to `to` through the set `via`: each signer's refusal reason ("" when it answered)."""
         self.n += 1
         tx = _tx(value, self.n, to)
         fields = release(intent_of(tx, f"rogue-{self.n}", self.policy, self.clock.now()))
-        pid, public = self.presig
+        pid, public = self.presign(via)
         out: dict[int, str] = {}
         partials: dict[int, int] = {}
-        for p, node in self.nodes.items():
+        for p in via:
+            node = self.nodes[p]
             try:
                 partials[p] = int.from_bytes(node.partial_sign(KEY_ID, pid, tx, fields).sigma, "big")
                 out[p] = ""
             except PolicyError as exc:
                 out[p] = exc.reason
-        if len(partials) == len(self.nodes):
+        if len(partials) == len(via):
             digest = tx.signing_digest()
             shares = {p: sign.PartialSignature(p, s) for p, s in partials.items()}
             sig = sign.combine(PresignaturePublic.from_bytes(public), digest, shares)
             share = self.nodes[1].key_share(KEY_ID)
             assert PublicKey(share.public_key.to_bytes()).verify(sig.to_der(), digest, hasher=None)
         if partials:
-            self.presig = presign(self.nodes, f"rogue-presign-{self.n}".encode())
+            del self.presigs[via]
         self.clock.advance(10)
         return out
 
@@ -121,7 +129,7 @@ def test_signers_trip_at_their_share_and_stay_frozen_until_the_officers_unfreeze
     assert rogue.ask() == {1: "frozen", 2: "frozen"}
     # The trip is durable.
     rogue.nodes[1] = restart(rogue.nodes[1], rogue.clock)
-    rogue.presig = presign(rogue.nodes, b"rogue-presign-restarted")
+    rogue.presigs.clear()  # presignatures live in memory only
     assert rogue.ask() == {1: "frozen", 2: "frozen"}
     # One officer cannot lift it; the policy's quorum (2) can, and the breaker counts afresh.
     assert rogue.unfreeze(0, "officer-1") == ["unfreeze_quorum_not_met"] * 2
@@ -149,3 +157,26 @@ def test_a_signer_refuses_a_tampered_list_at_install(rogue: Rogue) -> None:
             node.install_change("policy", text)
         assert exc.value.reason == "denylist_root_mismatch"
         assert node.governance_view().policy_hash == rogue.policy.hash()
+
+
+def test_a_signer_that_trips_alone_stops_and_its_peers_neither_stall_nor_exceed_their_share(tmp_path: Path) -> None:
+    rogue = Rogue(tmp_path, parties=(1, 2, 3))
+    try:
+        assert rogue.ask(via=(1, 2)) == {1: "", 2: ""}
+        assert rogue.ask(via=(1, 3)) == {1: "", 3: ""}
+        # Signer 1 is at its share (2/3 of the threshold); signer 3 is not.
+        assert rogue.ask(via=(1, 3)) == {1: "breaker_tripped:eth-5min", 3: ""}
+        assert [rogue.nodes[p].governance_view().frozen_scopes for p in (1, 2, 3)] == [(KEY_ID,), (), ()]
+        # The trip is signer 1's own: its peers do not take themselves to be behind it (a presign
+        # session checks every party's attestation), and each still enforces its own share.
+        assert rogue.ask(via=(1, 2)) == {1: "frozen", 2: ""}
+        assert rogue.ask(via=(2, 3)) == {2: "breaker_tripped:eth-5min", 3: "breaker_tripped:eth-5min"}
+        rogue.clock.advance(300)
+        assert [rogue.nodes[p].governance_view().frozen_scopes for p in (1, 2, 3)] == [(KEY_ID,)] * 3
+        # Each signer tripped at its own time; one unfreeze by the officers' quorum lifts them all.
+        assert rogue.unfreeze(0, "officer-1", "officer-2") == []
+        assert rogue.ask(via=(1, 2)) == {1: "", 2: ""}
+        assert rogue.ask(via=(1, 3)) == {1: "", 3: ""}
+    finally:
+        for node in rogue.nodes.values():
+            node.close()

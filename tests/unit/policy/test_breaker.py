@@ -148,3 +148,14 @@ def test_a_trip_is_lifted_only_by_the_unfreeze_quorum_signed_after_it() -> None:
     with pytest.raises(PolicyError) as e:  # the old unfreeze cannot lift the later trip
         again.apply_unfreeze(registry(), _unfreeze(NOW - 5, NOW + 10, "alice", "bob"), NOW + 20, 2)
     assert e.value.reason == "trip_after_unfreeze"
+
+
+def test_a_trip_and_its_unfreeze_leave_the_shared_transition_and_round_trip() -> None:
+    # What a signer attests of its freeze state (a peer holding more is ahead of it).
+    from signer.node.state_version import freeze_seq
+
+    tripped = FreezeState().trip("hot", "breaker:eth-5min", NOW)
+    lifted = tripped.apply_unfreeze(registry(), _unfreeze(0, NOW + 10, "alice", "bob"), NOW + 10, 2)
+    assert freeze_seq(tripped) == freeze_seq(lifted) == freeze_seq(FreezeState()) == 0
+    for state in (tripped, lifted):
+        assert FreezeState.from_bytes(state.to_bytes()) == state
