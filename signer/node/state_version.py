@@ -291,7 +291,7 @@ class StateVersions:
             return Finding(rolled, sorted(behind), adopted)
 
     def saturated_limit(self, policy: PolicyDocument, intent: Intent, now: int) -> str | None:
-        """While saturated, the id of the first windowed limit that would count this release."""
+        """While saturated, the id of the first windowed limit or breaker that would count this release."""
         if now >= self.saturated_until:
             return None
         destination = canonical_destination(intent.chain, intent.destination)
@@ -301,7 +301,8 @@ class StateVersions:
                 continue
             if x.scope == "client_rate" or (x.scope != "transaction" and x.asset == intent.asset):
                 return x.limit_id
-        return None
+        # A breaker counts the same ledger: a rolled-back one could hide outflow that had tripped it.
+        return next((b.rule_id for b in policy.breakers if b.asset in (intent.asset, intent.fee_asset)), None)
 
 
 def _seen_from(v: object) -> dict[int, Counters]:

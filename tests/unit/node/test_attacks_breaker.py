@@ -17,12 +17,15 @@ import pytest
 from coincurve import PublicKey
 
 from signer.chains.ethereum import Eip1559Tx
+from signer.node.state_version import StateVersions
+from signer.node.store import EncryptedStore
 from signer.policy import BreakerRule, PolicyError, UnfreezeOrder, publish_denylist
 from signer.tss import sign
 from signer.tss.presign import PresignaturePublic
 
 from .support import (
     KEY_ID,
+    START,
     TO,
     Clock,
     demo_documents,
@@ -180,3 +183,16 @@ def test_a_signer_that_trips_alone_stops_and_its_peers_neither_stall_nor_exceed_
     finally:
         for node in rogue.nodes.values():
             node.close()
+
+
+def test_a_saturated_ledger_refuses_what_a_breaker_counts(tmp_path: Path) -> None:
+    # A restored signer's ledger may have lost outflow that had tripped a breaker: while its ledger
+    # is saturated (state_version.py), a release the breaker counts is refused even with no limit.
+    _, demo = demo_documents(START)
+    policy = dataclasses.replace(demo, limits=(), breakers=(BreakerRule("eth-5min", "ETH", 300, THRESHOLD),))
+    versions = StateVersions(EncryptedStore(tmp_path / "store", bytes(32)))
+    intent = intent_of(_tx(AMOUNT, 1), "r-1", policy, START)
+    assert versions.saturated_limit(policy, intent, START) is None
+    versions.saturated_until = START + 60
+    assert versions.saturated_limit(policy, intent, START) == "eth-5min"
+    assert versions.saturated_limit(dataclasses.replace(policy, breakers=()), intent, START) is None
