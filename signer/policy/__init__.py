@@ -5,6 +5,7 @@ approvals  officer registry, Ed25519 approvals (single or batch by Merkle root),
 rules      approval expressions (k of a group, AND / OR), conditions, actions, limits, fee rules, lists
 document   the versioned policy document (JSON): ordered rules, limits, destination lists, trust ramp
 document_json  the readers of its JSON form
+document_checks  the validation of its fields
 change     admin-quorum policy / registry changes: chaining, no downgrade, tighten now, loosen later
 tightening whether a new policy document provably allows no more than the old one
 kinds      request kinds (withdrawal, cold_sweep, approval, contract_call), kind vs body, `NOT_COLD`
