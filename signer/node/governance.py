@@ -60,7 +60,9 @@ from signer.policy import (
     PolicyChange,
     PolicyDocument,
     PolicyError,
+    RefusalCounter,
     Release,
+    Trip,
     UnfreezeOrder,
     check_kind,
     check_release,
@@ -147,6 +149,7 @@ class NodeGovernance:
         self._freeze = FreezeState()
         self._load()
         self.releases = ReleaseLedger(store, self.lock)
+        self.refusals = RefusalCounter()
         # State-version hook (state_version.py): set by the node; it counts, never decides.
         self.counter: ReleaseCounter = _JournalCounter(self.releases)
 
@@ -335,8 +338,24 @@ class NodeGovernance:
         this signer's fair share t/n), `trust_ramp_exceeded`, `approvals_pending`, `time_locked`,
         `denylisted:<list name>`, `breaker_tripped:<rule id>` (this release would take the key's
         outflow past the breaker at this signer's fair share; the key is now frozen, and later
-        requests are refused as `frozen`).
+        requests are refused as `frozen`). A refusal also counts toward the policy's `refusals`
+        breakers (in memory); the one past a threshold freezes the key too.
         """
+        try:
+            return self._authorize(key_id, tx, release, now)
+        except BreakerTripped as exc:
+            self._trip(exc.trip, now)
+            raise
+        except PolicyError as exc:
+            policy = self.policy(now)
+            if policy is not None:
+                reset_at = self._freeze.reset_at(key_id)
+                trip = self.refusals.note(policy.breakers, key_id, exc.reason, now=now, reset_at=reset_at)
+                if trip is not None:
+                    self._trip(trip, now)
+            raise
+
+    def _authorize(self, key_id: str, tx: Eip1559Tx, release: Release, now: int) -> Authorization:
         registry, policy = self.registry(now), self.policy(now)
         if registry is None or policy is None:
             raise PolicyError("no_policy", "no officer registry and policy installed on this signer")
@@ -362,32 +381,28 @@ class NodeGovernance:
             if prior != tx_digest:
                 raise PolicyError("request_replayed", "another transaction was released for this request")
             ledger, repeat = ledger.forget_request_id(release.request_id), True
-        try:
-            decision = check_release(
-                policy=policy,
-                registry=registry,
-                freeze=self._freeze,
-                ledger=ledger,
-                intent=intent,
-                approvals=approvals,
-                now=now,
-                initiator=release.initiator,
-                share=self.share_of_limits(key_id),
-                kind=release.kind,
-            )
-        except BreakerTripped as exc:
-            self._trip(exc, now)
-            raise
+        decision = check_release(
+            policy=policy,
+            registry=registry,
+            freeze=self._freeze,
+            ledger=ledger,
+            intent=intent,
+            approvals=approvals,
+            now=now,
+            initiator=release.initiator,
+            share=self.share_of_limits(key_id),
+            kind=release.kind,
+        )
         return Authorization(intent, decision, tx_digest, release.initiator, repeat)
 
-    def _trip(self, exc: BreakerTripped, now: int) -> None:
+    def _trip(self, trip: Trip, now: int) -> None:
         """Freeze the key a breaker tripped on, durably, before the refusal leaves."""
         with self.lock:
-            state = self._freeze.trip(exc.trip.key_id, BREAKER + exc.trip.rule_id, now)
+            state = self._freeze.trip(trip.key_id, BREAKER + trip.rule_id, now)
             if state != self._freeze:
                 self._store.put(FREEZE_RECORD, state.to_bytes())
                 self._freeze = state
-        log.warning("breaker_tripped", **exc.trip.figures())
+        log.warning("breaker_tripped", **trip.figures())
 
     def record(self, auth: Authorization, now: int) -> None:
         """Durably record an authorized release (one journal append, before its partial signature leaves).

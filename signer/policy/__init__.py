@@ -35,7 +35,7 @@ from .approvals import (
     verify_approvals,
 )
 from .assets import DEFAULT_ASSETS, Asset, AssetRegistry, Network, check_registered
-from .breaker import BreakerRule, BreakerTripped, Trip, check_breakers
+from .breaker import OUTFLOW, REFUSALS, BreakerRule, BreakerTripped, RefusalCounter, Trip, check_breakers
 from .change import CHANGE_KINDS, Governed, PolicyChange, parse_change
 from .denylist import DenyList, publish_denylist
 from .document import PolicyDocument
@@ -84,7 +84,9 @@ __all__ = [
     "CONTRACT_CALL",
     "DEFAULT_ASSETS",
     "NOT_COLD",
+    "OUTFLOW",
     "REFRESH",
+    "REFUSALS",
     "REQUEST_KINDS",
     "RESHARE",
     "UNLIMITED_ALLOWANCE",
@@ -123,6 +125,7 @@ __all__ = [
     "PolicyChange",
     "PolicyDocument",
     "PolicyError",
+    "RefusalCounter",
     "Release",
     "Rule",
     "Trip",

@@ -146,3 +146,19 @@ def test_a_tampered_list_is_refused_at_install(env: Env) -> None:
         env.service.propose_change("policy", json.dumps(d), admin="admin-1")
     assert exc.value.reason == "denylist_bad_signature"
     assert env.service.get_governance().policy_version == 1
+
+
+def test_a_burst_of_blocked_requests_trips_the_key(env: Env) -> None:
+    listed = publish_denylist(key("publisher"), "sanctions", (LISTED,), env.now)
+    burst = BreakerRule("refusals-10min", "", 600, kind="refusals", max_count=2)
+    env.tighten(denylists=(listed,), breakers=(burst,))
+    for _ in range(2):
+        assert env.submit(to=LISTED).policy_reason == "denylisted:sanctions"
+    assert env.service.get_governance().frozen_scopes == ()  # at the threshold: not tripped
+    assert env.submit(to=LISTED).policy_reason == "denylisted:sanctions"  # the third trips it
+    view = env.service.get_governance()
+    assert view.frozen_scopes == (KEY_ID,) and view.frozen[0][2] == "breaker:refusals-10min"
+    entry = [e for e in env.service.audit.entries() if e.kind == audit.FREEZE][-1]
+    assert entry.view["event"] == "breaker_tripped"
+    assert (entry.view["kind"], entry.view["refusals"], entry.view["threshold"]) == ("refusals", 3, 2)
+    assert env.submit().policy_reason == "frozen"

@@ -53,13 +53,13 @@ def _tx(value: int, nonce: int, to: str = TO) -> Eip1559Tx:
 class Rogue:
     """A coordinator that ignores the breaker: it asks every signer for every release."""
 
-    def __init__(self, root: Path, parties: tuple[int, ...] = (1, 2)) -> None:
+    def __init__(self, root: Path, parties: tuple[int, ...] = (1, 2), *more: BreakerRule) -> None:
         self.clock = Clock()
         self.nodes = make_nodes(root, self.clock, parties=parties)
         registry, demo = demo_documents(self.clock.now())
         listed = publish_denylist(key("publisher"), "sanctions", (BLOCKED,), self.clock.now())
         self.policy = dataclasses.replace(
-            demo, breakers=(BreakerRule("eth-5min", "ETH", 300, THRESHOLD),), denylists=(listed,)
+            demo, breakers=(BreakerRule("eth-5min", "ETH", 300, THRESHOLD), *more), denylists=(listed,)
         )
         install(self.nodes.values(), registry, self.policy, self.clock.now())
         self.n = 0
@@ -196,3 +196,19 @@ def test_a_saturated_ledger_refuses_what_a_breaker_counts(tmp_path: Path) -> Non
     versions.saturated_until = START + 60
     assert versions.saturated_limit(policy, intent, START) == "eth-5min"
     assert versions.saturated_limit(dataclasses.replace(policy, breakers=()), intent, START) is None
+
+
+def test_a_burst_of_refusals_trips_the_signers(tmp_path: Path) -> None:
+    burst = BreakerRule("refusals-10min", "", 600, kind="refusals", max_count=2)
+    rogue = Rogue(tmp_path, (1, 2), burst)
+    try:
+        for _ in range(2):
+            assert rogue.ask(to=BLOCKED) == {1: "denylisted:sanctions", 2: "denylisted:sanctions"}
+        assert rogue.nodes[1].governance_view().frozen_scopes == ()  # at the threshold: not tripped
+        over = "limit_exceeded:eth-per-transaction"
+        assert rogue.ask(value=10**30) == {1: over, 2: over}  # the third refusal trips it
+        assert [rogue.nodes[p].governance_view().frozen_scopes for p in (1, 2)] == [(KEY_ID,)] * 2
+        assert rogue.ask() == {1: "frozen", 2: "frozen"}
+    finally:
+        for node in rogue.nodes.values():
+            node.close()

@@ -15,6 +15,7 @@ from signer.policy import (
     Ledger,
     PolicyDocument,
     PolicyError,
+    RefusalCounter,
     UnfreezeOrder,
     check_breakers,
     check_release,
@@ -159,3 +160,52 @@ def test_a_trip_and_its_unfreeze_leave_the_shared_transition_and_round_trip() ->
     assert freeze_seq(tripped) == freeze_seq(lifted) == freeze_seq(FreezeState()) == 0
     for state in (tripped, lifted):
         assert FreezeState.from_bytes(state.to_bytes()) == state
+
+
+REFUSALS_RULE = BreakerRule("refusals-10min", "", 600, kind="refusals", max_count=3)
+
+
+def test_a_refusals_rule_round_trips_and_is_validated() -> None:
+    doc = _doc(RULE, REFUSALS_RULE)
+    assert {"id": "refusals-10min", "kind": "refusals", "window": 600, "max_count": 3} in json.loads(doc.to_json())[
+        "breakers"
+    ]
+    assert (
+        PolicyDocument.from_json(doc.to_json()) == doc and PolicyDocument.from_json(doc.to_json()).hash() == doc.hash()
+    )
+    for bad in (
+        dataclasses.replace(REFUSALS_RULE, max_count=0),
+        dataclasses.replace(REFUSALS_RULE, asset="ETH"),
+        dataclasses.replace(REFUSALS_RULE, kind="bursts"),
+        dataclasses.replace(RULE, max_count=1),
+    ):
+        with pytest.raises(PolicyError) as e:
+            _doc(bad)
+        assert e.value.reason == "policy_malformed"
+    assert _doc(dataclasses.replace(REFUSALS_RULE, max_count=2)).is_tightening_of(_doc(REFUSALS_RULE))
+    assert not _doc(dataclasses.replace(REFUSALS_RULE, max_count=4)).is_tightening_of(_doc(REFUSALS_RULE))
+
+
+def test_refusals_trip_past_max_count_within_the_window_and_not_at_it() -> None:
+    counter = RefusalCounter()
+    rules = (RULE, REFUSALS_RULE)
+    for n in range(3):
+        assert counter.note(rules, "hot", "limit_exceeded:eth-24h", now=NOW + n, reset_at=0) is None
+    assert counter.note(rules, "hot", "frozen", now=NOW + 3, reset_at=0) is None  # not counted
+    assert counter.note(rules, "hot", "policy_mismatch", now=NOW + 3, reset_at=0) is None
+    assert counter.note(rules, "other", "bad_signature", now=NOW + 3, reset_at=0) is None  # another key
+    trip = counter.note(rules, "hot", "bad_signature", now=NOW + 4, reset_at=0)
+    assert trip is not None and trip.reason == "breaker_tripped:refusals-10min"
+    assert trip.figures() == {
+        "rule_id": "refusals-10min",
+        "key_id": "hot",
+        "kind": "refusals",
+        "window": 600,
+        "refusals": 4,
+        "threshold": 3,
+    }
+    # Counted afresh after an unfreeze, and only within the window.
+    assert counter.note(rules, "hot", "bad_signature", now=NOW + 5, reset_at=NOW + 4) is None
+    later = RefusalCounter()
+    for n in range(4):
+        assert later.note(rules, "hot", "rule_block", now=NOW + n * 200, reset_at=0) is None
