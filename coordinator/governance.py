@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 # What a signer reports holding; named apart from this module's GovernanceView (what GetGovernance reports).
 from signer.node.governance import GovernanceView as SignerGovernance
 from signer.policy import (
+    BREAKER,
     CHANGE_KINDS,
     FreezeOrder,
     FreezeState,
@@ -39,6 +40,7 @@ from signer.policy import (
     PolicyChange,
     PolicyDocument,
     PolicyError,
+    Trip,
     UnfreezeOrder,
     parse_change,
 )
@@ -304,6 +306,13 @@ class Governance:
             if refusals:
                 raise SignersRefused(refusals, installed)
             return self._commit("freeze", state.to_bytes(), "unfreeze", payload, installed, pending, {}, note)
+
+    def trip_breaker(self, trip: Trip, now: int, note: AuditHook) -> None:
+        """Freeze the key a circuit breaker tripped on (audited in the same transaction). Not
+        delivered: each signer trips its breakers on its own releases."""
+        with self.lock:
+            state = self.freeze_state().trip(trip.key_id, BREAKER + trip.rule_id, now)
+            self.store.put_governance("freeze", state.to_bytes(), audit=note)
 
     def _commit(
         self,

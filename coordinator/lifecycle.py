@@ -90,7 +90,7 @@ class Lifecycle:
         self.store = store
         self.governance = governance
         self.trail = trail
-        self.policy = RequestPolicy(store, governance)
+        self.policy = RequestPolicy(store, governance, trail)
         self.signing = signing
         self._notify = notify
         self._one_commit = StepCommit(store, notify)  # a step's moves: one transaction (step_commit.py)

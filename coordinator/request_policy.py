@@ -3,6 +3,14 @@
 `assess` evaluates a request that is not final with the registry, policy, freeze state and ledger
 the coordinator holds (the same library the signers run) and the approvals that still verify now.
 The lifecycle turns the answer into moves.
+
+One side effect: a request about to be signed that would take its key's outflow past a circuit
+breaker (signer/policy/breaker.py, at the full threshold: the coordinator sees every release)
+trips it. The request is blocked as `breaker_tripped:<rule id>` and the key's scope frozen in the
+coordinator's freeze state, with a `breaker_tripped` audit entry naming the rule and the figures,
+in one transaction; the officers' unfreeze quorum lifts it. Signers trip on their own. A request
+the policy blocks counts toward the `refusals` breakers (in this process's memory), and the one
+past a threshold trips them the same way.
 """
 
 from __future__ import annotations
@@ -11,11 +19,24 @@ from dataclasses import dataclass
 
 import structlog
 
-from signer.policy import Approval, Decision, Intent, OfficerRegistry, PolicyError, evaluate, verify_approval
+from signer.policy import (
+    Approval,
+    Decision,
+    Intent,
+    OfficerRegistry,
+    PolicyError,
+    RefusalCounter,
+    Trip,
+    check_breakers,
+    evaluate,
+    verify_approval,
+)
 
+from .audit import FREEZE
 from .governance import Governance, NoPolicy
 from .request_states import SUBMITTED
 from .store import RequestRecord, Store
+from .trail import AuditTrail
 
 log = structlog.get_logger("coordinator")
 
@@ -42,9 +63,11 @@ class Assessment:
 class RequestPolicy:
     """Assesses requests against the governance in force."""
 
-    def __init__(self, store: Store, governance: Governance) -> None:
+    def __init__(self, store: Store, governance: Governance, trail: AuditTrail) -> None:
         self.store = store
         self.governance = governance
+        self.trail = trail
+        self.refusals = RefusalCounter()
 
     def assess(self, row: RequestRecord, now: int, intent: Intent | None = None) -> Blocked | Assessment:
         """The policy's answer for `row` at `now` (`intent`: the row's, if the caller holds it decoded)."""
@@ -54,7 +77,8 @@ class RequestPolicy:
             return Blocked("no_policy")
         if intent is None:
             intent = Intent.from_bytes(row.intent)
-        frozen = self.governance.freeze_state().is_frozen(row.key_id)
+        freeze = self.governance.freeze_state()
+        frozen = freeze.is_frozen(row.key_id)
         if row.state == SUBMITTED and frozen:
             return Blocked("frozen", detail="signing is frozen")
         valid = self.valid_approvals(row, registry, intent, now)
@@ -68,9 +92,25 @@ class RequestPolicy:
             row.initiator,
             kind=row.kind,
         )
+        reset_at = freeze.reset_at(row.key_id)
         if decision.action == "block":
+            if not frozen:
+                counted = self.refusals.note(policy.breakers, row.key_id, decision.reason, now=now, reset_at=reset_at)
+                if counted is not None:
+                    self._trip(row, counted, now)
             return Blocked(decision.reason, decision.rule_id, decision.detail)
+        if decision.may_sign(now) and not frozen:
+            trip = check_breakers(policy.breakers, self.governance.ledger(), intent, now=now, reset_at=reset_at)
+            if trip is not None:
+                self._trip(row, trip, now)
+                return Blocked(trip.reason, trip.rule_id, trip.detail())
         return Assessment(decision, intent, tuple(valid), frozen)
+
+    def _trip(self, row: RequestRecord, trip: Trip, now: int) -> None:
+        """Freeze the key a breaker tripped on, with its audit entry (which rule, which figures)."""
+        note = self.trail.note(FREEZE, "breaker_tripped", row.key_id, request_id=row.request_id, **trip.figures())
+        self.governance.trip_breaker(trip, now, note)
+        log.warning("breaker_tripped", request_id=row.request_id, **trip.figures())
 
     def valid_approvals(
         self, row: RequestRecord, registry: OfficerRegistry, intent: Intent, now: int

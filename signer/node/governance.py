@@ -26,6 +26,11 @@ read from its own key share (never from the coordinator). Each release is record
 t signers that released it, so the key as a whole never releases more than `max` per window,
 whichever signing sets the coordinator picks (docs/architecture.md has the argument).
 
+Circuit breakers (signer/policy/breaker.py) are checked on this signer's own ledger at its fair
+share: the release that trips one is refused and the key's scope is frozen in `governance/freeze`
+(durably, before the refusal is returned), so the trip survives a restart and only the officers'
+unfreeze quorum lifts it, whatever the coordinator sends afterwards.
+
 Fail closed: without an installed registry and policy nothing is released (`no_policy`).
 Every refusal is a `PolicyError(reason)`; the reasons are stable strings (see `authorize`).
 """
@@ -41,8 +46,10 @@ import structlog
 
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import (
+    BREAKER,
     CHANGE_KINDS,
     Approval,
+    BreakerTripped,
     Decision,
     FreezeOrder,
     FreezeState,
@@ -53,7 +60,9 @@ from signer.policy import (
     PolicyChange,
     PolicyDocument,
     PolicyError,
+    RefusalCounter,
     Release,
+    Trip,
     UnfreezeOrder,
     check_kind,
     check_release,
@@ -140,6 +149,7 @@ class NodeGovernance:
         self._freeze = FreezeState()
         self._load()
         self.releases = ReleaseLedger(store, self.lock)
+        self.refusals = RefusalCounter()
         # State-version hook (state_version.py): set by the node; it counts, never decides.
         self.counter: ReleaseCounter = _JournalCounter(self.releases)
 
@@ -307,7 +317,7 @@ class NodeGovernance:
 
     def authorize(self, key_id: str, tx: Eip1559Tx, release: Release, now: int) -> Authorization:
         """The node's own decision on releasing a signature of `tx` under `key_id`; raises
-        `PolicyError(reason)`, changes nothing.
+        `PolicyError(reason)`, and changes nothing except that a tripped breaker freezes the key.
 
         The intent is rebuilt from the transaction body and the release's fields, never taken
         from the coordinator; the approvals are checked against the node's own registry and the
@@ -325,8 +335,27 @@ class NodeGovernance:
         policy version than the node's), `fee_fields_invalid`, `no_fee_rule`,
         `gas_limit_out_of_range`, `destination_denied`, `no_matching_rule`, `rule_block`,
         `fee_exceeded`, `fee_exceeded_relative`, `limit_exceeded:<limit id>` (windowed limits at
-        this signer's fair share t/n), `trust_ramp_exceeded`, `approvals_pending`, `time_locked`.
+        this signer's fair share t/n), `trust_ramp_exceeded`, `approvals_pending`, `time_locked`,
+        `denylisted:<list name>`, `breaker_tripped:<rule id>` (this release would take the key's
+        outflow past the breaker at this signer's fair share; the key is now frozen, and later
+        requests are refused as `frozen`). A refusal also counts toward the policy's `refusals`
+        breakers (in memory); the one past a threshold freezes the key too.
         """
+        try:
+            return self._authorize(key_id, tx, release, now)
+        except BreakerTripped as exc:
+            self._trip(exc.trip, now)
+            raise
+        except PolicyError as exc:
+            policy = self.policy(now)
+            if policy is not None:
+                reset_at = self._freeze.reset_at(key_id)
+                trip = self.refusals.note(policy.breakers, key_id, exc.reason, now=now, reset_at=reset_at)
+                if trip is not None:
+                    self._trip(trip, now)
+            raise
+
+    def _authorize(self, key_id: str, tx: Eip1559Tx, release: Release, now: int) -> Authorization:
         registry, policy = self.registry(now), self.policy(now)
         if registry is None or policy is None:
             raise PolicyError("no_policy", "no officer registry and policy installed on this signer")
@@ -365,6 +394,15 @@ class NodeGovernance:
             kind=release.kind,
         )
         return Authorization(intent, decision, tx_digest, release.initiator, repeat)
+
+    def _trip(self, trip: Trip, now: int) -> None:
+        """Freeze the key a breaker tripped on, durably, before the refusal leaves."""
+        with self.lock:
+            state = self._freeze.trip(trip.key_id, BREAKER + trip.rule_id, now)
+            if state != self._freeze:
+                self._store.put(FREEZE_RECORD, state.to_bytes())
+                self._freeze = state
+        log.warning("breaker_tripped", **trip.figures())
 
     def record(self, auth: Authorization, now: int) -> None:
         """Durably record an authorized release (one journal append, before its partial signature leaves).

@@ -5,7 +5,7 @@ A disk or VM restore silently takes a signer's registry, policy, freeze state an
 time. Every counter here only ever grows on an honest node:
 
     registry_version / policy_version   latest installed document (pending loosening included)
-    freeze_seq                          sum over scopes of the last transition's signed timestamp
+    freeze_seq                          sum over scopes of the last officer-signed transition's time
     ledger_seq                          releases recorded in the ledger
 
 `freeze_seq` is derived from the freeze state rather than counted: per scope, transitions are
@@ -183,7 +183,7 @@ class Finding:
 
 def freeze_seq(freeze: FreezeState) -> int:
     """The freeze state's version (see the module docstring)."""
-    return sum(s.at for _, s in freeze.scopes)
+    return sum(s.shared_at for _, s in freeze.scopes)  # a breaker's trip is this node's own
 
 
 class StateVersions:
@@ -291,7 +291,7 @@ class StateVersions:
             return Finding(rolled, sorted(behind), adopted)
 
     def saturated_limit(self, policy: PolicyDocument, intent: Intent, now: int) -> str | None:
-        """While saturated, the id of the first windowed limit that would count this release."""
+        """While saturated, the id of the first windowed limit or breaker that would count this release."""
         if now >= self.saturated_until:
             return None
         destination = canonical_destination(intent.chain, intent.destination)
@@ -301,7 +301,8 @@ class StateVersions:
                 continue
             if x.scope == "client_rate" or (x.scope != "transaction" and x.asset == intent.asset):
                 return x.limit_id
-        return None
+        # A breaker counts the same ledger: a rolled-back one could hide outflow that had tripped it.
+        return next((b.rule_id for b in policy.breakers if b.asset in (intent.asset, intent.fee_asset)), None)
 
 
 def _seen_from(v: object) -> dict[int, Counters]:

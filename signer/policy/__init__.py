@@ -5,12 +5,15 @@ approvals  officer registry, Ed25519 approvals (single or batch by Merkle root),
 rules      approval expressions (k of a group, AND / OR), conditions, actions, limits, fee rules, lists
 document   the versioned policy document (JSON): ordered rules, limits, destination lists, trust ramp
 document_json  the readers of its JSON form
+document_checks  the validation of its fields
 change     admin-quorum policy / registry changes: chaining, no downgrade, tighten now, loosen later
 tightening whether a new policy document provably allows no more than the old one
 kinds      request kinds (withdrawal, cold_sweep, approval, contract_call), kind vs body, `NOT_COLD`
 assets     the network and asset registries (CAIP-2 networks, symbols, decimals, token contracts)
 evm_intent an EVM body decoded under the registry: native and ERC-20 transfers, approvals, calls
 limits     the rolling-window ledger (fees charged in the fee asset) and limit checks (fair share)
+breaker    circuit-breaker rules: outflow per key and asset over a short window trips a freeze
+denylist   shared deny-lists: addresses under a publisher-signed Merkle root, pinned by the admins
 freeze     signed freeze (any officer) and unfreeze (quorum) orders
 key_order  admin-quorum key orders (refresh / reshare) and the policy's `key_operations` rule
 engine     `evaluate` -> Decision, `check_release` for signers, the demo policy
@@ -32,12 +35,14 @@ from .approvals import (
     verify_approvals,
 )
 from .assets import DEFAULT_ASSETS, Asset, AssetRegistry, Network, check_registered
+from .breaker import OUTFLOW, REFUSALS, BreakerRule, BreakerTripped, RefusalCounter, Trip, check_breakers
 from .change import CHANGE_KINDS, Governed, PolicyChange, parse_change
+from .denylist import DenyList, publish_denylist
 from .document import PolicyDocument
 from .engine import UNLIMITED_ALLOWANCE, Decision, check_release, demo_policy, evaluate, quorum_time
 from .errors import PolicyError
 from .evm_intent import intent_from_eip1559
-from .freeze import ALL_KEYS, FreezeOrder, FreezeState, UnfreezeOrder, sign_freeze
+from .freeze import ALL_KEYS, BREAKER, FreezeOrder, FreezeState, UnfreezeOrder, sign_freeze
 from .intent import Intent, canonical_destination
 from .key_order import REFRESH, RESHARE, KeyOperations, KeyOrder, key_order
 from .kinds import (
@@ -73,12 +78,15 @@ from .tightening import policy_is_tightening
 __all__ = [
     "ALL_KEYS",
     "APPROVAL",
+    "BREAKER",
     "CHANGE_KINDS",
     "COLD_SWEEP",
     "CONTRACT_CALL",
     "DEFAULT_ASSETS",
     "NOT_COLD",
+    "OUTFLOW",
     "REFRESH",
+    "REFUSALS",
     "REQUEST_KINDS",
     "RESHARE",
     "UNLIMITED_ALLOWANCE",
@@ -92,9 +100,12 @@ __all__ = [
     "Asset",
     "AssetRegistry",
     "BatchProof",
+    "BreakerRule",
+    "BreakerTripped",
     "ColdEntry",
     "Condition",
     "Decision",
+    "DenyList",
     "Endorsement",
     "FeeRule",
     "FreezeOrder",
@@ -114,12 +125,15 @@ __all__ = [
     "PolicyChange",
     "PolicyDocument",
     "PolicyError",
+    "RefusalCounter",
     "Release",
     "Rule",
+    "Trip",
     "TrustRamp",
     "UnfreezeOrder",
     "canonical_destination",
     "charges",
+    "check_breakers",
     "check_kind",
     "check_kind_rule",
     "check_limits",
@@ -135,6 +149,7 @@ __all__ = [
     "parse_change",
     "policy_is_tightening",
     "public_key_bytes",
+    "publish_denylist",
     "quorum_time",
     "sign_approval",
     "sign_batch",

@@ -1,6 +1,7 @@
 """The versioned policy document: ordered rules (first match wins, block by default), limits,
 fee rules (one per network and fee asset; a network without one is blocked), destination lists
-(allow with cool-down, deny, registered cold addresses) and a trust ramp.
+(allow with cool-down, deny, registered cold addresses), a trust ramp, circuit-breaker rules
+(breaker.py) and shared deny-lists signed by their publishers (denylist.py).
 
 Admins edit it as JSON; everything else works on the parsed form. Its version hash is SHA-256 over
 the tagged encoding of the parsed document, never over JSON bytes, so whitespace or key order
@@ -19,8 +20,12 @@ from signer.tss.encoding import Value
 
 from .approvals import tagged_hash
 from .assets import DEFAULT_ASSETS, AssetRegistry
+from .breaker import BreakerRule, check_breaker_rules
+from .denylist import DenyList, index_denylists
+from .document_checks import validate_document, validate_fees
 from .document_json import (
     check_keys,
+    parse_breaker,
     parse_fee,
     parse_limit,
     parse_registry,
@@ -34,10 +39,6 @@ from .document_json import (
 from .errors import PolicyError, loads_bounded
 from .key_order import NO_KEY_OPERATIONS, KeyOperations
 from .rules import (
-    ACTIONS,
-    BPS,
-    CLASSES,
-    SCOPES,
     Action,
     AllowEntry,
     ColdEntry,
@@ -47,8 +48,6 @@ from .rules import (
     Rule,
     TrustRamp,
     action_value,
-    check_call_condition,
-    check_expr,
     condition_value,
     expr_json,
     fee_rule_value,
@@ -79,10 +78,13 @@ class PolicyDocument:
     previous_hash: bytes = b""
     key_operations: KeyOperations = NO_KEY_OPERATIONS
     assets: AssetRegistry = DEFAULT_ASSETS
+    breakers: tuple[BreakerRule, ...] = ()
+    denylists: tuple[DenyList, ...] = ()
     _hash: bytes = field(default=b"", init=False, repr=False, compare=False)
+    _denied_by: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _validate(self)
+        validate_document(self)
         allow = [AllowEntry(read_address(e.address), e.added_at, e.label) for e in self.allow]
         cold = [ColdEntry(read_address(e.address), e.label) for e in self.cold]
         object.__setattr__(self, "allow", tuple(sorted(allow, key=lambda e: e.address)))
@@ -99,7 +101,11 @@ class PolicyDocument:
             raise malformed("key_operations must be a KeyOperations")
         if not isinstance(self.assets, AssetRegistry):
             raise malformed("assets must be an AssetRegistry")
-        _validate_fees(self.fees, self.assets)
+        validate_fees(self.fees, self.assets)
+        check_breaker_rules(self.breakers)
+        object.__setattr__(self, "breakers", tuple(sorted(self.breakers, key=lambda b: b.rule_id)))
+        object.__setattr__(self, "denylists", tuple(sorted(self.denylists, key=lambda x: x.name)))
+        object.__setattr__(self, "_denied_by", index_denylists(self.denylists))
         object.__setattr__(self, "_hash", tagged_hash("policy/document/v2", *self._values()))
 
     def destination_class(self, destination: str, now: int) -> str:
@@ -112,6 +118,10 @@ class PolicyDocument:
         if entry is not None and now >= entry.added_at + self.cooldown:
             return "allowed"
         return "unlisted"
+
+    def denylisted(self, *addresses: str) -> str | None:
+        """The name of the first installed deny-list naming any of the canonical `addresses`."""
+        return next((self._denied_by[a] for a in addresses if a in self._denied_by), None)
 
     def fee_rule(self, chain: str) -> FeeRule | None:
         """The fee rule for `chain` and its fee asset, if there is one."""
@@ -136,10 +146,15 @@ class PolicyDocument:
         allow: list[Value] = [[e.address, e.added_at, e.label] for e in self.allow]
         cold: list[Value] = [[e.address, e.label] for e in self.cold]
         # Appended only when set, so the hash of every document without it is unchanged.
-        key_ops: list[Value] = [] if self.key_operations == NO_KEY_OPERATIONS else [self.key_operations.value()]
-        if self.assets != DEFAULT_ASSETS:
+        ops: list[Value] = [] if self.key_operations == NO_KEY_OPERATIONS else [self.key_operations.value()]
+        key_ops: list[Value] = ops
+        if self.breakers or self.denylists:
+            # 16 fields with breakers or deny-lists: key operations, registry (empty if default), then them.
+            registry: Value = self.assets.value() if self.assets != DEFAULT_ASSETS else []
+            key_ops = [ops, registry, [b.value() for b in self.breakers], [x.value() for x in self.denylists]]
+        elif self.assets != DEFAULT_ASSETS:
             # 14 fields only with a registry: an optional key-operations slot, then the registry.
-            key_ops = [key_ops, self.assets.value()]
+            key_ops = [ops, self.assets.value()]
         return [
             self.version,
             self.previous_hash,
@@ -234,6 +249,10 @@ class PolicyDocument:
             doc["key_operations"] = self.key_operations.to_json()
         if self.assets != DEFAULT_ASSETS:
             doc["networks"], doc["assets"] = self.assets.to_json()
+        if self.breakers:
+            doc["breakers"] = [b.to_json() for b in self.breakers]
+        if self.denylists:
+            doc["denylists"] = [x.to_json() for x in self.denylists]
         return json.dumps(doc, indent=2)
 
     @classmethod
@@ -258,6 +277,8 @@ class PolicyDocument:
                 "key_operations",
                 "networks",
                 "assets",
+                "breakers",
+                "denylists",
             },
         )
         dests = d.get("destinations", {})
@@ -298,93 +319,6 @@ class PolicyDocument:
             previous_hash=previous,
             key_operations=KeyOperations.from_json(d.get("key_operations", {})),
             assets=parse_registry(d) if "networks" in d or "assets" in d else DEFAULT_ASSETS,
+            breakers=tuple(parse_breaker(b) for b in read_list(d.get("breakers", []))),
+            denylists=tuple(DenyList.from_json(x) for x in read_list(d.get("denylists", []))),
         )
-
-
-# --- validation ----------------------------------------------------------------------------------
-def _validate(doc: PolicyDocument) -> None:
-    for name in ("version", "cooldown", "unfreeze_quorum", "change_delay"):
-        v = getattr(doc, name)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-            raise malformed(f"{name} must be a non-negative integer")
-    if doc.version < 1 or doc.unfreeze_quorum < 1:
-        raise malformed("version and unfreeze_quorum start at 1")
-    if len(doc.previous_hash) not in (0, 32):
-        raise malformed("previous_hash must be empty or 32 bytes")
-    ids = [r.rule_id for r in doc.rules]
-    if len(set(ids)) != len(ids) or not all(ids):
-        raise malformed("rule ids must be unique and non-empty")
-    for r in doc.rules:
-        c, a = r.when, r.action
-        for s in (c.assets, c.destinations, c.initiators, c.keys, c.kinds, c.contracts, c.selectors):
-            if s is not None and not s:
-                raise malformed(f"rule {r.rule_id}: an empty set never matches; omit the field")
-        if c.destinations is not None and not c.destinations <= CLASSES:
-            raise malformed(f"rule {r.rule_id}: destination classes are {sorted(CLASSES)}")
-        for v in (c.amount_min, c.amount_max):
-            if v is not None and (not isinstance(v, int) or v < 0):
-                raise malformed(f"rule {r.rule_id}: amounts are non-negative integers")
-        if c.amount_min is not None and c.amount_max is not None and c.amount_min > c.amount_max:
-            raise malformed(f"rule {r.rule_id}: amount_min exceeds amount_max")
-        check_call_condition(r.rule_id, c)
-        if a.kind not in ACTIONS:
-            raise malformed(f"rule {r.rule_id}: action must be one of {ACTIONS}")
-        if (a.kind == "require") != (a.approvals is not None):
-            raise malformed(f"rule {r.rule_id}: `require` and only `require` names approvals")
-        if a.approvals is not None:
-            check_expr(a.approvals)
-        if a.time_lock < 0 or (a.time_lock and a.kind != "require"):
-            raise malformed(f"rule {r.rule_id}: a time lock runs from the approval quorum, so it needs `require`")
-        if a.fee_cap is not None and (not _is_int(a.fee_cap) or a.fee_cap < 0 or a.kind == "block"):
-            raise malformed(f"rule {r.rule_id}: fee_cap is a non-negative amount on `allow` or `require`")
-    lids = [x.limit_id for x in doc.limits]
-    if len(set(lids)) != len(lids) or not all(lids):
-        raise malformed("limit ids must be unique and non-empty")
-    for x in doc.limits:
-        if x.scope not in SCOPES:
-            raise malformed(f"limit {x.limit_id}: scope must be one of {SCOPES}")
-        if x.destinations is not None and (not x.destinations or not x.destinations <= CLASSES):
-            raise malformed(f"limit {x.limit_id}: destination classes are {sorted(CLASSES)}")
-        windowed = x.scope != "transaction"
-        if (x.window > 0) != windowed or (x.scope == "client_rate") == bool(x.asset):
-            raise malformed(
-                f"limit {x.limit_id}: {x.scope} needs {'a window' if windowed else 'no window'}, "
-                f"{'no asset' if x.scope == 'client_rate' else 'an asset'}"
-            )
-        if x.scope == "client_rate" and (x.max_count < 1 or x.max_amount):
-            raise malformed(f"limit {x.limit_id}: client_rate needs max_count >= 1 and no max_amount")
-        if x.scope != "client_rate" and x.max_count:
-            raise malformed(f"limit {x.limit_id}: only client_rate counts requests")
-    _validate_ramp(doc)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _validate_fees(fees: tuple[FeeRule, ...], assets: AssetRegistry) -> None:
-    if len({(f.chain, f.asset) for f in fees}) != len(fees):
-        raise malformed("two fee rules for the same chain and asset")
-    for f in fees:
-        name = f"fee rule {f.chain}/{f.asset}"
-        if not isinstance(f.chain, str) or not f.chain.startswith("eip155:") or not f.chain[7:].isdigit():
-            raise malformed(f"{name}: chain must be eip155:<chain id>")
-        network = assets.network(f.chain)
-        if network is None:
-            raise malformed(f"{name}: network not in the registry")
-        if f.asset != network.native:
-            raise malformed(f"{name}: fees on {f.chain} are paid in {network.native}")
-        ints = (f.max_fee, f.min_gas_limit, f.max_gas_limit)
-        if not all(_is_int(v) and v >= 0 for v in ints):
-            raise malformed(f"{name}: max_fee and gas limits are non-negative integers")
-        if f.min_gas_limit < 1 or f.min_gas_limit > f.max_gas_limit:
-            raise malformed(f"{name}: needs 1 <= min_gas_limit <= max_gas_limit")
-        if f.max_fee_bps is not None and (not _is_int(f.max_fee_bps) or not 0 <= f.max_fee_bps <= BPS):
-            raise malformed(f"{name}: max_fee_bps must be in [0, {BPS}]")
-
-
-def _validate_ramp(doc: PolicyDocument) -> None:
-    if doc.trust_ramp is not None and (doc.trust_ramp.first < 1 or any(c < 0 for _, c in doc.trust_ramp.caps)):
-        raise malformed("trust_ramp needs first >= 1 and non-negative caps")
-    if doc.trust_ramp is not None and len(dict(doc.trust_ramp.caps)) != len(doc.trust_ramp.caps):
-        raise malformed("trust_ramp has an asset twice")

@@ -11,6 +11,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from .assets import Asset, AssetRegistry, Network
+from .breaker import OUTFLOW, REFUSALS, BreakerRule
 from .errors import PolicyError
 from .intent import canonical_address
 from .rules import MAX_EXPR_DEPTH, Action, AllOf, AnyOf, ApprovalExpr, Condition, FeeRule, Group, Limit, Rule, malformed
@@ -150,3 +151,16 @@ def parse_limit(d: Any) -> Limit:
         max_count=read_int(d.get("max_count", 0)),
         destinations=read_names(d["destinations"]) if "destinations" in d else None,
     )
+
+
+def parse_breaker(d: Any) -> BreakerRule:
+    """A circuit-breaker rule (breaker.py): outflow (`asset`, `max_amount`) or `kind: refusals` (`max_count`)."""
+    if isinstance(d, dict) and d.get("kind") == REFUSALS:
+        check_keys(d, {"id", "kind", "window", "max_count"})
+        return BreakerRule(
+            read_str(d["id"]), "", read_int(d["window"]), kind=REFUSALS, max_count=read_int(d["max_count"])
+        )
+    check_keys(d, {"id", "asset", "window", "max_amount"}, {"kind"})
+    if d.get("kind", OUTFLOW) != OUTFLOW:
+        raise malformed(f"breaker kind is {OUTFLOW} or {REFUSALS}")
+    return BreakerRule(read_str(d["id"]), read_str(d["asset"]), read_int(d["window"]), read_amount(d["max_amount"]))

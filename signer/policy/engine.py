@@ -6,7 +6,8 @@
   -> expired intent -> policy version mismatch -> initiator mismatch -> amount / destination that
   cannot be decoded -> network and asset in the registry (assets.py) -> fee fields -> fee rule of
   the network (none: block) -> gas limit range -> gas limit below the body's intrinsic gas ->
-  deny-list -> spent request id -> first matching rule (none: block; rules match by asset symbol,
+  deny-list -> shared deny-lists (any address the body names: `denylisted:<list>`) -> spent
+  request id -> first matching rule (none: block; rules match by asset symbol,
   amount, destination class, initiator, key, and request kind / contract / selector) -> block
   rule -> unlimited approval whose spender the rule does not name -> fee cap (the tier's, else the
   network's absolute and relative caps) -> hard limits (fees counted in the fee asset) and trust
@@ -17,8 +18,9 @@ A time lock runs from the moment the approvals first met the requirement (the of
 times, earliest satisfying prefix), so a signer can check it without trusting the coordinator.
 
 `check_release` is what a signer runs before it releases a partial signature: the request kind,
-freeze state, every approval verified against its own registry, then `evaluate`; it raises
-`PolicyError(reason)`.
+freeze state, every approval verified against its own registry, then `evaluate`, then the circuit
+breakers on its own outflow (breaker.py); it raises `PolicyError(reason)` (`BreakerTripped` when
+a breaker trips, so the caller freezes the key).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from signer.chains.ethereum import intrinsic_gas
 
 from .approvals import Approval, Officer, OfficerRegistry, verify_approvals
 from .assets import check_registered
+from .breaker import BreakerTripped, check_breakers
 from .document import PolicyDocument
 from .errors import PolicyError
 from .freeze import FreezeState
@@ -172,6 +175,9 @@ def evaluate(
     destination_class = policy.destination_class(destination, now)
     if destination_class == "denied":
         return _block("destination_denied")
+    listed = policy.denylisted(destination, *(_named(intent.chain, a) for a in (intent.contract, intent.source) if a))
+    if listed is not None:
+        return _block(f"denylisted:{listed}", detail=f"an address of the request is on the deny-list {listed}")
     if ledger.has_spent(intent.request_id):
         return _block("request_replayed")
     attrs = (intent.asset, intent.amount, destination_class, initiator, intent.key_id)
@@ -239,7 +245,19 @@ def check_release(
     decision = evaluate(policy, registry, intent, approved, ledger, now, initiator, share, kind)
     if not decision.may_sign(now):
         raise PolicyError(decision.reason, decision.rule_id)
+    reset_at = freeze.reset_at(intent.key_id)
+    trip = check_breakers(policy.breakers, ledger, intent, now=now, reset_at=reset_at, share=share)
+    if trip is not None:
+        raise BreakerTripped(trip)
     return decision
+
+
+def _named(chain: str, address: str) -> str:
+    """An address the body names besides its destination, canonical ("" if it does not decode)."""
+    try:
+        return canonical_destination(chain, address)
+    except PolicyError:
+        return ""
 
 
 def demo_policy(

@@ -6,6 +6,15 @@ applies if it is newer than the scope's last transition (an older one is a no-op
 `stale_order` otherwise); an unfreeze names the exact freeze it lifts (`lifts` = that freeze's
 `issued_at`), so it cannot be replayed against a later freeze, nor lift a freeze its signers had
 not seen. The state is a value: each apply returns a new `FreezeState`.
+
+A circuit breaker (breaker.py) freezes a key's scope with no officer signature (`trip`, `by` =
+`breaker:<rule id>`), at the tripping node's own time: the coordinator and each signer trip at
+different moments, or not at all. So an unfreeze lifts a breaker's freeze if it was signed at or
+after that trip (`issued_at >= at`), whatever `lifts` names (`trip_after_unfreeze` otherwise): it
+still cannot lift a later trip, nor a freeze its signers had not seen. Because other nodes may never
+have tripped, a trip and the unfreeze that lifts it leave the scope's `shared_at` (the last
+transition every node holds, what signer attestations count: signer/node/state_version.py) as it
+was; a signer that tripped is therefore not "ahead" of its peers.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from .approvals import (
 from .errors import PolicyError
 
 ALL_KEYS = "*"
+BREAKER = "breaker:"
+"""`ScopeState.by` of a scope a circuit breaker froze: `breaker:<rule id>`."""
 FREEZE_TAG = "policy/freeze/v1"
 UNFREEZE_TAG = "policy/unfreeze/v1"
 _SCOPE = re.compile(r"^(\*|[A-Za-z0-9._-]{1,64})$")
@@ -115,6 +126,13 @@ class ScopeState:
     frozen: bool
     at: int
     by: str
+    signed_at: int | None = None
+    """The last transition every node holds, when this one is a breaker's (None: `at`)."""
+
+    @property
+    def shared_at(self) -> int:
+        """The last transition of this scope that every node holds (an officer's signed order)."""
+        return self.at if self.signed_at is None else self.signed_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +148,19 @@ class FreezeState:
     def is_frozen(self, key_id: str) -> bool:
         """Whether signing with `key_id` is frozen (by a global or a per-key freeze)."""
         return any(s is not None and s.frozen for s in (self.get(ALL_KEYS), self.get(key_id)))
+
+    def reset_at(self, key_id: str) -> int:
+        """The last transition of `key_id`'s scope or of `*` (0 if never frozen): breakers count from it."""
+        return max((s.at for s in (self.get(ALL_KEYS), self.get(key_id)) if s is not None), default=0)
+
+    def trip(self, scope: str, by: str, now: int) -> FreezeState:
+        """Freeze `scope` for a circuit breaker (`by` = `breaker:<rule id>`); a frozen scope stays as it is."""
+        _check_scope(scope)
+        current = self.get(scope)
+        if current is not None and current.frozen:
+            return self
+        at = now if current is None else max(now, current.at + 1)  # transitions strictly increase
+        return self._with(scope, ScopeState(True, at, by, 0 if current is None else current.shared_at))
 
     def _with(self, scope: str, state: ScopeState) -> FreezeState:
         return FreezeState(tuple(sorted({**dict(self.scopes), scope: state}.items())))
@@ -157,16 +188,23 @@ class FreezeState:
         current = self.get(order.scope)
         if current is None or not current.frozen:
             raise PolicyError("not_frozen", order.scope)
-        if order.lifts != current.at or order.issued_at < order.lifts:
+        if current.by.startswith(BREAKER):
+            if order.issued_at < current.at:
+                raise PolicyError("trip_after_unfreeze", f"{current.by} tripped after the unfreeze was signed")
+        elif order.lifts != current.at or order.issued_at < order.lifts:
             raise PolicyError("stale_order", "does not name the freeze in force")
         signers = verify_endorsements(
             registry, order.message(), order.signatures, role="officer", k=quorum, not_met="unfreeze_quorum_not_met"
         )
-        return self._with(order.scope, ScopeState(False, order.issued_at, ",".join(sorted(signers))))
+        by, shared = ",".join(sorted(signers)), current.shared_at if current.by.startswith(BREAKER) else None
+        return self._with(order.scope, ScopeState(False, order.issued_at, by, shared))
 
     def to_bytes(self) -> bytes:
         """Storage form."""
-        items: list[Value] = [[scope, int(s.frozen), s.at, s.by] for scope, s in self.scopes]
+        items: list[Value] = [
+            [scope, int(s.frozen), s.at, s.by, *([] if s.signed_at is None else [s.signed_at])]
+            for scope, s in self.scopes
+        ]
         return encode("policy/freeze-state/v1", items)
 
     @classmethod
@@ -177,9 +215,10 @@ class FreezeState:
             out = []
             for item in as_list(items):
                 v = as_list(item)
-                if len(v) != 4:
-                    raise DecodeError("expected four fields")
-                out.append((as_str(v[0]), ScopeState(as_int(v[1]) == 1, as_int(v[2]), as_str(v[3]))))
+                if len(v) not in (4, 5):
+                    raise DecodeError("expected four or five fields")
+                signed_at = as_int(v[4]) if len(v) == 5 else None
+                out.append((as_str(v[0]), ScopeState(as_int(v[1]) == 1, as_int(v[2]), as_str(v[3]), signed_at)))
             return cls(tuple(sorted(out, key=lambda p: p[0])))
         except DecodeError as exc:
             raise PolicyError("order_malformed", str(exc)) from None

@@ -27,15 +27,18 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from signer.tss.encoding import Decoded, Value, as_int, as_list, as_str, decode, encode
 from signer.tss.errors import DecodeError
 
-from .document import PolicyDocument
 from .errors import PolicyError
 from .intent import APPROVE, INCREASE_ALLOWANCE, Intent, canonical_destination
 from .windowed import Series
+
+if TYPE_CHECKING:
+    # Only for annotations: the document holds breaker rules (breaker.py), which count with `charges`.
+    from .document import PolicyDocument
 
 LEDGER_TAG = "policy/ledger/v1"
 

@@ -6,7 +6,9 @@ has its fee caps raised or its gas limit range widened; the deny-list only grows
 change delay and unfreeze quorum do not shrink; the trust ramp does not loosen; no key-operation
 quorum shrinks and a scheduled refresh is not dropped or made rarer (key_order.py); and a destination
 may only lose a listing (or start its cool-down later) if every rule that would then apply to it
-blocks; and the network and asset registry is unchanged. Anything else is loosening.
+blocks; the network and asset registry is unchanged; every breaker is kept with a threshold no higher
+(breaker.py); and every shared deny-list is kept, by the same publisher, losing no address
+(denylist.py). Anything else is loosening.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
+from .breaker import breakers_tighter
+from .denylist import denylists_tighter
 from .rules import CLASSES, Action, AllOf, AnyOf, ApprovalExpr, FeeRule, Group, Limit, Rule, TrustRamp
 
 if TYPE_CHECKING:
@@ -149,4 +153,6 @@ def policy_is_tightening(old: PolicyDocument, new: PolicyDocument) -> bool:
         and _destinations_tighter(old, new)
         and new.key_operations.is_tightening_of(old.key_operations)
         and new.assets == old.assets  # a registry change (even a removal) waits out the delay
+        and breakers_tighter(old.breakers, new.breakers)
+        and denylists_tighter(old.denylists, new.denylists)
     )
