@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+import gmpy2
+import pytest
 
 from signer.tss.paillier import PaillierSecretKey
 from signer.tss.params import SecurityLevel
@@ -68,3 +73,26 @@ def ring_pedersen(level: SecurityLevel, index: int = 0) -> RingPedersenSecret:
     """Ring-Pedersen parameters from fixture primes counted from the end of the list."""
     primes = fixture_primes(level.prime_bits)
     return generate_ring_pedersen(primes[-2 * index - 1], primes[-2 * index - 2], SeededRng(f"rp{index}"))
+
+
+def forbid_modexp(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    also: Iterable[tuple[object, str]] = (),
+    what: str = "before the range and membership checks",
+) -> None:
+    """Make GMP's modular exponentiation (and each `(module, name)` of `also`) fail the test, on
+    this thread only: a background thread of the same worker (a prime pool refilling) keeps
+    working, where patching the module for every thread killed it."""
+    me = threading.get_ident()
+
+    def guarded(real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            if threading.get_ident() == me:
+                raise AssertionError(f"modular exponentiation {what}")
+            return real(*args)
+
+        return call
+
+    for module, name in [(gmpy2, "powmod"), (gmpy2, "powmod_sec"), *also]:
+        monkeypatch.setattr(module, name, guarded(getattr(module, name)))

@@ -22,7 +22,7 @@ from signer.tss.params import SecurityLevel
 from signer.tss.rng import rand_unit
 from signer.tss.transcript import Transcript
 from signer.tss.zk.common import require_range
-from tests.helpers import SeededRng, fixture_primes, paillier_key, ring_pedersen
+from tests.helpers import SeededRng, fixture_primes, forbid_modexp, paillier_key, ring_pedersen
 
 # The `level` fixture returns one of two immutable module constants, so reusing it across examples is safe.
 HYPO = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -36,14 +36,11 @@ def signed_plaintexts(n: int) -> list[int]:
 
 def no_exponentiation(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every modular exponentiation (GMP's, and the helpers paillier.py imported) fail the test."""
-
-    def boom(*_: Any) -> int:
-        raise AssertionError("an exponentiation ran on invalid input")
-
-    for name in ("powmod", "powmod_sec"):
-        monkeypatch.setattr(gmpy2, name, boom)
-    for name in ("powmod_secret", "powmod_public"):
-        monkeypatch.setattr(paillier_module, name, boom)
+    forbid_modexp(
+        monkeypatch,
+        also=[(paillier_module, "powmod_secret"), (paillier_module, "powmod_public")],
+        what="on invalid input",
+    )
 
 
 def test_key_shape(level: SecurityLevel) -> None:
@@ -237,7 +234,11 @@ def test_oversize_range_proof_response_rejected_quickly(
     x, rho, b = rng.randbelow(Q), rand_unit(rng, sk.n), 1 + rng.randbelow(Q - 1)
     Y = Point.base_mul(1 + rng.randbelow(Q - 1))
     stmt = enc_elg.Statement(
-        pk0=sk.public, C=sk.encrypt_with(x, rho), A=Y, B=Point.base_mul(b), X=Y * b + Point.base_mul(x),
+        pk0=sk.public,
+        C=sk.encrypt_with(x, rho),
+        A=Y,
+        B=Point.base_mul(b),
+        X=Y * b + Point.base_mul(x),
         setup=ring_pedersen(level, 1).params,
     )
     transcript = Transcript.for_proof(b"oversize", 1, b"rid")

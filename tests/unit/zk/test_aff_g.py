@@ -3,9 +3,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from functools import cache
-from typing import Any, NoReturn
+from typing import Any
 
-import gmpy2
 import pytest
 
 from signer.tss.curve import Point, Q
@@ -15,7 +14,7 @@ from signer.tss.params import LEVEL_112, LEVEL_128, SecurityLevel
 from signer.tss.rng import rand_signed, rand_unit
 from signer.tss.transcript import Transcript
 from signer.tss.zk import aff_g
-from tests.helpers import SeededRng, paillier_key, ring_pedersen
+from tests.helpers import SeededRng, forbid_modexp, paillier_key, ring_pedersen
 
 CONTEXT = (b"session-A", 2, b"rid")
 
@@ -56,15 +55,6 @@ def _check_of(stmt: aff_g.Statement, proof: aff_g.Proof, level: SecurityLevel) -
         aff_g.verify(_transcript(), stmt, proof, level=level)
     assert exc.value.proof == aff_g.NAME
     return exc.value.check
-
-
-def _boom(*_args: object) -> NoReturn:
-    raise AssertionError("modular exponentiation before the range and membership checks")
-
-
-def _forbid_modexp(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gmpy2, "powmod", _boom)
-    monkeypatch.setattr(gmpy2, "powmod_sec", _boom)
 
 
 # --- completeness -------------------------------------------------------------------------------
@@ -226,7 +216,7 @@ def test_bad_value_rejected_before_any_exponentiation(monkeypatch: pytest.Monkey
     stmt, _wit, proof = _honest(level)
     change, check = _EDGE[case]
     bad = dataclasses.replace(proof, **change(level, stmt))
-    _forbid_modexp(monkeypatch)
+    forbid_modexp(monkeypatch)
     assert _check_of(stmt, bad, level) == check
 
 
@@ -257,7 +247,7 @@ def test_malformed_statement_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
         dataclasses.replace(stmt, rp=dataclasses.replace(stmt.rp, s=0)),
         dataclasses.replace(stmt, rp=dataclasses.replace(stmt.rp, t=stmt.rp.n + 1)),
     ]
-    _forbid_modexp(monkeypatch)
+    forbid_modexp(monkeypatch)
     for s in bad:
         assert _check_of(s, proof, level) == "statement"
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from functools import cache
-from typing import Any, NoReturn
+from typing import Any
 
-import gmpy2
 import pytest
 
 from signer.tss.curve import Point, Q
@@ -22,7 +21,7 @@ from signer.tss.params import LEVEL_112, LEVEL_128, SecurityLevel
 from signer.tss.rng import rand_signed, rand_unit
 from signer.tss.transcript import Transcript
 from signer.tss.zk import aff_g_star
-from tests.helpers import SeededRng, paillier_key
+from tests.helpers import SeededRng, forbid_modexp, paillier_key
 
 CONTEXT = (b"session-A", 2, b"rid")
 Stmt = aff_g_star.Statement
@@ -67,15 +66,6 @@ def _with_rep(proof: aff_g_star.Proof, j: int, **changes: Any) -> aff_g_star.Pro
     reps = list(proof.reps)
     reps[j] = dataclasses.replace(reps[j], **changes)
     return aff_g_star.Proof(tuple(reps))
-
-
-def _boom(*_args: object) -> NoReturn:
-    raise AssertionError("modular exponentiation before the range and membership checks")
-
-
-def _forbid_modexp(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gmpy2, "powmod", _boom)
-    monkeypatch.setattr(gmpy2, "powmod_sec", _boom)
 
 
 # --- completeness -------------------------------------------------------------------------------
@@ -175,7 +165,7 @@ def test_wrong_number_of_repetitions_rejected(monkeypatch: pytest.MonkeyPatch, h
     level = LEVEL_112
     stmt, _wit, proof = _honest(level)
     reps = {"missing": proof.reps[:-1], "extra": (*proof.reps, proof.reps[0]), "empty": ()}[how]
-    _forbid_modexp(monkeypatch)
+    forbid_modexp(monkeypatch)
     assert _check_of(stmt, aff_g_star.Proof(reps), level) == "repetitions"
 
 
@@ -203,7 +193,7 @@ def test_bad_value_rejected_before_any_exponentiation(monkeypatch: pytest.Monkey
     stmt, _wit, proof = _honest(level)
     change, check = _EDGE[case]
     bad = _with_rep(proof, level.m - 1, **change(level, stmt))
-    _forbid_modexp(monkeypatch)
+    forbid_modexp(monkeypatch)
     assert _check_of(stmt, bad, level) == check
 
 
@@ -227,7 +217,7 @@ def test_malformed_statement_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
         dataclasses.replace(stmt, Y=-stmt.Y),
         dataclasses.replace(stmt, N1=type(stmt.N1)(stmt.N1.n << 1)),
     ]
-    _forbid_modexp(monkeypatch)
+    forbid_modexp(monkeypatch)
     for s in bad:
         assert _check_of(s, proof, level) == "statement"
 

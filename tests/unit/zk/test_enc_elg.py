@@ -3,9 +3,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from functools import cache
-from typing import Any, NoReturn
+from typing import Any
 
-import gmpy2
 import pytest
 
 from signer.tss.curve import Point, Q
@@ -15,7 +14,7 @@ from signer.tss.params import SecurityLevel
 from signer.tss.rng import rand_unit
 from signer.tss.transcript import Transcript
 from signer.tss.zk import enc_elg
-from tests.helpers import SeededRng, paillier_key, ring_pedersen
+from tests.helpers import SeededRng, forbid_modexp, paillier_key, ring_pedersen
 
 CONTEXT = (b"session-A", 1, b"rid")
 
@@ -55,15 +54,6 @@ def _check_of(stmt: enc_elg.Statement, proof: enc_elg.Proof, level: SecurityLeve
         enc_elg.verify(_transcript(), stmt, proof, level=level)
     assert exc.value.proof == enc_elg.NAME
     return exc.value.check
-
-
-def _boom(*_args: object) -> NoReturn:
-    raise AssertionError("modular exponentiation before the range and membership checks")
-
-
-def _forbid_modexp(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gmpy2, "powmod", _boom)
-    monkeypatch.setattr(gmpy2, "powmod_sec", _boom)
 
 
 # --- completeness -------------------------------------------------------------------------------
@@ -195,7 +185,7 @@ def test_out_of_range_rejected_before_exponentiation(
     stmt, _wit, proof = _honest(level)
     changes: dict[str, Any] = {name: value(stmt, level, proof)}
     bad = dataclasses.replace(proof, **changes)
-    _forbid_modexp(monkeypatch)
+    forbid_modexp(monkeypatch)
     assert _check_of(stmt, bad, level) == check
 
 
@@ -213,7 +203,7 @@ def test_ciphertext_outside_units_rejected_before_exponentiation(
         "above": n0_sq + stmt.C,
         "negative": -stmt.C,
     }[which]
-    _forbid_modexp(monkeypatch)
+    forbid_modexp(monkeypatch)
     assert _check_of(dataclasses.replace(stmt, C=c), proof, level) == "c_unit"
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from functools import cache
-from typing import Any, NoReturn
+from typing import Any
 
-import gmpy2
 import pytest
 
 from signer.tss.curve import Point, Q
@@ -18,7 +17,7 @@ from signer.tss.params import SecurityLevel
 from signer.tss.rng import rand_unit
 from signer.tss.transcript import Transcript
 from signer.tss.zk import log_star
-from tests.helpers import SeededRng, paillier_key, ring_pedersen
+from tests.helpers import SeededRng, forbid_modexp, paillier_key, ring_pedersen
 
 CONTEXT = (b"backup-A", 1, b"manifest")
 
@@ -53,15 +52,6 @@ def _check_of(stmt: log_star.Statement, proof: log_star.Proof, level: SecurityLe
         log_star.verify(_transcript(), stmt, proof, level=level)
     assert exc.value.proof == log_star.NAME
     return exc.value.check
-
-
-def _boom(*_args: object) -> NoReturn:
-    raise AssertionError("modular exponentiation before the range and membership checks")
-
-
-def _forbid_modexp(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gmpy2, "powmod", _boom)
-    monkeypatch.setattr(gmpy2, "powmod_sec", _boom)
 
 
 # --- completeness -------------------------------------------------------------------------------
@@ -193,7 +183,7 @@ def test_out_of_range_rejected_before_exponentiation(
     stmt, _wit, proof = _honest(level)
     changes: dict[str, Any] = {name: value(stmt, level, proof)}
     bad = dataclasses.replace(proof, **changes)
-    _forbid_modexp(monkeypatch)
+    forbid_modexp(monkeypatch)
     assert _check_of(stmt, bad, level) == check
 
 
@@ -210,7 +200,7 @@ def test_ciphertext_outside_units_rejected_before_exponentiation(
         "N0_squared": n0_sq,
         "negative": -stmt.C,
     }[which]
-    _forbid_modexp(monkeypatch)
+    forbid_modexp(monkeypatch)
     assert _check_of(dataclasses.replace(stmt, C=c), proof, level) == "c_unit"
 
 
