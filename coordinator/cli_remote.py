@@ -15,11 +15,11 @@ A remote coordinator needs all three files; a missing one is named, never guesse
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from signer.node.config_fields import Address, ConfigError, ConfigModel, read_config
 from signer.node.tls import TlsFiles
 
 from .cli_errors import UsageError
@@ -53,22 +53,24 @@ def profile_dir() -> Path:
     return Path(given) if given else Path.home() / ".config" / "tssctl"
 
 
+class ProfileFile(ConfigModel):
+    """The schema of a profile file: the same four values as the flags and environment."""
+
+    addr: Address
+    cacert: str = ""
+    cert: str = ""
+    key: str = ""
+
+
 def _profile(name: str) -> tuple[dict[str, str], Path]:
     if not name or "/" in name or name.startswith("."):
         raise UsageError(f"profile {name!r}: a name, not a path (profiles live in {profile_dir()})")
     path = profile_dir() / f"{name}.json"
     try:
-        raw = json.loads(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"profile {name!r}: cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"profile {name!r}: {path} is not JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-        raise UsageError(f"profile {name!r}: {path} must be an object of strings")
-    unknown = sorted(set(raw) - set(ENV))
-    if unknown:
-        raise UsageError(f"profile {name!r}: unknown field {unknown[0]!r} in {path} (fields: {', '.join(ENV)})")
-    return raw, path.parent
+        profile = read_config(path, ProfileFile)
+    except ConfigError as exc:
+        raise UsageError(f"profile {name!r}: {exc}") from None
+    return {f: v for f, v in profile.model_dump().items() if v}, path.parent
 
 
 def resolve(args: argparse.Namespace) -> Remote | None:
@@ -88,8 +90,6 @@ def resolve(args: argparse.Namespace) -> Remote | None:
         raw, base = _profile(name)
         values = {f: flags[f] or raw.get(f) for f in ENV}
         source = f"profile {name}"
-        if not values["addr"]:
-            raise UsageError(f"profile {name!r} names no addr")
     missing = [f for f in ("cacert", "cert", "key") if not values[f]]
     if missing:
         need = ", ".join(f"{FLAGS[f]} / {ENV[f]}" for f in missing)
