@@ -90,7 +90,8 @@ def _sign_pub(entry: object) -> object:
         return entry
     unknown = sorted(set(entry) - set(PeerEntry.model_fields))
     if unknown or "sign_pub" not in entry:
-        raise ValueError(f'an entry is "<sign_pub hex>" or {{"sign_pub": hex, "enc_pub": hex}}, not keys {sorted(entry)}')
+        shape = '"<sign_pub hex>" or {"sign_pub": hex, "enc_pub": hex}'
+        raise ValueError(f"an entry is {shape}, not keys {sorted(entry)}")
     return entry["sign_pub"]
 
 
@@ -113,8 +114,8 @@ class CoordinatorFile(ConfigModel):
     presign_pool: Annotated[int, Field(ge=0)] = 2
     rpc_timeout: Seconds = 120.0
     # `"<party>": "<sign_pub hex>"`, or the whole `{"sign_pub", "enc_pub"}` entry tss-identity prints.
-    peers: dict[PartyKey, Annotated[HexKey32, BeforeValidator(_sign_pub)]] = {}
-    retired: list[Party] = []
+    peers: dict[PartyKey, Annotated[HexKey32, BeforeValidator(_sign_pub)]] = Field(default_factory=dict)
+    retired: list[Party] = Field(default_factory=list)
     database: Annotated[str, AfterValidator(_database)] = ""
     replica: str = ""
     pool_size: Annotated[int, Field(ge=1)] = 16

@@ -13,11 +13,11 @@ from .config_fields import (
     FilePath,
     HexKey32,
     Level,
+    ListenAddress,
     OptionalListen,
     Party,
     PartyKey,
     Seconds,
-    ListenAddress,
     read_config,
     resolve,
 )
@@ -105,14 +105,14 @@ class NodeFile(ConfigModel):
     kek_file: str = ""  # "" (or absent): the KEK comes from TSS_KEK
     tls: TlsSection
     level: Level = "128"
-    peers: dict[PartyKey, PeerEntry] = {}
+    peers: dict[PartyKey, PeerEntry] = Field(default_factory=dict)
     prime_pool: Annotated[int, Field(ge=0)] = 4
-    trusted_admins: dict[str, HexKey32] = {}
+    trusted_admins: dict[str, HexKey32] = Field(default_factory=dict)
     session_idle_timeout: Seconds = 900.0
     max_sessions: Annotated[int, Field(ge=1)] = 256
     recovery_key: str = ""
     metrics_listen: OptionalListen = ""
-    retired: list[Party] = []
+    retired: list[Party] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _not_retired(self) -> NodeFile:
