@@ -126,5 +126,6 @@ class CoordinatorFile(ConfigModel):
     def _none_retired(self) -> CoordinatorFile:
         back = sorted(set(self.retired) & (set(self.signers) | set(self.peers)))
         if back:
-            raise ValueError(f"party {back[0]} is retired: it may not be a signer or peer again (use a new index)")
+            again = "it may not be a signer or peer again (use a new index)"
+            raise ValueError(f"retired: party {back[0]} is retired: {again}")
         return self

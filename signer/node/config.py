@@ -117,5 +117,5 @@ class NodeFile(ConfigModel):
     @model_validator(mode="after")
     def _not_retired(self) -> NodeFile:
         if self.party in self.retired:
-            raise ValueError(f"party {self.party} was retired from this cluster; this node must not start")
+            raise ValueError(f"retired: party {self.party} was retired from this cluster; this node must not start")
         return self

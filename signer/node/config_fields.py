@@ -100,7 +100,8 @@ Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    # A model-level check (no location) names its fields in its own message.
+    return "".join(f"{part}." for part in loc)[:-1] + ": " if loc else ""
 
 
 def _problem(error: Any) -> str:
@@ -121,7 +122,7 @@ def describe(path: Path, exc: ValidationError) -> str:
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"config {path}: {_where(first['loc'])}: {_problem(first)}{more}"
+    return f"config {path}: {_where(first['loc'])}{_problem(first)}{more}"
 
 
 def read_config(path: Path, model: type[M]) -> M:

@@ -115,7 +115,8 @@ def test_a_second_signer_process_on_a_busy_port_exits_2_with_one_line(layout: Pa
             "signer.node",
             "signer-2/node.json",
             {"listen": "<host>:<port>"},
-            'signer: refusing to start: config {bad}: listen: placeholder "<host>:<port>" is not an address (host:port)',
+            'signer: refusing to start: config {bad}: listen: placeholder "<host>:<port>" is not an address'
+            " (host:port)",
         ),
         (
             "coordinator",
