@@ -183,3 +183,13 @@ def test_every_example_config_under_deploy_parses(tmp_path: Path, name: str) -> 
     path.write_text(PLACEHOLDER.sub(KEY, text))
     loader = NodeConfig.load if "party" in json.loads(text) else CoordinatorConfig.load
     loader(path)
+
+
+def test_the_field_tables_document_every_field_of_the_schemas() -> None:
+    from coordinator.config import CoordinatorFile
+    from signer.node.config import NodeFile, PeerEntry, TlsSection
+
+    readme = (DEPLOY / "local" / "README.md").read_text()
+    for model in (NodeFile, CoordinatorFile, TlsSection, PeerEntry):
+        for name in model.model_fields:
+            assert f"`{name}`" in readme or f"`tls.{name}`" in readme, f"{model.__name__}.{name}"
