@@ -192,5 +192,5 @@ def test_the_field_tables_document_every_field_of_the_schemas() -> None:
     readme = (DEPLOY / "local" / "README.md").read_text()
     for model in (NodeFile, CoordinatorFile, TlsSection, PeerEntry):
         for name in model.model_fields:
-            documented = (f"`{name}`", f"`tls.{name}`", f"\"{name}\":")
+            documented = (f"`{name}`", f"`tls.{name}`", f'"{name}":')
             assert any(d in readme for d in documented), f"{model.__name__}.{name}"
