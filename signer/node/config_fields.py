@@ -100,8 +100,11 @@ Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
-    # A model-level check (no location) names its fields in its own message.
-    return "".join(f"{part}." for part in loc)[:-1] + ": " if loc else ""
+    if not loc:
+        return ""  # a model-level check names its fields in its own message
+    if loc[-1] == "[key]":  # pydantic's marker for a bad dict key, e.g. `signers.0 (key)`
+        return ".".join(map(str, loc[:-1])) + " (key): "
+    return ".".join(map(str, loc)) + ": "
 
 
 def _problem(error: Any) -> str:
@@ -110,10 +113,10 @@ def _problem(error: Any) -> str:
         return "unknown field"
     if kind == "missing":
         return "missing (required)"
-    msg = str(error["msg"]).removeprefix("Value error, ")
-    if kind.endswith("_type") or kind.startswith(("int_", "float_", "string_pattern")):
-        return f"{msg}, not {json.dumps(error['input'])[:60]}"
-    return msg
+    msg = str(error["msg"])
+    if kind == "value_error":  # our validators: the message already shows the value
+        return msg.removeprefix("Value error, ")
+    return f"{msg}, not {json.dumps(error['input'], default=str)[:60]}"
 
 
 def describe(path: Path, exc: ValidationError) -> str:
@@ -131,6 +134,8 @@ def read_config(path: Path, model: type[M]) -> M:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"config {path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path}: not UTF-8 text") from None
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
