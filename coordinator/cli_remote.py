@@ -19,7 +19,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from signer.node.config_fields import Address, ConfigError, ConfigModel, read_config
 from signer.node.tls import TlsFiles
 
 from .cli_errors import UsageError
@@ -53,18 +52,13 @@ def profile_dir() -> Path:
     return Path(given) if given else Path.home() / ".config" / "tssctl"
 
 
-class ProfileFile(ConfigModel):
-    """The schema of a profile file: the same four values as the flags and environment."""
-
-    addr: Address
-    cacert: str = ""
-    cert: str = ""
-    key: str = ""
-
-
 def _profile(name: str) -> tuple[dict[str, str], Path]:
     if not name or "/" in name or name.startswith("."):
         raise UsageError(f"profile {name!r}: a name, not a path (profiles live in {profile_dir()})")
+    from signer.node.config_fields import ConfigError, read_config
+
+    from .cli_profile import ProfileFile
+
     path = profile_dir() / f"{name}.json"
     try:
         profile = read_config(path, ProfileFile)
