@@ -194,3 +194,28 @@ def test_the_field_tables_document_every_field_of_the_schemas() -> None:
         for name in model.model_fields:
             documented = (f"`{name}`", f"`tls.{name}`", f'"{name}":')
             assert any(d in readme for d in documented), f"{model.__name__}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"threshold": 3}, "threshold: 3 is more than the 2 signers"),
+        ({"threshold": 0}, "threshold: Input should be greater than or equal to 1, not 0"),
+        ({"signers": None}, "signers: missing (required)"),
+        ({"signers": {"1": "127.0.0.1:99999"}}, 'signers.1: port 99999 of "127.0.0.1:99999" is not in 1..65535'),
+        ({"coordinator": "<host>:<port>"}, 'coordinator: placeholder "<host>:<port>" is not an address'),
+        ({"pids": {"signer-1": "12"}}, 'pids.signer-1: Input should be a valid integer, not "12"'),
+        ({"thresold": 2}, "thresold: unknown field"),
+    ],
+)
+def test_a_bad_cluster_json_is_one_line_naming_the_field(tmp_path: Path, change: dict[str, Any], problem: str) -> None:
+    from coordinator.cluster import ClusterError, ClusterInfo
+
+    info = ClusterInfo(tmp_path, "127.0.0.1:1", {1: "127.0.0.1:2", 2: "127.0.0.1:3"}, {"signer-1": 7}, 2, "112")
+    (tmp_path / "cluster.json").write_text(json.dumps(info.to_json()))
+    assert ClusterInfo.load(tmp_path) == info
+    raw = info.to_json() | change
+    (tmp_path / "cluster.json").write_text(json.dumps({k: v for k, v in raw.items() if v is not None}))
+    with pytest.raises(ClusterError) as exc:
+        ClusterInfo.load(tmp_path)
+    assert str(exc.value).startswith(f"config {tmp_path / 'cluster.json'}: {problem}")
