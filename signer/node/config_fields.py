@@ -9,10 +9,11 @@ is refused instead of silently taking its default.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError
 
@@ -107,10 +108,22 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(map(str, loc)) + ": "
 
 
-def _problem(error: Any) -> str:
+def _field_names(annotation: Any) -> set[str]:
+    """Every field name of a model and of the models nested in it (through dicts and lists)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        names = set(annotation.model_fields)
+        for f in annotation.model_fields.values():
+            names |= _field_names(f.annotation)
+        return names
+    return set().union(*(_field_names(arg) for arg in get_args(annotation)))
+
+
+def _problem(error: Any, model: type[BaseModel]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown field"
+        # Most unknown fields are misspellings of a real one: name it.
+        close = difflib.get_close_matches(str(error["loc"][-1]), sorted(_field_names(model)), n=1, cutoff=0.75)
+        return f"unknown field (did you mean {close[0]!r}?)" if close else "unknown field"
     if kind == "missing":
         return "missing (required)"
     msg = str(error["msg"])
@@ -119,13 +132,13 @@ def _problem(error: Any) -> str:
     return f"{msg}, not {json.dumps(error['input'], default=str)[:60]}"
 
 
-def describe(path: Path, exc: ValidationError) -> str:
+def describe(path: Path, exc: ValidationError, model: type[BaseModel]) -> str:
     """The first problem of `exc` as `config PATH: FIELD: problem` (with how many more there are)."""
     # An unknown key first: it is usually a misspelt field, which then also shows up as missing.
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"config {path}: {_where(first['loc'])}{_problem(first)}{more}"
+    return f"config {path}: {_where(first['loc'])}{_problem(first, model)}{more}"
 
 
 def read_config(path: Path, model: type[M]) -> M:
@@ -145,7 +158,7 @@ def read_config(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(describe(path, exc)) from None
+        raise ConfigError(describe(path, exc, model)) from None
 
 
 def resolve(base: Path, value: str) -> Path:

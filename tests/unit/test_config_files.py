@@ -78,9 +78,10 @@ def test_the_reference_configs_load(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "problem"),
     [
-        ("prime_poool", 4, "prime_poool: unknown field"),
-        ("tls.crt", "x.pem", "tls.crt: unknown field"),
-        ("peers.2.sign_pubkey", KEY, "peers.2.sign_pubkey: unknown field"),
+        ("prime_poool", 4, "prime_poool: unknown field (did you mean 'prime_pool'?)"),
+        ("color", 4, "color: unknown field"),
+        ("tls.crt", "x.pem", "tls.crt: unknown field (did you mean 'cert'?)"),
+        ("peers.2.sign_pubkey", KEY, "peers.2.sign_pubkey: unknown field (did you mean 'sign_pub'?)"),
         ("party", "1", 'party: Input should be a valid integer, not "1"'),
         ("party", True, "party: Input should be a valid integer, not true"),
         ("party", 0, "party: Input should be greater than or equal to 1, not 0"),
@@ -219,3 +220,7 @@ def test_a_bad_cluster_json_is_one_line_naming_the_field(tmp_path: Path, change:
     with pytest.raises(ClusterError) as exc:
         ClusterInfo.load(tmp_path)
     assert str(exc.value).startswith(f"config {tmp_path / 'cluster.json'}: {problem}")
+
+
+def test_an_unknown_field_like_no_real_one_gets_no_suggestion(tmp_path: Path) -> None:
+    assert _refusal(tmp_path, NodeConfig.load, _edit(NODE, "color", "red")) == "color: unknown field"
