@@ -15,7 +15,6 @@ A remote coordinator needs all three files; a missing one is named, never guesse
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,19 +55,16 @@ def profile_dir() -> Path:
 def _profile(name: str) -> tuple[dict[str, str], Path]:
     if not name or "/" in name or name.startswith("."):
         raise UsageError(f"profile {name!r}: a name, not a path (profiles live in {profile_dir()})")
+    from signer.node.config_fields import ConfigError, read_config
+
+    from .cli_profile import ProfileFile
+
     path = profile_dir() / f"{name}.json"
     try:
-        raw = json.loads(path.read_text())
-    except OSError as exc:
-        raise UsageError(f"profile {name!r}: cannot read {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"profile {name!r}: {path} is not JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-        raise UsageError(f"profile {name!r}: {path} must be an object of strings")
-    unknown = sorted(set(raw) - set(ENV))
-    if unknown:
-        raise UsageError(f"profile {name!r}: unknown field {unknown[0]!r} in {path} (fields: {', '.join(ENV)})")
-    return raw, path.parent
+        profile = read_config(path, ProfileFile)
+    except ConfigError as exc:
+        raise UsageError(f"profile {name!r}: {exc}") from None
+    return {f: v for f, v in profile.model_dump().items() if v}, path.parent
 
 
 def resolve(args: argparse.Namespace) -> Remote | None:
@@ -88,8 +84,6 @@ def resolve(args: argparse.Namespace) -> Remote | None:
         raw, base = _profile(name)
         values = {f: flags[f] or raw.get(f) for f in ENV}
         source = f"profile {name}"
-        if not values["addr"]:
-            raise UsageError(f"profile {name!r} names no addr")
     missing = [f for f in ("cacert", "cert", "key") if not values[f]]
     if missing:
         need = ", ".join(f"{FLAGS[f]} / {ENV[f]}" for f in missing)

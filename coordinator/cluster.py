@@ -92,15 +92,15 @@ class ClusterInfo:
         path = root / "cluster.json"
         if not path.exists():
             raise ClusterError(f"no cluster in {root} (cluster.json missing)")
-        raw = json.loads(path.read_text())
-        return cls(
-            root,
-            raw["coordinator"],
-            {int(k): v for k, v in raw["signers"].items()},
-            {k: int(v) for k, v in raw["pids"].items()},
-            int(raw["threshold"]),
-            str(raw["level"]),
-        )
+        from signer.node.config_fields import ConfigError, read_config
+
+        from .cluster_file import ClusterFile
+
+        try:
+            f = read_config(path, ClusterFile)
+        except ConfigError as exc:  # one line naming the field, never a KeyError traceback
+            raise ClusterError(str(exc)) from None
+        return cls(root, f.coordinator, dict(f.signers), dict(f.pids), f.threshold, f.level)
 
     def officer_key(self, who: str) -> Path:
         """The key file of a demo officer or admin (Ed25519, hex, 0600)."""

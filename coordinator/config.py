@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
+from signer.node.config import PeerEntry, TlsSection
+from signer.node.config_fields import (
+    Address,
+    ConfigModel,
+    FilePath,
+    HexKey32,
+    Level,
+    ListenAddress,
+    OptionalListen,
+    Party,
+    PartyKey,
+    Seconds,
+    read_config,
+    resolve,
+)
 from signer.node.tls import TlsFiles
 
 
@@ -20,7 +36,8 @@ class CoordinatorConfig:
     places the files that go with the database (the audit key, beside it), `replica` names this
     replica (unique in the cluster; default the host's name), `pool_size` bounds its connections
     and `lease` is how long a silent replica counts as alive (it heartbeats every fifth of it).
-    In the file, `"database": "sqlite:PATH"` is the same as `"db": "PATH"`.
+    In the file, `"database": "sqlite:PATH"` is the same as `"db": "PATH"`. `load` makes it from a
+    valid coordinator.json (`CoordinatorFile`, the file's schema and its only validation).
     """
 
     listen: str
@@ -39,58 +56,76 @@ class CoordinatorConfig:
     lease: float = 15.0  # seconds without a heartbeat before a replica's in-flight work is failed
     metrics_listen: str = ""  # HOST:PORT of the Prometheus endpoint (plain HTTP); "" = none
 
-    def __post_init__(self) -> None:
-        back = sorted(set(self.retired) & (set(self.signers) | set(self.peers)))
-        if back:
-            raise ValueError(f"party {back[0]} is retired: it may not be a signer or peer again (use a new index)")
-
     @classmethod
     def load(cls, path: Path) -> CoordinatorConfig:
-        """Read a config file; relative paths are relative to the file."""
-        raw = json.loads(Path(path).read_text())
+        """Read and validate a config file (`ConfigError` names file and field); relative paths are
+        relative to the file."""
+        f = read_config(path, CoordinatorFile)
         base = Path(path).resolve().parent
-
-        def p(v: str) -> Path:
-            q = Path(v)
-            return q if q.is_absolute() else base / q
-
-        database = str(raw.get("database", ""))
+        database, db = f.database, f.db
         if database.startswith("sqlite:"):
-            raw = {**raw, "db": database.removeprefix("sqlite:")}
-            database = ""
-        elif database and not database.startswith(("postgresql://", "postgres://")):
-            raise ValueError("database must be sqlite:PATH or a postgresql:// URL")
+            database, db = "", database.removeprefix("sqlite:")
         return cls(
-            listen=str(raw["listen"]),
-            db=p(raw.get("db", "coordinator.db")),
+            listen=f.listen,
+            db=resolve(base, db),
             database=database,
             # Unset with PostgreSQL: the host's name (stable per pod in a StatefulSet, unique per replica).
-            replica=str(raw.get("replica") or (socket.gethostname() if database else "coordinator")),
-            pool_size=int(raw.get("pool_size", 16)),
-            lease=float(raw.get("lease", 15.0)),
-            tls=TlsFiles(p(raw["tls"]["ca"]), p(raw["tls"]["cert"]), p(raw["tls"]["key"])),
-            signers={int(k): str(v) for k, v in raw["signers"].items()},
-            level=str(raw.get("level", "128")),
-            presign_pool=int(raw.get("presign_pool", 2)),
-            rpc_timeout=float(raw.get("rpc_timeout", 120.0)),
-            peers=_peers(raw.get("peers", {})),
-            retired=tuple(int(p) for p in raw.get("retired", [])),
-            metrics_listen=str(raw.get("metrics_listen", "")),
+            replica=f.replica or (socket.gethostname() if database else "coordinator"),
+            pool_size=f.pool_size,
+            lease=f.lease,
+            tls=TlsFiles(resolve(base, f.tls.ca), resolve(base, f.tls.cert), resolve(base, f.tls.key)),
+            signers=dict(f.signers),
+            level=f.level,
+            presign_pool=f.presign_pool,
+            rpc_timeout=f.rpc_timeout,
+            peers={party: bytes.fromhex(key) for party, key in f.peers.items()},
+            retired=tuple(f.retired),
+            metrics_listen=f.metrics_listen,
         )
 
 
-def _peers(raw: Any) -> dict[int, bytes]:
-    """`"<party>": "<sign_pub hex>"`, or the `{"sign_pub": hex, ...}` entry `tss-identity` prints."""
-    if not isinstance(raw, dict):
-        raise ValueError("peers must map party -> Ed25519 public key hex")
-    out: dict[int, bytes] = {}
-    for k, v in raw.items():
-        hexkey = v.get("sign_pub") if isinstance(v, dict) else v
-        try:
-            key = bytes.fromhex(str(hexkey))
-        except ValueError:
-            raise ValueError(f"peers[{k}]: sign_pub is not hex") from None
-        if len(key) != 32:
-            raise ValueError(f"peers[{k}]: sign_pub must be 32 bytes")
-        out[int(k)] = key
-    return out
+def _sign_pub(entry: object) -> object:
+    """The `sign_pub` of a whole `tss-identity` entry; anything else is checked as the key itself."""
+    if not isinstance(entry, dict):
+        return entry
+    unknown = sorted(set(entry) - set(PeerEntry.model_fields))
+    if unknown or "sign_pub" not in entry:
+        shape = '"<sign_pub hex>" or {"sign_pub": hex, "enc_pub": hex}'
+        raise ValueError(f"an entry is {shape}, not keys {sorted(entry)}")
+    return entry["sign_pub"]
+
+
+def _database(value: str) -> str:
+    if value and not value.startswith(("sqlite:", "postgresql://", "postgres://")):
+        raise ValueError("must be sqlite:PATH or a postgresql:// URL")
+    if value.startswith("sqlite:") and not value.removeprefix("sqlite:").strip():
+        raise ValueError("sqlite: needs a PATH")
+    return value
+
+
+class CoordinatorFile(ConfigModel):
+    """The schema of coordinator.json (deploy/local/README.md documents each field)."""
+
+    listen: ListenAddress
+    db: FilePath = "coordinator.db"
+    tls: TlsSection
+    signers: Annotated[dict[PartyKey, Address], Field(min_length=1)]
+    level: Level = "128"
+    presign_pool: Annotated[int, Field(ge=0)] = 2
+    rpc_timeout: Seconds = 120.0
+    # `"<party>": "<sign_pub hex>"`, or the whole `{"sign_pub", "enc_pub"}` entry tss-identity prints.
+    peers: dict[PartyKey, Annotated[HexKey32, BeforeValidator(_sign_pub)]] = Field(default_factory=dict)
+    retired: list[Party] = Field(default_factory=list)
+    database: Annotated[str, AfterValidator(_database)] = ""
+    replica: str = ""
+    pool_size: Annotated[int, Field(ge=1)] = 16
+    lease: Seconds = 15.0
+    metrics_listen: OptionalListen = ""
+
+    @model_validator(mode="after")
+    def _none_retired(self) -> CoordinatorFile:
+        back = sorted(set(self.retired) & (set(self.signers) | set(self.peers)))
+        if back:
+            again = "it may not be a signer or peer again (use a new index)"
+            raise ValueError(f"retired: party {back[0]} is retired: {again}")
+        return self

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 
+from pydantic import Field, model_validator
+
+from .config_fields import (
+    ConfigModel,
+    FilePath,
+    HexKey32,
+    Level,
+    ListenAddress,
+    OptionalListen,
+    Party,
+    PartyKey,
+    Seconds,
+    read_config,
+    resolve,
+)
 from .identity import PeerKeys
 from .tls import TlsFiles
 
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
-    """Everything a signer needs to start."""
+    """Everything a signer needs to start: what `load` makes of a valid node.json (`NodeFile`, the
+    file's schema and its only validation). Tests build it directly."""
 
     party: int
     listen: str
@@ -38,59 +53,69 @@ class NodeConfig:
     # whose own party is retired does not start.
     retired: tuple[int, ...] = ()
 
-    def __post_init__(self) -> None:
-        if self.party in self.retired:
-            raise ValueError(f"party {self.party} was retired from this cluster; this node must not start")
-        if set(self.retired) & set(self.peers):
-            raise ValueError(f"retired parties {sorted(set(self.retired) & set(self.peers))} listed as peers")
-        if not self.session_idle_timeout > 0 or self.max_sessions < 1:
-            raise ValueError("session_idle_timeout must be > 0 and max_sessions >= 1")
-        for admin_id, pub in self.trusted_admins.items():
-            if not isinstance(admin_id, str) or not isinstance(pub, str) or len(bytes.fromhex(pub)) != 32:
-                raise ValueError(f"trusted_admins[{admin_id!r}] must be a 32-byte hex Ed25519 public key")
-
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
-        """Read and validate a config file; relative paths are relative to the file."""
-        raw = json.loads(Path(path).read_text())
+        """Read and validate a config file (`ConfigError` names file and field); relative paths are
+        relative to the file. Peers that are also `retired` are dropped (their keys are refused)."""
+        f = read_config(path, NodeFile)
         base = Path(path).resolve().parent
-
-        def p(v: str) -> Path:
-            q = Path(v)
-            return q if q.is_absolute() else base / q
-
-        retired = tuple(int(p) for p in raw.get("retired", []))
-        peers = {
-            int(k): PeerKeys(int(k), _hex_field(v, k, "sign_pub"), _hex_field(v, k, "enc_pub"))
-            for k, v in raw.get("peers", {}).items()
-            if int(k) not in retired
-        }
-        party = int(raw["party"])
-        if party < 1:
-            raise ValueError("party must be >= 1")
         return cls(
-            party=party,
-            listen=str(raw["listen"]),
-            data_dir=p(raw["data_dir"]),
-            kek_file=p(raw["kek_file"]) if raw.get("kek_file") else None,
-            tls=TlsFiles(p(raw["tls"]["ca"]), p(raw["tls"]["cert"]), p(raw["tls"]["key"])),
-            level=str(raw.get("level", "128")),
-            peers=peers,
-            prime_pool=int(raw.get("prime_pool", 4)),
-            trusted_admins={str(k): str(v) for k, v in raw.get("trusted_admins", {}).items()},
-            session_idle_timeout=float(raw.get("session_idle_timeout", 900.0)),
-            max_sessions=int(raw.get("max_sessions", 256)),
-            recovery_key=p(raw["recovery_key"]) if raw.get("recovery_key") else None,
-            metrics_listen=str(raw.get("metrics_listen", "")),
-            retired=retired,
+            party=f.party,
+            listen=f.listen,
+            data_dir=resolve(base, f.data_dir),
+            kek_file=resolve(base, f.kek_file) if f.kek_file else None,
+            tls=TlsFiles(resolve(base, f.tls.ca), resolve(base, f.tls.cert), resolve(base, f.tls.key)),
+            level=f.level,
+            peers={
+                party: PeerKeys(party, bytes.fromhex(keys.sign_pub), bytes.fromhex(keys.enc_pub))
+                for party, keys in f.peers.items()
+                if party not in f.retired
+            },
+            prime_pool=f.prime_pool,
+            trusted_admins=dict(f.trusted_admins),
+            session_idle_timeout=f.session_idle_timeout,
+            max_sessions=f.max_sessions,
+            recovery_key=resolve(base, f.recovery_key) if f.recovery_key else None,
+            metrics_listen=f.metrics_listen,
+            retired=tuple(f.retired),
         )
 
 
-def _hex_field(entry: Any, party: str, field: str) -> bytes:
-    """`peers[party].field` as bytes; a placeholder left from a template is named, not a traceback."""
-    if not isinstance(entry, dict) or field not in entry:
-        raise ValueError(f"peers[{party}]: missing {field}")
-    try:
-        return bytes.fromhex(str(entry[field]))
-    except ValueError:
-        raise ValueError(f"peers[{party}].{field} is not hex: {str(entry[field])[:60]!r}") from None
+class TlsSection(ConfigModel):
+    """`tls`: the CA every component certificate is signed by, and this process's own pair."""
+
+    ca: FilePath
+    cert: FilePath
+    key: FilePath
+
+
+class PeerEntry(ConfigModel):
+    """`peers.<party>`: another signer's public identity, as `tss-identity` prints it."""
+
+    sign_pub: HexKey32  # Ed25519: envelope signatures
+    enc_pub: HexKey32  # X25519: sealed direct payloads
+
+
+class NodeFile(ConfigModel):
+    """The schema of node.json (deploy/local/README.md documents each field)."""
+
+    party: Party
+    listen: ListenAddress
+    data_dir: FilePath
+    kek_file: str = ""  # "" (or absent): the KEK comes from TSS_KEK
+    tls: TlsSection
+    level: Level = "128"
+    peers: dict[PartyKey, PeerEntry] = Field(default_factory=dict)
+    prime_pool: Annotated[int, Field(ge=0)] = 4
+    trusted_admins: dict[str, HexKey32] = Field(default_factory=dict)
+    session_idle_timeout: Seconds = 900.0
+    max_sessions: Annotated[int, Field(ge=1)] = 256
+    recovery_key: str = ""
+    metrics_listen: OptionalListen = ""
+    retired: list[Party] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_retired(self) -> NodeFile:
+        if self.party in self.retired:
+            raise ValueError(f"retired: party {self.party} was retired from this cluster; this node must not start")
+        return self

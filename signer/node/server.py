@@ -341,7 +341,7 @@ def _reload_peers(node: SignerNode, config_path: Path) -> None:
         config = NodeConfig.load(config_path)
         if config.party != node.party:
             raise ValueError(f"the config now names party {config.party}, not {node.party}")
-    except (OSError, ValueError, KeyError) as exc:
+    except ValueError as exc:  # a ConfigError, or another party named
         log.error("peers_reload_refused", party=node.party, error=str(exc))
         return
     node.update_peers(config.peers)

@@ -108,6 +108,37 @@ def test_a_second_signer_process_on_a_busy_port_exits_2_with_one_line(layout: Pa
     assert _our_lines(done.stderr)[-1:] == [expected]
 
 
+@pytest.mark.parametrize(
+    ("module", "config", "change", "expected"),
+    [
+        (
+            "signer.node",
+            "signer-2/node.json",
+            {"listen": "<host>:<port>"},
+            'signer: refusing to start: config {bad}: listen: placeholder "<host>:<port>" is not an address'
+            " (host:port)",
+        ),
+        (
+            "coordinator",
+            "coordinator/coordinator.json",
+            {"signers": {"1": "127.0.0.1:50051", "2": "<host>:<port>"}},
+            'coordinator: refusing to start: config {bad}: signers.2: placeholder "<host>:<port>" is not an address'
+            " (host:port)",
+        ),
+    ],
+)
+def test_a_server_process_with_a_bad_config_exits_2_with_one_line(
+    layout: Path, module: str, config: str, change: dict[str, object], expected: str
+) -> None:
+    """A real process: no traceback, no JSON log before the refusal (it precedes logging setup)."""
+    path = layout / config
+    bad = _with(path, path.with_name("bad-config.json"), **change)
+    done = _start(module, bad)
+    assert done.returncode == EXIT_REFUSED, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert _our_lines(done.stderr) == [expected.format(bad=bad)]
+
+
 def test_the_server_options_turn_port_reuse_off() -> None:
     from signer.node import limits
 
@@ -120,7 +151,7 @@ def test_a_coordinator_config_without_signers_is_named(layout: Path, capsys: pyt
     with pytest.raises(SystemExit) as exit_info:
         coordinator_server.serve(bad)
     assert exit_info.value.code == EXIT_REFUSED
-    assert capsys.readouterr().err == f"coordinator: refusing to start: {bad}: missing field 'signers'\n"
+    assert capsys.readouterr().err == f"coordinator: refusing to start: config {bad}: signers: missing (required)\n"
 
 
 def test_a_placeholder_left_in_peers_is_named(layout: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,8 +163,8 @@ def test_a_placeholder_left_in_peers_is_named(layout: Path, capsys: pytest.Captu
         signer_server.serve(bad)
     assert exit_info.value.code == EXIT_REFUSED
     assert capsys.readouterr().err == (
-        f"signer: refusing to start: {bad}: peers[2].sign_pub is not hex: "
-        "'REPLACE-WITH-HEX-ED25519-PUBLIC-KEY-OF-PARTY-2'\n"
+        f"signer: refusing to start: config {bad}: peers.2.sign_pub: placeholder "
+        '"REPLACE-WITH-HEX-ED25519-PUBLIC-KEY-OF-PARTY-2" is not a hex key (64 hex characters)\n'
     )
 
 

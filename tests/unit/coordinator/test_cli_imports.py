@@ -42,6 +42,7 @@ HEAVY = (
     "coordinator.cli_officer",
     "coordinator.cli_backup",
     "coordinator.cli_drill",
+    "pydantic",  # config schemas: only a command that reads a profile or cluster.json needs them
 )
 
 COMMANDS = (

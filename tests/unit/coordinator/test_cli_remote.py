@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,14 +75,16 @@ def test_a_profile_names_files_relative_to_itself(files: Path) -> None:
     [
         (("--addr", "x:1"), None, "remote coordinator x:1 (flags): missing --cacert / TSS_CACERT, --cert / TSS_CERT"),
         (("--cert", "me.pem"), None, "--cacert, --cert and --cert-key need --addr"),
-        (("--profile", "missing"), None, "profile 'missing': cannot read"),
+        (("--profile", "missing"), None, ": cannot read"),
         (("--profile", "../etc"), None, "profile '../etc': a name, not a path"),
         (("--profile", "p"), {"addr": "p:1", "cacert": "ca.pem", "cert": "me.pem", "key": "nope.key"}, "no file"),
-        (("--profile", "p"), {"address": "p:1"}, "unknown field 'address'"),
+        (("--profile", "p"), {"address": "p:1"}, "p.json: address: unknown field (and 1 more)"),
+        (("--profile", "p"), {"addr": "<host>:<port>"}, 'p.json: addr: placeholder "<host>:<port>" is not an address'),
+        (("--profile", "p"), {"addr": "p:1", "level": 7}, "p.json: level: unknown field"),
     ],
 )
 def test_an_incomplete_remote_is_refused_by_name(
-    files: Path, argv: tuple[str, ...], profile: dict[str, str] | None, message: str
+    files: Path, argv: tuple[str, ...], profile: dict[str, Any] | None, message: str
 ) -> None:
     if profile is not None:
         (files / "profiles").mkdir()

@@ -40,7 +40,7 @@ def test_a_postgresql_url_makes_a_replica_named_by_its_host_unless_named(tmp_pat
 
 
 def test_any_other_database_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="database must be sqlite:PATH or a postgresql:// URL"):
+    with pytest.raises(ValueError, match=r"coordinator\.json: database: must be sqlite:PATH or a postgresql:// URL"):
         _load(tmp_path, database="mysql://x/y")
 
 
