@@ -62,6 +62,7 @@ COMMANDS = (
     "backup",
     "drill",
     "certs",
+    "governance",
     "demo",
 )
 
