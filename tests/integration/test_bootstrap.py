@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -200,6 +201,15 @@ def _scrape(address: str) -> list[str]:
 def test_a_deployment_bootstrapped_by_the_docs_signs_an_approved_withdrawal(deployment: dict[str, Any]) -> None:
     # 7. Governance: the genesis in force on the coordinator and every signer; a second install is refused.
     genesis = str(deployment["admin"] / "genesis")
+    # A genesis edited after signing, and an install by a non-admin certificate, are refused.
+    tampered = deployment["admin"] / "tampered"
+    shutil.copytree(genesis, tampered)
+    registry = tampered / "registry.json"
+    registry.write_text(registry.read_text().replace('"change_delay": 86400', '"change_delay": 86401'))
+    rc, out, err = _remote(deployment, "admin-1", "governance", "install", str(tampered))
+    assert rc == 1 and out["reason"] == "failed" and "PERMISSION_DENIED: bad_signature: admin-1" in err, err
+    rc, out, err = _remote(deployment, "officer-1", "governance", "install", genesis)
+    assert rc == 1 and "PERMISSION_DENIED" in err, err
     rc, out, err = _remote(deployment, "admin-1", "governance", "install", genesis)
     assert rc == 0 and out["registry"] == out["policy"] == "installed", err
     assert out["registry_version"] == out["policy_version"] == 1
