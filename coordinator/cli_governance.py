@@ -115,18 +115,25 @@ def cmd_install(args: argparse.Namespace) -> None:
             raise UsageError(
                 f"cannot read {d / name}: {exc.strerror} (written by `tssctl governance genesis`)"
             ) from None
+    hashes = {kind: _document_hash(kind, text, d / FILES[kind]) for kind, text in texts.items()}
     with client_for(args, "admin-1") as c:
         current = c.governance()
         installed: dict[str, Any] = {}
         for kind in FILES:  # the registry first: the coordinator checks the policy against it
-            version = current.registry_version if kind == "registry" else current.policy_version
-            if version:  # governance exists: installing genesis again would be refused as unchained
-                installed[kind] = "present"
-                continue
+            version, held = (
+                (current.registry_version, current.registry_hash)
+                if kind == "registry"
+                else (current.policy_version, current.policy_hash)
+            )
+            if version:  # a genesis again would be refused as unchained; an earlier partial install is fine
+                if version == 1 and bytes(held) == hashes[kind]:
+                    installed[kind] = "present"
+                    continue
+                raise CliError(f"the coordinator holds another {kind} (v{version}): use `tssctl policy propose`")
             current = c.propose_change(kind, texts[kind].strip())
             installed[kind] = "installed"
     if all(v == "present" for v in installed.values()):
-        raise CliError("the coordinator already holds a registry and a policy (use `tssctl policy propose`)")
+        raise CliError("the coordinator already holds this genesis (later changes: `tssctl policy propose`)")
     data = {
         **installed,
         "registry_version": current.registry_version,
@@ -140,6 +147,18 @@ def cmd_install(args: argparse.Namespace) -> None:
         f"registry v{current.registry_version} ({installed['registry']}), "
         f"policy v{current.policy_version} ({installed['policy']}) in force on the coordinator and its signers",
     )
+
+
+def _document_hash(kind: str, text: str, path: Path) -> bytes:
+    """The version hash of the document in a genesis change file (compared with what is in force)."""
+    from signer.policy import OfficerRegistry, PolicyDocument, PolicyError, parse_change
+
+    try:
+        if kind == "registry":
+            return parse_change(text, OfficerRegistry).new_document.hash()
+        return parse_change(text, PolicyDocument).new_document.hash()
+    except PolicyError as exc:
+        raise UsageError(f"{path}: not a {kind} change file: {exc}") from None
 
 
 def add_parsers(sub: Any) -> None:

@@ -71,6 +71,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
         who: _tssctl("officer", "keygen", "--id", who, "--out", str(admin / f"{who}.key"))["public_key"]
         for who, _ in PEOPLE
     }
+    (admin / "public.json").write_text(json.dumps(public))
     # 2-3. Each signer host: its certificate, its own KEK, its identity (deploy/identity.py).
     signers: dict[int, str] = {}
     peers: dict[str, dict[str, str]] = {}
@@ -214,7 +215,24 @@ def test_a_deployment_bootstrapped_by_the_docs_signs_an_approved_withdrawal(depl
     assert rc == 0 and out["registry"] == out["policy"] == "installed", err
     assert out["registry_version"] == out["policy_version"] == 1
     rc, out, err = _remote(deployment, "admin-1", "governance", "install", genesis)
-    assert rc == 1 and "already holds a registry and a policy" in err
+    assert rc == 1 and "already holds this genesis" in err
+    # Another genesis (one officer fewer) is not taken for the one in force.
+    other = deployment["admin"] / "other"
+    public = json.loads((deployment["admin"] / "public.json").read_text())
+    admin_keys = [f"--admin-key={a}={deployment['admin'] / (a + '.key')}" for a in ("admin-1", "admin-2")]
+    policy = str(REPO / "deploy" / "policy.example.json")
+    _tssctl(
+        "governance",
+        "genesis",
+        f"--officer=officer-1={public['officer-1']}",
+        *admin_keys,
+        "--policy",
+        policy,
+        "--out",
+        str(other),
+    )
+    rc, out, err = _remote(deployment, "admin-1", "governance", "install", str(other))
+    assert rc == 1 and "the coordinator holds another registry (v1)" in err, err
     rc, key, err = _remote(
         deployment, "operator", "key", "create", "--name", "hot", "--threshold", "2", "--level", "112"
     )
