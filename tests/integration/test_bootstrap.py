@@ -14,6 +14,8 @@ Before, no command produced the genesis: a deployment following deploy/ refused 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -42,8 +44,6 @@ PEOPLE = (("admin-1", "admin"), ("admin-2", "admin"), ("officer-1", "officer"), 
 
 def _tssctl(*argv: str) -> Any:
     """Run an offline tssctl command in process (the CA's or the admin's machine); its JSON."""
-    import contextlib
-    import io
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -59,7 +59,13 @@ def _host_config(example: Path, **fields: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("hosts")
+    with _hosts(tmp_path_factory.mktemp("hosts")) as hosts:
+        yield hosts
+
+
+@contextlib.contextmanager
+def _hosts(root: Path, *, misconfigured: int = 0) -> Iterator[dict[str, Any]]:
+    """Lay out and start the hosts; signer `misconfigured` pins a stranger as admin-2."""
     ca, admin = root / "ca" / "pki", root / "admin"
     admin.mkdir()
     # 1. CA, offline: one certificate per component, the role in its OU.
@@ -116,6 +122,10 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     for i in (1, 2, 3):
         path = root / f"host-{i}" / "etc" / "node.json"
         config = json.loads(path.read_text())
+        if i == misconfigured:
+            pinned = {"trusted_admins": {**trusted["trusted_admins"], "admin-2": "22" * 32}}
+            path.write_text(json.dumps({**config, "peers": {p: v for p, v in peers.items() if p != str(i)}, **pinned}))
+            continue
         path.write_text(json.dumps({**config, "peers": {p: v for p, v in peers.items() if p != str(i)}, **trusted}))
     coord = root / "coord"
     (coord / "etc").mkdir(parents=True)
@@ -276,3 +286,14 @@ def test_a_deployment_bootstrapped_by_the_docs_signs_an_approved_withdrawal(depl
     assert {f'tss_signer_live{{party="{p}"}} 1.0' for p in (1, 2, 3)} <= set(coordinator)
     signer = _scrape(deployment["metrics"]["signer-1"])
     assert {'tss_signer_store_healthy{party="1"} 1.0', 'tss_signer_keys{party="1"} 1.0'} <= set(signer)
+
+
+def test_a_signer_pinning_other_admins_fails_the_install(tmp_path: Path) -> None:
+    # The bug this bootstrap closes from the other side: a signer whose trusted_admins are not the
+    # genesis's admins refuses it, and the install says which signer and why instead of passing.
+    with _hosts(tmp_path, misconfigured=3) as hosts:
+        rc, out, err = _remote(hosts, "admin-1", "governance", "install", str(hosts["admin"] / "genesis"))
+    assert (
+        rc == 1 and out["reason"] == "failed" and "FAILED_PRECONDITION: signers refused the registry change" in err
+    ), err
+    assert "signer 3: FAILED_PRECONDITION: refused: genesis_not_trusted" in err, err
