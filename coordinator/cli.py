@@ -17,6 +17,7 @@ tssctl drill --scenario NAME [--fresh] ... | tssctl drill verify REPORT   (cli_d
 and the officer, admin and auditor commands of cli_officer.py (approve, reject, freeze, unfreeze,
 officer keygen, policy show|propose, audit export|verify) and the recovery-key and backup commands of
 cli_backup.py (recovery keygen|pin, backup export|verify|restore).
+cli_certs.py: tssctl certs init|issue|rotate; cli_governance.py: tssctl governance genesis|install.
 
 Each command presents a certificate of the cluster directory (D/certs/NAME.pem): backends submit
 (`backend`), operators manage keys (`operator`; a refresh or reshare the first --admin), officers approve as

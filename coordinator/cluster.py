@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -312,13 +312,15 @@ def up(
 
 
 def install_demo_governance(info: ClusterInfo, adjust_policy: PolicyAdjust | None = None) -> None:
-    """Genesis registry, then the demo policy, each signed by both demo admins, via the coordinator.
+    """Genesis registry, then the demo policy, each signed by both demo admins (genesis.py, as
+    `tssctl governance genesis` signs), via the coordinator.
 
     The coordinator applies each change and forwards it to every signer, which accepts it only
     because its admins match the node's `trusted_admins`.
     """
-    from signer.policy import PolicyChange, demo_policy, public_key_bytes
+    from signer.policy import demo_policy, public_key_bytes
 
+    from . import genesis
     from .officer import load_key
 
     keys = {who: load_key(info.officer_key(who)) for who in (*OFFICERS, *ADMINS)}
@@ -331,18 +333,14 @@ def install_demo_governance(info: ClusterInfo, adjust_policy: PolicyAdjust | Non
     )
     if adjust_policy is not None:
         policy = adjust_policy(policy)
+    signed = genesis.sign(registry, policy, {a: keys[a] for a in ADMINS}, now)
     with CoordinatorClient(info.coordinator, info.client_tls(ADMINS[0])) as admin:
         installed = admin.governance()
-        changes: list[tuple[str, PolicyChange[Any], int]] = [
-            ("registry", PolicyChange(registry, now), installed.registry_version),
-            ("policy", PolicyChange(policy, now), installed.policy_version),
-        ]
-        for kind, change, version in changes:
-            if version:  # a restarted cluster: its coordinator (and signers) hold it already
+        versions = {"registry": installed.registry_version, "policy": installed.policy_version}
+        for kind, change_json in signed.changes():
+            if versions[kind]:  # a restarted cluster: its coordinator (and signers) hold it already
                 continue
-            for a in ADMINS:
-                change = change.signed(keys[a], a)
-            admin.propose_change(kind, change.to_json())
+            admin.propose_change(kind, change_json)
 
 
 def _alive(pid: int) -> bool:

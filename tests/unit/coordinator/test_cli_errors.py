@@ -89,6 +89,17 @@ CASES: list[tuple[str, int, str]] = [
     ("certs retire-ca --certs {none}/c", F, "no CA in"),
     ("certs bogus", U, "argument action: invalid choice: 'bogus'"),
     ("certs issue --role wizard --certs {none}/c", U, "argument --role: invalid choice: 'wizard'"),
+    ("governance genesis --officer zz --admin-key a={none}/k --policy {none}/p --out {none}/g", U, "expected ID=VALUE"),
+    ("governance genesis --officer o=00 --admin-key a={none}/k --policy {none}/p --out {none}/g", U, "32 bytes, not 1"),
+    ("governance genesis --officer o=" + "11" * 32 + " --policy {none}/p --out {none}/g", U, "--admin-key ID=FILE"),
+    (
+        "governance genesis --officer o=" + "11" * 32 + " --admin-key a={none}/k --policy {none}/p --out {none}/g",
+        U,
+        "--admin-key a: ",
+    ),
+    ("governance genesis --out {none}/g", U, "the following arguments are required: --policy"),
+    ("governance install {none}/g --dir {fake}", U, "registry.json: No such file or directory"),
+    ("governance install {fake}/certs --dir {fake}", U, "registry.json"),
     ("demo --level 99", U, "argument --level: invalid choice: '99'"),
     ("no-such-command", U, "invalid choice: 'no-such-command'"),
 ]

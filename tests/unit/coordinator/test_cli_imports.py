@@ -63,6 +63,7 @@ COMMANDS = (
     "backup",
     "drill",
     "certs",
+    "governance",
     "demo",
 )
 
