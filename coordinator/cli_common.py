@@ -240,7 +240,12 @@ def add_common(p: argparse.ArgumentParser, identity: str | None = None) -> None:
     """--dir, --json (after the subcommand too) and, when `identity` is given (a command that talks
     to the coordinator), --as NAME and the remote coordinator's options."""
     p.add_argument("--dir", default=str(DEFAULT_DIR), help="cluster directory (env TSS_CLUSTER_DIR)")
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="machine-readable output (also accepted before the command)",
+    )
     if identity is not None:
         p.add_argument(
             "--as",

@@ -59,7 +59,7 @@ def _withdraw(tssctl: Any, key: coordinator_pb2.Key, value: int, to: str = TO) -
 
 
 def _approve(tssctl: Any, info: cluster.ClusterInfo, request_id: str, who: str) -> tuple[int, Any, str]:
-    return tssctl("approve", request_id, "--officer", who, "--key", str(info.officer_key(who)))
+    return tssctl("approve", request_id, "--yes", "--officer", who, "--key", str(info.officer_key(who)))
 
 
 def _final(info: cluster.ClusterInfo, request_id: str) -> coordinator_pb2.SigningRequest:
@@ -161,7 +161,7 @@ def test_forged_and_misdirected_approvals_are_refused(
     # A wrong key file under the officer's own name, through the CLI.
     wrong = info.root / "wrong.key"
     officer.write_key(wrong)
-    rc, _, err = tssctl("approve", a["request_id"], "--officer", "officer-1", "--key", str(wrong))
+    rc, _, err = tssctl("approve", a["request_id"], "--yes", "--officer", "officer-1", "--key", str(wrong))
     assert rc == 1 and "bad_signature" in err
     for r in (a, b):
         rc, shown, _ = tssctl("request", "show", r["request_id"])
