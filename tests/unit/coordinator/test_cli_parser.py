@@ -8,6 +8,7 @@ import argparse
 import io
 from collections.abc import Iterator
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -89,13 +90,31 @@ def test_approve_on_a_terminal_asks_and_only_yes_approves(monkeypatch: pytest.Mo
 
 
 def test_approve_refusal_exits_2_before_asking_the_coordinator(
-    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from coordinator import officer
 
-    key = tmp_path / "officer-1.key"  # type: ignore[operator]
+    key = tmp_path / "officer-1.key"
     officer.write_key(key)
     monkeypatch.setattr("sys.stdin", _Stdin("", tty=False))
     rc = main(["approve", "r1", "--officer", "officer-1", "--key", str(key), "--dir", str(tmp_path)])
     assert rc == EXIT_USAGE
     assert capsys.readouterr().err.startswith("tssctl: approve: stdin is not a terminal")
+
+
+@pytest.mark.parametrize(
+    ("answer", "approved"), [("y\n", True), ("YES\n", True), ("\n", False), ("", False), ("n\n", False)]
+)
+def test_the_prompt_approves_only_on_yes_and_writes_to_stderr(
+    answer: str, approved: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from types import SimpleNamespace
+
+    review = SimpleNamespace(
+        intent=SimpleNamespace(describe=lambda: "withdraw 1 ETH to 0xdEaD"),
+        request=SimpleNamespace(state="pending_approval", policy_reason="approvals_pending"),
+    )
+    monkeypatch.setattr("sys.stdin", _Stdin(answer, tty=True))
+    assert cli_officer._confirm(review) is approved  # type: ignore[arg-type]
+    out, err = capsys.readouterr()
+    assert out == "" and "withdraw 1 ETH to 0xdEaD" in err and "[y/N]" in err  # stdout stays JSON-clean
