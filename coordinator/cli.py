@@ -150,7 +150,7 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
         r = c.sign_eth(args.key, tx, key, path, kind=args.kind)
     human = request_line(r)
     if r.state == "pending_approval":
-        human += f"\nofficers: tssctl approve {r.request_id} --officer ID --key FILE"
+        human += f"\nofficers: tssctl approve {r.request_id} --officer ID --key FILE  (asks; scripts: --yes)"
     emit(args, request_json(r), human)
     return EXIT_NOT_SIGNED if r.state in NOT_SIGNED else EXIT_OK
 

@@ -157,3 +157,5 @@ def _ensure_run_dir() -> Path:
     d = Path("run")
     d.mkdir(exist_ok=True)
     return d
+
+

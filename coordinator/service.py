@@ -215,7 +215,6 @@ class CoordinatorService:
         self.scheduler = Scheduler(
             store, self.admin, self.lifecycle, self.health, interval=scheduler_interval, key_refresh=self.key_refresh
         )
-
         def recovered(rid: str) -> AuditHook:
             return self.trail.note(
                 REQUEST,

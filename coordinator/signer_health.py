@@ -119,5 +119,7 @@ class SignerHealth:
                     self.fault(p, f"health probe failed after: {faults[p].error}")
         with self._lock:
             return [
-                p for p in parties if p in self.signers and p not in waiting and self._health.get(p, (False, 0.0))[0]
+                p
+                for p in parties
+                if p in self.signers and p not in waiting and self._health.get(p, (False, 0.0))[0]
             ]
