@@ -216,7 +216,7 @@ class Lifecycle:
     def reject(self, request_id: str, officer_id: str, signature: bytes, text: str, *, actor: str) -> RequestRecord:
         """An officer's verified veto ends an open request."""
         why = f"rejected by {officer_id}" + (f": {text}" if text else "")
-        out = self._move(
+        return self._move(
             REJECT,
             request_id,
             REJECT.sources,
@@ -226,7 +226,6 @@ class Lifecycle:
             error=why,
             evidence={"officer_id": officer_id, "signature": signature},
         )
-        return out
 
     def block(self, row: RequestRecord, reason: str, rule_id: str = "", detail: str = "") -> RequestRecord:
         """End a request the policy refuses, with the engine's reason."""
