@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -55,6 +56,7 @@ from .cli_errors import (
     report,
 )
 from .cli_evm import evm_tx
+from .cli_format import amount_text, list_lines, utc_text
 from .cli_parser import build_parser
 from .cli_remote import resolve
 
@@ -149,7 +151,7 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
         r = c.sign_eth(args.key, tx, key, path, kind=args.kind)
     human = request_line(r)
     if r.state == "pending_approval":
-        human += f"\nofficers: tssctl approve {r.request_id} --officer ID --key FILE"
+        human += f"\nofficers: tssctl approve {r.request_id} --officer ID --key FILE  (asks; scripts: --yes)"
     emit(args, request_json(r), human)
     return EXIT_NOT_SIGNED if r.state in NOT_SIGNED else EXIT_OK
 
@@ -185,7 +187,7 @@ def cmd_request(args: argparse.Namespace) -> None:
     with client_for(args, "operator") as c:
         if args.action == "list":
             rows = c.list_requests(args.key or "", args.state or "", args.limit)
-            emit(args, {"requests": [request_json(r) for r in rows]}, "\n".join(request_line(r) for r in rows))
+            emit(args, {"requests": [request_json(r) for r in rows]}, "\n".join(list_lines(rows, time.time())))
             return
         if not args.request_id:
             raise CliError("request show needs a request id")
@@ -197,7 +199,15 @@ def cmd_request(args: argparse.Namespace) -> None:
         d["intent_verified"], check = True, "intent rebuilt from the transaction body: matches"
     except IntentMismatch as exc:
         d["intent_verified"], d["intent_mismatch"], check = False, str(exc), f"INTENT MISMATCH: {exc}"
-    lines = [r.intent_text or "(no decodable intent)", check, request_line(r)]
+    amount, destination = amount_text(r)
+    lines = [
+        r.intent_text or "(no decodable intent)",
+        check,
+        request_line(r),
+        f"amount {amount} to {destination}; submitted {utc_text(r.created_at)}",
+    ]
+    if r.time_lock_until:  # a date the officers can read, not an epoch
+        lines.append(f"time lock until {utc_text(r.time_lock_until)}")
     emit(args, d, "\n".join(lines))
 
 

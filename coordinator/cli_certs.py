@@ -90,12 +90,17 @@ def cmd_certs(args: argparse.Namespace) -> None:
 def add_parsers(sub: Any, default_dir: str) -> None:
     """Register `certs` on tssctl's subparsers."""
     c = sub.add_parser("certs", help="CA and role certificates (mutual TLS)")
-    c.add_argument("action", choices=["init", "issue", "rotate", "rotate-ca", "retire-ca"])
+    c.add_argument("action", choices=["init", "issue", "rotate", "rotate-ca", "retire-ca"], help="what to do")
     c.add_argument("name", nargs="?", help="issue/rotate: the certificate's name (its CN, file NAME.pem)")
     c.add_argument("--role", choices=ROLES, help="issue: the role the certificate carries (subject OU)")
     c.add_argument("--host", action="append", help="issue: a DNS name or IP the server answers on (repeatable)")
     c.add_argument("--certs", default=None, help="certificate directory (default: DIR/certs)")
     c.add_argument("--ca-name", default="tss-custody CA", help="init/rotate-ca: the CA's common name")
     c.add_argument("--dir", default=default_dir, help="cluster directory")
-    c.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    c.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="machine-readable output (also accepted before the command)",
+    )
     c.set_defaults(func=command("coordinator.cli_certs", "cmd_certs"))

@@ -18,6 +18,7 @@ from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from . import cluster
 from .cli_errors import CliError, uint64, uint256
+from .cli_format import utc_text
 from .cli_remote import add_remote_options, resolve
 from .client import CoordinatorClient
 
@@ -184,6 +185,8 @@ def request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
         "intent": intent,
         "approved_by": list(r.approved_by),
         "time_lock_until": r.time_lock_until,
+        "time_lock_until_utc": utc_text(r.time_lock_until) if r.time_lock_until else "",
+        "created_at": r.created_at,
         "digest": "0x" + r.digest.hex(),
         "r": "0x" + r.r.hex(),
         "s": "0x" + r.s.hex(),
@@ -204,7 +207,7 @@ def request_line(r: coordinator_pb2.SigningRequest) -> str:
     if r.approved_by:
         text += f"; approved by {', '.join(r.approved_by)}"
     if r.state == "time_locked" and r.time_lock_until:
-        text += f"; time lock until {r.time_lock_until}"
+        text += f"; time lock until {utc_text(r.time_lock_until)}"
     if r.tx_hash:
         text += f"; tx 0x{r.tx_hash.hex()}"
     if r.error and not (r.policy_reason and r.policy_reason in r.error):
@@ -240,7 +243,12 @@ def add_common(p: argparse.ArgumentParser, identity: str | None = None) -> None:
     """--dir, --json (after the subcommand too) and, when `identity` is given (a command that talks
     to the coordinator), --as NAME and the remote coordinator's options."""
     p.add_argument("--dir", default=str(DEFAULT_DIR), help="cluster directory (env TSS_CLUSTER_DIR)")
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="machine-readable output (also accepted before the command)",
+    )
     if identity is not None:
         p.add_argument(
             "--as",

@@ -62,9 +62,23 @@ class ArgumentsRefused(SystemExit):
         self.message = message
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default in its help, unless the default is "nothing" (None, False, "",
+    []), where "(default: None)" would only be noise."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, "", [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that raises `ArgumentsRefused` (one line naming the command) instead of printing
-    its usage block; subparsers inherit the class."""
+    its usage block, and shows defaults in help; subparsers inherit the class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("tssctl").strip()

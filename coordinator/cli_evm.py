@@ -58,7 +58,7 @@ def add_amount_options(p: argparse.ArgumentParser) -> None:
     parser does not import: tssctl starts without the policy library)."""
     p.add_argument("--asset", default=None, help="registered asset symbol (default: the network's native coin)")
     p.add_argument("--amount", type=decimal_amount, default=None, help="decimal units of the asset, e.g. 1.5")
-    p.add_argument("--kind", default="withdrawal", choices=WITHDRAW_KINDS)
+    p.add_argument("--kind", default="withdrawal", choices=WITHDRAW_KINDS, help="the request kind the policy judges")
 
 
 def policy_assets(c: CoordinatorClient) -> AssetRegistry:

@@ -1,7 +1,7 @@
 """tssctl commands of officers, admins and auditors (each presents its own certificate).
 
 tssctl officer keygen --id ID --out FILE
-tssctl approve ID --officer ID [--key FILE] [--yes] [--wait]
+tssctl approve ID --officer ID [--key FILE] [--yes] [--wait]   (asks unless --yes; no terminal: refused)
 tssctl reject ID --officer ID [--key FILE] [--reason TEXT]
 tssctl freeze --officer ID [--key FILE] [--scope '*'|KEY_ID] [DELIVERY]
 tssctl unfreeze --officer A [--key FA] --officer B [--key FB] [--scope '*'] [--lifts T] [--order IN] [--out OUT]
@@ -111,19 +111,37 @@ def cmd_officer(args: argparse.Namespace) -> None:
 
 
 def _confirm(rv: Review) -> bool:
+    """Show the decoded intent and ask; only "y" or "yes" approves (an empty line or EOF declines).
+    The prompt goes to stderr so that with --json stdout still holds one JSON object."""
     print(rv.intent.describe(), file=sys.stderr)
     print(f"state {rv.request.state}; policy {rv.request.policy_reason}", file=sys.stderr)
-    answer = input("Approve exactly this? [y/N] ").strip().lower()
-    return answer in ("y", "yes")
+    print("Approve exactly this? [y/N] ", end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
+NOT_CONFIRMED = (
+    "approve: stdin is not a terminal, so nobody can confirm the intent; review it with "
+    "`tssctl request show ID` and pass --yes to approve without asking"
+)
+
+
+def confirmation(args: argparse.Namespace) -> Callable[[Review], bool] | None:
+    """How `approve` confirms: None with --yes, else the prompt; without a terminal to ask on and
+    without --yes it refuses (exit 2) rather than approve what nobody saw."""
+    if args.yes:
+        return None
+    if not sys.stdin.isatty():
+        raise UsageError(NOT_CONFIRMED)
+    return _confirm
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
     from . import officer
 
     key = _key(args, args.officer, args.key)
-    interactive = not args.json and not args.yes and sys.stdin.isatty()
+    confirm = confirmation(args)  # refused before the coordinator is asked anything
     with client_for(args, args.officer) as c:
-        done = officer.approve(c, args.request_id, key, args.officer, confirm=_confirm if interactive else None)
+        done = officer.approve(c, args.request_id, key, args.officer, confirm=confirm)
         after = wait_final(c, done.after) if args.wait else done.after
     a = done.approval
     data = {
@@ -138,7 +156,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
         "approved_by": list(after.approved_by),
         "request": request_json(after),
     }
-    human = "" if interactive else done.review.intent.describe() + "\n"
+    human = "" if confirm is not None else done.review.intent.describe() + "\n"  # shown once
     human += f"approved by {args.officer} (intent rebuilt from the transaction body and checked)\n"
     emit(args, data, human + request_line(after))
     return EXIT_NOT_SIGNED if after.state in NOT_SIGNED else EXIT_OK

@@ -17,10 +17,12 @@ release and a reserved presignature; it answers signed, retry or failed, and the
 the move. Every move names the state it starts from, so threads racing on one request agree on
 who moves it (the loser sees the store's `InvalidTransition`); a move the table does not allow is
 `IllegalTransition` (our bug). Each move is a durable row, an event and an audit entry committed
-together; the moves of one step commit as one store transaction (`_one_commit`): a request the
-policy lets through goes submitted -> approved -> signing with its first presignature reserved and
-its attempt recorded in one commit, and signing -> signed with the presignature consumed in
-another, so a crash leaves it before or after the step, never inside (docs/performance.md).
+together, and one `request_state_changed` log event once committed (`_log_move`: request_id,
+key_id, kind, from_state, to_state, move, reason); the moves of one step commit as one store
+transaction (`_one_commit`): a request the policy lets through goes submitted -> approved ->
+signing with its first presignature reserved and its attempt recorded in one commit, and
+signing -> signed with the presignature consumed in another, so a crash leaves it before or
+after the step, never inside (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -118,11 +120,31 @@ class Lifecycle:
         wake the request's watchers. `evidence` is audited only (e.g. an officer's signature)."""
         expect = tuple(sources)
         check_move(move, expect)
+        if len(expect) > 1:
+            # The log event names the state the request left: pin it (the store still refuses the
+            # move if another thread changed the state since this read).
+            current = self.get(request_id).state
+            expect = (current,) if current in expect else expect
         audited = {k: v for k, v in fields.items() if k in _AUDITED_FIELDS and v not in ("", (), None)}
         note = self.trail.note(REQUEST, move.target, request_id, actor, detail=detail, **audited, **(evidence or {}))
         row = self.store.transition(request_id, move.target, detail, expect=expect, audit=note, **fields)
         self._one_commit.wake(request_id, row.final)
+        self._log_move(move, row, expect[0], detail or str(fields.get("policy_reason") or ""))
         return row
+
+    def _log_move(self, move: Move, row: RequestRecord, source: str, reason: str) -> None:
+        """The one `request_state_changed` log event of a move, emitted once it is committed.
+        Only public facts: ids, kind, states and the reason text (never the body or signatures)."""
+        event = {
+            "request_id": row.request_id,
+            "key_id": row.key_id,
+            "kind": row.kind,
+            "from_state": source,
+            "to_state": move.target,
+            "move": move.name,
+            "reason": reason,
+        }
+        self._one_commit.after_commit(lambda: log.info("request_state_changed", **event))
 
     def submit(self, new: NewRequest) -> tuple[RequestRecord, bool]:
         """Create the request in `submitted` (or find the one under its idempotency key: created False).
@@ -160,6 +182,7 @@ class Lifecycle:
         )
         if created:
             self._notify(new.request_id, False)
+            self._log_move(SUBMIT, row, "", "submitted by " + (new.initiator or "coordinator"))
         return row, created
 
     def record_approval(self, row: RequestRecord, parsed: Approval, approval: bytes, officer: str) -> None:
@@ -188,12 +211,12 @@ class Lifecycle:
         )
         if recorded:
             self._notify(row.request_id, False)
-            log.info("approval_recorded", request_id=row.request_id, officer_id=parsed.officer_id)
+            self._log_move(RECORD_APPROVAL, row, PENDING_APPROVAL, f"approved by {parsed.officer_id}")
 
     def reject(self, request_id: str, officer_id: str, signature: bytes, text: str, *, actor: str) -> RequestRecord:
         """An officer's verified veto ends an open request."""
         why = f"rejected by {officer_id}" + (f": {text}" if text else "")
-        out = self._move(
+        return self._move(
             REJECT,
             request_id,
             REJECT.sources,
@@ -203,12 +226,9 @@ class Lifecycle:
             error=why,
             evidence={"officer_id": officer_id, "signature": signature},
         )
-        log.info("request_rejected", request_id=request_id, officer_id=officer_id)
-        return out
 
     def block(self, row: RequestRecord, reason: str, rule_id: str = "", detail: str = "") -> RequestRecord:
         """End a request the policy refuses, with the engine's reason."""
-        log.info("request_blocked", request_id=row.request_id, reason=reason, rule_id=rule_id)
         return self._move(
             BLOCK,
             row.request_id,

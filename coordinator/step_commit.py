@@ -29,14 +29,20 @@ class StepCommit:
         if getattr(self._local, "wake", None) is not None:
             yield
             return
-        self._local.wake = []
+        self._local.wake, self._local.committed = [], []
         try:
             with self._store.batch():
                 yield
+            committed = self._local.committed
+        except BaseException:
+            committed = []  # rolled back: nothing it would describe happened
+            raise
         finally:
-            wake, self._local.wake = self._local.wake, None
+            wake, self._local.wake, self._local.committed = self._local.wake, None, None
             for request_id, final in wake:
                 self._notify(request_id, final)
+        for run in committed:
+            run()
 
     def wake(self, request_id: str, final: bool) -> None:
         """Wake a request's watchers: now, or when the open step ends."""
@@ -45,3 +51,11 @@ class StepCommit:
             self._notify(request_id, final)
         else:
             pending.append((request_id, final))
+
+    def after_commit(self, run: Callable[[], None]) -> None:
+        """Run `run` now, or when the open step commits (never if it rolls back)."""
+        pending: list[Callable[[], None]] | None = getattr(self._local, "committed", None)
+        if pending is None:
+            run()
+        else:
+            pending.append(run)

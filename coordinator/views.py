@@ -73,6 +73,7 @@ def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
         policy_reason=r.policy_reason,
         initiator=r.initiator,
         expires_at=r.expires_at,
+        created_at=int(r.created_at),
     )
 
 

@@ -108,7 +108,9 @@ def test_two_approvals_for_nonce_7_cannot_release_nonce_8_through_other_signers(
     )
     assert rc == 0 and out["state"] == "pending_approval", err
     for who in ("officer-1", "officer-2"):
-        rc, _, err = tssctl("approve", out["request_id"], "--officer", who, "--key", str(live_cluster.officer_key(who)))
+        rc, _, err = tssctl(
+            "approve", out["request_id"], "--yes", "--officer", who, "--key", str(live_cluster.officer_key(who))
+        )
         assert rc == 0, err
     with CoordinatorClient(live_cluster.coordinator, live_cluster.client_tls("operator"), timeout=300) as c:
         for _ in c.watch(out["request_id"]):

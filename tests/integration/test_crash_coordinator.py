@@ -53,7 +53,9 @@ def _submit(root: Path, key_id: str, value: int, idem: str, nonce: int) -> coord
 
 
 def _approve(tssctl: Tssctl, root: Path, request_id: str, who: str) -> dict[str, Any]:
-    rc, out, err = tssctl("approve", request_id, "--officer", who, "--key", str(root / "officers" / f"{who}.key"))
+    rc, out, err = tssctl(
+        "approve", request_id, "--yes", "--officer", who, "--key", str(root / "officers" / f"{who}.key")
+    )
     assert rc == 0, err
     assert isinstance(out, dict)
     return out

@@ -87,7 +87,7 @@ def test_an_approved_withdrawal_signed_from_another_directory_with_environment_v
     for who in ("officer-1", "officer-2"):
         officer_key = str(live_cluster.officer_key(who))
         wait = ["--wait"] if who == "officer-2" else []  # the second approval completes the quorum
-        rc, out, err = remote(who, "approve", request_id, "--officer", who, "--key", officer_key, *wait)
+        rc, out, err = remote(who, "approve", request_id, "--yes", "--officer", who, "--key", officer_key, *wait)
         assert rc == 0, err
     assert out["state"] == "signed" and out["approved_by"] == ["officer-1", "officer-2"]
     assert Account.recover_transaction(out["request"]["raw_tx"]) == key.eth_address
@@ -96,7 +96,7 @@ def test_an_approved_withdrawal_signed_from_another_directory_with_environment_v
 
 
 def test_an_approve_without_a_key_file_is_refused_remotely(remote: Any) -> None:
-    rc, out, err = remote("officer-1", "approve", "r-1", "--officer", "officer-1")
+    rc, out, err = remote("officer-1", "approve", "r-1", "--yes", "--officer", "officer-1")
     assert rc == 2 and out["reason"] == "usage"
     assert "--key FILE: officer-1's key file" in err
 

@@ -59,7 +59,7 @@ def _withdraw(tssctl: Any, key: coordinator_pb2.Key, value: int, to: str = TO) -
 
 
 def _approve(tssctl: Any, info: cluster.ClusterInfo, request_id: str, who: str) -> tuple[int, Any, str]:
-    return tssctl("approve", request_id, "--officer", who, "--key", str(info.officer_key(who)))
+    return tssctl("approve", request_id, "--yes", "--officer", who, "--key", str(info.officer_key(who)))
 
 
 def _final(info: cluster.ClusterInfo, request_id: str) -> coordinator_pb2.SigningRequest:
@@ -115,7 +115,7 @@ def _final_json(info: cluster.ClusterInfo, request_id: str) -> dict[str, Any]:
 
 
 def test_largest_tier_waits_for_the_time_lock(
-    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, tssctl: Any
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, tssctl: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     big = _withdraw(tssctl, key, 20 * ETH)
     assert big["state"] == "pending_approval"
@@ -125,10 +125,35 @@ def test_largest_tier_waits_for_the_time_lock(
         assert rc == 0, err
     assert out["state"] == "time_locked"
     assert before + 300 - 5 <= out["request"]["time_lock_until"] <= int(time.time()) + 300
+    # Human output: the time lock as a UTC date, the list with amount, destination and age.
+    lock = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(out["request"]["time_lock_until"]))
+    shown_text = _human(live_cluster, capsys, "request", "show", big["request_id"])
+    assert f"time lock until {lock}" in shown_text and str(out["request"]["time_lock_until"]) not in shown_text
+    listed = _human(live_cluster, capsys, "request", "list", "--key", key.key_id, "--state", "time_locked")
+    row = next(line for line in listed.splitlines() if line.startswith(big["request_id"]))
+    assert row.split()[1:5] == ["time_locked", "20", "ETH", TO] and row.split()[5].endswith(("s", "m"))
     rc, _, _ = tssctl("reject", big["request_id"], "--officer", "officer-1", "--reason", "not today")
     assert rc == 0
     rc, shown, _ = tssctl("request", "show", big["request_id"])
     assert shown["state"] == "rejected" and "officer-1" in shown["error"]
+    # The coordinator's log has the move, with its from- and to-state.
+    lines = (live_cluster.root / "logs" / "coordinator.log").read_text().splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]  # not gRPC core's own lines
+    moves = [
+        (e["from_state"], e["to_state"])
+        for e in events
+        if e.get("event") == "request_state_changed" and e.get("request_id") == big["request_id"]
+    ]
+    assert moves[0] == ("", "submitted") and moves[-2:] == [("approved", "time_locked"), ("time_locked", "rejected")]
+
+
+def _human(info: cluster.ClusterInfo, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """`tssctl ARGV` without --json: its stdout."""
+    from coordinator.cli import main
+
+    capsys.readouterr()
+    assert main([*argv, "--dir", str(info.root)]) == 0
+    return capsys.readouterr().out
 
 
 def test_forged_and_misdirected_approvals_are_refused(
@@ -161,7 +186,7 @@ def test_forged_and_misdirected_approvals_are_refused(
     # A wrong key file under the officer's own name, through the CLI.
     wrong = info.root / "wrong.key"
     officer.write_key(wrong)
-    rc, _, err = tssctl("approve", a["request_id"], "--officer", "officer-1", "--key", str(wrong))
+    rc, _, err = tssctl("approve", a["request_id"], "--yes", "--officer", "officer-1", "--key", str(wrong))
     assert rc == 1 and "bad_signature" in err
     for r in (a, b):
         rc, shown, _ = tssctl("request", "show", r["request_id"])

@@ -63,7 +63,9 @@ CASES: list[tuple[str, int, str]] = [
     ("request list --state bogus --dir {fake}", D, "UNAVAILABLE"),
     ("officer keygen --id 'no spaces' --out {none}/k", U, "an id is 1-64 characters"),
     ("approve r1 --officer nobody --dir {fake}", F, "unknown officer 'nobody'"),
-    ("approve r1 --officer officer-1 --dir {fake}", D, "UNAVAILABLE"),
+    ("approve r1 --yes --officer officer-1 --dir {fake}", D, "UNAVAILABLE"),
+    # Without --yes and without a terminal to ask on, refused before the coordinator is asked.
+    ("approve r1 --officer officer-1 --dir {fake}", U, "stdin is not a terminal"),
     ("reject r1 --officer officer-1 --key {none}/missing.key --dir {fake}", F, "cannot read key file"),
     ("freeze --officer officer-1 --signer bogus --dir {fake}", F, "bogus"),
     ("unfreeze --officer officer-1 --key a --key b --dir {fake}", F, "one --key per identity"),

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_account import Account
+from structlog.testing import capture_logs
 
 from coordinator import audit, signing
 from coordinator import service as svc
@@ -532,3 +533,55 @@ def test_the_coordinator_blocks_fees_over_the_rule_and_unknown_networks(h: Harne
     # The coordinator's ledger counts the fee it released in the ETH limits.
     spent = h.service.lifecycle.governance.ledger().spent(KEY_ID, "ETH", 86400, int(h.clock()))
     assert spent == SMALL + 30 * 10**9 * 21000
+
+
+# --- the state-change log ---------------------------------------------------------------------------------
+def _state_log(logs: list[dict[str, object]], row: RequestRecord) -> list[tuple[object, ...]]:
+    events = [e for e in logs if e["event"] == "request_state_changed" and e["request_id"] == row.request_id]
+    assert all(e["key_id"] == KEY_ID and e["kind"] == "withdrawal" for e in events)
+    return [(e["from_state"], e["to_state"], e["move"]) for e in events]
+
+
+def test_every_state_change_logs_one_event_approved_and_signed(h: Harness) -> None:
+    with capture_logs() as logs:
+        row = h.submit(MEDIUM, "log-approved")
+        row = h.approve(h.approve(row, "officer-1"), "officer-3")
+    _assert_signed(row)
+    assert _state_log(logs, row) == [
+        ("", "submitted", "submit"),
+        ("submitted", "pending_approval", "await_approvals"),
+        ("pending_approval", "pending_approval", "record_approval"),
+        ("pending_approval", "pending_approval", "record_approval"),
+        ("pending_approval", "approved", "approve"),
+        ("approved", "signing", "claim"),
+        ("signing", "signing", "attempt"),
+        ("signing", "signed", "sign"),
+    ]
+    # One event per durable event row: the log and the request's history agree.
+    assert [to for _, to, _ in _state_log(logs, row)] == h.states(row)
+    # The events carry ids and states only, not the transaction or the approvals' signatures.
+    logged = json.dumps([e for e in logs if e["event"] == "request_state_changed"], default=str)
+    assert row.raw_tx.hex() not in logged and row.intent.hex() not in logged
+    assert set(json.loads(logged)[0]) == {
+        "event",
+        "log_level",
+        "request_id",
+        "key_id",
+        "kind",
+        "from_state",
+        "to_state",
+        "move",
+        "reason",
+    }
+
+
+def test_every_state_change_logs_one_event_rejected(h: Harness) -> None:
+    row = h.submit(MEDIUM, "log-rejected")
+    signature = key("officer-2").sign(reject_message(row.request_id, row.intent_digest))
+    with capture_logs() as logs:
+        row = h.service.reject(row.request_id, "officer-2", signature, "unknown destination", officer="officer-2")
+    assert row.state == st.REJECTED
+    assert _state_log(logs, row) == [("pending_approval", "rejected", "reject")]
+    (event,) = [e for e in logs if e["event"] == "request_state_changed"]
+    assert event["reason"] == "rejected by officer-2: unknown destination"
+    assert signature.hex() not in json.dumps(logs, default=str)
