@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from signer.chains.ethereum import TxError, parse_address, to_checksum
 from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode_value, encode
@@ -48,6 +49,18 @@ EXTENSION: Mapping[str, str | int] = {
 TX_TYPES = (0, 2)
 """EIP-2718 transaction types: 0 legacy (EIP-155), 2 EIP-1559 (the default)."""
 MAX_DECIMALS = 36
+
+
+class Approvable(Protocol):
+    """What officers approve: a transaction `Intent` or a message's `MessageIntent` (approvals.py)."""
+
+    @property
+    def initiator(self) -> str: ...
+
+    @property
+    def expires_at(self) -> int: ...
+
+    def digest(self) -> bytes: ...
 
 
 def canonical_destination(chain: str, destination: str) -> str:
