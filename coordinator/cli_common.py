@@ -175,6 +175,7 @@ def request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
         "state": r.state,
         "policy_reason": r.policy_reason,
         "chain_id": r.eth.chain_id,
+        "tx_type": 0 if r.eth.legacy else 2,
         "nonce": r.eth.nonce,
         "to": r.eth.to,
         "value": r.eth.value,
