@@ -8,6 +8,7 @@ and cli_reshare.py: tssctl key reshare KEY_ID --parties 1,2,4 --threshold 2; tss
 add-signer | retire-signer signer-N | replace-signer signer-N
 tssctl withdraw --key KEY_ID --to 0x.. --network eip155:1 --nonce N (--amount 1.5 [--asset USDC] | --value WEI)
                 [--kind approval|contract_call] [--gas G] [--max-fee WEI] [--priority-fee WEI] [--data 0x..]
+                [--legacy --gas-price WEI]  (a type-0 EIP-155 transaction instead of EIP-1559)
                 [--path m/0/1] [--idempotency-key K]
 tssctl sign-eth ...                                 (the same as withdraw)
 tssctl sweep --key KEY_ID --hot-balance WEI --cap WEI --reserve WEI --to COLD [tx options]

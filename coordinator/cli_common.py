@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from . import cluster
-from .cli_errors import CliError, uint64, uint256
+from .cli_errors import CliError, UsageError, uint64, uint256
 from .cli_format import utc_text
 from .cli_remote import add_remote_options, resolve
 from .client import CoordinatorClient
@@ -146,6 +146,7 @@ def intent_json(intent: Intent) -> dict[str, Any]:
         "gas_limit": intent.gas_limit,
         "max_fee_per_gas": str(intent.max_fee_per_gas),
         "max_priority_fee_per_gas": str(intent.max_priority_fee_per_gas),
+        "tx_type": intent.tx_type,
         "calldata": describe_calldata(intent.data),
         "tx_digest": intent.tx_digest.hex(),
         "key_id": intent.key_id,
@@ -175,6 +176,7 @@ def request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
         "state": r.state,
         "policy_reason": r.policy_reason,
         "chain_id": r.eth.chain_id,
+        "tx_type": 0 if r.eth.legacy else 2,
         "nonce": r.eth.nonce,
         "to": r.eth.to,
         "value": r.eth.value,
@@ -225,13 +227,34 @@ def wait_final(c: CoordinatorClient, r: coordinator_pb2.SigningRequest) -> coord
 
 
 def tx_from_args(args: argparse.Namespace, value: int | None = None) -> common_pb2.EthTransaction:
-    """The EIP-1559 transaction described by the --to/--value/--nonce/... options."""
+    """The transaction described by the --to/--value/--nonce/... options: EIP-1559 (--max-fee,
+    --priority-fee), or with --legacy a type-0 EIP-155 one paying --gas-price."""
     data = bytes.fromhex(args.data.removeprefix("0x")) if getattr(args, "data", "") else b""
+    max_fee, tip, gas_price = getattr(args, "max_fee", None), getattr(args, "priority_fee", None), None
+    if getattr(args, "legacy", False):
+        # One fee field per type, so a fee the operator typed is never silently dropped.
+        if max_fee is not None or tip is not None:
+            raise UsageError("--legacy pays --gas-price; --max-fee and --priority-fee are EIP-1559 fields")
+        gas_price = getattr(args, "gas_price", None)
+        if gas_price is None:
+            raise UsageError("--legacy needs --gas-price (wei per gas); there is no default")
+        return common_pb2.EthTransaction(
+            chain_id=args.chain_id,
+            nonce=args.nonce,
+            gas_limit=args.gas,
+            to=args.to,
+            value=str(args.value if value is None else value),
+            data=data,
+            legacy=True,
+            gas_price=str(gas_price),
+        )
+    if getattr(args, "gas_price", None) is not None:
+        raise UsageError("--gas-price is for --legacy transactions; EIP-1559 uses --max-fee and --priority-fee")
     return common_pb2.EthTransaction(
         chain_id=args.chain_id,
         nonce=args.nonce,
-        max_priority_fee_per_gas=str(args.priority_fee),
-        max_fee_per_gas=str(args.max_fee),
+        max_priority_fee_per_gas=str(DEFAULT_PRIORITY_FEE if tip is None else tip),
+        max_fee_per_gas=str(DEFAULT_MAX_FEE if max_fee is None else max_fee),
         gas_limit=args.gas,
         to=args.to,
         value=str(args.value if value is None else value),
@@ -260,15 +283,21 @@ def add_common(p: argparse.ArgumentParser, identity: str | None = None) -> None:
         add_remote_options(p)
 
 
+DEFAULT_MAX_FEE, DEFAULT_PRIORITY_FEE = 40 * 10**9, 2 * 10**9
+"""EIP-1559 fees per gas in wei when none is given (the policy's fee cap still bounds them)."""
+
+
 def add_tx_options(p: argparse.ArgumentParser) -> None:
-    """The EIP-1559 fields other than --to and --value."""
+    """The transaction fields other than --to and --value."""
     # No defaults for the network and nonce: a silent mainnet / nonce-0 default signed the wrong thing.
     p.add_argument("--network", default=None, help="CAIP-2 id (eip155:1) or display name of a registered network")
     p.add_argument("--chain-id", type=uint64, default=None, help="the EIP-155 chain id (instead of --network)")
     p.add_argument("--nonce", type=uint64, default=None, help="required: the coordinator does not pick one")
     p.add_argument("--gas", type=uint64, default=None, help="gas limit (default 21000, 100000 for a token transfer)")
-    p.add_argument("--max-fee", type=uint256, default=40 * 10**9, help="max fee per gas, wei")
-    p.add_argument("--priority-fee", type=uint256, default=2 * 10**9, help="max priority fee per gas, wei")
+    p.add_argument("--max-fee", type=uint256, default=None, help="max fee per gas, wei (default 40 gwei)")
+    p.add_argument("--priority-fee", type=uint256, default=None, help="max priority fee per gas, wei (default 2 gwei)")
+    p.add_argument("--legacy", action="store_true", help="a legacy EIP-155 (type 0) transaction instead of EIP-1559")
+    p.add_argument("--gas-price", type=uint256, default=None, help="gas price, wei (required with --legacy)")
     p.add_argument("--path", default="m", help="non-hardened derivation path, e.g. m/0/7")
     p.add_argument("--idempotency-key", default="", help="default: a fresh random one")
 

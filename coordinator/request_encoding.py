@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from signer.chains.ethereum import Eip1559Tx, parse_address
+from signer.chains.ethereum import Eip1559Tx, EvmTx, LegacyTx, parse_address, tx_type
 from signer.policy import WITHDRAWAL, Intent
 from signer.tss import hd
-from signer.tss.encoding import encode
+from signer.tss.encoding import Value, encode
 
 from .errors import InvalidRequest
 from .store import RequestRecord
@@ -38,7 +38,7 @@ class NewRequest:
     initiator: str
     expires_at: int
     policy_hash: bytes
-    tx: Eip1559Tx
+    tx: EvmTx
     tx_json: dict[str, Any]
     intent: Intent | None
     intent_bytes: bytes
@@ -54,7 +54,7 @@ class NewRequest:
 class Body:
     """The transaction to sign and the intent it was approved under; `digest` is its signing digest."""
 
-    tx: Eip1559Tx
+    tx: EvmTx
     intent: Intent
     digest: bytes
 
@@ -65,8 +65,21 @@ class Body:
         return cls(tx, intent if intent is not None else Intent.from_bytes(row.intent), tx.signing_digest())
 
 
-def tx_to_json(tx: Eip1559Tx) -> dict[str, Any]:
-    """JSON form (256-bit amounts as decimal strings, data as hex)."""
+def tx_to_json(tx: EvmTx) -> dict[str, Any]:
+    """JSON form (256-bit amounts as decimal strings, data as hex); a legacy transaction has
+    `"type": 0` and `gas_price` instead of the EIP-1559 fee fields (rows stored before legacy
+    support have no `type` and are EIP-1559)."""
+    if isinstance(tx, LegacyTx):
+        return {
+            "type": 0,
+            "chain_id": tx.chain_id,
+            "nonce": tx.nonce,
+            "gas_price": str(tx.gas_price),
+            "gas_limit": tx.gas_limit,
+            "to": tx.to,
+            "value": str(tx.value),
+            "data": tx.data.hex(),
+        }
     return {
         "chain_id": tx.chain_id,
         "nonce": tx.nonce,
@@ -79,8 +92,18 @@ def tx_to_json(tx: Eip1559Tx) -> dict[str, Any]:
     }
 
 
-def tx_from_json(d: Mapping[str, Any]) -> Eip1559Tx:
+def tx_from_json(d: Mapping[str, Any]) -> EvmTx:
     """Inverse of `tx_to_json`."""
+    if d.get("type", 2) == 0:
+        return LegacyTx(
+            chain_id=int(d["chain_id"]),
+            nonce=int(d["nonce"]),
+            gas_price=int(d["gas_price"]),
+            gas_limit=int(d["gas_limit"]),
+            to=str(d["to"]),
+            value=int(d["value"]),
+            data=bytes.fromhex(d["data"]),
+        )
     return Eip1559Tx(
         chain_id=int(d["chain_id"]),
         nonce=int(d["nonce"]),
@@ -93,9 +116,11 @@ def tx_from_json(d: Mapping[str, Any]) -> Eip1559Tx:
     )
 
 
-def body_hash(key_id: str, path: Sequence[int], tx: Eip1559Tx, kind: str = WITHDRAWAL, initiator: str = "") -> str:
+def body_hash(key_id: str, path: Sequence[int], tx: EvmTx, kind: str = WITHDRAWAL, initiator: str = "") -> str:
     """What an idempotency key is bound to: key, path, kind, initiator and every transaction field
-    (address bytes, not spelling)."""
+    (address bytes, not spelling). A legacy transaction adds its type, so it never shares a body
+    hash with the EIP-1559 transaction of the same fields; EIP-1559 hashes are what they were."""
+    legacy: list[Value] = [tx_type(tx)] if isinstance(tx, LegacyTx) else []
     body = encode(
         "sign_eth/body/v2",
         key_id,
@@ -110,6 +135,7 @@ def body_hash(key_id: str, path: Sequence[int], tx: Eip1559Tx, kind: str = WITHD
         parse_address(tx.to),
         tx.value,
         tx.data,
+        *legacy,
     )
     return hashlib.sha256(body).hexdigest()
 

@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
-from signer.chains.ethereum import Eip1559Tx
+from signer.chains.ethereum import EvmTx
 from signer.policy import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL
 from signer.policy.revocation import Revocations
 
@@ -314,7 +314,7 @@ class CoordinatorService:
         key_id: str,
         idempotency_key: str,
         path: Sequence[int],
-        tx: Eip1559Tx,
+        tx: EvmTx,
         *,
         kind: str = WITHDRAWAL,
         initiator: str = "",

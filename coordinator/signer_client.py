@@ -25,7 +25,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tsscustody.v1 import signer_pb2, signer_pb2_grpc
 
-from signer.chains.ethereum import Eip1559Tx
+from signer.chains.ethereum import EvmTx
 from signer.node import limits, wire
 from signer.node.governance import GovernanceView
 from signer.node.key_reshare import ReshareStart
@@ -121,7 +121,7 @@ class SignerClient(Protocol):
         ...
 
     def partial_sign(
-        self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: EvmTx, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSig:
         """Consume a presignature and return σ_i over the digest the signer computes from `tx`,
         once the signer has authorized the release itself (`attestations`: the other signers' latest)."""
@@ -287,7 +287,7 @@ class GrpcSignerClient:
         return wire.envelopes_from_proto(resp.envelopes)
 
     def partial_sign(
-        self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: EvmTx, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSig:
         """PartialSign (short deadline: one scalar multiplication and the signer's own policy check)."""
         req = wire.partial_sign_request(key_id, presignature_id, tx, release, attestations)
@@ -398,7 +398,7 @@ class LocalSignerClient:
         return held
 
     def partial_sign(
-        self, key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: EvmTx, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSig:
         """PartialSign."""
         p: PartialSig = self._call(

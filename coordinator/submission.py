@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from signer.chains.ethereum import Eip1559Tx, address_of
+from signer.chains.ethereum import Eip1559Tx, EvmTx, LegacyTx, address_of
 from signer.policy import REQUEST_KINDS, WITHDRAWAL, Intent, PolicyError, intent_from_eip1559
 from signer.tss import hd
 from signer.tss.curve import Point
@@ -52,7 +52,7 @@ class Submission:
         key_id: str,
         idempotency_key: str,
         path: Sequence[int],
-        tx: Eip1559Tx,
+        tx: EvmTx,
         *,
         kind: str = WITHDRAWAL,
         initiator: str = "",
@@ -62,8 +62,8 @@ class Submission:
         """Submit (or find again) a signing request; see `CoordinatorService.sign_eth`."""
         if not idempotency_key or len(idempotency_key) > 128:
             raise InvalidRequest("idempotency_key must be 1-128 characters")
-        if not isinstance(tx, Eip1559Tx):
-            raise InvalidRequest("tx must be an Eip1559Tx")
+        if not isinstance(tx, (Eip1559Tx, LegacyTx)):
+            raise InvalidRequest("tx must be an Eip1559Tx or a LegacyTx")
         kind = kind or WITHDRAWAL
         if kind not in REQUEST_KINDS:
             raise InvalidRequest(f"kind must be one of {REQUEST_KINDS}")

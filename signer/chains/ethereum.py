@@ -1,4 +1,5 @@
-"""Ethereum EIP-1559 (type 2) transactions: fields, signing digest, raw signed bytes, addresses.
+"""Ethereum transactions (EIP-1559 type 2 and legacy EIP-155 type 0): fields, signing digest, raw
+signed bytes, addresses.
 
 A signer never signs a digest it was handed: it rebuilds the transaction from these fields and
 hashes it itself with keccak-256.
@@ -97,6 +98,74 @@ class Eip1559Tx:
         if y_parity not in (0, 1):
             raise TxError("y_parity must be 0 or 1")
         return b"\x02" + rlp.encode([*self._fields(), y_parity, r, s])
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyTx:
+    """An unsigned legacy (type 0) transaction with EIP-155 replay protection: the chain id is
+    hashed into the digest and carried in `v`, so a signature for one chain is void on another.
+
+    A legacy transaction pays `gas_price` per gas, both as its fee cap and as its tip; the two
+    EIP-1559 names are properties so that fee policing reads one field set for both types.
+    """
+
+    chain_id: int
+    nonce: int
+    gas_price: int
+    gas_limit: int
+    to: str
+    value: int
+    data: bytes = b""
+
+    def __post_init__(self) -> None:
+        for name in ("chain_id", "nonce", "gas_price", "gas_limit", "value"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= UINT256:
+                raise TxError(f"{name} must be an integer in [0, 2^256)")
+        # v = chain_id * 2 + 35 + y_parity must stay a 256-bit word; no real chain id comes near.
+        if not 0 < self.chain_id <= MAX_LEGACY_CHAIN_ID:
+            raise TxError(f"chain_id must be in [1, {MAX_LEGACY_CHAIN_ID}] (EIP-155)")
+        if not isinstance(self.data, bytes):
+            raise TxError("data must be bytes")
+        parse_address(self.to)
+
+    @property
+    def max_fee_per_gas(self) -> int:
+        """The gas price: what a legacy transaction pays per gas at worst."""
+        return self.gas_price
+
+    @property
+    def max_priority_fee_per_gas(self) -> int:
+        """The gas price again: above the base fee, all of it goes to the block producer."""
+        return self.gas_price
+
+    def _fields(self) -> list[rlp.RlpItem]:
+        return [self.nonce, self.gas_price, self.gas_limit, parse_address(self.to), self.value, self.data]
+
+    def signing_digest(self) -> bytes:
+        """keccak256(rlp([nonce, gas price, gas, to, value, data, chain_id, 0, 0])) (EIP-155)."""
+        return keccak256(rlp.encode([*self._fields(), self.chain_id, 0, 0]))
+
+    def v(self, y_parity: int) -> int:
+        """EIP-155 `v`: chain_id * 2 + 35 + y_parity."""
+        if y_parity not in (0, 1):
+            raise TxError("y_parity must be 0 or 1")
+        return self.chain_id * 2 + 35 + y_parity
+
+    def raw_signed(self, r: int, s: int, y_parity: int) -> bytes:
+        """The broadcastable bytes: rlp([... fields, v, r, s]) (no type byte)."""
+        return rlp.encode([*self._fields(), self.v(y_parity), r, s])
+
+
+MAX_LEGACY_CHAIN_ID = (UINT256 - 36) // 2
+EvmTx = Eip1559Tx | LegacyTx
+"""Any transaction type the service signs; both carry `signing_digest` and `raw_signed`."""
+TX_TYPE_LEGACY, TX_TYPE_EIP1559 = 0, 2
+
+
+def tx_type(tx: EvmTx) -> int:
+    """The EIP-2718 type number: 0 (legacy) or 2 (EIP-1559)."""
+    return TX_TYPE_LEGACY if isinstance(tx, LegacyTx) else TX_TYPE_EIP1559
 
 
 TX_BASE_GAS = 21000

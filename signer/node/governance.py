@@ -44,7 +44,7 @@ from typing import Protocol
 
 import structlog
 
-from signer.chains.ethereum import Eip1559Tx
+from signer.chains.ethereum import EvmTx
 from signer.policy import (
     BREAKER,
     CHANGE_KINDS,
@@ -315,7 +315,7 @@ class NodeGovernance:
         share = self._store.get_decoded(f"keys/{key_id}/share", KeyShare.from_bytes)
         return share.threshold, len(share.parties)
 
-    def authorize(self, key_id: str, tx: Eip1559Tx, release: Release, now: int) -> Authorization:
+    def authorize(self, key_id: str, tx: EvmTx, release: Release, now: int) -> Authorization:
         """The node's own decision on releasing a signature of `tx` under `key_id`; raises
         `PolicyError(reason)`, and changes nothing except that a tripped breaker freezes the key.
 
@@ -355,7 +355,7 @@ class NodeGovernance:
                     self._trip(trip, now)
             raise
 
-    def _authorize(self, key_id: str, tx: Eip1559Tx, release: Release, now: int) -> Authorization:
+    def _authorize(self, key_id: str, tx: EvmTx, release: Release, now: int) -> Authorization:
         registry, policy = self.registry(now), self.policy(now)
         if registry is None or policy is None:
             raise PolicyError("no_policy", "no officer registry and policy installed on this signer")

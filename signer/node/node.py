@@ -32,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from signer.chains.ethereum import Eip1559Tx
+from signer.chains.ethereum import EvmTx
 from signer.policy import PolicyError, Release
 from signer.policy.revocation import Revocations
 from signer.tss import aux, keygen, presign, sign
@@ -379,7 +379,7 @@ class SignerNode:
         self,
         key_id: str,
         presignature_id: bytes,
-        tx: Eip1559Tx,
+        tx: EvmTx,
         release: Release,
         attestations: Sequence[bytes] = (),
     ) -> PartialSig:

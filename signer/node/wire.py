@@ -28,7 +28,7 @@ from typing import Any
 import grpc
 from tsscustody.v1 import common_pb2, signer_pb2
 
-from signer.chains.ethereum import Eip1559Tx, TxError
+from signer.chains.ethereum import EvmTx, TxError
 from signer.policy import WITHDRAWAL, PolicyError, Release
 from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 
@@ -121,7 +121,7 @@ def status_from_rpc(exc: grpc.RpcError) -> Status:
 
 # --- partial signatures ---------------------------------------------------------------------------
 def partial_sign_request(
-    key_id: str, presignature_id: bytes, tx: Eip1559Tx, release: Release, attestations: Sequence[bytes] = ()
+    key_id: str, presignature_id: bytes, tx: EvmTx, release: Release, attestations: Sequence[bytes] = ()
 ) -> signer_pb2.PartialSignRequest:
     """The PartialSign call for a release."""
     return signer_pb2.PartialSignRequest(

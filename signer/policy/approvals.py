@@ -27,7 +27,7 @@ from signer.tss.encoding import Decoded, Value, as_bytes, as_int, as_list, as_st
 from signer.tss.errors import DecodeError
 
 from .errors import PolicyError, loads_bounded
-from .intent import Intent
+from .intent import Approvable, Intent
 from .merkle import InclusionProof, inclusion_proof, merkle_root, root_from_proof
 from .revocation import Revocations, RevokedSigner, check_kept, sorted_revocations
 
@@ -359,7 +359,7 @@ class Approval:
 
 
 def sign_approval(
-    key: Ed25519PrivateKey, officer_id: str, intent: Intent, now: int, ttl: int = DEFAULT_APPROVAL_TTL
+    key: Ed25519PrivateKey, officer_id: str, intent: Approvable, now: int, ttl: int = DEFAULT_APPROVAL_TTL
 ) -> Approval:
     """Approve one intent; the approval expires after `ttl` seconds or with the intent, whichever is first."""
     unsigned = Approval(officer_id, intent.digest(), now, min(now + ttl, intent.expires_at), b"")
@@ -380,7 +380,9 @@ def sign_batch(
     return [Approval(officer_id, d, now, expires_at, signature, p) for d, p in zip(digests, proofs, strict=True)]
 
 
-def verify_approval(registry: OfficerRegistry, intent: Intent, approval: Approval, now: int, initiator: str) -> None:
+def verify_approval(
+    registry: OfficerRegistry, intent: Approvable, approval: Approval, now: int, initiator: str
+) -> None:
     """Check one approval of `intent` by an officer other than `initiator`; raises `PolicyError`."""
     officer = registry.lookup(approval.officer_id)
     if "officer" not in officer.roles:
@@ -403,7 +405,7 @@ def verify_approval(registry: OfficerRegistry, intent: Intent, approval: Approva
 
 
 def verify_approvals(
-    registry: OfficerRegistry, intent: Intent, approvals: Iterable[Approval], now: int, initiator: str
+    registry: OfficerRegistry, intent: Approvable, approvals: Iterable[Approval], now: int, initiator: str
 ) -> dict[str, int]:
     """The officers who validly approved `intent`, each with the time they signed.
 

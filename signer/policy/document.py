@@ -38,6 +38,7 @@ from .document_json import (
 )
 from .errors import PolicyError, loads_bounded
 from .key_order import NO_KEY_OPERATIONS, KeyOperations
+from .message_rules import MessageRule, check_message_rules, parse_message_rule
 from .rules import (
     Action,
     AllowEntry,
@@ -80,6 +81,7 @@ class PolicyDocument:
     assets: AssetRegistry = DEFAULT_ASSETS
     breakers: tuple[BreakerRule, ...] = ()
     denylists: tuple[DenyList, ...] = ()
+    messages: tuple[MessageRule, ...] = ()
     _hash: bytes = field(default=b"", init=False, repr=False, compare=False)
     _denied_by: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -106,6 +108,7 @@ class PolicyDocument:
         object.__setattr__(self, "breakers", tuple(sorted(self.breakers, key=lambda b: b.rule_id)))
         object.__setattr__(self, "denylists", tuple(sorted(self.denylists, key=lambda x: x.name)))
         object.__setattr__(self, "_denied_by", index_denylists(self.denylists))
+        check_message_rules(self.messages)  # kept in order: the first match decides
         object.__setattr__(self, "_hash", tagged_hash("policy/document/v2", *self._values()))
 
     def destination_class(self, destination: str, now: int) -> str:
@@ -148,10 +151,13 @@ class PolicyDocument:
         # Appended only when set, so the hash of every document without it is unchanged.
         ops: list[Value] = [] if self.key_operations == NO_KEY_OPERATIONS else [self.key_operations.value()]
         key_ops: list[Value] = ops
-        if self.breakers or self.denylists:
-            # 16 fields with breakers or deny-lists: key operations, registry (empty if default), then them.
+        if self.breakers or self.denylists or self.messages:
+            # 16 fields with breakers or deny-lists: key operations, registry (empty if default), then
+            # them; 17 with message rules, so the hash of every document without them is unchanged.
             registry: Value = self.assets.value() if self.assets != DEFAULT_ASSETS else []
             key_ops = [ops, registry, [b.value() for b in self.breakers], [x.value() for x in self.denylists]]
+            if self.messages:
+                key_ops.append([m.value() for m in self.messages])
         elif self.assets != DEFAULT_ASSETS:
             # 14 fields only with a registry: an optional key-operations slot, then the registry.
             key_ops = [ops, self.assets.value()]
@@ -253,6 +259,8 @@ class PolicyDocument:
             doc["breakers"] = [b.to_json() for b in self.breakers]
         if self.denylists:
             doc["denylists"] = [x.to_json() for x in self.denylists]
+        if self.messages:
+            doc["messages"] = [m.to_json() for m in self.messages]
         return json.dumps(doc, indent=2)
 
     @classmethod
@@ -279,6 +287,7 @@ class PolicyDocument:
                 "assets",
                 "breakers",
                 "denylists",
+                "messages",
             },
         )
         dests = d.get("destinations", {})
@@ -321,4 +330,5 @@ class PolicyDocument:
             assets=parse_registry(d) if "networks" in d or "assets" in d else DEFAULT_ASSETS,
             breakers=tuple(parse_breaker(b) for b in read_list(d.get("breakers", []))),
             denylists=tuple(DenyList.from_json(x) for x in read_list(d.get("denylists", []))),
+            messages=tuple(parse_message_rule(m) for m in read_list(d.get("messages", []))),
         )

@@ -1,7 +1,8 @@
 """Decoding an EVM transaction body into the intent the policy judges.
 
-A signer never trusts an intent it is handed: it rebuilds it from the transaction body
-(`intent_from_eip1559`) with its own policy's registry (assets.py) and compares digests.
+A signer never trusts an intent it is handed: it rebuilds it from the transaction body, EIP-1559
+or legacy EIP-155 alike (`intent_from_eip1559`), with its own policy's registry (assets.py),
+and compares digests.
 
 What the body is, fail closed at each step:
   network `eip155:<chain id>` not registered -> `unknown_network`;
@@ -19,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from signer.chains.erc20 import decode_token_call
-from signer.chains.ethereum import Eip1559Tx, TxError
+from signer.chains.ethereum import EvmTx, TxError, tx_type
 
 from .assets import DEFAULT_ASSETS, AssetRegistry
 from .errors import PolicyError
@@ -42,7 +43,7 @@ class DecodedTx:
     fee_decimals: int = 18
 
 
-def decode_eip1559(tx: Eip1559Tx, assets: AssetRegistry = DEFAULT_ASSETS, kind: str = WITHDRAWAL) -> DecodedTx:
+def decode_eip1559(tx: EvmTx, assets: AssetRegistry = DEFAULT_ASSETS, kind: str = WITHDRAWAL) -> DecodedTx:
     """The decoded call of `tx` under the registry `assets`, for a request of `kind`; raises
     `PolicyError` with `unknown_network`, `unknown_asset` or `undecodable_transaction`."""
     network_id = f"eip155:{tx.chain_id}"
@@ -74,7 +75,7 @@ def decode_eip1559(tx: Eip1559Tx, assets: AssetRegistry = DEFAULT_ASSETS, kind: 
 
 
 def intent_from_eip1559(
-    tx: Eip1559Tx,
+    tx: EvmTx,
     *,
     key_id: str,
     path: tuple[int, ...],
@@ -85,7 +86,7 @@ def intent_from_eip1559(
     assets: AssetRegistry = DEFAULT_ASSETS,
     kind: str = WITHDRAWAL,
 ) -> Intent:
-    """The intent of an EIP-1559 transaction: chain `eip155:<id>`, the decoded call under the
+    """The intent of an EIP-1559 or legacy EIP-155 transaction: chain `eip155:<id>`, the decoded call under the
     registry `assets` (that of the policy `policy_hash` names), the body's fields and its signing digest."""
     d = decode_eip1559(tx, assets, kind)
     return Intent(
@@ -111,4 +112,5 @@ def intent_from_eip1559(
         source=d.source,
         decimals=d.decimals,
         fee_decimals=d.fee_decimals,
+        tx_type=tx_type(tx),
     )

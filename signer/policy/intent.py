@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from signer.chains.ethereum import TxError, parse_address, to_checksum
 from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode_value, encode
@@ -45,7 +46,21 @@ EXTENSION: Mapping[str, str | int] = {
     "fee_decimals": 18,
 }
 """The fields after `initiator`, with the values of a plain ETH transfer (encoded only when they differ)."""
+TX_TYPES = (0, 2)
+"""EIP-2718 transaction types: 0 legacy (EIP-155), 2 EIP-1559 (the default)."""
 MAX_DECIMALS = 36
+
+
+class Approvable(Protocol):
+    """What officers approve: a transaction `Intent` or a message's `MessageIntent` (approvals.py)."""
+
+    @property
+    def initiator(self) -> str: ...
+
+    @property
+    def expires_at(self) -> int: ...
+
+    def digest(self) -> bytes: ...
 
 
 def canonical_destination(chain: str, destination: str) -> str:
@@ -74,6 +89,7 @@ class Intent:
     call) and `source` the account a `transferFrom` debits; for an approval `destination` is the
     spender and `amount` the allowance (or its increase); for another contract call `destination`
     is the contract and `amount` the native value sent. `contract` is the token or called contract.
+    `tx_type` is 0 for a legacy EIP-155 transaction, whose gas price fills both fee fields.
     """
 
     chain: str
@@ -98,6 +114,7 @@ class Intent:
     source: str = ""
     decimals: int = 18
     fee_decimals: int = 18
+    tx_type: int = 2
     _digest: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +146,10 @@ class Intent:
             raise PolicyError("intent_malformed", "tx_digest must be 32 bytes and data bytes")
         if self.call not in CALLS:
             raise PolicyError("intent_malformed", f"call must be one of {CALLS}")
+        if self.tx_type not in TX_TYPES or isinstance(self.tx_type, bool):
+            raise PolicyError("intent_malformed", f"tx_type must be one of {TX_TYPES}")
+        if self.tx_type == 0 and self.max_fee_per_gas != self.max_priority_fee_per_gas:
+            raise PolicyError("intent_malformed", "a legacy transaction has one gas price")
         for d in (self.decimals, self.fee_decimals):
             if not isinstance(d, int) or isinstance(d, bool) or not 0 <= d <= MAX_DECIMALS:
                 raise PolicyError("intent_malformed", f"decimals must be in [0, {MAX_DECIMALS}]")
@@ -162,8 +183,11 @@ class Intent:
 
     def _extension(self) -> list[Value]:
         # Appended only when some field differs from a plain ETH transfer, so the wire form and
-        # digest of every such intent are what they were before these fields existed.
+        # digest of every such intent are what they were before these fields existed; the type
+        # likewise only for a legacy transaction, so EIP-1559 intents keep their digests.
         values: list[Value] = [getattr(self, name) for name in EXTENSION]
+        if self.tx_type != 2:
+            return [[*values, self.tx_type]]
         return [] if values == list(EXTENSION.values()) else [values]
 
     def digest(self) -> bytes:
@@ -183,7 +207,11 @@ class Intent:
                 raise DecodeError(f"expected a {INTENT_TAG!r} message with {ARITIES} fields")
             f = f[1:]
             ext = as_list(f[INTENT_FIELDS]) if len(f) > INTENT_FIELDS else list(EXTENSION.values())
-            if len(ext) != len(EXTENSION) or (len(f) > INTENT_FIELDS and ext == list(EXTENSION.values())):
+            typed = len(ext) == len(EXTENSION) + 1
+            tx_type = as_int(ext[-1]) if typed else 2
+            if not (len(ext) == len(EXTENSION) or typed) or (
+                len(f) > INTENT_FIELDS and (ext == list(EXTENSION.values()) or (typed and tx_type == 2))
+            ):
                 raise DecodeError("intent extension has the wrong number of fields or is not canonical")
             path = tuple(as_int(i) for i in as_list(f[5]))
             return cls(
@@ -209,6 +237,7 @@ class Intent:
                 source=as_str(ext[3]),
                 decimals=as_int(ext[4]),
                 fee_decimals=as_int(ext[5]),
+                tx_type=tx_type,
             )
         except DecodeError as exc:
             raise PolicyError("intent_malformed", str(exc)) from None
@@ -222,11 +251,13 @@ class Intent:
         path = "m" + "".join(f"/{i}" for i in self.path)
         expires = datetime.fromtimestamp(self.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         lines = [*self._headline(decimals)]
+        if self.tx_type == 0:
+            per_gas = f"gas price {self.max_fee_per_gas} (legacy EIP-155 transaction)"
+        else:
+            per_gas = f"max fee per gas {self.max_fee_per_gas} (priority fee per gas {self.max_priority_fee_per_gas})"
         lines += [
             f"  nonce       {self.nonce}",
-            f"  max fee     {format_amount(self.fee_cap, fee, decimals)}"
-            f" = gas limit {self.gas_limit} x max fee per gas {self.max_fee_per_gas}"
-            f" (priority fee per gas {self.max_priority_fee_per_gas})",
+            f"  max fee     {format_amount(self.fee_cap, fee, decimals)} = gas limit {self.gas_limit} x {per_gas}",
             f"  calldata    {describe_calldata(self.data)}",
             f"  from key    {self.key_id} path {path}",
             f"  request     {self.request_id}" + (f" (initiated by {self.initiator})" if self.initiator else ""),

@@ -8,7 +8,8 @@ quorum shrinks and a scheduled refresh is not dropped or made rarer (key_order.p
 may only lose a listing (or start its cool-down later) if every rule that would then apply to it
 blocks; the network and asset registry is unchanged; every breaker is kept with a threshold no higher
 (breaker.py); and every shared deny-list is kept, by the same publisher, losing no address
-(denylist.py). Anything else is loosening.
+(denylist.py); message-signing rules only lose trailing rules (message_rules.py). Anything else is
+loosening.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from .breaker import breakers_tighter
 from .denylist import denylists_tighter
+from .message_rules import messages_tighter
 from .rules import CLASSES, Action, AllOf, AnyOf, ApprovalExpr, FeeRule, Group, Limit, Rule, TrustRamp
 
 if TYPE_CHECKING:
@@ -155,4 +157,5 @@ def policy_is_tightening(old: PolicyDocument, new: PolicyDocument) -> bool:
         and new.assets == old.assets  # a registry change (even a removal) waits out the delay
         and breakers_tighter(old.breakers, new.breakers)
         and denylists_tighter(old.denylists, new.denylists)
+        and messages_tighter(old.messages, new.messages)
     )

@@ -95,6 +95,27 @@ def test_an_approved_withdrawal_signed_from_another_directory_with_environment_v
     assert rc == 0 and request_id in [r["request_id"] for r in listed["requests"]], err
 
 
+def test_a_legacy_withdrawal_is_approved_in_the_officers_tool_and_signed(
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, remote: Any
+) -> None:
+    # Real processes end to end: tssctl builds the type-0 body, the coordinator and the signers
+    # decode it, the officers' tool rebuilds the intent from it before signing an approval.
+    argv = ["withdraw", "--key", key.key_id, "--to", TO, "--value", str(ETH), "--nonce", "4", "--network", "eip155:1"]
+    rc, out, err = remote("backend", *argv, "--legacy", "--gas-price", str(30 * 10**9))
+    assert rc == 0 and out["state"] == "pending_approval" and out["tx_type"] == 0, (err, out)
+    assert out["intent"]["tx_type"] == 0 and out["intent"]["max_fee_per_gas"] == str(30 * 10**9)
+    request_id = out["request_id"]
+    for who in ("officer-1", "officer-2"):
+        officer_key = str(live_cluster.officer_key(who))
+        wait = ["--wait"] if who == "officer-2" else []
+        rc, out, err = remote(who, "approve", request_id, "--officer", who, "--key", officer_key, *wait)
+        assert rc == 0, err
+    assert "legacy EIP-155 transaction" in out["intent_text"]
+    raw = out["request"]["raw_tx"]
+    assert out["state"] == "signed" and Account.recover_transaction(raw) == key.eth_address
+    assert int(raw[2:4], 16) >= 0xC0  # an RLP list, no type byte
+
+
 def test_an_approve_without_a_key_file_is_refused_remotely(remote: Any) -> None:
     rc, out, err = remote("officer-1", "approve", "r-1", "--yes", "--officer", "officer-1")
     assert rc == 2 and out["reason"] == "usage"

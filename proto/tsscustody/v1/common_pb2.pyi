@@ -35,7 +35,7 @@ class Blame(_message.Message):
     def __init__(self, party: _Optional[int] = ..., round: _Optional[str] = ..., check: _Optional[str] = ..., evidence: _Optional[bytes] = ...) -> None: ...
 
 class EthTransaction(_message.Message):
-    __slots__ = ("chain_id", "nonce", "max_priority_fee_per_gas", "max_fee_per_gas", "gas_limit", "to", "value", "data")
+    __slots__ = ("chain_id", "nonce", "max_priority_fee_per_gas", "max_fee_per_gas", "gas_limit", "to", "value", "data", "legacy", "gas_price")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     MAX_PRIORITY_FEE_PER_GAS_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,8 @@ class EthTransaction(_message.Message):
     TO_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    LEGACY_FIELD_NUMBER: _ClassVar[int]
+    GAS_PRICE_FIELD_NUMBER: _ClassVar[int]
     chain_id: int
     nonce: int
     max_priority_fee_per_gas: str
@@ -52,4 +54,6 @@ class EthTransaction(_message.Message):
     to: str
     value: str
     data: bytes
-    def __init__(self, chain_id: _Optional[int] = ..., nonce: _Optional[int] = ..., max_priority_fee_per_gas: _Optional[str] = ..., max_fee_per_gas: _Optional[str] = ..., gas_limit: _Optional[int] = ..., to: _Optional[str] = ..., value: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+    legacy: bool
+    gas_price: str
+    def __init__(self, chain_id: _Optional[int] = ..., nonce: _Optional[int] = ..., max_priority_fee_per_gas: _Optional[str] = ..., max_fee_per_gas: _Optional[str] = ..., gas_limit: _Optional[int] = ..., to: _Optional[str] = ..., value: _Optional[str] = ..., data: _Optional[bytes] = ..., legacy: _Optional[bool] = ..., gas_price: _Optional[str] = ...) -> None: ...

@@ -96,3 +96,18 @@ def test_the_nonce_is_required() -> None:
     with pytest.raises(CliError) as exc:
         evm_tx(FakeClient(), args)  # type: ignore[arg-type]
     assert "--nonce" in str(exc.value)
+
+
+def test_legacy_transactions_pay_a_gas_price() -> None:
+    tx = _tx("--network", "Polygon", "--amount", "0.25", "--legacy", "--gas-price", "50000000000")
+    assert (tx.legacy, tx.gas_price, tx.max_fee_per_gas, tx.max_priority_fee_per_gas) == (True, "50000000000", "", "")
+    assert (tx.chain_id, tx.value, tx.gas_limit) == (137, str(25 * 10**16), 21000)
+    token = _tx("--network", "eip155:1", "--asset", "USDC", "--amount", "1", "--legacy", "--gas-price", "1")
+    assert token.legacy and token.to == USDC and token.gas_limit == 100_000
+    # No silent default price, and no fee field of the other type dropped on the floor.
+    assert "--gas-price" in _refused("--network", "eip155:1", "--value", "1", "--legacy")
+    assert "EIP-1559" in _refused(
+        "--network", "eip155:1", "--value", "1", "--legacy", "--gas-price", "1", "--max-fee", "2"
+    )
+    assert "--legacy" in _refused("--network", "eip155:1", "--value", "1", "--gas-price", "1")
+    assert _tx("--network", "eip155:1", "--value", "1").max_fee_per_gas == str(40 * 10**9)  # the EIP-1559 default

@@ -28,7 +28,7 @@ from coordinator.signer_client import (
 )
 from coordinator.store import KeyRecord, Store
 from coordinator.views import key_to_proto
-from signer.chains.ethereum import Eip1559Tx
+from signer.chains.ethereum import Eip1559Tx, LegacyTx
 from signer.node import blame_codec
 from signer.node import server as signer_server
 from signer.node.config import NodeConfig
@@ -37,7 +37,7 @@ from signer.node.node import PartialSig, SignerNode
 from signer.node.sessions import RELAY, Envelope
 from signer.node.store import EncryptedStore, load_kek, write_kek_file
 from signer.node.tls import TlsFiles
-from signer.node.wire_tx import tx_to_proto
+from signer.node.wire_tx import tx_from_proto, tx_to_proto
 from signer.policy import ALL_KEYS, Intent, Release, UnfreezeOrder, sign_approval, sign_freeze
 from signer.tss.params import LEVEL_112
 from tests.sessions import aux_from_fixtures, keygen_shares
@@ -154,6 +154,19 @@ def test_sign_over_grpc_then_watch_and_list(cluster: Cluster) -> None:
         assert be.get_request(req.request_id) == req
         listed = be.stub.ListRequests(coordinator_pb2.ListRequestsRequest(key_id=KEY_ID), timeout=10)
         assert req.request_id in [r.request_id for r in listed.requests]
+
+
+def test_a_legacy_transaction_over_grpc_is_signed_with_an_eip155_v(cluster: Cluster) -> None:
+    # Through both servers: the coordinator and every signer read `legacy` and `gas_price` off the
+    # wire and hash the EIP-155 body themselves.
+    legacy = LegacyTx(1, 4, 30 * 10**9, 21000, TX.to, 10**15)
+    with cluster.client("backend") as be:
+        req = be.sign_eth(KEY_ID, tx_to_proto(legacy), "grpc-legacy", (1, 2))
+        assert req.state == "signed", (req.state, req.policy_reason, req.error)
+        assert req.digest == legacy.signing_digest() and req.raw_tx[0] >= 0xC0
+        assert Account.recover_transaction(req.raw_tx) == req.from_address
+        assert bytes(req.raw_tx) == legacy.raw_signed(int.from_bytes(req.r, "big"), int.from_bytes(req.s, "big"), req.v)
+        assert tx_from_proto(req.eth) == legacy  # request show returns the legacy body
 
 
 def _code(exc: pytest.ExceptionInfo[grpc.RpcError]) -> Any:

@@ -72,3 +72,20 @@ def test_an_unlimited_approval_is_blocked_by_the_coordinator(service: Coordinato
     tx = _token_tx(APPROVE, (1 << 256) - 1)
     row = service.sign_eth(KEY_ID, "approve-max", (0, 1), tx, kind=APPROVAL, initiator="backend-1")
     assert (row.state, row.policy_reason) == (st.BLOCKED, "unlimited_approval")
+
+
+def test_a_legacy_token_transfer_goes_through_the_coordinator_and_its_fee_is_capped(
+    service: CoordinatorService,
+) -> None:
+    from signer.chains.ethereum import LegacyTx
+
+    data = encode_token_call(TRANSFER, TO, 5 * 10**6)
+    tx = LegacyTx(1, 4, 30 * 10**9, 80_000, USDC, 0, data)
+    row = service.sign_eth(KEY_ID, "usdc-legacy", (0, 1), tx, initiator="backend-1")
+    assert (row.state, row.rule_id) == (st.SIGNED, "usdc-auto"), (row.state, row.policy_reason, row.error)
+    assert row.raw_tx[0] >= 0xC0  # no type byte: a legacy transaction, stored and signed as such
+    assert Account.recover_transaction(row.raw_tx) == row.from_address
+    # The demo caps fees at 0.01 ETH: 200 gwei x 80000 gas is 0.016 ETH.
+    pricey = LegacyTx(1, 5, 200 * 10**9, 80_000, USDC, 0, data)
+    row = service.sign_eth(KEY_ID, "usdc-legacy-fee", (0, 1), pricey, initiator="backend-1")
+    assert (row.state, row.policy_reason) == (st.BLOCKED, "fee_exceeded")
