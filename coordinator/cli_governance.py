@@ -182,7 +182,12 @@ def add_parsers(sub: Any) -> None:
         "--change-delay", type=uint64, default=86400, help="seconds before a loosening registry change takes effect"
     )
     ge.add_argument("--group", default="officers", help="the group the officers join (as the policy's rules name it)")
-    ge.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    ge.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="machine-readable output (also accepted before the command)",
+    )
     ge.set_defaults(func=command("coordinator.cli_governance", "cmd_genesis"))
     gi = gsub.add_parser("install", help="present the genesis files to the coordinator (and so every signer)")
     gi.add_argument("genesis_dir", metavar="DIR", help="the directory `governance genesis --out` wrote")

@@ -17,12 +17,10 @@ release and a reserved presignature; it answers signed, retry or failed, and the
 the move. Every move names the state it starts from, so threads racing on one request agree on
 who moves it (the loser sees the store's `InvalidTransition`); a move the table does not allow is
 `IllegalTransition` (our bug). Each move is a durable row, an event and an audit entry committed
-together, and one `request_state_changed` log event once committed (`_log_move`: request_id,
-key_id, kind, from_state, to_state, move, reason); the moves of one step commit as one store
-transaction (`_one_commit`): a request the policy lets through goes submitted -> approved ->
-signing with its first presignature reserved and its attempt recorded in one commit, and
-signing -> signed with the presignature consumed in another, so a crash leaves it before or
-after the step, never inside (docs/performance.md).
+together, and logged once committed (request_log.py); one step's moves are one store transaction
+(`_one_commit`: submitted -> approved -> signing with its presignature reserved and attempt
+recorded; then signing -> signed with it consumed), so a crash leaves a request before or after a
+step, never inside (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -35,6 +33,7 @@ import structlog
 
 from signer.policy import Approval, Release, describe_expr
 
+from . import request_log
 from .audit import APPROVAL, REQUEST
 from .errors import Internal, NotFound, ServiceError, Unavailable
 from .governance import Governance
@@ -73,11 +72,6 @@ _AUDITED_FIELDS = frozenset(
 )
 
 
-def in_flight(row: RequestRecord) -> bool:
-    """Being evaluated or signed right now (an approved request moves on at once unless a freeze holds it)."""
-    return row.state in (SUBMITTED, SIGNING) or (row.state == APPROVED and row.policy_reason != "frozen")
-
-
 class Lifecycle:
     """Moves requests; asks `RequestPolicy` what is allowed and `Signing` for signatures."""
 
@@ -96,6 +90,7 @@ class Lifecycle:
         self.signing = signing
         self._notify = notify
         self._one_commit = StepCommit(store, notify)  # a step's moves: one transaction (step_commit.py)
+        self._log_move = functools.partial(request_log.state_changed, self._one_commit)
 
     def get(self, request_id: str) -> RequestRecord:
         """A request's current record (NotFound if there is none)."""
@@ -121,8 +116,7 @@ class Lifecycle:
         expect = tuple(sources)
         check_move(move, expect)
         if len(expect) > 1:
-            # The log event names the state the request left: pin it (the store still refuses the
-            # move if another thread changed the state since this read).
+            # pin the state the log event names (the store still refuses a move raced since this read)
             current = self.get(request_id).state
             expect = (current,) if current in expect else expect
         audited = {k: v for k, v in fields.items() if k in _AUDITED_FIELDS and v not in ("", (), None)}
@@ -131,20 +125,6 @@ class Lifecycle:
         self._one_commit.wake(request_id, row.final)
         self._log_move(move, row, expect[0], detail or str(fields.get("policy_reason") or ""))
         return row
-
-    def _log_move(self, move: Move, row: RequestRecord, source: str, reason: str) -> None:
-        """The one `request_state_changed` log event of a move, emitted once it is committed.
-        Only public facts: ids, kind, states and the reason text (never the body or signatures)."""
-        event = {
-            "request_id": row.request_id,
-            "key_id": row.key_id,
-            "kind": row.kind,
-            "from_state": source,
-            "to_state": move.target,
-            "move": move.name,
-            "reason": reason,
-        }
-        self._one_commit.after_commit(lambda: log.info("request_state_changed", **event))
 
     def submit(self, new: NewRequest) -> tuple[RequestRecord, bool]:
         """Create the request in `submitted` (or find the one under its idempotency key: created False).

@@ -108,3 +108,8 @@ def check_move(move: Move, sources: tuple[str, ...]) -> None:
     bad = [s for s in sources if s not in move.sources]
     if not sources or bad:
         raise IllegalTransition(f"move {move.name!r} to {move.target} is not allowed from {bad or 'any state'}")
+
+
+def in_flight(state: str, policy_reason: str) -> bool:
+    """Being evaluated or signed right now (an approved request moves on at once unless a freeze holds it)."""
+    return state in (SUBMITTED, SIGNING) or (state == APPROVED and policy_reason != "frozen")

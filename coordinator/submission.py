@@ -18,9 +18,9 @@ from signer.tss.errors import InvalidInput
 from .audit import REQUEST
 from .errors import AlreadyExists, FailedPrecondition, InvalidRequest, NotFound
 from .governance import NoPolicy
-from .lifecycle import Lifecycle, in_flight
+from .lifecycle import Lifecycle
 from .request_encoding import NewRequest, body_hash, check_path, tx_to_json
-from .request_states import MAX_REQUEST_TTL, SIGNING
+from .request_states import MAX_REQUEST_TTL, SIGNING, in_flight
 from .sessions import Sessions
 from .store import IdempotencyConflict, RequestRecord, Store
 from .store import NotFound as StoreNotFound
@@ -141,10 +141,10 @@ class Submission:
 
     def _settled(self, row: RequestRecord, wait: float) -> RequestRecord:
         """A found-again request, once it is not being evaluated or signed (or `wait` ran out)."""
-        if not in_flight(row):
+        if not in_flight(row.state, row.policy_reason):
             return row
         for _ in self.watches.events(row.request_id, wait, 1.0):
             current = self.store.get_request(row.request_id)
-            if not in_flight(current):
+            if not in_flight(current.state, current.policy_reason):
                 return current
         return self.store.get_request(row.request_id)

@@ -164,6 +164,8 @@ def _k8s_configs() -> dict[str, str]:
 
 def _deploy_configs() -> dict[str, str]:
     files = [*DEPLOY.rglob("*.json"), *DEPLOY.rglob("*.json.example")]
+    # policy.example.json is a policy document (checked by genesis in test_bootstrap), not a config
+    files = [f for f in files if not f.name.startswith("policy.")]
     return {str(f.relative_to(DEPLOY)): f.read_text() for f in sorted(files)} | _k8s_configs()
 
 
