@@ -1,6 +1,7 @@
 """Prometheus metrics of the coordinator (`metrics_listen` in its config; signer/node/metrics.py
-serves them): readiness, signer liveness and degradation, keys. Read at scrape time from what the
-service already tracks, so nothing on the signing path counts for them."""
+serves them): readiness, signer liveness and degradation, keys, open requests and the oldest one's
+age by state, frozen scopes and tripped breakers. Read at scrape time from what the service
+already tracks (open requests through an index), so nothing on the signing path counts for them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from signer.policy import BREAKER
+
+from .request_states import OPEN_STATES
 
 if TYPE_CHECKING:
     from .service import CoordinatorService
@@ -46,3 +51,34 @@ class CoordinatorCollector(Collector):
         for t in sorted({k.threshold for k in keys}):
             count.add_metric([str(t)], float(sum(1 for k in keys if k.threshold == t)))
         yield count
+        yield from self._requests()
+        yield from self._freezes()
+
+    def _requests(self) -> Iterator[GaugeMetricFamily]:
+        stats = self.service.store.open_request_stats()
+        now = self.service.store.now()
+        waiting = GaugeMetricFamily("tss_coordinator_requests_open", "open requests, by state", labels=["state"])
+        oldest = GaugeMetricFamily(
+            "tss_coordinator_oldest_open_request_seconds", "age of the oldest open request, by state", labels=["state"]
+        )
+        for state in OPEN_STATES:
+            n, created = stats.get(state, (0, now))
+            waiting.add_metric([state], float(n))
+            oldest.add_metric([state], max(0.0, now - created) if n else 0.0)
+        yield waiting
+        yield oldest
+
+    def _freezes(self) -> Iterator[GaugeMetricFamily]:
+        frozen = GaugeMetricFamily(
+            "tss_coordinator_frozen", "1 per frozen scope (a key id or *), by who froze it", labels=["scope", "by"]
+        )
+        tripped = GaugeMetricFamily(
+            "tss_coordinator_breaker_tripped", "1 per scope a circuit breaker froze, by rule", labels=["scope", "rule"]
+        )
+        for scope, state in self.service.governance.freeze_state().scopes:
+            if state.frozen:
+                frozen.add_metric([scope, state.by], 1.0)
+                if state.by.startswith(BREAKER):
+                    tripped.add_metric([scope, state.by.removeprefix(BREAKER)], 1.0)
+        yield frozen
+        yield tripped

@@ -147,6 +147,16 @@ class RequestTables(Database):
         )
         return [request_from_row(r) for r in rows]
 
+    def open_request_stats(self) -> dict[str, tuple[int, float]]:
+        """Per open state: how many requests wait in it and the oldest one's created_at (the
+        `requests_by_state` index: cost follows the open requests, not the history)."""
+        marks = ", ".join("?" for _ in OPEN_STATES)
+        rows = self._rows(
+            f"SELECT state, COUNT(*), MIN(created_at) FROM requests WHERE state IN ({marks}) GROUP BY state",
+            OPEN_STATES,
+        )
+        return {str(r[0]): (int(r[1]), float(r[2])) for r in rows}
+
     def transition(
         self,
         request_id: str,

@@ -3,6 +3,7 @@ node and the service at scrape time; a busy metrics port refuses the start like 
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.request
 from dataclasses import dataclass, field
 
@@ -10,9 +11,11 @@ import pytest
 
 from coordinator.cluster import free_port
 from coordinator.metrics import CoordinatorCollector
+from coordinator.request_states import PENDING_APPROVAL, TIME_LOCKED
 from coordinator.signer_health import Fault
 from signer.node.metrics import SignerCollector, serve_metrics, start_metrics
 from signer.node.startup import EXIT_REFUSED
+from signer.policy import FreezeState
 
 
 class Node:
@@ -36,10 +39,27 @@ class Health:
         return {3: Fault(2, "store_failed", 0.0)}
 
 
+class Requests:
+    def now(self) -> float:
+        return 1000.0
+
+    def open_request_stats(self) -> dict[str, tuple[int, float]]:
+        return {PENDING_APPROVAL: (3, 400.0)}
+
+
+class Governance:
+    def freeze_state(self) -> FreezeState:
+        lifted = FreezeState().trip("k9", "breaker:old", 10)
+        lifted = FreezeState(tuple((s, dataclasses.replace(v, frozen=False)) for s, v in lifted.scopes))
+        return FreezeState((*FreezeState().trip("k1", "breaker:outflow-eth", 100).scopes, *lifted.scopes))
+
+
 @dataclass
 class Service:
     signers: dict[int, object] = field(default_factory=lambda: {1: None, 2: None, 3: None})
     health: Health = field(default_factory=Health)
+    store: Requests = field(default_factory=Requests)
+    governance: Governance = field(default_factory=Governance)
 
     def live_signers(self, parties: list[int]) -> list[int]:
         return [1, 2]
@@ -89,6 +109,15 @@ def test_the_coordinator_exposes_readiness_liveness_faults_and_keys() -> None:
     ]
     assert 'tss_signer_degraded_faults{party="3"} 2.0' in lines
     assert 'tss_coordinator_keys{threshold="2"} 2.0' in lines and 'tss_coordinator_keys{threshold="3"} 1.0' in lines
+    assert 'tss_coordinator_requests_open{state="pending_approval"} 3.0' in lines
+    assert f'tss_coordinator_requests_open{{state="{TIME_LOCKED}"}} 0.0' in lines
+    assert 'tss_coordinator_oldest_open_request_seconds{state="pending_approval"} 600.0' in lines
+    assert f'tss_coordinator_oldest_open_request_seconds{{state="{TIME_LOCKED}"}} 0.0' in lines
+    # a tripped breaker is a frozen scope and a tripped rule; a lifted one is neither
+    assert [line for line in lines if line.startswith(("tss_coordinator_frozen", "tss_coordinator_breaker"))] == [
+        'tss_coordinator_frozen{by="breaker:outflow-eth",scope="k1"} 1.0',
+        'tss_coordinator_breaker_tripped{rule="outflow-eth",scope="k1"} 1.0',
+    ]
 
 
 def test_a_busy_metrics_port_refuses_the_start(capsys: pytest.CaptureFixture[str]) -> None:

@@ -145,3 +145,20 @@ def test_a_failing_audit_hook_rolls_the_change_back(db: Store) -> None:
     with pytest.raises(RuntimeError):
         db.put_governance("policy", b"v1", ("policy", b"c"), audit=broken)
     assert db.get_governance("policy") is None and db.governance_log() == []
+
+
+def test_open_request_stats_count_open_states_with_the_oldest(db: Store) -> None:
+    assert db.open_request_stats() == {}
+    for rid in ("r1", "r2", "r3", "r4"):
+        make_request(db, rid)
+    first = db.get_request("r1").created_at
+    for rid in ("r1", "r2"):
+        db.transition(rid, st.PENDING_APPROVAL)
+    db.transition("r3", st.APPROVED)
+    db.transition("r3", st.SIGNING)  # in flight, not open
+    stats = db.open_request_stats()
+    assert set(stats) == {st.PENDING_APPROVAL}
+    count, oldest = stats[st.PENDING_APPROVAL]
+    assert count == 2 and oldest == pytest.approx(first)
+    db.transition("r1", st.REJECTED)
+    assert db.open_request_stats()[st.PENDING_APPROVAL][0] == 1
