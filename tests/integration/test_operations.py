@@ -108,7 +108,7 @@ def test_a_legacy_withdrawal_is_approved_in_the_officers_tool_and_signed(
     for who in ("officer-1", "officer-2"):
         officer_key = str(live_cluster.officer_key(who))
         wait = ["--wait"] if who == "officer-2" else []
-        rc, out, err = remote(who, "approve", request_id, "--officer", who, "--key", officer_key, *wait)
+        rc, out, err = remote(who, "approve", request_id, "--officer", who, "--key", officer_key, "--yes", *wait)
         assert rc == 0, err
     assert "legacy EIP-155 transaction" in out["intent_text"]
     raw = out["request"]["raw_tx"]
