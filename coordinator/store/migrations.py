@@ -196,6 +196,16 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
                 heartbeat_at REAL NOT NULL)""",
         ),
     ),
+    (
+        9,
+        "new-destination breakers: when each destination was first paid (store/ledger.py), from the spends",
+        (
+            """CREATE TABLE destination_first (
+                destination TEXT PRIMARY KEY,
+                first_at REAL NOT NULL)""",
+            "INSERT INTO destination_first SELECT destination, MIN(at) FROM ledger_spends GROUP BY destination",
+        ),
+    ),
 )
 """Ordered migrations: (version, description, statements), one list for both dialects (written in
 SQLite's; `coordinator.dbapi.ddl` translates, `PerDialect` where it cannot). Append only; never
