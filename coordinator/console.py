@@ -20,7 +20,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tsscustody.v1 import coordinator_pb2
 
-from signer.policy import DEFAULT_ASSETS, AssetRegistry, Intent, PolicyDocument, PolicyError
+from signer.policy import DEFAULT_ASSETS, WITHDRAWAL, AssetRegistry, Intent, PolicyDocument, PolicyError
+from signer.policy.engine import matching_rule
+from signer.policy.intent import canonical_destination
+from signer.policy.rules import describe_expr
 
 from . import officer
 from .cli_common import path_text
@@ -124,6 +127,7 @@ class Console:
             "verified": verified,
             "problem": why,
             "intent": None if intent is None else intent_view(intent, doc, now),
+            "rule": "" if intent is None or doc is None else rule_text(doc, intent, now, r.initiator, r.kind),
             "error": r.error,
             "tx_hash": "0x" + r.tx_hash.hex() if r.tx_hash else "",
             "observed": self._observe(r),
@@ -193,8 +197,14 @@ def _assets(doc: PolicyDocument | None) -> AssetRegistry:
 def intent_view(intent: Intent, doc: PolicyDocument | None, now: int) -> dict[str, Any]:
     """The decoded intent in the units people read (decimal amounts, names, dates)."""
     network = doc.assets.network(intent.chain) if doc is not None else None
-    destination = doc.destination_class(intent.destination, now) if doc is not None else "unknown (no policy shown)"
-    label = next((e.label for e in doc.allow if e.address == intent.destination), "") if doc is not None else ""
+    try:
+        canonical = canonical_destination(intent.chain, intent.destination)
+    except PolicyError:
+        canonical = ""
+    destination, label = "unknown (no policy shown)", ""
+    if doc is not None:
+        destination = doc.destination_class(canonical, now) if canonical else "does not decode"
+        label = next((e.label for e in doc.allow if e.address == canonical), "")
     ramp = doc.trust_ramp if doc is not None else None
     return {
         "network": intent.chain,
@@ -225,3 +235,22 @@ def intent_view(intent: Intent, doc: PolicyDocument | None, now: int) -> dict[st
         "digest": intent.digest().hex(),
         "text": intent.describe(),
     }
+
+
+def rule_text(doc: PolicyDocument, intent: Intent, now: int, initiator: str, kind: str) -> str:
+    """The policy tier that decides the intent now: `tier-2: require 2 of officers` (or why none)."""
+    try:
+        destination = canonical_destination(intent.chain, intent.destination)
+    except PolicyError:
+        return "none (the destination does not decode)"
+    where = doc.destination_class(destination, now)
+    rule = matching_rule(doc, intent, destination, where, initiator, kind or WITHDRAWAL)
+    if rule is None:
+        return "none matches (blocked)"
+    action = rule.action
+    text = f"{rule.rule_id}: {action.kind}"
+    if action.approvals is not None:
+        text += f" {describe_expr(action.approvals)}"
+    if action.time_lock:
+        text += f", then a time lock of {action.time_lock} s"
+    return text

@@ -54,6 +54,9 @@
         "NOT VERIFIED: " + r.problem + " The console refuses to sign this request."));
     }
     const i = r.intent;
+    if (r.verified) {
+      c.append(el("p", { class: "ok verify" }, "Verified: this intent was rebuilt from the transaction body and is exactly what the coordinator shows."));
+    }
     if (i) {
       const verb = i.call === "transfer" ? "Send" : i.call;
       c.append(el("p", { class: "headline" }, `${verb} ${i.amount} ${i.asset} to ${i.destination}`));
@@ -70,7 +73,7 @@
       row(dl, "From key", i.key_id + " " + i.path);
       row(dl, "Expires", i.expires_utc);
       row(dl, "Time lock", r.time_lock_until_utc || "none");
-      row(dl, "Policy rule", r.policy_reason || "-");
+      row(dl, "Policy rule", (r.rule || "-") + " (now: " + (r.policy_reason || "-") + ")");
       row(dl, "Approvals so far", r.approved_by.length ? r.approved_by.join(", ") : "none");
       row(dl, "Initiator", r.initiator || "-");
       row(dl, "Intent digest", r.intent_digest, r.verified ? "ok digest" : "bad digest");

@@ -80,6 +80,7 @@ def test_two_consoles_approve_the_digest_they_showed_until_signed(
         assert status == 200 and v["verified"] and v["state"] == "pending_approval"
         assert v["intent"]["amount"] == "1" and v["intent"]["asset"] == "ETH" and v["intent"]["network"] == "eip155:1"
         assert v["intent_digest"] == bytes(r.intent_digest).hex() == v["intent"]["digest"]
+        assert v["rule"] == "medium-2-of-officers: require 2 of officers" and v["intent"]["fee_cap"] == "0.00063 ETH"
         other = withdraw(live_cluster, key)  # the digest the page showed for another request
         for digest in (bytes(other.intent_digest).hex(), "00" * 32, "not hex"):
             status, _, reply = call(one, "POST", "/api/approve", {"request_id": r.request_id, "intent_digest": digest})
