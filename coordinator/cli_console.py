@@ -57,6 +57,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     )
     try:
         server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C is how the officer ends the session
+        print("officer console stopped", file=sys.stderr)
     finally:
         server.server_close()
         console.client.close()

@@ -21,6 +21,7 @@ import ipaddress
 import json
 import secrets
 import ssl
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -260,3 +261,6 @@ class Handler(BaseHTTPRequestHandler):
             self._refuse(409, str(exc))
         except grpc.RpcError as exc:
             self._refuse(502, f"coordinator: {exc.code().name}: {exc.details()}")
+        except Exception as exc:  # our bug: answered and shown on the terminal, never silent
+            print(f"tssctl: console: internal error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            self._refuse(500, f"internal error: {type(exc).__name__}")

@@ -4,8 +4,16 @@ the page showed, a compromised coordinator refused, a veto of what was shown, th
 
 from __future__ import annotations
 
+import http.client
 import itertools
+import json
+import re
+import signal
+import ssl
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,3 +156,32 @@ def test_the_freeze_button_delivers_the_officers_order_everywhere(
     assert tssctl("unfreeze", "--officer", "officer-1", "--out", str(order))[0] == 0
     rc, lifted, err = tssctl("unfreeze", "--order", str(order), "--officer", "officer-2")
     assert rc == 0 and lifted["frozen"] == [], err
+
+
+def test_tssctl_officer_console_serves_the_printed_url_until_interrupted(
+    live_cluster: cluster.ClusterInfo, tmp_path: Path
+) -> None:
+    pem = tmp_path / "console.pem"
+    argv = [sys.executable, "-m", "coordinator.cli", "officer", "console", "--officer", "officer-2"]
+    argv += ["--dir", str(live_cluster.root), "--cert-out", str(pem)]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)  # noqa: S603 - our own argv
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        found = re.search(r"(https://127\.0\.0\.1:(\d+))/#token=([A-Za-z0-9_-]+)", line)
+        assert found, line
+        origin, port, token = found.group(1), int(found.group(2)), found.group(3)
+        ctx = ssl.create_default_context(cafile=str(pem))  # the certificate it wrote is the one it serves
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=60)
+        conn.request("GET", "/api/state", headers={"Authorization": f"Bearer {token}", "Origin": origin})
+        reply = conn.getresponse()
+        state = json.loads(reply.read())
+        conn.close()
+        assert reply.status == 200 and state["officer"] == "officer-2" and state["policy_version"] == 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        assert "officer console stopped" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
