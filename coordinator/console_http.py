@@ -98,7 +98,10 @@ def make_certificate() -> Certificate:
 class ConsoleServer(ThreadingHTTPServer):
     """HTTPS on 127.0.0.1:`port` (0: any free port) serving one officer's console."""
 
-    daemon_threads = True
+    # One request per connection (HTTP/1.0, below) and joined threads: when the console stops, no
+    # request is left half-way through a call on the coordinator client about to be closed.
+    daemon_threads = False
+    block_on_close = True
 
     def __init__(self, console: Console, port: int = 0, certificate: Certificate | None = None) -> None:
         self.console = console
@@ -138,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
 
     server: ConsoleServer
     timeout = 30
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.0"
     server_version = "tssctl-console"
     sys_version = ""
 

@@ -164,6 +164,24 @@ def test_an_intent_that_is_not_the_body_is_refused_in_the_page(
     assert after.state == "pending_approval" and list(after.approved_by) == []
 
 
+INJECTED = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>"
+
+
+def test_markup_from_a_compromised_coordinator_is_shown_as_text(
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key, browser: Browser
+) -> None:
+    r = withdraw(live_cluster, key)
+
+    def inject(m: coordinator_pb2.SigningRequest) -> None:
+        m.policy_reason, m.error = INJECTED, INJECTED
+
+    with serving(live_cluster, "officer-1", LyingCoordinator(live_cluster, "officer-1", inject)) as s:
+        b = browser(s)
+        b.get(s.url)
+        wait(b, lambda d: INJECTED in text(d, f"#req-{r.request_id}"))  # the markup, literally
+        assert b.title == "Officer console" and not b.find_elements(By.CSS_SELECTOR, ".card img, .card script")
+
+
 def test_a_page_without_the_session_token_is_refused(
     live_cluster: cluster.ClusterInfo, browser: Browser, tmp_path: Path
 ) -> None:
