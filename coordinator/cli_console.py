@@ -9,6 +9,7 @@ order as `tssctl freeze` does (DELIVERY options the same).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise OfficerError(f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror}") from None
     if args.cert_out:
         Path(args.cert_out).write_bytes(server.certificate.pem)
+    if args.json:  # for a launcher: one JSON line on stdout, the same text on stderr
+        start = {"officer": args.officer, "url": server.url, "port": server.port}
+        print(json.dumps(start | {"spki_sha256": server.certificate.spki_sha256_b64}), flush=True)
     print(
         f"officer console for {args.officer}: {server.url}\n"
         f"  certificate SPKI sha256 {server.certificate.spki_sha256_b64}"

@@ -163,11 +163,13 @@ def test_tssctl_officer_console_serves_the_printed_url_until_interrupted(
 ) -> None:
     pem = tmp_path / "console.pem"
     argv = [sys.executable, "-m", "coordinator.cli", "officer", "console", "--officer", "officer-2"]
-    argv += ["--dir", str(live_cluster.root), "--cert-out", str(pem)]
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)  # noqa: S603 - our own argv
+    argv += ["--dir", str(live_cluster.root), "--cert-out", str(pem), "--json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603 - our own argv
     try:
-        assert proc.stderr is not None
+        assert proc.stderr is not None and proc.stdout is not None
+        started = json.loads(proc.stdout.readline())
         line = proc.stderr.readline()
+        assert started["url"] in line and started["officer"] == "officer-2"
         found = re.search(r"(https://127\.0\.0\.1:(\d+))/#token=([A-Za-z0-9_-]+)", line)
         assert found, line
         origin, port, token = found.group(1), int(found.group(2)), found.group(3)
