@@ -180,9 +180,7 @@ def evaluate(
         return _block(f"denylisted:{listed}", detail=f"an address of the request is on the deny-list {listed}")
     if ledger.has_spent(intent.request_id):
         return _block("request_replayed")
-    attrs = (intent.asset, intent.amount, destination_class, initiator, intent.key_id)
-    call = (kind, destination, "0x" + intent.data[:4].hex() if intent.call == CALL else "")
-    rule = next((r for r in policy.rules if r.when.matches(*attrs, call)), None)
+    rule = matching_rule(policy, intent, destination, destination_class, initiator, kind)
     if rule is None:
         return _block("no_matching_rule")
     if rule.action.kind == "block":
@@ -214,6 +212,16 @@ def evaluate(
     until = at + rule.action.time_lock if rule.action.time_lock else 0
     reason = "time_locked" if now < until else "approved"
     return Decision("require", expr, True, until, reason, rule.rule_id)
+
+
+def matching_rule(
+    policy: PolicyDocument, intent: Intent, destination: str, destination_class: str, initiator: str, kind: str
+) -> Rule | None:
+    """The first rule of `policy` whose condition matches the intent (`destination` canonical, of
+    `destination_class`): the tier that decides it, as officers are shown it."""
+    attrs = (intent.asset, intent.amount, destination_class, initiator, intent.key_id)
+    call = (kind, destination, "0x" + intent.data[:4].hex() if intent.call == CALL else "")
+    return next((r for r in policy.rules if r.when.matches(*attrs, call)), None)
 
 
 def check_release(

@@ -62,6 +62,9 @@ CASES: list[tuple[str, int, str]] = [
     ("request list --limit -1 --dir {fake}", U, "argument --limit: must be at least 0, not -1"),
     ("request list --state bogus --dir {fake}", D, "UNAVAILABLE"),
     ("officer keygen --id 'no spaces' --out {none}/k", U, "an id is 1-64 characters"),
+    ("officer console --officer nobody --dir {fake}", F, "unknown officer 'nobody'"),
+    ("officer console --officer officer-1 --port 70000 --dir {fake}", U, "--port is 0"),
+    ("officer console --officer officer-1 --dir {fake}", D, "UNAVAILABLE"),
     ("approve r1 --officer nobody --dir {fake}", F, "unknown officer 'nobody'"),
     ("approve r1 --yes --officer officer-1 --dir {fake}", D, "UNAVAILABLE"),
     # Without --yes and without a terminal to ask on, refused before the coordinator is asked.
