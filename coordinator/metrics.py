@@ -1,8 +1,8 @@
 """Prometheus metrics of the coordinator (`metrics_listen` in its config; signer/node/metrics.py
 serves them): readiness, signer liveness and degradation, keys, open requests and the oldest one's
-age by state, frozen scopes and tripped breakers, hot-wallet balances against their caps. Read at
-scrape time from what the service already tracks (open requests through an index), so nothing on
-the signing path counts for them."""
+age by state, frozen scopes and tripped breakers, hot-wallet balances against their caps, the audit
+log's re-verification. Read at scrape time from what the service already tracks (open requests
+through an index), so nothing on the signing path counts for them."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ class CoordinatorCollector(Collector):
         yield from self._requests()
         yield from self._freezes()
         yield from self._balances()
+        yield from self._audit()
 
     def _requests(self) -> Iterator[GaugeMetricFamily]:
         stats = self.service.store.open_request_stats()
@@ -107,3 +108,16 @@ class CoordinatorCollector(Collector):
         yield balance
         yield cap
         yield age
+
+    def _audit(self) -> Iterator[GaugeMetricFamily]:
+        state = self.service.audit_scrub.state
+        ok = GaugeMetricFamily(
+            "tss_coordinator_audit_chain_ok", "0 once the background re-verification found a bad audit entry"
+        )
+        ok.add_metric([], 1.0 if state.ok else 0.0)
+        yield ok
+        verified = GaugeMetricFamily(
+            "tss_coordinator_audit_verified_seq", "the audit entry the current verification pass has reached"
+        )
+        verified.add_metric([], float(state.verified_seq))
+        yield verified

@@ -53,6 +53,7 @@ from signer.policy.revocation import Revocations
 
 from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
+from .audit.scrub import AuditScrub
 from .dbapi import POSTGRESQL
 from .errors import (
     ERRORS,
@@ -216,8 +217,15 @@ class CoordinatorService:
             lambda ps: self.admin.sync_signers(lambda behind: [p for p in self.health.live(behind) if p in ps]),
         )
         self.sweeps = Sweeps(self, hot_wallets)
+        self.audit_scrub = AuditScrub(self.audit)
         self.scheduler = Scheduler(
-            store, self.admin, self.lifecycle, self.health, interval=scheduler_interval, key_refresh=self.key_refresh
+            store,
+            self.admin,
+            self.lifecycle,
+            self.health,
+            interval=scheduler_interval,
+            key_refresh=self.key_refresh,
+            audit_scrub=self.audit_scrub,
         )
         def recovered(rid: str) -> AuditHook:
             return self.trail.note(
