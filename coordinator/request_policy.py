@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import structlog
 
 from signer.policy import (
+    PROTOCOL_ABORT,
     Approval,
     Decision,
     Intent,
@@ -107,10 +108,25 @@ class RequestPolicy:
         return Assessment(decision, intent, tuple(valid), frozen)
 
     def _trip(self, row: RequestRecord, trip: Trip, now: int) -> None:
+        self._trip_key(row.key_id, row.request_id, trip, now)
+
+    def _trip_key(self, key_id: str, request_id: str, trip: Trip, now: int) -> None:
         """Freeze the key a breaker tripped on, with its audit entry (which rule, which figures)."""
-        note = self.trail.note(FREEZE, "breaker_tripped", row.key_id, request_id=row.request_id, **trip.figures())
+        note = self.trail.note(FREEZE, "breaker_tripped", key_id, request_id=request_id, **trip.figures())
         self.governance.trip_breaker(trip, now, note)
-        log.warning("breaker_tripped", request_id=row.request_id, **trip.figures())
+        log.warning("breaker_tripped", request_id=request_id, **trip.figures())
+
+    def note_abort(self, key_id: str, request_id: str = "") -> None:
+        """Count a protocol abort naming a culprit in one of the key's sessions or signatures; an
+        `aborts` breaker past its count freezes the key."""
+        now = int(self.store.now())
+        policy = self.governance.policy(now)
+        freeze = self.governance.freeze_state()
+        if policy is None or freeze.is_frozen(key_id):
+            return
+        trip = self.refusals.note(policy.breakers, key_id, PROTOCOL_ABORT, now=now, reset_at=freeze.reset_at(key_id))
+        if trip is not None:
+            self._trip_key(key_id, request_id, trip, now)
 
     def valid_approvals(
         self, row: RequestRecord, registry: OfficerRegistry, intent: Intent, now: int

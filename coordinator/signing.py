@@ -275,6 +275,7 @@ class Signing:
             raw = tx.raw_signed(sig.r, sig.s, sig.v)
         except ProtocolAbort as abort:
             self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
+            self.sessions.aborted(job.key.key_id, job.release.request_id)
             return SignFailure(Aborted(f"partial signature rejected: {abort}", abort.blames))
         except (InternalError, InvalidInput, TxError) as exc:
             self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)

@@ -36,8 +36,10 @@ from .approvals import (
 )
 from .assets import DEFAULT_ASSETS, Asset, AssetRegistry, Network, check_registered
 from .breaker import (
+    ABORTS,
     NEW_DESTINATION,
     OUTFLOW,
+    PROTOCOL_ABORT,
     REFUSALS,
     BreakerRule,
     BreakerTripped,
@@ -93,6 +95,7 @@ from .rules import (
 from .tightening import policy_is_tightening
 
 __all__ = [
+    "ABORTS",
     "ALL_KEYS",
     "APPROVAL",
     "BREAKER",
@@ -103,6 +106,7 @@ __all__ = [
     "NEW_DESTINATION",
     "NOT_COLD",
     "OUTFLOW",
+    "PROTOCOL_ABORT",
     "REFRESH",
     "REFUSALS",
     "REQUEST_KINDS",

@@ -21,6 +21,10 @@ A `refusals` rule counts the requests for the key this node refused within its w
 the one past `max_count`. The count is kept in memory (`RefusalCounter`): a restart starts it
 again; the trip itself is durable. Each node counts what it refused itself, unscaled.
 
+An `aborts` rule counts the protocol aborts with a blamed party in the key's sessions and partial
+signatures (a cheating or broken signer, or a relay tampering with messages) and trips on the one
+past `max_count`, like `refusals`. Only the coordinator sees every abort: signers do not count them.
+
 A `new_destination` rule trips on the payout that would make a destination first paid within its
 window (and since the scope's last unfreeze: officers who unfroze have seen it) receive more than
 `max_count` payouts: a drain to a fresh address is many payouts there in a short time, while an
@@ -49,7 +53,12 @@ from .windowed import Series
 OUTFLOW = "outflow"
 REFUSALS = "refusals"
 NEW_DESTINATION = "new_destination"
-KINDS = (OUTFLOW, REFUSALS, NEW_DESTINATION)
+ABORTS = "aborts"
+KINDS = (OUTFLOW, REFUSALS, NEW_DESTINATION, ABORTS)
+COUNTED = (REFUSALS, ABORTS)
+"""Kinds counted in memory (`RefusalCounter`), by the node that sees the events."""
+PROTOCOL_ABORT = "protocol_abort"
+"""What an `aborts` rule counts: a session or partial signature of the key aborted naming a culprit."""
 NOT_ANOMALIES = frozenset({"frozen", "policy_mismatch", "intent_expired", "no_policy"})
 """Refusals a `refusals` breaker does not count: a freeze in force, a policy change or expiry."""
 
@@ -61,7 +70,8 @@ class BreakerRule:
     """`outflow`: trip when the key's outflow in `asset` over `window` seconds would exceed
     `max_amount`; `refusals`: when more than `max_count` of its requests were refused in `window`;
     `new_destination`: when a destination first paid within `window` would receive more than
-    `max_count` payouts."""
+    `max_count` payouts; `aborts`: when more than `max_count` of its protocol runs aborted naming a
+    culprit in `window`."""
 
     rule_id: str
     asset: str
@@ -107,13 +117,13 @@ class Trip:
 
     def figures(self) -> dict[str, Any]:
         """The figures for an audit entry or a log line (amounts as decimal strings)."""
-        if self.kind == REFUSALS:
+        if self.kind in COUNTED:
             return {
                 "rule_id": self.rule_id,
                 "key_id": self.key_id,
-                "kind": REFUSALS,
+                "kind": self.kind,
                 "window": self.window,
-                "refusals": self.outflow + self.cost,
+                self.kind: self.outflow + self.cost,
                 "threshold": self.threshold,
             }
         if self.kind == NEW_DESTINATION:
@@ -138,10 +148,9 @@ class Trip:
 
     def detail(self) -> str:
         """One line for people."""
-        if self.kind == REFUSALS:
-            return (
-                f"{self.outflow + self.cost} refusals for {self.key_id} within {self.window}s exceed {self.threshold}"
-            )
+        if self.kind in COUNTED:
+            count = self.outflow + self.cost
+            return f"{count} {self.kind} for {self.key_id} within {self.window}s exceed {self.threshold}"
         if self.kind == NEW_DESTINATION:
             return (
                 f"{self.outflow + self.cost} payouts from {self.key_id} to {self.destination}, first paid within "
@@ -212,24 +221,26 @@ def _new_destination(
 
 
 class RefusalCounter:
-    """Refusals per key in time order (running counts): what `refusals` breakers count, in memory."""
+    """Refusals and protocol aborts per key in time order (running counts): what `refusals` and
+    `aborts` breakers count, in memory."""
 
     def __init__(self) -> None:
         self._by_key: dict[str, Series] = {}
 
     def note(self, rules: Sequence[BreakerRule], key_id: str, reason: str, *, now: int, reset_at: int) -> Trip | None:
-        """Count a refusal of a request for `key_id` (unless `reason` is in `NOT_ANOMALIES`); the
-        first `refusals` rule it trips, or None."""
-        counted = [r for r in rules if r.kind == REFUSALS]
+        """Count a refusal of a request for `key_id` (unless `reason` is in `NOT_ANOMALIES`), or a
+        protocol abort (`reason` `PROTOCOL_ABORT`); the first rule of that kind it trips, or None."""
+        kind = ABORTS if reason == PROTOCOL_ABORT else REFUSALS
+        counted = [r for r in rules if r.kind == kind]
         if not counted or reason in NOT_ANOMALIES:
             return None
-        series = self._by_key.setdefault(key_id, Series())
+        series = self._by_key.setdefault(f"{kind}:{key_id}", Series())
         series.add(now, 1)
         series.prune(now - max(r.window for r in counted))  # bounded by the longest window
         for rule in counted:
             count = series.since(max(now - rule.window, reset_at))
             if count > rule.max_count:
-                return Trip(rule.rule_id, key_id, "", rule.window, count - 1, 1, rule.max_count, REFUSALS)
+                return Trip(rule.rule_id, key_id, "", rule.window, count - 1, 1, rule.max_count, kind)
         return None
 
 
@@ -248,7 +259,7 @@ def check_breaker_rules(rules: Sequence[BreakerRule]) -> None:
             raise PolicyError("policy_malformed", f"breaker {r.rule_id}: thresholds are integers")
         if r.kind == OUTFLOW and (not r.asset or r.max_amount < 1 or r.max_count):
             raise PolicyError("policy_malformed", f"breaker {r.rule_id}: outflow needs an asset and max_amount >= 1")
-        if r.kind in (REFUSALS, NEW_DESTINATION) and (r.asset or r.max_amount or r.max_count < 1):
+        if r.kind != OUTFLOW and (r.asset or r.max_amount or r.max_count < 1):
             raise PolicyError("policy_malformed", f"breaker {r.rule_id}: {r.kind} needs max_count >= 1 and no asset")
         if r.kind not in KINDS:
             raise PolicyError("policy_malformed", f"breaker {r.rule_id}: kind is one of {', '.join(KINDS)}")
