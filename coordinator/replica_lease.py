@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import structlog
 
+from . import request_log
 from .store import AuditHook, Store
 
 log = structlog.get_logger("coordinator")
@@ -40,7 +41,9 @@ class ReplicaLease:
     def tick(self) -> tuple[int, int]:
         """One heartbeat and one sweep; returns (requests, presignatures) failed for dead replicas."""
         self.store.heartbeat()
-        failed = self.store.recover(self._audit, restart=False, lease=self.lease)
+        done = self.store.recover(self._audit, restart=False, lease=self.lease)
+        request_log.recovered(done.requests)
+        failed = done.counts()
         if failed != (0, 0):
             log.warning("recovered_dead_replica", requests_failed=failed[0], presignatures_failed=failed[1])
         return failed

@@ -1,14 +1,16 @@
 """The `request_state_changed` log event: one per committed move of a request, the operators'
-timeline of it in the JSON log. Only public facts (ids, kind, states, reason text): never the body,
-an approval or a signature."""
+timeline of it in the JSON log (restart recovery's bulk `recover` moves included, `recovered`).
+Only public facts (ids, kind, states, reason text): never the body, an approval or a signature."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import structlog
 
-from .request_states import Move
+from .request_states import RECOVER, Move
 from .step_commit import StepCommit
-from .store import RequestRecord
+from .store import RECOVERED_ERROR, RecoveredRequest, RequestRecord
 
 log = structlog.get_logger("coordinator")
 
@@ -25,3 +27,18 @@ def state_changed(commit: StepCommit, move: Move, row: RequestRecord, source: st
         "reason": reason,
     }
     commit.after_commit(lambda: log.info("request_state_changed", **event))
+
+
+def recovered(moved: Iterable[RecoveredRequest]) -> None:
+    """Log each request a committed `Store.recover` failed (its `recover` move)."""
+    for req in moved:
+        log.info(
+            "request_state_changed",
+            request_id=req.request_id,
+            key_id=req.key_id,
+            kind=req.kind,
+            from_state=req.from_state,
+            to_state=RECOVER.target,
+            move=RECOVER.name,
+            reason=RECOVERED_ERROR,
+        )

@@ -50,6 +50,7 @@ from signer.chains.ethereum import EvmTx
 from signer.policy import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL
 from signer.policy.revocation import Revocations
 
+from . import request_log
 from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
 from .dbapi import POSTGRESQL
@@ -84,7 +85,7 @@ from .signer_client import SignerClient
 from .signer_health import SignerHealth
 from .signer_state import SignerStates
 from .signing import Signing
-from .store import FAILED, AuditHook, KeyRecord, RequestRecord, Store
+from .store import FAILED, RECOVERED_ERROR, AuditHook, KeyRecord, RequestRecord, Store
 from .store.replicas import DEFAULT_LEASE
 from .submission import Submission
 from .trail import AuditTrail, audit_key_path, audit_public_key_path, open_audit_log
@@ -221,7 +222,7 @@ class CoordinatorService:
                 FAILED,
                 rid,
                 detail="recovered after restart",
-                error="coordinator restarted while the request was in flight",
+                error=RECOVERED_ERROR,
                 error_code="internal",
             )
 
@@ -232,7 +233,9 @@ class CoordinatorService:
         if self.lease is not None:
             store.heartbeat()
         if recover:
-            failed_requests, failed_presigs = store.recover(recovered, lease=lease)
+            done = store.recover(recovered, lease=lease)
+            request_log.recovered(done.requests)
+            failed_requests, failed_presigs = done.counts()
             if failed_requests or failed_presigs:
                 log.warning(
                     "recovered_after_restart", requests_failed=failed_requests, presignatures_failed=failed_presigs

@@ -59,7 +59,7 @@ from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry,
 from .key_epochs import EpochCommit, KeyEpochTables
 from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables, PresignatureRecord
 from .migrations import MIGRATIONS, SCHEMA_VERSION
-from .replicas import ReplicaTables
+from .replicas import RECOVERED_ERROR, Recovered, RecoveredRequest, ReplicaTables
 from .request_records import (
     PageCursor,
     RequestEvent,
@@ -84,6 +84,7 @@ __all__ = [
     "PENDING_APPROVAL",
     "PRESIG_FAILED",
     "READY",
+    "RECOVERED_ERROR",
     "REJECTED",
     "RESERVED",
     "SCHEMA_VERSION",
@@ -103,6 +104,8 @@ __all__ = [
     "NotFound",
     "PageCursor",
     "PresignatureRecord",
+    "Recovered",
+    "RecoveredRequest",
     "RequestEvent",
     "RequestRecord",
     "SessionRecord",
