@@ -15,6 +15,7 @@ from collections.abc import Callable
 import structlog
 
 from . import request_log
+from .instruments import Instruments
 from .store import AuditHook, Store
 
 log = structlog.get_logger("coordinator")
@@ -23,11 +24,20 @@ log = structlog.get_logger("coordinator")
 class ReplicaLease:
     """The heartbeat thread of one replica."""
 
-    def __init__(self, store: Store, audit: Callable[[str], AuditHook], *, interval: float, lease: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        audit: Callable[[str], AuditHook],
+        *,
+        interval: float,
+        lease: float,
+        instruments: Instruments | None = None,
+    ) -> None:
         if not 0 < interval < lease:
             raise ValueError("the heartbeat interval must be positive and shorter than the lease")
         self.store = store
         self._audit = audit
+        self._instruments = instruments if instruments is not None else Instruments()
         self.interval = interval
         self.lease = lease
         self._stop = threading.Event()
@@ -42,7 +52,7 @@ class ReplicaLease:
         """One heartbeat and one sweep; returns (requests, presignatures) failed for dead replicas."""
         self.store.heartbeat()
         done = self.store.recover(self._audit, restart=False, lease=self.lease)
-        request_log.recovered(done.requests)
+        request_log.recovered(done.requests, self._instruments, self.store.now())
         failed = done.counts()
         if failed != (0, 0):
             log.warning("recovered_dead_replica", requests_failed=failed[0], presignatures_failed=failed[1])

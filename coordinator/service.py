@@ -70,6 +70,7 @@ from .errors import (
 )
 from .governance import Governance, GovernanceView
 from .governance_admin import GovernanceAdmin
+from .instruments import Instruments
 from .key_orders import KeyOrders
 from .key_refresh import KeyRefresh
 from .key_reshare import KeyReshare
@@ -168,6 +169,7 @@ class CoordinatorService:
         self.audit = audit if audit is not None else open_audit_log(store)
         self.trail = AuditTrail(self.audit)
         self.signer_states = SignerStates()
+        self.instruments = Instruments()  # histograms and counters (metrics.py exports them)
         self.health = SignerHealth(self.signers, self._executor, health_ttl=health_ttl, down_ttl=down_ttl)
         self.governance = Governance(store, self.signers, self._executor)
         self.watches = Watches(store)
@@ -195,6 +197,7 @@ class CoordinatorService:
             self.signer_states,
             self.admin.resync,
             max_sign_attempts=max_sign_attempts,
+            instruments=self.instruments,
         )
         self.lifecycle = Lifecycle(store, self.governance, self.trail, self.watches.notify, self.signing)
         self.officers = OfficerDecisions(self.lifecycle)
@@ -216,6 +219,7 @@ class CoordinatorService:
         self.scheduler = Scheduler(
             store, self.admin, self.lifecycle, self.health, interval=scheduler_interval, key_refresh=self.key_refresh
         )
+
         def recovered(rid: str) -> AuditHook:
             return self.trail.note(
                 REQUEST,
@@ -229,12 +233,16 @@ class CoordinatorService:
         # Replicas on one PostgreSQL database heartbeat; a lone SQLite coordinator recovers at start only.
         if heartbeat is None:
             heartbeat = 3.0 if store.dialect == POSTGRESQL else 0.0
-        self.lease = ReplicaLease(store, recovered, interval=heartbeat, lease=lease) if heartbeat else None
+        self.lease = (
+            ReplicaLease(store, recovered, interval=heartbeat, lease=lease, instruments=self.instruments)
+            if heartbeat
+            else None
+        )
         if self.lease is not None:
             store.heartbeat()
         if recover:
             done = store.recover(recovered, lease=lease)
-            request_log.recovered(done.requests)
+            request_log.recovered(done.requests, self.instruments, store.now())
             failed_requests, failed_presigs = done.counts()
             if failed_requests or failed_presigs:
                 log.warning(

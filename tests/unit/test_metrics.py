@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from coordinator.cluster import free_port
+from coordinator.instruments import Instruments
 from coordinator.metrics import CoordinatorCollector
 from coordinator.request_states import PENDING_APPROVAL, TIME_LOCKED
 from coordinator.signer_health import Fault
@@ -60,6 +61,7 @@ class Service:
     health: Health = field(default_factory=Health)
     store: Requests = field(default_factory=Requests)
     governance: Governance = field(default_factory=Governance)
+    instruments: Instruments = field(default_factory=Instruments)
 
     def live_signers(self, parties: list[int]) -> list[int]:
         return [1, 2]
