@@ -184,6 +184,7 @@ class CoordinatorService:
             self.admin.resync,
             random_bytes,
             peers=self.peers,
+            instruments=self.instruments,
         )
         self.sessions.revocations = self.revocations
         self.pool = PresignPool(store, self.signers, self.sessions, self.health, self.signer_states, size=presign_pool)
@@ -202,7 +203,13 @@ class CoordinatorService:
         self.lifecycle = Lifecycle(store, self.governance, self.trail, self.watches.notify, self.signing)
         self.officers = OfficerDecisions(self.lifecycle)
         self.submission = Submission(
-            store, self.sessions, self.lifecycle, self.watches, random_bytes, request_ttl=request_ttl
+            store,
+            self.sessions,
+            self.lifecycle,
+            self.watches,
+            random_bytes,
+            request_ttl=request_ttl,
+            instruments=self.instruments,
         )
         orders = KeyOrders(self.governance, self.trail)
         self.key_refresh = KeyRefresh(store, self.signers, self.sessions, self.trail, self.health, self.peers, orders)

@@ -39,7 +39,7 @@ from signer.tss.sign import PartialSignature, combine
 
 from . import relay
 from .errors import Aborted, FailedPrecondition, Internal, ServiceError, Unavailable, error_from_session
-from .instruments import Instruments
+from .instruments import SIGN_PHASE, Instruments
 from .presign_pool import PresignPool
 from .request_encoding import Body
 from .sessions import Sessions
@@ -263,7 +263,9 @@ class Signing:
                 if faulty:
                     why += ": " + "; ".join(str(e) for e in faulty.values())
                 return Retry(why, free=not faulty)
-            return SignFailure(_partial_sign_error(failed))
+            error = _partial_sign_error(failed)
+            self.instruments.aborted(SIGN_PHASE, error.blames)
+            return SignFailure(error)
         blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
         partials: dict[int, PartialSignature] = {}
         for p, r in ok.items():
@@ -279,6 +281,7 @@ class Signing:
                 raise InternalError("recovery id >= 2 (R.x >= q) cannot be expressed as an Ethereum y-parity")
             raw = tx.raw_signed(sig.r, sig.s, sig.v)
         except ProtocolAbort as abort:
+            self.instruments.aborted(SIGN_PHASE, abort.blames)
             self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
             return SignFailure(Aborted(f"partial signature rejected: {abort}", abort.blames))
         except (InternalError, InvalidInput, TxError) as exc:

@@ -2,8 +2,9 @@
 
 Off unless the config names `metrics_listen` ("host:port"); then `GET /metrics` there (plain HTTP,
 the Prometheus convention: bind it to an address only the scraper reaches). The gauges are read
-when scraped, from the node itself; the partial-signature latency is a histogram the servicer
-observes (`SignerInstruments`, one per process).
+when scraped, from the node itself, and so are the policy refusals by reason (the governance's
+`RefusalCounter`); the partial-signature latency is a histogram the servicer observes
+(`SignerInstruments`, one per process).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -97,4 +98,12 @@ class SignerCollector(Collector):
         for key_id in keys:
             pool.add_metric([party, key_id], float(len(self.node.presignature_ids(key_id))))
         yield pool
+        refused = CounterMetricFamily(
+            "tss_signer_policy_refusals",
+            "releases this signer's policy refused since its start, by reason",
+            labels=["party", "reason"],
+        )
+        for reason, n in sorted(self.node.governance.refusals.by_reason().items()):
+            refused.add_metric([party, reason], float(n))
+        yield refused
         yield from self.instruments.collect()

@@ -19,8 +19,19 @@ from signer.node.startup import EXIT_REFUSED
 from signer.policy import FreezeState
 
 
+class Refusals:
+    def by_reason(self) -> dict[str, int]:
+        return {"frozen": 2, "fee_exceeded": 1}
+
+
+@dataclass
+class NodeGovernance:
+    refusals: Refusals = field(default_factory=Refusals)
+
+
 class Node:
     party = 2
+    governance = NodeGovernance()
 
     def key_ids(self) -> list[str]:
         return ["k1", "k2"]
@@ -90,6 +101,8 @@ def test_a_signer_exposes_store_health_keys_and_presignatures() -> None:
         assert 'tss_signer_keys{party="2"} 2.0' in lines
         assert 'tss_signer_presignatures{key_id="k1",party="2"} 3.0' in lines
         assert 'tss_signer_presignatures{key_id="k2",party="2"} 0.0' in lines
+        assert 'tss_signer_policy_refusals_total{party="2",reason="frozen"} 2.0' in lines
+        assert 'tss_signer_policy_refusals_total{party="2",reason="fee_exceeded"} 1.0' in lines
         errors[0] = "record 'identity' does not decrypt"
         assert 'tss_signer_store_healthy{party="2"} 0.0' in _scrape(port)
     finally:

@@ -151,6 +151,16 @@ def test_a_crash_inside_the_signed_commit_fails_the_request_and_its_presignature
             "reason": "coordinator restarted while the request was in flight",
         }
     ]
+    # The restarted process counts the recovery's failure once, and nothing else of the old one's work.
+    counted = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in again.instruments.collect()
+        for s in family.samples
+        if s.name.endswith(("_total", "_count"))
+    }
+    assert {k: v for k, v in counted.items() if v} == {
+        ("tss_coordinator_request_seconds_count", (("kind", "withdrawal"), ("state", "failed"))): 1.0
+    }
     again.tick()
     done = again.get_request(row.request_id)
     assert done.state == st.FAILED and not done.raw_tx

@@ -4,16 +4,21 @@ them: real signatures by in-process signer nodes, real policy blocks, approvals 
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.request
 from dataclasses import dataclass
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from coordinator import request_states as st
 from coordinator.cluster import free_port
 from coordinator.metrics import CoordinatorCollector
 from coordinator.store import RequestRecord
 from signer.chains.ethereum import Eip1559Tx
 from signer.node.metrics import serve_metrics
+from signer.node.node import PartialSig
+from signer.tss.curve import Q
 
 from .test_lifecycle import KEY_ID, MEDIUM, SMALL, TO, Harness, _assert_signed, h
 
@@ -90,3 +95,40 @@ def test_a_blocked_request_is_timed_by_its_final_state_and_an_idempotent_retry_i
     assert sample(got, "tss_coordinator_request_seconds_count", kind="withdrawal", state="blocked") == 1.0
     assert sample(got, "tss_coordinator_request_seconds_count", kind="withdrawal", state="signed") == 0.0
     assert sample(got, "tss_coordinator_signing_seconds_count") == 0.0  # nothing reached the signers
+
+
+def test_submissions_and_refusals_are_counted_once(h: Harness) -> None:
+    _assert_signed(h.submit(SMALL, "count-small"))
+    h.submit(SMALL, "count-small")  # the same request again: found, not created
+    tip = Eip1559Tx(1, 1, 10**18, 10**18, 21000, TO, SMALL)
+    assert h.service.sign_eth(KEY_ID, "count-fee", (0, 1), tip, initiator="backend-1").policy_reason == "fee_exceeded"
+    assert h.submit(SMALL, "count-sweep", kind="cold_sweep").policy_reason == "sweep_destination_not_cold"
+    assert h.submit(MEDIUM, "count-medium").state == st.PENDING_APPROVAL
+    h.service.tick()  # the scheduler's pass re-evaluates what is open: it creates and refuses nothing
+    got = scrape(h)
+    assert sample(got, "tss_coordinator_requests_submitted_total", kind="withdrawal") == 3.0
+    assert sample(got, "tss_coordinator_requests_submitted_total", kind="cold_sweep") == 1.0
+    assert sample(got, "tss_coordinator_policy_refusals_total", reason="fee_exceeded") == 1.0
+    assert sample(got, "tss_coordinator_policy_refusals_total", reason="sweep_destination_not_cold") == 1.0
+    assert sum(v for (name, _), v in got.items() if name == "tss_coordinator_policy_refusals_total") == 2.0
+
+
+def test_a_bad_partial_signature_counts_one_abort_blaming_its_signer(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signer 2 returns a well-formed σ_2 that is not its share of the signature: the combine
+    identifies it, the request fails with its blame, and the abort is counted against party 2."""
+    honest = h.clients[2].partial_sign
+
+    def cheat(*args: object, **kwargs: object) -> PartialSig:
+        real = honest(*args, **kwargs)  # type: ignore[arg-type]
+        wrong = (int.from_bytes(real.sigma, "big") + 1) % Q
+        return dataclasses.replace(real, sigma=wrong.to_bytes(32, "big"))
+
+    monkeypatch.setattr(h.clients[2], "partial_sign", cheat)
+    failed = h.submit(SMALL, "abort-1")
+    assert failed.state == st.FAILED and {b.party for b in failed.blame} == {2}, (failed.state, failed.error)
+    got = scrape(h)
+    aborts = {k: v for k, v in got.items() if k[0] == "tss_coordinator_protocol_aborts_total"}
+    assert aborts == {("tss_coordinator_protocol_aborts_total", frozenset({("party", "2"), ("phase", "sign")})): 1.0}
+    assert sample(got, "tss_coordinator_request_seconds_count", kind="withdrawal", state="failed") == 1.0
