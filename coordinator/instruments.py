@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from prometheus_client import Counter, Histogram
 from prometheus_client.metrics_core import Metric
 
+from signer.node.node import PROTOCOLS
 from signer.tss.errors import Blame
 
 from .request_states import APPROVE, BLOCK, FINAL_STATES, PENDING_APPROVAL, SUBMIT, Move
@@ -30,12 +31,13 @@ APPROVAL_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800
 """Officers answer in seconds to hours."""
 SIGN_PHASE = "sign"
 """The phase of an abort while partial signatures are produced or combined (sessions: their protocol)."""
+PHASES = (*PROTOCOLS, SIGN_PHASE)
 
 
 class Instruments:
     """tss_coordinator_* histograms and counters of one coordinator process."""
 
-    def __init__(self) -> None:
+    def __init__(self, parties: Iterable[int] = ()) -> None:
         self.signing = Histogram(
             "tss_coordinator_signing_seconds",
             "online signing: PartialSign to the signers of a presignature, to the verified combined signature",
@@ -75,6 +77,12 @@ class Instruments:
             ["party", "phase"],
             registry=None,
         )
+
+        # Each (party, phase) exported from the start at 0: `rate`/`increase` see the first abort
+        # (a series born at 1 shows no increase). Party 0 is the relay.
+        for party in (0, *parties):
+            for phase in PHASES:
+                self.aborts.labels(str(party), phase)
 
     def collect(self) -> Iterator[Metric]:
         """Every family, for the scrape (metrics.py)."""

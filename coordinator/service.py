@@ -169,7 +169,7 @@ class CoordinatorService:
         self.audit = audit if audit is not None else open_audit_log(store)
         self.trail = AuditTrail(self.audit)
         self.signer_states = SignerStates()
-        self.instruments = Instruments()  # histograms and counters (metrics.py exports them)
+        self.instruments = Instruments(self.signers)  # histograms and counters (metrics.py exports them)
         self.health = SignerHealth(self.signers, self._executor, health_ttl=health_ttl, down_ttl=down_ttl)
         self.governance = Governance(store, self.signers, self._executor)
         self.watches = Watches(store)

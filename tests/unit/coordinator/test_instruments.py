@@ -129,6 +129,9 @@ def test_a_bad_partial_signature_counts_one_abort_blaming_its_signer(
     failed = h.submit(SMALL, "abort-1")
     assert failed.state == st.FAILED and {b.party for b in failed.blame} == {2}, (failed.state, failed.error)
     got = scrape(h)
-    aborts = {k: v for k, v in got.items() if k[0] == "tss_coordinator_protocol_aborts_total"}
+    aborts = {k: v for k, v in got.items() if k[0] == "tss_coordinator_protocol_aborts_total" and v}
+    # Every (party, phase) is exported from the start, at 0 (so `rate` sees a first abort).
+    assert sample(got, "tss_coordinator_protocol_aborts_total", party="3", phase="presign") == 0.0
+    assert ("tss_coordinator_protocol_aborts_total", frozenset({("party", "0"), ("phase", "sign")})) in got
     assert aborts == {("tss_coordinator_protocol_aborts_total", frozenset({("party", "2"), ("phase", "sign")})): 1.0}
     assert sample(got, "tss_coordinator_request_seconds_count", kind="withdrawal", state="failed") == 1.0
