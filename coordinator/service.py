@@ -50,7 +50,6 @@ from signer.chains.ethereum import EvmTx
 from signer.policy import COLD_SWEEP, NOT_COLD, REQUEST_KINDS, WITHDRAWAL
 from signer.policy.revocation import Revocations
 
-from . import request_log
 from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
 from .dbapi import POSTGRESQL
@@ -77,7 +76,7 @@ from .key_reshare import KeyReshare
 from .lifecycle import Lifecycle
 from .officer_decisions import OfficerDecisions
 from .presign_pool import PresignPool
-from .replica_lease import ReplicaLease
+from .replica_lease import ReplicaLease, recover_in_flight
 from .request_encoding import body_hash, tx_from_json, tx_to_json
 from .request_states import DEFAULT_REQUEST_TTL, MAX_REQUEST_TTL, reject_message
 from .scheduler import Scheduler
@@ -241,16 +240,14 @@ class CoordinatorService:
         if heartbeat is None:
             heartbeat = 3.0 if store.dialect == POSTGRESQL else 0.0
         self.lease = (
-            ReplicaLease(store, recovered, interval=heartbeat, lease=lease, instruments=self.instruments)
-            if heartbeat
-            else None
+            ReplicaLease(store, recovered, self.instruments, interval=heartbeat, lease=lease) if heartbeat else None
         )
         if self.lease is not None:
             store.heartbeat()
         if recover:
-            done = store.recover(recovered, lease=lease)
-            request_log.recovered(done.requests, self.instruments, store.now())
-            failed_requests, failed_presigs = done.counts()
+            failed_requests, failed_presigs = recover_in_flight(
+                store, recovered, self.instruments, restart=True, lease=lease
+            )
             if failed_requests or failed_presigs:
                 log.warning(
                     "recovered_after_restart", requests_failed=failed_requests, presignatures_failed=failed_presigs

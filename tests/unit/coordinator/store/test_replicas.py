@@ -15,10 +15,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from structlog.testing import capture_logs
 
 from coordinator import audit
 from coordinator import store as st
 from coordinator.audit import AuditLog
+from coordinator.instruments import Instruments
 from coordinator.replica_lease import ReplicaLease
 from coordinator.store import Store
 from coordinator.watch import Watches
@@ -244,10 +246,21 @@ def test_the_lease_thread_fails_a_dead_replicas_work_with_its_audit_entry(
     a.heartbeat()
     log = AuditLog(b, Ed25519PrivateKey.generate(), clock=clock)
     audited = lambda rid: lambda c: log.append_in(c, audit.REQUEST, rid, "coordinator", ["failed"])  # noqa: E731
-    lease = ReplicaLease(b, audited, interval=1.0, lease=15.0)
+    instruments = Instruments()
+    lease = ReplicaLease(b, audited, instruments, interval=1.0, lease=15.0)
     assert lease.tick() == (0, 0)
     clock.now += 16
-    assert lease.tick() == (1, 1)
+    with capture_logs() as logs:
+        assert lease.tick() == (1, 1)
+    (moved,) = [e for e in logs if e["event"] == "request_state_changed"]
+    assert (moved["request_id"], moved["from_state"], moved["to_state"], moved["move"]) == (
+        "ra",
+        st.SIGNING,
+        st.FAILED,
+        "recover",
+    )
+    (failed,) = [s for s in instruments.request.collect()[0].samples if s.name.endswith("_count")]
+    assert (failed.labels, failed.value) == ({"kind": "withdrawal", "state": "failed"}, 1.0)
     assert b.get_request("ra").state == st.FAILED
     assert [e.subject for e in log.entries()] == ["ra"]
     with pytest.raises(ValueError, match="the heartbeat interval must be positive and shorter than the lease"):
