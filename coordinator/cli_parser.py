@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from . import cli_certs, cli_governance, cli_reshare
+from . import cli_balance, cli_certs, cli_governance, cli_reshare
 from .cli_common import DEFAULT_DIR, add_common, add_tx_options, command
 from .cli_errors import ArgumentParser, hex_data, positive, uint64, uint256
 from .cli_evm import add_amount_options
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _drill_parsers(sub)
     cli_certs.add_parsers(sub, str(DEFAULT_DIR))
     cli_governance.add_parsers(sub)
+    cli_balance.add_parsers(sub)
 
     d = sub.add_parser(
         "demo", help="2-of-3 cluster: keygen, an automatic and an officer-approved withdrawal, verify, shut down"
