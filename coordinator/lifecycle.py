@@ -90,7 +90,7 @@ class Lifecycle:
         self.signing = signing
         self._notify = notify
         self._one_commit = StepCommit(store, notify)  # a step's moves: one transaction (step_commit.py)
-        self._log_move = functools.partial(request_log.state_changed, self._one_commit)
+        self._log_move = functools.partial(request_log.state_changed, self._one_commit, signing.instruments)
 
     def get(self, request_id: str) -> RequestRecord:
         """A request's current record (NotFound if there is none)."""

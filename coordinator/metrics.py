@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from signer.policy import BREAKER
@@ -28,7 +29,7 @@ class CoordinatorCollector(Collector):
         self.service = service
         self.readiness = readiness
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         ready = GaugeMetricFamily("tss_coordinator_ready", "1 while every key has t live signers (readiness)")
         ready.add_metric([], 1.0 if self.readiness.ready else 0.0)
         yield ready
@@ -56,6 +57,7 @@ class CoordinatorCollector(Collector):
         yield from self._freezes()
         yield from self._balances()
         yield from self._audit()
+        yield from self.service.instruments.collect()
 
     def _requests(self) -> Iterator[GaugeMetricFamily]:
         stats = self.service.store.open_request_stats()

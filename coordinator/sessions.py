@@ -21,6 +21,7 @@ from signer.tss.errors import DecodeError
 from . import relay
 from .audit import ABORT, KEY, SESSION
 from .errors import FailedPrecondition, Internal, InvalidRequest, NotFound, Unavailable, error_from_session
+from .instruments import Instruments
 from .signer_client import SessionParams, SignerClient
 from .signer_health import SignerHealth
 from .signer_state import state_parties
@@ -46,6 +47,7 @@ class Sessions:
         random_bytes: Callable[[int], bytes],
         *,
         peers: Mapping[int, bytes] | None = None,
+        instruments: Instruments | None = None,
     ) -> None:
         self.store = store
         self.signers = signers
@@ -56,6 +58,7 @@ class Sessions:
         self._executor = executor
         self._resync = resync
         self._random = random_bytes
+        self.instruments = instruments if instruments is not None else Instruments()
         # The registry's revocations (set by the service): no session names a revoked signer.
         self.revocations: Callable[[], Revocations] = Revocations
         # (key id, request id) of an abort naming a culprit (set by the service: the aborts breakers).
@@ -98,6 +101,7 @@ class Sessions:
                 confirmations_out=confirmations,
             )
         except relay.SessionFailed as exc:
+            self.instruments.aborted(protocol, exc.blames)
             self._resync(state_parties(exc.blames))
             unreachable = exc.unreachable if isinstance(exc, relay.SessionAborted) else set()
             self.store.end_session(

@@ -61,7 +61,7 @@ from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry,
 from .key_epochs import EpochCommit, KeyEpochTables
 from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables, PresignatureRecord
 from .migrations import MIGRATIONS, SCHEMA_VERSION
-from .replicas import ReplicaTables
+from .replicas import RECOVERED_ERROR, Recovered, RecoveredRequest, ReplicaTables
 from .request_records import (
     PageCursor,
     RequestEvent,
@@ -86,6 +86,7 @@ __all__ = [
     "PENDING_APPROVAL",
     "PRESIG_FAILED",
     "READY",
+    "RECOVERED_ERROR",
     "REJECTED",
     "RESERVED",
     "SCHEMA_VERSION",
@@ -106,6 +107,8 @@ __all__ = [
     "NotFound",
     "PageCursor",
     "PresignatureRecord",
+    "Recovered",
+    "RecoveredRequest",
     "RequestEvent",
     "RequestRecord",
     "SessionRecord",

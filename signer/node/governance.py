@@ -348,11 +348,10 @@ class NodeGovernance:
             raise
         except PolicyError as exc:
             policy = self.policy(now)
-            if policy is not None:
-                reset_at = self._freeze.reset_at(key_id)
-                trip = self.refusals.note(policy.breakers, key_id, exc.reason, now=now, reset_at=reset_at)
-                if trip is not None:
-                    self._trip(trip, now)
+            breakers = () if policy is None else policy.breakers  # `no_policy` is counted too (metrics)
+            trip = self.refusals.note(breakers, key_id, exc.reason, now=now, reset_at=self._freeze.reset_at(key_id))
+            if trip is not None:
+                self._trip(trip, now)
             raise
 
     def _authorize(self, key_id: str, tx: EvmTx, release: Release, now: int) -> Authorization:

@@ -222,15 +222,24 @@ def _new_destination(
 
 class RefusalCounter:
     """Refusals and protocol aborts per key in time order (running counts): what `refusals` and
-    `aborts` breakers count, in memory."""
+    `aborts` breakers count, in memory; and every refusal noted since the start, by reason
+    (`by_reason`: what the metrics export; protocol aborts have their own counter)."""
 
     def __init__(self) -> None:
         self._by_key: dict[str, Series] = {}
+        self._by_reason: dict[str, int] = {}
+
+    def by_reason(self) -> dict[str, int]:
+        """Refusals noted since the start, per reason (anomalies or not)."""
+        return dict(self._by_reason)
 
     def note(self, rules: Sequence[BreakerRule], key_id: str, reason: str, *, now: int, reset_at: int) -> Trip | None:
-        """Count a refusal of a request for `key_id` (unless `reason` is in `NOT_ANOMALIES`), or a
-        protocol abort (`reason` `PROTOCOL_ABORT`); the first rule of that kind it trips, or None."""
+        """Count a refusal of a request for `key_id` by its reason, and toward the `refusals` rules
+        unless `reason` is in `NOT_ANOMALIES`; or a protocol abort (`reason` `PROTOCOL_ABORT`) toward
+        the `aborts` rules. The first rule of that kind it trips, or None."""
         kind = ABORTS if reason == PROTOCOL_ABORT else REFUSALS
+        if kind == REFUSALS:
+            self._by_reason[reason] = self._by_reason.get(reason, 0) + 1
         counted = [r for r in rules if r.kind == kind]
         if not counted or reason in NOT_ANOMALIES:
             return None

@@ -11,6 +11,7 @@ import pytest
 
 from coordinator.audit.scrub import ScrubState
 from coordinator.cluster import free_port
+from coordinator.instruments import Instruments
 from coordinator.metrics import CoordinatorCollector
 from coordinator.request_states import PENDING_APPROVAL, TIME_LOCKED
 from coordinator.signer_health import Fault
@@ -20,8 +21,19 @@ from signer.node.startup import EXIT_REFUSED
 from signer.policy import FreezeState
 
 
+class Refusals:
+    def by_reason(self) -> dict[str, int]:
+        return {"frozen": 2, "fee_exceeded": 1}
+
+
+@dataclass
+class NodeGovernance:
+    refusals: Refusals = field(default_factory=Refusals)
+
+
 class Node:
     party = 2
+    governance = NodeGovernance()
 
     def key_ids(self) -> list[str]:
         return ["k1", "k2"]
@@ -76,6 +88,7 @@ class Service:
     governance: Governance = field(default_factory=Governance)
     sweeps: Sweeps = field(default_factory=Sweeps)
     audit_scrub: Scrub = field(default_factory=Scrub)
+    instruments: Instruments = field(default_factory=Instruments)
 
     def live_signers(self, parties: list[int]) -> list[int]:
         return [1, 2]
@@ -104,6 +117,8 @@ def test_a_signer_exposes_store_health_keys_and_presignatures() -> None:
         assert 'tss_signer_keys{party="2"} 2.0' in lines
         assert 'tss_signer_presignatures{key_id="k1",party="2"} 3.0' in lines
         assert 'tss_signer_presignatures{key_id="k2",party="2"} 0.0' in lines
+        assert 'tss_signer_policy_refusals_total{party="2",reason="frozen"} 2.0' in lines
+        assert 'tss_signer_policy_refusals_total{party="2",reason="fee_exceeded"} 1.0' in lines
         errors[0] = "record 'identity' does not decrypt"
         assert 'tss_signer_store_healthy{party="2"} 0.0' in _scrape(port)
     finally:

@@ -206,6 +206,15 @@ def test_refusals_trip_past_max_count_within_the_window_and_not_at_it() -> None:
     }
     # Counted afresh after an unfreeze, and only within the window.
     assert counter.note(rules, "hot", "bad_signature", now=NOW + 5, reset_at=NOW + 4) is None
+    # Every refusal is counted by its reason (the metrics), anomalies or not, breakers or none.
+    assert counter.note((), "cold", "no_policy", now=NOW + 5, reset_at=0) is None
+    assert counter.by_reason() == {
+        "limit_exceeded:eth-24h": 3,
+        "frozen": 1,
+        "policy_mismatch": 1,
+        "bad_signature": 3,
+        "no_policy": 1,
+    }
     later = RefusalCounter()
     for n in range(4):
         assert later.note(rules, "hot", "rule_block", now=NOW + n * 200, reset_at=0) is None
