@@ -170,7 +170,7 @@ def evaluate(
         return _block("no_fee_rule")
     if not fees.min_gas_limit <= intent.gas_limit <= fees.max_gas_limit:
         return _block("gas_limit_out_of_range")
-    if intent.gas_limit < intrinsic_gas(intent.data):
+    if intent.chain.startswith("eip155:") and intent.gas_limit < intrinsic_gas(intent.data):
         return _block("intrinsic_gas_too_low", detail=f"the body needs at least {intrinsic_gas(intent.data)} gas")
     destination_class = policy.destination_class(destination, now)
     if destination_class == "denied":
