@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from signer.chains import bitcoin as btc
 from signer.policy import (
     DEFAULT_ASSETS,
+    AllowEntry,
     Asset,
     AssetRegistry,
     ColdEntry,
@@ -174,3 +175,14 @@ def test_an_intent_names_every_input_digest() -> None:
     assert _intent(psbt, rid="r2").digest() != a.digest()
     assert len(a.digests) == 2 and all(len(d) == 32 for d in a.digests)
     assert isinstance(KEY, Point)
+
+
+def test_a_policy_document_registers_bitcoin_in_its_json_form() -> None:
+    allowed = btc.address(foreign_script(), REGTEST)
+    policy = dataclasses.replace(POLICY, allow=(*POLICY.allow, AllowEntry(allowed.upper(), T0)))
+    again = PolicyDocument.from_json(policy.to_json())
+    assert again == policy and again.hash() == policy.hash()
+    assert again.destination_class(allowed, T0 + 86400) == "allowed"
+    assert again.fee_rule(REGTEST.caip2) is not None
+    with pytest.raises(PolicyError, match="destination list"):
+        dataclasses.replace(POLICY, allow=(AllowEntry("bc1qnotanaddress", T0),))
