@@ -26,7 +26,7 @@ from signer.tss.curve import Point
 from signer.tss.presign import PresignaturePublic
 from tests.btc_support import SMALL, extract, foreign_script, make_psbt, own_script, verify_transaction, with_bitcoin
 
-from .support import KEY_ID, Clock, approve, demo_documents, install, make_nodes, presign
+from .support import KEY_ID, Clock, approve, demo_documents, install, make_nodes, presign, restart
 
 IN_PATHS = ((0, 1), (0, 2))
 TWO = ("officer-1", "officer-2")
@@ -142,11 +142,17 @@ def test_a_pinned_request_id_releases_no_other_psbt(env: Env) -> None:
     psbt = env.psbt(payout=50_000)
     intent = env.intent(psbt, "btc-pinned")
     pid, _ = env.presign(IN_PATHS[0])
+    before = env.nodes[1].governance.releases.ledger.spent(KEY_ID, "BTC", 86400, env.clock.now())
     partial_sign_spend(env.nodes[1], KEY_ID, pid, psbt, 0, env.release(intent, 0))
     # Input 1 of the same spend is a repeat, charged once.
     again, _ = env.presign(IN_PATHS[1])
     partial_sign_spend(env.nodes[1], KEY_ID, again, psbt, 1, env.release(intent, 1))
-    # Another PSBT under the same request id, automatic by the policy on its own: refused.
+    # Another PSBT under the same request id, automatic by the policy on its own: refused, also
+    # after a restart (the pin is in the release journal, with both payouts charged once).
+    spent = env.nodes[1].governance.releases.ledger.spent(KEY_ID, "BTC", 86400, env.clock.now())
+    assert spent - before == 51_000  # the payout and the fee, once for both inputs
+    env.nodes[1] = restart(env.nodes[1], env.clock)
+    assert env.nodes[1].governance.releases.ledger.spent(KEY_ID, "BTC", 86400, env.clock.now()) == spent
     other = env.psbt(payout=50_000)
     third, _ = env.presign(IN_PATHS[0])
     _refused(env, third, other, env.release(env.intent(other, "btc-pinned"), 0), 0, "request_replayed")
