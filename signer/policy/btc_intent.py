@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from signer.chains import bitcoin
-from signer.chains.bitcoin import BitcoinError, BitcoinSpend
+from signer.chains.bitcoin import BitcoinError, BitcoinSpend, SpendInput, SpendOutput
 from signer.tss.curve import Point
-from signer.tss.encoding import Value, encode
+from signer.tss.encoding import Decoded, Value, as_bytes, as_int, as_list, as_str, decode, encode
+from signer.tss.errors import DecodeError
 
 from .assets import AssetRegistry
 from .errors import PolicyError
@@ -92,8 +93,29 @@ class SpendIntent:
             s.fee,
             s.vsize,
             s.locktime,
-            hashlib.sha256(s.unsigned_tx).digest(),
+            s.unsigned_tx,
         )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SpendIntent:
+        """Parse the wire form (what the coordinator stores and officers are sent); raises
+        `PolicyError("intent_malformed")`. What it says is checked by whoever signs: a signer
+        rebuilds the intent from the PSBT and compares digests."""
+        try:
+            f = decode(SPEND_INTENT_TAG, data, 13)
+            chain = as_str(f[0])
+            network = bitcoin.network_of(chain)
+            if network is None:
+                raise DecodeError(f"{chain!r} is not a Bitcoin network")
+            inputs = tuple(_input(v) for v in as_list(f[7]))
+            outputs = tuple(_output(v) for v in as_list(f[8]))
+            fee, vsize, locktime = as_int(f[9]), as_int(f[10]), as_int(f[11])
+            spend = BitcoinSpend(network, inputs, outputs, fee, vsize, locktime, as_bytes(f[12]))
+            return cls(
+                chain, as_str(f[1]), as_str(f[2]), as_str(f[3]), as_bytes(f[4]), as_int(f[5]), as_str(f[6]), spend
+            )
+        except DecodeError as exc:
+            raise PolicyError("intent_malformed", str(exc)) from None
 
     def payout_intents(self) -> tuple[Intent, ...]:
         """One `Intent` per payout, the fee shared in proportion to the amounts (the remainder on
@@ -158,6 +180,30 @@ class SpendIntent:
             f"  digest      {self.digest().hex()}",
         ]
         return "\n".join(lines)
+
+
+def _fields(v: Decoded, n: int) -> list[Decoded]:
+    items = as_list(v)
+    if len(items) != n:
+        raise DecodeError(f"expected {n} fields")
+    return items
+
+
+def _path(v: Decoded) -> tuple[int, ...]:
+    return tuple(as_int(i) for i in as_list(v))
+
+
+def _input(v: Decoded) -> SpendInput:
+    txid, vout, amount, path, public_key, digest = _fields(v, 6)
+    return SpendInput(as_str(txid), as_int(vout), as_int(amount), _path(path), as_bytes(public_key), as_bytes(digest))
+
+
+def _output(v: Decoded) -> SpendOutput:
+    amount, address, script, change = _fields(v, 4)
+    paths = as_list(change)
+    if len(paths) > 1:
+        raise DecodeError("an output has at most one change path")
+    return SpendOutput(as_int(amount), as_str(address), as_bytes(script), _path(paths[0]) if paths else None)
 
 
 def bitcoin_network(assets: AssetRegistry) -> tuple[bitcoin.BitcoinNetwork, str]:

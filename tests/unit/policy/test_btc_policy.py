@@ -186,3 +186,13 @@ def test_a_policy_document_registers_bitcoin_in_its_json_form() -> None:
     assert again.fee_rule(REGTEST.caip2) is not None
     with pytest.raises(PolicyError, match="destination list"):
         dataclasses.replace(POLICY, allow=(AllowEntry("bc1qnotanaddress", T0),))
+
+
+def test_the_spend_intent_wire_form_round_trips_and_refuses_garbage() -> None:
+    intent = _intent(_psbt([(300_000, PAYEE, None), (898_000, CHANGE, (1, 0))]))
+    again = SpendIntent.from_bytes(intent.to_bytes())
+    assert again == intent and again.digest() == intent.digest() and again.describe() == intent.describe()
+    assert [p.to_bytes() for p in again.payout_intents()] == [p.to_bytes() for p in intent.payout_intents()]
+    for bad in (intent.to_bytes()[:-1], intent.to_bytes().replace(REGTEST.caip2.encode(), b"eip155:1".ljust(40, b"0"))):
+        with pytest.raises(PolicyError, match="intent_malformed"):
+            SpendIntent.from_bytes(bad)
