@@ -103,7 +103,10 @@ def quorum_time(
 
 
 def fee_fields_problem(intent: Intent) -> str | None:
-    """Why the fee fields cannot be a sane transaction, or None."""
+    """Why the fee fields cannot be a sane transaction, or None. A Bitcoin payout's fee field is
+    its share of the spend's fee (btc_intent.py), which may round to 0 for a small payout."""
+    if intent.chain.startswith("bip122:") and intent.gas_limit >= 1 and intent.max_fee_per_gas >= 0:
+        return None
     if intent.gas_limit < 1 or intent.max_fee_per_gas < 1:
         return "gas limit and max fee per gas must be positive"
     if intent.max_priority_fee_per_gas > intent.max_fee_per_gas:

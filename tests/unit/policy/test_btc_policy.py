@@ -196,3 +196,9 @@ def test_the_spend_intent_wire_form_round_trips_and_refuses_garbage() -> None:
     for bad in (intent.to_bytes()[:-1], intent.to_bytes().replace(REGTEST.caip2.encode(), b"eip155:1".ljust(40, b"0"))):
         with pytest.raises(PolicyError, match="intent_malformed"):
             SpendIntent.from_bytes(bad)
+
+
+def test_a_payout_too_small_for_a_share_of_the_fee_still_passes() -> None:
+    intent = _intent(_psbt([(900_000, PAYEE, None), (1_000, foreign_script(), None), (298_500, CHANGE, (1, 0))]))
+    assert [p.fee_cap for p in intent.payout_intents()] == [500, 0]
+    assert _reason(intent) == "allowed"
