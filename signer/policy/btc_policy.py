@@ -4,11 +4,14 @@ whole fee, one approval of the whole spend; the same function on the coordinator
 A spend pays several destinations at once. Each payout (btc_intent.py) goes through `evaluate`
 as a transfer of its own, against a ledger that already counts the payouts before it, so the
 windowed limits see the spend's total and a batch cannot split a payout to slip under a limit.
-Any payout blocked blocks the spend. The absolute fee caps (the network's and the tier of every
-rule a payout matched) apply to the whole fee, the relative cap to the fee over all payouts.
-Approvals are of the whole spend (`SpendIntent.digest`) and must meet the requirement of every
-payout's rule; the latest time lock among them applies. A spend that pays only change is
-refused (`no_payout`): consolidations are not a request kind yet.
+Any payout blocked blocks the spend. Splitting one large payment into small outputs of one
+request does not lower its tier either: each payout's destination is also matched with the
+spend's total amount (the tier a single transfer of the whole would get), and the stricter of
+the two rules applies; the per-transaction limits see the total too. The absolute fee caps (the
+network's and the tier of every rule matched) apply to the whole fee, the relative cap to the
+fee over all payouts. Approvals are of the whole spend (`SpendIntent.digest`) and must meet the
+requirement of every matched rule; the latest time lock among them applies. A spend that pays
+only change is refused (`no_payout`): consolidations are not a request kind yet.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from .approvals import Approval, OfficerRegistry, verify_approvals
 from .breaker import BreakerTripped, check_breakers
 from .btc_intent import SpendIntent
 from .document import PolicyDocument
-from .engine import Decision, evaluate, fee_over_cap
+from .engine import Decision, evaluate, fee_over_cap, rule_decision
 from .errors import PolicyError
 from .freeze import FreezeState
 from .intent import Intent, canonical_destination
@@ -89,18 +92,50 @@ def evaluate_spend(
             return replace(decision, detail=detail)
         decisions.append(decision)
         view.add(payout)
+    whole = intent.whole()
+    for x in policy.limits:
+        if x.scope == "transaction" and x.asset == whole.asset and whole.amount > x.max_amount:
+            classes = {policy.destination_class(canonical_destination(p.chain, p.destination), now) for p in payouts}
+            if x.destinations is None or classes & x.destinations:
+                return _block(f"limit_exceeded:{x.limit_id}", detail="the spend's total")
+    for payout in payouts:
+        decision = _tier_of_total(policy, registry, payout, whole.amount, approvals_ok, now, initiator, kind)
+        if decision.action == "block":
+            return decision
+        decisions.append(decision)
     fees = policy.fee_rule(intent.chain)
     if fees is None:  # never: evaluate blocked above
         return _block("no_fee_rule")
     rules = {r.rule_id: r for r in policy.rules}
     for decision in decisions:
-        over = fee_over_cap(fees, rules[decision.rule_id].action, intent.whole())
+        over = fee_over_cap(fees, rules[decision.rule_id].action, whole)
         if over is not None:
             return _block(over, decision.rule_id, "the spend's whole fee")
     unmet = next((d for d in decisions if not d.satisfied), None)
     if unmet is not None:
         return unmet
     return max(decisions, key=lambda d: (d.action == "require", d.time_lock_until))
+
+
+def _tier_of_total(
+    policy: PolicyDocument,
+    registry: OfficerRegistry,
+    payout: Intent,
+    total: int,
+    approvals_ok: Mapping[str, int],
+    now: int,
+    initiator: str,
+    kind: str,
+) -> Decision:
+    """The rule `payout`'s destination matches with the spend's `total` as its amount, decided."""
+    destination = canonical_destination(payout.chain, payout.destination)
+    attrs = (payout.asset, total, policy.destination_class(destination, now), initiator, payout.key_id)
+    rule = next((r for r in policy.rules if r.when.matches(*attrs, (kind, destination, ""))), None)
+    if rule is None:
+        return _block("no_matching_rule", detail=f"the spend's total to {destination}")
+    if rule.action.kind == "block":
+        return _block("rule_block", rule.rule_id, f"the spend's total to {destination}")
+    return rule_decision(rule, registry, approvals_ok, (initiator, payout.initiator), now)
 
 
 def check_spend_release(

@@ -208,10 +208,18 @@ def evaluate(
     )
     if exceeded is not None:
         return _block(exceeded, rule.rule_id)
+    return rule_decision(rule, registry, approvals_ok, (initiator, intent.initiator), now)
+
+
+def rule_decision(
+    rule: Rule, registry: OfficerRegistry, approvals_ok: Mapping[str, int], initiators: Iterable[str], now: int
+) -> Decision:
+    """What a matched allow or require rule decides given the verified approvals (`initiators`
+    never count toward the quorum): allowed, pending, time-locked or approved."""
     expr = rule.action.approvals
     if rule.action.kind == "allow" or expr is None:
         return Decision("allow", None, True, 0, "allowed", rule.rule_id)
-    at = quorum_time(expr, registry, approvals_ok, excluded=(initiator, intent.initiator))
+    at = quorum_time(expr, registry, approvals_ok, excluded=initiators)
     if at is None:
         return Decision("require", expr, False, 0, "approvals_pending", rule.rule_id)
     until = at + rule.action.time_lock if rule.action.time_lock else 0

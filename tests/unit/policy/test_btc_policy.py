@@ -202,3 +202,13 @@ def test_a_payout_too_small_for_a_share_of_the_fee_still_passes() -> None:
     intent = _intent(_psbt([(900_000, PAYEE, None), (1_000, foreign_script(), None), (298_500, CHANGE, (1, 0))]))
     assert [p.fee_cap for p in intent.payout_intents()] == [500, 0]
     assert _reason(intent) == "allowed"
+
+
+def test_splitting_a_payment_into_small_outputs_keeps_the_tier_and_the_transaction_limit() -> None:
+    halves = [(SMALL // 2 + 1, PAYEE, None), (SMALL // 2 + 1, foreign_script(), None)]
+    psbt = _psbt([*halves, (1_200_000 - SMALL - 3_002, CHANGE, (1, 0))])
+    split = _intent(psbt)
+    assert all(p.amount <= SMALL for p in split.payout_intents())
+    assert _reason(split) == "approvals_pending"
+    _, policy = _documents(limits=(Limit("btc-per-tx", "transaction", asset="BTC", max_amount=SMALL),))
+    assert _reason(_intent(psbt, policy), policy) == "limit_exceeded:btc-per-tx"
