@@ -16,7 +16,10 @@ from signer.policy import (
     AllowEntry,
     Asset,
     AssetRegistry,
+    BreakerRule,
+    BreakerTripped,
     ColdEntry,
+    FreezeState,
     Ledger,
     Limit,
     Network,
@@ -27,7 +30,7 @@ from signer.policy import (
     sign_approval,
 )
 from signer.policy.btc_intent import SpendIntent, spend_intent
-from signer.policy.btc_policy import evaluate_spend
+from signer.policy.btc_policy import check_spend_release, evaluate_spend
 from signer.tss.curve import Point, Q
 from tests.btc_support import MAX_FEE, REGTEST, SMALL, foreign_script, make_psbt, own_script, with_bitcoin
 
@@ -212,3 +215,18 @@ def test_splitting_a_payment_into_small_outputs_keeps_the_tier_and_the_transacti
     assert _reason(split) == "approvals_pending"
     _, policy = _documents(limits=(Limit("btc-per-tx", "transaction", asset="BTC", max_amount=SMALL),))
     assert _reason(_intent(psbt, policy), policy) == "limit_exceeded:btc-per-tx"
+
+
+def test_a_breaker_counts_every_payout_and_a_frozen_key_signs_nothing() -> None:
+    breaker = BreakerRule("btc-outflow", "BTC", 3600, max_amount=500_000)
+    policy = dataclasses.replace(POLICY, breakers=(breaker,))
+    intent = _intent(
+        _psbt([(300_000, PAYEE, None), (300_000, foreign_script(), None), (599_000, CHANGE, (1, 0))]), policy
+    )
+    assert all(p.amount + p.fee_cap < 500_000 for p in intent.payout_intents())
+    args = dict(policy=policy, registry=REGISTRY, ledger=Ledger(), intent=intent, approvals=(), now=T0 + 1)
+    with pytest.raises(BreakerTripped):
+        check_spend_release(**args, freeze=FreezeState(), initiator="backend-1", share=(1, 1), kind="withdrawal")  # type: ignore[arg-type]
+    frozen = FreezeState().trip("k1", "breaker:btc-outflow", T0)
+    with pytest.raises(PolicyError, match="frozen"):
+        check_spend_release(**args, freeze=frozen, initiator="backend-1", share=(1, 1), kind="withdrawal")  # type: ignore[arg-type]
