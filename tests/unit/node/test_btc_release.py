@@ -16,14 +16,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from signer.chains import bitcoin as btc
+from coordinator.btc_combine import InputPartials, combine_spend
 from signer.node.btc_release import partial_sign_spend
 from signer.node.node import SignerNode
 from signer.policy import PolicyError, Release
 from signer.policy.btc_intent import SpendIntent, spend_intent
-from signer.tss import sign
 from signer.tss.curve import Point
-from signer.tss.presign import PresignaturePublic
+from signer.tss.errors import ProtocolAbort
 from tests.btc_support import SMALL, extract, foreign_script, make_psbt, own_script, verify_transaction, with_bitcoin
 
 from .support import KEY_ID, Clock, approve, demo_documents, install, make_nodes, presign, restart
@@ -93,31 +92,43 @@ def _refused(env: Env, pid: bytes, psbt: bytes, release: Release, index: int, re
     assert pid in env.nodes[1].presignature_ids(KEY_ID)
 
 
-def _sign_all(env: Env, psbt: bytes, intent: SpendIntent, officers: tuple[str, ...]) -> list[tuple[int, int]]:
-    signatures = []
+def _sign_all(env: Env, psbt: bytes, intent: SpendIntent, officers: tuple[str, ...]) -> list[InputPartials]:
+    """Every input signed by both nodes, each with a presignature made for the input's path."""
+    out = []
     for index, inp in enumerate(intent.spend.inputs):
         pid, public = env.presign(inp.path)
         release = env.release(intent, index, officers)
         partials = {p: partial_sign_spend(n, KEY_ID, pid, psbt, index, release) for p, n in env.nodes.items()}
         assert {s.digest for s in partials.values()} == {inp.digest}
-        sig = sign.combine(
-            PresignaturePublic.from_bytes(public),
-            inp.digest,
-            {p: sign.PartialSignature(p, int.from_bytes(s.sigma, "big")) for p, s in partials.items()},
-        )
-        signatures.append((sig.r, sig.s))
-    return signatures
+        out.append(InputPartials(public, partials))
+    return out
+
+
+def _spent(env: Env, intent: SpendIntent) -> list[tuple[int, bytes]]:
+    return [(i.amount, own_script(env.public, env.chain_code, i.path)) for i in intent.spend.inputs]
 
 
 def test_a_two_input_two_output_spend_is_signed_2_of_3_and_verifies(env: Env) -> None:
     psbt = env.psbt(payout=SMALL - 1)
     intent = env.intent(psbt, "btc-auto")
-    signatures = _sign_all(env, psbt, intent, ())
-    raw, txid, _ = btc.finish(intent.spend, signatures)
-    spent = [(i.amount, own_script(env.public, env.chain_code, i.path)) for i in intent.spend.inputs]
-    assert verify_transaction(raw, spent) == txid
-    signed = btc.finalized_psbt(psbt, intent.spend, signatures)
-    assert extract(signed) == raw
+    answers = _sign_all(env, psbt, intent, ())
+    signed = combine_spend(psbt, intent.spend, answers)
+    assert verify_transaction(signed.raw_tx, _spent(env, intent)) == signed.txid
+    assert extract(signed.signed_psbt) == signed.raw_tx
+    # A signer answering with σ over another input's digest, or a σ that does not verify, is named.
+    swapped = dict(answers[1].partials)
+    swapped[2] = answers[0].partials[2]
+    bad_sigma = dict(answers[0].partials)
+    sigma = (int.from_bytes(bad_sigma[1].sigma, "big") + 1).to_bytes(32, "big")
+    bad_sigma[1] = dataclasses.replace(bad_sigma[1], sigma=sigma)
+    tampered = [
+        InputPartials(answers[0].presignature_public, bad_sigma),
+        InputPartials(answers[1].presignature_public, swapped),
+    ]
+    with pytest.raises(ProtocolAbort) as abort:
+        combine_spend(psbt, intent.spend, tampered)
+    assert abort.value.culprits == {1, 2}
+    assert {(b.party, b.check) for b in abort.value.blames} == {(1, "partial_signature"), (2, "digest_mismatch")}
 
 
 def test_a_large_spend_needs_the_officers_approval_of_that_very_spend(env: Env) -> None:
@@ -132,10 +143,8 @@ def test_a_large_spend_needs_the_officers_approval_of_that_very_spend(env: Env) 
     # And the signer signs only digests it computed: the path of input 1 under input 0 is refused.
     _refused(env, pid, psbt, dataclasses.replace(env.release(intent, 0, TWO), path=IN_PATHS[1]), 0, "path_mismatch")
     _refused(env, pid, psbt, env.release(intent, 0, TWO), 5, "input_invalid")
-    signatures = _sign_all(env, psbt, intent, TWO)
-    raw, txid, _ = btc.finish(intent.spend, signatures)
-    spent = [(i.amount, own_script(env.public, env.chain_code, i.path)) for i in intent.spend.inputs]
-    assert verify_transaction(raw, spent) == txid
+    signed = combine_spend(psbt, intent.spend, _sign_all(env, psbt, intent, TWO))
+    assert verify_transaction(signed.raw_tx, _spent(env, intent)) == signed.txid
 
 
 def test_a_pinned_request_id_releases_no_other_psbt(env: Env) -> None:
