@@ -56,6 +56,7 @@ from .service import CoordinatorService
 from .serving import Readiness
 from .signer_client import GrpcSignerClient, SignerClient
 from .store import FAILED, PageCursor, RequestRecord, Store, StoreError
+from .sweeps import base_units
 from .trail import audit_public_key_path
 from .views import governance_to_proto, key_to_proto, list_page, page_size, request_to_proto
 
@@ -319,6 +320,27 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
         return self._call(context, KEY_ADMINS, run)
 
+    def ReportBalance(self, request: coordinator_pb2.ReportBalanceRequest, context: grpc.ServicerContext) -> Any:
+        def run(peer: Peer) -> coordinator_pb2.ReportBalanceResponse:
+            for field in ("address", "amount"):
+                _check_id(field, getattr(request, field))
+            check_text("asset", request.asset, limits.MAX_WORD)
+            if not request.HasField("reported_at"):
+                raise InvalidRequest("reported_at is required")
+            out = self.service.sweeps.report(
+                chain_id=request.chain_id,
+                address=request.address,
+                asset=request.asset,
+                amount=base_units("amount", request.amount),
+                next_nonce=request.next_nonce,
+                reported_at=request.reported_at.ToNanoseconds() / 1e9,
+                reporter=peer.name,
+            )
+            sweep = None if out.request is None else request_to_proto(out.request)
+            return coordinator_pb2.ReportBalanceResponse(action=out.action, detail=out.detail, sweep=sweep)
+
+        return self._call(context, SUBMITTERS, run)
+
 
 def create_server(
     service: CoordinatorService,
@@ -364,6 +386,7 @@ def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[G
         peers=config.peers,
         heartbeat=config.lease / 5 if config.database else None,  # None: the store's default (SQLite: none)
         lease=config.lease,
+        hot_wallets=config.hot_wallets,
     )
     return service, clients
 

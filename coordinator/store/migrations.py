@@ -196,6 +196,34 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
                 heartbeat_at REAL NOT NULL)""",
         ),
     ),
+    (
+        9,
+        "new-destination breakers: when each destination was first paid (store/ledger.py), from the spends",
+        (
+            """CREATE TABLE destination_first (
+                destination TEXT PRIMARY KEY,
+                first_at REAL NOT NULL)""",
+            "INSERT INTO destination_first SELECT destination, MIN(at) FROM ledger_spends GROUP BY destination",
+        ),
+    ),
+    (
+        10,
+        "hot-wallet balances as backends report them, and the sweep proposed from each (store/balances.py)",
+        (
+            """CREATE TABLE hot_balances (
+                network TEXT NOT NULL,
+                address TEXT NOT NULL,
+                asset TEXT NOT NULL,
+                amount TEXT NOT NULL,
+                next_nonce INTEGER NOT NULL,
+                reported_at REAL NOT NULL,
+                reporter TEXT NOT NULL,
+                sweep_request_id TEXT NOT NULL DEFAULT '',
+                sweep_seq INTEGER NOT NULL DEFAULT 0,
+                swept_at REAL NOT NULL DEFAULT 0,
+                PRIMARY KEY (network, address, asset))""",
+        ),
+    ),
 )
 """Ordered migrations: (version, description, statements), one list for both dialects (written in
 SQLite's; `coordinator.dbapi.ddl` translates, `PerDialect` where it cannot). Append only; never

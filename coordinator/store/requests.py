@@ -116,6 +116,13 @@ class RequestTables(Database):
             created = c.execute(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
         return request_from_row(created), True
 
+    def bound_request(self, initiator: str, idempotency_key: str) -> RequestRecord | None:
+        """The request `initiator` submitted under `idempotency_key`, or None."""
+        row = self._one(
+            SELECT_REQUEST + " WHERE r.idempotency_key = ? AND r.initiator = ?", (idempotency_key, initiator)
+        )
+        return None if row is None else request_from_row(row)
+
     def get_request(self, request_id: str) -> RequestRecord:
         """A request, or NotFound."""
         row = self._one(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,))

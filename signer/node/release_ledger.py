@@ -107,8 +107,8 @@ class ReleaseLedger:
 
     def _replay(self, entry: Entry) -> None:
         try:
-            payouts = decode_value(entry.body)
-            tag = _PAYOUTS_TAG if isinstance(payouts, list) and payouts[:1] == [_PAYOUTS_TAG] else _RELEASE_TAG
+            value = decode_value(entry.body)
+            tag = _PAYOUTS_TAG if isinstance(value, list) and value[:1] == [_PAYOUTS_TAG] else _RELEASE_TAG
             at, keep, initiator, intent, digest, seen = decode(tag, entry.body, 6)
             items = [intent] if tag == _RELEASE_TAG else as_list(intent)
             intents = tuple(Intent.from_bytes(as_bytes(i)) for i in items)
@@ -163,10 +163,10 @@ class ReleaseLedger:
         self.ledger.prune(now, keep)
         self._pin(request_id, tx_digest, max(i.expires_at for i in intents))
         while self._pin_expiries and self._pin_expiries[0][0] <= now:
-            expires_at, request_id = heapq.heappop(self._pin_expiries)
-            pin = self._pins.get(request_id)
+            expires_at, expired = heapq.heappop(self._pin_expiries)
+            pin = self._pins.get(expired)
             if pin is not None and pin.expires_at == expires_at:
-                del self._pins[request_id]
+                del self._pins[expired]
 
     def _pin(self, request_id: str, tx_digest: bytes, expires_at: int) -> None:
         self._pins[request_id] = Pin(tx_digest, expires_at)

@@ -20,10 +20,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from .approvals import Approval, OfficerRegistry, verify_approvals
-from .breaker import BreakerTripped, check_breakers
+from .breaker import BreakerTripped
 from .btc_intent import SpendIntent
 from .document import PolicyDocument
-from .engine import Decision, evaluate, fee_over_cap, rule_decision
+from .engine import Decision, check_policy_breakers, evaluate, fee_over_cap, matching_rule, rule_decision
 from .errors import PolicyError
 from .freeze import FreezeState
 from .intent import Intent, canonical_destination
@@ -32,10 +32,16 @@ from .limits import LedgerView, charges
 
 
 class PendingLedger:
-    """A ledger view that also counts the payouts of this spend already evaluated."""
+    """A ledger view that also counts the payouts of this spend already evaluated (at `now`).
 
-    def __init__(self, ledger: LedgerView) -> None:
+    `withdrawals_to` counts them only for the breakers (`count_withdrawals`): there more payouts to
+    a new destination come closer to tripping, while for the trust ramp a destination this very
+    spend pays first is still new."""
+
+    def __init__(self, ledger: LedgerView, now: int, *, count_withdrawals: bool = False) -> None:
         self._ledger = ledger
+        self._now = now
+        self._count_withdrawals = count_withdrawals
         self._pending: list[tuple[Intent, str, dict[str, int]]] = []
 
     def add(self, intent: Intent) -> None:
@@ -57,8 +63,14 @@ class PendingLedger:
         return self._ledger.requests_by(client, window, now, exclude)
 
     def withdrawals_to(self, destination: str) -> int:
-        # Released transfers only: a second payout to a new address in the same batch is still new.
-        return self._ledger.withdrawals_to(destination)
+        mine = sum(1 for _, d, _ in self._pending if d == destination) if self._count_withdrawals else 0
+        return self._ledger.withdrawals_to(destination) + mine
+
+    def first_paid(self, destination: str) -> int | None:
+        first = self._ledger.first_paid(destination)
+        if first is None and any(d == destination for _, d, _ in self._pending):
+            return self._now
+        return first
 
 
 def _block(reason: str, rule_id: str = "", detail: str = "") -> Decision:
@@ -83,7 +95,7 @@ def evaluate_spend(
     payouts = intent.payout_intents()
     if not payouts:
         return _block("no_payout", detail="the spend pays only change back to the key")
-    view = PendingLedger(ledger)
+    view = PendingLedger(ledger, now)
     decisions: list[Decision] = []
     for index, payout in enumerate(payouts):
         decision = evaluate(policy, registry, payout, approvals_ok, view, now, initiator, share, kind)
@@ -129,8 +141,8 @@ def _tier_of_total(
 ) -> Decision:
     """The rule `payout`'s destination matches with the spend's `total` as its amount, decided."""
     destination = canonical_destination(payout.chain, payout.destination)
-    attrs = (payout.asset, total, policy.destination_class(destination, now), initiator, payout.key_id)
-    rule = next((r for r in policy.rules if r.when.matches(*attrs, (kind, destination, ""))), None)
+    klass = policy.destination_class(destination, now)
+    rule = matching_rule(policy, replace(payout, amount=total), destination, klass, initiator, kind)
     if rule is None:
         return _block("no_matching_rule", detail=f"the spend's total to {destination}")
     if rule.action.kind == "block":
@@ -162,10 +174,10 @@ def check_spend_release(
     decision = evaluate_spend(policy, registry, intent, approved, ledger, now, initiator, share, kind)
     if not decision.may_sign(now):
         raise PolicyError(decision.reason, decision.rule_id)
-    view = PendingLedger(ledger)
+    view = PendingLedger(ledger, now, count_withdrawals=True)
     reset_at = freeze.reset_at(intent.key_id)
     for payout in intent.payout_intents():
-        trip = check_breakers(policy.breakers, view, payout, now=now, reset_at=reset_at, share=share)
+        trip = check_policy_breakers(policy, view, payout, now=now, reset_at=reset_at, share=share)
         if trip is not None:
             raise BreakerTripped(trip)
         view.add(payout)

@@ -230,3 +230,14 @@ def test_a_breaker_counts_every_payout_and_a_frozen_key_signs_nothing() -> None:
     frozen = FreezeState().trip("k1", "breaker:btc-outflow", T0)
     with pytest.raises(PolicyError, match="frozen"):
         check_spend_release(**args, freeze=frozen, initiator="backend-1", share=(1, 1), kind="withdrawal")  # type: ignore[arg-type]
+
+
+def test_a_new_destination_breaker_counts_two_payouts_of_one_spend_to_one_address() -> None:
+    breaker = BreakerRule("btc-new-dest", "", 86400, kind="new_destination", max_count=1)
+    policy = dataclasses.replace(POLICY, breakers=(breaker,))
+    once = _intent(_psbt([(100_000, PAYEE, None), (1_099_000, CHANGE, (1, 0))]), policy)
+    twice = _intent(_psbt([(100_000, PAYEE, None), (100_000, PAYEE, None), (999_000, CHANGE, (1, 0))]), policy)
+    args = dict(policy=policy, registry=REGISTRY, ledger=Ledger(), approvals=(), now=T0 + 1, freeze=FreezeState())
+    check_spend_release(**args, intent=once, initiator="backend-1", share=(1, 1), kind="withdrawal")  # type: ignore[arg-type]
+    with pytest.raises(BreakerTripped):
+        check_spend_release(**args, intent=twice, initiator="backend-1", share=(1, 1), kind="withdrawal")  # type: ignore[arg-type]
