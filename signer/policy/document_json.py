@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from signer.chains import bitcoin
+
 from .assets import Asset, AssetRegistry, Network
 from .breaker import ABORTS, KINDS, NEW_DESTINATION, OUTFLOW, REFUSALS, BreakerRule
 from .errors import PolicyError
@@ -18,10 +20,16 @@ from .rules import MAX_EXPR_DEPTH, Action, AllOf, AnyOf, ApprovalExpr, Condition
 
 
 def read_address(address: str) -> str:
-    """A destination-list address in canonical form."""
+    """A destination-list address in canonical form: an Ethereum address (EIP-55) or a Bitcoin
+    address (bech32 in lower case) of any Bitcoin network."""
     try:
         return canonical_address(address)
     except PolicyError as exc:
+        try:
+            if isinstance(address, str):
+                return bitcoin.canonical_address(address)
+        except bitcoin.BitcoinError:
+            pass
         raise malformed(f"destination list: {exc.detail}") from None
 
 

@@ -103,7 +103,10 @@ def quorum_time(
 
 
 def fee_fields_problem(intent: Intent) -> str | None:
-    """Why the fee fields cannot be a sane transaction, or None."""
+    """Why the fee fields cannot be a sane transaction, or None. A Bitcoin payout's fee field is
+    its share of the spend's fee (btc_intent.py), which may round to 0 for a small payout."""
+    if intent.chain.startswith("bip122:") and intent.gas_limit >= 1 and intent.max_fee_per_gas >= 0:
+        return None
     if intent.gas_limit < 1 or intent.max_fee_per_gas < 1:
         return "gas limit and max fee per gas must be positive"
     if intent.max_priority_fee_per_gas > intent.max_fee_per_gas:
@@ -170,7 +173,7 @@ def evaluate(
         return _block("no_fee_rule")
     if not fees.min_gas_limit <= intent.gas_limit <= fees.max_gas_limit:
         return _block("gas_limit_out_of_range")
-    if intent.gas_limit < intrinsic_gas(intent.data):
+    if intent.chain.startswith("eip155:") and intent.gas_limit < intrinsic_gas(intent.data):
         return _block("intrinsic_gas_too_low", detail=f"the body needs at least {intrinsic_gas(intent.data)} gas")
     destination_class = policy.destination_class(destination, now)
     if destination_class == "denied":
@@ -203,10 +206,18 @@ def evaluate(
     )
     if exceeded is not None:
         return _block(exceeded, rule.rule_id)
+    return rule_decision(rule, registry, approvals_ok, (initiator, intent.initiator), now)
+
+
+def rule_decision(
+    rule: Rule, registry: OfficerRegistry, approvals_ok: Mapping[str, int], initiators: Iterable[str], now: int
+) -> Decision:
+    """What a matched allow or require rule decides given the verified approvals (`initiators`
+    never count toward the quorum): allowed, pending, time-locked or approved."""
     expr = rule.action.approvals
     if rule.action.kind == "allow" or expr is None:
         return Decision("allow", None, True, 0, "allowed", rule.rule_id)
-    at = quorum_time(expr, registry, approvals_ok, excluded=(initiator, intent.initiator))
+    at = quorum_time(expr, registry, approvals_ok, excluded=initiators)
     if at is None:
         return Decision("require", expr, False, 0, "approvals_pending", rule.rule_id)
     until = at + rule.action.time_lock if rule.action.time_lock else 0

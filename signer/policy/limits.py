@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -108,14 +109,24 @@ class Ledger:
 
     def record_spend(self, intent: Intent, now: int) -> None:
         """Record a released transfer and its fee; raises `request_replayed` if this request id was spent."""
-        if intent.request_id in self._spent_ids:
-            raise PolicyError("request_replayed", intent.request_id)
-        destination = canonical_destination(intent.chain, intent.destination)
-        for asset, amount in charges(intent).items():
-            self._add_spend(Spend(now, intent.request_id, intent.key_id, asset, destination, amount))
-        self._destination_counts[destination] = self._destination_counts.get(destination, 0) + 1
-        self._destination_first.setdefault(destination, now)
-        self._mark_spent(intent.request_id, intent.expires_at)
+        self.record_payouts((intent,), now)
+
+    def record_payouts(self, intents: Sequence[Intent], now: int) -> None:
+        """Record the transfers one request releases (the payouts of a Bitcoin spend, each with
+        its share of the fee); raises `request_replayed` if the request id was spent."""
+        ids = {i.request_id for i in intents}
+        if len(ids) != 1:
+            raise PolicyError("intent_malformed", "the payouts of one release share one request id")
+        request_id = intents[0].request_id
+        if request_id in self._spent_ids:
+            raise PolicyError("request_replayed", request_id)
+        for intent in intents:
+            destination = canonical_destination(intent.chain, intent.destination)
+            for asset, amount in charges(intent).items():
+                self._add_spend(Spend(now, request_id, intent.key_id, asset, destination, amount))
+            self._destination_counts[destination] = self._destination_counts.get(destination, 0) + 1
+            self._destination_first.setdefault(destination, now)
+        self._mark_spent(request_id, max(i.expires_at for i in intents))
 
     def _add_spend(self, s: Spend) -> None:
         self._spends.append(s)
