@@ -126,13 +126,20 @@ class Sweeps:
                 out[(wallet.network, address.lower(), wallet.asset)] = wallet.cap
         return out
 
-    def wallet_for(self, network: str, address: str, asset: str) -> HotWallet:
-        """The configured wallet a report names; `NotFound` for any other."""
+    def wallet_at(self, network: str, address: str, asset: str) -> HotWallet | None:
+        """The configured wallet at (network, lower-case address, asset), or None."""
         for i, wallet in enumerate(self.wallets):
             mine = self.address_of(i)
             if wallet.network == network and wallet.asset == asset and mine is not None and mine.lower() == address:
                 return wallet
-        raise NotFound(f"{address} holding {asset} on {network} is not a configured hot wallet")
+        return None
+
+    def wallet_for(self, network: str, address: str, asset: str) -> HotWallet:
+        """The configured wallet a report names; `NotFound` for any other."""
+        wallet = self.wallet_at(network, address, asset)
+        if wallet is None:
+            raise NotFound(f"{address} holding {asset} on {network} is not a configured hot wallet")
+        return wallet
 
     def report(
         self,
@@ -171,6 +178,7 @@ class Sweeps:
         )
         if not newest:
             return SweepOutcome("older_report", "a newer report of this wallet is held")
+        self.service.scheduler.wake()  # withdrawals waiting for this wallet's funds (funds.py)
         if now - reported_at > wallet.max_report_age:
             return SweepOutcome("stale", f"the report is {now - reported_at:.0f} s old (max {wallet.max_report_age})")
         if amount <= wallet.cap:

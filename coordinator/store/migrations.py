@@ -224,6 +224,16 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
                 PRIMARY KEY (network, address, asset))""",
         ),
     ),
+    (
+        11,
+        "withdrawals waiting for funds: a wallet's requests by state and time, and its observed refills "
+        "(funds.py, store/balances.py)",
+        (
+            "CREATE INDEX requests_by_source ON requests(from_address, state, updated_at)",
+            "ALTER TABLE hot_balances ADD COLUMN last_refill_at REAL NOT NULL DEFAULT 0",
+            "ALTER TABLE hot_balances ADD COLUMN refill_every REAL NOT NULL DEFAULT 0",
+        ),
+    ),
 )
 """Ordered migrations: (version, description, statements), one list for both dialects (written in
 SQLite's; `coordinator.dbapi.ddl` translates, `PerDialect` where it cannot). Append only; never
