@@ -72,3 +72,10 @@ class FundsGate:
 
 def _utc(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t))
+
+
+def note_of(gate: FundsGate, row: RequestRecord) -> str:
+    """The live note of a request held for funds ("" for any other): what GetRequest shows."""
+    if row.state != APPROVED or row.policy_reason != AWAITING_FUNDS or not row.intent:
+        return ""
+    return gate.hold(row, Intent.from_bytes(row.intent), int(gate.service.store.now()))

@@ -49,6 +49,7 @@ from signer.tss.errors import Blame
 from .audit import FREEZE, POLICY
 from .config import CoordinatorConfig
 from .errors import ERRORS, Internal, InvalidRequest, ServiceError
+from .funds import note_of
 from .logging import configure_logging
 from .metrics import CoordinatorCollector
 from .request_states import STATES
@@ -98,6 +99,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self.service = service
         self.watch_poll = watch_poll
 
+    def _view(self, row: RequestRecord) -> coordinator_pb2.SigningRequest:
+        return request_to_proto(row, note_of(self.service.funds, row))
+
     @staticmethod
     def _abort(context: grpc.ServicerContext, code: str, message: str, blames: tuple[Blame, ...] = ()) -> NoReturn:
         if blames:
@@ -126,7 +130,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         if row.state == FAILED:
             code = row.error_code if row.error_code in ERRORS else Internal.code
             self._abort(context, code, f"request {row.request_id} failed: {row.error}", row.blame)
-        return request_to_proto(row)
+        return self._view(row)
 
     def _refuse_oversize(self, kind: str, event: str, actor: str, field: str, payload: bytes | str, limit: int) -> None:
         """Refuse a governance payload above `limit`, auditing only its SHA-256 and length."""
@@ -208,7 +212,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def GetRequest(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
         def run(_: Peer) -> coordinator_pb2.SigningRequest:
             _check_id("request_id", request.request_id)
-            return request_to_proto(self.service.get_request(request.request_id))
+            return self._view(self.service.get_request(request.request_id))
 
         return self._call(context, READERS, run)
 
@@ -227,7 +231,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             rows = self.service.store.list_requests(
                 key_id=request.key_id, state=request.state, limit=size + 1, after=after
             )
-            return list_page(rows, size)
+            return list_page(rows, size, view=self._view)
 
         return self._call(context, READERS, run)
 
@@ -242,7 +246,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         for row in stream:
             if not context.is_active():
                 return
-            yield request_to_proto(row)
+            yield self._view(row)
 
     def ApproveRequest(self, request: coordinator_pb2.ApproveRequestRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> RequestRecord:
@@ -264,7 +268,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             )
 
         row = self._call(context, OFFICERS, run)
-        return request_to_proto(row)
+        return self._view(row)
 
     def Freeze(self, request: coordinator_pb2.FreezeOrderRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> coordinator_pb2.GovernanceStatus:

@@ -229,7 +229,8 @@ class CoordinatorService:
             lambda ps: self.admin.sync_signers(lambda behind: [p for p in self.health.live(behind) if p in ps]),
         )
         self.sweeps = Sweeps(self, hot_wallets)
-        self.lifecycle.policy.funds = FundsGate(self).hold  # withdrawals wait for a hot wallet's funds
+        self.funds = FundsGate(self)
+        self.lifecycle.policy.funds = self.funds.hold  # withdrawals wait for a hot wallet's funds
         self.audit_scrub = AuditScrub(self.audit)
         self.scheduler = Scheduler(
             store,
