@@ -183,6 +183,13 @@ class CoordinatorClient:
         reply: coordinator_pb2.ReportBalanceResponse = self.stub.ReportBalance(request, timeout=self.timeout)
         return reply
 
+    def request_trail(self, request_id: str) -> coordinator_pb2.RequestTrail:
+        """A request's audit entries and its destination's payout history (not the backend role)."""
+        reply: coordinator_pb2.RequestTrail = self.stub.GetRequestTrail(
+            coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=self.timeout
+        )
+        return reply
+
     def watch(self, request_id: str) -> Iterator[coordinator_pb2.SigningRequest]:
         """Every state the request passes through until it is final."""
         yield from self.stub.Watch(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=self.timeout)

@@ -53,6 +53,7 @@ from .funds import note_of
 from .logging import configure_logging
 from .metrics import CoordinatorCollector
 from .request_states import STATES
+from .review import request_trail
 from .service import CoordinatorService
 from .serving import Readiness
 from .signer_client import GrpcSignerClient, SignerClient
@@ -71,6 +72,7 @@ OFFICERS = ("officer",)
 ADMINS = ("admin",)
 AUDITORS = ("auditor",)
 READERS = ("backend", "operator", "officer", "auditor", "admin")
+REVIEWERS = ("operator", "officer", "auditor", "admin")
 
 STATUS: dict[str, grpc.StatusCode] = {
     "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
@@ -344,6 +346,11 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             return coordinator_pb2.ReportBalanceResponse(action=out.action, detail=out.detail, sweep=sweep)
 
         return self._call(context, SUBMITTERS, run)
+
+
+    def GetRequestTrail(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
+        _check_id("request_id", request.request_id)
+        return self._call(context, REVIEWERS, lambda _: request_trail(self.service, request.request_id))
 
 
 def create_server(

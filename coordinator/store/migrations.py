@@ -234,6 +234,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
             "ALTER TABLE hot_balances ADD COLUMN refill_every REAL NOT NULL DEFAULT 0",
         ),
     ),
+    (
+        12,
+        "a request's audit trail for officers: the audit log by subject (review.py)",
+        ("CREATE INDEX audit_log_by_subject ON audit_log(subject, seq)",),
+    ),
 )
 """Ordered migrations: (version, description, statements), one list for both dialects (written in
 SQLite's; `coordinator.dbapi.ddl` translates, `PerDialect` where it cannot). Append only; never

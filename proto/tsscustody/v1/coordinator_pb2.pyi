@@ -10,6 +10,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class RequestTrail(_message.Message):
+    __slots__ = ("entries", "destination_payouts", "destination_first_paid")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_PAYOUTS_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIRST_PAID_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[AuditLine]
+    destination_payouts: int
+    destination_first_paid: _timestamp_pb2.Timestamp
+    def __init__(self, entries: _Optional[_Iterable[_Union[AuditLine, _Mapping]]] = ..., destination_payouts: _Optional[int] = ..., destination_first_paid: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class ReportBalanceRequest(_message.Message):
     __slots__ = ("chain_id", "address", "asset", "amount", "next_nonce", "reported_at")
     CHAIN_ID_FIELD_NUMBER: _ClassVar[int]

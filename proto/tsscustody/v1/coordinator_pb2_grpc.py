@@ -121,6 +121,11 @@ class CoordinatorStub:
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.FromString,
                 _registered_method=True)
+        self.GetRequestTrail = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/GetRequestTrail',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.RequestTrail.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -246,6 +251,14 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRequestTrail(self, request, context):
+        """Officers, auditors, operators, admins: the audit entries about one request (submission, the
+        policy's decisions, approvals, signing) and its destination's payout history (the trust ramp).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -333,6 +346,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.ReportBalance,
                     request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.SerializeToString,
+            ),
+            'GetRequestTrail': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRequestTrail,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.RequestTrail.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -796,6 +814,33 @@ class Coordinator:
             '/tsscustody.v1.Coordinator/ReportBalance',
             tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.SerializeToString,
             tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRequestTrail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/GetRequestTrail',
+            tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.RequestTrail.FromString,
             options,
             channel_credentials,
             insecure,
