@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from tsscustody.v1 import coordinator_pb2
 
+from signer.node import limits
+from signer.node.limits import check_text
 from signer.policy import Intent, PolicyError, canonical_destination
 
 from .audit.format import entry_line
@@ -23,7 +25,9 @@ MAX_TRAIL = 200
 
 
 def request_trail(service: CoordinatorService, request_id: str) -> coordinator_pb2.RequestTrail:
-    """The trail of `request_id` (`NotFound` if there is no such request)."""
+    """The trail of `request_id` (`NotFound` if there is no such request; `FieldTooLarge` for an
+    id past the limit, which the servicer answers INVALID_ARGUMENT)."""
+    check_text("request_id", request_id, limits.MAX_ID)
     row = service.get_request(request_id)
     out = coordinator_pb2.RequestTrail()
     for e in service.audit.about(request_id, MAX_TRAIL):

@@ -349,7 +349,6 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
 
     def GetRequestTrail(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
-        _check_id("request_id", request.request_id)
         return self._call(context, REVIEWERS, lambda _: request_trail(self.service, request.request_id))
 
 
