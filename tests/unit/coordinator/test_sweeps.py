@@ -24,9 +24,9 @@ from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import RequestRecord, Store
 from coordinator.sweeps import HotWallet, SweepOutcome
 from signer.chains.ethereum import Eip1559Tx
-from signer.policy import Intent, sign_approval
+from signer.policy import Action, Asset, AssetRegistry, Condition, Group, Intent, Rule, sign_approval
 
-from .governance_fixtures import COLD, Clock, add_key, install_demo_governance, key, make_nodes
+from .governance_fixtures import COLD, Clock, add_key, install_demo_governance, key, make_nodes, signed_change
 
 KEY_ID = "k-hot"
 ETH = 10**18
@@ -227,3 +227,70 @@ def test_without_a_fresh_report_nothing_waits(env: Env) -> None:
     env.report(0)
     env.clock.advance(301)  # the report is stale: the coordinator cannot know
     assert _withdraw(env, 2).state == st.SIGNED
+
+
+# --- token sweeps --------------------------------------------------------------------------------------
+USDC_CONTRACT = "0x000000000000000000000000000000000000A0b8"
+
+
+def _with_usdc(env: Env) -> None:
+    """Register USDC on eip155:1 and a rule for its cold sweeps (one officer): a loosening, in
+    force after the change delay."""
+    old = env.service.governance.policy(int(env.clock()))
+    assert old is not None
+    usdc = Asset("USDC", "eip155:1", 6, USDC_CONTRACT)
+    sweep_rule = Rule(
+        "usdc-cold-sweep",
+        Condition(assets=frozenset({"USDC"}), destinations=frozenset({"cold"})),
+        Action("require", Group("officers", 1), fee_cap=10**17),
+    )
+    new = dataclasses.replace(
+        old,
+        version=old.version + 1,
+        previous_hash=old.hash(),
+        assets=AssetRegistry(old.assets.networks, (*old.assets.assets, usdc)),
+        rules=(sweep_rule, *old.rules),
+    )
+    env.service.propose_change("policy", signed_change(new, int(env.clock())).to_json(), admin="admin-1")
+    env.clock.advance(new.change_delay + 1)
+    env.service.tick()
+    assert env.service.get_governance().policy_version == new.version
+
+
+def test_a_full_token_wallet_is_swept_with_a_transfer_call_to_the_cold_address(tmp_path: Path) -> None:
+    wallet = HotWallet(
+        KEY_ID, (0, 1), 1, "USDC", cap=10**11, reserve=2 * 10**10, cold=COLD, max_report_age=300, gas_limit=90_000
+    )
+    e = Env(tmp_path, wallet)
+    try:
+        _with_usdc(e)
+        out = e.service.sweeps.report(
+            chain_id=1,
+            address=e.address,
+            asset="USDC",
+            amount=5 * 10**11,
+            next_nonce=9,
+            reported_at=e.clock(),
+            reporter="backend-1",
+        )
+        assert out.action == "proposed" and out.request is not None, out
+        intent = Intent.from_bytes(out.request.intent)
+        # The intent is the token transfer's: the real recipient and the whole excess over the reserve.
+        assert (intent.asset, intent.destination.lower(), intent.amount) == ("USDC", COLD.lower(), 48 * 10**10)
+        assert intent.contract.lower() == USDC_CONTRACT.lower() and out.request.rule_id == "usdc-cold-sweep"
+        signed = e.approve(out.request)
+        assert signed.state == st.SIGNED, (signed.state, signed.error, signed.policy_reason)
+        assert Account.recover_transaction(signed.raw_tx) == e.address
+    finally:
+        e.close()
+
+
+def test_an_unregistered_token_is_never_swept(tmp_path: Path) -> None:
+    e = Env(tmp_path, HotWallet(KEY_ID, (0, 1), 1, "DOGE", cap=1, reserve=0, cold=COLD, gas_limit=90_000))
+    try:
+        out = e.service.sweeps.report(
+            chain_id=1, address=e.address, asset="DOGE", amount=10, next_nonce=0, reported_at=e.clock(), reporter="b"
+        )
+        assert out.action == "asset_not_registered" and e.sweeps() == []
+    finally:
+        e.close()
