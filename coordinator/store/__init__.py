@@ -52,7 +52,7 @@ from ..request_states import (
     TIME_LOCKED,
     TRANSITIONS,
 )
-from .columns import blames_json, ints_json
+from .columns import PageCursor, blames_json, ints_json
 from .database import AuditHook, Database
 from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
 from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry, GovernanceTables
@@ -61,7 +61,6 @@ from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .replicas import ReplicaTables
 from .request_records import (
-    PageCursor,
     RequestEvent,
     RequestRecord,
     StoredApproval,

@@ -17,14 +17,13 @@ from signer.policy import WITHDRAWAL
 
 from ..dbapi import Connection
 from ..request_states import OPEN_STATES, PENDING_APPROVAL, SIGNED, SUBMITTED, TRANSITIONS
-from .columns import blames_json, ints_json
+from .columns import PageCursor, blames_json, ints_json
 from .database import AuditHook, Database
 from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
 from .ledger import StoreLedger, record_spends, record_submission
 from .request_records import (
     REQUEST_RESULT_FIELDS,
     SELECT_REQUEST,
-    PageCursor,
     RequestEvent,
     RequestRecord,
     StoredApproval,
@@ -47,7 +46,8 @@ def _bound(row: Any, idempotency_key: str, body_hash: str) -> RequestRecord:
     """The request already bound to an idempotency key, if its body is the same."""
     if row["body_hash"] != body_hash:
         raise IdempotencyConflict(
-            f"idempotency key {idempotency_key!r} is bound to request {row['request_id']} with another body"
+            f"idempotency key {idempotency_key!r} is bound to request {row['request_id']} with another body",
+            row["request_id"],
         )
     return request_from_row(row)
 
@@ -141,7 +141,7 @@ class RequestTables(Database):
             sql, args = sql + " AND r.state = ?", [*args, state]
         if after is not None:
             sql += " AND (r.created_at < ? OR (r.created_at = ? AND r.request_id > ?))"
-            args = [*args, after.created_at, after.created_at, after.request_id]
+            args = [*args, after.created_at, after.created_at, after.row_id]
         rows = self._rows(sql + " ORDER BY r.created_at DESC, r.request_id LIMIT ?", (*args, max(1, min(limit, 1000))))
         return [request_from_row(r) for r in rows]
 

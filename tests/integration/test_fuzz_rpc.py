@@ -251,6 +251,15 @@ def _coordinator_calls(g: _Gen) -> list[tuple[str, str, Any, int]]:
             ),
             0,
         ),
+        (
+            "ListKeys",
+            "auditor",
+            c.ListKeysRequest(
+                page_size=r.randrange(2**32),
+                page_token=r.choice(["", g.text(limits.MAX_PAGE_TOKEN), "1.5/x", "nan/x"]),
+            ),
+            0,
+        ),
         ("Watch", "backend", c.GetRequestRequest(request_id=g.text()), 0),
         (
             "ApproveRequest",

@@ -22,58 +22,85 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tsscustody.v1 import common_pb2 as tsscustody_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftsscustody/v1/coordinator.proto\x12\rtsscustody.v1\x1a\x1atsscustody/v1/common.proto\"=\n\x15\x41pproveRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x61pproval\x18\x02 \x01(\x0c\"a\n\x14RejectRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nofficer_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06reason\x18\x04 \x01(\t\"#\n\x12\x46reezeOrderRequest\x12\r\n\x05order\x18\x01 \x01(\x0c\"\x16\n\x14GetGovernanceRequest\"9\n\x14ProposeChangeRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_json\x18\x02 \x01(\t\"\xf5\x01\n\x10GovernanceStatus\x12\x16\n\x0epolicy_version\x18\x01 \x01(\r\x12\x13\n\x0bpolicy_hash\x18\x02 \x01(\x0c\x12\x18\n\x10registry_version\x18\x03 \x01(\r\x12\x15\n\rregistry_hash\x18\x04 \x01(\x0c\x12\x15\n\rfrozen_scopes\x18\x05 \x03(\t\x12\x13\n\x0bpolicy_json\x18\x06 \x01(\t\x12\x15\n\rregistry_json\x18\x07 \x01(\t\x12\x14\n\x0cpending_json\x18\x08 \x01(\t\x12*\n\x06\x66rozen\x18\t \x03(\x0b\x32\x1a.tsscustody.v1.FrozenScope\"7\n\x0b\x46rozenScope\x12\r\n\x05scope\x18\x01 \x01(\t\x12\r\n\x05since\x18\x02 \x01(\x03\x12\n\n\x02\x62y\x18\x03 \x01(\t\"\'\n\x12\x45xportAuditRequest\x12\x11\n\tsince_seq\x18\x01 \x01(\x04\"\x19\n\tAuditLine\x12\x0c\n\x04json\x18\x01 \x01(\t\":\n\x13\x41ttestReportRequest\x12\x15\n\rreport_digest\x18\x01 \x01(\x0c\x12\x0c\n\x04kind\x18\x02 \x01(\t\"g\n\x11ReportAttestation\x12\x11\n\tsignature\x18\x01 \x01(\x0c\x12\x11\n\taudit_seq\x18\x02 \x01(\x04\x12\x12\n\naudit_hash\x18\x03 \x01(\x0c\x12\x18\n\x10\x61udit_public_key\x18\x04 \x01(\x0c\"B\n\x10\x43reateKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\r\x12\r\n\x05level\x18\x03 \x01(\t\"\x1f\n\rGetKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"6\n\x11RefreshKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\tkey_order\x18\x02 \x01(\x0c\"k\n\x11ReshareKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07parties\x18\x02 \x03(\r\x12\x11\n\tthreshold\x18\x03 \x01(\r\x12\x0f\n\x07\x64\x65\x61lers\x18\x04 \x03(\r\x12\x11\n\tkey_order\x18\x05 \x01(\x0c\"\xbe\x01\n\x03Key\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x12\n\nchain_code\x18\x04 \x01(\x0c\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x0f\n\x07parties\x18\x06 \x03(\r\x12\x13\n\x0b\x65th_address\x18\x07 \x01(\t\x12\r\n\x05\x65poch\x18\x08 \x01(\r\x12\x18\n\x10\x63ommitting_epoch\x18\t \x01(\r\x12\x0f\n\x07retired\x18\n \x03(\r\"\x8e\x01\n\x1bSubmitSigningRequestRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x03(\r\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04kind\x18\x05 \x01(\t\"\'\n\x11GetRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\xe3\x03\n\x0eSigningRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04path\x18\x05 \x03(\r\x12\x0e\n\x06\x64igest\x18\x06 \x01(\x0c\x12\t\n\x01r\x18\x07 \x01(\x0c\x12\t\n\x01s\x18\x08 \x01(\x0c\x12\t\n\x01v\x18\t \x01(\r\x12\x0e\n\x06raw_tx\x18\n \x01(\x0c\x12\x0f\n\x07tx_hash\x18\x0b \x01(\x0c\x12#\n\x05\x62lame\x18\x0c \x03(\x0b\x32\x14.tsscustody.v1.Blame\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x14\n\x0c\x66rom_address\x18\x0e \x01(\t\x12\x0c\n\x04kind\x18\x0f \x01(\t\x12\x0e\n\x06intent\x18\x10 \x01(\x0c\x12\x15\n\rintent_digest\x18\x11 \x01(\x0c\x12\x13\n\x0bintent_text\x18\x12 \x01(\t\x12\x13\n\x0b\x61pproved_by\x18\x13 \x03(\t\x12\x17\n\x0ftime_lock_until\x18\x14 \x01(\x03\x12\x15\n\rpolicy_reason\x18\x15 \x01(\t\x12\x11\n\tinitiator\x18\x16 \x01(\t\x12\x12\n\nexpires_at\x18\x17 \x01(\x03\x12\x12\n\ncreated_at\x18\x18 \x01(\x03\"j\n\x13ListRequestsRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\"`\n\x14ListRequestsResponse\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.tsscustody.v1.SigningRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x86\n\n\x0b\x43oordinator\x12@\n\tCreateKey\x12\x1f.tsscustody.v1.CreateKeyRequest\x1a\x12.tsscustody.v1.Key\x12:\n\x06GetKey\x12\x1c.tsscustody.v1.GetKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x42\n\nRefreshKey\x12 .tsscustody.v1.RefreshKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x42\n\nReshareKey\x12 .tsscustody.v1.ReshareKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x61\n\x14SubmitSigningRequest\x12*.tsscustody.v1.SubmitSigningRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12M\n\nGetRequest\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12W\n\x0cListRequests\x12\".tsscustody.v1.ListRequestsRequest\x1a#.tsscustody.v1.ListRequestsResponse\x12J\n\x05Watch\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest0\x01\x12U\n\x0e\x41pproveRequest\x12$.tsscustody.v1.ApproveRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12S\n\rRejectRequest\x12#.tsscustody.v1.RejectRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12L\n\x06\x46reeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12N\n\x08Unfreeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rGetGovernance\x12#.tsscustody.v1.GetGovernanceRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rProposeChange\x12#.tsscustody.v1.ProposeChangeRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12L\n\x0b\x45xportAudit\x12!.tsscustody.v1.ExportAuditRequest\x1a\x18.tsscustody.v1.AuditLine0\x01\x12T\n\x0c\x41ttestReport\x12\".tsscustody.v1.AttestReportRequest\x1a .tsscustody.v1.ReportAttestationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftsscustody/v1/coordinator.proto\x12\rtsscustody.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1atsscustody/v1/common.proto\"=\n\x15\x41pproveRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x61pproval\x18\x02 \x01(\x0c\"a\n\x14RejectRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nofficer_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06reason\x18\x04 \x01(\t\"#\n\x12\x46reezeOrderRequest\x12\r\n\x05order\x18\x01 \x01(\x0c\"\x16\n\x14GetGovernanceRequest\"9\n\x14ProposeChangeRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_json\x18\x02 \x01(\t\"\xf5\x01\n\x10GovernanceStatus\x12\x16\n\x0epolicy_version\x18\x01 \x01(\r\x12\x13\n\x0bpolicy_hash\x18\x02 \x01(\x0c\x12\x18\n\x10registry_version\x18\x03 \x01(\r\x12\x15\n\rregistry_hash\x18\x04 \x01(\x0c\x12\x15\n\rfrozen_scopes\x18\x05 \x03(\t\x12\x13\n\x0bpolicy_json\x18\x06 \x01(\t\x12\x15\n\rregistry_json\x18\x07 \x01(\t\x12\x14\n\x0cpending_json\x18\x08 \x01(\t\x12*\n\x06\x66rozen\x18\t \x03(\x0b\x32\x1a.tsscustody.v1.FrozenScope\"7\n\x0b\x46rozenScope\x12\r\n\x05scope\x18\x01 \x01(\t\x12\r\n\x05since\x18\x02 \x01(\x03\x12\n\n\x02\x62y\x18\x03 \x01(\t\"\'\n\x12\x45xportAuditRequest\x12\x11\n\tsince_seq\x18\x01 \x01(\x04\"\x19\n\tAuditLine\x12\x0c\n\x04json\x18\x01 \x01(\t\":\n\x13\x41ttestReportRequest\x12\x15\n\rreport_digest\x18\x01 \x01(\x0c\x12\x0c\n\x04kind\x18\x02 \x01(\t\"g\n\x11ReportAttestation\x12\x11\n\tsignature\x18\x01 \x01(\x0c\x12\x11\n\taudit_seq\x18\x02 \x01(\x04\x12\x12\n\naudit_hash\x18\x03 \x01(\x0c\x12\x18\n\x10\x61udit_public_key\x18\x04 \x01(\x0c\"B\n\x10\x43reateKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\r\x12\r\n\x05level\x18\x03 \x01(\t\"\x1f\n\rGetKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"8\n\x0fListKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\"M\n\x10ListKeysResponse\x12 \n\x04keys\x18\x01 \x03(\x0b\x32\x12.tsscustody.v1.Key\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x11RefreshKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\tkey_order\x18\x02 \x01(\x0c\"k\n\x11ReshareKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07parties\x18\x02 \x03(\r\x12\x11\n\tthreshold\x18\x03 \x01(\r\x12\x0f\n\x07\x64\x65\x61lers\x18\x04 \x03(\r\x12\x11\n\tkey_order\x18\x05 \x01(\x0c\"\xef\x01\n\x03Key\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x12\n\nchain_code\x18\x04 \x01(\x0c\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x0f\n\x07parties\x18\x06 \x03(\r\x12\x13\n\x0b\x65th_address\x18\x07 \x01(\t\x12\r\n\x05\x65poch\x18\x08 \x01(\r\x12\x18\n\x10\x63ommitting_epoch\x18\t \x01(\r\x12\x0f\n\x07retired\x18\n \x03(\r\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc4\x01\n\x1bSubmitSigningRequestRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x03(\r\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x10\n\x04kind\x18\x05 \x01(\tB\x02\x18\x01\x12\x30\n\x0crequest_kind\x18\x0e \x01(\x0e\x32\x1a.tsscustody.v1.RequestKind\"\'\n\x11GetRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\xf7\x05\n\x0eSigningRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\x05state\x18\x03 \x01(\tB\x02\x18\x01\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04path\x18\x05 \x03(\r\x12\x0e\n\x06\x64igest\x18\x06 \x01(\x0c\x12\t\n\x01r\x18\x07 \x01(\x0c\x12\t\n\x01s\x18\x08 \x01(\x0c\x12\t\n\x01v\x18\t \x01(\r\x12\x0e\n\x06raw_tx\x18\n \x01(\x0c\x12\x0f\n\x07tx_hash\x18\x0b \x01(\x0c\x12#\n\x05\x62lame\x18\x0c \x03(\x0b\x32\x14.tsscustody.v1.Blame\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x14\n\x0c\x66rom_address\x18\x0e \x01(\t\x12\x10\n\x04kind\x18\x0f \x01(\tB\x02\x18\x01\x12\x0e\n\x06intent\x18\x10 \x01(\x0c\x12\x15\n\rintent_digest\x18\x11 \x01(\x0c\x12\x13\n\x0bintent_text\x18\x12 \x01(\t\x12\x13\n\x0b\x61pproved_by\x18\x13 \x03(\t\x12\x1b\n\x0ftime_lock_until\x18\x14 \x01(\x03\x42\x02\x18\x01\x12\x15\n\rpolicy_reason\x18\x15 \x01(\t\x12\x11\n\tinitiator\x18\x16 \x01(\t\x12\x16\n\nexpires_at\x18\x17 \x01(\x03\x42\x02\x18\x01\x12\x16\n\ncreated_at\x18\x18 \x01(\x03\x42\x02\x18\x01\x12\x32\n\rrequest_state\x18\x19 \x01(\x0e\x32\x1b.tsscustody.v1.RequestState\x12\x30\n\x0crequest_kind\x18\x1a \x01(\x0e\x32\x1a.tsscustody.v1.RequestKind\x12/\n\x0b\x63reate_time\x18\x1b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x1c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x12time_lock_end_time\x18\x1d \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x13ListRequestsRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\x05state\x18\x02 \x01(\tB\x02\x18\x01\x12\x11\n\x05limit\x18\x03 \x01(\rB\x02\x18\x01\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\x12\x32\n\rrequest_state\x18\x06 \x01(\x0e\x32\x1b.tsscustody.v1.RequestState\"`\n\x14ListRequestsResponse\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.tsscustody.v1.SigningRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xca\x02\n\x0cRequestState\x12\x1d\n\x19REQUEST_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17REQUEST_STATE_SUBMITTED\x10\x01\x12\"\n\x1eREQUEST_STATE_PENDING_APPROVAL\x10\x02\x12\x1a\n\x16REQUEST_STATE_APPROVED\x10\x03\x12\x1d\n\x19REQUEST_STATE_TIME_LOCKED\x10\x04\x12\x19\n\x15REQUEST_STATE_SIGNING\x10\x05\x12\x18\n\x14REQUEST_STATE_SIGNED\x10\x06\x12\x1a\n\x16REQUEST_STATE_REJECTED\x10\x07\x12\x19\n\x15REQUEST_STATE_BLOCKED\x10\x08\x12\x19\n\x15REQUEST_STATE_EXPIRED\x10\t\x12\x18\n\x14REQUEST_STATE_FAILED\x10\n*\xa0\x01\n\x0bRequestKind\x12\x1c\n\x18REQUEST_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17REQUEST_KIND_WITHDRAWAL\x10\x01\x12\x1b\n\x17REQUEST_KIND_COLD_SWEEP\x10\x02\x12\x19\n\x15REQUEST_KIND_APPROVAL\x10\x03\x12\x1e\n\x1aREQUEST_KIND_CONTRACT_CALL\x10\x04*\x94\x03\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x13\n\x0fINVALID_REQUEST\x10\x01\x12\x13\n\x0f\x46IELD_TOO_LARGE\x10\x02\x12\x17\n\x13INVALID_TRANSACTION\x10\x03\x12\r\n\tNOT_FOUND\x10\x04\x12\x18\n\x14IDEMPOTENCY_CONFLICT\x10\x05\x12\x16\n\x12\x44UPLICATE_APPROVAL\x10\x06\x12\x1f\n\x1bUNAVAILABLE_BELOW_THRESHOLD\x10\x07\x12\x14\n\x10PROTOCOL_ABORTED\x10\x08\x12\x17\n\x13\x46\x41ILED_PRECONDITION\x10\t\x12\x15\n\x11PERMISSION_DENIED\x10\n\x12\x14\n\x10ROLE_NOT_ALLOWED\x10\x0b\x12\x17\n\x13\x43\x45RTIFICATE_REVOKED\x10\x0c\x12\x12\n\x0ePOLICY_REFUSED\x10\r\x12\x14\n\x10\x41PPROVAL_INVALID\x10\x0e\x12\x15\n\x11REJECTION_INVALID\x10\x0f\x12\x0c\n\x08INTERNAL\x10\x10\x32\xd3\n\n\x0b\x43oordinator\x12@\n\tCreateKey\x12\x1f.tsscustody.v1.CreateKeyRequest\x1a\x12.tsscustody.v1.Key\x12:\n\x06GetKey\x12\x1c.tsscustody.v1.GetKeyRequest\x1a\x12.tsscustody.v1.Key\x12K\n\x08ListKeys\x12\x1e.tsscustody.v1.ListKeysRequest\x1a\x1f.tsscustody.v1.ListKeysResponse\x12\x42\n\nRefreshKey\x12 .tsscustody.v1.RefreshKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x42\n\nReshareKey\x12 .tsscustody.v1.ReshareKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x61\n\x14SubmitSigningRequest\x12*.tsscustody.v1.SubmitSigningRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12M\n\nGetRequest\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12W\n\x0cListRequests\x12\".tsscustody.v1.ListRequestsRequest\x1a#.tsscustody.v1.ListRequestsResponse\x12J\n\x05Watch\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest0\x01\x12U\n\x0e\x41pproveRequest\x12$.tsscustody.v1.ApproveRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12S\n\rRejectRequest\x12#.tsscustody.v1.RejectRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12L\n\x06\x46reeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12N\n\x08Unfreeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rGetGovernance\x12#.tsscustody.v1.GetGovernanceRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rProposeChange\x12#.tsscustody.v1.ProposeChangeRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12L\n\x0b\x45xportAudit\x12!.tsscustody.v1.ExportAuditRequest\x1a\x18.tsscustody.v1.AuditLine0\x01\x12T\n\x0c\x41ttestReport\x12\".tsscustody.v1.AttestReportRequest\x1a .tsscustody.v1.ReportAttestationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tsscustody.v1.coordinator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_APPROVEREQUESTREQUEST']._serialized_start=78
-  _globals['_APPROVEREQUESTREQUEST']._serialized_end=139
-  _globals['_REJECTREQUESTREQUEST']._serialized_start=141
-  _globals['_REJECTREQUESTREQUEST']._serialized_end=238
-  _globals['_FREEZEORDERREQUEST']._serialized_start=240
-  _globals['_FREEZEORDERREQUEST']._serialized_end=275
-  _globals['_GETGOVERNANCEREQUEST']._serialized_start=277
-  _globals['_GETGOVERNANCEREQUEST']._serialized_end=299
-  _globals['_PROPOSECHANGEREQUEST']._serialized_start=301
-  _globals['_PROPOSECHANGEREQUEST']._serialized_end=358
-  _globals['_GOVERNANCESTATUS']._serialized_start=361
-  _globals['_GOVERNANCESTATUS']._serialized_end=606
-  _globals['_FROZENSCOPE']._serialized_start=608
-  _globals['_FROZENSCOPE']._serialized_end=663
-  _globals['_EXPORTAUDITREQUEST']._serialized_start=665
-  _globals['_EXPORTAUDITREQUEST']._serialized_end=704
-  _globals['_AUDITLINE']._serialized_start=706
-  _globals['_AUDITLINE']._serialized_end=731
-  _globals['_ATTESTREPORTREQUEST']._serialized_start=733
-  _globals['_ATTESTREPORTREQUEST']._serialized_end=791
-  _globals['_REPORTATTESTATION']._serialized_start=793
-  _globals['_REPORTATTESTATION']._serialized_end=896
-  _globals['_CREATEKEYREQUEST']._serialized_start=898
-  _globals['_CREATEKEYREQUEST']._serialized_end=964
-  _globals['_GETKEYREQUEST']._serialized_start=966
-  _globals['_GETKEYREQUEST']._serialized_end=997
-  _globals['_REFRESHKEYREQUEST']._serialized_start=999
-  _globals['_REFRESHKEYREQUEST']._serialized_end=1053
-  _globals['_RESHAREKEYREQUEST']._serialized_start=1055
-  _globals['_RESHAREKEYREQUEST']._serialized_end=1162
-  _globals['_KEY']._serialized_start=1165
-  _globals['_KEY']._serialized_end=1355
-  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_start=1358
-  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_end=1500
-  _globals['_GETREQUESTREQUEST']._serialized_start=1502
-  _globals['_GETREQUESTREQUEST']._serialized_end=1541
-  _globals['_SIGNINGREQUEST']._serialized_start=1544
-  _globals['_SIGNINGREQUEST']._serialized_end=2027
-  _globals['_LISTREQUESTSREQUEST']._serialized_start=2029
-  _globals['_LISTREQUESTSREQUEST']._serialized_end=2135
-  _globals['_LISTREQUESTSRESPONSE']._serialized_start=2137
-  _globals['_LISTREQUESTSRESPONSE']._serialized_end=2233
-  _globals['_COORDINATOR']._serialized_start=2236
-  _globals['_COORDINATOR']._serialized_end=3522
+  _globals['_SUBMITSIGNINGREQUESTREQUEST'].fields_by_name['kind']._loaded_options = None
+  _globals['_SUBMITSIGNINGREQUESTREQUEST'].fields_by_name['kind']._serialized_options = b'\030\001'
+  _globals['_SIGNINGREQUEST'].fields_by_name['state']._loaded_options = None
+  _globals['_SIGNINGREQUEST'].fields_by_name['state']._serialized_options = b'\030\001'
+  _globals['_SIGNINGREQUEST'].fields_by_name['kind']._loaded_options = None
+  _globals['_SIGNINGREQUEST'].fields_by_name['kind']._serialized_options = b'\030\001'
+  _globals['_SIGNINGREQUEST'].fields_by_name['time_lock_until']._loaded_options = None
+  _globals['_SIGNINGREQUEST'].fields_by_name['time_lock_until']._serialized_options = b'\030\001'
+  _globals['_SIGNINGREQUEST'].fields_by_name['expires_at']._loaded_options = None
+  _globals['_SIGNINGREQUEST'].fields_by_name['expires_at']._serialized_options = b'\030\001'
+  _globals['_SIGNINGREQUEST'].fields_by_name['created_at']._loaded_options = None
+  _globals['_SIGNINGREQUEST'].fields_by_name['created_at']._serialized_options = b'\030\001'
+  _globals['_LISTREQUESTSREQUEST'].fields_by_name['state']._loaded_options = None
+  _globals['_LISTREQUESTSREQUEST'].fields_by_name['state']._serialized_options = b'\030\001'
+  _globals['_LISTREQUESTSREQUEST'].fields_by_name['limit']._loaded_options = None
+  _globals['_LISTREQUESTSREQUEST'].fields_by_name['limit']._serialized_options = b'\030\001'
+  _globals['_REQUESTSTATE']._serialized_start=2846
+  _globals['_REQUESTSTATE']._serialized_end=3176
+  _globals['_REQUESTKIND']._serialized_start=3179
+  _globals['_REQUESTKIND']._serialized_end=3339
+  _globals['_ERRORREASON']._serialized_start=3342
+  _globals['_ERRORREASON']._serialized_end=3746
+  _globals['_APPROVEREQUESTREQUEST']._serialized_start=111
+  _globals['_APPROVEREQUESTREQUEST']._serialized_end=172
+  _globals['_REJECTREQUESTREQUEST']._serialized_start=174
+  _globals['_REJECTREQUESTREQUEST']._serialized_end=271
+  _globals['_FREEZEORDERREQUEST']._serialized_start=273
+  _globals['_FREEZEORDERREQUEST']._serialized_end=308
+  _globals['_GETGOVERNANCEREQUEST']._serialized_start=310
+  _globals['_GETGOVERNANCEREQUEST']._serialized_end=332
+  _globals['_PROPOSECHANGEREQUEST']._serialized_start=334
+  _globals['_PROPOSECHANGEREQUEST']._serialized_end=391
+  _globals['_GOVERNANCESTATUS']._serialized_start=394
+  _globals['_GOVERNANCESTATUS']._serialized_end=639
+  _globals['_FROZENSCOPE']._serialized_start=641
+  _globals['_FROZENSCOPE']._serialized_end=696
+  _globals['_EXPORTAUDITREQUEST']._serialized_start=698
+  _globals['_EXPORTAUDITREQUEST']._serialized_end=737
+  _globals['_AUDITLINE']._serialized_start=739
+  _globals['_AUDITLINE']._serialized_end=764
+  _globals['_ATTESTREPORTREQUEST']._serialized_start=766
+  _globals['_ATTESTREPORTREQUEST']._serialized_end=824
+  _globals['_REPORTATTESTATION']._serialized_start=826
+  _globals['_REPORTATTESTATION']._serialized_end=929
+  _globals['_CREATEKEYREQUEST']._serialized_start=931
+  _globals['_CREATEKEYREQUEST']._serialized_end=997
+  _globals['_GETKEYREQUEST']._serialized_start=999
+  _globals['_GETKEYREQUEST']._serialized_end=1030
+  _globals['_LISTKEYSREQUEST']._serialized_start=1032
+  _globals['_LISTKEYSREQUEST']._serialized_end=1088
+  _globals['_LISTKEYSRESPONSE']._serialized_start=1090
+  _globals['_LISTKEYSRESPONSE']._serialized_end=1167
+  _globals['_REFRESHKEYREQUEST']._serialized_start=1169
+  _globals['_REFRESHKEYREQUEST']._serialized_end=1223
+  _globals['_RESHAREKEYREQUEST']._serialized_start=1225
+  _globals['_RESHAREKEYREQUEST']._serialized_end=1332
+  _globals['_KEY']._serialized_start=1335
+  _globals['_KEY']._serialized_end=1574
+  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_start=1577
+  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_end=1773
+  _globals['_GETREQUESTREQUEST']._serialized_start=1775
+  _globals['_GETREQUESTREQUEST']._serialized_end=1814
+  _globals['_SIGNINGREQUEST']._serialized_start=1817
+  _globals['_SIGNINGREQUEST']._serialized_end=2576
+  _globals['_LISTREQUESTSREQUEST']._serialized_start=2579
+  _globals['_LISTREQUESTSREQUEST']._serialized_end=2745
+  _globals['_LISTREQUESTSRESPONSE']._serialized_start=2747
+  _globals['_LISTREQUESTSRESPONSE']._serialized_end=2843
+  _globals['_COORDINATOR']._serialized_start=3749
+  _globals['_COORDINATOR']._serialized_end=5112
 # @@protoc_insertion_point(module_scope)
