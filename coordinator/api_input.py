@@ -4,13 +4,14 @@ limit, page tokens, and a deprecated string field read together with its enum re
 
 from __future__ import annotations
 
+from tsscustody_client.names import kind_name, state_name
+
 from signer.node import limits
 from signer.node.limits import check_text
 from signer.tss.errors import Blame
 
 from .errors import InvalidRequest
 from .store import PageCursor
-from .views import kind_name, state_name
 
 
 def check_id(field: str, value: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from google.protobuf import message, timestamp_pb2
 from tsscustody.v1 import common_pb2, coordinator_pb2
+from tsscustody_client.names import kind_enum, state_enum
 
 from signer.chains.ethereum import address_of
 from signer.node import limits
@@ -26,31 +27,6 @@ from .request_encoding import tx_from_json
 from .store import KeyRecord, PageCursor, RequestRecord
 
 T = TypeVar("T")
-_STATE_PREFIX, _KIND_PREFIX = "REQUEST_STATE_", "REQUEST_KIND_"
-
-
-def state_enum(state: str) -> int:
-    """The RequestState of a state name (UNSPECIFIED for one the enum does not know)."""
-    name = _STATE_PREFIX + state.upper()
-    return int(coordinator_pb2.RequestState.Value(name)) if name in coordinator_pb2.RequestState.keys() else 0
-
-
-def state_name(value: int) -> str:
-    """The state name of a RequestState ("" for UNSPECIFIED); ValueError for an unknown number."""
-    return "" if value == 0 else str(coordinator_pb2.RequestState.Name(value)).removeprefix(_STATE_PREFIX).lower()
-
-
-def kind_enum(kind: str) -> int:
-    """The RequestKind of a kind name (UNSPECIFIED for one the enum does not know)."""
-    name = _KIND_PREFIX + kind.upper()
-    return int(coordinator_pb2.RequestKind.Value(name)) if name in coordinator_pb2.RequestKind.keys() else 0
-
-
-def kind_name(value: int) -> str:
-    """The kind name of a RequestKind ("" for UNSPECIFIED); ValueError for an unknown number."""
-    return "" if value == 0 else str(coordinator_pb2.RequestKind.Name(value)).removeprefix(_KIND_PREFIX).lower()
-
-
 def _instant(seconds: float) -> tuple[int, timestamp_pb2.Timestamp | None]:
     """One instant as the deprecated unix seconds and the Timestamp (unset for 0: never)."""
     if not seconds:

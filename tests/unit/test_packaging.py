@@ -27,4 +27,21 @@ def test_runtime_code_never_imports_the_code_generator() -> None:
 def test_benchmarks_are_not_installed() -> None:
     include = PROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
     assert not [p for p in include if p.startswith("bench")], include
-    assert {"signer*", "coordinator*", "tsscustody*"} <= set(include)
+    assert {"signer*", "coordinator*", "tsscustody", "tsscustody.*", "tsscustody_client*"} <= set(include)
+
+
+CLIENT = tomllib.loads((ROOT / "clients/python/pyproject.toml").read_text())
+
+
+def test_the_backend_client_needs_only_grpc_and_protobuf() -> None:
+    assert _names(CLIENT["project"]["dependencies"]) == {"grpcio", "protobuf", "grpcio-status"}
+    # grpcio-status at the server's pin: one major.minor of gRPC on both sides.
+    server = {r for r in PROJECT["project"]["dependencies"] if r.startswith("grpcio-status")}
+    assert server == {r for r in CLIENT["project"]["dependencies"] if r.startswith("grpcio-status")}
+
+
+def test_the_backend_client_ships_the_one_generated_code() -> None:
+    # A link, not a copy: proto/generate.py writes the stubs once and test_proto_generated checks them.
+    link = ROOT / "clients/python/tsscustody"
+    assert link.is_symlink() and link.resolve() == (ROOT / "proto/tsscustody").resolve()
+    assert set(CLIENT["tool"]["setuptools"]["packages"]) == {"tsscustody_client", "tsscustody", "tsscustody.v1"}

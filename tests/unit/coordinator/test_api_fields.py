@@ -4,14 +4,16 @@ ListKeys paging, over the real gRPC server of test_server.py."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 
 import grpc
 import pytest
 from tsscustody.v1 import coordinator_pb2
+from tsscustody_client.names import kind_enum, kind_name, state_enum, state_name
 
+from coordinator.cli import main
 from coordinator.request_states import STATES
-from coordinator.views import kind_enum, kind_name, state_enum, state_name
 from signer.node.wire_tx import tx_to_proto
 from signer.policy.kinds import REQUEST_KINDS
 
@@ -89,3 +91,24 @@ def test_list_keys_pages_every_key(cluster: Cluster) -> None:
             auditor.stub.ListKeys(forged, timeout=30)
         assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert seen == [KEY_ID, *extra]
+
+
+def test_tssctl_key_list_as_a_table_and_as_json(cluster: Cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    remote = [
+        "--addr",
+        cluster.coordinator,
+        "--cacert",
+        str(cluster.certs / "ca.pem"),
+        "--cert",
+        str(cluster.certs / "operator.pem"),
+        "--cert-key",
+        str(cluster.certs / "operator.key"),
+    ]
+    assert main(["key", "list", *remote, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["keys"]
+    assert listed[0]["key_id"] == KEY_ID and listed[0]["address"].startswith("0x")
+    assert [k["key_id"] for k in listed] == [k.key_id for k in cluster.service.store.list_keys()]
+    assert main(["key", "list", *remote]) == 0
+    header, first, *_ = capsys.readouterr().out.splitlines()
+    assert header.split() == ["KEY", "NAME", "T-OF-N", "ADDRESS", "EPOCH", "CREATED"]
+    assert first.split()[:3] == [KEY_ID, "hot", "2-of-3"] and first.split()[-1] in ("-", "UTC")  # created at 0: "-"
