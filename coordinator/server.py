@@ -26,7 +26,7 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -63,6 +63,8 @@ from .views import governance_to_proto, key_page, key_to_proto, list_page, page_
 
 log = structlog.get_logger("coordinator")
 R = TypeVar("R")
+T = TypeVar("T")
+M = TypeVar("M")
 SERVICE_NAME = "tsscustody.v1.Coordinator"
 
 KEY_ADMINS = ("operator", "admin")
@@ -106,11 +108,27 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         """Run `fn` for an allowed caller; every error ends the call with its status and reason."""
         try:
             return fn(self._caller(context, roles))
-        except (FieldTooLarge, ServiceError, TxError) as exc:
-            self._abort(context, exc, exc.message if isinstance(exc, ServiceError) else str(exc), **metadata)
         except Exception as exc:
-            log.exception("unexpected_error")
-            self._abort(context, Internal(str(exc)), "internal error", **metadata)
+            self._fail(context, exc, **metadata)
+
+    def _fail(self, context: grpc.ServicerContext, exc: Exception, **metadata: str) -> NoReturn:
+        """End the call for `exc`: ours and bad input with their own status, anything else INTERNAL."""
+        if isinstance(exc, (FieldTooLarge, ServiceError, TxError)):
+            self._abort(context, exc, exc.message if isinstance(exc, ServiceError) else str(exc), **metadata)
+        log.exception("unexpected_error")
+        self._abort(context, Internal(str(exc)), "internal error", **metadata)
+
+    def _stream(
+        self, context: grpc.ServicerContext, items: Iterable[T], to_proto: Callable[[T], M], **metadata: str
+    ) -> Iterator[M]:
+        """Each item as a message while the caller listens; an error mid-stream ends it like `_call`."""
+        try:
+            for item in items:
+                if not context.is_active():
+                    return
+                yield to_proto(item)
+        except Exception as exc:
+            self._fail(context, exc, **metadata)
 
     def _finished(self, context: grpc.ServicerContext, row: RequestRecord) -> coordinator_pb2.SigningRequest:
         """A failed request is an error status (same code as its cause); anything else is returned."""
@@ -233,10 +251,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             return self.service.watch(request.request_id, poll=self.watch_poll)
 
         stream = self._call(context, READERS, run, request_id=request.request_id)
-        for row in stream:
-            if not context.is_active():
-                return
-            yield request_to_proto(row)
+        yield from self._stream(context, stream, request_to_proto, request_id=request.request_id)
 
     def ApproveRequest(self, request: coordinator_pb2.ApproveRequestRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> RequestRecord:
@@ -298,10 +313,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             return self.service.export_audit(request.since_seq)
 
         lines = self._call(context, AUDITORS, run)
-        for line in lines:
-            if not context.is_active():
-                return
-            yield coordinator_pb2.AuditLine(json=line)
+        yield from self._stream(context, lines, lambda line: coordinator_pb2.AuditLine(json=line))
 
     def AttestReport(self, request: coordinator_pb2.AttestReportRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> coordinator_pb2.ReportAttestation:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -104,3 +105,19 @@ def test_no_error_lacks_a_reason(cluster: Cluster) -> None:
                 except grpc.RpcError as exc:
                     reasons.add(_info(exc).reason)
     assert {"ROLE_NOT_ALLOWED", "NOT_FOUND", "INVALID_REQUEST"} <= reasons, reasons
+
+
+def test_an_error_in_the_middle_of_a_stream_carries_its_reason_too(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def lines_then_a_failure(since_seq: int) -> Iterator[str]:
+        yield '{"seq": 1}'
+        raise errors.Unavailable("the audit store went away")
+
+    monkeypatch.setattr(cluster.service, "export_audit", lines_then_a_failure)
+    received: list[str] = []
+    with cluster.client("auditor") as auditor, pytest.raises(grpc.RpcError) as exc:
+        for line in auditor.stub.ExportAudit(coordinator_pb2.ExportAuditRequest(), timeout=30):
+            received.append(line.json)
+    assert received == ['{"seq": 1}'] and exc.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert _info(exc.value).reason == "UNAVAILABLE_BELOW_THRESHOLD"
