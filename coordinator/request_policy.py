@@ -27,7 +27,7 @@ from signer.policy import (
     PolicyError,
     RefusalCounter,
     Trip,
-    check_breakers,
+    check_policy_breakers,
     evaluate,
     verify_approval,
 )
@@ -100,7 +100,7 @@ class RequestPolicy:
                     self._trip(row, counted, now)
             return Blocked(decision.reason, decision.rule_id, decision.detail)
         if decision.may_sign(now) and not frozen:
-            trip = check_breakers(policy.breakers, self.governance.ledger(), intent, now=now, reset_at=reset_at)
+            trip = check_policy_breakers(policy, self.governance.ledger(), intent, now=now, reset_at=reset_at)
             if trip is not None:
                 self._trip(row, trip, now)
                 return Blocked(trip.reason, trip.rule_id, trip.detail())

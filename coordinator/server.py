@@ -26,10 +26,10 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import grpc
 import structlog
@@ -37,20 +37,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tsscustody.v1 import coordinator_pb2, coordinator_pb2_grpc
 
-from signer.chains.ethereum import TxError
 from signer.node import limits
 from signer.node.limits import FieldTooLarge, check_bytes, check_count, check_text
 from signer.node.metrics import start_metrics
-from signer.node.revocation import revoked_caller_reason
 from signer.node.startup import load_config, refuse_to_start
-from signer.node.tls import Peer, PortInUse, TlsFiles, bind_secure, peer_of
+from signer.node.tls import Peer, PortInUse, TlsFiles, bind_secure
 from signer.node.wire_tx import check_eth, tx_from_proto
 
-from .api_input import check_id, describe_blames, page_after, typed_kind, typed_state
+from .api_edge import ServicerEdge
+from .api_input import check_id, page_after, typed_kind, typed_state
 from .audit import FREEZE, POLICY
 from .config import CoordinatorConfig
-from .error_status import status_of
-from .errors import ERRORS, CallerRevoked, Internal, InvalidRequest, RoleNotAllowed, ServiceError
+from .errors import ERRORS, Internal, InvalidRequest
 from .logging import configure_logging
 from .metrics import CoordinatorCollector
 from .request_states import STATES
@@ -58,13 +56,11 @@ from .service import CoordinatorService
 from .serving import Readiness
 from .signer_client import GrpcSignerClient, SignerClient
 from .store import FAILED, RequestRecord, Store, StoreError
+from .sweeps import base_units
 from .trail import audit_public_key_path
 from .views import governance_to_proto, key_page, key_to_proto, list_page, page_size, request_to_proto
 
 log = structlog.get_logger("coordinator")
-R = TypeVar("R")
-T = TypeVar("T")
-M = TypeVar("M")
 SERVICE_NAME = "tsscustody.v1.Coordinator"
 
 KEY_ADMINS = ("operator", "admin")
@@ -75,60 +71,13 @@ AUDITORS = ("auditor",)
 READERS = ("backend", "operator", "officer", "auditor", "admin")
 
 
-class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
+class CoordinatorServicer(ServicerEdge, coordinator_pb2_grpc.CoordinatorServicer):
     """Translates protobuf to `CoordinatorService` calls and service errors to status codes."""
 
     def __init__(self, service: CoordinatorService, *, watch_poll: float = 1.0) -> None:
+        super().__init__(service.revocations)
         self.service = service
         self.watch_poll = watch_poll
-
-    @staticmethod
-    def _abort(context: grpc.ServicerContext, exc: Exception, message: str, **metadata: str) -> NoReturn:
-        """End the call with `exc`'s status and ErrorInfo (error_status.py); `metadata` adds context."""
-        if isinstance(exc, ServiceError) and exc.blames:
-            message = f"{message} [blamed: {describe_blames(exc.blames)}]"
-        known = {k: v for k, v in metadata.items() if v and len(v) <= limits.MAX_ID}  # never echo an oversize id
-        context.abort_with_status(status_of(exc, message, **known))
-        raise AssertionError("unreachable")
-
-    def _caller(self, context: grpc.ServicerContext, roles: tuple[str, ...]) -> Peer:
-        """The caller, unless it is a revoked signer or its certificate's role may not call this."""
-        revoked = revoked_caller_reason(context, self.service.revocations())
-        if revoked is not None:
-            log.warning("revoked_caller_refused", component="coordinator", reason=revoked)
-            raise CallerRevoked(revoked)
-        peer = peer_of(context)
-        if peer is None or peer.role not in roles:
-            raise RoleNotAllowed(f"role {peer.role if peer else 'none'} may not call this")
-        return peer
-
-    def _call(
-        self, context: grpc.ServicerContext, roles: tuple[str, ...], fn: Callable[[Peer], R], **metadata: str
-    ) -> R:
-        """Run `fn` for an allowed caller; every error ends the call with its status and reason."""
-        try:
-            return fn(self._caller(context, roles))
-        except Exception as exc:
-            self._fail(context, exc, **metadata)
-
-    def _fail(self, context: grpc.ServicerContext, exc: Exception, **metadata: str) -> NoReturn:
-        """End the call for `exc`: ours and bad input with their own status, anything else INTERNAL."""
-        if isinstance(exc, (FieldTooLarge, ServiceError, TxError)):
-            self._abort(context, exc, exc.message if isinstance(exc, ServiceError) else str(exc), **metadata)
-        log.exception("unexpected_error")
-        self._abort(context, Internal(str(exc)), "internal error", **metadata)
-
-    def _stream(
-        self, context: grpc.ServicerContext, items: Iterable[T], to_proto: Callable[[T], M], **metadata: str
-    ) -> Iterator[M]:
-        """Each item as a message while the caller listens; an error mid-stream ends it like `_call`."""
-        try:
-            for item in items:
-                if not context.is_active():
-                    return
-                yield to_proto(item)
-        except Exception as exc:
-            self._fail(context, exc, **metadata)
 
     def _finished(self, context: grpc.ServicerContext, row: RequestRecord) -> coordinator_pb2.SigningRequest:
         """A failed request is an error status (same code as its cause); anything else is returned."""
@@ -326,6 +275,27 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
         return self._call(context, KEY_ADMINS, run)
 
+    def ReportBalance(self, request: coordinator_pb2.ReportBalanceRequest, context: grpc.ServicerContext) -> Any:
+        def run(peer: Peer) -> coordinator_pb2.ReportBalanceResponse:
+            for field in ("address", "amount"):
+                check_id(field, getattr(request, field))
+            check_text("asset", request.asset, limits.MAX_WORD)
+            if not request.HasField("reported_at"):
+                raise InvalidRequest("reported_at is required")
+            out = self.service.sweeps.report(
+                chain_id=request.chain_id,
+                address=request.address,
+                asset=request.asset,
+                amount=base_units("amount", request.amount),
+                next_nonce=request.next_nonce,
+                reported_at=request.reported_at.ToNanoseconds() / 1e9,
+                reporter=peer.name,
+            )
+            sweep = None if out.request is None else request_to_proto(out.request)
+            return coordinator_pb2.ReportBalanceResponse(action=out.action, detail=out.detail, sweep=sweep)
+
+        return self._call(context, SUBMITTERS, run)
+
 
 def create_server(
     service: CoordinatorService,
@@ -371,6 +341,7 @@ def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[G
         peers=config.peers,
         heartbeat=config.lease / 5 if config.database else None,  # None: the store's default (SQLite: none)
         lease=config.lease,
+        hot_wallets=config.hot_wallets,
     )
     return service, clients
 

@@ -27,6 +27,7 @@
     tick                  the scheduler's pass (scheduler.py): pending changes that take effect,
                           signer catch-up, expiry, time-lock releases, requests held by a freeze.
     watch                 every transition of a request until it is final (watch.py).
+    sweeps.report         a backend's hot-wallet balance; over the wallet's cap, a cold sweep (sweeps.py).
 
 The request's life is lifecycle.py; signing attempts and combining are signing.py; which signers
 are live is signer_health.py; governance changes and freeze orders are governance_admin.py.
@@ -52,6 +53,7 @@ from signer.policy.revocation import Revocations
 
 from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
+from .audit.scrub import AuditScrub
 from .dbapi import POSTGRESQL
 from .errors import (
     ERRORS,
@@ -87,6 +89,7 @@ from .signing import Signing
 from .store import FAILED, AuditHook, KeyRecord, RequestRecord, Store
 from .store.replicas import DEFAULT_LEASE
 from .submission import Submission
+from .sweeps import HotWallet, Sweeps
 from .trail import AuditTrail, audit_key_path, audit_public_key_path, open_audit_log
 from .watch import Watches
 
@@ -147,6 +150,7 @@ class CoordinatorService:
         peers: Mapping[int, bytes] | None = None,
         heartbeat: float | None = None,
         lease: float = DEFAULT_LEASE,
+        hot_wallets: Sequence[HotWallet] = (),
     ) -> None:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}")
@@ -212,8 +216,16 @@ class CoordinatorService:
             orders,
             lambda ps: self.admin.sync_signers(lambda behind: [p for p in self.health.live(behind) if p in ps]),
         )
+        self.sweeps = Sweeps(self, hot_wallets)
+        self.audit_scrub = AuditScrub(self.audit)
         self.scheduler = Scheduler(
-            store, self.admin, self.lifecycle, self.health, interval=scheduler_interval, key_refresh=self.key_refresh
+            store,
+            self.admin,
+            self.lifecycle,
+            self.health,
+            interval=scheduler_interval,
+            key_refresh=self.key_refresh,
+            audit_scrub=self.audit_scrub,
         )
         def recovered(rid: str) -> AuditHook:
             return self.trail.note(

@@ -18,8 +18,9 @@ Modules: `database` (connections, transactions, `migrate`), `migrations` (the sc
 `requests` (requests, transitions, approvals), `sessions`, `governance`, `columns` (JSON column
 codecs), `errors`, `key_epochs` (the `key_epoch_commits` table: a refreshed epoch being committed
 on the signers), `postgres` (the PostgreSQL pool and connection wrapper), `replicas` (owners,
-heartbeats, recovery). `Store` combines the table groups into the one object callers use; every name
-callers need is importable from `coordinator.store`.
+heartbeats, recovery), `balances` (hot-wallet balance reports and their sweeps). `Store` combines
+the table groups into the one object callers use; every name callers need is importable from
+`coordinator.store`.
 
 Presignature states: ready -> reserved -> consumed | failed (and ready -> failed when voided).
 A reserved presignature never goes back to ready, whatever happens to its request: the signers
@@ -52,6 +53,7 @@ from ..request_states import (
     TIME_LOCKED,
     TRANSITIONS,
 )
+from .balances import BalanceRecord, BalanceTables
 from .columns import PageCursor, blames_json, ints_json
 from .database import AuditHook, Database
 from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
@@ -92,6 +94,7 @@ __all__ = [
     "TIME_LOCKED",
     "TRANSITIONS",
     "AuditHook",
+    "BalanceRecord",
     "Database",
     "DuplicateApproval",
     "EpochCommit",
@@ -114,5 +117,5 @@ __all__ = [
 ]
 
 
-class Store(KeyTables, KeyEpochTables, RequestTables, GovernanceTables, SessionTables, ReplicaTables):
+class Store(KeyTables, KeyEpochTables, RequestTables, GovernanceTables, SessionTables, ReplicaTables, BalanceTables):
     """Thread-safe access to the coordinator database (SQLite, or PostgreSQL shared by replicas)."""

@@ -23,9 +23,9 @@ _PRESIGNATURES_PICK = (
     "CREATE INDEX presignatures_pick ON presignatures(key_id, state, epoch, signers, path, created_at)"
 )
 
-# Migration 9 rebuilds `requests` on SQLite (a column's UNIQUE cannot be dropped there): the table
+# Migration 11 rebuilds `requests` on SQLite (a column's UNIQUE cannot be dropped there): the table
 # as migrations 1, 2 and 8 left it, the idempotency key no longer unique on its own.
-_REQUESTS_V9 = """CREATE TABLE requests_v9 (
+_REQUESTS_REBUILT = """CREATE TABLE requests_rebuilt (
     request_id TEXT PRIMARY KEY,
     key_id TEXT NOT NULL REFERENCES keys(key_id),
     idempotency_key TEXT NOT NULL,
@@ -61,6 +61,7 @@ _REQUEST_COLUMNS = (
     "from_address, presig_id, blame, error, error_code, created_at, updated_at, kind, initiator, intent, "
     "intent_digest, policy_hash, expires_at, time_lock_until, policy_reason, rule_id, owner"
 )
+_COPY_REQUESTS = f"INSERT INTO requests_rebuilt ({_REQUEST_COLUMNS}) SELECT {_REQUEST_COLUMNS} FROM requests"  # noqa: S608
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
     (
@@ -237,14 +238,42 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
     ),
     (
         9,
+        "new-destination breakers: when each destination was first paid (store/ledger.py), from the spends",
+        (
+            """CREATE TABLE destination_first (
+                destination TEXT PRIMARY KEY,
+                first_at REAL NOT NULL)""",
+            "INSERT INTO destination_first SELECT destination, MIN(at) FROM ledger_spends GROUP BY destination",
+        ),
+    ),
+    (
+        10,
+        "hot-wallet balances as backends report them, and the sweep proposed from each (store/balances.py)",
+        (
+            """CREATE TABLE hot_balances (
+                network TEXT NOT NULL,
+                address TEXT NOT NULL,
+                asset TEXT NOT NULL,
+                amount TEXT NOT NULL,
+                next_nonce INTEGER NOT NULL,
+                reported_at REAL NOT NULL,
+                reporter TEXT NOT NULL,
+                sweep_request_id TEXT NOT NULL DEFAULT '',
+                sweep_seq INTEGER NOT NULL DEFAULT 0,
+                swept_at REAL NOT NULL DEFAULT 0,
+                PRIMARY KEY (network, address, asset))""",
+        ),
+    ),
+    (
+        11,
         "idempotency keys scoped per backend: unique per (initiator, idempotency_key), no longer globally",
         (
             # SQLite: the table rebuilt (its indexes go with the old table and are made again);
             # `Database.migrate` holds foreign keys off on SQLite, checking them before it commits.
-            PerDialect(_REQUESTS_V9, "ALTER TABLE requests DROP CONSTRAINT requests_idempotency_key_key"),
-            PerDialect(f"INSERT INTO requests_v9 ({_REQUEST_COLUMNS}) SELECT {_REQUEST_COLUMNS} FROM requests", ""),  # noqa: S608
+            PerDialect(_REQUESTS_REBUILT, "ALTER TABLE requests DROP CONSTRAINT requests_idempotency_key_key"),
+            PerDialect(_COPY_REQUESTS, ""),
             PerDialect("DROP TABLE requests", ""),
-            PerDialect("ALTER TABLE requests_v9 RENAME TO requests", ""),
+            PerDialect("ALTER TABLE requests_rebuilt RENAME TO requests", ""),
             PerDialect("CREATE INDEX requests_by_key ON requests(key_id, state, created_at)", ""),
             PerDialect("CREATE INDEX requests_by_state ON requests(state, expires_at)", ""),
             "CREATE UNIQUE INDEX requests_by_idempotency_key ON requests(initiator, idempotency_key)",

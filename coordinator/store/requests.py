@@ -37,7 +37,7 @@ def record_event(c: Connection, request_id: str, state: str, detail: str, now: f
     c.execute("INSERT INTO request_events VALUES (?, ?, ?, ?, ?)", (request_id, int(seq or 0) + 1, state, detail, now))
 
 
-# An idempotency key is the backend's own: unique per initiator (migration 9), so one backend
+# An idempotency key is the backend's own: unique per initiator (migration 11), so one backend
 # can neither find nor block another's request by reusing its key.
 _BOUND_TO = SELECT_REQUEST + " WHERE r.initiator = ? AND r.idempotency_key = ?"
 
@@ -122,6 +122,13 @@ class RequestTables(Database):
                 audit(c)
             created = c.execute(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
         return request_from_row(created), True
+
+    def bound_request(self, initiator: str, idempotency_key: str) -> RequestRecord | None:
+        """The request `initiator` submitted under `idempotency_key`, or None."""
+        row = self._one(
+            SELECT_REQUEST + " WHERE r.idempotency_key = ? AND r.initiator = ?", (idempotency_key, initiator)
+        )
+        return None if row is None else request_from_row(row)
 
     def get_request(self, request_id: str) -> RequestRecord:
         """A request, or NotFound."""

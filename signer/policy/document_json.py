@@ -11,7 +11,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 from .assets import Asset, AssetRegistry, Network
-from .breaker import OUTFLOW, REFUSALS, BreakerRule
+from .breaker import KINDS, NEW_DESTINATION, OUTFLOW, REFUSALS, BreakerRule
 from .errors import PolicyError
 from .intent import canonical_address
 from .rules import MAX_EXPR_DEPTH, Action, AllOf, AnyOf, ApprovalExpr, Condition, FeeRule, Group, Limit, Rule, malformed
@@ -154,13 +154,14 @@ def parse_limit(d: Any) -> Limit:
 
 
 def parse_breaker(d: Any) -> BreakerRule:
-    """A circuit-breaker rule (breaker.py): outflow (`asset`, `max_amount`) or `kind: refusals` (`max_count`)."""
-    if isinstance(d, dict) and d.get("kind") == REFUSALS:
+    """A circuit-breaker rule (breaker.py): outflow (`asset`, `max_amount`), or `kind: refusals` or
+    `kind: new_destination` (`max_count`)."""
+    if isinstance(d, dict) and d.get("kind") in (REFUSALS, NEW_DESTINATION):
         check_keys(d, {"id", "kind", "window", "max_count"})
         return BreakerRule(
-            read_str(d["id"]), "", read_int(d["window"]), kind=REFUSALS, max_count=read_int(d["max_count"])
+            read_str(d["id"]), "", read_int(d["window"]), kind=d["kind"], max_count=read_int(d["max_count"])
         )
     check_keys(d, {"id", "asset", "window", "max_amount"}, {"kind"})
     if d.get("kind", OUTFLOW) != OUTFLOW:
-        raise malformed(f"breaker kind is {OUTFLOW} or {REFUSALS}")
+        raise malformed(f"breaker kind is one of {', '.join(KINDS)}")
     return BreakerRule(read_str(d["id"]), read_str(d["asset"]), read_int(d["window"]), read_amount(d["max_amount"]))

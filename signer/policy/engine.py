@@ -32,7 +32,7 @@ from signer.chains.ethereum import intrinsic_gas
 
 from .approvals import Approval, Officer, OfficerRegistry, verify_approvals
 from .assets import check_registered
-from .breaker import BreakerTripped, check_breakers
+from .breaker import BreakerTripped, Trip, check_breakers
 from .document import PolicyDocument
 from .errors import PolicyError
 from .freeze import FreezeState
@@ -180,9 +180,7 @@ def evaluate(
         return _block(f"denylisted:{listed}", detail=f"an address of the request is on the deny-list {listed}")
     if ledger.has_spent(intent.request_id):
         return _block("request_replayed")
-    attrs = (intent.asset, intent.amount, destination_class, initiator, intent.key_id)
-    call = (kind, destination, "0x" + intent.data[:4].hex() if intent.call == CALL else "")
-    rule = next((r for r in policy.rules if r.when.matches(*attrs, call)), None)
+    rule = matching_rule(policy, intent, destination, destination_class, initiator, kind)
     if rule is None:
         return _block("no_matching_rule")
     if rule.action.kind == "block":
@@ -216,6 +214,16 @@ def evaluate(
     return Decision("require", expr, True, until, reason, rule.rule_id)
 
 
+def matching_rule(
+    policy: PolicyDocument, intent: Intent, destination: str, destination_class: str, initiator: str, kind: str
+) -> Rule | None:
+    """The first rule of `policy` whose condition matches the intent (`destination` canonical, of
+    `destination_class`): the tier that decides it, as officers are shown it."""
+    attrs = (intent.asset, intent.amount, destination_class, initiator, intent.key_id)
+    call = (kind, destination, "0x" + intent.data[:4].hex() if intent.call == CALL else "")
+    return next((r for r in policy.rules if r.when.matches(*attrs, call)), None)
+
+
 def check_release(
     *,
     policy: PolicyDocument,
@@ -245,11 +253,28 @@ def check_release(
     decision = evaluate(policy, registry, intent, approved, ledger, now, initiator, share, kind)
     if not decision.may_sign(now):
         raise PolicyError(decision.reason, decision.rule_id)
-    reset_at = freeze.reset_at(intent.key_id)
-    trip = check_breakers(policy.breakers, ledger, intent, now=now, reset_at=reset_at, share=share)
+    trip = check_policy_breakers(policy, ledger, intent, now=now, reset_at=freeze.reset_at(intent.key_id), share=share)
     if trip is not None:
         raise BreakerTripped(trip)
     return decision
+
+
+def check_policy_breakers(
+    policy: PolicyDocument,
+    ledger: LedgerView,
+    intent: Intent,
+    *,
+    now: int,
+    reset_at: int,
+    share: tuple[int, int] = (1, 1),
+) -> Trip | None:
+    """The policy's breakers for a release the policy allows (`check_breakers`), with the
+    destination and its class worked out as the policy sees them."""
+    destination = _named(intent.chain, intent.destination)
+    cold = bool(destination) and policy.destination_class(destination, now) == "cold"
+    return check_breakers(
+        policy.breakers, ledger, intent, now=now, reset_at=reset_at, share=share, destination=destination, cold=cold
+    )
 
 
 def _named(chain: str, address: str) -> str:

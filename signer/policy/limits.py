@@ -61,6 +61,9 @@ class LedgerView(Protocol):
     def withdrawals_to(self, destination: str) -> int:
         """All-time count of released transfers to `destination`."""
 
+    def first_paid(self, destination: str) -> int | None:
+        """When the first released transfer to `destination` was recorded, or None."""
+
 
 @dataclass(frozen=True, slots=True)
 class Spend:
@@ -90,6 +93,7 @@ class Ledger:
         self._request_order: deque[tuple[int, str]] = deque()
         self._by_client: dict[str, Series] = {}
         self._destination_counts: dict[str, int] = {}
+        self._destination_first: dict[str, int] = {}
         self._spent_ids: dict[str, int] = {}  # request_id -> intent expiry (kept until then)
         self._expiries: list[tuple[int, str]] = []  # heap of (expiry, request_id)
 
@@ -110,6 +114,7 @@ class Ledger:
         for asset, amount in charges(intent).items():
             self._add_spend(Spend(now, intent.request_id, intent.key_id, asset, destination, amount))
         self._destination_counts[destination] = self._destination_counts.get(destination, 0) + 1
+        self._destination_first.setdefault(destination, now)
         self._mark_spent(intent.request_id, intent.expires_at)
 
     def _add_spend(self, s: Spend) -> None:
@@ -194,6 +199,18 @@ class Ledger:
         """All-time count of released transfers to `destination` (for the trust ramp)."""
         return self._destination_counts.get(destination, 0)
 
+    def first_paid(self, destination: str) -> int | None:
+        """When the first released transfer to `destination` was recorded (new-destination breakers)."""
+        return self._destination_first.get(destination)
+
+    def _legacy_first_paid(self) -> None:
+        """First-paid times for a ledger written without them: the oldest spend still held, else 0
+        ("long ago"), so an old destination is not taken for a new one."""
+        for s in self._spends:
+            self._destination_first.setdefault(s.destination, s.at)
+        for destination in self._destination_counts:
+            self._destination_first.setdefault(destination, 0)
+
     def __len__(self) -> int:
         """Entries held (spends, requests and spent ids): what a snapshot of this ledger costs."""
         return len(self._spends) + len(self._requests) + len(self._spent_ids)
@@ -205,13 +222,17 @@ class Ledger:
         requests: list[Value] = [[r, at, c] for r, (at, c) in sorted(self._requests.items())]
         counts: list[Value] = [[d, n] for d, n in sorted(self._destination_counts.items())]
         spent: list[Value] = [[r, exp] for r, exp in sorted(self._spent_ids.items())]
-        return encode(LEDGER_TAG, spends, requests, counts, spent)
+        first: list[Value] = [[d, at] for d, at in sorted(self._destination_first.items())]
+        return encode(LEDGER_TAG, spends, requests, counts, spent, first)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Ledger:
         """Inverse of `to_bytes`; raises `PolicyError("ledger_malformed")`."""
         try:
-            f = decode(LEDGER_TAG, data, 4)
+            try:
+                f = decode(LEDGER_TAG, data, 5)
+            except DecodeError:
+                f = decode(LEDGER_TAG, data, 4)  # written before first-paid times were kept
             ledger = cls()
             for item in as_list(f[0]):
                 v = _fields(item, 6)
@@ -227,6 +248,11 @@ class Ledger:
             for item in as_list(f[3]):
                 v = _fields(item, 2)
                 ledger._mark_spent(as_str(v[0]), as_int(v[1]))
+            if len(f) == 4:
+                ledger._legacy_first_paid()
+            for item in as_list(f[4]) if len(f) == 5 else ():
+                v = _fields(item, 2)
+                ledger._destination_first[as_str(v[0])] = as_int(v[1])
             return ledger
         except DecodeError as exc:
             raise PolicyError("ledger_malformed", str(exc)) from None

@@ -86,6 +86,32 @@ APPROVAL_INVALID: ErrorReason
 REJECTION_INVALID: ErrorReason
 INTERNAL: ErrorReason
 
+class ReportBalanceRequest(_message.Message):
+    __slots__ = ("chain_id", "address", "asset", "amount", "next_nonce", "reported_at")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ASSET_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_NONCE_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    chain_id: int
+    address: str
+    asset: str
+    amount: str
+    next_nonce: int
+    reported_at: _timestamp_pb2.Timestamp
+    def __init__(self, chain_id: _Optional[int] = ..., address: _Optional[str] = ..., asset: _Optional[str] = ..., amount: _Optional[str] = ..., next_nonce: _Optional[int] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReportBalanceResponse(_message.Message):
+    __slots__ = ("action", "detail", "sweep")
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SWEEP_FIELD_NUMBER: _ClassVar[int]
+    action: str
+    detail: str
+    sweep: SigningRequest
+    def __init__(self, action: _Optional[str] = ..., detail: _Optional[str] = ..., sweep: _Optional[_Union[SigningRequest, _Mapping]] = ...) -> None: ...
+
 class ApproveRequestRequest(_message.Message):
     __slots__ = ("request_id", "approval")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]

@@ -162,3 +162,29 @@ def test_a_burst_of_blocked_requests_trips_the_key(env: Env) -> None:
     assert entry.view["event"] == "breaker_tripped"
     assert (entry.view["kind"], entry.view["refusals"], entry.view["threshold"]) == ("refusals", 3, 2)
     assert env.submit().policy_reason == "frozen"
+
+
+def test_repeated_payouts_to_a_new_destination_trip_the_key(env: Env) -> None:
+    # 2 of 3: each signer allows floor(3 × 2/3) = 2 payouts of its own; the coordinator rotates the
+    # signing sets, so the three payouts it allows pass every signer's share.
+    env.tighten(breakers=(BreakerRule("fresh-1h", "", 3600, kind="new_destination", max_count=3),))
+    new = "0x00000000000000000000000000000000000f7e5b"
+    for _ in range(3):
+        _signed(env.submit(to=new))
+    _signed(env.submit())  # another destination counts apart
+    tripped = env.submit(to=new)
+    assert tripped.state == st.BLOCKED and tripped.policy_reason == "breaker_tripped:fresh-1h"
+    entry = [e for e in env.service.audit.entries() if e.kind == audit.FREEZE][-1]
+    assert entry.view["event"] == "breaker_tripped" and entry.view["kind"] == "new_destination"
+    assert (entry.view["destination"].lower(), entry.view["payouts"], entry.view["threshold"]) == (new.lower(), 4, 3)
+    assert env.submit(1).policy_reason == "frozen"
+
+
+def test_an_established_destination_does_not_trip(env: Env) -> None:
+    for _ in range(3):
+        _signed(env.submit())
+    env.clock.advance(3601)
+    env.tighten(breakers=(BreakerRule("fresh-1h", "", 3600, kind="new_destination", max_count=2),))
+    for _ in range(3):
+        _signed(env.submit())  # first paid before the window
+    assert env.service.get_governance().frozen_scopes == ()

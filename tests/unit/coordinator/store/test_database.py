@@ -94,7 +94,7 @@ def test_a_v1_database_migrates_and_keeps_its_requests(tmp_path: Path) -> None:
     assert s.schema_version() == st.SCHEMA_VERSION
     old = s.get_request("old")
     assert (old.kind, old.initiator, old.intent, old.expires_at, old.approved_by) == ("withdrawal", "", b"", 0, ())
-    # Migration 9 rebuilt the table: the key is scoped per initiator, foreign keys still hold.
+    # Migration 11 rebuilt the table: the key is scoped per initiator, foreign keys still hold.
     other, created = s.create_request(
         request_id="new", key_id="k1", idempotency_key="i-old", body_hash="b", tx={}, path=(), initiator="backend-b"
     )
