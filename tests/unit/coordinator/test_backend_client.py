@@ -7,57 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
-import subprocess
-import sys
-import sysconfig
-import textwrap
-from pathlib import Path
 
+from signer.node.tls import TlsFiles
 from signer.node.wire_tx import tx_to_proto
+from tests.backend_client import docs_example, example_env, run_isolated
 
 from .test_server import KEY_ID, TX, Cluster, cluster
 
 __all__ = ["cluster"]  # the module-scoped fixture, imported for this module
-
-ROOT = Path(__file__).resolve().parents[3]
-CLIENT_DIR = ROOT / "clients" / "python"
-
-# Runs first in the subprocess: the path is the client package and the installed libraries only.
-PRELUDE = f"""
-import importlib.util, sys
-sys.path[:0] = [{str(CLIENT_DIR)!r}, {sysconfig.get_paths()["purelib"]!r}, {sysconfig.get_paths()["platlib"]!r}]
-assert importlib.util.find_spec("coordinator") is None and importlib.util.find_spec("signer") is None, sys.path
-"""
-EPILOGUE = """
-assert not {"signer", "coordinator"} & {m.split(".")[0] for m in sys.modules}
-"""
-
-
-def _isolated(code: str, env: dict[str, str] | None = None) -> str:
-    """Run `code` with `python -I -S` (no site, no environment, no script directory on the path)."""
-    program = PRELUDE + textwrap.dedent(code) + EPILOGUE
-    done = subprocess.run(  # noqa: S603 (our own interpreter and program)
-        [sys.executable, "-I", "-S", "-c", program],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=CLIENT_DIR.parent,
-        env={"PATH": os.environ.get("PATH", ""), **(env or {})},
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def _tls(cluster: Cluster, name: str) -> dict[str, str]:
-    return {
-        "TSS_ADDR": cluster.coordinator,
-        "TSS_CACERT": str(cluster.certs / "ca.pem"),
-        "TSS_CERT": str(cluster.certs / f"{name}.pem"),
-        "TSS_KEY": str(cluster.certs / f"{name}.key"),
-        "TSS_KEY_ID": KEY_ID,
-    }
 
 
 def test_the_client_package_alone_submits_waits_lists_and_reads_reasons(cluster: Cluster) -> None:
@@ -102,7 +60,9 @@ def test_the_client_package_alone_submits_waits_lists_and_reads_reasons(cluster:
     """
     with cluster.client("backend") as be:  # a second signed request, so a page of one has a next page
         be.wait(be.sign_eth(KEY_ID, tx_to_proto(dataclasses.replace(TX, nonce=12)), "pkg-seed", (1, 2)).request_id)
-    out = json.loads(_isolated(code, _tls(cluster, "backend")))
+    out = json.loads(
+        run_isolated(code, example_env(cluster.coordinator, TlsFiles.in_dir(cluster.certs, "backend"), KEY_ID))
+    )
     assert KEY_ID in out["keys"] and out["same"] and out["got"] and out["paged"]
     assert out["state"] == "signed" and out["create_time"] > 0
     assert out["first"] in out["listed"] and len(out["listed"]) <= 3
@@ -114,10 +74,9 @@ def test_the_client_package_alone_submits_waits_lists_and_reads_reasons(cluster:
 
 
 def test_the_example_in_the_docs_runs(cluster: Cluster) -> None:
-    text = (ROOT / "docs" / "api.md").read_text()
-    section = text.split("## Example backend client", 1)[1]
-    (example,) = re.findall(r"```python\n(.*?)```", section, re.S)[:1]
-    out = _isolated(example, _tls(cluster, "backend"))
+    out = run_isolated(
+        docs_example(), example_env(cluster.coordinator, TlsFiles.in_dir(cluster.certs, "backend"), KEY_ID)
+    )
     assert f"key {KEY_ID} 0x" in out
     assert re.search(r"request [0-9a-f]+ REQUEST_STATE_SIGNED", out), out
     assert "broadcast 0x02" in out  # an EIP-1559 raw transaction
