@@ -80,4 +80,3 @@ class ServicerEdge:
                 yield to_proto(item)
         except Exception as exc:
             self._fail(context, exc, **metadata)
-

@@ -27,6 +27,8 @@ from .request_encoding import tx_from_json
 from .store import KeyRecord, PageCursor, RequestRecord
 
 T = TypeVar("T")
+
+
 def _instant(seconds: float) -> tuple[int, timestamp_pb2.Timestamp | None]:
     """One instant as the deprecated unix seconds and the Timestamp (unset for 0: never)."""
     if not seconds:
@@ -170,6 +172,7 @@ def key_page(
     rows: list[KeyRecord], size: int, committing: Callable[[str], int], budget: int = limits.LIST_PAGE_BYTES
 ) -> coordinator_pb2.ListKeysResponse:
     """A page of ListKeys (see `page_of`); `committing` gives a key's epoch being committed."""
+
     def to_proto(k: KeyRecord) -> coordinator_pb2.Key:
         return key_to_proto(k, committing(k.key_id))
 

@@ -73,7 +73,6 @@ def test_foreign_page_tokens_are_refused(token: str) -> None:
         PageCursor.parse(token)
 
 
-
 def test_key_pages_cover_every_key_once_oldest_first(tmp_path: Path) -> None:
     db = Store(tmp_path / "keys.db")
     point = coincurve.PrivateKey(secrets.token_bytes(32)).public_key.format()
