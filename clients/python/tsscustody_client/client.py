@@ -168,3 +168,15 @@ class CustodyClient:
             return page.requests, page.next_page_token
 
         return follow_pages(fetch, limit)
+
+    def report_balance(
+        self, chain_id: int, address: str, asset: str, amount: int, next_nonce: int, reported_at: float
+    ) -> coordinator_pb2.ReportBalanceResponse:
+        """Report a hot wallet's balance in base units, read at `reported_at` (unix seconds); the
+        answer says whether the coordinator proposed a cold sweep (and returns it) or why not."""
+        request = coordinator_pb2.ReportBalanceRequest(
+            chain_id=chain_id, address=address, asset=asset, amount=str(amount), next_nonce=next_nonce
+        )
+        request.reported_at.FromNanoseconds(int(reported_at * 1e9))
+        reply: coordinator_pb2.ReportBalanceResponse = self.stub.ReportBalance(request, timeout=30)
+        return reply
