@@ -72,12 +72,23 @@ class CoordinatorClient:
         idempotency_key: str,
         path: tuple[int, ...] = (),
         kind: str = "",
+        *,
+        allocate_nonce: bool = False,
+        replaces: str = "",
     ) -> coordinator_pb2.SigningRequest:
         """Submit an EIP-1559 signing request (kind "withdrawal", the default, or "cold_sweep") and
-        return it in the state the policy put it in (signed, pending_approval, blocked, ...)."""
+        return it in the state the policy put it in (signed, pending_approval, blocked, ...).
+        `allocate_nonce`: the coordinator picks `tx.nonce` (leave it 0); `replaces`: a speed-up or
+        cancel (kind "replacement") of that request, with its nonce."""
         reply: coordinator_pb2.SigningRequest = self.stub.SubmitSigningRequest(
             coordinator_pb2.SubmitSigningRequestRequest(
-                key_id=key_id, idempotency_key=idempotency_key, path=list(path), eth=tx, kind=kind
+                key_id=key_id,
+                idempotency_key=idempotency_key,
+                path=list(path),
+                eth=tx,
+                kind=kind,
+                allocate_nonce=allocate_nonce,
+                replaces_request_id=replaces,
             ),
             timeout=self.timeout,
         )

@@ -188,6 +188,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             _check_id("idempotency_key", request.idempotency_key)
             check_count("path", request.path, limits.MAX_PATH)
             check_text("kind", request.kind, limits.MAX_WORD)
+            if request.replaces_request_id:
+                _check_id("replaces_request_id", request.replaces_request_id)
             if not request.HasField("eth"):
                 raise InvalidRequest("eth transaction missing")
             check_eth(request.eth)
@@ -199,6 +201,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 tx,
                 kind=request.kind,
                 initiator=peer.name,
+                allocate_nonce=request.allocate_nonce,
+                replaces=request.replaces_request_id,
             )
 
         row = self._call(context, SUBMITTERS, run)

@@ -74,6 +74,8 @@ def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
         initiator=r.initiator,
         expires_at=r.expires_at,
         created_at=int(r.created_at),
+        nonce_allocated=r.nonce_allocated,
+        replaces_request_id=r.replaces,
     )
 
 

@@ -48,6 +48,7 @@ from signer.chains.ethereum import EvmTx
 from signer.policy import (
     BREAKER,
     CHANGE_KINDS,
+    REPLACEMENT,
     Approval,
     BreakerTripped,
     Decision,
@@ -381,6 +382,8 @@ class NodeGovernance:
             if prior != tx_digest:
                 raise PolicyError("request_replayed", "another transaction was released for this request")
             ledger, repeat = ledger.forget_request_id(release.request_id), True
+        else:  # a repeat is that very transaction again; anything else must not reuse a released nonce
+            self.releases.check_nonce(intent, tx_digest, replacement=release.kind == REPLACEMENT)
         decision = check_release(
             policy=policy,
             registry=registry,

@@ -122,6 +122,10 @@ def test_migration_5_fills_the_running_sums_from_the_request_rows(tmp_path: Path
             conn.execute(f"DROP TABLE {table}")
         conn.execute("ALTER TABLE keys DROP COLUMN retired")  # migration 7's
         conn.execute("DROP TABLE replicas")  # migration 8's
+        conn.execute("DROP TABLE nonce_counters")  # migration 9's
+        conn.execute("DROP INDEX requests_by_nonce")
+        for column in ("chain_id", "nonce", "nonce_allocated", "replaces"):
+            conn.execute(f"ALTER TABLE requests DROP COLUMN {column}")
         for table in ("requests", "presignatures", "sessions"):
             conn.execute(f"ALTER TABLE {table} DROP COLUMN owner")
         conn.execute("DELETE FROM schema_version WHERE version >= 5")
