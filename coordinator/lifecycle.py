@@ -148,7 +148,9 @@ class Lifecycle:
                 found = self.store.find_request(idempotency_key, body_hash)
                 if found is not None:
                     return found, None
-                taken = self.store.take_nonce(nonce.chain_id, nonce.address, nonce.nonce, replaces=nonce.replaces)
+                taken = self.store.take_nonce(
+                    nonce.chain_id, nonce.address, nonce.nonce, replaces=nonce.replaces, tx=nonce.tx
+                )
                 new = build(taken)
                 actor = new.initiator or "coordinator"
                 note = self.trail.note(REQUEST, SUBMIT.target, new.request_id, actor, **new.audited())

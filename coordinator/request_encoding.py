@@ -96,12 +96,14 @@ class NewRequest:
 @dataclass(frozen=True, slots=True)
 class NonceClaim:
     """The nonce a new request takes for (chain id, from-address): `nonce` None allocates the next
-    one; `replaces` names the live request whose nonce a replacement reuses (store/nonces.py)."""
+    one; `replaces` names the live request whose nonce a replacement reuses; `tx` the body as
+    stored, which may share a nonce with a live request carrying the very same body (store/nonces.py)."""
 
     chain_id: int
     address: str
     nonce: int | None
     replaces: str = ""
+    tx: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

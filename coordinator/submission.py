@@ -136,7 +136,8 @@ class Submission:
                 replaces=replaces,
             )
 
-        claim = NonceClaim(tx.chain_id, from_address, None if allocate_nonce else tx.nonce, replaces)
+        supplied = None if allocate_nonce else tx.nonce
+        claim = NonceClaim(tx.chain_id, from_address, supplied, replaces, None if allocate_nonce else tx_to_json(tx))
         try:
             row, new = self.lifecycle.submit(idempotency_key, bh, claim, build)
         except IdempotencyConflict as exc:

@@ -9,15 +9,22 @@ CONFLICT DO NOTHING` first, so two replicas creating the row agree on one), on S
 lock the transaction already holds. Every submit for one address, allocated or not, passes that
 lock, so two replicas never hand out one nonce and never both accept one backend-supplied nonce.
 
-A nonce is held by every request carrying it that has not ended rejected, blocked or expired
-(those never reached the signers). A `failed` request still holds its nonce: its signing may have
-released partial signatures, and the signers keep their own (chain, address, nonce) index. The
-allocator never goes back: a gap left by a request that ended before signing stays a gap until
-an operator fills it with an explicit `nonce` (allowed once no live request holds it) or a
-`replacement` naming a live holder (docs/operations.md, "Nonces").
+A nonce is held by every request carrying it that has not ended rejected, blocked or expired (those
+never reached the signers). A request whose transaction is the very same body (a resubmit of a
+failed request under a new idempotency key) is no second transaction and may share it. A `failed`
+request still holds its nonce: its signing may have released partial signatures, and the signers
+keep their own (chain, address, nonce) index.
+
+The allocator never goes back: a gap left by a request that ended before signing stays a gap until
+an operator fills it with an explicit `nonce` (allowed once no live request holds it); a live
+holder's nonce is reused only by a `replacement` naming it (docs/operations.md, "Nonces").
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
 
 from ..dbapi import Connection
 from ..request_states import BLOCKED, EXPIRED, REJECTED
@@ -31,11 +38,13 @@ RELEASED_STATES = (REJECTED, BLOCKED, EXPIRED)
 class NonceTables(Database):
     """The `nonce_counters` table and the nonce columns of `requests`."""
 
-    def take_nonce(self, chain_id: int, address: str, nonce: int | None, *, replaces: str = "") -> int:
+    def take_nonce(
+        self, chain_id: int, address: str, nonce: int | None, *, replaces: str = "", tx: Mapping[str, Any] | None = None
+    ) -> int:
         """The nonce a new request of `address` on `chain_id` gets: the next one (`nonce` None) or
-        the one it names, if no live request holds it (`NonceInUse`) or `replaces` names a live
-        holder. Call inside the `batch` that creates the request; the counter row stays locked
-        until it ends."""
+        the one it names, if no live request holds it with another transaction than `tx` (the
+        new request's body as stored; `NonceInUse`) or `replaces` names a live holder. Call inside
+        the `batch` that creates the request; the counter row stays locked until it ends."""
         with self._tx() as c:
             c.execute(
                 "INSERT INTO nonce_counters (chain_id, address, next_nonce) "
@@ -49,9 +58,10 @@ class NonceTables(Database):
             ).fetchone()
             counter = int(row["next_nonce"])
             taken = counter if nonce is None else nonce
-            holders = _live_holders(c, chain_id, address, taken)
+            live = _live_holders(c, chain_id, address, taken)
+            holders = [r for r, body in live if tx is None or body != tx]
             if replaces:
-                if replaces not in holders:
+                if replaces not in [r for r, _ in live]:
                     raise NotFound(f"request {replaces!r} holds no live nonce {taken} of {address} on chain {chain_id}")
             elif holders:
                 if nonce is None:  # the counter passed every nonce taken, so this is our bug
@@ -73,11 +83,11 @@ class NonceTables(Database):
         return None if row is None else int(row["next_nonce"])
 
 
-def _live_holders(c: Connection, chain_id: int, address: str, nonce: int) -> list[str]:
+def _live_holders(c: Connection, chain_id: int, address: str, nonce: int) -> list[tuple[str, dict[str, Any]]]:
     marks = ", ".join("?" for _ in RELEASED_STATES)
     rows = c.execute(
-        "SELECT request_id FROM requests WHERE chain_id = ? AND from_address = ? AND nonce = ? "  # noqa: S608 - placeholders only
+        "SELECT request_id, tx FROM requests WHERE chain_id = ? AND from_address = ? AND nonce = ? "  # noqa: S608 - placeholders only
         f"AND state NOT IN ({marks}) ORDER BY created_at, request_id",
         (chain_id, address, nonce, *RELEASED_STATES),
     ).fetchall()
-    return [str(r["request_id"]) for r in rows]
+    return [(str(r["request_id"]), json.loads(r["tx"])) for r in rows]

@@ -15,16 +15,17 @@ from .conftest import add_key
 ADDRESS = "0x00000000000000000000000000000000000A11CE"
 
 
-def _submit(s: Store, request_id: str, nonce: int | None, replaces: str = "") -> int:
+def _submit(s: Store, request_id: str, nonce: int | None, replaces: str = "", value: int = 1) -> int:
     """What `Lifecycle.submit` does: take a nonce and create its request in one transaction."""
+    body = None if nonce is None else {"chain_id": 1, "nonce": nonce, "value": value}
     with s.batch():
-        taken = s.take_nonce(1, ADDRESS, nonce, replaces=replaces)
+        taken = s.take_nonce(1, ADDRESS, nonce, replaces=replaces, tx=body)
         s.create_request(
             request_id=request_id,
             key_id="k1",
             idempotency_key=request_id,
             body_hash=request_id,
-            tx={"chain_id": 1, "nonce": taken},
+            tx={"chain_id": 1, "nonce": taken, "value": value},
             path=(),
             from_address=ADDRESS,
             nonce_allocated=nonce is None,
@@ -74,11 +75,14 @@ def test_supplied_nonces_collide_only_with_live_holders(db: Store) -> None:
     assert _submit(db, "r7", 7) == 7
     assert _submit(db, "next", None) == 8  # the counter starts after the highest nonce taken
     with pytest.raises(NonceInUse):
-        _submit(db, "again-7", 7)
+        _submit(db, "again-7", 7, value=2)  # another transaction with nonce 7
+    assert _submit(db, "same-7", 7) == 7  # the very same transaction again (a resubmit) is no second one
+    db.transition("same-7", "pending_approval")
+    db.transition("same-7", "expired")
     db.transition("r7", "pending_approval")
     db.transition("r7", "rejected")  # never reached the signers: nonce 7 is a gap now
     assert _submit(db, "fill-7", 7) == 7
-    assert _submit(db, "speed-up-7", 7, replaces="fill-7") == 7  # a replacement names the live holder
+    assert _submit(db, "speed-up-7", 7, replaces="fill-7", value=3) == 7  # a replacement names the live holder
     with pytest.raises(NotFound):
         _submit(db, "speed-up-bad", 7, replaces="r7")  # r7 holds nothing
     assert db.next_nonce(1, ADDRESS) == 9
