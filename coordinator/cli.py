@@ -4,6 +4,7 @@ tssctl cluster up [--signers 3] [--threshold 2] [--dir D] [--level 128|112]
 tssctl cluster down|status [--dir D]               tssctl cluster restart signer-N|coordinator [--dir D]
 tssctl key create --name NAME [--threshold T]      tssctl key show KEY_ID
 tssctl key refresh KEY_ID --admin A --admin B     (an admin quorum's order: new shares, same key)
+tssctl key derive KEY_ID --path m/0/5              tssctl key addresses KEY_ID --count N [--start S]  (cli_hd.py)
 and cli_reshare.py: tssctl key reshare KEY_ID --parties 1,2,4 --threshold 2; tssctl cluster
 add-signer | retire-signer signer-N | replace-signer signer-N
 tssctl withdraw --key KEY_ID --to 0x.. --network eip155:1 (--nonce N | --allocate-nonce | --replaces REQUEST_ID)
