@@ -32,6 +32,8 @@ from .store import IdempotencyConflict, NonceInUse, RequestRecord, Store
 from .store import NotFound as StoreNotFound
 from .watch import Watches
 
+INDEX_LIMIT = 1 << 63
+
 
 class Submission:
     """The submit path of `CoordinatorService.sign_eth`."""
@@ -164,6 +166,10 @@ class Submission:
     ) -> EvmTx:
         """The body with the nonce the request asks for checked: 0 when the coordinator allocates
         it; a replacement's is the replaced request's (0 in the body takes it)."""
+        if tx.nonce >= INDEX_LIMIT or tx.chain_id >= INDEX_LIMIT:
+            # The store indexes both as signed 64-bit integers; EIP-2294 bounds chain ids below
+            # 2^63, and no account comes near 2^63 transactions.
+            raise InvalidRequest("eth.nonce and eth.chain_id must be below 2^63")
         if (kind == REPLACEMENT) != bool(replaces):
             raise InvalidRequest("a replacement names the request it replaces (replaces_request_id), and only it does")
         if allocate and (replaces or tx.nonce != 0):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -17,10 +18,13 @@ from eth_account import Account
 from coordinator import request_states as st
 from coordinator import service as svc
 from coordinator.request_encoding import tx_from_json
+from coordinator.service import CoordinatorService
+from coordinator.signer_client import LocalSignerClient, SignerClient
+from coordinator.store import Store
 from signer.policy import REPLACEMENT, Condition, Group, PolicyDocument, Rule
 from signer.policy import Action as Act
 
-from .governance_fixtures import signed_change
+from .governance_fixtures import Clock, add_key, install_demo_governance, make_nodes, signed_change
 from .test_lifecycle import KEY_ID, MEDIUM, SMALL, Harness, _tx, h
 
 __all__ = ["h"]
@@ -122,5 +126,45 @@ def test_a_replacement_needs_its_own_rule_and_officers(h: Harness) -> None:
         h.service.sign_eth(
             KEY_ID, "speed-up-4", (0, 1), _tx(SMALL, nonce=4), initiator="backend-1", replaces=original.request_id
         )
+    for huge in (_tx(SMALL, nonce=1 << 63), dataclasses.replace(_tx(SMALL), chain_id=1 << 63)):
+        with pytest.raises(svc.InvalidRequest):  # the store indexes both as signed 64-bit integers
+            h.service.sign_eth(KEY_ID, "huge", (0, 1), huge, initiator="backend-1")
     with pytest.raises(svc.NotFound):  # a blocked request holds no nonce: there is nothing to replace
         h.service.sign_eth(KEY_ID, "speed-up-5", (0, 1), faster, initiator="backend-1", replaces=blocked.request_id)
+
+
+def test_two_coordinator_services_on_one_postgresql_database_never_share_a_nonce(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    clock = Clock()
+    nodes = make_nodes(tmp_path / "signers", KEY_ID, clock)
+    clients = {p: LocalSignerClient(n) for p, n in nodes.items()}
+    stores = [Store(postgres_url, home=tmp_path, replica=name, clock=clock) for name in ("a", "b")]
+    add_key(stores[0], KEY_ID)
+    services = [
+        CoordinatorService(s, dict[int, SignerClient](clients), level="112", scheduler_interval=0) for s in stores
+    ]
+    install_demo_governance(services[0])
+    rows: list[st.RequestRecord] = []
+    lock = threading.Lock()
+
+    def submit(service: CoordinatorService, i: int) -> None:
+        row = service.sign_eth(KEY_ID, f"pg-{i}", (0, 1), _tx(MEDIUM), initiator="backend-1", allocate_nonce=True)
+        with lock:
+            rows.append(row)
+
+    threads = [threading.Thread(target=submit, args=(services[i % 2], i)) for i in range(10)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(_nonce(r) for r in rows) == list(range(10))
+        assert {r.state for r in rows} == {st.PENDING_APPROVAL}
+    finally:
+        for service in services:
+            service.close()
+        for s in stores:
+            s.close()
+        for n in nodes.values():
+            n.close()
