@@ -168,3 +168,26 @@ def test_two_coordinator_services_on_one_postgresql_database_never_share_a_nonce
             s.close()
         for n in nodes.values():
             n.close()
+
+
+class Killed(Exception):
+    """The coordinator process dies here."""
+
+
+def test_a_crash_after_the_allocation_before_the_commit_loses_no_nonce(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = h.submit(MEDIUM, "before")
+    real = h.service.store.create_request
+
+    def die(**kw: object) -> object:
+        real(**kw)  # type: ignore[arg-type]  # the row is written inside the open transaction...
+        raise Killed  # ...and the process dies before the commit
+
+    monkeypatch.setattr(h.service.store, "create_request", die)
+    with pytest.raises(Killed):
+        h.submit(MEDIUM, "crashed")
+    monkeypatch.undo()
+    assert [r.request_id for r in h.service.list_requests()] == [first.request_id]  # nothing half-written
+    retried = h.submit(MEDIUM, "crashed")  # the backend retries: the nonce was not burnt
+    assert (_nonce(first), _nonce(retried)) == (0, 1)
