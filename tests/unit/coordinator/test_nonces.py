@@ -20,7 +20,7 @@ from coordinator import service as svc
 from coordinator.request_encoding import tx_from_json
 from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SignerClient
-from coordinator.store import Store
+from coordinator.store import RequestRecord, Store
 from signer.policy import REPLACEMENT, Condition, Group, PolicyDocument, Rule
 from signer.policy import Action as Act
 
@@ -30,16 +30,16 @@ from .test_lifecycle import KEY_ID, MEDIUM, SMALL, Harness, _tx, h
 __all__ = ["h"]
 
 
-def _nonce(row: st.RequestRecord | object) -> int:
-    return tx_from_json(row.tx).nonce  # type: ignore[attr-defined]
+def _nonce(row: RequestRecord) -> int:
+    return tx_from_json(row.tx).nonce
 
 
-def _supplied(h: Harness, value: int, nonce: int, idem: str, **kw: object) -> st.RequestRecord:
+def _supplied(h: Harness, value: int, nonce: int, idem: str, **kw: object) -> RequestRecord:
     return h.service.sign_eth(KEY_ID, idem, (0, 1), _tx(value, nonce=nonce), initiator="backend-1", **kw)  # type: ignore[arg-type]
 
 
 def test_concurrent_submits_get_distinct_consecutive_nonces(h: Harness) -> None:
-    rows: list[st.RequestRecord] = []
+    rows: list[RequestRecord] = []
     lock = threading.Lock()
 
     def submit(i: int) -> None:
@@ -101,7 +101,7 @@ def test_a_replacement_needs_its_own_rule_and_officers(h: Harness) -> None:
     assert original.state == st.SIGNED
     faster = dataclasses.replace(_tx(SMALL, nonce=0), max_fee_per_gas=60 * 10**9, max_priority_fee_per_gas=3 * 10**9)
 
-    def replace(idem: str) -> st.RequestRecord:
+    def replace(idem: str) -> RequestRecord:
         return h.service.sign_eth(KEY_ID, idem, (0, 1), faster, initiator="backend-1", replaces=original.request_id)
 
     # No rule names the kind: blocked, though the same transfer as a withdrawal would be automatic.
@@ -145,7 +145,7 @@ def test_two_coordinator_services_on_one_postgresql_database_never_share_a_nonce
         CoordinatorService(s, dict[int, SignerClient](clients), level="112", scheduler_interval=0) for s in stores
     ]
     install_demo_governance(services[0])
-    rows: list[st.RequestRecord] = []
+    rows: list[RequestRecord] = []
     lock = threading.Lock()
 
     def submit(service: CoordinatorService, i: int) -> None:
