@@ -175,6 +175,7 @@ def request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
         "kind": r.kind,
         "state": r.state,
         "policy_reason": r.policy_reason,
+        "hold_note": r.hold_note,
         "chain_id": r.eth.chain_id,
         "tx_type": 0 if r.eth.legacy else 2,
         "nonce": r.eth.nonce,
@@ -216,6 +217,8 @@ def request_line(r: coordinator_pb2.SigningRequest) -> str:
         text += f"; tx 0x{r.tx_hash.hex()}"
     if r.error and not (r.policy_reason and r.policy_reason in r.error):
         text += f"; {r.error}"
+    if r.hold_note:
+        text += f"; {r.hold_note}"
     return text
 
 

@@ -53,7 +53,8 @@ if TYPE_CHECKING:
 _ID = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
-def _key(args: argparse.Namespace, who: str, given: str | None) -> Ed25519PrivateKey:
+def officer_key(args: argparse.Namespace, who: str, given: str | None) -> Ed25519PrivateKey:
+    """`who`'s private key: `given` file, else the local cluster's D/officers/<who>.key."""
     from . import officer
 
     if given:
@@ -71,7 +72,7 @@ def _signers(args: argparse.Namespace, ids: list[str] | None, keys: list[str] | 
     ids, keys = ids or [], keys or []
     if keys and len(keys) != len(ids):
         raise CliError("give one --key per identity, in the same order (or none for the cluster's demo keys)")
-    return [(who, _key(args, who, keys[i] if keys else None)) for i, who in enumerate(ids)]
+    return [(who, officer_key(args, who, keys[i] if keys else None)) for i, who in enumerate(ids)]
 
 
 def governance_json(g: coordinator_pb2.GovernanceStatus) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def confirmation(args: argparse.Namespace) -> Callable[[Review], bool] | None:
 def cmd_approve(args: argparse.Namespace) -> int:
     from . import officer
 
-    key = _key(args, args.officer, args.key)
+    key = officer_key(args, args.officer, args.key)
     confirm = confirmation(args)  # refused before the coordinator is asked anything
     with client_for(args, args.officer) as c:
         done = officer.approve(c, args.request_id, key, args.officer, confirm=confirm)
@@ -168,7 +169,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 def cmd_reject(args: argparse.Namespace) -> None:
     from . import officer
 
-    key = _key(args, args.officer, args.key)
+    key = officer_key(args, args.officer, args.key)
     with client_for(args, args.officer) as c:
         r = officer.reject(c, args.request_id, key, args.officer, args.reason)
     emit(args, {"officer": args.officer, **request_json(r)}, request_line(r))
@@ -214,12 +215,7 @@ def _report(
     confirmations: list[Confirmation],
 ) -> int:
     """Emit what the coordinator and each signer said; 1 unless every destination confirmed."""
-    if g is not None:
-        data |= governance_json(g)
-    data["coordinator"] = (
-        {"skipped": True} if args.signers_only else {"confirmed": g is not None, "error": coordinator_error}
-    )
-    data["signers"] = {str(c.party): c.to_json() for c in confirmations}
+    data = delivery_json(args, data, g, coordinator_error, confirmations)
     lines = [human] if g is not None or (confirmations and all(c.ok for c in confirmations)) else []
     if coordinator_error:
         lines.append(f"coordinator: NOT confirmed: {coordinator_error}")
@@ -232,6 +228,23 @@ def _report(
     return 0 if not coordinator_error and all(c.ok for c in confirmations) else 1
 
 
+def delivery_json(
+    args: argparse.Namespace,
+    data: dict[str, Any],
+    g: coordinator_pb2.GovernanceStatus | None,
+    coordinator_error: str,
+    confirmations: list[Confirmation],
+) -> dict[str, Any]:
+    """`data` with what the coordinator and each signer said (the --json report; the console's reply)."""
+    if g is not None:
+        data |= governance_json(g)
+    data["coordinator"] = (
+        {"skipped": True} if args.signers_only else {"confirmed": g is not None, "error": coordinator_error}
+    )
+    data["signers"] = {str(c.party): c.to_json() for c in confirmations}
+    return data
+
+
 def _scope(args: argparse.Namespace) -> str:
     """--scope, else every key (the parser leaves it None: building it does not load the policy library)."""
     from signer.policy import ALL_KEYS
@@ -240,19 +253,29 @@ def _scope(args: argparse.Namespace) -> str:
 
 
 def cmd_freeze(args: argparse.Namespace) -> int:
+    key = officer_key(args, args.officer, args.key)
+    return _report(args, *deliver_freeze(args, key, args.officer, _scope(args)))
+
+
+Delivered = tuple[dict[str, Any], str, coordinator_pb2.GovernanceStatus | None, str, list["Confirmation"]]
+
+
+def deliver_freeze(args: argparse.Namespace, key: Ed25519PrivateKey, officer_id: str, scope: str) -> Delivered:
+    """Sign `officer_id`'s freeze order for `scope` and deliver it as the DELIVERY options say
+    (tssctl freeze, and the console's freeze button): (data, human text, governance, coordinator
+    error, signer confirmations)."""
     from . import direct, officer
 
-    key = _key(args, args.officer, args.key)
-    order = officer.freeze_order(key, args.officer, _scope(args))
+    order = officer.freeze_order(key, officer_id, scope)
     payload = order.to_bytes()
-    who = args.identity or args.officer
+    who = args.identity or officer_id
     # Signers first: a coordinator that stalls must not delay the freeze where it matters.
     confirmations = direct.freeze_order(_targets(args), cluster_tls(args, who), payload, unfreeze=False)
     g, error = _to_coordinator(args, who, lambda c: c.freeze(payload))
-    data = {"scope": order.scope, "issued_at": order.issued_at, "officer": args.officer}
+    data = {"scope": order.scope, "issued_at": order.issued_at, "officer": officer_id}
     frozen = ", ".join(f.scope for f in g.frozen) if g is not None else "see signers"
     human = f"frozen {order.scope} (order issued at {order.issued_at}); frozen scopes: {frozen}"
-    return _report(args, data, human, g, error, confirmations)
+    return data, human, g, error, confirmations
 
 
 def cmd_unfreeze(args: argparse.Namespace) -> int:

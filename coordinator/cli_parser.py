@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from . import cli_certs, cli_governance, cli_hd, cli_reshare
+from . import cli_balance, cli_certs, cli_governance, cli_hd, cli_reshare
 from .cli_common import DEFAULT_DIR, add_common, add_tx_options, command
 from .cli_errors import ArgumentParser, hex_data, positive, uint64, uint256
 from .cli_evm import add_amount_options
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     _drill_parsers(sub)
     cli_certs.add_parsers(sub, str(DEFAULT_DIR))
     cli_governance.add_parsers(sub)
+    cli_balance.add_parsers(sub)
 
     d = sub.add_parser(
         "demo", help="2-of-3 cluster: keygen, an automatic and an officer-approved withdrawal, verify, shut down"
@@ -145,7 +146,7 @@ def _officer_parsers(sub: Any) -> None:
         default=argparse.SUPPRESS,
         help="machine-readable output (also accepted before the command)",
     )
-    o.set_defaults(func=command("coordinator.cli_officer", "cmd_officer"))
+    kg.set_defaults(func=command("coordinator.cli_officer", "cmd_officer"))
 
     def delivery_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--signer", action="append", metavar="PARTY=HOST:PORT", help="deliver to this signer (repeat)")
@@ -157,6 +158,15 @@ def _officer_parsers(sub: Any) -> None:
         p.add_argument("--officer", required=True, help="your officer id (and certificate name)")
         p.add_argument("--key", default=None, help="your Ed25519 key file (default D/officers/<officer>.key)")
         add_common(p, "the --officer")
+
+    oc = osub.add_parser(
+        "console", help="serve this officer's review page on https://127.0.0.1 (approve, reject, freeze)"
+    )
+    oc.add_argument("--port", type=int, default=0, help="local port (default 0: any free port, printed)")
+    oc.add_argument("--cert-out", default="", help="also write the console's self-signed certificate (PEM) here")
+    officer_opts(oc)
+    delivery_opts(oc)
+    oc.set_defaults(func=command("coordinator.cli_console", "cmd_console"))
 
     a = sub.add_parser("approve", help="review a request's decoded intent, then sign and present an approval")
     a.add_argument("request_id", help="the request to approve")

@@ -183,6 +183,24 @@ class CoordinatorClient:
         )
         return reply
 
+    def report_balance(
+        self, chain_id: int, address: str, asset: str, amount: int, next_nonce: int, reported_at: float
+    ) -> coordinator_pb2.ReportBalanceResponse:
+        """Report a hot wallet's balance in base units (backend role); the sweep it led to, if any."""
+        request = coordinator_pb2.ReportBalanceRequest(
+            chain_id=chain_id, address=address, asset=asset, amount=str(amount), next_nonce=next_nonce
+        )
+        request.reported_at.FromNanoseconds(int(reported_at * 1e9))
+        reply: coordinator_pb2.ReportBalanceResponse = self.stub.ReportBalance(request, timeout=self.timeout)
+        return reply
+
+    def request_trail(self, request_id: str) -> coordinator_pb2.RequestTrail:
+        """A request's audit entries and its destination's payout history (not the backend role)."""
+        reply: coordinator_pb2.RequestTrail = self.stub.GetRequestTrail(
+            coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=self.timeout
+        )
+        return reply
+
     def watch(self, request_id: str) -> Iterator[coordinator_pb2.SigningRequest]:
         """Every state the request passes through until it is final."""
         yield from self.stub.Watch(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=self.timeout)

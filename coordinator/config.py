@@ -26,6 +26,11 @@ from signer.node.config_fields import (
 )
 from signer.node.tls import TlsFiles
 
+from .sweeps import HotWallet
+
+BaseUnits = Annotated[str, Field(pattern=r"^[0-9]{1,78}$")]
+"""An amount in base units (wei), as a decimal string: JSON numbers lose precision past 2^53."""
+
 
 @dataclass(frozen=True, slots=True)
 class CoordinatorConfig:
@@ -55,6 +60,7 @@ class CoordinatorConfig:
     pool_size: int = 16
     lease: float = 15.0  # seconds without a heartbeat before a replica's in-flight work is failed
     metrics_listen: str = ""  # HOST:PORT of the Prometheus endpoint (plain HTTP); "" = none
+    hot_wallets: tuple[HotWallet, ...] = ()  # swept to cold storage when full (sweeps.py)
 
     @classmethod
     def load(cls, path: Path) -> CoordinatorConfig:
@@ -81,6 +87,7 @@ class CoordinatorConfig:
             peers={party: bytes.fromhex(key) for party, key in f.peers.items()},
             retired=tuple(f.retired),
             metrics_listen=f.metrics_listen,
+            hot_wallets=tuple(w.wallet() for w in f.hot_wallets),
         )
 
 
@@ -103,6 +110,38 @@ def _database(value: str) -> str:
     return value
 
 
+class HotWalletEntry(ConfigModel):
+    """One entry of `hot_wallets` (amounts in base units, as decimal strings)."""
+
+    key_id: Annotated[str, Field(min_length=1)]
+    path: list[Annotated[int, Field(ge=0, lt=2**31)]] = Field(default_factory=list)
+    chain_id: Annotated[int, Field(ge=1)]
+    asset: Annotated[str, Field(min_length=1)]
+    cap: BaseUnits
+    reserve: BaseUnits
+    cold: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    max_report_age: Annotated[int, Field(ge=1)] = 600
+    max_fee_per_gas: BaseUnits = "50000000000"
+    max_priority_fee_per_gas: BaseUnits = "1000000000"
+    gas_limit: Annotated[int, Field(ge=21000)] = 21000
+
+    def wallet(self) -> HotWallet:
+        """The wallet the sweeper works with."""
+        return HotWallet(
+            self.key_id,
+            tuple(self.path),
+            self.chain_id,
+            self.asset,
+            int(self.cap),
+            int(self.reserve),
+            self.cold,
+            self.max_report_age,
+            int(self.max_fee_per_gas),
+            int(self.max_priority_fee_per_gas),
+            self.gas_limit,
+        )
+
+
 class CoordinatorFile(ConfigModel):
     """The schema of coordinator.json (deploy/local/README.md documents each field)."""
 
@@ -121,6 +160,7 @@ class CoordinatorFile(ConfigModel):
     pool_size: Annotated[int, Field(ge=1)] = 16
     lease: Seconds = 15.0
     metrics_listen: OptionalListen = ""
+    hot_wallets: list[HotWalletEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _none_retired(self) -> CoordinatorFile:

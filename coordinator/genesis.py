@@ -3,7 +3,10 @@
 One home for genesis: `tssctl governance genesis` (cli_governance.py) and the local cluster
 (cluster.py) both build and sign it here. A signer accepts the first registry only if its admins
 are exactly the node config's `trusted_admins` and an admin quorum of them signed it; the first
-policy must be signed by that quorum too (signer/policy/change.py, `Governed.genesis`).
+policy must be signed by that quorum too (signer/policy/change.py, `Governed.genesis`). A policy
+that the registry could never satisfy (a rule needing more officers of a group than it holds, a
+group it does not have, more officers to unfreeze or admins for a key order than registered) is
+refused here (`check_satisfiable`): installed, it would block every request it governs.
 """
 
 from __future__ import annotations
@@ -13,14 +16,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from signer.policy import (
+    AllOf,
+    ApprovalExpr,
     Governed,
+    Group,
     Officer,
     OfficerRegistry,
     PolicyChange,
     PolicyDocument,
     PolicyError,
+    describe_expr,
     public_key_bytes,
 )
+from signer.policy.rules import expr_groups
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -83,6 +91,7 @@ def sign(reg: OfficerRegistry, policy: PolicyDocument, keys: Mapping[str, Ed2551
             raise PolicyError("admin_key_mismatch", f"{who}'s key file does not match its public key")
     if policy.version != 1 or policy.previous_hash:
         raise PolicyError("policy_not_chained", "a genesis policy has version 1 and no previous_hash")
+    check_satisfiable(policy, reg)
     reg_change: PolicyChange[OfficerRegistry] = PolicyChange(reg, now)
     pol_change: PolicyChange[PolicyDocument] = PolicyChange(policy, now)
     for who, key in keys.items():
@@ -91,3 +100,43 @@ def sign(reg: OfficerRegistry, policy: PolicyDocument, keys: Mapping[str, Ed2551
     Governed.genesis(reg_change, reg)  # raises admin_quorum_not_met with too few keys
     Governed.genesis(pol_change, reg)
     return Genesis(reg_change, pol_change)
+
+
+def check_satisfiable(policy: PolicyDocument, reg: OfficerRegistry) -> None:
+    """Refuse (`policy_unsatisfiable`) a policy the registry's officers and admins could never meet."""
+    every = frozenset(o.officer_id for o in reg.officers if "officer" in o.roles)
+    rules = [(f"rule {r.rule_id}", r.action.approvals) for r in policy.rules]
+    rules += [(f"message rule {m.rule_id}", m.action.approvals) for m in policy.messages]
+    for name, expr in rules:
+        if expr is None:
+            continue
+        # A group the registry does not have is refused even inside an `any`: a typo, not a choice.
+        unknown = sorted(g for g in expr_groups(expr) if not reg.members(g))
+        short = f"the registry has no officer in group {unknown[0]!r}" if unknown else _short(expr, reg)
+        if short is not None:
+            raise PolicyError("policy_unsatisfiable", f"{name} needs {describe_expr(expr)}: {short}")
+    if policy.unfreeze_quorum > len(every):
+        raise PolicyError(
+            "policy_unsatisfiable",
+            f"unfreeze_quorum {policy.unfreeze_quorum}: the registry holds {len(every)} officer(s)",
+        )
+    admins = sum(1 for o in reg.officers if "admin" in o.roles)
+    ops = policy.key_operations
+    for name, k in (("refresh_admins", ops.refresh_admins), ("reshare_admins", ops.reshare_admins)):
+        if k > admins:
+            raise PolicyError(
+                "policy_unsatisfiable", f"key_operations {name} {k}: the registry holds {admins} admin(s)"
+            )
+
+
+def _short(expr: ApprovalExpr, reg: OfficerRegistry) -> str | None:
+    """Why `expr` stays unmet with every registered officer approving (None: it is met then)."""
+    if isinstance(expr, Group):
+        members = reg.members(expr.group)
+        if len(members) < expr.k:
+            return f"the registry holds {len(members)} officer(s) in group {expr.group!r}: {', '.join(sorted(members))}"
+        return None
+    failing = [why for why in (_short(t, reg) for t in expr.terms) if why is not None]
+    if failing and (isinstance(expr, AllOf) or len(failing) == len(expr.terms)):
+        return failing[0]
+    return None

@@ -1,7 +1,8 @@
 """Prometheus metrics of the coordinator (`metrics_listen` in its config; signer/node/metrics.py
 serves them): readiness, signer liveness and degradation, keys, open requests and the oldest one's
-age by state, frozen scopes and tripped breakers. Read at scrape time from what the service
-already tracks (open requests through an index), so nothing on the signing path counts for them."""
+age by state, frozen scopes and tripped breakers, hot-wallet balances against their caps, the audit
+log's re-verification. Read at scrape time from what the service already tracks (open requests
+through an index), so nothing on the signing path counts for them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from signer.policy import BREAKER
@@ -27,7 +29,7 @@ class CoordinatorCollector(Collector):
         self.service = service
         self.readiness = readiness
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         ready = GaugeMetricFamily("tss_coordinator_ready", "1 while every key has t live signers (readiness)")
         ready.add_metric([], 1.0 if self.readiness.ready else 0.0)
         yield ready
@@ -53,6 +55,9 @@ class CoordinatorCollector(Collector):
         yield count
         yield from self._requests()
         yield from self._freezes()
+        yield from self._balances()
+        yield from self._audit()
+        yield from self.service.instruments.collect()
 
     def _requests(self) -> Iterator[GaugeMetricFamily]:
         stats = self.service.store.open_request_stats()
@@ -82,3 +87,39 @@ class CoordinatorCollector(Collector):
                     tripped.add_metric([scope, state.by.removeprefix(BREAKER)], 1.0)
         yield frozen
         yield tripped
+
+    def _balances(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["network", "address", "asset"]
+        balance = GaugeMetricFamily(
+            "tss_coordinator_hot_balance", "a hot wallet's last reported balance, base units", labels=labels
+        )
+        cap = GaugeMetricFamily(
+            "tss_coordinator_hot_balance_cap", "the balance above which the wallet is swept, base units", labels=labels
+        )
+        age = GaugeMetricFamily(
+            "tss_coordinator_hot_balance_report_age_seconds", "age of a hot wallet's last balance report", labels=labels
+        )
+        caps = self.service.sweeps.caps()
+        now = self.service.store.now()
+        for row in self.service.store.balances():
+            where = [row.network, row.address, row.asset]
+            balance.add_metric(where, float(row.amount))
+            age.add_metric(where, max(0.0, now - row.reported_at))
+            if (row.network, row.address, row.asset) in caps:
+                cap.add_metric(where, float(caps[(row.network, row.address, row.asset)]))
+        yield balance
+        yield cap
+        yield age
+
+    def _audit(self) -> Iterator[GaugeMetricFamily]:
+        state = self.service.audit_scrub.state
+        ok = GaugeMetricFamily(
+            "tss_coordinator_audit_chain_ok", "0 once the background re-verification found a bad audit entry"
+        )
+        ok.add_metric([], 1.0 if state.ok else 0.0)
+        yield ok
+        verified = GaugeMetricFamily(
+            "tss_coordinator_audit_verified_seq", "the audit entry the current verification pass has reached"
+        )
+        verified.add_metric([], float(state.verified_seq))
+        yield verified

@@ -196,10 +196,22 @@ def approve(
 
 
 def reject(
-    client: CoordinatorClient, request_id: str, key: Ed25519PrivateKey, officer_id: str, reason: str
+    client: CoordinatorClient,
+    request_id: str,
+    key: Ed25519PrivateKey,
+    officer_id: str,
+    reason: str,
+    *,
+    expect_digest: bytes | None = None,
 ) -> coordinator_pb2.SigningRequest:
-    """Sign and present a veto of the request's intent digest."""
+    """Sign and present a veto of the request's intent digest (with `expect_digest`, only if that
+    is still the digest the coordinator shows: the console vetoes what its page showed)."""
     r = client.get_request(request_id)
+    if expect_digest is not None and bytes(r.intent_digest) != expect_digest:
+        raise IntentMismatch(
+            f"request {request_id}: the coordinator now shows intent digest {bytes(r.intent_digest).hex()}, "
+            f"not {expect_digest.hex()}; not signing (reload and review again)"
+        )
     signature = key.sign(reject_message(request_id, bytes(r.intent_digest)))
     return client.reject(request_id, officer_id, signature, reason)
 

@@ -14,19 +14,40 @@ from collections.abc import Callable
 
 import structlog
 
+from . import request_log
+from .instruments import Instruments
 from .store import AuditHook, Store
 
 log = structlog.get_logger("coordinator")
 
 
+def recover_in_flight(
+    store: Store, audit: Callable[[str], AuditHook], instruments: Instruments, *, restart: bool, lease: float
+) -> tuple[int, int]:
+    """One recovery pass (`Store.recover`), then each request it failed logged and measured once its
+    transaction has committed; returns (requests, presignatures) failed."""
+    done = store.recover(audit, restart=restart, lease=lease)
+    request_log.recovered(done.requests, instruments, store.now())
+    return done.counts()
+
+
 class ReplicaLease:
     """The heartbeat thread of one replica."""
 
-    def __init__(self, store: Store, audit: Callable[[str], AuditHook], *, interval: float, lease: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        audit: Callable[[str], AuditHook],
+        instruments: Instruments | None = None,
+        *,
+        interval: float,
+        lease: float,
+    ) -> None:
         if not 0 < interval < lease:
             raise ValueError("the heartbeat interval must be positive and shorter than the lease")
         self.store = store
         self._audit = audit
+        self._instruments = instruments if instruments is not None else Instruments()
         self.interval = interval
         self.lease = lease
         self._stop = threading.Event()
@@ -40,7 +61,7 @@ class ReplicaLease:
     def tick(self) -> tuple[int, int]:
         """One heartbeat and one sweep; returns (requests, presignatures) failed for dead replicas."""
         self.store.heartbeat()
-        failed = self.store.recover(self._audit, restart=False, lease=self.lease)
+        failed = recover_in_flight(self.store, self._audit, self._instruments, restart=False, lease=self.lease)
         if failed != (0, 0):
             log.warning("recovered_dead_replica", requests_failed=failed[0], presignatures_failed=failed[1])
         return failed

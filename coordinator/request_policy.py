@@ -15,11 +15,13 @@ past a threshold trips them the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
 
 from signer.policy import (
+    PROTOCOL_ABORT,
     Approval,
     Decision,
     Intent,
@@ -27,12 +29,13 @@ from signer.policy import (
     PolicyError,
     RefusalCounter,
     Trip,
-    check_breakers,
+    check_policy_breakers,
     evaluate,
     verify_approval,
 )
 
 from .audit import FREEZE
+from .funds import AWAITING_FUNDS
 from .governance import Governance, NoPolicy
 from .request_states import SUBMITTED
 from .store import RequestRecord, Store
@@ -58,6 +61,13 @@ class Assessment:
     intent: Intent
     approvals: tuple[tuple[Approval, bytes], ...]  # (parsed, as the officer signed it)
     frozen: bool
+    awaiting: str = ""
+    """Why the request waits for its hot wallet's funds (funds.py), "" when it need not."""
+
+    @property
+    def hold_reason(self) -> str:
+        """Why an allowed request is held in `approved` ("" when it is not): a freeze, or funds."""
+        return "frozen" if self.frozen else AWAITING_FUNDS if self.awaiting else ""
 
 
 class RequestPolicy:
@@ -68,6 +78,8 @@ class RequestPolicy:
         self.governance = governance
         self.trail = trail
         self.refusals = RefusalCounter()
+        # Whether an allowed withdrawal waits for its hot wallet's funds (set by the service: funds.py).
+        self.funds: Callable[[RequestRecord, Intent, int], str] | None = None
 
     def assess(self, row: RequestRecord, now: int, intent: Intent | None = None) -> Blocked | Assessment:
         """The policy's answer for `row` at `now` (`intent`: the row's, if the caller holds it decoded)."""
@@ -100,17 +112,33 @@ class RequestPolicy:
                     self._trip(row, counted, now)
             return Blocked(decision.reason, decision.rule_id, decision.detail)
         if decision.may_sign(now) and not frozen:
-            trip = check_breakers(policy.breakers, self.governance.ledger(), intent, now=now, reset_at=reset_at)
+            trip = check_policy_breakers(policy, self.governance.ledger(), intent, now=now, reset_at=reset_at)
             if trip is not None:
                 self._trip(row, trip, now)
                 return Blocked(trip.reason, trip.rule_id, trip.detail())
-        return Assessment(decision, intent, tuple(valid), frozen)
+        awaiting = self.funds(row, intent, now) if self.funds and decision.may_sign(now) and not frozen else ""
+        return Assessment(decision, intent, tuple(valid), frozen, awaiting)
 
     def _trip(self, row: RequestRecord, trip: Trip, now: int) -> None:
+        self._trip_key(row.key_id, row.request_id, trip, now)
+
+    def _trip_key(self, key_id: str, request_id: str, trip: Trip, now: int) -> None:
         """Freeze the key a breaker tripped on, with its audit entry (which rule, which figures)."""
-        note = self.trail.note(FREEZE, "breaker_tripped", row.key_id, request_id=row.request_id, **trip.figures())
+        note = self.trail.note(FREEZE, "breaker_tripped", key_id, request_id=request_id, **trip.figures())
         self.governance.trip_breaker(trip, now, note)
-        log.warning("breaker_tripped", request_id=row.request_id, **trip.figures())
+        log.warning("breaker_tripped", request_id=request_id, **trip.figures())
+
+    def note_abort(self, key_id: str, request_id: str = "") -> None:
+        """Count a protocol abort naming a culprit in one of the key's sessions or signatures; an
+        `aborts` breaker past its count freezes the key."""
+        now = int(self.store.now())
+        policy = self.governance.policy(now)
+        freeze = self.governance.freeze_state()
+        if policy is None or freeze.is_frozen(key_id):
+            return
+        trip = self.refusals.note(policy.breakers, key_id, PROTOCOL_ABORT, now=now, reset_at=freeze.reset_at(key_id))
+        if trip is not None:
+            self._trip_key(key_id, request_id, trip, now)
 
     def valid_approvals(
         self, row: RequestRecord, registry: OfficerRegistry, intent: Intent, now: int

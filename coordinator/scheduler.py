@@ -4,9 +4,10 @@ Each `tick` promotes governance changes whose time lock ran out, brings lagging 
 delivers refreshed epochs still being committed to the signers that missed them, refreshes the keys
 the policy's `key_operations.refresh_every` says are due (key_refresh.py, actor `scheduler`), then lets the
 lifecycle expire stale requests, block those under a replaced policy and sign what a time lock or
-a lifted freeze releases. The first tick after a start evaluates every open request once, so a
-crash between two commits of a request's life (an approval that met the quorum, the move it
-allows) never leaves it waiting. `wake` runs a pass at once (after a governance change).
+a lifted freeze releases, and re-verifies the next batch of the audit log (audit/scrub.py). The
+first tick after a start evaluates every open request once, so a crash between two commits of a
+request's life (an approval that met the quorum, the move it allows) never leaves it waiting.
+`wake` runs a pass at once (after a governance change).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 import structlog
 
 from .audit import POLICY
+from .audit.scrub import AuditScrub
 from .governance_admin import GovernanceAdmin
 from .key_refresh import KeyRefresh
 from .lifecycle import Lifecycle
@@ -38,8 +40,10 @@ class Scheduler:
         *,
         interval: float,
         key_refresh: KeyRefresh | None = None,
+        audit_scrub: AuditScrub | None = None,
     ) -> None:
         self.store = store
+        self.audit_scrub = audit_scrub
         self.key_refresh = key_refresh
         self.admin = admin
         self.lifecycle = lifecycle
@@ -88,6 +92,8 @@ class Scheduler:
                 self.key_refresh.refresh_due(policy.key_operations.refresh_every)
         self.lifecycle.release_due(now, stop=lambda: self._closed, all_open=not self._started)
         self._started = True
+        if self.audit_scrub is not None:
+            self.audit_scrub.step()  # a bounded batch of the audit log checked again
 
     def _loop(self) -> None:
         while not self._closed:

@@ -49,13 +49,16 @@ from signer.tss.errors import Blame
 from .audit import FREEZE, POLICY
 from .config import CoordinatorConfig
 from .errors import ERRORS, Internal, InvalidRequest, ServiceError
+from .funds import note_of
 from .logging import configure_logging
 from .metrics import CoordinatorCollector
 from .request_states import STATES
+from .review import request_trail
 from .service import CoordinatorService
 from .serving import Readiness
 from .signer_client import GrpcSignerClient, SignerClient
 from .store import FAILED, PageCursor, RequestRecord, Store, StoreError
+from .sweeps import base_units
 from .trail import audit_public_key_path
 from .views import governance_to_proto, key_to_proto, list_page, page_size, request_to_proto
 
@@ -69,6 +72,7 @@ OFFICERS = ("officer",)
 ADMINS = ("admin",)
 AUDITORS = ("auditor",)
 READERS = ("backend", "operator", "officer", "auditor", "admin")
+REVIEWERS = ("operator", "officer", "auditor", "admin")
 
 STATUS: dict[str, grpc.StatusCode] = {
     "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
@@ -96,6 +100,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def __init__(self, service: CoordinatorService, *, watch_poll: float = 1.0) -> None:
         self.service = service
         self.watch_poll = watch_poll
+
+    def _view(self, row: RequestRecord) -> coordinator_pb2.SigningRequest:
+        return request_to_proto(row, note_of(self.service.funds, row))
 
     @staticmethod
     def _abort(context: grpc.ServicerContext, code: str, message: str, blames: tuple[Blame, ...] = ()) -> NoReturn:
@@ -125,7 +132,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         if row.state == FAILED:
             code = row.error_code if row.error_code in ERRORS else Internal.code
             self._abort(context, code, f"request {row.request_id} failed: {row.error}", row.blame)
-        return request_to_proto(row)
+        return self._view(row)
 
     def _refuse_oversize(self, kind: str, event: str, actor: str, field: str, payload: bytes | str, limit: int) -> None:
         """Refuse a governance payload above `limit`, auditing only its SHA-256 and length."""
@@ -211,7 +218,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def GetRequest(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
         def run(_: Peer) -> coordinator_pb2.SigningRequest:
             _check_id("request_id", request.request_id)
-            return request_to_proto(self.service.get_request(request.request_id))
+            return self._view(self.service.get_request(request.request_id))
 
         return self._call(context, READERS, run)
 
@@ -230,7 +237,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             rows = self.service.store.list_requests(
                 key_id=request.key_id, state=request.state, limit=size + 1, after=after
             )
-            return list_page(rows, size)
+            return list_page(rows, size, view=self._view)
 
         return self._call(context, READERS, run)
 
@@ -245,7 +252,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         for row in stream:
             if not context.is_active():
                 return
-            yield request_to_proto(row)
+            yield self._view(row)
 
     def ApproveRequest(self, request: coordinator_pb2.ApproveRequestRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> RequestRecord:
@@ -267,7 +274,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             )
 
         row = self._call(context, OFFICERS, run)
-        return request_to_proto(row)
+        return self._view(row)
 
     def Freeze(self, request: coordinator_pb2.FreezeOrderRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> coordinator_pb2.GovernanceStatus:
@@ -323,6 +330,32 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
         return self._call(context, KEY_ADMINS, run)
 
+    def ReportBalance(self, request: coordinator_pb2.ReportBalanceRequest, context: grpc.ServicerContext) -> Any:
+        def run(peer: Peer) -> coordinator_pb2.ReportBalanceResponse:
+            for field in ("address", "amount"):
+                _check_id(field, getattr(request, field))
+            check_text("asset", request.asset, limits.MAX_WORD)
+            if not request.HasField("reported_at"):
+                raise InvalidRequest("reported_at is required")
+            out = self.service.sweeps.report(
+                chain_id=request.chain_id,
+                address=request.address,
+                asset=request.asset,
+                amount=base_units("amount", request.amount),
+                next_nonce=request.next_nonce,
+                reported_at=request.reported_at.ToNanoseconds() / 1e9,
+                reporter=peer.name,
+            )
+            sweep = None if out.request is None else request_to_proto(out.request)
+            return coordinator_pb2.ReportBalanceResponse(action=out.action, detail=out.detail, sweep=sweep)
+
+        return self._call(context, SUBMITTERS, run)
+
+
+    def GetRequestTrail(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
+        _check_id("request_id", request.request_id)
+        return self._call(context, REVIEWERS, lambda _: request_trail(self.service, request.request_id))
+
 
 def create_server(
     service: CoordinatorService,
@@ -368,6 +401,7 @@ def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[G
         peers=config.peers,
         heartbeat=config.lease / 5 if config.database else None,  # None: the store's default (SQLite: none)
         lease=config.lease,
+        hot_wallets=config.hot_wallets,
     )
     return service, clients
 

@@ -27,6 +27,7 @@
     tick                  the scheduler's pass (scheduler.py): pending changes that take effect,
                           signer catch-up, expiry, time-lock releases, requests held by a freeze.
     watch                 every transition of a request until it is final (watch.py).
+    sweeps.report         a backend's hot-wallet balance; over the wallet's cap, a cold sweep (sweeps.py).
 
 The request's life is lifecycle.py; signing attempts and combining are signing.py; which signers
 are live is signer_health.py; governance changes and freeze orders are governance_admin.py.
@@ -52,6 +53,7 @@ from signer.policy.revocation import Revocations
 
 from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
+from .audit.scrub import AuditScrub
 from .dbapi import POSTGRESQL
 from .errors import (
     ERRORS,
@@ -67,15 +69,17 @@ from .errors import (
     Unavailable,
     error_from_session,
 )
+from .funds import FundsGate
 from .governance import Governance, GovernanceView
 from .governance_admin import GovernanceAdmin
+from .instruments import Instruments
 from .key_orders import KeyOrders
 from .key_refresh import KeyRefresh
 from .key_reshare import KeyReshare
 from .lifecycle import Lifecycle
 from .officer_decisions import OfficerDecisions
 from .presign_pool import PresignPool
-from .replica_lease import ReplicaLease
+from .replica_lease import ReplicaLease, recover_in_flight
 from .request_encoding import body_hash, tx_from_json, tx_to_json
 from .request_states import DEFAULT_REQUEST_TTL, MAX_REQUEST_TTL, reject_message
 from .scheduler import Scheduler
@@ -84,9 +88,10 @@ from .signer_client import SignerClient
 from .signer_health import SignerHealth
 from .signer_state import SignerStates
 from .signing import Signing
-from .store import FAILED, AuditHook, KeyRecord, RequestRecord, Store
+from .store import FAILED, RECOVERED_ERROR, AuditHook, KeyRecord, RequestRecord, Store
 from .store.replicas import DEFAULT_LEASE
 from .submission import Submission
+from .sweeps import HotWallet, Sweeps
 from .trail import AuditTrail, audit_key_path, audit_public_key_path, open_audit_log
 from .watch import Watches
 
@@ -147,6 +152,7 @@ class CoordinatorService:
         peers: Mapping[int, bytes] | None = None,
         heartbeat: float | None = None,
         lease: float = DEFAULT_LEASE,
+        hot_wallets: Sequence[HotWallet] = (),
     ) -> None:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}")
@@ -167,6 +173,7 @@ class CoordinatorService:
         self.audit = audit if audit is not None else open_audit_log(store)
         self.trail = AuditTrail(self.audit)
         self.signer_states = SignerStates()
+        self.instruments = Instruments(self.signers)  # histograms and counters (metrics.py exports them)
         self.health = SignerHealth(self.signers, self._executor, health_ttl=health_ttl, down_ttl=down_ttl)
         self.governance = Governance(store, self.signers, self._executor)
         self.watches = Watches(store)
@@ -181,6 +188,7 @@ class CoordinatorService:
             self.admin.resync,
             random_bytes,
             peers=self.peers,
+            instruments=self.instruments,
         )
         self.sessions.revocations = self.revocations
         self.pool = PresignPool(store, self.signers, self.sessions, self.health, self.signer_states, size=presign_pool)
@@ -194,11 +202,19 @@ class CoordinatorService:
             self.signer_states,
             self.admin.resync,
             max_sign_attempts=max_sign_attempts,
+            instruments=self.instruments,
         )
         self.lifecycle = Lifecycle(store, self.governance, self.trail, self.watches.notify, self.signing)
+        self.sessions.on_abort = self.lifecycle.policy.note_abort  # the `aborts` breakers
         self.officers = OfficerDecisions(self.lifecycle)
         self.submission = Submission(
-            store, self.sessions, self.lifecycle, self.watches, random_bytes, request_ttl=request_ttl
+            store,
+            self.sessions,
+            self.lifecycle,
+            self.watches,
+            random_bytes,
+            request_ttl=request_ttl,
+            instruments=self.instruments,
         )
         orders = KeyOrders(self.governance, self.trail)
         self.key_refresh = KeyRefresh(store, self.signers, self.sessions, self.trail, self.health, self.peers, orders)
@@ -212,27 +228,42 @@ class CoordinatorService:
             orders,
             lambda ps: self.admin.sync_signers(lambda behind: [p for p in self.health.live(behind) if p in ps]),
         )
+        self.sweeps = Sweeps(self, hot_wallets)
+        self.funds = FundsGate(self)
+        self.lifecycle.policy.funds = self.funds.hold  # withdrawals wait for a hot wallet's funds
+        self.audit_scrub = AuditScrub(self.audit)
         self.scheduler = Scheduler(
-            store, self.admin, self.lifecycle, self.health, interval=scheduler_interval, key_refresh=self.key_refresh
+            store,
+            self.admin,
+            self.lifecycle,
+            self.health,
+            interval=scheduler_interval,
+            key_refresh=self.key_refresh,
+            audit_scrub=self.audit_scrub,
         )
+
         def recovered(rid: str) -> AuditHook:
             return self.trail.note(
                 REQUEST,
                 FAILED,
                 rid,
                 detail="recovered after restart",
-                error="coordinator restarted while the request was in flight",
+                error=RECOVERED_ERROR,
                 error_code="internal",
             )
 
         # Replicas on one PostgreSQL database heartbeat; a lone SQLite coordinator recovers at start only.
         if heartbeat is None:
             heartbeat = 3.0 if store.dialect == POSTGRESQL else 0.0
-        self.lease = ReplicaLease(store, recovered, interval=heartbeat, lease=lease) if heartbeat else None
+        self.lease = (
+            ReplicaLease(store, recovered, self.instruments, interval=heartbeat, lease=lease) if heartbeat else None
+        )
         if self.lease is not None:
             store.heartbeat()
         if recover:
-            failed_requests, failed_presigs = store.recover(recovered, lease=lease)
+            failed_requests, failed_presigs = recover_in_flight(
+                store, recovered, self.instruments, restart=True, lease=lease
+            )
             if failed_requests or failed_presigs:
                 log.warning(
                     "recovered_after_restart", requests_failed=failed_requests, presignatures_failed=failed_presigs

@@ -21,6 +21,7 @@ from signer.tss.errors import DecodeError
 from . import relay
 from .audit import ABORT, KEY, SESSION
 from .errors import FailedPrecondition, Internal, InvalidRequest, NotFound, Unavailable, error_from_session
+from .instruments import Instruments
 from .signer_client import SessionParams, SignerClient
 from .signer_health import SignerHealth
 from .signer_state import state_parties
@@ -46,6 +47,7 @@ class Sessions:
         random_bytes: Callable[[int], bytes],
         *,
         peers: Mapping[int, bytes] | None = None,
+        instruments: Instruments | None = None,
     ) -> None:
         self.store = store
         self.signers = signers
@@ -56,8 +58,11 @@ class Sessions:
         self._executor = executor
         self._resync = resync
         self._random = random_bytes
+        self.instruments = instruments if instruments is not None else Instruments()
         # The registry's revocations (set by the service): no session names a revoked signer.
         self.revocations: Callable[[], Revocations] = Revocations
+        # (key id, request id) of an abort naming a culprit (set by the service: the aborts breakers).
+        self.on_abort: Callable[[str, str], None] | None = None
 
     def run(
         self,
@@ -96,6 +101,7 @@ class Sessions:
                 confirmations_out=confirmations,
             )
         except relay.SessionFailed as exc:
+            self.instruments.aborted(protocol, exc.blames)
             self._resync(state_parties(exc.blames))
             unreachable = exc.unreachable if isinstance(exc, relay.SessionAborted) else set()
             self.store.end_session(
@@ -112,6 +118,8 @@ class Sessions:
                 error=str(exc),
                 blame=exc.blames,
             )
+            if exc.blames and isinstance(exc, relay.SessionAborted | relay.SignerMisbehaved | relay.OutputMismatch):
+                self.aborted(key_id)
             if isinstance(exc, relay.SignerUnreachable):
                 # A signer that connects but lets its rounds run past their deadline passes its health
                 # probe: only a backoff keeps every request from waiting a round deadline on it again.
@@ -127,6 +135,11 @@ class Sessions:
         self.store.end_session(session_id.hex(), ok=True)
         self.trail.record(SESSION, "session_done", session_id.hex(), protocol=protocol, key_id=key_id, parties=parties)
         return session_id, outputs[parties[0]]
+
+    def aborted(self, key_id: str, request_id: str = "") -> None:
+        """A protocol run of the key aborted naming a culprit: tell `on_abort` (the `aborts` breakers)."""
+        if self.on_abort is not None:
+            self.on_abort(key_id, request_id)
 
     def create_key(self, name: str, threshold: int, level: str) -> KeyRecord:
         """Distributed keygen over every signer, then aux info over the same parties."""

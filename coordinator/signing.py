@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
@@ -38,6 +39,7 @@ from signer.tss.sign import PartialSignature, combine
 
 from . import relay
 from .errors import Aborted, FailedPrecondition, Internal, ServiceError, Unavailable, error_from_session
+from .instruments import SIGN_PHASE, Instruments
 from .presign_pool import PresignPool
 from .request_encoding import Body
 from .sessions import Sessions
@@ -135,6 +137,7 @@ class Signing:
         resync: Callable[[set[int]], None],
         *,
         max_sign_attempts: int = 3,
+        instruments: Instruments,
     ) -> None:
         self.store = store
         self.signers = signers
@@ -145,6 +148,7 @@ class Signing:
         self.max_sign_attempts = max_sign_attempts
         self._executor = executor
         self._resync = resync
+        self.instruments = instruments
 
     def job(self, row: RequestRecord, release: Release, body: Body) -> SignJob:
         """What signing `row` needs (the key, and the address the derived key signs as: derived at
@@ -221,6 +225,7 @@ class Signing:
         combine, verify. Signers whose state refused are added to `attempts.excluded`. A failed
         attempt fails the presignature; a `Signed` one leaves it reserved for the caller to record
         as `consumed` together with the signature."""
+        started = time.perf_counter()  # the online step: PartialSign fan-out to the combined signature
         key, tx, digest = job.key, job.body.tx, job.body.digest
         public = PresignaturePublic.from_bytes(presig.public)
         states = self.signer_states
@@ -258,7 +263,9 @@ class Signing:
                 if faulty:
                     why += ": " + "; ".join(str(e) for e in faulty.values())
                 return Retry(why, free=not faulty)
-            return SignFailure(_partial_sign_error(failed))
+            error = _partial_sign_error(failed)
+            self.instruments.aborted(SIGN_PHASE, error.blames)
+            return SignFailure(error)
         blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
         partials: dict[int, PartialSignature] = {}
         for p, r in ok.items():
@@ -274,12 +281,15 @@ class Signing:
                 raise InternalError("recovery id >= 2 (R.x >= q) cannot be expressed as an Ethereum y-parity")
             raw = tx.raw_signed(sig.r, sig.s, sig.v)
         except ProtocolAbort as abort:
+            self.instruments.aborted(SIGN_PHASE, abort.blames)
             self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
+            self.sessions.aborted(job.key.key_id, job.release.request_id)
             return SignFailure(Aborted(f"partial signature rejected: {abort}", abort.blames))
         except (InternalError, InvalidInput, TxError) as exc:
             self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
             return SignFailure(Internal(f"combining failed: {exc}"))
         # Consumed in the transaction that records the signature (`consumed`, lifecycle._signed).
+        self.instruments.signing.observe(time.perf_counter() - started)
         return Signed(presig, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"), sig.v, raw, keccak256(raw))
 
     def signed(self, job: SignJob, presig: PresignatureRecord) -> None:

@@ -24,6 +24,7 @@ from signer.tss.errors import InvalidInput
 from .audit import REQUEST
 from .errors import AlreadyExists, FailedPrecondition, InvalidRequest, NotFound, Refused
 from .governance import NoPolicy
+from .instruments import Instruments
 from .lifecycle import Lifecycle
 from .request_encoding import NewRequest, NonceClaim, body_hash, check_path, tx_to_json
 from .request_states import MAX_REQUEST_TTL, SIGNING, in_flight
@@ -47,6 +48,7 @@ class Submission:
         random_bytes: Callable[[int], bytes],
         *,
         request_ttl: int,
+        instruments: Instruments,
     ) -> None:
         self.store = store
         self.sessions = sessions
@@ -54,6 +56,7 @@ class Submission:
         self.watches = watches
         self.request_ttl = request_ttl
         self._random = random_bytes
+        self.instruments = instruments
 
     def sign_eth(
         self,
@@ -95,6 +98,7 @@ class Submission:
             _, policy = self.lifecycle.governance.require(now)
         except NoPolicy as exc:
             trail.record(REQUEST, "refused", idempotency_key, initiator, key_id=key_id, reason="no_policy")
+            self.instruments.refusals.labels("no_policy").inc()
             raise FailedPrecondition(str(exc)) from None
         request_id = self._random(16).hex()
         policy_hash = policy.hash()

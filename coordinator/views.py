@@ -3,6 +3,8 @@ officers read), governance status and pages of ListRequests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tsscustody.v1 import common_pb2, coordinator_pb2
 
 from signer.chains.ethereum import address_of
@@ -47,8 +49,9 @@ def intent_text(r: RequestRecord) -> str:
         return ""
 
 
-def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
-    """A signing request with its intent, its policy outcome, and its result or its failure."""
+def request_to_proto(r: RequestRecord, hold_note: str = "") -> coordinator_pb2.SigningRequest:
+    """A signing request with its intent, its policy outcome, why it waits (`hold_note`), and its
+    result or its failure."""
     return coordinator_pb2.SigningRequest(
         request_id=r.request_id,
         key_id=r.key_id,
@@ -76,6 +79,7 @@ def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
         created_at=int(r.created_at),
         nonce_allocated=r.nonce_allocated,
         replaces_request_id=r.replaces,
+        hold_note=hold_note,
     )
 
 
@@ -100,14 +104,17 @@ def page_size(request: coordinator_pb2.ListRequestsRequest) -> int:
 
 
 def list_page(
-    rows: list[RequestRecord], page_size: int, budget: int = limits.LIST_PAGE_BYTES
+    rows: list[RequestRecord],
+    page_size: int,
+    budget: int = limits.LIST_PAGE_BYTES,
+    view: Callable[[RequestRecord], coordinator_pb2.SigningRequest] = request_to_proto,
 ) -> coordinator_pb2.ListRequestsResponse:
     """Up to `page_size` of `rows` (fetched one beyond it), ending before the encoded page passes
     `budget` bytes; `next_page_token` names the last row sent when more follow."""
     out = coordinator_pb2.ListRequestsResponse()
     size = 0
     for i, row in enumerate(rows[:page_size]):
-        m = request_to_proto(row)
+        m = view(row)
         size += m.ByteSize() + 8
         if i > 0 and size > budget:
             break

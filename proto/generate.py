@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import resources
 from pathlib import Path
 
 from grpc_tools import protoc
@@ -18,7 +19,8 @@ ROOT = Path(__file__).resolve().parent
 def generate(out: Path) -> None:
     """Run protoc (from grpcio-tools) over every .proto file under proto/."""
     files = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*.proto"))
-    args = ["protoc", f"-I{ROOT}", f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *files]
+    well_known = resources.files("grpc_tools") / "_proto"  # google/protobuf/*.proto (Timestamp, ...)
+    args = ["protoc", f"-I{ROOT}", f"-I{well_known}", f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *files]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
 

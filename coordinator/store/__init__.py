@@ -20,8 +20,9 @@ Modules: `database` (connections, transactions, `migrate`), `migrations` (the sc
 codecs), `errors`, `nonces` (the EVM nonce allocator and its collision check),
 `key_epochs` (the `key_epoch_commits` table: a refreshed epoch being committed
 on the signers), `postgres` (the PostgreSQL pool and connection wrapper), `replicas` (owners,
-heartbeats, recovery). `Store` combines the table groups into the one object callers use; every name
-callers need is importable from `coordinator.store`.
+heartbeats, recovery), `balances` (hot-wallet balance reports and their sweeps). `Store` combines
+the table groups into the one object callers use; every name callers need is importable from
+`coordinator.store`.
 
 Presignature states: ready -> reserved -> consumed | failed (and ready -> failed when voided).
 A reserved presignature never goes back to ready, whatever happens to its request: the signers
@@ -54,6 +55,7 @@ from ..request_states import (
     TIME_LOCKED,
     TRANSITIONS,
 )
+from .balances import BalanceRecord, BalanceTables
 from .columns import blames_json, ints_json
 from .database import AuditHook, Database
 from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NonceInUse, NotFound, StoreError
@@ -62,7 +64,7 @@ from .key_epochs import EpochCommit, KeyEpochTables
 from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables, PresignatureRecord
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .nonces import NonceTables
-from .replicas import ReplicaTables
+from .replicas import RECOVERED_ERROR, Recovered, RecoveredRequest, ReplicaTables
 from .request_records import (
     PageCursor,
     RequestEvent,
@@ -87,6 +89,7 @@ __all__ = [
     "PENDING_APPROVAL",
     "PRESIG_FAILED",
     "READY",
+    "RECOVERED_ERROR",
     "REJECTED",
     "RESERVED",
     "SCHEMA_VERSION",
@@ -96,6 +99,7 @@ __all__ = [
     "TIME_LOCKED",
     "TRANSITIONS",
     "AuditHook",
+    "BalanceRecord",
     "Database",
     "DuplicateApproval",
     "EpochCommit",
@@ -107,6 +111,8 @@ __all__ = [
     "NotFound",
     "PageCursor",
     "PresignatureRecord",
+    "Recovered",
+    "RecoveredRequest",
     "RequestEvent",
     "RequestRecord",
     "SessionRecord",
@@ -119,5 +125,14 @@ __all__ = [
 ]
 
 
-class Store(KeyTables, KeyEpochTables, RequestTables, NonceTables, GovernanceTables, SessionTables, ReplicaTables):
+class Store(
+    KeyTables,
+    KeyEpochTables,
+    RequestTables,
+    NonceTables,
+    GovernanceTables,
+    SessionTables,
+    ReplicaTables,
+    BalanceTables,
+):
     """Thread-safe access to the coordinator database (SQLite, or PostgreSQL shared by replicas)."""

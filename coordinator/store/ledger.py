@@ -8,6 +8,7 @@ with two indexed lookups, never a scan of the history:
                       (key, asset) and (destination, asset) groups up to and including it
     ledger_requests   one row per submitted request, with the running count of its initiator
     destination_counts  signed withdrawals ever made to each destination (the trust ramp)
+    destination_first   when each destination was first paid (new-destination breakers, migration 9)
 
 The sum within a window is the running sum of the group's newest row minus that of its newest
 row at or before the window's start. Times within a group never go back: a row is stamped
@@ -30,8 +31,10 @@ from ..request_states import SIGNED
 _SPEND_GROUPS = {"key": ("key_id", "key_cum"), "destination": ("destination", "dest_cum")}
 
 
-def record_spends(c: Connection, request_id: str, intent_bytes: bytes, now: float) -> None:
-    """Charge a signed request's intent to the running sums (once per request id)."""
+def record_spends(c: Connection, request_id: str, intent_bytes: bytes, now: float, *, first_paid: bool = True) -> None:
+    """Charge a signed request's intent to the running sums (once per request id). `first_paid`
+    False: for migration 5's backfill, which runs before `destination_first` exists (migration 9
+    fills it from these rows)."""
     serialise(c, "ledger")  # a running sum is read then extended: one writer at a time across replicas
     if c.execute("SELECT 1 FROM ledger_spends WHERE request_id = ? LIMIT 1", (request_id,)).fetchone():
         return
@@ -59,6 +62,10 @@ def record_spends(c: Connection, request_id: str, intent_bytes: bytes, now: floa
         "ON CONFLICT(destination) DO UPDATE SET count = destination_counts.count + 1",
         (destination,),
     )
+    if first_paid:
+        c.execute(
+            "INSERT INTO destination_first VALUES (?, ?) ON CONFLICT(destination) DO NOTHING", (destination, now)
+        )
 
 
 def record_submission(c: Connection, request_id: str, initiator: str, now: float) -> None:
@@ -124,6 +131,11 @@ class StoreLedger:
         row = self._first("SELECT count FROM destination_counts WHERE destination = ?", (destination,))
         return 0 if row is None else int(row[0])
 
+    def first_paid(self, destination: str) -> int | None:
+        """When `destination` was first paid (unix seconds), or None."""
+        row = self._first("SELECT first_at FROM destination_first WHERE destination = ?", (destination,))
+        return None if row is None else int(float(row[0]))
+
     def _window(self, group: str, value: str, asset: str, cutoff: int, exclude: str) -> int:
         column, cum = _SPEND_GROUPS[group]
         query = (
@@ -151,7 +163,7 @@ def backfill(c: Connection) -> None:
         (SIGNED,),
     ).fetchall()
     for request_id, intent, updated_at in rows:
-        record_spends(c, request_id, bytes(intent), float(updated_at))
+        record_spends(c, request_id, bytes(intent), float(updated_at), first_paid=False)
     for request_id, initiator, created_at in c.execute(
         "SELECT request_id, initiator, created_at FROM requests ORDER BY created_at"
     ).fetchall():

@@ -199,6 +199,49 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
     ),
     (
         9,
+        "new-destination breakers: when each destination was first paid (store/ledger.py), from the spends",
+        (
+            """CREATE TABLE destination_first (
+                destination TEXT PRIMARY KEY,
+                first_at REAL NOT NULL)""",
+            "INSERT INTO destination_first SELECT destination, MIN(at) FROM ledger_spends GROUP BY destination",
+        ),
+    ),
+    (
+        10,
+        "hot-wallet balances as backends report them, and the sweep proposed from each (store/balances.py)",
+        (
+            """CREATE TABLE hot_balances (
+                network TEXT NOT NULL,
+                address TEXT NOT NULL,
+                asset TEXT NOT NULL,
+                amount TEXT NOT NULL,
+                next_nonce INTEGER NOT NULL,
+                reported_at REAL NOT NULL,
+                reporter TEXT NOT NULL,
+                sweep_request_id TEXT NOT NULL DEFAULT '',
+                sweep_seq INTEGER NOT NULL DEFAULT 0,
+                swept_at REAL NOT NULL DEFAULT 0,
+                PRIMARY KEY (network, address, asset))""",
+        ),
+    ),
+    (
+        11,
+        "withdrawals waiting for funds: a wallet's requests by state and time, and its observed refills "
+        "(funds.py, store/balances.py)",
+        (
+            "CREATE INDEX requests_by_source ON requests(from_address, state, updated_at)",
+            "ALTER TABLE hot_balances ADD COLUMN last_refill_at REAL NOT NULL DEFAULT 0",
+            "ALTER TABLE hot_balances ADD COLUMN refill_every REAL NOT NULL DEFAULT 0",
+        ),
+    ),
+    (
+        12,
+        "a request's audit trail for officers: the audit log by subject (review.py)",
+        ("CREATE INDEX audit_log_by_subject ON audit_log(subject, seq)",),
+    ),
+    (
+        13,
         "nonces: each request's (chain id, from-address, nonce) and the next nonce the coordinator "
         "allocates per address (store/nonces.py)",
         (
@@ -222,9 +265,8 @@ edit a shipped one."""
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-
 def backfill_nonces(c: Connection) -> None:
-    """Fill the nonce columns of the requests stored before them (migration 9, in its transaction)."""
+    """Fill the nonce columns of the requests stored before them (migration 13, in its transaction)."""
     for request_id, tx in c.execute("SELECT request_id, tx FROM requests").fetchall():
         body = json.loads(tx)
         c.execute(
@@ -233,5 +275,5 @@ def backfill_nonces(c: Connection) -> None:
         )
 
 
-DATA_STEPS: Mapping[int, Callable[[Connection], None]] = {5: backfill_ledger, 9: backfill_nonces}
+DATA_STEPS: Mapping[int, Callable[[Connection], None]] = {5: backfill_ledger, 13: backfill_nonces}
 """Data a migration derives in Python after its statements (same transaction): version -> step."""

@@ -13,6 +13,7 @@ key, and signs with a fresh presignature). A live replica's work is never touche
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..request_states import FAILED, SIGNING, SUBMITTED
 from .database import AuditHook, Database
@@ -30,6 +31,38 @@ _FAIL_SESSIONS = (
     "UPDATE sessions SET state = 'failed', error = 'coordinator restarted', ended_at = ? "  # noqa: S608 - fixed text
     "WHERE state = 'running' AND " + _ORPHANED
 )
+
+
+# Through the `requests_by_state` index: the cost follows the requests in flight, not the history.
+STUCK_REQUESTS = (
+    "SELECT request_id, key_id, kind, state, created_at FROM requests WHERE state IN (?, ?) AND "  # noqa: S608 - fixed text
+    + _ORPHANED
+    + " ORDER BY request_id FOR UPDATE"
+)
+RECOVERED_ERROR = "coordinator restarted while the request was in flight"
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveredRequest:
+    """A request recovery failed: what its log event and metrics name."""
+
+    request_id: str
+    key_id: str
+    kind: str
+    from_state: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What one `recover` failed."""
+
+    requests: tuple[RecoveredRequest, ...]
+    presignatures: int
+
+    def counts(self) -> tuple[int, int]:
+        """(requests failed, presignatures failed)."""
+        return len(self.requests), self.presignatures
 
 
 class ReplicaTables(Database):
@@ -54,35 +87,31 @@ class ReplicaTables(Database):
 
     def recover(
         self, audit: Callable[[str], AuditHook] | None = None, *, restart: bool = True, lease: float = DEFAULT_LEASE
-    ) -> tuple[int, int]:
+    ) -> Recovered:
         """Fail requests caught mid-flight, reserved presignatures and running sessions owned by no
         live replica: this one's own after its `restart`, and those of replicas dead for `lease`.
 
-        `audit(request_id)` gives the audit entry of each failed request. Returns (requests
-        failed, presignatures failed).
+        `audit(request_id)` gives the audit entry of each failed request. Returns what it failed
+        (the caller logs each request's move once this transaction has committed).
         """
         now = self.now()
         orphaned = (now - lease, self.replica, restart, self.replica)
         with self._tx() as c:
-            stuck = [
-                r["request_id"]
-                for r in c.execute(
-                    f"SELECT request_id FROM requests WHERE state IN (?, ?) AND {_ORPHANED} ORDER BY request_id "  # noqa: S608 - fixed text
-                    "FOR UPDATE",
-                    (SUBMITTED, SIGNING, *orphaned),
-                ).fetchall()
-            ]
-            for rid in stuck:
+            stuck = tuple(
+                RecoveredRequest(r["request_id"], r["key_id"], r["kind"], r["state"], r["created_at"])
+                for r in c.execute(STUCK_REQUESTS, (SUBMITTED, SIGNING, *orphaned)).fetchall()
+            )
+            for req in stuck:
                 c.execute(
                     "UPDATE requests SET state = ?, error = ?, error_code = ?, updated_at = ? WHERE request_id = ?",
-                    (FAILED, "coordinator restarted while the request was in flight", "internal", now, rid),
+                    (FAILED, RECOVERED_ERROR, "internal", now, req.request_id),
                 )
-                record_event(c, rid, FAILED, "recovered after restart", now)
+                record_event(c, req.request_id, FAILED, "recovered after restart", now)
                 if audit is not None:
-                    audit(rid)(c)
+                    audit(req.request_id)(c)
             cur = c.execute(
                 f"UPDATE presignatures SET state = ?, updated_at = ? WHERE state = ? AND {_ORPHANED}",  # noqa: S608 - fixed text
                 (PRESIG_FAILED, now, RESERVED, *orphaned),
             )
             c.execute(_FAIL_SESSIONS, (now, *orphaned))
-            return len(stuck), int(cur.rowcount)
+            return Recovered(stuck, int(cur.rowcount))

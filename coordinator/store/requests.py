@@ -130,6 +130,13 @@ class RequestTables(Database):
         row = self._one(SELECT_REQUEST + " WHERE r.idempotency_key = ?", (idempotency_key,))
         return None if row is None else _bound(row, idempotency_key, body_hash)
 
+    def bound_request(self, initiator: str, idempotency_key: str) -> RequestRecord | None:
+        """The request `initiator` submitted under `idempotency_key`, or None."""
+        row = self._one(
+            SELECT_REQUEST + " WHERE r.idempotency_key = ? AND r.initiator = ?", (idempotency_key, initiator)
+        )
+        return None if row is None else request_from_row(row)
+
     def get_request(self, request_id: str) -> RequestRecord:
         """A request, or NotFound."""
         row = self._one(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,))

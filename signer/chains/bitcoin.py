@@ -69,6 +69,32 @@ NETWORKS = {
 }
 
 
+def network_of(caip2: str) -> BitcoinNetwork | None:
+    """The Bitcoin network with this CAIP-2 id, or None."""
+    return next((n for n in NETWORKS.values() if n.caip2 == caip2), None)
+
+
+def canonical_address(text: str, network: BitcoinNetwork | None = None) -> str:
+    """A Bitcoin address in canonical form (bech32 lower case) on `network` (any when None);
+    BitcoinError if it is no standard address there."""
+    if text == text.upper():  # bech32 may be written all upper case (QR codes); base58 never is
+        text = text.lower()
+    try:
+        spk = bytes(escript.address_to_scriptpubkey(text).data)
+    except Exception:  # embit raises its own errors, ValueError or IndexError on garbage
+        raise BitcoinError(f"{text!r} is not a Bitcoin address") from None
+    for net in (network,) if network is not None else tuple(NETWORKS.values()):
+        shown = address(spk, net)
+        if shown == text:
+            return shown
+    raise BitcoinError(f"{text!r} is not an address on {network.name if network else 'a Bitcoin network'}")
+
+
+def spend_digest(digests: tuple[bytes, ...]) -> bytes:
+    """One 32-byte digest naming every input's BIP143 digest in order: what a request id is pinned to."""
+    return hashlib.sha256(b"tss-custody/btc-spend/v1" + b"".join(digests)).digest()
+
+
 def hash160(data: bytes) -> bytes:
     """RIPEMD160(SHA256(data)), by embit (OpenSSL 3 may not offer RIPEMD160 to hashlib)."""
     return bytes(_hash160(data))
@@ -248,18 +274,38 @@ def _der(r: int, s: int) -> bytes:
     return b"\x30" + bytes([len(body)]) + body
 
 
-def finish(spend: BitcoinSpend, signatures: list[tuple[int, int]]) -> tuple[bytes, str, str]:
-    """The signed transaction (raw bytes, txid, wtxid) from one (r, s) per input, each verified."""
+def _witnesses(spend: BitcoinSpend, signatures: list[tuple[int, int]]) -> list[Any]:
+    """One P2WPKH witness per input from its (r, s), each checked: low-S, verifying its digest."""
     if len(signatures) != len(spend.inputs):
         raise BitcoinError(f"{len(spend.inputs)} inputs need {len(spend.inputs)} signatures, got {len(signatures)}")
-    tx = Transaction.parse(spend.unsigned_tx)
+    out = []
     for index, ((r, s), inp) in enumerate(zip(signatures, spend.inputs, strict=True)):
         if not (0 < r < Q and 0 < s <= Q // 2):
             raise BitcoinError(f"signature {index} is out of range or not low-S")
         der = _der(r, s)
         if not PublicKey(inp.public_key).verify(der, inp.digest, hasher=None):
             raise BitcoinError(f"signature {index} does not verify against input {index}'s digest")
-        tx.vin[index].witness = escript.Witness([der + bytes([SIGHASH.ALL]), inp.public_key])
+        out.append(escript.Witness([der + bytes([SIGHASH.ALL]), inp.public_key]))
+    return out
+
+
+def finalized_psbt(data: bytes, spend: BitcoinSpend, signatures: list[tuple[int, int]]) -> bytes:
+    """The PSBT `data` (decoded as `spend`) finalized (BIP174): each input's final witness from its
+    (r, s), checked as in `finish`, and its signing metadata removed; the UTXOs stay."""
+    psbt = PSBT.parse(data)
+    if _strip_witness(psbt.tx) != spend.unsigned_tx:
+        raise BitcoinError("the PSBT is not the spend it was decoded as")
+    for inp, witness in zip(psbt.inputs, _witnesses(spend, signatures), strict=True):
+        inp.final_scriptwitness = witness
+        inp.partial_sigs, inp.bip32_derivations, inp.sighash_type = {}, {}, None
+    return bytes(psbt.serialize())
+
+
+def finish(spend: BitcoinSpend, signatures: list[tuple[int, int]]) -> tuple[bytes, str, str]:
+    """The signed transaction (raw bytes, txid, wtxid) from one (r, s) per input, each verified."""
+    tx = Transaction.parse(spend.unsigned_tx)
+    for txin, witness in zip(tx.vin, _witnesses(spend, signatures), strict=True):
+        txin.witness = witness
     raw = bytes(tx.serialize())
     wtxid = hashlib.sha256(hashlib.sha256(raw).digest()).digest()[::-1].hex()
     return raw, bytes(tx.txid()).hex(), wtxid

@@ -38,7 +38,7 @@ Every refusal is a `PolicyError(reason)`; the reasons are stable strings (see `a
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -125,13 +125,15 @@ class GovernanceView:
 
 @dataclass(frozen=True, slots=True)
 class Authorization:
-    """A release the node's own check allowed; `repeat` when this very transaction was released before."""
+    """A release the node's own check allowed; `repeat` when this very transaction was released before.
+    `payouts` are what a Bitcoin spend charges to the ledger (`intent` is then its first payout)."""
 
     intent: Intent
     decision: Decision
     tx_digest: bytes
     initiator: str
     repeat: bool
+    payouts: tuple[Intent, ...] = ()
 
 
 class NodeGovernance:
@@ -342,18 +344,22 @@ class NodeGovernance:
         requests are refused as `frozen`). A refusal also counts toward the policy's `refusals`
         breakers (in memory); the one past a threshold freezes the key too.
         """
+        return self.guarded(key_id, now, lambda: self._authorize(key_id, tx, release, now))
+
+    def guarded(self, key_id: str, now: int, check: Callable[[], Authorization]) -> Authorization:
+        """`check()`, with a tripped breaker freezing the key and a refusal counted toward the
+        policy's `refusals` breakers (which may freeze it too); the refusal is re-raised."""
         try:
-            return self._authorize(key_id, tx, release, now)
+            return check()
         except BreakerTripped as exc:
             self._trip(exc.trip, now)
             raise
         except PolicyError as exc:
             policy = self.policy(now)
-            if policy is not None:
-                reset_at = self._freeze.reset_at(key_id)
-                trip = self.refusals.note(policy.breakers, key_id, exc.reason, now=now, reset_at=reset_at)
-                if trip is not None:
-                    self._trip(trip, now)
+            breakers = () if policy is None else policy.breakers  # `no_policy` is counted too (metrics)
+            trip = self.refusals.note(breakers, key_id, exc.reason, now=now, reset_at=self._freeze.reset_at(key_id))
+            if trip is not None:
+                self._trip(trip, now)
             raise
 
     def _authorize(self, key_id: str, tx: EvmTx, release: Release, now: int) -> Authorization:
@@ -376,13 +382,8 @@ class NodeGovernance:
             kind=release.kind,
         )
         tx_digest = tx.signing_digest()
-        ledger, repeat = self.releases.ledger, False
-        prior = self.releases.pinned(release.request_id)
-        if prior is not None:
-            if prior != tx_digest:
-                raise PolicyError("request_replayed", "another transaction was released for this request")
-            ledger, repeat = ledger.forget_request_id(release.request_id), True
-        else:  # a repeat is that very transaction again; anything else must not reuse a released nonce
+        ledger, repeat = self.pinned_ledger(release.request_id, tx_digest)
+        if not repeat:  # a repeat is that very transaction again; anything else must not reuse a released nonce
             self.releases.check_nonce(intent, tx_digest, replacement=release.kind == REPLACEMENT)
         decision = check_release(
             policy=policy,
@@ -397,6 +398,17 @@ class NodeGovernance:
             kind=release.kind,
         )
         return Authorization(intent, decision, tx_digest, release.initiator, repeat)
+
+    def pinned_ledger(self, request_id: str, tx_digest: bytes) -> tuple[Ledger, bool]:
+        """The ledger to judge a release of `tx_digest` for `request_id` against, and whether it is
+        a repeat: the pin of a released request id must be this digest (else `request_replayed`),
+        and a repeat is judged as if the first release were not counted."""
+        prior = self.releases.pinned(request_id)
+        if prior is None:
+            return self.releases.ledger, False
+        if prior != tx_digest:
+            raise PolicyError("request_replayed", "another transaction was released for this request")
+        return self.releases.ledger.forget_request_id(request_id), True
 
     def _trip(self, trip: Trip, now: int) -> None:
         """Freeze the key a breaker tripped on, durably, before the refusal leaves."""
@@ -422,7 +434,7 @@ class NodeGovernance:
             now=now,
             keep=max([LEDGER_KEEP, *windows]),
             initiator=auth.initiator,
-            intent=auth.intent,
+            intents=auth.payouts or (auth.intent,),
             tx_digest=auth.tx_digest,
             peer_seen=self.counter.peer_seen_bytes(),
         )

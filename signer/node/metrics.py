@@ -1,8 +1,10 @@
 """Prometheus metrics of a signer, and the plain-HTTP endpoint both servers expose them on.
 
 Off unless the config names `metrics_listen` ("host:port"); then `GET /metrics` there (plain HTTP,
-the Prometheus convention: bind it to an address only the scraper reaches). The values are read
-when scraped, from the node itself: nothing on the signing path counts for them.
+the Prometheus convention: bind it to an address only the scraper reaches). The gauges are read
+when scraped, from the node itself, and so are the policy refusals by reason (the governance's
+`RefusalCounter`); the partial-signature latency is a histogram the servicer observes
+(`SignerInstruments`, one per process).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from .startup import refuse_to_start
@@ -46,14 +49,39 @@ def start_metrics(who: str, listen: str, collector: Collector) -> Callable[[], N
         refuse_to_start(who, f"metrics_listen {listen}: {exc}")
 
 
-class SignerCollector(Collector):
-    """tss_signer_* gauges read from the node at scrape time."""
+PARTIAL_SIGN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+"""A PartialSign is a policy check, an fsync'd ledger record and one scalar product: milliseconds."""
 
-    def __init__(self, node: SignerNode, store_error: Callable[[], str]) -> None:
+
+class SignerInstruments:
+    """The histograms a signer's servicer observes."""
+
+    def __init__(self, party: int) -> None:
+        self._partial_sign = Histogram(
+            "tss_signer_partial_sign_seconds",
+            "PartialSign calls that released a partial signature: checks, ledger record, sigma_i",
+            ["party"],
+            buckets=PARTIAL_SIGN_BUCKETS,
+            registry=None,
+        )
+        self.partial_sign = self._partial_sign.labels(str(party))
+
+    def collect(self) -> Iterator[Metric]:
+        """Every family, for the scrape."""
+        yield from self._partial_sign.collect()
+
+
+class SignerCollector(Collector):
+    """tss_signer_* gauges read from the node at scrape time, and the servicer's histograms."""
+
+    def __init__(
+        self, node: SignerNode, store_error: Callable[[], str], instruments: SignerInstruments | None = None
+    ) -> None:
         self.node = node
         self.store_error = store_error
+        self.instruments = instruments if instruments is not None else SignerInstruments(node.party)
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         party = str(self.node.party)
         healthy = GaugeMetricFamily(
             "tss_signer_store_healthy", "1 while the encrypted store passes its probe", labels=["party"]
@@ -70,3 +98,12 @@ class SignerCollector(Collector):
         for key_id in keys:
             pool.add_metric([party, key_id], float(len(self.node.presignature_ids(key_id))))
         yield pool
+        refused = CounterMetricFamily(
+            "tss_signer_policy_refusals",
+            "releases this signer's policy refused since its start, by reason",
+            labels=["party", "reason"],
+        )
+        for reason, n in sorted(self.node.governance.refusals.by_reason().items()):
+            refused.add_metric([party, reason], float(n))
+        yield refused
+        yield from self.instruments.collect()

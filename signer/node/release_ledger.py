@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -43,6 +43,7 @@ _LEGACY_TAG = "node/governance-ledger/v1"
 _CHECKPOINT_V1_TAG = "node/ledger-checkpoint/v1"
 _CHECKPOINT_TAG = "node/ledger-checkpoint/v2"
 _RELEASE_TAG = "node/ledger-release/v1"
+_PAYOUTS_TAG = "node/ledger-payouts/v1"  # a release of several payouts (a Bitcoin spend)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,28 +121,47 @@ class ReleaseLedger:
 
     def _replay(self, entry: Entry) -> None:
         try:
-            at, keep, initiator, intent, digest, seen = decode(_RELEASE_TAG, entry.body, 6)
-            intent_ = Intent.from_bytes(as_bytes(intent))
-            self._apply(as_int(at), as_int(keep), as_str(initiator), intent_, as_bytes(digest))
+            value = decode_value(entry.body)
+            tag = _PAYOUTS_TAG if isinstance(value, list) and value[:1] == [_PAYOUTS_TAG] else _RELEASE_TAG
+            at, keep, initiator, intent, digest, seen = decode(tag, entry.body, 6)
+            items = [intent] if tag == _RELEASE_TAG else as_list(intent)
+            intents = tuple(Intent.from_bytes(as_bytes(i)) for i in items)
+            self._apply(as_int(at), as_int(keep), as_str(initiator), intents, as_bytes(digest))
             self.peer_seen = as_bytes(seen)
         except (DecodeError, PolicyError) as exc:
             raise StoreError(f"ledger journal release {entry.seq} is malformed: {exc}") from None
 
     # --- the release path -------------------------------------------------------------------------
     def record(
-        self, *, seq: int, now: int, keep: int, initiator: str, intent: Intent, tx_digest: bytes, peer_seen: bytes
+        self,
+        *,
+        seq: int,
+        now: int,
+        keep: int,
+        initiator: str,
+        intents: Sequence[Intent],
+        tx_digest: bytes,
+        peer_seen: bytes,
     ) -> int:
         """Durably append a release as `ledger_seq = seq`, then count it; returns the bytes written.
 
-        Raises `PolicyError("request_replayed")` (nothing written) if the request id was released.
+        `intents` is the release's one transfer, or the payouts of a Bitcoin spend (one request id),
+        `tx_digest` what the request id is pinned to (for a spend, `bitcoin.spend_digest` over
+        every input's digest). Raises `PolicyError("request_replayed")` (nothing written) if the
+        request id was released.
         """
-        if self.ledger.has_spent(intent.request_id) or intent.request_id in self._pins:
-            raise PolicyError("request_replayed", intent.request_id)
+        request_id = intents[0].request_id
+        if self.ledger.has_spent(request_id) or request_id in self._pins:
+            raise PolicyError("request_replayed", request_id)
         if not self._journal.exists():
             self._journal.create(Entry(CHECKPOINT, 0, self._checkpoint_body()))
-        body = encode(_RELEASE_TAG, now, keep, initiator, intent.to_bytes(), tx_digest, peer_seen)
+        if len(intents) == 1:
+            body = encode(_RELEASE_TAG, now, keep, initiator, intents[0].to_bytes(), tx_digest, peer_seen)
+        else:
+            encoded: list[Value] = [i.to_bytes() for i in intents]
+            body = encode(_PAYOUTS_TAG, now, keep, initiator, encoded, tx_digest, peer_seen)
         written = self._journal.append(Entry(RELEASE, seq, body))
-        self._apply(now, keep, initiator, intent, tx_digest)
+        self._apply(now, keep, initiator, tuple(intents), tx_digest)
         self.peer_seen = peer_seen
         if self._journal.entries >= max(SEGMENT_MIN, len(self.ledger) + len(self._pins) + len(self.nonces)):
             if self._background:
@@ -150,18 +170,20 @@ class ReleaseLedger:
                 self.compact()
         return written
 
-    def _apply(self, now: int, keep: int, initiator: str, intent: Intent, tx_digest: bytes) -> None:
-        self.ledger.record_request(initiator, intent.request_id, now)
-        self.ledger.record_spend(intent, now)
+    def _apply(self, now: int, keep: int, initiator: str, intents: tuple[Intent, ...], tx_digest: bytes) -> None:
+        request_id = intents[0].request_id
+        self.ledger.record_request(initiator, request_id, now)
+        self.ledger.record_payouts(intents, now)
         self.ledger.prune(now, keep)
-        self._pin(intent.request_id, tx_digest, intent.expires_at)
-        self.nonces.add(_slot(intent), NonceUse(intent.request_id, tx_digest, now))
+        self._pin(request_id, tx_digest, max(i.expires_at for i in intents))
+        if len(intents) == 1 and intents[0].chain.startswith("eip155:"):  # a Bitcoin spend has no account nonce
+            self.nonces.add(_slot(intents[0]), NonceUse(request_id, tx_digest, now))
         self.nonces.prune(now, keep)
         while self._pin_expiries and self._pin_expiries[0][0] <= now:
-            expires_at, request_id = heapq.heappop(self._pin_expiries)
-            pin = self._pins.get(request_id)
+            expires_at, expired = heapq.heappop(self._pin_expiries)
+            pin = self._pins.get(expired)
             if pin is not None and pin.expires_at == expires_at:
-                del self._pins[request_id]
+                del self._pins[expired]
 
     def _pin(self, request_id: str, tx_digest: bytes, expires_at: int) -> None:
         self._pins[request_id] = Pin(tx_digest, expires_at)

@@ -23,6 +23,7 @@ import argparse
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 from pathlib import Path
@@ -42,7 +43,7 @@ from .config import NodeConfig
 from .key_reshare import ReshareStart
 from .limits import check_bytes, check_count, check_text
 from .logging import configure_logging
-from .metrics import SignerCollector, start_metrics
+from .metrics import SignerCollector, SignerInstruments, start_metrics
 from .node import SignerNode
 from .protocol_work import ProtocolWork
 from .revocation import refuse_revoked_caller
@@ -174,9 +175,12 @@ class StoreHealth:
 class SignerServicer(signer_pb2_grpc.SignerServicer):
     """Translates protobuf to `SignerNode` calls and domain errors to status codes."""
 
-    def __init__(self, node: SignerNode, store_health: StoreHealth | None = None) -> None:
+    def __init__(
+        self, node: SignerNode, store_health: StoreHealth | None = None, instruments: SignerInstruments | None = None
+    ) -> None:
         self.node = node
         self.store_health = store_health
+        self.instruments = instruments if instruments is not None else SignerInstruments(node.party)
 
     def _call(self, context: grpc.ServicerContext, fn: Callable[[], R], roles: tuple[str, ...] = COORDINATOR) -> R:
         refuse_revoked_caller(context, self.node.revocations(), f"signer-{self.node.party}")
@@ -240,6 +244,7 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
     def PartialSign(self, request: signer_pb2.PartialSignRequest, context: grpc.ServicerContext) -> Any:
         def run() -> signer_pb2.PartialSignResponse:
             _check_partial_sign(request)
+            started = time.perf_counter()
             p = self.node.partial_sign(
                 request.key_id,
                 bytes(request.presignature_id),
@@ -247,6 +252,7 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
                 wire.release_from_proto(request),
                 [bytes(a) for a in request.attestations],
             )
+            self.instruments.partial_sign.observe(time.perf_counter() - started)
             log.info("partial_signature", key_id=request.key_id, digest=p.digest.hex())
             return wire.partial_sig_to_proto(p)
 
@@ -314,15 +320,20 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
 
 
 def create_server(
-    node: SignerNode, listen: str, max_workers: int = 16, store_health: StoreHealth | None = None
+    node: SignerNode,
+    listen: str,
+    max_workers: int = 16,
+    store_health: StoreHealth | None = None,
+    instruments: SignerInstruments | None = None,
 ) -> tuple[grpc.Server, int]:
     """A bound, not yet started server on `listen` with mTLS; returns it and its port. Its health
-    service is `store_health`'s servicer when given (serve() keeps it probing the store)."""
+    service is `store_health`'s servicer when given (serve() keeps it probing the store); its
+    servicer observes into `instruments` (serve() exports them)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
         options=limits.server_options(limits.SIGNER_MAX_MESSAGE, limits.SIGNER_MAX_MESSAGE),
     )
-    signer_pb2_grpc.add_SignerServicer_to_server(SignerServicer(node, store_health), server)
+    signer_pb2_grpc.add_SignerServicer_to_server(SignerServicer(node, store_health, instruments), server)
     health_servicer = store_health.servicer if store_health is not None else health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in StoreHealth.SERVICES:
@@ -360,15 +371,18 @@ def serve(config_path: Path) -> None:
         sys.stderr.write(f"signer-{config.party}: refusing to start: {exc}\n")
         raise SystemExit(2) from None
     store_health = StoreHealth(node, health.HealthServicer())
+    instruments = SignerInstruments(node.party)
     try:
-        server, port = create_server(node, config.listen, store_health=store_health)
+        server, port = create_server(node, config.listen, store_health=store_health, instruments=instruments)
     except PortInUse as exc:
         node.close()
         refuse_to_start(f"signer-{config.party}", str(exc))
     server.start()
     log.info("signer_listening", party=config.party, port=port)
     stop_metrics = start_metrics(
-        f"signer-{config.party}", config.metrics_listen, SignerCollector(node, lambda: store_health.error)
+        f"signer-{config.party}",
+        config.metrics_listen,
+        SignerCollector(node, lambda: store_health.error, instruments),
     )
     stop = threading.Event()
     threading.Thread(target=store_health.watch, args=(stop,), name="store-health", daemon=True).start()

@@ -41,7 +41,8 @@ import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from signer.policy import FreezeState, Intent, PolicyDocument, PolicyError, canonical_destination
+from signer.policy import NEW_DESTINATION, FreezeState, Intent, PolicyDocument, PolicyError, canonical_destination
+from signer.policy.limits import is_approval
 from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode, encode
 from signer.tss.errors import DecodeError
 
@@ -302,7 +303,15 @@ class StateVersions:
             if x.scope == "client_rate" or (x.scope != "transaction" and x.asset == intent.asset):
                 return x.limit_id
         # A breaker counts the same ledger: a rolled-back one could hide outflow that had tripped it.
-        return next((b.rule_id for b in policy.breakers if b.asset in (intent.asset, intent.fee_asset)), None)
+        payout = klass != "cold" and not is_approval(intent)  # what a new-destination breaker counts
+        return next(
+            (
+                b.rule_id
+                for b in policy.breakers
+                if b.asset in (intent.asset, intent.fee_asset) or (b.kind == NEW_DESTINATION and payout)
+            ),
+            None,
+        )
 
 
 def _seen_from(v: object) -> dict[int, Counters]:

@@ -35,11 +35,30 @@ from .approvals import (
     verify_approvals,
 )
 from .assets import DEFAULT_ASSETS, Asset, AssetRegistry, Network, check_registered
-from .breaker import OUTFLOW, REFUSALS, BreakerRule, BreakerTripped, RefusalCounter, Trip, check_breakers
+from .breaker import (
+    ABORTS,
+    NEW_DESTINATION,
+    OUTFLOW,
+    PROTOCOL_ABORT,
+    REFUSALS,
+    BreakerRule,
+    BreakerTripped,
+    RefusalCounter,
+    Trip,
+    check_breakers,
+)
 from .change import CHANGE_KINDS, Governed, PolicyChange, parse_change
 from .denylist import DenyList, publish_denylist
 from .document import PolicyDocument
-from .engine import UNLIMITED_ALLOWANCE, Decision, check_release, demo_policy, evaluate, quorum_time
+from .engine import (
+    UNLIMITED_ALLOWANCE,
+    Decision,
+    check_policy_breakers,
+    check_release,
+    demo_policy,
+    evaluate,
+    quorum_time,
+)
 from .errors import PolicyError
 from .evm_intent import intent_from_eip1559
 from .freeze import ALL_KEYS, BREAKER, FreezeOrder, FreezeState, UnfreezeOrder, sign_freeze
@@ -77,6 +96,7 @@ from .rules import (
 from .tightening import policy_is_tightening
 
 __all__ = [
+    "ABORTS",
     "ALL_KEYS",
     "APPROVAL",
     "BREAKER",
@@ -84,8 +104,10 @@ __all__ = [
     "COLD_SWEEP",
     "CONTRACT_CALL",
     "DEFAULT_ASSETS",
+    "NEW_DESTINATION",
     "NOT_COLD",
     "OUTFLOW",
+    "PROTOCOL_ABORT",
     "REFRESH",
     "REFUSALS",
     "REPLACEMENT",
@@ -139,6 +161,7 @@ __all__ = [
     "check_kind",
     "check_kind_rule",
     "check_limits",
+    "check_policy_breakers",
     "check_registered",
     "check_release",
     "demo_policy",

@@ -20,6 +20,21 @@ A `refusals` rule counts the requests for the key this node refused within its w
 `frozen` and the refusals an honest policy change or expiry produce, `NOT_ANOMALIES`) and trips on
 the one past `max_count`. The count is kept in memory (`RefusalCounter`): a restart starts it
 again; the trip itself is durable. Each node counts what it refused itself, unscaled.
+
+An `aborts` rule counts the protocol aborts with a blamed party in the key's sessions and partial
+signatures (a cheating or broken signer, or a relay tampering with messages) and trips on the one
+past `max_count`, like `refusals`. Only the coordinator sees every abort: signers do not count them.
+
+A `new_destination` rule trips on the payout that would make a destination first paid within its
+window (and since the scope's last unfreeze: officers who unfroze have seen it) receive more than
+`max_count` payouts: a drain to a fresh address is many payouts there in a short time, while an
+established counterparty's history starts before the window. Registered cold addresses and
+approvals (no payout) are not counted. Since every payout to a destination first paid within the
+window is itself within the window, the count is the destination's all-time count
+(`LedgerView.withdrawals_to`) and the test needs only its first payout's time
+(`LedgerView.first_paid`): two indexed lookups. A signer trips at its fair share
+`floor(max_count × t / n)` of its own count, like an outflow rule (a share of 0 refuses every
+payout to a new destination: choose `max_count ≥ n / t`).
 """
 
 from __future__ import annotations
@@ -32,11 +47,18 @@ from signer.tss.encoding import Value
 
 from .errors import PolicyError
 from .intent import Intent
-from .limits import LedgerView, charges, share_of
+from .limits import LedgerView, charges, is_approval, share_of
 from .windowed import Series
 
 OUTFLOW = "outflow"
 REFUSALS = "refusals"
+NEW_DESTINATION = "new_destination"
+ABORTS = "aborts"
+KINDS = (OUTFLOW, REFUSALS, NEW_DESTINATION, ABORTS)
+COUNTED = (REFUSALS, ABORTS)
+"""Kinds counted in memory (`RefusalCounter`), by the node that sees the events."""
+PROTOCOL_ABORT = "protocol_abort"
+"""What an `aborts` rule counts: a session or partial signature of the key aborted naming a culprit."""
 NOT_ANOMALIES = frozenset({"frozen", "policy_mismatch", "intent_expired", "no_policy"})
 """Refusals a `refusals` breaker does not count: a freeze in force, a policy change or expiry."""
 
@@ -46,7 +68,10 @@ MAX_BREAKER_WINDOW = 86400
 @dataclass(frozen=True, slots=True)
 class BreakerRule:
     """`outflow`: trip when the key's outflow in `asset` over `window` seconds would exceed
-    `max_amount`; `refusals`: when more than `max_count` of its requests were refused in `window`."""
+    `max_amount`; `refusals`: when more than `max_count` of its requests were refused in `window`;
+    `new_destination`: when a destination first paid within `window` would receive more than
+    `max_count` payouts; `aborts`: when more than `max_count` of its protocol runs aborted naming a
+    culprit in `window`."""
 
     rule_id: str
     asset: str
@@ -62,8 +87,8 @@ class BreakerRule:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form admins edit."""
-        if self.kind == REFUSALS:
-            return {"id": self.rule_id, "kind": REFUSALS, "window": self.window, "max_count": self.max_count}
+        if self.kind != OUTFLOW:
+            return {"id": self.rule_id, "kind": self.kind, "window": self.window, "max_count": self.max_count}
         return {"id": self.rule_id, "asset": self.asset, "window": self.window, "max_amount": str(self.max_amount)}
 
 
@@ -82,6 +107,8 @@ class Trip:
     threshold: int
     """The threshold this node enforces: the rule's, or its fair share of it on a signer."""
     kind: str = OUTFLOW
+    destination: str = ""
+    """The new destination a `new_destination` rule counted payouts to."""
 
     @property
     def reason(self) -> str:
@@ -90,13 +117,23 @@ class Trip:
 
     def figures(self) -> dict[str, Any]:
         """The figures for an audit entry or a log line (amounts as decimal strings)."""
-        if self.kind == REFUSALS:
+        if self.kind in COUNTED:
             return {
                 "rule_id": self.rule_id,
                 "key_id": self.key_id,
-                "kind": REFUSALS,
+                "kind": self.kind,
                 "window": self.window,
-                "refusals": self.outflow + self.cost,
+                self.kind: self.outflow + self.cost,
+                "threshold": self.threshold,
+            }
+        if self.kind == NEW_DESTINATION:
+            return {
+                "rule_id": self.rule_id,
+                "key_id": self.key_id,
+                "kind": NEW_DESTINATION,
+                "window": self.window,
+                "destination": self.destination,
+                "payouts": self.outflow + self.cost,
                 "threshold": self.threshold,
             }
         return {
@@ -111,9 +148,13 @@ class Trip:
 
     def detail(self) -> str:
         """One line for people."""
-        if self.kind == REFUSALS:
+        if self.kind in COUNTED:
+            count = self.outflow + self.cost
+            return f"{count} {self.kind} for {self.key_id} within {self.window}s exceed {self.threshold}"
+        if self.kind == NEW_DESTINATION:
             return (
-                f"{self.outflow + self.cost} refusals for {self.key_id} within {self.window}s exceed {self.threshold}"
+                f"{self.outflow + self.cost} payouts from {self.key_id} to {self.destination}, first paid within "
+                f"{self.window}s, exceed {self.threshold}"
             )
         return (
             f"{self.outflow} + {self.cost} {self.asset} from {self.key_id} within {self.window}s "
@@ -137,12 +178,19 @@ def check_breakers(
     now: int,
     reset_at: int,
     share: tuple[int, int] = (1, 1),
+    destination: str = "",
+    cold: bool = False,
 ) -> Trip | None:
     """The first rule this release trips, or None. Outflow counts releases after `reset_at` (the
     key's last unfreeze) within each rule's window; `share` is (t, n) on a signer, (1, 1) on the
-    coordinator. Each rule is one running-sum query (`LedgerView.spent`)."""
+    coordinator; `destination` is canonical, `cold` whether it is a registered cold address. Each
+    rule is one or two indexed queries (`LedgerView.spent`, `first_paid`, `withdrawals_to`)."""
     cost = charges(intent)
     for rule in rules:
+        if rule.kind == NEW_DESTINATION and destination and not cold and not is_approval(intent):
+            trip = _new_destination(rule, ledger, intent, destination, now, reset_at, share)
+            if trip is not None:
+                return trip
         if rule.kind != OUTFLOW or rule.asset not in cost:
             continue
         window = min(rule.window, max(now - reset_at, 0))
@@ -153,25 +201,55 @@ def check_breakers(
     return None
 
 
+def _new_destination(
+    rule: BreakerRule,
+    ledger: LedgerView,
+    intent: Intent,
+    destination: str,
+    now: int,
+    reset_at: int,
+    share: tuple[int, int],
+) -> Trip | None:
+    first = ledger.first_paid(destination)
+    if first is not None and first <= max(now - rule.window, reset_at):
+        return None  # paid before the window or before the officers' last unfreeze: not new
+    paid = ledger.withdrawals_to(destination) if first is not None else 0
+    threshold = share_of(rule.max_count, share)
+    if paid + 1 <= threshold:
+        return None
+    return Trip(rule.rule_id, intent.key_id, "", rule.window, paid, 1, threshold, NEW_DESTINATION, destination)
+
+
 class RefusalCounter:
-    """Refusals per key in time order (running counts): what `refusals` breakers count, in memory."""
+    """Refusals and protocol aborts per key in time order (running counts): what `refusals` and
+    `aborts` breakers count, in memory; and every refusal noted since the start, by reason
+    (`by_reason`: what the metrics export; protocol aborts have their own counter)."""
 
     def __init__(self) -> None:
         self._by_key: dict[str, Series] = {}
+        self._by_reason: dict[str, int] = {}
+
+    def by_reason(self) -> dict[str, int]:
+        """Refusals noted since the start, per reason (anomalies or not)."""
+        return dict(self._by_reason)
 
     def note(self, rules: Sequence[BreakerRule], key_id: str, reason: str, *, now: int, reset_at: int) -> Trip | None:
-        """Count a refusal of a request for `key_id` (unless `reason` is in `NOT_ANOMALIES`); the
-        first `refusals` rule it trips, or None."""
-        counted = [r for r in rules if r.kind == REFUSALS]
+        """Count a refusal of a request for `key_id` by its reason, and toward the `refusals` rules
+        unless `reason` is in `NOT_ANOMALIES`; or a protocol abort (`reason` `PROTOCOL_ABORT`) toward
+        the `aborts` rules. The first rule of that kind it trips, or None."""
+        kind = ABORTS if reason == PROTOCOL_ABORT else REFUSALS
+        if kind == REFUSALS:
+            self._by_reason[reason] = self._by_reason.get(reason, 0) + 1
+        counted = [r for r in rules if r.kind == kind]
         if not counted or reason in NOT_ANOMALIES:
             return None
-        series = self._by_key.setdefault(key_id, Series())
+        series = self._by_key.setdefault(f"{kind}:{key_id}", Series())
         series.add(now, 1)
         series.prune(now - max(r.window for r in counted))  # bounded by the longest window
         for rule in counted:
             count = series.since(max(now - rule.window, reset_at))
             if count > rule.max_count:
-                return Trip(rule.rule_id, key_id, "", rule.window, count - 1, 1, rule.max_count, REFUSALS)
+                return Trip(rule.rule_id, key_id, "", rule.window, count - 1, 1, rule.max_count, kind)
         return None
 
 
@@ -190,10 +268,10 @@ def check_breaker_rules(rules: Sequence[BreakerRule]) -> None:
             raise PolicyError("policy_malformed", f"breaker {r.rule_id}: thresholds are integers")
         if r.kind == OUTFLOW and (not r.asset or r.max_amount < 1 or r.max_count):
             raise PolicyError("policy_malformed", f"breaker {r.rule_id}: outflow needs an asset and max_amount >= 1")
-        if r.kind == REFUSALS and (r.asset or r.max_amount or r.max_count < 1):
-            raise PolicyError("policy_malformed", f"breaker {r.rule_id}: refusals needs max_count >= 1 and no asset")
-        if r.kind not in (OUTFLOW, REFUSALS):
-            raise PolicyError("policy_malformed", f"breaker {r.rule_id}: kind is {OUTFLOW} or {REFUSALS}")
+        if r.kind != OUTFLOW and (r.asset or r.max_amount or r.max_count < 1):
+            raise PolicyError("policy_malformed", f"breaker {r.rule_id}: {r.kind} needs max_count >= 1 and no asset")
+        if r.kind not in KINDS:
+            raise PolicyError("policy_malformed", f"breaker {r.rule_id}: kind is one of {', '.join(KINDS)}")
 
 
 def breakers_tighter(old: Sequence[BreakerRule], new: Sequence[BreakerRule]) -> bool:

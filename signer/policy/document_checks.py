@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from signer.chains import bitcoin
+
 from .assets import AssetRegistry
 from .rules import ACTIONS, BPS, CLASSES, SCOPES, FeeRule, check_call_condition, check_expr, malformed
 
@@ -79,8 +81,9 @@ def validate_fees(fees: tuple[FeeRule, ...], assets: AssetRegistry) -> None:
         raise malformed("two fee rules for the same chain and asset")
     for f in fees:
         name = f"fee rule {f.chain}/{f.asset}"
-        if not isinstance(f.chain, str) or not f.chain.startswith("eip155:") or not f.chain[7:].isdigit():
-            raise malformed(f"{name}: chain must be eip155:<chain id>")
+        evm = isinstance(f.chain, str) and f.chain.startswith("eip155:") and f.chain[7:].isdigit()
+        if not evm and not (isinstance(f.chain, str) and bitcoin.network_of(f.chain) is not None):
+            raise malformed(f"{name}: chain must be eip155:<chain id> or a Bitcoin network's bip122 id")
         network = assets.network(f.chain)
         if network is None:
             raise malformed(f"{name}: network not in the registry")

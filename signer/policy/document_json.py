@@ -10,18 +10,26 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from signer.chains import bitcoin
+
 from .assets import Asset, AssetRegistry, Network
-from .breaker import OUTFLOW, REFUSALS, BreakerRule
+from .breaker import ABORTS, KINDS, NEW_DESTINATION, OUTFLOW, REFUSALS, BreakerRule
 from .errors import PolicyError
 from .intent import canonical_address
 from .rules import MAX_EXPR_DEPTH, Action, AllOf, AnyOf, ApprovalExpr, Condition, FeeRule, Group, Limit, Rule, malformed
 
 
 def read_address(address: str) -> str:
-    """A destination-list address in canonical form."""
+    """A destination-list address in canonical form: an Ethereum address (EIP-55) or a Bitcoin
+    address (bech32 in lower case) of any Bitcoin network."""
     try:
         return canonical_address(address)
     except PolicyError as exc:
+        try:
+            if isinstance(address, str):
+                return bitcoin.canonical_address(address)
+        except bitcoin.BitcoinError:
+            pass
         raise malformed(f"destination list: {exc.detail}") from None
 
 
@@ -154,13 +162,14 @@ def parse_limit(d: Any) -> Limit:
 
 
 def parse_breaker(d: Any) -> BreakerRule:
-    """A circuit-breaker rule (breaker.py): outflow (`asset`, `max_amount`) or `kind: refusals` (`max_count`)."""
-    if isinstance(d, dict) and d.get("kind") == REFUSALS:
+    """A circuit-breaker rule (breaker.py): outflow (`asset`, `max_amount`), or `kind: refusals`,
+    `new_destination` or `aborts` (`max_count`)."""
+    if isinstance(d, dict) and d.get("kind") in (REFUSALS, NEW_DESTINATION, ABORTS):
         check_keys(d, {"id", "kind", "window", "max_count"})
         return BreakerRule(
-            read_str(d["id"]), "", read_int(d["window"]), kind=REFUSALS, max_count=read_int(d["max_count"])
+            read_str(d["id"]), "", read_int(d["window"]), kind=d["kind"], max_count=read_int(d["max_count"])
         )
     check_keys(d, {"id", "asset", "window", "max_amount"}, {"kind"})
     if d.get("kind", OUTFLOW) != OUTFLOW:
-        raise malformed(f"breaker kind is {OUTFLOW} or {REFUSALS}")
+        raise malformed(f"breaker kind is one of {', '.join(KINDS)}")
     return BreakerRule(read_str(d["id"]), read_str(d["asset"]), read_int(d["window"]), read_amount(d["max_amount"]))

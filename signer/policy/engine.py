@@ -32,7 +32,7 @@ from signer.chains.ethereum import intrinsic_gas
 
 from .approvals import Approval, Officer, OfficerRegistry, verify_approvals
 from .assets import check_registered
-from .breaker import BreakerTripped, check_breakers
+from .breaker import BreakerTripped, Trip, check_breakers
 from .document import PolicyDocument
 from .errors import PolicyError
 from .freeze import FreezeState
@@ -103,7 +103,10 @@ def quorum_time(
 
 
 def fee_fields_problem(intent: Intent) -> str | None:
-    """Why the fee fields cannot be a sane transaction, or None."""
+    """Why the fee fields cannot be a sane transaction, or None. A Bitcoin payout's fee field is
+    its share of the spend's fee (btc_intent.py), which may round to 0 for a small payout."""
+    if intent.chain.startswith("bip122:") and intent.gas_limit >= 1 and intent.max_fee_per_gas >= 0:
+        return None
     if intent.gas_limit < 1 or intent.max_fee_per_gas < 1:
         return "gas limit and max fee per gas must be positive"
     if intent.max_priority_fee_per_gas > intent.max_fee_per_gas:
@@ -170,7 +173,7 @@ def evaluate(
         return _block("no_fee_rule")
     if not fees.min_gas_limit <= intent.gas_limit <= fees.max_gas_limit:
         return _block("gas_limit_out_of_range")
-    if intent.gas_limit < intrinsic_gas(intent.data):
+    if intent.chain.startswith("eip155:") and intent.gas_limit < intrinsic_gas(intent.data):
         return _block("intrinsic_gas_too_low", detail=f"the body needs at least {intrinsic_gas(intent.data)} gas")
     destination_class = policy.destination_class(destination, now)
     if destination_class == "denied":
@@ -180,9 +183,7 @@ def evaluate(
         return _block(f"denylisted:{listed}", detail=f"an address of the request is on the deny-list {listed}")
     if ledger.has_spent(intent.request_id):
         return _block("request_replayed")
-    attrs = (intent.asset, intent.amount, destination_class, initiator, intent.key_id)
-    call = (kind, destination, "0x" + intent.data[:4].hex() if intent.call == CALL else "")
-    rule = next((r for r in policy.rules if r.when.matches(*attrs, call)), None)
+    rule = matching_rule(policy, intent, destination, destination_class, initiator, kind)
     if rule is None:
         return _block("no_matching_rule")
     if rule.action.kind == "block":
@@ -208,15 +209,33 @@ def evaluate(
     )
     if exceeded is not None:
         return _block(exceeded, rule.rule_id)
+    return rule_decision(rule, registry, approvals_ok, (initiator, intent.initiator), now)
+
+
+def rule_decision(
+    rule: Rule, registry: OfficerRegistry, approvals_ok: Mapping[str, int], initiators: Iterable[str], now: int
+) -> Decision:
+    """What a matched allow or require rule decides given the verified approvals (`initiators`
+    never count toward the quorum): allowed, pending, time-locked or approved."""
     expr = rule.action.approvals
     if rule.action.kind == "allow" or expr is None:
         return Decision("allow", None, True, 0, "allowed", rule.rule_id)
-    at = quorum_time(expr, registry, approvals_ok, excluded=(initiator, intent.initiator))
+    at = quorum_time(expr, registry, approvals_ok, excluded=initiators)
     if at is None:
         return Decision("require", expr, False, 0, "approvals_pending", rule.rule_id)
     until = at + rule.action.time_lock if rule.action.time_lock else 0
     reason = "time_locked" if now < until else "approved"
     return Decision("require", expr, True, until, reason, rule.rule_id)
+
+
+def matching_rule(
+    policy: PolicyDocument, intent: Intent, destination: str, destination_class: str, initiator: str, kind: str
+) -> Rule | None:
+    """The first rule of `policy` whose condition matches the intent (`destination` canonical, of
+    `destination_class`): the tier that decides it, as officers are shown it."""
+    attrs = (intent.asset, intent.amount, destination_class, initiator, intent.key_id)
+    call = (kind, destination, "0x" + intent.data[:4].hex() if intent.call == CALL else "")
+    return next((r for r in policy.rules if r.when.matches(*attrs, call)), None)
 
 
 def check_release(
@@ -248,11 +267,28 @@ def check_release(
     decision = evaluate(policy, registry, intent, approved, ledger, now, initiator, share, kind)
     if not decision.may_sign(now):
         raise PolicyError(decision.reason, decision.rule_id)
-    reset_at = freeze.reset_at(intent.key_id)
-    trip = check_breakers(policy.breakers, ledger, intent, now=now, reset_at=reset_at, share=share)
+    trip = check_policy_breakers(policy, ledger, intent, now=now, reset_at=freeze.reset_at(intent.key_id), share=share)
     if trip is not None:
         raise BreakerTripped(trip)
     return decision
+
+
+def check_policy_breakers(
+    policy: PolicyDocument,
+    ledger: LedgerView,
+    intent: Intent,
+    *,
+    now: int,
+    reset_at: int,
+    share: tuple[int, int] = (1, 1),
+) -> Trip | None:
+    """The policy's breakers for a release the policy allows (`check_breakers`), with the
+    destination and its class worked out as the policy sees them."""
+    destination = _named(intent.chain, intent.destination)
+    cold = bool(destination) and policy.destination_class(destination, now) == "cold"
+    return check_breakers(
+        policy.breakers, ledger, intent, now=now, reset_at=reset_at, share=share, destination=destination, cold=cold
+    )
 
 
 def _named(chain: str, address: str) -> str:

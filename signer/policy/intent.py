@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from signer.chains import bitcoin
 from signer.chains.ethereum import TxError, parse_address, to_checksum
 from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode_value, encode
 from signer.tss.errors import DecodeError
@@ -67,6 +68,12 @@ def canonical_destination(chain: str, destination: str) -> str:
     """The canonical spelling of a destination on `chain`; raises `undecodable_destination`."""
     if chain.startswith("eip155:"):
         return canonical_address(destination)
+    network = bitcoin.network_of(chain)
+    if network is not None:
+        try:
+            return bitcoin.canonical_address(destination, network)
+        except bitcoin.BitcoinError as exc:
+            raise PolicyError("undecodable_destination", str(exc)) from None
     raise PolicyError("undecodable_destination", f"unsupported chain {chain!r}")
 
 
@@ -157,7 +164,10 @@ class Intent:
 
     @property
     def fee_cap(self) -> int:
-        """The worst-case fee in the chain's fee asset: max fee per gas × gas limit."""
+        """The worst-case fee in the chain's fee asset: max fee per gas × gas limit; on a Bitcoin
+        chain (`bip122:`) the fee itself, which `max_fee_per_gas` holds (btc_intent.py)."""
+        if self.chain.startswith("bip122:"):
+            return self.max_fee_per_gas
         return self.max_fee_per_gas * self.gas_limit
 
     def _values(self) -> list[Value]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -61,6 +62,9 @@ class LedgerView(Protocol):
     def withdrawals_to(self, destination: str) -> int:
         """All-time count of released transfers to `destination`."""
 
+    def first_paid(self, destination: str) -> int | None:
+        """When the first released transfer to `destination` was recorded, or None."""
+
 
 @dataclass(frozen=True, slots=True)
 class Spend:
@@ -90,6 +94,7 @@ class Ledger:
         self._request_order: deque[tuple[int, str]] = deque()
         self._by_client: dict[str, Series] = {}
         self._destination_counts: dict[str, int] = {}
+        self._destination_first: dict[str, int] = {}
         self._spent_ids: dict[str, int] = {}  # request_id -> intent expiry (kept until then)
         self._expiries: list[tuple[int, str]] = []  # heap of (expiry, request_id)
 
@@ -104,13 +109,24 @@ class Ledger:
 
     def record_spend(self, intent: Intent, now: int) -> None:
         """Record a released transfer and its fee; raises `request_replayed` if this request id was spent."""
-        if intent.request_id in self._spent_ids:
-            raise PolicyError("request_replayed", intent.request_id)
-        destination = canonical_destination(intent.chain, intent.destination)
-        for asset, amount in charges(intent).items():
-            self._add_spend(Spend(now, intent.request_id, intent.key_id, asset, destination, amount))
-        self._destination_counts[destination] = self._destination_counts.get(destination, 0) + 1
-        self._mark_spent(intent.request_id, intent.expires_at)
+        self.record_payouts((intent,), now)
+
+    def record_payouts(self, intents: Sequence[Intent], now: int) -> None:
+        """Record the transfers one request releases (the payouts of a Bitcoin spend, each with
+        its share of the fee); raises `request_replayed` if the request id was spent."""
+        ids = {i.request_id for i in intents}
+        if len(ids) != 1:
+            raise PolicyError("intent_malformed", "the payouts of one release share one request id")
+        request_id = intents[0].request_id
+        if request_id in self._spent_ids:
+            raise PolicyError("request_replayed", request_id)
+        for intent in intents:
+            destination = canonical_destination(intent.chain, intent.destination)
+            for asset, amount in charges(intent).items():
+                self._add_spend(Spend(now, request_id, intent.key_id, asset, destination, amount))
+            self._destination_counts[destination] = self._destination_counts.get(destination, 0) + 1
+            self._destination_first.setdefault(destination, now)
+        self._mark_spent(request_id, max(i.expires_at for i in intents))
 
     def _add_spend(self, s: Spend) -> None:
         self._spends.append(s)
@@ -194,6 +210,18 @@ class Ledger:
         """All-time count of released transfers to `destination` (for the trust ramp)."""
         return self._destination_counts.get(destination, 0)
 
+    def first_paid(self, destination: str) -> int | None:
+        """When the first released transfer to `destination` was recorded (new-destination breakers)."""
+        return self._destination_first.get(destination)
+
+    def _legacy_first_paid(self) -> None:
+        """First-paid times for a ledger written without them: the oldest spend still held, else 0
+        ("long ago"), so an old destination is not taken for a new one."""
+        for s in self._spends:
+            self._destination_first.setdefault(s.destination, s.at)
+        for destination in self._destination_counts:
+            self._destination_first.setdefault(destination, 0)
+
     def __len__(self) -> int:
         """Entries held (spends, requests and spent ids): what a snapshot of this ledger costs."""
         return len(self._spends) + len(self._requests) + len(self._spent_ids)
@@ -205,13 +233,17 @@ class Ledger:
         requests: list[Value] = [[r, at, c] for r, (at, c) in sorted(self._requests.items())]
         counts: list[Value] = [[d, n] for d, n in sorted(self._destination_counts.items())]
         spent: list[Value] = [[r, exp] for r, exp in sorted(self._spent_ids.items())]
-        return encode(LEDGER_TAG, spends, requests, counts, spent)
+        first: list[Value] = [[d, at] for d, at in sorted(self._destination_first.items())]
+        return encode(LEDGER_TAG, spends, requests, counts, spent, first)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Ledger:
         """Inverse of `to_bytes`; raises `PolicyError("ledger_malformed")`."""
         try:
-            f = decode(LEDGER_TAG, data, 4)
+            try:
+                f = decode(LEDGER_TAG, data, 5)
+            except DecodeError:
+                f = decode(LEDGER_TAG, data, 4)  # written before first-paid times were kept
             ledger = cls()
             for item in as_list(f[0]):
                 v = _fields(item, 6)
@@ -227,6 +259,11 @@ class Ledger:
             for item in as_list(f[3]):
                 v = _fields(item, 2)
                 ledger._mark_spent(as_str(v[0]), as_int(v[1]))
+            if len(f) == 4:
+                ledger._legacy_first_paid()
+            for item in as_list(f[4]) if len(f) == 5 else ():
+                v = _fields(item, 2)
+                ledger._destination_first[as_str(v[0])] = as_int(v[1])
             return ledger
         except DecodeError as exc:
             raise PolicyError("ledger_malformed", str(exc)) from None

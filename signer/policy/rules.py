@@ -236,7 +236,9 @@ class FeeRule:
     `max_fee_bps` (optional) bounds it relative to the amount, fee <= amount × bps / 10000, and
     applies only when the transfer's asset is the fee asset (a token transfer has no common unit
     with its fee; it is bounded by `max_fee` and by the windowed limits on the fee asset);
-    the gas limit must lie in [`min_gas_limit`, `max_gas_limit`].
+    the gas limit must lie in [`min_gas_limit`, `max_gas_limit`]. On a Bitcoin chain (`bip122:`)
+    `max_fee` bounds the fee in satoshis (inputs minus outputs) and the gas limits bound the
+    transaction's virtual size in vbytes.
     """
 
     chain: str

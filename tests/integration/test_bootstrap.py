@@ -226,7 +226,7 @@ def test_a_deployment_bootstrapped_by_the_docs_signs_an_approved_withdrawal(depl
     assert out["registry_version"] == out["policy_version"] == 1
     rc, out, err = _remote(deployment, "admin-1", "governance", "install", genesis)
     assert rc == 1 and "already holds this genesis" in err
-    # Another genesis (one officer fewer) is not taken for the one in force.
+    # Another genesis (another change delay) is not taken for the one in force.
     other = deployment["admin"] / "other"
     public = json.loads((deployment["admin"] / "public.json").read_text())
     admin_keys = [f"--admin-key={a}={deployment['admin'] / (a + '.key')}" for a in ("admin-1", "admin-2")]
@@ -234,7 +234,9 @@ def test_a_deployment_bootstrapped_by_the_docs_signs_an_approved_withdrawal(depl
     _tssctl(
         "governance",
         "genesis",
-        f"--officer=officer-1={public['officer-1']}",
+        *(f"--officer={o}={public[o]}" for o in ("officer-1", "officer-2")),
+        "--change-delay",
+        "3600",
         *admin_keys,
         "--policy",
         policy,

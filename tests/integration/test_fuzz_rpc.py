@@ -285,6 +285,19 @@ def _coordinator_calls(g: _Gen) -> list[tuple[str, str, Any, int]]:
             c.AttestReportRequest(report_digest=g.blob(32), kind=g.word("drill")),
             small,
         ),
+        (
+            "ReportBalance",
+            "backend",
+            c.ReportBalanceRequest(
+                chain_id=r.choice([0, 1, 2**63]),
+                address=r.choice([TO, "", g.text(100)]),
+                asset=g.word("ETH"),
+                amount=g.number(str(ETH)),
+                next_nonce=r.randrange(2**64),
+            ),
+            small,  # no hot wallet is configured: a report is refused, never stored
+        ),
+        ("GetRequestTrail", "officer-1", c.GetRequestRequest(request_id=g.id("request")), 0),
     ]
     return menu
 

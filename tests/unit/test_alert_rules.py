@@ -13,7 +13,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "deploy" / "prometheus"
-EXPORTERS = [REPO / "coordinator" / "metrics.py", REPO / "signer" / "node" / "metrics.py"]
+EXPORTERS = [
+    REPO / "coordinator" / "metrics.py",
+    REPO / "coordinator" / "instruments.py",
+    REPO / "signer" / "node" / "metrics.py",
+]
+# The series each kind of metric exports under its declared name (prometheus_client's suffixes).
+SERIES = {
+    "GaugeMetricFamily": ("",),
+    "CounterMetricFamily": ("_total",),
+    "Counter": ("_total",),
+    "Histogram": ("_bucket", "_count", "_sum"),
+}
 
 
 def _promtool() -> str:
@@ -24,7 +35,13 @@ def _promtool() -> str:
 
 
 def _exported() -> set[str]:
-    return {m for f in EXPORTERS for m in re.findall(r'MetricFamily\(\s*"(tss_[a-z_]+)"', f.read_text())}
+    declared = r'\b(GaugeMetricFamily|CounterMetricFamily|Counter|Histogram)\(\s*"(tss_[a-z_]+)"'
+    return {
+        name + suffix
+        for f in EXPORTERS
+        for kind, name in re.findall(declared, f.read_text())
+        for suffix in SERIES[kind]
+    }
 
 
 def unknown_metrics(rules: str, exported: set[str]) -> list[str]:
@@ -43,6 +60,13 @@ def test_promtool_accepts_the_rules_and_their_unit_tests_pass() -> None:
 def test_every_metric_an_alert_reads_is_exported() -> None:
     exported = _exported()
     assert {"tss_coordinator_ready", "tss_signer_presignatures"} <= exported  # the scan finds them
+    assert {
+        "tss_coordinator_signing_seconds_bucket",
+        "tss_coordinator_protocol_aborts_total",
+        "tss_signer_policy_refusals_total",
+        "tss_signer_partial_sign_seconds_count",
+    } <= exported
+    assert "tss_coordinator_signing_seconds" not in exported  # a histogram has no series by its bare name
     assert unknown_metrics((RULES / "alerts.yml").read_text(), exported) == []
     assert unknown_metrics("expr: tss_signer_renamed == 0", exported) == ["tss_signer_renamed"]
 

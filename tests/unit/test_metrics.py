@@ -9,17 +9,31 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from coordinator.audit.scrub import ScrubState
 from coordinator.cluster import free_port
+from coordinator.instruments import Instruments
 from coordinator.metrics import CoordinatorCollector
 from coordinator.request_states import PENDING_APPROVAL, TIME_LOCKED
 from coordinator.signer_health import Fault
+from coordinator.store import BalanceRecord
 from signer.node.metrics import SignerCollector, serve_metrics, start_metrics
 from signer.node.startup import EXIT_REFUSED
 from signer.policy import FreezeState
 
 
+class Refusals:
+    def by_reason(self) -> dict[str, int]:
+        return {"frozen": 2, "fee_exceeded": 1}
+
+
+@dataclass
+class NodeGovernance:
+    refusals: Refusals = field(default_factory=Refusals)
+
+
 class Node:
     party = 2
+    governance = NodeGovernance()
 
     def key_ids(self) -> list[str]:
         return ["k1", "k2"]
@@ -46,6 +60,18 @@ class Requests:
     def open_request_stats(self) -> dict[str, tuple[int, float]]:
         return {PENDING_APPROVAL: (3, 400.0)}
 
+    def balances(self) -> list[BalanceRecord]:
+        return [BalanceRecord("eip155:1", "0xhot", "ETH", 12 * 10**18, 4, 940.0, "backend-1", "", 0, 0.0)]
+
+
+class Scrub:
+    state = ScrubState(False, 6, 1, 7, "hash_mismatch")
+
+
+class Sweeps:
+    def caps(self) -> dict[tuple[str, str, str], int]:
+        return {("eip155:1", "0xhot", "ETH"): 10**19}
+
 
 class Governance:
     def freeze_state(self) -> FreezeState:
@@ -60,6 +86,9 @@ class Service:
     health: Health = field(default_factory=Health)
     store: Requests = field(default_factory=Requests)
     governance: Governance = field(default_factory=Governance)
+    sweeps: Sweeps = field(default_factory=Sweeps)
+    audit_scrub: Scrub = field(default_factory=Scrub)
+    instruments: Instruments = field(default_factory=Instruments)
 
     def live_signers(self, parties: list[int]) -> list[int]:
         return [1, 2]
@@ -88,6 +117,8 @@ def test_a_signer_exposes_store_health_keys_and_presignatures() -> None:
         assert 'tss_signer_keys{party="2"} 2.0' in lines
         assert 'tss_signer_presignatures{key_id="k1",party="2"} 3.0' in lines
         assert 'tss_signer_presignatures{key_id="k2",party="2"} 0.0' in lines
+        assert 'tss_signer_policy_refusals_total{party="2",reason="frozen"} 2.0' in lines
+        assert 'tss_signer_policy_refusals_total{party="2",reason="fee_exceeded"} 1.0' in lines
         errors[0] = "record 'identity' does not decrypt"
         assert 'tss_signer_store_healthy{party="2"} 0.0' in _scrape(port)
     finally:
@@ -118,6 +149,11 @@ def test_the_coordinator_exposes_readiness_liveness_faults_and_keys() -> None:
         'tss_coordinator_frozen{by="breaker:outflow-eth",scope="k1"} 1.0',
         'tss_coordinator_breaker_tripped{rule="outflow-eth",scope="k1"} 1.0',
     ]
+    where = 'address="0xhot",asset="ETH",network="eip155:1"'
+    assert f"tss_coordinator_hot_balance{{{where}}} 1.2e+19" in lines
+    assert f"tss_coordinator_hot_balance_cap{{{where}}} 1e+19" in lines
+    assert f"tss_coordinator_hot_balance_report_age_seconds{{{where}}} 60.0" in lines
+    assert "tss_coordinator_audit_chain_ok 0.0" in lines and "tss_coordinator_audit_verified_seq 6.0" in lines
 
 
 def test_a_busy_metrics_port_refuses_the_start(capsys: pytest.CaptureFixture[str]) -> None:

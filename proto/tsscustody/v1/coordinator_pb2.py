@@ -22,58 +22,65 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from tsscustody.v1 import common_pb2 as tsscustody_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftsscustody/v1/coordinator.proto\x12\rtsscustody.v1\x1a\x1atsscustody/v1/common.proto\"=\n\x15\x41pproveRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x61pproval\x18\x02 \x01(\x0c\"a\n\x14RejectRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nofficer_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06reason\x18\x04 \x01(\t\"#\n\x12\x46reezeOrderRequest\x12\r\n\x05order\x18\x01 \x01(\x0c\"\x16\n\x14GetGovernanceRequest\"9\n\x14ProposeChangeRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_json\x18\x02 \x01(\t\"\xf5\x01\n\x10GovernanceStatus\x12\x16\n\x0epolicy_version\x18\x01 \x01(\r\x12\x13\n\x0bpolicy_hash\x18\x02 \x01(\x0c\x12\x18\n\x10registry_version\x18\x03 \x01(\r\x12\x15\n\rregistry_hash\x18\x04 \x01(\x0c\x12\x15\n\rfrozen_scopes\x18\x05 \x03(\t\x12\x13\n\x0bpolicy_json\x18\x06 \x01(\t\x12\x15\n\rregistry_json\x18\x07 \x01(\t\x12\x14\n\x0cpending_json\x18\x08 \x01(\t\x12*\n\x06\x66rozen\x18\t \x03(\x0b\x32\x1a.tsscustody.v1.FrozenScope\"7\n\x0b\x46rozenScope\x12\r\n\x05scope\x18\x01 \x01(\t\x12\r\n\x05since\x18\x02 \x01(\x03\x12\n\n\x02\x62y\x18\x03 \x01(\t\"\'\n\x12\x45xportAuditRequest\x12\x11\n\tsince_seq\x18\x01 \x01(\x04\"\x19\n\tAuditLine\x12\x0c\n\x04json\x18\x01 \x01(\t\":\n\x13\x41ttestReportRequest\x12\x15\n\rreport_digest\x18\x01 \x01(\x0c\x12\x0c\n\x04kind\x18\x02 \x01(\t\"g\n\x11ReportAttestation\x12\x11\n\tsignature\x18\x01 \x01(\x0c\x12\x11\n\taudit_seq\x18\x02 \x01(\x04\x12\x12\n\naudit_hash\x18\x03 \x01(\x0c\x12\x18\n\x10\x61udit_public_key\x18\x04 \x01(\x0c\"B\n\x10\x43reateKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\r\x12\r\n\x05level\x18\x03 \x01(\t\"\x1f\n\rGetKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"6\n\x11RefreshKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\tkey_order\x18\x02 \x01(\x0c\"k\n\x11ReshareKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07parties\x18\x02 \x03(\r\x12\x11\n\tthreshold\x18\x03 \x01(\r\x12\x0f\n\x07\x64\x65\x61lers\x18\x04 \x03(\r\x12\x11\n\tkey_order\x18\x05 \x01(\x0c\"\xbe\x01\n\x03Key\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x12\n\nchain_code\x18\x04 \x01(\x0c\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x0f\n\x07parties\x18\x06 \x03(\r\x12\x13\n\x0b\x65th_address\x18\x07 \x01(\t\x12\r\n\x05\x65poch\x18\x08 \x01(\r\x12\x18\n\x10\x63ommitting_epoch\x18\t \x01(\r\x12\x0f\n\x07retired\x18\n \x03(\r\"\xc3\x01\n\x1bSubmitSigningRequestRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x03(\r\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\x16\n\x0e\x61llocate_nonce\x18\n \x01(\x08\x12\x1b\n\x13replaces_request_id\x18\x0b \x01(\t\"\'\n\x11GetRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x99\x04\n\x0eSigningRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04path\x18\x05 \x03(\r\x12\x0e\n\x06\x64igest\x18\x06 \x01(\x0c\x12\t\n\x01r\x18\x07 \x01(\x0c\x12\t\n\x01s\x18\x08 \x01(\x0c\x12\t\n\x01v\x18\t \x01(\r\x12\x0e\n\x06raw_tx\x18\n \x01(\x0c\x12\x0f\n\x07tx_hash\x18\x0b \x01(\x0c\x12#\n\x05\x62lame\x18\x0c \x03(\x0b\x32\x14.tsscustody.v1.Blame\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x14\n\x0c\x66rom_address\x18\x0e \x01(\t\x12\x0c\n\x04kind\x18\x0f \x01(\t\x12\x0e\n\x06intent\x18\x10 \x01(\x0c\x12\x15\n\rintent_digest\x18\x11 \x01(\x0c\x12\x13\n\x0bintent_text\x18\x12 \x01(\t\x12\x13\n\x0b\x61pproved_by\x18\x13 \x03(\t\x12\x17\n\x0ftime_lock_until\x18\x14 \x01(\x03\x12\x15\n\rpolicy_reason\x18\x15 \x01(\t\x12\x11\n\tinitiator\x18\x16 \x01(\t\x12\x12\n\nexpires_at\x18\x17 \x01(\x03\x12\x12\n\ncreated_at\x18\x18 \x01(\x03\x12\x17\n\x0fnonce_allocated\x18- \x01(\x08\x12\x1b\n\x13replaces_request_id\x18. \x01(\t\"j\n\x13ListRequestsRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\"`\n\x14ListRequestsResponse\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.tsscustody.v1.SigningRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\x86\n\n\x0b\x43oordinator\x12@\n\tCreateKey\x12\x1f.tsscustody.v1.CreateKeyRequest\x1a\x12.tsscustody.v1.Key\x12:\n\x06GetKey\x12\x1c.tsscustody.v1.GetKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x42\n\nRefreshKey\x12 .tsscustody.v1.RefreshKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x42\n\nReshareKey\x12 .tsscustody.v1.ReshareKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x61\n\x14SubmitSigningRequest\x12*.tsscustody.v1.SubmitSigningRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12M\n\nGetRequest\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12W\n\x0cListRequests\x12\".tsscustody.v1.ListRequestsRequest\x1a#.tsscustody.v1.ListRequestsResponse\x12J\n\x05Watch\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest0\x01\x12U\n\x0e\x41pproveRequest\x12$.tsscustody.v1.ApproveRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12S\n\rRejectRequest\x12#.tsscustody.v1.RejectRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12L\n\x06\x46reeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12N\n\x08Unfreeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rGetGovernance\x12#.tsscustody.v1.GetGovernanceRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rProposeChange\x12#.tsscustody.v1.ProposeChangeRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12L\n\x0b\x45xportAudit\x12!.tsscustody.v1.ExportAuditRequest\x1a\x18.tsscustody.v1.AuditLine0\x01\x12T\n\x0c\x41ttestReport\x12\".tsscustody.v1.AttestReportRequest\x1a .tsscustody.v1.ReportAttestationb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftsscustody/v1/coordinator.proto\x12\rtsscustody.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1atsscustody/v1/common.proto\"\x92\x01\n\x0cRequestTrail\x12)\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x18.tsscustody.v1.AuditLine\x12\x1b\n\x13\x64\x65stination_payouts\x18\x02 \x01(\r\x12:\n\x16\x64\x65stination_first_paid\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x01\n\x14ReportBalanceRequest\x12\x10\n\x08\x63hain_id\x18\x01 \x01(\x04\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05\x61sset\x18\x03 \x01(\t\x12\x0e\n\x06\x61mount\x18\x04 \x01(\t\x12\x12\n\nnext_nonce\x18\x05 \x01(\x04\x12/\n\x0breported_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"e\n\x15ReportBalanceResponse\x12\x0e\n\x06\x61\x63tion\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12,\n\x05sweep\x18\x03 \x01(\x0b\x32\x1d.tsscustody.v1.SigningRequest\"=\n\x15\x41pproveRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x10\n\x08\x61pproval\x18\x02 \x01(\x0c\"a\n\x14RejectRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nofficer_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\x12\x0e\n\x06reason\x18\x04 \x01(\t\"#\n\x12\x46reezeOrderRequest\x12\r\n\x05order\x18\x01 \x01(\x0c\"\x16\n\x14GetGovernanceRequest\"9\n\x14ProposeChangeRequest\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0b\x63hange_json\x18\x02 \x01(\t\"\xf5\x01\n\x10GovernanceStatus\x12\x16\n\x0epolicy_version\x18\x01 \x01(\r\x12\x13\n\x0bpolicy_hash\x18\x02 \x01(\x0c\x12\x18\n\x10registry_version\x18\x03 \x01(\r\x12\x15\n\rregistry_hash\x18\x04 \x01(\x0c\x12\x15\n\rfrozen_scopes\x18\x05 \x03(\t\x12\x13\n\x0bpolicy_json\x18\x06 \x01(\t\x12\x15\n\rregistry_json\x18\x07 \x01(\t\x12\x14\n\x0cpending_json\x18\x08 \x01(\t\x12*\n\x06\x66rozen\x18\t \x03(\x0b\x32\x1a.tsscustody.v1.FrozenScope\"7\n\x0b\x46rozenScope\x12\r\n\x05scope\x18\x01 \x01(\t\x12\r\n\x05since\x18\x02 \x01(\x03\x12\n\n\x02\x62y\x18\x03 \x01(\t\"\'\n\x12\x45xportAuditRequest\x12\x11\n\tsince_seq\x18\x01 \x01(\x04\"\x19\n\tAuditLine\x12\x0c\n\x04json\x18\x01 \x01(\t\":\n\x13\x41ttestReportRequest\x12\x15\n\rreport_digest\x18\x01 \x01(\x0c\x12\x0c\n\x04kind\x18\x02 \x01(\t\"g\n\x11ReportAttestation\x12\x11\n\tsignature\x18\x01 \x01(\x0c\x12\x11\n\taudit_seq\x18\x02 \x01(\x04\x12\x12\n\naudit_hash\x18\x03 \x01(\x0c\x12\x18\n\x10\x61udit_public_key\x18\x04 \x01(\x0c\"B\n\x10\x43reateKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tthreshold\x18\x02 \x01(\r\x12\r\n\x05level\x18\x03 \x01(\t\"\x1f\n\rGetKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\"6\n\x11RefreshKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\tkey_order\x18\x02 \x01(\x0c\"k\n\x11ReshareKeyRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0f\n\x07parties\x18\x02 \x03(\r\x12\x11\n\tthreshold\x18\x03 \x01(\r\x12\x0f\n\x07\x64\x65\x61lers\x18\x04 \x03(\r\x12\x11\n\tkey_order\x18\x05 \x01(\x0c\"\xbe\x01\n\x03Key\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x12\n\nchain_code\x18\x04 \x01(\x0c\x12\x11\n\tthreshold\x18\x05 \x01(\r\x12\x0f\n\x07parties\x18\x06 \x03(\r\x12\x13\n\x0b\x65th_address\x18\x07 \x01(\t\x12\r\n\x05\x65poch\x18\x08 \x01(\r\x12\x18\n\x10\x63ommitting_epoch\x18\t \x01(\r\x12\x0f\n\x07retired\x18\n \x03(\r\"\xc3\x01\n\x1bSubmitSigningRequestRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x03(\r\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04kind\x18\x05 \x01(\t\x12\x16\n\x0e\x61llocate_nonce\x18\n \x01(\x08\x12\x1b\n\x13replaces_request_id\x18\x0b \x01(\t\"\'\n\x11GetRequestRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\xac\x04\n\x0eSigningRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12*\n\x03\x65th\x18\x04 \x01(\x0b\x32\x1d.tsscustody.v1.EthTransaction\x12\x0c\n\x04path\x18\x05 \x03(\r\x12\x0e\n\x06\x64igest\x18\x06 \x01(\x0c\x12\t\n\x01r\x18\x07 \x01(\x0c\x12\t\n\x01s\x18\x08 \x01(\x0c\x12\t\n\x01v\x18\t \x01(\r\x12\x0e\n\x06raw_tx\x18\n \x01(\x0c\x12\x0f\n\x07tx_hash\x18\x0b \x01(\x0c\x12#\n\x05\x62lame\x18\x0c \x03(\x0b\x32\x14.tsscustody.v1.Blame\x12\r\n\x05\x65rror\x18\r \x01(\t\x12\x14\n\x0c\x66rom_address\x18\x0e \x01(\t\x12\x0c\n\x04kind\x18\x0f \x01(\t\x12\x0e\n\x06intent\x18\x10 \x01(\x0c\x12\x15\n\rintent_digest\x18\x11 \x01(\x0c\x12\x13\n\x0bintent_text\x18\x12 \x01(\t\x12\x13\n\x0b\x61pproved_by\x18\x13 \x03(\t\x12\x17\n\x0ftime_lock_until\x18\x14 \x01(\x03\x12\x15\n\rpolicy_reason\x18\x15 \x01(\t\x12\x11\n\tinitiator\x18\x16 \x01(\t\x12\x12\n\nexpires_at\x18\x17 \x01(\x03\x12\x12\n\ncreated_at\x18\x18 \x01(\x03\x12\x17\n\x0fnonce_allocated\x18- \x01(\x08\x12\x1b\n\x13replaces_request_id\x18. \x01(\t\x12\x11\n\thold_note\x18\x32 \x01(\t\"j\n\x13ListRequestsRequest\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\r\x12\x11\n\tpage_size\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\"`\n\x14ListRequestsResponse\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.tsscustody.v1.SigningRequest\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb4\x0b\n\x0b\x43oordinator\x12@\n\tCreateKey\x12\x1f.tsscustody.v1.CreateKeyRequest\x1a\x12.tsscustody.v1.Key\x12:\n\x06GetKey\x12\x1c.tsscustody.v1.GetKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x42\n\nRefreshKey\x12 .tsscustody.v1.RefreshKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x42\n\nReshareKey\x12 .tsscustody.v1.ReshareKeyRequest\x1a\x12.tsscustody.v1.Key\x12\x61\n\x14SubmitSigningRequest\x12*.tsscustody.v1.SubmitSigningRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12M\n\nGetRequest\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12W\n\x0cListRequests\x12\".tsscustody.v1.ListRequestsRequest\x1a#.tsscustody.v1.ListRequestsResponse\x12J\n\x05Watch\x12 .tsscustody.v1.GetRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest0\x01\x12U\n\x0e\x41pproveRequest\x12$.tsscustody.v1.ApproveRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12S\n\rRejectRequest\x12#.tsscustody.v1.RejectRequestRequest\x1a\x1d.tsscustody.v1.SigningRequest\x12L\n\x06\x46reeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12N\n\x08Unfreeze\x12!.tsscustody.v1.FreezeOrderRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rGetGovernance\x12#.tsscustody.v1.GetGovernanceRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12U\n\rProposeChange\x12#.tsscustody.v1.ProposeChangeRequest\x1a\x1f.tsscustody.v1.GovernanceStatus\x12L\n\x0b\x45xportAudit\x12!.tsscustody.v1.ExportAuditRequest\x1a\x18.tsscustody.v1.AuditLine0\x01\x12T\n\x0c\x41ttestReport\x12\".tsscustody.v1.AttestReportRequest\x1a .tsscustody.v1.ReportAttestation\x12Z\n\rReportBalance\x12#.tsscustody.v1.ReportBalanceRequest\x1a$.tsscustody.v1.ReportBalanceResponse\x12P\n\x0fGetRequestTrail\x12 .tsscustody.v1.GetRequestRequest\x1a\x1b.tsscustody.v1.RequestTrailb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tsscustody.v1.coordinator_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_APPROVEREQUESTREQUEST']._serialized_start=78
-  _globals['_APPROVEREQUESTREQUEST']._serialized_end=139
-  _globals['_REJECTREQUESTREQUEST']._serialized_start=141
-  _globals['_REJECTREQUESTREQUEST']._serialized_end=238
-  _globals['_FREEZEORDERREQUEST']._serialized_start=240
-  _globals['_FREEZEORDERREQUEST']._serialized_end=275
-  _globals['_GETGOVERNANCEREQUEST']._serialized_start=277
-  _globals['_GETGOVERNANCEREQUEST']._serialized_end=299
-  _globals['_PROPOSECHANGEREQUEST']._serialized_start=301
-  _globals['_PROPOSECHANGEREQUEST']._serialized_end=358
-  _globals['_GOVERNANCESTATUS']._serialized_start=361
-  _globals['_GOVERNANCESTATUS']._serialized_end=606
-  _globals['_FROZENSCOPE']._serialized_start=608
-  _globals['_FROZENSCOPE']._serialized_end=663
-  _globals['_EXPORTAUDITREQUEST']._serialized_start=665
-  _globals['_EXPORTAUDITREQUEST']._serialized_end=704
-  _globals['_AUDITLINE']._serialized_start=706
-  _globals['_AUDITLINE']._serialized_end=731
-  _globals['_ATTESTREPORTREQUEST']._serialized_start=733
-  _globals['_ATTESTREPORTREQUEST']._serialized_end=791
-  _globals['_REPORTATTESTATION']._serialized_start=793
-  _globals['_REPORTATTESTATION']._serialized_end=896
-  _globals['_CREATEKEYREQUEST']._serialized_start=898
-  _globals['_CREATEKEYREQUEST']._serialized_end=964
-  _globals['_GETKEYREQUEST']._serialized_start=966
-  _globals['_GETKEYREQUEST']._serialized_end=997
-  _globals['_REFRESHKEYREQUEST']._serialized_start=999
-  _globals['_REFRESHKEYREQUEST']._serialized_end=1053
-  _globals['_RESHAREKEYREQUEST']._serialized_start=1055
-  _globals['_RESHAREKEYREQUEST']._serialized_end=1162
-  _globals['_KEY']._serialized_start=1165
-  _globals['_KEY']._serialized_end=1355
-  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_start=1358
-  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_end=1553
-  _globals['_GETREQUESTREQUEST']._serialized_start=1555
-  _globals['_GETREQUESTREQUEST']._serialized_end=1594
-  _globals['_SIGNINGREQUEST']._serialized_start=1597
-  _globals['_SIGNINGREQUEST']._serialized_end=2134
-  _globals['_LISTREQUESTSREQUEST']._serialized_start=2136
-  _globals['_LISTREQUESTSREQUEST']._serialized_end=2242
-  _globals['_LISTREQUESTSRESPONSE']._serialized_start=2244
-  _globals['_LISTREQUESTSRESPONSE']._serialized_end=2340
-  _globals['_COORDINATOR']._serialized_start=2343
-  _globals['_COORDINATOR']._serialized_end=3629
+  _globals['_REQUESTTRAIL']._serialized_start=112
+  _globals['_REQUESTTRAIL']._serialized_end=258
+  _globals['_REPORTBALANCEREQUEST']._serialized_start=261
+  _globals['_REPORTBALANCEREQUEST']._serialized_end=418
+  _globals['_REPORTBALANCERESPONSE']._serialized_start=420
+  _globals['_REPORTBALANCERESPONSE']._serialized_end=521
+  _globals['_APPROVEREQUESTREQUEST']._serialized_start=523
+  _globals['_APPROVEREQUESTREQUEST']._serialized_end=584
+  _globals['_REJECTREQUESTREQUEST']._serialized_start=586
+  _globals['_REJECTREQUESTREQUEST']._serialized_end=683
+  _globals['_FREEZEORDERREQUEST']._serialized_start=685
+  _globals['_FREEZEORDERREQUEST']._serialized_end=720
+  _globals['_GETGOVERNANCEREQUEST']._serialized_start=722
+  _globals['_GETGOVERNANCEREQUEST']._serialized_end=744
+  _globals['_PROPOSECHANGEREQUEST']._serialized_start=746
+  _globals['_PROPOSECHANGEREQUEST']._serialized_end=803
+  _globals['_GOVERNANCESTATUS']._serialized_start=806
+  _globals['_GOVERNANCESTATUS']._serialized_end=1051
+  _globals['_FROZENSCOPE']._serialized_start=1053
+  _globals['_FROZENSCOPE']._serialized_end=1108
+  _globals['_EXPORTAUDITREQUEST']._serialized_start=1110
+  _globals['_EXPORTAUDITREQUEST']._serialized_end=1149
+  _globals['_AUDITLINE']._serialized_start=1151
+  _globals['_AUDITLINE']._serialized_end=1176
+  _globals['_ATTESTREPORTREQUEST']._serialized_start=1178
+  _globals['_ATTESTREPORTREQUEST']._serialized_end=1236
+  _globals['_REPORTATTESTATION']._serialized_start=1238
+  _globals['_REPORTATTESTATION']._serialized_end=1341
+  _globals['_CREATEKEYREQUEST']._serialized_start=1343
+  _globals['_CREATEKEYREQUEST']._serialized_end=1409
+  _globals['_GETKEYREQUEST']._serialized_start=1411
+  _globals['_GETKEYREQUEST']._serialized_end=1442
+  _globals['_REFRESHKEYREQUEST']._serialized_start=1444
+  _globals['_REFRESHKEYREQUEST']._serialized_end=1498
+  _globals['_RESHAREKEYREQUEST']._serialized_start=1500
+  _globals['_RESHAREKEYREQUEST']._serialized_end=1607
+  _globals['_KEY']._serialized_start=1610
+  _globals['_KEY']._serialized_end=1800
+  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_start=1803
+  _globals['_SUBMITSIGNINGREQUESTREQUEST']._serialized_end=1998
+  _globals['_GETREQUESTREQUEST']._serialized_start=2000
+  _globals['_GETREQUESTREQUEST']._serialized_end=2039
+  _globals['_SIGNINGREQUEST']._serialized_start=2042
+  _globals['_SIGNINGREQUEST']._serialized_end=2598
+  _globals['_LISTREQUESTSREQUEST']._serialized_start=2600
+  _globals['_LISTREQUESTSREQUEST']._serialized_end=2706
+  _globals['_LISTREQUESTSRESPONSE']._serialized_start=2708
+  _globals['_LISTREQUESTSRESPONSE']._serialized_end=2804
+  _globals['_COORDINATOR']._serialized_start=2807
+  _globals['_COORDINATOR']._serialized_end=4267
 # @@protoc_insertion_point(module_scope)

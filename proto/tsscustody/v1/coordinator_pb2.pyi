@@ -1,3 +1,6 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tsscustody.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -6,6 +9,42 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class RequestTrail(_message.Message):
+    __slots__ = ("entries", "destination_payouts", "destination_first_paid")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_PAYOUTS_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIRST_PAID_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[AuditLine]
+    destination_payouts: int
+    destination_first_paid: _timestamp_pb2.Timestamp
+    def __init__(self, entries: _Optional[_Iterable[_Union[AuditLine, _Mapping]]] = ..., destination_payouts: _Optional[int] = ..., destination_first_paid: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReportBalanceRequest(_message.Message):
+    __slots__ = ("chain_id", "address", "asset", "amount", "next_nonce", "reported_at")
+    CHAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ASSET_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_NONCE_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    chain_id: int
+    address: str
+    asset: str
+    amount: str
+    next_nonce: int
+    reported_at: _timestamp_pb2.Timestamp
+    def __init__(self, chain_id: _Optional[int] = ..., address: _Optional[str] = ..., asset: _Optional[str] = ..., amount: _Optional[str] = ..., next_nonce: _Optional[int] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReportBalanceResponse(_message.Message):
+    __slots__ = ("action", "detail", "sweep")
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SWEEP_FIELD_NUMBER: _ClassVar[int]
+    action: str
+    detail: str
+    sweep: SigningRequest
+    def __init__(self, action: _Optional[str] = ..., detail: _Optional[str] = ..., sweep: _Optional[_Union[SigningRequest, _Mapping]] = ...) -> None: ...
 
 class ApproveRequestRequest(_message.Message):
     __slots__ = ("request_id", "approval")
@@ -196,7 +235,7 @@ class GetRequestRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class SigningRequest(_message.Message):
-    __slots__ = ("request_id", "key_id", "state", "eth", "path", "digest", "r", "s", "v", "raw_tx", "tx_hash", "blame", "error", "from_address", "kind", "intent", "intent_digest", "intent_text", "approved_by", "time_lock_until", "policy_reason", "initiator", "expires_at", "created_at", "nonce_allocated", "replaces_request_id")
+    __slots__ = ("request_id", "key_id", "state", "eth", "path", "digest", "r", "s", "v", "raw_tx", "tx_hash", "blame", "error", "from_address", "kind", "intent", "intent_digest", "intent_text", "approved_by", "time_lock_until", "policy_reason", "initiator", "expires_at", "created_at", "nonce_allocated", "replaces_request_id", "hold_note")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -223,6 +262,7 @@ class SigningRequest(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     NONCE_ALLOCATED_FIELD_NUMBER: _ClassVar[int]
     REPLACES_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOLD_NOTE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     key_id: str
     state: str
@@ -249,7 +289,8 @@ class SigningRequest(_message.Message):
     created_at: int
     nonce_allocated: bool
     replaces_request_id: str
-    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., state: _Optional[str] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., path: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ..., r: _Optional[bytes] = ..., s: _Optional[bytes] = ..., v: _Optional[int] = ..., raw_tx: _Optional[bytes] = ..., tx_hash: _Optional[bytes] = ..., blame: _Optional[_Iterable[_Union[_common_pb2.Blame, _Mapping]]] = ..., error: _Optional[str] = ..., from_address: _Optional[str] = ..., kind: _Optional[str] = ..., intent: _Optional[bytes] = ..., intent_digest: _Optional[bytes] = ..., intent_text: _Optional[str] = ..., approved_by: _Optional[_Iterable[str]] = ..., time_lock_until: _Optional[int] = ..., policy_reason: _Optional[str] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., created_at: _Optional[int] = ..., nonce_allocated: _Optional[bool] = ..., replaces_request_id: _Optional[str] = ...) -> None: ...
+    hold_note: str
+    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., state: _Optional[str] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., path: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ..., r: _Optional[bytes] = ..., s: _Optional[bytes] = ..., v: _Optional[int] = ..., raw_tx: _Optional[bytes] = ..., tx_hash: _Optional[bytes] = ..., blame: _Optional[_Iterable[_Union[_common_pb2.Blame, _Mapping]]] = ..., error: _Optional[str] = ..., from_address: _Optional[str] = ..., kind: _Optional[str] = ..., intent: _Optional[bytes] = ..., intent_digest: _Optional[bytes] = ..., intent_text: _Optional[str] = ..., approved_by: _Optional[_Iterable[str]] = ..., time_lock_until: _Optional[int] = ..., policy_reason: _Optional[str] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., created_at: _Optional[int] = ..., nonce_allocated: _Optional[bool] = ..., replaces_request_id: _Optional[str] = ..., hold_note: _Optional[str] = ...) -> None: ...
 
 class ListRequestsRequest(_message.Message):
     __slots__ = ("key_id", "state", "limit", "page_size", "page_token")

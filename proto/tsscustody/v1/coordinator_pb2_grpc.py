@@ -116,6 +116,16 @@ class CoordinatorStub:
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.AttestReportRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportAttestation.FromString,
                 _registered_method=True)
+        self.ReportBalance = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/ReportBalance',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.FromString,
+                _registered_method=True)
+        self.GetRequestTrail = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/GetRequestTrail',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.RequestTrail.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -232,6 +242,23 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportBalance(self, request, context):
+        """Backends: the balance of a hot wallet the coordinator is configured to sweep. Over the
+        wallet's cap, the coordinator proposes one cold sweep to its registered cold address that
+        leaves the wallet's reserve; the sweep then needs what the policy's cold-sweep rule needs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRequestTrail(self, request, context):
+        """Officers, auditors, operators, admins: the audit entries about one request (submission, the
+        policy's decisions, approvals, signing) and its destination's payout history (the trust ramp).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -314,6 +341,16 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.AttestReport,
                     request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.AttestReportRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportAttestation.SerializeToString,
+            ),
+            'ReportBalance': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportBalance,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.SerializeToString,
+            ),
+            'GetRequestTrail': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRequestTrail,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.RequestTrail.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -750,6 +787,60 @@ class Coordinator:
             '/tsscustody.v1.Coordinator/AttestReport',
             tsscustody_dot_v1_dot_coordinator__pb2.AttestReportRequest.SerializeToString,
             tsscustody_dot_v1_dot_coordinator__pb2.ReportAttestation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportBalance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/ReportBalance',
+            tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRequestTrail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/GetRequestTrail',
+            tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.RequestTrail.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +23,9 @@ from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import Store
 from signer.chains.ethereum import Eip1559Tx
-from signer.node.node import SignerNode
+from signer.node.node import PartialSig, SignerNode
 from signer.policy import BreakerRule, PolicyDocument, UnfreezeOrder, publish_denylist
+from signer.tss.curve import Q
 
 from .governance_fixtures import Clock, add_key, install_demo_governance, key, make_nodes, signed_change
 
@@ -43,6 +44,7 @@ class Env:
         self.clock = Clock()
         self.nodes: dict[int, SignerNode] = make_nodes(tmp_path / "signers", KEY_ID, self.clock)
         clients = {p: LocalSignerClient(n) for p, n in self.nodes.items()}
+        self.clients = clients
         self.store = Store(tmp_path / "coordinator.db", clock=self.clock)
         add_key(self.store, KEY_ID)
         self.service = CoordinatorService(
@@ -161,4 +163,62 @@ def test_a_burst_of_blocked_requests_trips_the_key(env: Env) -> None:
     entry = [e for e in env.service.audit.entries() if e.kind == audit.FREEZE][-1]
     assert entry.view["event"] == "breaker_tripped"
     assert (entry.view["kind"], entry.view["refusals"], entry.view["threshold"]) == ("refusals", 3, 2)
+    assert env.submit().policy_reason == "frozen"
+
+
+def test_repeated_payouts_to_a_new_destination_trip_the_key(env: Env) -> None:
+    # 2 of 3: each signer allows floor(3 × 2/3) = 2 payouts of its own; the coordinator rotates the
+    # signing sets, so the three payouts it allows pass every signer's share.
+    env.tighten(breakers=(BreakerRule("fresh-1h", "", 3600, kind="new_destination", max_count=3),))
+    new = "0x00000000000000000000000000000000000f7e5b"
+    for _ in range(3):
+        _signed(env.submit(to=new))
+    _signed(env.submit())  # another destination counts apart
+    tripped = env.submit(to=new)
+    assert tripped.state == st.BLOCKED and tripped.policy_reason == "breaker_tripped:fresh-1h"
+    entry = [e for e in env.service.audit.entries() if e.kind == audit.FREEZE][-1]
+    assert entry.view["event"] == "breaker_tripped" and entry.view["kind"] == "new_destination"
+    assert (entry.view["destination"].lower(), entry.view["payouts"], entry.view["threshold"]) == (new.lower(), 4, 3)
+    assert env.submit(1).policy_reason == "frozen"
+
+
+def test_an_established_destination_does_not_trip(env: Env) -> None:
+    for _ in range(3):
+        _signed(env.submit())
+    env.clock.advance(3601)
+    env.tighten(breakers=(BreakerRule("fresh-1h", "", 3600, kind="new_destination", max_count=2),))
+    for _ in range(3):
+        _signed(env.submit())  # first paid before the window
+    assert env.service.get_governance().frozen_scopes == ()
+
+
+def test_a_burst_of_protocol_aborts_trips_the_key(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signers 2 and 3 return partial signatures that are not their shares (every signing set holds
+    one of them): each attempt aborts naming the cheat; past `max_count` aborts within the window
+    the key is frozen with the figures audited."""
+    env.tighten(breakers=(BreakerRule("aborts-1h", "", 3600, kind="aborts", max_count=1),))
+    honest = {p: env.clients[p].partial_sign for p in (2, 3)}
+
+    def cheating(party: int) -> Callable[..., PartialSig]:
+        def cheat(*args: object, **kwargs: object) -> PartialSig:
+            real = honest[party](*args, **kwargs)  # type: ignore[arg-type]
+            wrong = (int.from_bytes(real.sigma, "big") + 1) % Q
+            return dataclasses.replace(real, sigma=wrong.to_bytes(32, "big"))
+
+        return cheat
+
+    for p in (2, 3):
+        monkeypatch.setattr(env.clients[p], "partial_sign", cheating(p))
+    first = env.submit()
+    assert first.state == st.FAILED and {b.party for b in first.blame} <= {2, 3}
+    assert env.service.get_governance().frozen_scopes == ()  # one abort: at the threshold
+    second = env.submit()
+    assert second.state == st.FAILED
+    view = env.service.get_governance()
+    assert view.frozen_scopes == (KEY_ID,) and view.frozen[0][2] == "breaker:aborts-1h"
+    entry = [e for e in env.service.audit.entries() if e.kind == audit.FREEZE][-1]
+    assert (entry.view["kind"], entry.view["aborts"], entry.view["threshold"]) == ("aborts", 2, 1)
+    assert entry.view["request_id"] == second.request_id
+    for p in (2, 3):
+        monkeypatch.setattr(env.clients[p], "partial_sign", honest[p])
     assert env.submit().policy_reason == "frozen"

@@ -64,6 +64,7 @@ COMMANDS = (
     "drill",
     "certs",
     "governance",
+    "balance",
     "demo",
 )
 

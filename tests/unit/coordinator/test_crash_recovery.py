@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from eth_account import Account
+from structlog.testing import capture_logs
 
 from coordinator import request_states as st
 from coordinator.request_encoding import tx_from_json
@@ -135,8 +136,33 @@ def test_a_crash_inside_the_signed_commit_fails_the_request_and_its_presignature
     assert store.get_presignature(pid).state == "reserved"  # not consumed: rolled back with the move
     assert _held(h) == 0  # both signers released σ_i
 
-    again = _restart(h)
+    with capture_logs() as logs:
+        again = _restart(h)
     restarted.append(again)
+    moves = [e for e in logs if e["event"] == "request_state_changed"]
+    assert moves == [  # recovery's bulk move logs its event, like every other move
+        {
+            "event": "request_state_changed",
+            "log_level": "info",
+            "request_id": row.request_id,
+            "key_id": KEY_ID,
+            "kind": "withdrawal",
+            "from_state": st.SIGNING,
+            "to_state": st.FAILED,
+            "move": "recover",
+            "reason": "coordinator restarted while the request was in flight",
+        }
+    ]
+    # The restarted process counts the recovery's failure once, and nothing else of the old one's work.
+    counted = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in again.instruments.collect()
+        for s in family.samples
+        if s.name.endswith(("_total", "_count"))
+    }
+    assert {k: v for k, v in counted.items() if v} == {
+        ("tss_coordinator_request_seconds_count", (("kind", "withdrawal"), ("state", "failed"))): 1.0
+    }
     again.tick()
     done = again.get_request(row.request_id)
     assert done.state == st.FAILED and not done.raw_tx

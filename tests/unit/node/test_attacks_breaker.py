@@ -44,6 +44,7 @@ AMOUNT = 2 * 10**16  # automatic tier
 COST = AMOUNT + GAS_PRICE * 21000  # what one release adds to the key's ETH outflow
 THRESHOLD = 3 * COST  # each signer (2 of 3) trips past 2/3 of it: two releases fit, the third trips
 BLOCKED = "0x00000000000000000000000000000000000bad00"
+SMALL_PAYOUT = 10**15  # above its worst-case fee; four of them stay far below the outflow breaker
 
 
 def _tx(value: int, nonce: int, to: str = TO) -> Eip1559Tx:
@@ -196,6 +197,9 @@ def test_a_saturated_ledger_refuses_what_a_breaker_counts(tmp_path: Path) -> Non
     versions.saturated_until = START + 60
     assert versions.saturated_limit(policy, intent, START) == "eth-5min"
     assert versions.saturated_limit(dataclasses.replace(policy, breakers=()), intent, START) is None
+    # A new-destination breaker counts payouts in any asset: a lost payout could hide its trip.
+    fresh = BreakerRule("fresh-1h", "", 3600, kind="new_destination", max_count=3)
+    assert versions.saturated_limit(dataclasses.replace(policy, breakers=(fresh,)), intent, START) == "fresh-1h"
 
 
 def test_a_burst_of_refusals_trips_the_signers(tmp_path: Path) -> None:
@@ -209,6 +213,23 @@ def test_a_burst_of_refusals_trips_the_signers(tmp_path: Path) -> None:
         assert rogue.ask(value=10**30) == {1: over, 2: over}  # the third refusal trips it
         assert [rogue.nodes[p].governance_view().frozen_scopes for p in (1, 2)] == [(KEY_ID,)] * 2
         assert rogue.ask() == {1: "frozen", 2: "frozen"}
+    finally:
+        for node in rogue.nodes.values():
+            node.close()
+
+
+def test_repeated_payouts_to_a_new_destination_trip_the_signers(tmp_path: Path) -> None:
+    # max_count 3 on a 2-of-3 key: each signer trips past floor(3 × 2 / 3) = 2 payouts of its own.
+    fresh = BreakerRule("fresh-1h", "", 3600, kind="new_destination", max_count=3)
+    rogue = Rogue(tmp_path, (1, 2), fresh)
+    new = "0x00000000000000000000000000000000000f7e5b"
+    try:
+        assert rogue.ask(value=SMALL_PAYOUT, to=new) == {1: "", 2: ""}
+        assert rogue.ask(value=SMALL_PAYOUT, to=new) == {1: "", 2: ""}  # at the share: not tripped
+        assert rogue.ask(value=SMALL_PAYOUT, to=TO) == {1: "", 2: ""}  # another destination counts apart
+        assert rogue.ask(value=SMALL_PAYOUT, to=new) == {1: "breaker_tripped:fresh-1h", 2: "breaker_tripped:fresh-1h"}
+        assert [rogue.nodes[p].governance_view().frozen_scopes for p in (1, 2)] == [(KEY_ID,)] * 2
+        assert rogue.ask(value=SMALL_PAYOUT, to=TO) == {1: "frozen", 2: "frozen"}
     finally:
         for node in rogue.nodes.values():
             node.close()

@@ -33,7 +33,7 @@ def _open(root: Path) -> ReleaseLedger:
 def _release(ledger: ReleaseLedger, n: int, at: int, keep: int = DAY) -> int:
     i = dataclasses.replace(BASE, request_id=f"req-{n:08d}", expires_at=at + 3600)
     return ledger.record(
-        seq=ledger.last_seq + 1, now=at, keep=keep, initiator=BACKEND, intent=i, tx_digest=DIGEST, peer_seen=b""
+        seq=ledger.last_seq + 1, now=at, keep=keep, initiator=BACKEND, intents=(i,), tx_digest=DIGEST, peer_seen=b""
     )
 
 

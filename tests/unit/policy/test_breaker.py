@@ -206,6 +206,41 @@ def test_refusals_trip_past_max_count_within_the_window_and_not_at_it() -> None:
     }
     # Counted afresh after an unfreeze, and only within the window.
     assert counter.note(rules, "hot", "bad_signature", now=NOW + 5, reset_at=NOW + 4) is None
+    # Every refusal is counted by its reason (the metrics), anomalies or not, breakers or none.
+    assert counter.note((), "cold", "no_policy", now=NOW + 5, reset_at=0) is None
+    assert counter.by_reason() == {
+        "limit_exceeded:eth-24h": 3,
+        "frozen": 1,
+        "policy_mismatch": 1,
+        "bad_signature": 3,
+        "no_policy": 1,
+    }
     later = RefusalCounter()
     for n in range(4):
         assert later.note(rules, "hot", "rule_block", now=NOW + n * 200, reset_at=0) is None
+
+
+def test_an_aborts_rule_counts_protocol_aborts_only() -> None:
+    aborts = BreakerRule("aborts-1h", "", 3600, kind="aborts", max_count=2)
+    doc = _doc(aborts)
+    assert PolicyDocument.from_json(doc.to_json()) == doc
+    written = json.loads(doc.to_json())["breakers"]
+    assert {"id": "aborts-1h", "kind": "aborts", "window": 3600, "max_count": 2} in written
+    counter = RefusalCounter()
+    rules = (aborts, REFUSALS_RULE)
+    for n in range(3):  # refusals count toward the refusals rule only
+        assert counter.note(rules, "hot", "rule_block", now=NOW + n, reset_at=0) is None
+    for n in range(2):
+        assert counter.note(rules, "hot", "protocol_abort", now=NOW + 10 + n, reset_at=0) is None
+    trip = counter.note(rules, "hot", "protocol_abort", now=NOW + 20, reset_at=0)
+    assert trip is not None and trip.reason == "breaker_tripped:aborts-1h"
+    assert trip.figures() == {
+        "rule_id": "aborts-1h",
+        "key_id": "hot",
+        "kind": "aborts",
+        "window": 3600,
+        "aborts": 3,
+        "threshold": 2,
+    }
+    # A signer's release check ignores it: only the coordinator sees every abort.
+    assert check_breakers(rules, _ledger(ETH), intent(amount=SMALL), now=NOW, reset_at=0) is None

@@ -73,6 +73,8 @@ def _same_answers(view: StoreLedger, ledger: Ledger, intents: list[Intent], now:
     for d in (ALLOWED, COLD):
         dest = canonical_destination("eip155:1", d)
         assert view.withdrawals_to(dest) == ledger.withdrawals_to(dest)
+        assert view.first_paid(dest) == ledger.first_paid(dest) is not None
+    assert view.first_paid("0xnever") is None
     assert view.has_spent(intents[0].request_id) and not view.has_spent("never")
 
 
@@ -98,6 +100,7 @@ def _steps(db: Store, clock: list[float]) -> int:
         view.spent_to(canonical_destination("eip155:1", ALLOWED), "ETH", DAY, now, rid)
         view.requests_by("backend-1", DAY, now, rid)
     view.withdrawals_to(canonical_destination("eip155:1", ALLOWED))
+    view.first_paid(canonical_destination("eip155:1", ALLOWED))
     view.has_spent("r00001")
     conn.set_progress_handler(None, 1)
     return steps[0]
@@ -122,7 +125,9 @@ def test_migration_5_fills_the_running_sums_from_the_request_rows(tmp_path: Path
             conn.execute(f"DROP TABLE {table}")
         conn.execute("ALTER TABLE keys DROP COLUMN retired")  # migration 7's
         conn.execute("DROP TABLE replicas")  # migration 8's
-        conn.execute("DROP TABLE nonce_counters")  # migration 9's
+        conn.execute("DROP TABLE destination_first")  # migration 9's
+        conn.execute("DROP TABLE hot_balances")  # migration 10's
+        conn.execute("DROP TABLE nonce_counters")  # migration 13's
         conn.execute("DROP INDEX requests_by_nonce")
         for column in ("chain_id", "nonce", "nonce_allocated", "replaces"):
             conn.execute(f"ALTER TABLE requests DROP COLUMN {column}")
@@ -132,4 +137,4 @@ def test_migration_5_fills_the_running_sums_from_the_request_rows(tmp_path: Path
     conn.close()
     again = Store(db.path, clock=lambda: clock[0])
     assert again.schema_version() == st.SCHEMA_VERSION and 5 in [m[0] for m in MIGRATIONS]
-    _same_answers(again.ledger_view(), ledger, intents, int(clock[0]))
+    _same_answers(again.ledger_view(), ledger, intents, int(clock[0]))  # migration 9: first paid from the spends

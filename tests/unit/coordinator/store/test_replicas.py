@@ -15,10 +15,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from structlog.testing import capture_logs
 
 from coordinator import audit
 from coordinator import store as st
 from coordinator.audit import AuditLog
+from coordinator.instruments import Instruments
 from coordinator.replica_lease import ReplicaLease
 from coordinator.store import Store
 from coordinator.watch import Watches
@@ -205,18 +207,18 @@ def test_a_replica_fails_only_what_a_dead_or_restarted_replica_left_in_flight(
         s.reserve_presignature("k1", [SIGNERS], (), 0, rid)
         s.start_session(f"s-{rid}", "sign", "k1", SIGNERS)
         s.heartbeat()
-    assert b.recover(restart=False) == (0, 0)  # a is alive: its work is its own
+    assert b.recover(restart=False).counts() == (0, 0)  # a is alive: its work is its own
     assert a.live_replicas() == ["a", "b"]
     clock.now += 10
     b.heartbeat()
     clock.now += 10  # a has been silent for 20 s > the 15 s lease
     assert b.live_replicas() == ["b"]
-    assert b.recover(restart=False) == (1, 1)
+    assert b.recover(restart=False).counts() == (1, 1)
     assert b.get_request("ra").state == st.FAILED and b.get_request("rb").state == st.SIGNING
     assert b.get_presignature(pa).state == st.PRESIG_FAILED and b.get_presignature(pb).state == st.RESERVED
     assert b.get_session("s-ra").state == "failed" and b.get_session("s-rb").state == "running"
     # b restarts: it fails its own, and a restarted replica never fails a live one's work.
-    assert b.recover() == (1, 1)
+    assert b.recover().counts() == (1, 1)
     assert b.get_request("rb").state == st.FAILED and b.get_presignature(pb).state == st.PRESIG_FAILED
 
 
@@ -244,10 +246,21 @@ def test_the_lease_thread_fails_a_dead_replicas_work_with_its_audit_entry(
     a.heartbeat()
     log = AuditLog(b, Ed25519PrivateKey.generate(), clock=clock)
     audited = lambda rid: lambda c: log.append_in(c, audit.REQUEST, rid, "coordinator", ["failed"])  # noqa: E731
-    lease = ReplicaLease(b, audited, interval=1.0, lease=15.0)
+    instruments = Instruments()
+    lease = ReplicaLease(b, audited, instruments, interval=1.0, lease=15.0)
     assert lease.tick() == (0, 0)
     clock.now += 16
-    assert lease.tick() == (1, 1)
+    with capture_logs() as logs:
+        assert lease.tick() == (1, 1)
+    (moved,) = [e for e in logs if e["event"] == "request_state_changed"]
+    assert (moved["request_id"], moved["from_state"], moved["to_state"], moved["move"]) == (
+        "ra",
+        st.SIGNING,
+        st.FAILED,
+        "recover",
+    )
+    (failed,) = [s for s in instruments.request.collect()[0].samples if s.name.endswith("_count")]
+    assert (failed.labels, failed.value) == ({"kind": "withdrawal", "state": "failed"}, 1.0)
     assert b.get_request("ra").state == st.FAILED
     assert [e.subject for e in log.entries()] == ["ra"]
     with pytest.raises(ValueError, match="the heartbeat interval must be positive and shorter than the lease"):
