@@ -195,21 +195,18 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             _check_id("idempotency_key", request.idempotency_key)
             check_count("path", request.path, limits.MAX_PATH)
             check_text("kind", request.kind, limits.MAX_WORD)
-            if request.replaces_request_id:
-                _check_id("replaces_request_id", request.replaces_request_id)
+            _check_id("replaces_request_id", request.replaces_request_id)
             if not request.HasField("eth"):
                 raise InvalidRequest("eth transaction missing")
             check_eth(request.eth)
-            tx = tx_from_proto(request.eth)
             return self.service.sign_eth(
                 request.key_id,
                 request.idempotency_key,
                 tuple(request.path),
-                tx,
+                tx_from_proto(request.eth),
                 kind=request.kind,
                 initiator=peer.name,
-                allocate_nonce=request.allocate_nonce,
-                replaces=request.replaces_request_id,
+                allocate_nonce=request.allocate_nonce, replaces=request.replaces_request_id,
             )
 
         row = self._call(context, SUBMITTERS, run)
