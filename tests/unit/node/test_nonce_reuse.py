@@ -46,7 +46,7 @@ def test_the_index_survives_replay_and_compaction_and_is_pruned_by_age(tmp_path:
         released = dataclasses.replace(intent(), request_id=f"r{n}", nonce=n, expires_at=T0 + 3600)
         digest = bytes([n]) * 32
         ledger.record(
-            seq=n + 1, now=T0 + n, keep=DAY, initiator=BACKEND, intent=released, tx_digest=digest, peer_seen=b""
+            seq=n + 1, now=T0 + n, keep=DAY, initiator=BACKEND, intents=(released,), tx_digest=digest, peer_seen=b""
         )
     assert _refused(ledger, 1, b"\x09" * 32) == "nonce_reused"
     assert _refused(ledger, 1, b"\x01" * 32) == ""  # the same transaction again is no second one
@@ -61,7 +61,7 @@ def test_the_index_survives_replay_and_compaction_and_is_pruned_by_age(tmp_path:
     assert len(compacted.nonces) == 3 and _refused(compacted, 0, b"\x09" * 32) == "nonce_reused"
     later = dataclasses.replace(intent(), request_id="r-late", nonce=10, expires_at=T0 + 3 * DAY)
     compacted.record(
-        seq=4, now=T0 + 2 * DAY, keep=DAY, initiator=BACKEND, intent=later, tx_digest=b"\x0a" * 32, peer_seen=b""
+        seq=4, now=T0 + 2 * DAY, keep=DAY, initiator=BACKEND, intents=(later,), tx_digest=b"\x0a" * 32, peer_seen=b""
     )
     assert len(compacted.nonces) == 1 and _refused(compacted, 0, b"\x09" * 32) == ""  # older than the window
     compacted.close()

@@ -127,6 +127,8 @@ def test_migration_5_fills_the_running_sums_from_the_request_rows(tmp_path: Path
         conn.execute("DROP TABLE replicas")  # migration 8's
         conn.execute("DROP TABLE destination_first")  # migration 9's
         conn.execute("DROP TABLE hot_balances")  # migration 10's
+        conn.execute("DROP INDEX requests_by_source")  # migration 11's
+        conn.execute("DROP INDEX audit_log_by_subject")  # migration 12's
         conn.execute("DROP TABLE nonce_counters")  # migration 13's
         conn.execute("DROP INDEX requests_by_nonce")
         for column in ("chain_id", "nonce", "nonce_allocated", "replaces"):
