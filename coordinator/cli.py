@@ -4,9 +4,11 @@ tssctl cluster up [--signers 3] [--threshold 2] [--dir D] [--level 128|112]
 tssctl cluster down|status [--dir D]               tssctl cluster restart signer-N|coordinator [--dir D]
 tssctl key create --name NAME [--threshold T]      tssctl key show KEY_ID
 tssctl key refresh KEY_ID --admin A --admin B     (an admin quorum's order: new shares, same key)
+tssctl key derive KEY_ID --path m/0/5              tssctl key addresses KEY_ID --count N [--start S]  (cli_hd.py)
 and cli_reshare.py: tssctl key reshare KEY_ID --parties 1,2,4 --threshold 2; tssctl cluster
 add-signer | retire-signer signer-N | replace-signer signer-N
-tssctl withdraw --key KEY_ID --to 0x.. --network eip155:1 --nonce N (--amount 1.5 [--asset USDC] | --value WEI)
+tssctl withdraw --key KEY_ID --to 0x.. --network eip155:1 (--nonce N | --allocate-nonce | --replaces REQUEST_ID)
+                (--amount 1.5 [--asset USDC] | --value WEI)
                 [--kind approval|contract_call] [--gas G] [--max-fee WEI] [--priority-fee WEI] [--data 0x..]
                 [--legacy --gas-price WEI]  (a type-0 EIP-155 transaction instead of EIP-1559)
                 [--path m/0/1] [--idempotency-key K]
@@ -156,7 +158,8 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
     with client_for(args, "backend") as c:
         tx = evm_tx(c, args)
         key = args.idempotency_key or str(uuid.uuid4())
-        r = c.sign_eth(args.key, tx, key, path, kind=args.kind)
+        kind = "replacement" if args.replaces else args.kind
+        r = c.sign_eth(args.key, tx, key, path, kind=kind, allocate_nonce=args.allocate_nonce, replaces=args.replaces)
     human = request_line(r)
     if state_name(r.request_state) == "pending_approval":
         human += f"\nofficers: tssctl approve {r.request_id} --officer ID --key FILE  (asks; scripts: --yes)"
@@ -182,7 +185,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             evm_tx(c, args, value=amount),
             args.idempotency_key or str(uuid.uuid4()),
             parse_path(args.path),
-            kind=COLD_SWEEP,
+            kind="replacement" if args.replaces else COLD_SWEEP,
+            allocate_nonce=args.allocate_nonce,
+            replaces=args.replaces,
         )
     human = f"cold sweep of {amount} wei to {args.to} (leaves {args.reserve} wei before fees)\n" + request_line(r)
     emit(args, {"action": "proposed", **plan, "amount": str(amount), **request_json(r)}, human)

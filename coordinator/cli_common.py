@@ -181,6 +181,8 @@ def request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
         "chain_id": r.eth.chain_id,
         "tx_type": 0 if r.eth.legacy else 2,
         "nonce": r.eth.nonce,
+        "nonce_allocated": r.nonce_allocated,
+        "replaces_request_id": r.replaces_request_id,
         "to": r.eth.to,
         "value": r.eth.value,
         "path": list(r.path),
@@ -297,7 +299,20 @@ def add_tx_options(p: argparse.ArgumentParser) -> None:
     # No defaults for the network and nonce: a silent mainnet / nonce-0 default signed the wrong thing.
     p.add_argument("--network", default=None, help="CAIP-2 id (eip155:1) or display name of a registered network")
     p.add_argument("--chain-id", type=uint64, default=None, help="the EIP-155 chain id (instead of --network)")
-    p.add_argument("--nonce", type=uint64, default=None, help="required: the coordinator does not pick one")
+    p.add_argument(
+        "--nonce", type=uint64, default=None, help="the nonce (required unless --allocate-nonce or --replaces)"
+    )
+    p.add_argument(
+        "--allocate-nonce",
+        action="store_true",
+        help="the coordinator allocates the next nonce of the sending address (instead of --nonce)",
+    )
+    p.add_argument(
+        "--replaces",
+        default="",
+        metavar="REQUEST_ID",
+        help="speed up or cancel that request: kind replacement, its nonce (needs a replacement rule)",
+    )
     p.add_argument("--gas", type=uint64, default=None, help="gas limit (default 21000, 100000 for a token transfer)")
     p.add_argument("--max-fee", type=uint256, default=None, help="max fee per gas, wei (default 40 gwei)")
     p.add_argument("--priority-fee", type=uint256, default=None, help="max priority fee per gas, wei (default 2 gwei)")

@@ -22,10 +22,9 @@ from .client import CoordinatorClient
 DEMO_TO = "0x000000000000000000000000000000000000dEaD"
 
 
-def _demo_tx(nonce: int, value: int) -> common_pb2.EthTransaction:
+def _demo_tx(value: int) -> common_pb2.EthTransaction:
     return common_pb2.EthTransaction(
         chain_id=1,
-        nonce=nonce,
         max_priority_fee_per_gas=str(2 * 10**9),
         max_fee_per_gas=str(40 * 10**9),
         gas_limit=21000,
@@ -35,15 +34,16 @@ def _demo_tx(nonce: int, value: int) -> common_pb2.EthTransaction:
 
 
 def demo_approval_flow(
-    info: cluster.ClusterInfo, key: coordinator_pb2.Key, say: cluster.Progress, value: int = 10**18, nonce: int = 1
+    info: cluster.ClusterInfo, key: coordinator_pb2.Key, say: cluster.Progress, value: int = 10**18
 ) -> dict[str, Any]:
-    """A withdrawal above the automatic tier: pending approval, two officers approve it exactly as
-    `tssctl approve` does, then it is signed and verified independently."""
+    """A withdrawal above the automatic tier (its nonce allocated by the coordinator): pending
+    approval, two officers approve it exactly as `tssctl approve` does, then it is signed and
+    verified independently."""
     from . import officer
 
     t0 = time.monotonic()
     with CoordinatorClient(info.coordinator, info.client_tls("backend")) as be:
-        submitted = be.sign_eth(key.key_id, _demo_tx(nonce, value), f"demo-{uuid.uuid4()}")
+        submitted = be.sign_eth(key.key_id, _demo_tx(value), f"demo-{uuid.uuid4()}", allocate_nonce=True)
     if (state := state_name(submitted.request_state)) != "pending_approval":
         raise CliError(f"expected pending_approval, got {state} ({submitted.policy_reason})")
     say(f"withdrawal of {value / 10**18:g} ETH is pending approval ({submitted.policy_reason})")
@@ -103,7 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
             say("signing an EIP-1559 transfer of 0.01 ETH, automatic under the demo policy (presign, then sign)")
             t_sign = time.monotonic()
             with ticking(say, "presigning and signing"):
-                req = be.sign_eth(key.key_id, _demo_tx(0, 10**16), f"demo-{uuid.uuid4()}")
+                req = be.sign_eth(key.key_id, _demo_tx(10**16), f"demo-{uuid.uuid4()}", allocate_nonce=True)
             sign_s = time.monotonic() - t_sign
         if state_name(req.request_state) != "signed":
             raise CliError(f"request ended in state {state_name(req.request_state)}: {req.error or req.policy_reason}")

@@ -61,6 +61,19 @@ def add_amount_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", default="withdrawal", choices=WITHDRAW_KINDS, help="the request kind the policy judges")
 
 
+def nonce_of(args: argparse.Namespace) -> int:
+    """The body's nonce: --nonce, or 0 for the coordinator to fill (--allocate-nonce allocates the
+    next one, --replaces takes the replaced request's); never a silent default."""
+    nonce, allocate, replaces = args.nonce, getattr(args, "allocate_nonce", False), getattr(args, "replaces", "")
+    if allocate and replaces:
+        raise UsageError("--replaces reuses the replaced request's nonce; --allocate-nonce takes a new one")
+    if allocate and nonce is not None:
+        raise UsageError("give --nonce N or --allocate-nonce, not both")
+    if nonce is None and not (allocate or replaces):
+        raise UsageError("give the transaction's --nonce N or --allocate-nonce; there is no default")
+    return 0 if nonce is None else int(nonce)
+
+
 def policy_assets(c: CoordinatorClient) -> AssetRegistry:
     """The registry of the policy in force at the coordinator."""
     from signer.policy import DEFAULT_ASSETS, PolicyDocument, PolicyError
@@ -96,8 +109,7 @@ def evm_tx(c: CoordinatorClient, args: argparse.Namespace, value: int | None = N
     from signer.chains.erc20 import APPROVE, TRANSFER, encode_token_call
     from signer.chains.ethereum import TxError, intrinsic_gas
 
-    if args.nonce is None:
-        raise UsageError("give the transaction's --nonce; there is no default")
+    args = argparse.Namespace(**{**vars(args), "nonce": nonce_of(args)})
     if getattr(args, "network", None) is None and getattr(args, "chain_id", None) is None:
         raise UsageError("name the network with --network (e.g. eip155:1); there is no default")
     assets = policy_assets(c)

@@ -116,6 +116,9 @@ def _confirm(rv: Review) -> bool:
     """Show the decoded intent and ask; only "y" or "yes" approves (an empty line or EOF declines).
     The prompt goes to stderr so that with --json stdout still holds one JSON object."""
     print(rv.intent.describe(), file=sys.stderr)
+    replaces = rv.request.replaces_request_id  # the coordinator's word, not in the intent
+    if replaces:
+        print(f"replaces request {replaces} (same nonce: a speed-up or cancel)", file=sys.stderr)
     print(f"state {state_name(rv.request.request_state)}; policy {rv.request.policy_reason}", file=sys.stderr)
     print("Approve exactly this? [y/N] ", end="", file=sys.stderr, flush=True)
     return sys.stdin.readline().strip().lower() in ("y", "yes")

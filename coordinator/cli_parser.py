@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from . import cli_balance, cli_certs, cli_governance, cli_reshare
+from . import cli_balance, cli_certs, cli_governance, cli_hd, cli_reshare
 from .cli_common import DEFAULT_DIR, add_common, add_tx_options, command
 from .cli_errors import ArgumentParser, hex_data, positive, uint64, uint256
 from .cli_evm import add_amount_options
@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     kl = ksub.add_parser("list", help="every key, oldest first, following pages")
     add_common(kl, "operator")
     cli_reshare.add_key_parsers(ksub)
+    cli_hd.add_parsers(ksub, add_common, uint64, positive)
     k.set_defaults(func=command("coordinator.cli", "cmd_key"))
 
     for name, text in (("withdraw", "submit a withdrawal (EIP-1559)"), ("sign-eth", "the same as withdraw")):

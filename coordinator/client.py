@@ -60,12 +60,16 @@ class CoordinatorClient(CustodyClient):
         idempotency_key: str,
         path: tuple[int, ...] = (),
         kind: str = "",
+        *,
+        allocate_nonce: bool = False,
+        replaces: str = "",
     ) -> coordinator_pb2.SigningRequest:
-        """Submit a signing request of a kind by name ("withdrawal", the default, or "cold_sweep")."""
+        """Submit a signing request of a kind by name ("withdrawal", the default, "cold_sweep",
+        "replacement", ...); `allocate_nonce` and `replaces` as for `submit`."""
         typed = kind_enum(kind or "withdrawal")
         if not typed:
             raise ValueError(f"unknown request kind {kind!r}")
-        return self.submit(key_id, tx, idempotency_key, path, typed)
+        return self.submit(key_id, tx, idempotency_key, path, typed, allocate_nonce=allocate_nonce, replaces=replaces)
 
     def list_named(self, key_id: str, state: str, limit: int) -> list[coordinator_pb2.SigningRequest]:
         """`list_requests` with the state by name (tssctl's --state). A name the enum does not know

@@ -37,7 +37,7 @@ from . import request_log
 from .audit import APPROVAL, REQUEST
 from .errors import Internal, NotFound, ServiceError, Unavailable
 from .governance import Governance
-from .request_encoding import Body, NewRequest
+from .request_encoding import Body, NewRequest, NonceClaim
 from .request_policy import Assessment, RequestPolicy
 from .request_states import (
     APPROVE,
@@ -67,6 +67,16 @@ from .store import NotFound as StoreNotFound
 from .trail import AuditTrail
 
 log = structlog.get_logger("coordinator")
+
+
+class _Raced(Exception):
+    """Rolls back a submit whose idempotency key another replica bound first (nonce included)."""
+
+    def __init__(self, row: RequestRecord) -> None:
+        super().__init__(row.request_id)
+        self.row = row
+
+
 _AUDITED_FIELDS = frozenset(
     {"policy_reason", "rule_id", "time_lock_until", "error", "error_code", "blame", "tx_hash", "digest"}
 )
@@ -126,44 +136,32 @@ class Lifecycle:
         self._log_move(move, row, expect[0], detail or str(fields.get("policy_reason") or ""))
         return row
 
-    def submit(self, new: NewRequest) -> tuple[RequestRecord, bool]:
-        """Create the request in `submitted` (or find the one under its idempotency key: created False).
-        Raises the store's IdempotencyConflict (another body) or NotFound (no such key)."""
-        row, created = self.store.create_request(
-            request_id=new.request_id,
-            key_id=new.key_id,
-            idempotency_key=new.idempotency_key,
-            body_hash=new.body_hash,
-            tx=new.tx_json,
-            path=new.path,
-            from_address=new.from_address,
-            kind=new.kind,
-            initiator=new.initiator,
-            intent=new.intent_bytes,
-            intent_digest=new.intent_digest,
-            policy_hash=new.policy_hash,
-            expires_at=new.expires_at,
-            audit=self.trail.note(
-                REQUEST,
-                SUBMIT.target,
-                new.request_id,
-                new.initiator or "coordinator",
-                key_id=new.key_id,
-                kind=new.kind,
-                initiator=new.initiator,
-                idempotency_key=new.idempotency_key,
-                path=new.path,
-                tx=new.tx_json,
-                intent=new.intent_bytes,
-                intent_digest=new.intent_digest,
-                policy_hash=new.policy_hash,
-                expires_at=new.expires_at,
-            ),
-        )
-        if created:
-            self._notify(new.request_id, False)
-            self._log_move(SUBMIT, row, "", "submitted by " + (new.initiator or "coordinator"))
-        return row, created
+    def submit(
+        self, key: tuple[str, str], body_hash: str, nonce: NonceClaim, build: Callable[[int], NewRequest]
+    ) -> tuple[RequestRecord, NewRequest | None]:
+        """Create the request in `submitted` with its nonce taken (`build(nonce)` makes it), both in
+        one transaction; or find the one under `key`, (initiator, idempotency key) (then no nonce is
+        taken and the second value is None). Raises the store's IdempotencyConflict (another body), NotFound (no
+        such key, or `nonce.replaces` holds no such nonce) or NonceInUse."""
+        try:
+            with self._one_commit():
+                found = self.store.find_request(*key, body_hash)
+                if found is not None:
+                    return found, None
+                taken = self.store.take_nonce(
+                    nonce.chain_id, nonce.address, nonce.nonce, replaces=nonce.replaces, tx=nonce.tx
+                )
+                new = build(taken)
+                actor = new.initiator or "coordinator"
+                note = self.trail.note(REQUEST, SUBMIT.target, new.request_id, actor, **new.audited())
+                row, created = self.store.create_request(**new.columns(), audit=note)
+                if not created:
+                    raise _Raced(row)  # another replica won the idempotency key: give the nonce back
+                self._one_commit.wake(new.request_id, False)
+                self._log_move(SUBMIT, row, "", "submitted by " + actor)
+        except _Raced as raced:
+            return raced.row, None
+        return row, new
 
     def record_approval(self, row: RequestRecord, parsed: Approval, approval: bytes, officer: str) -> None:
         """Record a verified approval (the request stays pending until `advance` finds the quorum met).

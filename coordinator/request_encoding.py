@@ -44,10 +44,66 @@ class NewRequest:
     intent_bytes: bytes
     intent_digest: bytes
     undecodable: str = ""
+    nonce_allocated: bool = False  # the coordinator allocated `tx.nonce`
+    replaces: str = ""  # a replacement: the request whose nonce it reuses
+
+    def columns(self) -> dict[str, Any]:
+        """`Store.create_request`'s arguments."""
+        return {
+            "request_id": self.request_id,
+            "key_id": self.key_id,
+            "idempotency_key": self.idempotency_key,
+            "body_hash": self.body_hash,
+            "tx": self.tx_json,
+            "path": self.path,
+            "from_address": self.from_address,
+            "kind": self.kind,
+            "initiator": self.initiator,
+            "intent": self.intent_bytes,
+            "intent_digest": self.intent_digest,
+            "policy_hash": self.policy_hash,
+            "expires_at": self.expires_at,
+            "nonce_allocated": self.nonce_allocated,
+            "replaces": self.replaces,
+        }
+
+    def audited(self) -> dict[str, Any]:
+        """What the submission's audit entry records (a nonce flag and replaced id only when set,
+        so other entries read as they did)."""
+        out: dict[str, Any] = {
+            "key_id": self.key_id,
+            "kind": self.kind,
+            "initiator": self.initiator,
+            "idempotency_key": self.idempotency_key,
+            "path": self.path,
+            "tx": self.tx_json,
+            "intent": self.intent_bytes,
+            "intent_digest": self.intent_digest,
+            "policy_hash": self.policy_hash,
+            "expires_at": self.expires_at,
+        }
+        if self.nonce_allocated:
+            out["nonce_allocated"] = True
+        if self.replaces:
+            out["replaces"] = self.replaces
+        return out
 
     def body(self) -> Body | None:
         """What signing needs, reusing the digests the intent already holds."""
         return None if self.intent is None else Body(self.tx, self.intent, self.intent.tx_digest)
+
+
+@dataclass(frozen=True, slots=True)
+class NonceClaim:
+    """The nonce a new request takes for (chain id, from-address): `nonce` None allocates the next
+    one; `replaces` names the live request whose nonce a replacement reuses; `tx` the body as
+    stored, which may share a nonce with a live request carrying the very same body (store/nonces.py)."""
+
+    chain_id: int
+    address: str
+    nonce: int | None
+    replaces: str = ""
+    tx: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +172,23 @@ def tx_from_json(d: Mapping[str, Any]) -> EvmTx:
     )
 
 
-def body_hash(key_id: str, path: Sequence[int], tx: EvmTx, kind: str = WITHDRAWAL, initiator: str = "") -> str:
+def body_hash(
+    key_id: str,
+    path: Sequence[int],
+    tx: EvmTx,
+    kind: str = WITHDRAWAL,
+    initiator: str = "",
+    *,
+    allocate_nonce: bool = False,
+    replaces: str = "",
+) -> str:
     """What an idempotency key is bound to: key, path, kind, initiator and every transaction field
     (address bytes, not spelling). A legacy transaction adds its type, so it never shares a body
-    hash with the EIP-1559 transaction of the same fields; EIP-1559 hashes are what they were."""
+    hash with the EIP-1559 transaction of the same fields; EIP-1559 hashes are what they were. An
+    allocated nonce (the body's is 0) and a replaced request id are appended when set, likewise."""
     legacy: list[Value] = [tx_type(tx)] if isinstance(tx, LegacyTx) else []
+    if allocate_nonce or replaces:
+        legacy += [int(allocate_nonce), replaces]
     body = encode(
         "sign_eth/body/v2",
         key_id,

@@ -162,6 +162,7 @@ class CoordinatorServicer(ServicerEdge, coordinator_pb2_grpc.CoordinatorServicer
             check_count("path", request.path, limits.MAX_PATH)
             check_text("kind", request.kind, limits.MAX_WORD)
             kind = typed_kind(request.kind, request.request_kind)
+            check_id("replaces_request_id", request.replaces_request_id)
             if not request.HasField("eth"):
                 raise InvalidRequest("eth transaction missing")
             check_eth(request.eth)
@@ -173,6 +174,8 @@ class CoordinatorServicer(ServicerEdge, coordinator_pb2_grpc.CoordinatorServicer
                 tx,
                 kind=kind,
                 initiator=peer.name,
+                allocate_nonce=request.allocate_nonce,
+                replaces=request.replaces_request_id,
             )
 
         row = self._call(context, SUBMITTERS, run)

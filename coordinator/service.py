@@ -347,10 +347,12 @@ class CoordinatorService:
         path: Sequence[int],
         tx: EvmTx,
         *,
-        kind: str = WITHDRAWAL,
+        kind: str = "",
         initiator: str = "",
         ttl: int | None = None,
         wait: float = 600.0,
+        allocate_nonce: bool = False,
+        replaces: str = "",
     ) -> RequestRecord:
         """Submit (or find again) a signing request; returns it in the state the policy puts it in.
 
@@ -359,9 +361,21 @@ class CoordinatorService:
         officers approve names `initiator` (the backend's certificate name) and expires after
         `ttl` seconds (default `request_ttl`). A retry with the same idempotency key and body
         returns the same request (waiting up to `wait` seconds while it is being signed).
+        With `allocate_nonce` the coordinator picks the body's nonce; `replaces` names the request
+        a `replacement` reuses the nonce of (submission.py). `kind` "" is a withdrawal, or a
+        replacement when `replaces` is given.
         """
         return self.submission.sign_eth(
-            key_id, idempotency_key, path, tx, kind=kind, initiator=initiator, ttl=ttl, wait=wait
+            key_id,
+            idempotency_key,
+            path,
+            tx,
+            kind=kind,
+            initiator=initiator,
+            ttl=ttl,
+            wait=wait,
+            allocate_nonce=allocate_nonce,
+            replaces=replaces,
         )
 
     def approve(self, request_id: str, approval: bytes, *, officer: str) -> RequestRecord:

@@ -1,8 +1,9 @@
 """Hot wallet full -> sweep: backends report balances, the coordinator proposes cold sweeps.
 
 A backend reports the balance of a hot wallet it watches (network, address, asset, amount in base
-units, the account's next nonce, when it read it), authenticated by its client certificate. The
-coordinator keeps the newest report per wallet (store/balances.py) and, when the balance passes the
+units, the account's next nonce (recorded; the sweep's nonce is allocated by the coordinator,
+store/nonces.py, so it never collides with a withdrawal's), when it read it), authenticated by its
+client certificate. The coordinator keeps the newest report per wallet (store/balances.py) and, when the balance passes the
 wallet's configured `cap`, submits one `cold_sweep` request to the wallet's cold address that
 leaves `reserve` in the hot wallet after the worst-case fee. The request then goes through the
 policy like any other: the cold-sweep rule (its approvals), the cold address registered in the
@@ -216,13 +217,21 @@ class Sweeps:
         fees = (wallet.max_priority_fee_per_gas, wallet.max_fee_per_gas, wallet.gas_limit)
         if asset.contract:
             data = encode_token_call(TRANSFER, cold, value)
-            tx = Eip1559Tx(wallet.chain_id, row.next_nonce, *fees, asset.contract, 0, data)
+            tx = Eip1559Tx(wallet.chain_id, 0, *fees, asset.contract, 0, data)
         else:
-            tx = Eip1559Tx(wallet.chain_id, row.next_nonce, *fees, cold, value)
+            tx = Eip1559Tx(wallet.chain_id, 0, *fees, cold, value)
         idempotency = f"sweep:{row.network}:{row.address}:{row.asset}:{row.sweep_seq}"
         try:
+            # The coordinator allocates the nonce (store/nonces.py): never one a withdrawal holds.
             request = self.service.sign_eth(
-                wallet.key_id, idempotency, wallet.path, tx, kind=COLD_SWEEP, initiator=SWEEPER, wait=0
+                wallet.key_id,
+                idempotency,
+                wallet.path,
+                tx,
+                kind=COLD_SWEEP,
+                initiator=SWEEPER,
+                wait=0,
+                allocate_nonce=True,
             )
         except AlreadyExists:
             # Proposed from another report: by another replica, or by this one before a crash that

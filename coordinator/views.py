@@ -118,6 +118,8 @@ def request_to_proto(r: RequestRecord, hold_note: str = "") -> coordinator_pb2.S
             expires_at=("expire_time", r.expires_at),
             time_lock_until=("time_lock_end_time", r.time_lock_until),
         ),
+        nonce_allocated=r.nonce_allocated,
+        replaces_request_id=r.replaces,
         hold_note=hold_note,
     )
 

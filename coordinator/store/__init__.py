@@ -6,7 +6,8 @@ outcome), `request_events` (one row per transition), `approvals` (the officers' 
 as received), `sessions`, `governance` (the installed registry and policy as `Governed` JSON, the
 freeze state), `governance_log` (every accepted change and freeze order, in order, with the signers
 that hold it), `audit_log` (coordinator/audit; writers pass an `AuditHook` so an entry commits
-with the change it records), `replicas` (the replicas' heartbeats) and `schema_version` (one row
+with the change it records), `nonce_counters` (the next nonce per chain and address),
+`replicas` (the replicas' heartbeats) and `schema_version` (one row
 per applied migration). Every write runs in its own transaction that holds what it read (SQLite's
 `BEGIN IMMEDIATE` write lock; on PostgreSQL row locks and advisory locks), so a read-then-write
 (reserving a presignature, creating a request under an idempotency key, recording an approval,
@@ -16,7 +17,8 @@ Modules: `database` (connections, transactions, `migrate`), `migrations` (the sc
 (keys and the presignature pool), `request_records` (request records; states and moves:
 `coordinator/request_states.py`),
 `requests` (requests, transitions, approvals), `sessions`, `governance`, `columns` (JSON column
-codecs), `errors`, `key_epochs` (the `key_epoch_commits` table: a refreshed epoch being committed
+codecs), `errors`, `nonces` (the EVM nonce allocator and its collision check),
+`key_epochs` (the `key_epoch_commits` table: a refreshed epoch being committed
 on the signers), `postgres` (the PostgreSQL pool and connection wrapper), `replicas` (owners,
 heartbeats, recovery), `balances` (hot-wallet balance reports and their sweeps). `Store` combines
 the table groups into the one object callers use; every name callers need is importable from
@@ -56,11 +58,12 @@ from ..request_states import (
 from .balances import BalanceRecord, BalanceTables
 from .columns import PageCursor, blames_json, ints_json
 from .database import AuditHook, Database
-from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
+from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NonceInUse, NotFound, StoreError
 from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry, GovernanceTables
 from .key_epochs import EpochCommit, KeyEpochTables
 from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables, PresignatureRecord
 from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .nonces import NonceTables
 from .replicas import RECOVERED_ERROR, Recovered, RecoveredRequest, ReplicaTables
 from .request_records import (
     RequestEvent,
@@ -103,6 +106,7 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidTransition",
     "KeyRecord",
+    "NonceInUse",
     "NotFound",
     "PageCursor",
     "PresignatureRecord",
@@ -120,5 +124,14 @@ __all__ = [
 ]
 
 
-class Store(KeyTables, KeyEpochTables, RequestTables, GovernanceTables, SessionTables, ReplicaTables, BalanceTables):
+class Store(
+    KeyTables,
+    KeyEpochTables,
+    RequestTables,
+    NonceTables,
+    GovernanceTables,
+    SessionTables,
+    ReplicaTables,
+    BalanceTables,
+):
     """Thread-safe access to the coordinator database (SQLite, or PostgreSQL shared by replicas)."""

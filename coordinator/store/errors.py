@@ -25,3 +25,7 @@ class InvalidTransition(StoreError):
 
 class DuplicateApproval(StoreError):
     """This officer already approved this request (with a different approval)."""
+
+
+class NonceInUse(StoreError):
+    """A live request already holds this nonce of this address on this chain (store/nonces.py)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 
 from ..audit.format import SCHEMA as AUDIT_SCHEMA
@@ -295,6 +296,23 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
             "CREATE UNIQUE INDEX requests_by_idempotency_key ON requests(initiator, idempotency_key)",
         ),
     ),
+    (
+        14,
+        "nonces: each request's (chain id, from-address, nonce) and the next nonce the coordinator "
+        "allocates per address (store/nonces.py)",
+        (
+            "ALTER TABLE requests ADD COLUMN chain_id INTEGER",
+            "ALTER TABLE requests ADD COLUMN nonce INTEGER",
+            "ALTER TABLE requests ADD COLUMN nonce_allocated INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE requests ADD COLUMN replaces TEXT NOT NULL DEFAULT ''",
+            "CREATE INDEX requests_by_nonce ON requests(chain_id, from_address, nonce)",
+            """CREATE TABLE nonce_counters (
+                chain_id INTEGER NOT NULL,
+                address TEXT NOT NULL,
+                next_nonce INTEGER NOT NULL,
+                PRIMARY KEY (chain_id, address))""",
+        ),
+    ),
 )
 """Ordered migrations: (version, description, statements), one list for both dialects (written in
 SQLite's; `coordinator.dbapi.ddl` translates, `PerDialect` where it cannot). Append only; never
@@ -302,5 +320,16 @@ edit a shipped one."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
-DATA_STEPS: Mapping[int, Callable[[Connection], None]] = {5: backfill_ledger}
+
+def backfill_nonces(c: Connection) -> None:
+    """Fill the nonce columns of the requests stored before them (migration 14, in its transaction)."""
+    for request_id, tx in c.execute("SELECT request_id, tx FROM requests").fetchall():
+        body = json.loads(tx)
+        c.execute(
+            "UPDATE requests SET chain_id = ?, nonce = ? WHERE request_id = ?",
+            (body.get("chain_id"), body.get("nonce"), request_id),
+        )
+
+
+DATA_STEPS: Mapping[int, Callable[[Connection], None]] = {5: backfill_ledger, 14: backfill_nonces}
 """Data a migration derives in Python after its statements (same transaction): version -> step."""

@@ -47,6 +47,8 @@ class RequestRecord:
     policy_reason: str = ""
     rule_id: str = ""
     approved_by: tuple[str, ...] = ()
+    nonce_allocated: bool = False  # the coordinator allocated the transaction's nonce (store/nonces.py)
+    replaces: str = ""  # a replacement: the request whose nonce it reuses
 
     @property
     def final(self) -> bool:
@@ -97,6 +99,8 @@ def request_from_row(row: Any) -> RequestRecord:
         policy_reason=row["policy_reason"],
         rule_id=row["rule_id"],
         approved_by=tuple(sorted(row["approved_by"].split(","))) if row["approved_by"] else (),
+        nonce_allocated=bool(row["nonce_allocated"]),
+        replaces=row["replaces"],
     )
 
 

@@ -72,12 +72,15 @@ class RequestTables(Database):
         intent_digest: bytes = b"",
         policy_hash: bytes = b"",
         expires_at: int = 0,
+        nonce_allocated: bool = False,
+        replaces: str = "",
         audit: AuditHook | None = None,
     ) -> tuple[RequestRecord, bool]:
         """Insert a submitted request, or return the one `initiator` already bound to `idempotency_key`.
 
         Returns (request, created). The same key with a different body raises IdempotencyConflict.
         Keys are scoped per initiator: another backend's key never finds, nor conflicts with, its requests.
+        The transaction's chain id and nonce are indexed for the nonce allocator (nonces.py).
         """
         now = self.now()
         with self._tx() as c:
@@ -90,8 +93,9 @@ class RequestTables(Database):
             # waits for the winner's commit, does nothing, and the loser answers with the winner's row.
             cur = c.execute(
                 "INSERT INTO requests (request_id, key_id, idempotency_key, body_hash, state, tx, path, created_at, "
-                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at, from_address, owner) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at, from_address, owner, "
+                "chain_id, nonce, nonce_allocated, replaces) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (initiator, idempotency_key) DO NOTHING",
                 (
                     request_id,
@@ -111,6 +115,10 @@ class RequestTables(Database):
                     expires_at,
                     from_address,
                     self.replica,
+                    tx.get("chain_id"),
+                    tx.get("nonce"),
+                    int(nonce_allocated),
+                    replaces,
                 ),
             )
             if cur.rowcount == 0:
@@ -123,11 +131,15 @@ class RequestTables(Database):
             created = c.execute(SELECT_REQUEST + " WHERE r.request_id = ?", (request_id,)).fetchone()
         return request_from_row(created), True
 
+    def find_request(self, initiator: str, idempotency_key: str, body_hash: str) -> RequestRecord | None:
+        """The request `initiator` bound to `idempotency_key` (IdempotencyConflict if its body
+        differs), or None."""
+        row = self._one(_BOUND_TO, (initiator, idempotency_key))
+        return None if row is None else _bound(row, idempotency_key, body_hash)
+
     def bound_request(self, initiator: str, idempotency_key: str) -> RequestRecord | None:
         """The request `initiator` submitted under `idempotency_key`, or None."""
-        row = self._one(
-            SELECT_REQUEST + " WHERE r.idempotency_key = ? AND r.initiator = ?", (idempotency_key, initiator)
-        )
+        row = self._one(_BOUND_TO, (initiator, idempotency_key))
         return None if row is None else request_from_row(row)
 
     def get_request(self, request_id: str) -> RequestRecord:

@@ -48,6 +48,7 @@ from signer.chains.ethereum import EvmTx
 from signer.policy import (
     BREAKER,
     CHANGE_KINDS,
+    REPLACEMENT,
     Approval,
     BreakerTripped,
     Decision,
@@ -382,6 +383,8 @@ class NodeGovernance:
         )
         tx_digest = tx.signing_digest()
         ledger, repeat = self.pinned_ledger(release.request_id, tx_digest)
+        if not repeat:  # a repeat is that very transaction again; anything else must not reuse a released nonce
+            self.releases.check_nonce(intent, tx_digest, replacement=release.kind == REPLACEMENT)
         decision = check_release(
             policy=policy,
             registry=registry,

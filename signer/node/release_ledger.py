@@ -7,11 +7,12 @@ first release as at the millionth. The entry also carries the node's `ledger_seq
 number) and the `peer_seen` snapshot (state_version.py), so a release is one durable commit.
 
 Start-up reads the newest segment only: a checkpoint (the ledger pruned to the longest window,
-the pinned request ids of unexpired intents, the lifetime per-destination counts) and the
-releases after it. A compaction writes the next checkpoint once the live segment holds as many
-entries as the checkpoint would (at least `SEGMENT_MIN`): the bytes written per release stay
-O(1) amortized, and it runs in a background thread, holding the lock only to take the snapshot
-and to swap the segment in.
+the pinned request ids of unexpired intents, the lifetime per-destination counts, the nonce index
+of nonce_index.py pruned likewise) and the releases after it. A checkpoint written before the
+nonce index (`v1`) restores an empty one; the releases after it fill it. A compaction writes
+the next checkpoint once the live segment holds as many entries as the checkpoint would (at
+least `SEGMENT_MIN`): the bytes written per release stay O(1) amortized, and it runs in a
+background thread, holding the lock only to take the snapshot and to swap the segment in.
 
 The segment before the journal (`governance/ledger`, one record rewritten whole per release) is
 imported as the first checkpoint and deleted.
@@ -31,6 +32,7 @@ from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode
 from signer.tss.errors import DecodeError
 
 from .ledger_journal import CHECKPOINT, RELEASE, Entry, LedgerJournal
+from .nonce_index import NonceIndex, NonceUse, Slot
 from .store import EncryptedStore, StoreError
 
 log = structlog.get_logger("signer")
@@ -38,7 +40,8 @@ log = structlog.get_logger("signer")
 LEGACY_RECORD = "governance/ledger"
 SEGMENT_MIN = 1024
 _LEGACY_TAG = "node/governance-ledger/v1"
-_CHECKPOINT_TAG = "node/ledger-checkpoint/v1"
+_CHECKPOINT_V1_TAG = "node/ledger-checkpoint/v1"
+_CHECKPOINT_TAG = "node/ledger-checkpoint/v2"
 _RELEASE_TAG = "node/ledger-release/v1"
 _PAYOUTS_TAG = "node/ledger-payouts/v1"  # a release of several payouts (a Bitcoin spend)
 
@@ -62,6 +65,7 @@ class ReleaseLedger:
         self.ledger = Ledger()
         self._pins: dict[str, Pin] = {}
         self._pin_expiries: list[tuple[int, str]] = []
+        self.nonces = NonceIndex()
         self.peer_seen = b""  # the snapshot the newest release carried (state_version.py decodes it)
         self._load()
 
@@ -74,6 +78,11 @@ class ReleaseLedger:
         """The digest of the transaction released for `request_id`, if its intent has not expired."""
         pin = self._pins.get(request_id)
         return None if pin is None else pin.tx_digest
+
+    def check_nonce(self, intent: Intent, tx_digest: bytes, *, replacement: bool) -> None:
+        """Raises `PolicyError("nonce_reused")` if another transaction was released with the
+        intent's nonce of its address and this is no replacement (nonce_index.py)."""
+        self.nonces.check(_slot(intent), tx_digest, replacement=replacement)
 
     # --- start-up ---------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -94,7 +103,12 @@ class ReleaseLedger:
 
     def _restore(self, body: bytes) -> None:
         try:
-            ledger, pins, seen = decode(_CHECKPOINT_TAG, body, 3)
+            head = decode_value(body)
+            if isinstance(head, list) and head and head[0] == _CHECKPOINT_V1_TAG:
+                ledger, pins, seen = decode(_CHECKPOINT_V1_TAG, body, 3)
+            else:
+                ledger, pins, seen, nonces = decode(_CHECKPOINT_TAG, body, 4)
+                self.nonces = NonceIndex.from_values(nonces)
             self.ledger = Ledger.from_bytes(as_bytes(ledger))
             for item in as_list(pins):
                 v = as_list(item)
@@ -149,7 +163,7 @@ class ReleaseLedger:
         written = self._journal.append(Entry(RELEASE, seq, body))
         self._apply(now, keep, initiator, tuple(intents), tx_digest)
         self.peer_seen = peer_seen
-        if self._journal.entries >= max(SEGMENT_MIN, len(self.ledger) + len(self._pins)):
+        if self._journal.entries >= max(SEGMENT_MIN, len(self.ledger) + len(self._pins) + len(self.nonces)):
             if self._background:
                 threading.Thread(target=self.compact, name="ledger-compaction", daemon=True).start()
             else:
@@ -162,6 +176,9 @@ class ReleaseLedger:
         self.ledger.record_payouts(intents, now)
         self.ledger.prune(now, keep)
         self._pin(request_id, tx_digest, max(i.expires_at for i in intents))
+        if len(intents) == 1 and intents[0].chain.startswith("eip155:"):  # a Bitcoin spend has no account nonce
+            self.nonces.add(_slot(intents[0]), NonceUse(request_id, tx_digest, now))
+        self.nonces.prune(now, keep)
         while self._pin_expiries and self._pin_expiries[0][0] <= now:
             expires_at, expired = heapq.heappop(self._pin_expiries)
             pin = self._pins.get(expired)
@@ -192,11 +209,15 @@ class ReleaseLedger:
 
     def _checkpoint_body(self) -> bytes:
         pins: list[Value] = [[r, p.tx_digest, p.expires_at] for r, p in sorted(self._pins.items())]
-        return encode(_CHECKPOINT_TAG, self.ledger.to_bytes(), pins, self.peer_seen)
+        return encode(_CHECKPOINT_TAG, self.ledger.to_bytes(), pins, self.peer_seen, self.nonces.to_values())
 
     def close(self) -> None:
         """Close the journal's file."""
         self._journal.close()
+
+
+def _slot(intent: Intent) -> Slot:
+    return (intent.chain, intent.key_id, intent.path, intent.nonce)
 
 
 def _legacy_from_bytes(data: bytes) -> tuple[Ledger, Mapping[str, tuple[bytes, int]]]:

@@ -8,7 +8,7 @@ document_json  the readers of its JSON form
 document_checks  the validation of its fields
 change     admin-quorum policy / registry changes: chaining, no downgrade, tighten now, loosen later
 tightening whether a new policy document provably allows no more than the old one
-kinds      request kinds (withdrawal, cold_sweep, approval, contract_call), kind vs body, `NOT_COLD`
+kinds      request kinds (withdrawal, cold_sweep, approval, contract_call, replacement), kind vs body, `NOT_COLD`
 assets     the network and asset registries (CAIP-2 networks, symbols, decimals, token contracts)
 evm_intent an EVM body decoded under the registry: native and ERC-20 transfers, approvals, calls
 limits     the rolling-window ledger (fees charged in the fee asset) and limit checks (fair share)
@@ -69,6 +69,7 @@ from .kinds import (
     COLD_SWEEP,
     CONTRACT_CALL,
     NOT_COLD,
+    REPLACEMENT,
     REQUEST_KINDS,
     WITHDRAWAL,
     check_kind,
@@ -109,6 +110,7 @@ __all__ = [
     "PROTOCOL_ABORT",
     "REFRESH",
     "REFUSALS",
+    "REPLACEMENT",
     "REQUEST_KINDS",
     "RESHARE",
     "UNLIMITED_ALLOWANCE",

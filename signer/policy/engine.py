@@ -37,7 +37,7 @@ from .document import PolicyDocument
 from .errors import PolicyError
 from .freeze import FreezeState
 from .intent import CALL, TRANSFER, Intent, canonical_destination
-from .kinds import WITHDRAWAL, check_kind_rule
+from .kinds import REPLACEMENT, WITHDRAWAL, check_kind_rule
 from .limits import LedgerView, check_limits, is_approval
 from .rules import (
     BPS,
@@ -188,6 +188,9 @@ def evaluate(
         return _block("no_matching_rule")
     if rule.action.kind == "block":
         return _block("rule_block", rule.rule_id)
+    if kind == REPLACEMENT and (rule.action.kind == "allow" or rule.action.approvals is None):
+        # A second transaction with a used nonce is never signed without officers approving it.
+        return _block("replacement_needs_approval", rule.rule_id)
     if is_approval(intent) and intent.amount >= UNLIMITED_ALLOWANCE:
         if rule.when.contracts is None or destination not in rule.when.contracts:
             return _block("unlimited_approval", rule.rule_id, f"spender {destination} is not named by the rule")

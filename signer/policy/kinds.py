@@ -6,6 +6,9 @@ before any rule so that a sweep never rides on a rule written for withdrawals.
 An `approval` (ERC-20 `approve` / `increaseAllowance`) and a `contract_call` (any other calldata)
 are kinds of their own: only rules that name the kind match them (rules.py), and the kind must be
 what the body decodes to (`kind_mismatch`), so a token approval never rides on a withdrawal rule.
+A `replacement` (speed-up or cancel) signs another transaction with the nonce of an earlier one;
+only rules naming the kind match it, and never automatically (engine.py: approvals required), so
+no two transactions from one address share a nonce without officers approving the second.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ WITHDRAWAL = "withdrawal"
 COLD_SWEEP = "cold_sweep"
 APPROVAL = "approval"
 CONTRACT_CALL = "contract_call"
-REQUEST_KINDS = (WITHDRAWAL, COLD_SWEEP, APPROVAL, CONTRACT_CALL)
+REPLACEMENT = "replacement"
+REQUEST_KINDS = (WITHDRAWAL, COLD_SWEEP, APPROVAL, CONTRACT_CALL, REPLACEMENT)
 TRANSFER_KINDS = frozenset({WITHDRAWAL, COLD_SWEEP})
 """The kinds a rule without a `kinds` condition matches."""
 NOT_COLD = "sweep_destination_not_cold"
@@ -33,6 +37,7 @@ CALLS_OF_KIND = {
     COLD_SWEEP: frozenset({TRANSFER}),
     APPROVAL: frozenset({APPROVE, INCREASE_ALLOWANCE}),
     CONTRACT_CALL: frozenset({CALL}),
+    REPLACEMENT: frozenset({TRANSFER, TRANSFER_FROM, APPROVE, INCREASE_ALLOWANCE}),
 }
 
 

@@ -104,13 +104,24 @@ class CustodyClient:
         idempotency_key: str,
         path: Sequence[int] = (),
         kind: coordinator_pb2.RequestKind = coordinator_pb2.REQUEST_KIND_WITHDRAWAL,
+        *,
+        allocate_nonce: bool = False,
+        replaces: str = "",
     ) -> coordinator_pb2.SigningRequest:
         """Submit a signing request; it comes back in the state the policy put it in (signed,
         pending_approval, blocked, ...). The same idempotency key and body again returns the same
-        request (keys are this client certificate's own)."""
+        request (keys are this client certificate's own). `allocate_nonce`: the coordinator picks
+        `tx.nonce` (leave it 0) for the address, never one another request holds; `replaces`: a
+        speed-up or cancel (kind REPLACEMENT) of that request, under its nonce."""
         reply: coordinator_pb2.SigningRequest = self.stub.SubmitSigningRequest(
             coordinator_pb2.SubmitSigningRequestRequest(
-                key_id=key_id, idempotency_key=idempotency_key, path=list(path), eth=tx, request_kind=kind
+                key_id=key_id,
+                idempotency_key=idempotency_key,
+                path=list(path),
+                eth=tx,
+                request_kind=kind,
+                allocate_nonce=allocate_nonce,
+                replaces_request_id=replaces,
             ),
             timeout=self.timeout,
         )

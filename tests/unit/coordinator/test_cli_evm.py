@@ -95,7 +95,20 @@ def test_the_nonce_is_required() -> None:
     args = build_parser().parse_args(["withdraw", "--key", "k", "--to", TO, "--network", "eip155:1", "--value", "1"])
     with pytest.raises(CliError) as exc:
         evm_tx(FakeClient(), args)  # type: ignore[arg-type]
-    assert "--nonce" in str(exc.value)
+    assert "--nonce" in str(exc.value) and "--allocate-nonce" in str(exc.value)
+
+
+def test_allocate_nonce_and_replaces_send_nonce_0_for_the_coordinator_to_fill() -> None:
+    base = ["withdraw", "--key", "k", "--to", TO, "--network", "eip155:1", "--value", "1"]
+    for extra in (["--allocate-nonce"], ["--replaces", "r1"]):
+        assert evm_tx(FakeClient(), build_parser().parse_args([*base, *extra])).nonce == 0  # type: ignore[arg-type]
+    for extra, text in (
+        (["--allocate-nonce", "--nonce", "3"], "not both"),
+        (["--allocate-nonce", "--replaces", "r1"], "--replaces"),
+    ):
+        with pytest.raises(CliError) as exc:
+            evm_tx(FakeClient(), build_parser().parse_args([*base, *extra]))  # type: ignore[arg-type]
+        assert text in str(exc.value)
 
 
 def test_legacy_transactions_pay_a_gas_price() -> None:

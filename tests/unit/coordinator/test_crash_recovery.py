@@ -14,6 +14,7 @@ from eth_account import Account
 from structlog.testing import capture_logs
 
 from coordinator import request_states as st
+from coordinator.request_encoding import tx_from_json
 from coordinator.service import CoordinatorService
 from coordinator.signer_client import SignerClient
 
@@ -102,10 +103,11 @@ def test_a_crash_inside_the_claim_commit_leaves_nothing_reserved_and_nothing_rel
     restarted.append(again)
     failed = again.get_request(row.request_id)
     assert failed.state == st.FAILED  # in flight at the restart: failed, never lost, never signed
-    retry = again.sign_eth(KEY_ID, "crash-claim-1", (0, 1), _tx(SMALL), initiator="backend-1")
+    retry = again.sign_eth(KEY_ID, "crash-claim-1", (0, 1), _tx(SMALL), initiator="backend-1", allocate_nonce=True)
     assert retry.state == st.FAILED and retry.request_id == row.request_id  # the retry finds it
-    fresh = again.sign_eth(KEY_ID, "crash-claim-2", (0, 1), _tx(SMALL, nonce=1), initiator="backend-1")
+    fresh = again.sign_eth(KEY_ID, "crash-claim-2", (0, 1), _tx(SMALL), initiator="backend-1", allocate_nonce=True)
     assert fresh.state == st.SIGNED and fresh.presignature_id == pid  # the untouched presignature signs
+    assert (tx_from_json(row.tx).nonce, tx_from_json(fresh.tx).nonce) == (0, 1)  # the failed one keeps its nonce
     assert again.audit.verify().ok
 
 
@@ -166,5 +168,6 @@ def test_a_crash_inside_the_signed_commit_fails_the_request_and_its_presignature
     assert done.state == st.FAILED and not done.raw_tx
     assert st.SIGNED not in [e.state for e in again.store.events(row.request_id)]
     assert again.store.get_presignature(pid).state == "failed"  # never ready again
-    assert again.sign_eth(KEY_ID, "crash-signed-1", (0, 1), _tx(SMALL), initiator="backend-1").state == st.FAILED
+    retry = again.sign_eth(KEY_ID, "crash-signed-1", (0, 1), _tx(SMALL), initiator="backend-1", allocate_nonce=True)
+    assert retry.state == st.FAILED
     assert again.audit.verify().ok

@@ -81,7 +81,16 @@ def test_a_client_reads_the_reason_of_each_kind_of_error(cluster: Cluster) -> No
         assert "key_id" not in info.metadata  # an oversize id is never echoed
         code, info = _fails(be.create_key, "not-allowed", 2)
         assert (code, info.reason) == (grpc.StatusCode.PERMISSION_DENIED, "ROLE_NOT_ALLOWED")
-        pending = be.sign_eth(KEY_ID, tx_to_proto(dataclasses.replace(TX, value=10**18)), idem + "-big", (1, 2))
+        # Another body under a nonce a live request holds (store/nonces.py).
+        taken = tx_to_proto(dataclasses.replace(TX, value=10**18))
+        code, info = _fails(be.sign_eth, KEY_ID, taken, idem + "-taken", (1, 2))
+        assert (code, info.reason, info.metadata["policy_reason"]) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "POLICY_REFUSED",
+            "nonce_in_use",
+        )
+        big = tx_to_proto(dataclasses.replace(TX, value=10**18, nonce=TX.nonce + 1))
+        pending = be.sign_eth(KEY_ID, big, idem + "-big", (1, 2))
     assert pending.state == "pending_approval"
     with cluster.client("officer-2") as o2:
         code, info = _fails(o2.approve, pending.request_id, b"\x00" * 8)

@@ -70,7 +70,9 @@ class Harness:
     def submit(
         self, value: int, idem: str, *, initiator: str = "backend-1", kind: str = "withdrawal", to: str = TO
     ) -> RequestRecord:
-        return self.service.sign_eth(KEY_ID, idem, (0, 1), _tx(value, to=to), kind=kind, initiator=initiator)
+        # The coordinator allocates the nonces: requests of one address never share one.
+        tx = _tx(value, to=to)
+        return self.service.sign_eth(KEY_ID, idem, (0, 1), tx, kind=kind, initiator=initiator, allocate_nonce=True)
 
     def approval(
         self, row: RequestRecord, officer: str, signer: Ed25519PrivateKey | None = None, ttl: int = 86400
@@ -209,10 +211,11 @@ def test_stale_request_expires(h: Harness) -> None:
 
 def test_same_idempotency_key_and_body_is_the_same_request(h: Harness) -> None:
     row = h.submit(MEDIUM, "idem-1")
-    again = h.service.sign_eth(
-        KEY_ID, "idem-1", (0, 1), dataclasses.replace(_tx(MEDIUM), to=TO.lower()), initiator="backend-1"
-    )
+    spelled = dataclasses.replace(_tx(MEDIUM), to=TO.lower())
+    again = h.service.sign_eth(KEY_ID, "idem-1", (0, 1), spelled, initiator="backend-1", allocate_nonce=True)
     assert again.request_id == row.request_id and again.state == st.PENDING_APPROVAL
+    with pytest.raises(svc.AlreadyExists):  # nonce 0 named by the body is another body than "allocate one"
+        h.service.sign_eth(KEY_ID, "idem-1", (0, 1), spelled, initiator="backend-1")
     for value, kind in ((MEDIUM + 1, "withdrawal"), (MEDIUM, "cold_sweep")):
         with pytest.raises(svc.AlreadyExists):
             h.submit(value, "idem-1", initiator="backend-1", kind=kind)

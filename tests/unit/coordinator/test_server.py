@@ -265,7 +265,25 @@ def test_unreachable_signer_over_grpc(cluster: Cluster, tmp_path: Path) -> None:
 
 
 def _submit(be: CoordinatorClient, value: int, idem: str) -> coordinator_pb2.SigningRequest:
-    return be.sign_eth(KEY_ID, tx_to_proto(dataclasses.replace(TX, value=value)), idem, (1, 2))
+    tx = tx_to_proto(dataclasses.replace(TX, value=value, nonce=0))
+    return be.sign_eth(KEY_ID, tx, idem, (1, 2), allocate_nonce=True)
+
+
+def test_allocated_nonces_over_grpc(cluster: Cluster) -> None:
+    """The coordinator fills eth.nonce and says so; a body naming a nonce with allocate_nonce is refused;
+    a backend-supplied nonce a live request holds is FAILED_PRECONDITION with reason nonce_in_use."""
+    with cluster.client("backend") as be:
+        first, second = _submit(be, 10**18, "grpc-alloc-1"), _submit(be, 10**18, "grpc-alloc-2")
+        assert first.nonce_allocated and second.nonce_allocated
+        assert second.eth.nonce == first.eth.nonce + 1
+        with pytest.raises(grpc.RpcError) as exc:
+            named = tx_to_proto(dataclasses.replace(TX, nonce=9))
+            be.sign_eth(KEY_ID, named, "grpc-alloc-3", (1, 2), allocate_nonce=True)
+        assert _code(exc) == grpc.StatusCode.INVALID_ARGUMENT
+        taken = tx_to_proto(dataclasses.replace(TX, value=10**18 + 1, nonce=first.eth.nonce))
+        with pytest.raises(grpc.RpcError) as exc:
+            be.sign_eth(KEY_ID, taken, "grpc-alloc-4", (1, 2))
+        assert _code(exc) == grpc.StatusCode.FAILED_PRECONDITION and exc.value.details().startswith("nonce_in_use")
 
 
 def test_approval_flow_over_grpc(cluster: Cluster) -> None:

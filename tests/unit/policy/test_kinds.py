@@ -9,6 +9,7 @@ from signer.policy import (
     COLD_SWEEP,
     CONTRACT_CALL,
     NOT_COLD,
+    REPLACEMENT,
     REQUEST_KINDS,
     WITHDRAWAL,
     FreezeState,
@@ -26,8 +27,8 @@ NOW = T0 + 60
 
 
 def test_the_kinds() -> None:
-    assert REQUEST_KINDS == (WITHDRAWAL, COLD_SWEEP, APPROVAL, CONTRACT_CALL)
-    assert REQUEST_KINDS == ("withdrawal", "cold_sweep", "approval", "contract_call")
+    assert REQUEST_KINDS == (WITHDRAWAL, COLD_SWEEP, APPROVAL, CONTRACT_CALL, REPLACEMENT)
+    assert REQUEST_KINDS == ("withdrawal", "cold_sweep", "approval", "contract_call", "replacement")
     for kind in REQUEST_KINDS:
         check_kind(kind)
     with pytest.raises(PolicyError) as exc:

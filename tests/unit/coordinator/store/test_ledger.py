@@ -129,6 +129,10 @@ def test_migration_5_fills_the_running_sums_from_the_request_rows(tmp_path: Path
         conn.execute("DROP TABLE hot_balances")  # migration 10's
         conn.execute("DROP INDEX requests_by_source")  # migration 11's
         conn.execute("DROP INDEX audit_log_by_subject")  # migration 12's (13 rebuilds the requests table)
+        conn.execute("DROP TABLE nonce_counters")  # migration 14's
+        conn.execute("DROP INDEX requests_by_nonce")
+        for column in ("chain_id", "nonce", "nonce_allocated", "replaces"):
+            conn.execute(f"ALTER TABLE requests DROP COLUMN {column}")
         for table in ("requests", "presignatures", "sessions"):
             conn.execute(f"ALTER TABLE {table} DROP COLUMN owner")
         conn.execute("DELETE FROM schema_version WHERE version >= 5")
