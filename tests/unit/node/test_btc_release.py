@@ -191,3 +191,21 @@ def test_a_psbt_without_previous_transactions_or_with_a_foreign_change_is_judged
     intent = env.intent(psbt, "btc-lure")
     assert [o.change_path for o in intent.spend.outputs] == [None, None]
     _refused(env, pid, psbt, env.release(intent, 0), 0, "approvals_pending")
+
+
+def test_a_partial_sign_call_names_exactly_one_of_a_transaction_and_a_psbt() -> None:
+    from tsscustody.v1 import common_pb2, signer_pb2
+
+    from signer.node.server import _check_partial_sign
+    from signer.node.wire import partial_sign_body
+    from signer.tss.errors import InvalidInput
+
+    psbt = signer_pb2.PartialSignRequest(key_id=KEY_ID, presignature_id=b"p" * 16, psbt=b"\x70", input_index=1)
+    _check_partial_sign(psbt)
+    assert partial_sign_body(psbt).input_index == 1  # type: ignore[union-attr]
+    both = signer_pb2.PartialSignRequest()
+    both.CopyFrom(psbt)
+    both.eth.CopyFrom(common_pb2.EthTransaction(to="0x" + "11" * 20))
+    for bad in (both, signer_pb2.PartialSignRequest(key_id=KEY_ID, presignature_id=b"p" * 16)):
+        with pytest.raises(InvalidInput, match="exactly one"):
+            _check_partial_sign(bad)
