@@ -83,6 +83,19 @@ class CoordinatorClient:
         )
         return reply
 
+    def sign_btc(
+        self, key_id: str, psbt: bytes, idempotency_key: str, kind: str = ""
+    ) -> coordinator_pb2.SigningRequest:
+        """Submit a Bitcoin spend (an unsigned PSBT of the key's coins; kind "withdrawal" or
+        "cold_sweep") and return it in the state the policy put it in."""
+        reply: coordinator_pb2.SigningRequest = self.stub.SubmitSigningRequest(
+            coordinator_pb2.SubmitSigningRequestRequest(
+                key_id=key_id, idempotency_key=idempotency_key, psbt=psbt, kind=kind
+            ),
+            timeout=self.timeout,
+        )
+        return reply
+
     def get_request(self, request_id: str) -> coordinator_pb2.SigningRequest:
         """A request's current state."""
         reply: coordinator_pb2.SigningRequest = self.stub.GetRequest(

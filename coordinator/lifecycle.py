@@ -35,6 +35,7 @@ from signer.policy import Approval, Release, describe_expr
 
 from . import request_log
 from .audit import APPROVAL, REQUEST
+from .btc_request import SpendBody, body_of_row
 from .errors import Internal, NotFound, ServiceError, Unavailable
 from .governance import Governance
 from .request_encoding import Body, NewRequest
@@ -233,7 +234,7 @@ class Lifecycle:
         )
 
     # --- evaluation -------------------------------------------------------------------------------------
-    def advance(self, request_id: str, *, body: Body | None = None) -> RequestRecord:
+    def advance(self, request_id: str, *, body: Body | SpendBody | None = None) -> RequestRecord:
         """Evaluate a request that is not final and move it as far as the policy allows now
         (`body`: the request's transaction and intent, when the caller already holds them).
 
@@ -245,7 +246,7 @@ class Lifecycle:
         except InvalidTransition:
             return self.store.get_request(request_id)
 
-    def _advance_once(self, request_id: str, body: Body | None) -> RequestRecord:
+    def _advance_once(self, request_id: str, body: Body | SpendBody | None) -> RequestRecord:
         row = self.store.get_request(request_id)
         if row.final or row.state == SIGNING:
             return row
@@ -314,7 +315,7 @@ class Lifecycle:
             policy_hash=row.policy_hash,
             kind=row.kind,
         )
-        job = self.signing.job(row, release, body if body is not None else Body.of_row(row, verdict.intent))
+        job = self.signing.job(row, release, body if body is not None else body_of_row(row, verdict.intent))
         return self._sign(row, job, decision.reason, approve)
 
     # --- signing ---------------------------------------------------------------------------------------

@@ -189,6 +189,13 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             _check_id("idempotency_key", request.idempotency_key)
             check_count("path", request.path, limits.MAX_PATH)
             check_text("kind", request.kind, limits.MAX_WORD)
+            if request.psbt:  # a Bitcoin spend (btc_submission.py): its inputs carry their paths
+                if request.HasField("eth") or request.path:
+                    raise InvalidRequest("a psbt request has no eth transaction and no path")
+                psbt = bytes(request.psbt)
+                return self.service.sign_btc(
+                    request.key_id, request.idempotency_key, psbt, kind=request.kind, initiator=peer.name
+                )
             if not request.HasField("eth"):
                 raise InvalidRequest("eth transaction missing")
             check_eth(request.eth)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from coordinator.btc_combine import InputPartials, combine_spend
+from signer.chains.bitcoin import BitcoinError, finalized_from_tx
 from signer.node.btc_release import partial_sign_spend
 from signer.node.node import SignerNode
 from signer.policy import PolicyError, Release
@@ -115,6 +116,10 @@ def test_a_two_input_two_output_spend_is_signed_2_of_3_and_verifies(env: Env) ->
     signed = combine_spend(psbt, intent.spend, answers)
     assert verify_transaction(signed.raw_tx, _spent(env, intent)) == signed.txid
     assert extract(signed.signed_psbt) == signed.raw_tx
+    # What the coordinator stores is the transaction: the finalized PSBT is rebuilt from it.
+    assert finalized_from_tx(psbt, signed.raw_tx) == signed.signed_psbt
+    with pytest.raises(BitcoinError):
+        finalized_from_tx(env.psbt(payout=SMALL - 1), signed.raw_tx)
     # A signer answering with σ over another input's digest, or a σ that does not verify, is named.
     swapped = dict(answers[1].partials)
     swapped[2] = answers[0].partials[2]

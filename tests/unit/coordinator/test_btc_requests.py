@@ -1,0 +1,146 @@
+"""Bitcoin spends through the coordinator, over in-process signers: a PSBT submitted, judged as the
+spend intent rebuilt from it, approved by officers when the policy asks, signed with one
+presignature per input from one signer set, combined, and charged to the coordinator's ledger
+payout by payout. Every input's signature is checked independently (tests/btc_support.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from coordinator.btc_request import psbt_of
+from coordinator.errors import AlreadyExists, InvalidRequest
+from coordinator.officer import IntentMismatch, rebuild_spend
+from coordinator.service import CoordinatorService
+from coordinator.signer_client import LocalSignerClient, SignerClient
+from coordinator.store import Store
+from coordinator.views import key_to_proto, request_to_proto
+from signer.node.node import SignerNode
+from signer.policy import demo_policy, public_key_bytes, sign_approval
+from signer.policy.btc_intent import SpendIntent
+from signer.tss.curve import Point
+from tests.btc_support import SMALL, extract, foreign_script, make_psbt, own_script, verify_transaction, with_bitcoin
+
+from .governance_fixtures import ADMINS, COLD, OFFICERS, Clock, add_key, key, make_nodes, signed_change
+
+KEY_ID = "k-btc"
+IN_PATHS = ((0, 1), (0, 2))
+
+
+class Env:
+    def __init__(self, tmp_path: Path) -> None:
+        self.clock = Clock()
+        self.nodes: dict[int, SignerNode] = make_nodes(tmp_path / "signers", KEY_ID, self.clock)
+        clients = {p: LocalSignerClient(n) for p, n in self.nodes.items()}
+        self.store = Store(tmp_path / "coordinator.db", clock=self.clock)
+        record = add_key(self.store, KEY_ID)
+        self.public, self.chain_code = Point.from_bytes(record.public_key), record.chain_code
+        self.service = CoordinatorService(
+            self.store, dict[int, SignerClient](clients), level="112", scheduler_interval=0
+        )
+        now = int(self.clock())
+        registry, policy = demo_policy(
+            {o: public_key_bytes(key(o)) for o in OFFICERS},
+            {a: public_key_bytes(key(a)) for a in ADMINS},
+            cold=(COLD,),
+            now=now,
+        )
+        self.service.propose_change("registry", signed_change(registry, now).to_json(), admin="admin-1")
+        self.service.propose_change("policy", signed_change(with_bitcoin(policy), now).to_json(), admin="admin-1")
+        self.n = 0
+
+    def psbt(self, payout: int, fee: int = 1_000) -> bytes:
+        """Two inputs of 0.7 and 0.5 BTC paying `payout` to a new address and the rest as change."""
+        change = 1_200_000 - payout - fee
+        return make_psbt(
+            self.public,
+            self.chain_code,
+            [(IN_PATHS[0], 700_000), (IN_PATHS[1], 500_000)],
+            [(payout, foreign_script(), None), (change, own_script(self.public, self.chain_code, (1, 0)), (1, 0))],
+        )
+
+    def submit(self, psbt: bytes, kind: str = "withdrawal"):  # type: ignore[no-untyped-def]
+        self.n += 1
+        return self.service.sign_btc(KEY_ID, f"btc-{self.n}", psbt, kind=kind, initiator="backend-1")
+
+    def spent(self, psbt: bytes) -> list[tuple[int, bytes]]:
+        amounts = (700_000, 500_000)
+        return [(a, own_script(self.public, self.chain_code, p)) for a, p in zip(amounts, IN_PATHS, strict=True)]
+
+    def close(self) -> None:
+        self.service.close()
+        self.store.close()
+        for n in self.nodes.values():
+            n.close()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    e = Env(tmp_path)
+    yield e
+    e.close()
+
+
+def test_a_small_spend_is_signed_input_by_input_and_charged_payout_by_payout(env: Env) -> None:
+    psbt = env.psbt(payout=SMALL - 1)
+    row = env.submit(psbt)
+    assert row.state == "signed", (row.state, row.policy_reason, row.error)
+    assert psbt_of(row.tx) == psbt and row.path == ()
+    view = request_to_proto(row)
+    assert verify_transaction(view.btc_tx, env.spent(psbt)) == view.txid
+    assert extract(view.signed_psbt) == view.btc_tx and bytes(view.psbt) == psbt
+    assert not view.HasField("eth")
+    # The coordinator's ledger charges the payout and the whole fee once.
+    ledger = env.service.governance.ledger()
+    assert ledger.spent(KEY_ID, "BTC", 86400, int(env.clock())) == SMALL - 1 + 1_000
+    # The same idempotency key and PSBT finds the same request; another PSBT under it is refused.
+    again = env.service.sign_btc(KEY_ID, f"btc-{env.n}", psbt, initiator="backend-1")
+    assert again.request_id == row.request_id
+    with pytest.raises(AlreadyExists):
+        env.service.sign_btc(KEY_ID, f"btc-{env.n}", env.psbt(payout=SMALL - 1), initiator="backend-1")
+
+
+def test_a_large_spend_waits_for_the_officers_who_approve_the_rebuilt_spend(env: Env) -> None:
+    psbt = env.psbt(payout=SMALL + 1)
+    row = env.submit(psbt)
+    assert (row.state, row.policy_reason) == ("pending_approval", "approvals_pending")
+    view = request_to_proto(row)
+    policy = env.service.governance.policy(int(env.clock()))
+    assert policy is not None
+    k = key_to_proto(env.service.get_key(KEY_ID))
+    intent = rebuild_spend(view, k, policy.hash(), policy.assets)
+    assert intent.digest() == row.intent_digest
+    # A coordinator showing another PSBT than the intent it recorded is caught by the officer's tool.
+    forged = request_to_proto(row)
+    forged.psbt = env.psbt(payout=SMALL + 1)
+    with pytest.raises(IntentMismatch):
+        rebuild_spend(forged, k, policy.hash(), policy.assets)
+    for officer in ("officer-1", "officer-2"):
+        approval = sign_approval(key(officer), officer, intent, int(env.clock()))
+        row = env.service.approve(row.request_id, approval.to_bytes(), officer=officer)
+    row = env.service.get_request(row.request_id)
+    assert row.state == "signed", (row.state, row.policy_reason, row.error)
+    assert verify_transaction(row.raw_tx, env.spent(psbt)) == row.tx_hash.hex()
+    assert SpendIntent.from_bytes(row.intent).digest() == intent.digest()
+
+
+def test_an_undecodable_psbt_is_recorded_then_blocked_and_bad_calls_are_refused(env: Env) -> None:
+    def strip(p: object) -> None:
+        for inp in p.inputs:  # type: ignore[attr-defined]
+            inp.non_witness_utxo = None
+
+    bare = make_psbt(
+        env.public, env.chain_code, [(IN_PATHS[0], 250_000)], [(240_000, foreign_script(), None)], edit=strip
+    )
+    row = env.submit(bare)
+    assert (row.state, row.policy_reason) == ("blocked", "undecodable_transaction")
+    with pytest.raises(InvalidRequest, match="kind"):
+        env.submit(env.psbt(payout=1_000), kind="approval")
+    with pytest.raises(InvalidRequest, match="psbt"):
+        env.submit(b"")
+    # A cold sweep must pay only cold addresses: a new address is refused by the policy.
+    row = env.submit(env.psbt(payout=1_000), kind="cold_sweep")
+    assert row.state == "blocked", row
