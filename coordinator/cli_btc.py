@@ -102,8 +102,8 @@ def cmd_withdraw_btc(args: argparse.Namespace) -> int:
     with client_for(args, "backend") as c:
         r = c.sign_btc(args.key, psbt, args.idempotency_key or str(uuid.uuid4()), kind=args.kind)
     lines = [r.intent_text or "(the PSBT could not be decoded: see the reason)", request_line(r)]
-    if r.txid:
-        lines.append(f"txid {r.txid}\ntransaction {bytes(r.btc_tx).hex()}")
+    if r.btc_tx:
+        lines.append(f"transaction {bytes(r.btc_tx).hex()}")
     if r.state == "pending_approval":
         lines.append(f"officers: tssctl approve {r.request_id} --officer ID --key FILE  (asks; scripts: --yes)")
     emit(args, spend_request_json(r), "\n".join(lines))

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from coordinator.btc_request import psbt_of
+from coordinator.cli_btc import spend_request_json
+from coordinator.cli_common import request_line
+from coordinator.cli_format import amount_text
 from coordinator.errors import AlreadyExists, InvalidRequest
 from coordinator.officer import IntentMismatch, rebuild_spend
 from coordinator.service import CoordinatorService
@@ -93,6 +96,12 @@ def test_a_small_spend_is_signed_input_by_input_and_charged_payout_by_payout(env
     assert verify_transaction(view.btc_tx, env.spent(psbt)) == view.txid
     assert extract(view.signed_psbt) == view.btc_tx and bytes(view.psbt) == psbt
     assert not view.HasField("eth")
+    # What tssctl prints: the total payout in BTC and its payee, the txid (not an Ethereum hash).
+    payee = SpendIntent.from_bytes(row.intent).spend.payouts[0].address
+    assert amount_text(view) == ("0.00999999 BTC", payee)
+    assert request_line(view).endswith(f"signed (allowed); txid {view.txid}")
+    shown = spend_request_json(view)
+    assert shown["txid"] == view.txid and [o["change_path"] for o in shown["intent"]["outputs"]] == [None, [1, 0]]
     # The coordinator's ledger charges the payout and the whole fee once.
     ledger = env.service.governance.ledger()
     assert ledger.spent(KEY_ID, "BTC", 86400, int(env.clock())) == SMALL - 1 + 1_000
