@@ -6,7 +6,11 @@ payout by payout. Every input's signature is checked independently (tests/btc_su
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -21,10 +25,12 @@ from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import Store
 from coordinator.views import key_to_proto, request_to_proto
-from signer.node.node import SignerNode
-from signer.policy import demo_policy, public_key_bytes, sign_approval
+from signer.node.btc_release import PsbtInput
+from signer.node.node import PartialSig, SignerNode
+from signer.node.wire import SignBody
+from signer.policy import Release, demo_policy, public_key_bytes, sign_approval
 from signer.policy.btc_intent import SpendIntent
-from signer.tss.curve import Point
+from signer.tss.curve import Point, Q
 from tests.btc_support import SMALL, extract, foreign_script, make_psbt, own_script, verify_transaction, with_bitcoin
 
 from .governance_fixtures import ADMINS, COLD, OFFICERS, Clock, add_key, key, make_nodes, signed_change
@@ -33,12 +39,39 @@ KEY_ID = "k-btc"
 IN_PATHS = ((0, 1), (0, 2))
 
 
+class CutOff(LocalSignerClient):
+    """A signer that drops off the network the first time any signer is asked for input 1."""
+
+    tripped = threading.Event()
+
+    def partial_sign(
+        self, key_id: str, presignature_id: bytes, tx: SignBody, release: Release, attestations: Sequence[bytes] = ()
+    ) -> PartialSig:
+        if isinstance(tx, PsbtInput) and tx.input_index == 1 and not CutOff.tripped.is_set():
+            CutOff.tripped.set()
+            self.down = True
+        return super().partial_sign(key_id, presignature_id, tx, release, attestations)
+
+
+class Cheat(LocalSignerClient):
+    """A signer whose σ_i for input 1 is off by one."""
+
+    def partial_sign(
+        self, key_id: str, presignature_id: bytes, tx: SignBody, release: Release, attestations: Sequence[bytes] = ()
+    ) -> PartialSig:
+        got = super().partial_sign(key_id, presignature_id, tx, release, attestations)
+        if isinstance(tx, PsbtInput) and tx.input_index == 1:
+            return dataclasses.replace(got, sigma=((int.from_bytes(got.sigma, "big") + 1) % Q).to_bytes(32, "big"))
+        return got
+
+
 class Env:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, client: type[LocalSignerClient] = LocalSignerClient) -> None:
         self.clock = Clock()
+        self.db = tmp_path / "coordinator.db"
         self.nodes: dict[int, SignerNode] = make_nodes(tmp_path / "signers", KEY_ID, self.clock)
-        clients = {p: LocalSignerClient(n) for p, n in self.nodes.items()}
-        self.store = Store(tmp_path / "coordinator.db", clock=self.clock)
+        clients = {p: client(n) for p, n in self.nodes.items()}
+        self.store = Store(self.db, clock=self.clock)
         record = add_key(self.store, KEY_ID)
         self.public, self.chain_code = Point.from_bytes(record.public_key), record.chain_code
         self.service = CoordinatorService(
@@ -153,3 +186,51 @@ def test_an_undecodable_psbt_is_recorded_then_blocked_and_bad_calls_are_refused(
     # A cold sweep must pay only cold addresses: a new address is refused by the policy.
     row = env.submit(env.psbt(payout=1_000), kind="cold_sweep")
     assert row.state == "blocked", row
+
+
+def test_a_signer_lost_mid_spend_fails_the_attempt_and_a_fresh_set_signs_every_input(tmp_path: Path) -> None:
+    CutOff.tripped.clear()
+    env = Env(tmp_path, CutOff)
+    try:
+        psbt = env.psbt(payout=50_000)
+        row = env.submit(psbt)
+        assert row.state == "signed", (row.state, row.error)
+        assert verify_transaction(row.raw_tx, env.spent(psbt)) == row.tx_hash.hex()
+        attempts = [e.detail for e in env.store.events(row.request_id) if e.detail.startswith("attempt")]
+        assert len(attempts) == 2 and "unreachable" in attempts[1], attempts
+        with sqlite3.connect(env.db) as db:
+            held = db.execute(
+                "SELECT state, signers, path FROM presignatures WHERE request_id = ? ORDER BY created_at",
+                (row.request_id,),
+            ).fetchall()
+        # One presignature per input path in each attempt, each attempt's from one set; the broken
+        # attempt's are failed (never used again), the second's consumed.
+        assert [(s, p) for s, _, p in held] == [
+            ("failed", "[0,1]"),
+            ("failed", "[0,2]"),
+            ("consumed", "[0,1]"),
+            ("consumed", "[0,2]"),
+        ], held
+        assert held[0][1] == held[1][1] and held[2][1] == held[3][1] != held[0][1]
+    finally:
+        env.close()
+
+
+def test_a_bad_partial_signature_on_any_input_fails_the_spend_naming_the_signers(tmp_path: Path) -> None:
+    env = Env(tmp_path, Cheat)
+    try:
+        row = env.submit(env.psbt(payout=50_000))
+        assert (row.state, row.error_code) == ("failed", "aborted"), row
+        with sqlite3.connect(env.db) as db:
+            held = db.execute("SELECT state, signers FROM presignatures WHERE request_id = ?", (row.request_id,))
+            states = {(state, signers) for state, signers in held}
+        assert len(states) == 1 and next(iter(states))[0] == "failed"
+        signers = json.loads(next(iter(states))[1])
+        assert {(b.party, b.check) for b in row.blame} == {(p, "partial_signature") for p in signers}
+        assert not row.raw_tx and ledger_empty(env)
+    finally:
+        env.close()
+
+
+def ledger_empty(env: Env) -> bool:
+    return env.service.governance.ledger().spent(KEY_ID, "BTC", 86400, int(env.clock())) == 0
