@@ -19,15 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
-from tsscustody.v1 import coordinator_pb2
+from tsscustody.v1 import common_pb2, coordinator_pb2, signer_pb2, signer_pb2_grpc
 
 from coordinator import cluster, officer, relay
 from coordinator.cli_errors import EXIT_NOT_SIGNED
 from coordinator.client import CoordinatorClient
 from coordinator.signer_client import GrpcSignerClient, SessionParams, SignerRejected
 from signer.node.btc_release import PsbtInput
-from signer.node.tls import TlsFiles
+from signer.node.tls import TlsFiles, channel_credentials
 from signer.policy import Release, sign_approval
 from signer.policy.btc_intent import SpendIntent
 from signer.tss.curve import Point
@@ -160,3 +161,26 @@ def test_an_undecodable_psbt_is_blocked_and_a_small_spend_is_automatic(
     path.write_bytes(bare)
     rc, out, err = tssctl("withdraw-btc", "--key", key.key_id, "--psbt", str(path))
     assert rc == EXIT_NOT_SIGNED and (out["state"], out["policy_reason"]) == ("blocked", "undecodable_transaction")
+
+
+def test_calls_naming_both_a_transaction_and_a_psbt_or_neither_are_invalid(
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key
+) -> None:
+    psbt = _psbt(key, 100_000)
+    with CoordinatorClient(live_cluster.coordinator, live_cluster.client_tls("backend")) as c:
+        for extra in ({"path": [0, 1]}, {"eth": common_pb2.EthTransaction(to="0x" + "11" * 20)}):
+            request = coordinator_pb2.SubmitSigningRequestRequest(key_id=key.key_id, idempotency_key="x", psbt=psbt)
+            request.MergeFrom(coordinator_pb2.SubmitSigningRequestRequest(**extra))
+            with pytest.raises(grpc.RpcError) as exc:
+                c.stub.SubmitSigningRequest(request, timeout=30)
+            assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "no eth" in str(exc.value.details())
+    tls = TlsFiles.in_dir(live_cluster.root / "certs", "coordinator")
+    with grpc.secure_channel(live_cluster.signers[1], channel_credentials(tls)) as channel:
+        stub = signer_pb2_grpc.SignerStub(channel)
+        both = signer_pb2.PartialSignRequest(
+            key_id=key.key_id, presignature_id=b"p" * 16, psbt=psbt, eth=common_pb2.EthTransaction(to="0x" + "11" * 20)
+        )
+        for call in (both, signer_pb2.PartialSignRequest(key_id=key.key_id, presignature_id=b"p" * 16)):
+            with pytest.raises(grpc.RpcError) as exc:
+                stub.PartialSign(call, timeout=30)
+            assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "exactly one" in str(exc.value.details())
