@@ -193,6 +193,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 if request.HasField("eth") or request.path:
                     raise InvalidRequest("a psbt request has no eth transaction and no path")
                 psbt = bytes(request.psbt)
+                check_bytes("psbt", psbt, limits.MAX_PSBT)
                 return self.service.sign_btc(
                     request.key_id, request.idempotency_key, psbt, kind=request.kind, initiator=peer.name
                 )
