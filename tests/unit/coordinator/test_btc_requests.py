@@ -14,17 +14,20 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from tsscustody.v1 import coordinator_pb2
 
+from coordinator import officer
 from coordinator.btc_request import psbt_of
 from coordinator.cli_btc import spend_request_json
 from coordinator.cli_common import request_line
 from coordinator.cli_format import amount_text
+from coordinator.console import SPEND_NOT_SHOWN, Console, ConsoleRefused
 from coordinator.errors import AlreadyExists, InvalidRequest
 from coordinator.officer import IntentMismatch, rebuild_spend
 from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import Store
-from coordinator.views import key_to_proto, request_to_proto
+from coordinator.views import governance_to_proto, key_to_proto, request_to_proto
 from signer.node.btc_release import PsbtInput
 from signer.node.node import PartialSig, SignerNode
 from signer.node.wire import SignBody
@@ -160,9 +163,9 @@ def test_a_large_spend_waits_for_the_officers_who_approve_the_rebuilt_spend(env:
     forged.psbt = env.psbt(payout=SMALL + 1)
     with pytest.raises(IntentMismatch):
         rebuild_spend(forged, k, policy.hash(), policy.assets)
-    for officer in ("officer-1", "officer-2"):
-        approval = sign_approval(key(officer), officer, intent, int(env.clock()))
-        row = env.service.approve(row.request_id, approval.to_bytes(), officer=officer)
+    for who in ("officer-1", "officer-2"):
+        approval = sign_approval(key(who), who, intent, int(env.clock()))
+        row = env.service.approve(row.request_id, approval.to_bytes(), officer=who)
     row = env.service.get_request(row.request_id)
     assert row.state == "signed", (row.state, row.policy_reason, row.error)
     assert verify_transaction(row.raw_tx, env.spent(psbt)) == row.tx_hash.hex()
@@ -234,3 +237,41 @@ def test_a_bad_partial_signature_on_any_input_fails_the_spend_naming_the_signers
 
 def ledger_empty(env: Env) -> bool:
     return env.service.governance.ledger().spent(KEY_ID, "BTC", 86400, int(env.clock())) == 0
+
+
+class InProcessClient:
+    """What `officer.approve` asks of a coordinator client, answered by the in-process service."""
+
+    def __init__(self, env: Env, officer_id: str) -> None:
+        self.env, self.officer_id = env, officer_id
+
+    def get_request(self, request_id: str) -> coordinator_pb2.SigningRequest:
+        return request_to_proto(self.env.service.get_request(request_id))
+
+    def governance(self) -> coordinator_pb2.GovernanceStatus:
+        return governance_to_proto(self.env.service.get_governance())
+
+    def get_key(self, key_id: str) -> coordinator_pb2.Key:
+        return key_to_proto(self.env.service.get_key(key_id))
+
+    def approve(self, request_id: str, approval: bytes) -> coordinator_pb2.SigningRequest:
+        return request_to_proto(self.env.service.approve(request_id, approval, officer=self.officer_id))
+
+
+def test_officers_approve_a_spend_with_the_tool_and_the_console_refuses_to(env: Env) -> None:
+    row = env.submit(env.psbt(payout=SMALL + 1))
+    assert row.state == "pending_approval"
+    c1 = InProcessClient(env, "officer-1")
+    # The console's page does not show a spend's payouts: it says so and refuses to approve.
+    console = Console("officer-1", key("officer-1"), c1, lambda scope: {})  # type: ignore[arg-type]
+    view = console.view(request_to_proto(row), c1.governance(), None, "", int(env.clock()))
+    assert (view["verified"], view["problem"], view["intent"]) == (False, SPEND_NOT_SHOWN, None)
+    with pytest.raises(ConsoleRefused, match="tssctl approve"):
+        console.approve(row.request_id, row.intent_digest.hex())
+    assert env.service.get_request(row.request_id).approved_by == ()
+    # The officer's tool rebuilds the spend from the PSBT and approves it.
+    for officer_id in ("officer-1", "officer-2"):
+        client = InProcessClient(env, officer_id)
+        done = officer.approve(client, row.request_id, key(officer_id), officer_id, now=int(env.clock()))  # type: ignore[arg-type]
+        assert isinstance(done.review.intent, SpendIntent) and done.review.intent.digest() == row.intent_digest
+    assert env.service.get_request(row.request_id).state == "signed"
