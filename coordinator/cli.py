@@ -34,6 +34,8 @@ import time
 import uuid
 from pathlib import Path
 
+from tsscustody_client.names import state_name
+
 from . import cli_reshare, cluster
 from .cli_common import (
     DEFAULT_DIR,
@@ -57,7 +59,7 @@ from .cli_errors import (
     report,
 )
 from .cli_evm import evm_tx
-from .cli_format import amount_text, list_lines, utc_text
+from .cli_format import amount_text, key_lines, list_lines, utc_text
 from .cli_parser import build_parser
 from .cli_remote import resolve
 
@@ -126,6 +128,11 @@ def _cluster_status(args: argparse.Namespace, root: Path) -> int:
 
 
 def cmd_key(args: argparse.Namespace) -> None:
+    if args.action == "list":
+        with client_for(args, "operator") as c:
+            keys = list(c.list_keys())
+        emit(args, {"keys": [key_json(k) for k in keys]}, "\n".join(key_lines(keys)))
+        return
     with client_for(args, "operator") as c:
         if args.action == "create":
             k = c.create_key(args.name, args.threshold or _cluster_threshold(args), args.level or "")
@@ -151,10 +158,10 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
         key = args.idempotency_key or str(uuid.uuid4())
         r = c.sign_eth(args.key, tx, key, path, kind=args.kind)
     human = request_line(r)
-    if r.state == "pending_approval":
+    if state_name(r.request_state) == "pending_approval":
         human += f"\nofficers: tssctl approve {r.request_id} --officer ID --key FILE  (asks; scripts: --yes)"
     emit(args, request_json(r), human)
-    return EXIT_NOT_SIGNED if r.state in NOT_SIGNED else EXIT_OK
+    return EXIT_NOT_SIGNED if state_name(r.request_state) in NOT_SIGNED else EXIT_OK
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -179,7 +186,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
     human = f"cold sweep of {amount} wei to {args.to} (leaves {args.reserve} wei before fees)\n" + request_line(r)
     emit(args, {"action": "proposed", **plan, "amount": str(amount), **request_json(r)}, human)
-    return EXIT_NOT_SIGNED if r.state in NOT_SIGNED else EXIT_OK
+    return EXIT_NOT_SIGNED if state_name(r.request_state) in NOT_SIGNED else EXIT_OK
 
 
 def cmd_request(args: argparse.Namespace) -> None:
@@ -188,7 +195,7 @@ def cmd_request(args: argparse.Namespace) -> None:
 
     with client_for(args, "operator") as c:
         if args.action == "list":
-            rows = c.list_requests(args.key or "", args.state or "", args.limit)
+            rows = c.list_named(args.key or "", args.state or "", args.limit)
             emit(args, {"requests": [request_json(r) for r in rows]}, "\n".join(list_lines(rows, time.time())))
             return
         if not args.request_id:
@@ -210,10 +217,10 @@ def cmd_request(args: argparse.Namespace) -> None:
         r.intent_text or "(no decodable intent)",
         check,
         request_line(r),
-        f"amount {amount} to {destination}; submitted {utc_text(r.created_at)}",
+        f"amount {amount} to {destination}; submitted {utc_text(r.create_time.seconds)}",
     ]
-    if r.time_lock_until:  # a date the officers can read, not an epoch
-        lines.append(f"time lock until {utc_text(r.time_lock_until)}")
+    if r.time_lock_end_time.seconds:  # a date the officers can read, not an epoch
+        lines.append(f"time lock until {utc_text(r.time_lock_end_time.seconds)}")
     emit(args, d, "\n".join(lines))
 
 

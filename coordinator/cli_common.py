@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tsscustody.v1 import common_pb2, coordinator_pb2
+from tsscustody_client.names import kind_name, state_name
 
 from . import cluster
 from .cli_errors import CliError, UsageError, uint64, uint256
@@ -119,6 +120,7 @@ def key_json(k: coordinator_pb2.Key) -> dict[str, Any]:
         "epoch": k.epoch,
         "committing_epoch": k.committing_epoch,
         "retired": list(k.retired),
+        "created_at": k.create_time.seconds,
     }
 
 
@@ -172,9 +174,10 @@ def request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
     return {
         "request_id": r.request_id,
         "key_id": r.key_id,
-        "kind": r.kind,
-        "state": r.state,
+        "kind": kind_name(r.request_kind),
+        "state": state_name(r.request_state),
         "policy_reason": r.policy_reason,
+        "hold_note": r.hold_note,
         "chain_id": r.eth.chain_id,
         "tx_type": 0 if r.eth.legacy else 2,
         "nonce": r.eth.nonce,
@@ -182,13 +185,13 @@ def request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
         "value": r.eth.value,
         "path": list(r.path),
         "initiator": r.initiator,
-        "expires_at": r.expires_at,
+        "expires_at": r.expire_time.seconds,
         "intent_digest": bytes(r.intent_digest).hex(),
         "intent": intent,
         "approved_by": list(r.approved_by),
-        "time_lock_until": r.time_lock_until,
-        "time_lock_until_utc": utc_text(r.time_lock_until) if r.time_lock_until else "",
-        "created_at": r.created_at,
+        "time_lock_until": r.time_lock_end_time.seconds,
+        "time_lock_until_utc": utc_text(r.time_lock_end_time.seconds) if r.time_lock_end_time.seconds else "",
+        "created_at": r.create_time.seconds,
         "digest": "0x" + r.digest.hex(),
         "r": "0x" + r.r.hex(),
         "s": "0x" + r.s.hex(),
@@ -203,25 +206,27 @@ def request_json(r: coordinator_pb2.SigningRequest) -> dict[str, Any]:
 
 def request_line(r: coordinator_pb2.SigningRequest) -> str:
     """One human line about a request's state."""
-    text = f"request {r.request_id}: {r.state}"
-    if r.policy_reason and r.policy_reason != r.state:
+    text = f"request {r.request_id}: {state_name(r.request_state)}"
+    if r.policy_reason and r.policy_reason != state_name(r.request_state):
         text += f" ({r.policy_reason})"
     if r.approved_by:
         text += f"; approved by {', '.join(r.approved_by)}"
-    if r.state == "time_locked" and r.time_lock_until:
-        text += f"; time lock until {utc_text(r.time_lock_until)}"
+    if state_name(r.request_state) == "time_locked" and r.time_lock_end_time.seconds:
+        text += f"; time lock until {utc_text(r.time_lock_end_time.seconds)}"
     if r.txid:  # a Bitcoin spend: tx_hash holds its txid's bytes
         text += f"; txid {r.txid}"
     elif r.tx_hash:
         text += f"; tx 0x{r.tx_hash.hex()}"
     if r.error and not (r.policy_reason and r.policy_reason in r.error):
         text += f"; {r.error}"
+    if r.hold_note:
+        text += f"; {r.hold_note}"
     return text
 
 
 def wait_final(c: CoordinatorClient, r: coordinator_pb2.SigningRequest) -> coordinator_pb2.SigningRequest:
     """The request once it is final (following the Watch stream), or as it is if already final."""
-    if r.state in FINAL_STATES:
+    if state_name(r.request_state) in FINAL_STATES:
         return r
     for _ in c.watch(r.request_id):
         pass

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tsscustody.v1 import common_pb2, coordinator_pb2
+from tsscustody_client.names import state_name
 
 from . import cluster
 from .cli_common import progress, ticking, verify_eth_signature
@@ -43,8 +44,8 @@ def demo_approval_flow(
     t0 = time.monotonic()
     with CoordinatorClient(info.coordinator, info.client_tls("backend")) as be:
         submitted = be.sign_eth(key.key_id, _demo_tx(nonce, value), f"demo-{uuid.uuid4()}")
-    if submitted.state != "pending_approval":
-        raise CliError(f"expected pending_approval, got {submitted.state} ({submitted.policy_reason})")
+    if (state := state_name(submitted.request_state)) != "pending_approval":
+        raise CliError(f"expected pending_approval, got {state} ({submitted.policy_reason})")
     say(f"withdrawal of {value / 10**18:g} ETH is pending approval ({submitted.policy_reason})")
     approvals = []
     req = submitted
@@ -52,26 +53,27 @@ def demo_approval_flow(
         with CoordinatorClient(info.coordinator, info.client_tls(who)) as oc:
             done = officer.approve(oc, submitted.request_id, officer.load_key(info.officer_key(who)), who)
             req = done.after
-            if req.state not in ("signed", "pending_approval"):
+            if state_name(req.request_state) not in ("signed", "pending_approval"):
                 for _ in oc.watch(req.request_id):
                     pass
                 req = oc.get_request(req.request_id)
-        approvals.append({"officer": who, "signed_at": done.approval.signed_at, "state_after": done.after.state})
-        say(f"{who} checked the decoded intent and approved: request {req.state}")
-    if req.state != "signed":
-        raise CliError(f"approved request ended in state {req.state}: {req.error or req.policy_reason}")
+        after = state_name(done.after.request_state)
+        approvals.append({"officer": who, "signed_at": done.approval.signed_at, "state_after": after})
+        say(f"{who} checked the decoded intent and approved: request {state_name(req.request_state)}")
+    if (state := state_name(req.request_state)) != "signed":
+        raise CliError(f"approved request ended in state {state}: {req.error or req.policy_reason}")
     address = verify_eth_signature(req, key.public_key)
     return {
         "request_id": req.request_id,
         "value": str(value),
         "to": DEMO_TO,
-        "state_after_submit": submitted.state,
+        "state_after_submit": state_name(submitted.request_state),
         "policy_reason_after_submit": submitted.policy_reason,
         "intent_digest": bytes(submitted.intent_digest).hex(),
         "intent_text": submitted.intent_text,
         "approvals": approvals,
         "approved_by": list(req.approved_by),
-        "state": req.state,
+        "state": state_name(req.request_state),
         "address": address,
         "raw_tx": "0x" + req.raw_tx.hex(),
         "tx_hash": "0x" + req.tx_hash.hex(),
@@ -103,8 +105,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
             with ticking(say, "presigning and signing"):
                 req = be.sign_eth(key.key_id, _demo_tx(0, 10**16), f"demo-{uuid.uuid4()}")
             sign_s = time.monotonic() - t_sign
-        if req.state != "signed":
-            raise CliError(f"request ended in state {req.state}: {req.error or req.policy_reason}")
+        if state_name(req.request_state) != "signed":
+            raise CliError(f"request ended in state {state_name(req.request_state)}: {req.error or req.policy_reason}")
         address = verify_eth_signature(req, key.public_key)
         say(f"signed and verified in {sign_s:.1f}s: tx {req.tx_hash.hex()}")
         say("a 1 ETH withdrawal needs 2 of the 3 officers under the demo policy")

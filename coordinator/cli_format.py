@@ -12,11 +12,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tsscustody.v1 import coordinator_pb2
+from tsscustody_client.names import state_name
 
 if TYPE_CHECKING:
     from signer.policy import Intent
 
-__all__ = ["age_text", "amount_text", "list_lines", "utc_text"]
+__all__ = ["age_text", "amount_text", "key_lines", "list_lines", "utc_text"]
 
 
 def utc_text(epoch: int) -> str:
@@ -86,7 +87,20 @@ def list_lines(rows: list[coordinator_pb2.SigningRequest], now: float) -> list[s
     table = [("REQUEST", "STATE", "AMOUNT", "DESTINATION", "AGE")]
     for r in rows:
         amount, destination = amount_text(r)
-        age = age_text(now - r.created_at) if r.created_at else "-"
-        table.append((r.request_id, r.state, amount, destination, age))
+        age = age_text(now - r.create_time.seconds) if r.create_time.seconds else "-"
+        table.append((r.request_id, state_name(r.request_state), amount, destination, age))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in table]
+
+
+def key_lines(keys: list[coordinator_pb2.Key]) -> list[str]:
+    """`key list`: one aligned row per key (id, name, t-of-n, address, epoch, created)."""
+    if not keys:
+        return ["no keys"]
+    table = [("KEY", "NAME", "T-OF-N", "ADDRESS", "EPOCH", "CREATED")]
+    for k in keys:
+        epoch = f"{k.epoch}" + (f" (committing {k.committing_epoch})" if k.committing_epoch else "")
+        created = utc_text(k.create_time.seconds)
+        table.append((k.key_id, k.name, f"{k.threshold}-of-{len(k.parties)}", k.eth_address, epoch, created))
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True)) + "  " + row[5] for row in table]

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from tsscustody.v1 import coordinator_pb2
+from tsscustody_client.names import state_name
 
 from . import cluster
 from .cli_btc import reviewed_json
@@ -116,7 +117,7 @@ def _confirm(rv: Review) -> bool:
     """Show the decoded intent and ask; only "y" or "yes" approves (an empty line or EOF declines).
     The prompt goes to stderr so that with --json stdout still holds one JSON object."""
     print(rv.intent.describe(), file=sys.stderr)
-    print(f"state {rv.request.state}; policy {rv.request.policy_reason}", file=sys.stderr)
+    print(f"state {state_name(rv.request.request_state)}; policy {rv.request.policy_reason}", file=sys.stderr)
     print("Approve exactly this? [y/N] ", end="", file=sys.stderr, flush=True)
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
@@ -154,14 +155,14 @@ def cmd_approve(args: argparse.Namespace) -> int:
         "intent_digest": done.review.intent.digest().hex(),
         "intent_verified": True,
         "approval": {"officer_id": a.officer_id, "signed_at": a.signed_at, "expires_at": a.expires_at},
-        "state": after.state,
+        "state": state_name(after.request_state),
         "approved_by": list(after.approved_by),
         "request": request_json(after),
     }
     human = "" if confirm is not None else done.review.intent.describe() + "\n"  # shown once
     human += f"approved by {args.officer} (intent rebuilt from the transaction body and checked)\n"
     emit(args, data, human + request_line(after))
-    return EXIT_NOT_SIGNED if after.state in NOT_SIGNED else EXIT_OK
+    return EXIT_NOT_SIGNED if state_name(after.request_state) in NOT_SIGNED else EXIT_OK
 
 
 def cmd_reject(args: argparse.Namespace) -> None:

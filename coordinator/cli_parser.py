@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     ks = ksub.add_parser("show")
     ks.add_argument("key_id", help="the key to show")
     add_common(ks, "operator")
+    kl = ksub.add_parser("list", help="every key, oldest first, following pages")
+    add_common(kl, "operator")
     cli_reshare.add_key_parsers(ksub)
     k.set_defaults(func=command("coordinator.cli", "cmd_key"))
 

@@ -1,49 +1,37 @@
-"""A small client of the public Coordinator API over mutual TLS (used by tssctl and tests)."""
+"""The client tssctl and the tests use: the backend client (`tsscustody_client`, which owns the
+channel, submitting, reading, waiting and paging) plus what operators, officers, admins and
+auditors call, from the TLS files of a role."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from types import TracebackType
+from collections.abc import Sequence
 
-import grpc
-from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc
+from tsscustody.v1 import common_pb2, coordinator_pb2
+from tsscustody_client import CustodyClient
+from tsscustody_client.names import kind_enum, state_enum
 
 from signer.node import limits
-from signer.node.tls import TlsFiles, channel_credentials
+from signer.node.tls import TlsFiles
 
 
-class CoordinatorClient:
-    """Thin wrapper: one channel, one stub, sensible deadlines."""
+class CoordinatorClient(CustodyClient):
+    """`CustodyClient` from a role's TLS files, with the other roles' calls."""
 
     def __init__(self, address: str, tls: TlsFiles, timeout: float = 600.0) -> None:
-        self._channel = grpc.secure_channel(
+        super().__init__(
             address,
-            channel_credentials(tls),
+            ca=tls.ca.read_bytes(),
+            cert=tls.cert.read_bytes(),
+            key=tls.key.read_bytes(),
+            timeout=timeout,
             options=limits.channel_options(limits.CLIENT_MAX_SEND, limits.CLIENT_MAX_RECEIVE),
         )
-        self.stub = coordinator_pb2_grpc.CoordinatorStub(self._channel)
-        self.timeout = timeout
-
-    def __enter__(self) -> CoordinatorClient:
-        return self
-
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the channel."""
-        self._channel.close()
 
     def create_key(self, name: str, threshold: int, level: str = "") -> coordinator_pb2.Key:
         """Run keygen and aux info on the cluster."""
         reply: coordinator_pb2.Key = self.stub.CreateKey(
             coordinator_pb2.CreateKeyRequest(name=name, threshold=threshold, level=level), timeout=self.timeout
         )
-        return reply
-
-    def get_key(self, key_id: str) -> coordinator_pb2.Key:
-        """A key's public data."""
-        reply: coordinator_pb2.Key = self.stub.GetKey(coordinator_pb2.GetKeyRequest(key_id=key_id), timeout=30)
         return reply
 
     def refresh_key(self, key_id: str, key_order: bytes) -> coordinator_pb2.Key:
@@ -73,60 +61,34 @@ class CoordinatorClient:
         path: tuple[int, ...] = (),
         kind: str = "",
     ) -> coordinator_pb2.SigningRequest:
-        """Submit an EIP-1559 signing request (kind "withdrawal", the default, or "cold_sweep") and
-        return it in the state the policy put it in (signed, pending_approval, blocked, ...)."""
-        reply: coordinator_pb2.SigningRequest = self.stub.SubmitSigningRequest(
-            coordinator_pb2.SubmitSigningRequestRequest(
-                key_id=key_id, idempotency_key=idempotency_key, path=list(path), eth=tx, kind=kind
-            ),
-            timeout=self.timeout,
-        )
-        return reply
+        """Submit a signing request of a kind by name ("withdrawal", the default, or "cold_sweep")."""
+        typed = kind_enum(kind or "withdrawal")
+        if not typed:
+            raise ValueError(f"unknown request kind {kind!r}")
+        return self.submit(key_id, tx, idempotency_key, path, typed)
 
     def sign_btc(
         self, key_id: str, psbt: bytes, idempotency_key: str, kind: str = ""
     ) -> coordinator_pb2.SigningRequest:
-        """Submit a Bitcoin spend (an unsigned PSBT of the key's coins; kind "withdrawal" or
-        "cold_sweep") and return it in the state the policy put it in."""
-        reply: coordinator_pb2.SigningRequest = self.stub.SubmitSigningRequest(
-            coordinator_pb2.SubmitSigningRequestRequest(
-                key_id=key_id, idempotency_key=idempotency_key, psbt=psbt, kind=kind
-            ),
-            timeout=self.timeout,
+        """Submit a Bitcoin spend (an unsigned PSBT of the key's coins; kind "withdrawal", the
+        default, or "cold_sweep") and return it in the state the policy put it in."""
+        typed = kind_enum(kind or "withdrawal")
+        if not typed:
+            raise ValueError(f"unknown request kind {kind!r}")
+        request = coordinator_pb2.SubmitSigningRequestRequest(
+            key_id=key_id, idempotency_key=idempotency_key, psbt=psbt, request_kind=typed
         )
+        reply: coordinator_pb2.SigningRequest = self.stub.SubmitSigningRequest(request, timeout=self.timeout)
         return reply
 
-    def get_request(self, request_id: str) -> coordinator_pb2.SigningRequest:
-        """A request's current state."""
-        reply: coordinator_pb2.SigningRequest = self.stub.GetRequest(
-            coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=30
-        )
-        return reply
-
-    def list_page(
-        self, key_id: str = "", state: str = "", page_size: int = 0, page_token: str = ""
-    ) -> coordinator_pb2.ListRequestsResponse:
-        """One page of requests, newest first (`next_page_token` set when more follow)."""
-        reply: coordinator_pb2.ListRequestsResponse = self.stub.ListRequests(
-            coordinator_pb2.ListRequestsRequest(key_id=key_id, state=state, page_size=page_size, page_token=page_token),
-            timeout=30,
-        )
-        return reply
-
-    def list_requests(
-        self, key_id: str = "", state: str = "", limit: int = 100
-    ) -> list[coordinator_pb2.SigningRequest]:
-        """Up to `limit` requests (0: all), newest first, optionally of one key and in one state,
-        following the server's pages."""
-        out: list[coordinator_pb2.SigningRequest] = []
-        token = ""
-        while True:
-            want = limits.MAX_PAGE_SIZE if limit <= 0 else min(limits.MAX_PAGE_SIZE, limit - len(out))
-            page = self.list_page(key_id, state, want, token)
-            out.extend(page.requests)
-            token = page.next_page_token
-            if not token or (limit > 0 and len(out) >= limit):
-                return out[:limit] if limit > 0 else out
+    def list_named(self, key_id: str, state: str, limit: int) -> list[coordinator_pb2.SigningRequest]:
+        """`list_requests` with the state by name (tssctl's --state). A name the enum does not know
+        goes as is, so the coordinator judges it (its refusal names the states it knows)."""
+        typed = state_enum(state)
+        if typed or not state:
+            return list(self.list_requests(key_id, typed, limit))
+        legacy = coordinator_pb2.ListRequestsRequest(key_id=key_id, state=state, page_size=limit)
+        return list(self.stub.ListRequests(legacy, timeout=30).requests)
 
     def propose_change(self, kind: str, change_json: str) -> coordinator_pb2.GovernanceStatus:
         """Submit an admin-signed policy or registry change."""
@@ -185,17 +147,9 @@ class CoordinatorClient:
         )
         return reply
 
-    def report_balance(
-        self, chain_id: int, address: str, asset: str, amount: int, next_nonce: int, reported_at: float
-    ) -> coordinator_pb2.ReportBalanceResponse:
-        """Report a hot wallet's balance in base units (backend role); the sweep it led to, if any."""
-        request = coordinator_pb2.ReportBalanceRequest(
-            chain_id=chain_id, address=address, asset=asset, amount=str(amount), next_nonce=next_nonce
+    def request_trail(self, request_id: str) -> coordinator_pb2.RequestTrail:
+        """A request's audit entries and its destination's payout history (not the backend role)."""
+        reply: coordinator_pb2.RequestTrail = self.stub.GetRequestTrail(
+            coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=self.timeout
         )
-        request.reported_at.FromNanoseconds(int(reported_at * 1e9))
-        reply: coordinator_pb2.ReportBalanceResponse = self.stub.ReportBalance(request, timeout=self.timeout)
         return reply
-
-    def watch(self, request_id: str) -> Iterator[coordinator_pb2.SigningRequest]:
-        """Every state the request passes through until it is final."""
-        yield from self.stub.Watch(coordinator_pb2.GetRequestRequest(request_id=request_id), timeout=self.timeout)

@@ -11,6 +11,7 @@ This module has no HTTP in it (console_http.py serves it).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -34,9 +35,11 @@ RECENT = 30
 """Requests the page lists (newest first): every pending one among them has its buttons."""
 
 AUDIT_TRAIL_NOTE = (
-    "The coordinator's API exports the audit log to auditors only (tssctl audit export); this "
-    "console lists the states it has observed for the request since it started."
+    "Audit trails are the coordinator's audit entries about each open request (GetRequestTrail); "
+    "check them against a full export with tssctl audit verify."
 )
+OPEN = ("pending_approval", "approved", "time_locked")
+"""States whose trail and destination history the page fetches (what an officer still acts on)."""
 
 
 Freeze = Callable[[str], dict[str, Any]]
@@ -73,7 +76,6 @@ class Console:
     key: Ed25519PrivateKey = field(repr=False)
     client: CoordinatorClient  # the officer's own certificate
     freeze_fn: Freeze
-    observed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- what the page shows ------------------------------------------------------------------
@@ -138,17 +140,25 @@ class Console:
             "rule": "" if intent is None or doc is None else rule_text(doc, intent, now, r.initiator, r.kind),
             "error": r.error,
             "tx_hash": "0x" + r.tx_hash.hex() if r.tx_hash else "",
-            "observed": self._observe(r),
+            **(self._trail(r.request_id) if r.state in OPEN else {"trail": [], "history": ""}),
         }
 
-    def _observe(self, r: coordinator_pb2.SigningRequest) -> list[dict[str, Any]]:
-        entry = {"at_utc": utc_text(int(time.time())), "state": r.state, "approved_by": list(r.approved_by)}
-        with self.lock:
-            seen = self.observed.setdefault(r.request_id, [])
-            last = seen[-1] if seen else None
-            if last is None or (last["state"], last["approved_by"]) != (r.state, entry["approved_by"]):
-                seen.append(entry)
-            return list(seen)
+    def _trail(self, request_id: str) -> dict[str, Any]:
+        """The request's audit entries and its destination's payout history, from the coordinator."""
+        t = self.client.request_trail(request_id)
+        trail = []
+        for line in t.entries:
+            e = json.loads(line.json)
+            view = json.loads(e["json"]) if isinstance(e.get("json"), str) else {}
+            event = view.get("event", "") if isinstance(view, dict) else ""
+            at = utc_text(e["at"])
+            trail.append({"seq": e["seq"], "at_utc": at, "kind": e["kind"], "event": event, "actor": e["actor"]})
+        if t.HasField("destination_first_paid"):
+            first = utc_text(t.destination_first_paid.seconds)
+            history = f"paid {t.destination_payouts} time(s) before, first on {first}"
+        else:
+            history = "never paid before"
+        return {"trail": trail, "history": history}
 
     # --- what the page asks -------------------------------------------------------------------
     def approve(self, request_id: object, intent_digest: object) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The coordinator's errors: each `ServiceError` names the gRPC status code the server maps it to.
+"""The coordinator's errors: each `ServiceError` names the gRPC status code the server maps it to;
+`error_status.py` maps each class to its machine-readable reason (one table).
 
 `refused` maps a policy library refusal (`PolicyError(reason)`) to one of them, keeping the stable
 reason first in the message so clients can show it; `error_from_session` maps a failed protocol
@@ -7,7 +8,7 @@ session.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from signer.policy import PolicyError
 from signer.tss.errors import Blame
@@ -20,10 +21,11 @@ class ServiceError(Exception):
 
     code = "internal"
 
-    def __init__(self, message: str, blames: Sequence[Blame] = ()) -> None:
+    def __init__(self, message: str, blames: Sequence[Blame] = (), metadata: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.blames: tuple[Blame, ...] = tuple(blames)
+        self.metadata: dict[str, str] = dict(metadata or {})  # for the client's ErrorInfo
 
 
 class InvalidRequest(ServiceError):
@@ -42,6 +44,10 @@ class AlreadyExists(ServiceError):
     """The idempotency key is bound to a different request body (ALREADY_EXISTS)."""
 
     code = "already_exists"
+
+
+class DuplicateDecision(AlreadyExists):
+    """This officer already approved this request with another approval (ALREADY_EXISTS)."""
 
 
 class Unavailable(ServiceError):
@@ -74,14 +80,30 @@ class PermissionDenied(ServiceError):
     code = "permission_denied"
 
 
+class RoleNotAllowed(PermissionDenied):
+    """The certificate's role may not call this RPC (PERMISSION_DENIED)."""
+
+
+class CallerRevoked(PermissionDenied):
+    """The caller is a revoked signer (PERMISSION_DENIED)."""
+
+
 class Refused(ServiceError):
-    """The policy library refused an approval, order or change; `reason` is its stable reason and
+    """The policy library refused an order or change; `reason` is its stable reason and
     starts the message. The code depends on the reason (see `refused`)."""
 
     def __init__(self, reason: str, message: str, code: str) -> None:
-        super().__init__(message)
+        super().__init__(message, metadata={"policy_reason": reason})
         self.reason = reason
         self.code = code
+
+
+class ApprovalRefused(Refused):
+    """The policy library refused an officer's approval."""
+
+
+class RejectionRefused(Refused):
+    """The policy library refused an officer's signed rejection."""
 
 
 ERRORS: dict[str, type[ServiceError]] = {
@@ -136,17 +158,17 @@ _OUT_OF_ORDER = frozenset(
 )
 
 
-def refused(exc: PolicyError) -> Refused:
-    """The service error for a policy refusal: malformed input is INVALID_ARGUMENT, a stale or
-    out-of-order one FAILED_PRECONDITION, anything about who signed (bad signature, unknown or
-    removed officer, self-approval, quorum not met, ...) PERMISSION_DENIED."""
+def refused(exc: PolicyError, kind: type[Refused] = Refused) -> Refused:
+    """The service error (of `kind`) for a policy refusal: malformed input is INVALID_ARGUMENT, a
+    stale or out-of-order one FAILED_PRECONDITION, anything about who signed (bad signature,
+    unknown or removed officer, self-approval, quorum not met, ...) PERMISSION_DENIED."""
     if exc.reason in _MALFORMED:
         code = InvalidRequest.code
     elif exc.reason in _OUT_OF_ORDER:
         code = FailedPrecondition.code
     else:
         code = PermissionDenied.code
-    return Refused(exc.reason, str(exc), code)
+    return kind(exc.reason, str(exc), code)
 
 
 def error_from_session(exc: relay.SessionFailed) -> ServiceError:

@@ -277,15 +277,15 @@ class Lifecycle:
         approve: Callable[[], RequestRecord] | None = None
         if row.state in (SUBMITTED, PENDING_APPROVAL):
             who = ", ".join(sorted(a.officer_id for a, _ in verdict.approvals))
+            rule = f"rule {decision.rule_id}"
+            why = f"allowed by {rule}" if decision.action == "allow" else f"approved by {who} ({rule})"
             approve = functools.partial(
                 self._move,
                 APPROVE,
                 request_id,
                 (row.state,),
-                f"allowed by rule {decision.rule_id}"
-                if decision.action == "allow"
-                else f"approved by {who} (rule {decision.rule_id})",
-                policy_reason="frozen" if verdict.frozen else decision.reason,
+                why + (f"; held: {verdict.awaiting}" if verdict.awaiting else ""),
+                policy_reason=verdict.hold_reason or decision.reason,
                 rule_id=decision.rule_id,
                 time_lock_until=decision.time_lock_until,
             )
@@ -303,8 +303,8 @@ class Lifecycle:
                         time_lock_until=decision.time_lock_until,
                     )
             return row
-        # Held: frozen (released by the scheduler once unfrozen), the key between epochs (epoch_commit.py).
-        if verdict.frozen or self.store.key_waits(row.key_id):
+        # Held: frozen or short of funds (released by the scheduler), the key between epochs (epoch_commit.py).
+        if verdict.hold_reason or self.store.key_waits(row.key_id):
             return approve() if approve is not None else row
         release = Release(
             request_id=request_id,

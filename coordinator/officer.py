@@ -25,6 +25,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tsscustody.v1 import coordinator_pb2
+from tsscustody_client.names import kind_name, state_name
 
 from signer.chains.ethereum import TxError
 from signer.node.wire_tx import tx_from_proto
@@ -128,10 +129,10 @@ def rebuild_intent(
             path=tuple(r.path),
             request_id=r.request_id,
             policy_hash=policy_hash,
-            expires_at=r.expires_at,
+            expires_at=r.expire_time.seconds,
             initiator=r.initiator,
             assets=assets,
-            kind=r.kind or WITHDRAWAL,
+            kind=kind_name(r.request_kind) or WITHDRAWAL,
         )
     except (PolicyError, TxError) as exc:
         raise IntentMismatch(f"request {r.request_id}: cannot decode what the coordinator shows: {exc}") from None
@@ -225,8 +226,8 @@ def approve(
     `client` must carry the officer's own certificate (the coordinator checks the name);
     `confirm` sees the checked review first and may decline (nothing is signed then)."""
     rv = review(client, request_id)
-    if rv.request.state != PENDING_APPROVAL:
-        raise OfficerError(f"request {request_id} is {rv.request.state}, not {PENDING_APPROVAL}: nothing to approve")
+    if (state := state_name(rv.request.request_state)) != PENDING_APPROVAL:
+        raise OfficerError(f"request {request_id} is {state}, not {PENDING_APPROVAL}: nothing to approve")
     if confirm is not None and not confirm(rv):
         raise OfficerError("not approved: declined by the officer")
     approval = sign_approval(key, officer_id, rv.intent, int(time.time()) if now is None else now)

@@ -13,7 +13,7 @@ from signer.policy import Approval, PolicyError, verify_approval
 
 from .audit import APPROVAL, REQUEST
 from .btc_request import intent_of_row
-from .errors import AlreadyExists, FailedPrecondition, refused
+from .errors import ApprovalRefused, DuplicateDecision, FailedPrecondition, RejectionRefused, refused
 from .governance import NoPolicy
 from .lifecycle import Lifecycle
 from .request_states import OPEN_STATES, PENDING_APPROVAL, reject_message
@@ -43,7 +43,7 @@ class OfficerDecisions:
         try:
             parsed = Approval.from_bytes(approval)
         except PolicyError as exc:
-            raise refused(exc) from None
+            raise refused(exc, ApprovalRefused) from None
         row = self.lifecycle.get(request_id)
         now = int(self.store.now())
         try:
@@ -68,7 +68,7 @@ class OfficerDecisions:
                 approval=approval,
             )
             log.warning("approval_refused", request_id=request_id, officer_id=parsed.officer_id, reason=exc.reason)
-            raise refused(exc) from None
+            raise refused(exc, ApprovalRefused) from None
         except NoPolicy as exc:
             raise FailedPrecondition(str(exc)) from None
         except DuplicateApproval as exc:
@@ -81,7 +81,7 @@ class OfficerDecisions:
                 reason="duplicate_officer",
                 approval=approval,
             )
-            raise AlreadyExists(f"duplicate_officer: {exc}") from None
+            raise DuplicateDecision(f"duplicate_officer: {exc}") from None
         except InvalidTransition as exc:
             raise FailedPrecondition(str(exc)) from None
         return self.lifecycle.advance(request_id)
@@ -102,7 +102,7 @@ class OfficerDecisions:
                 raise PolicyError("bad_signature", officer_id)
         except PolicyError as exc:
             self.trail.record(REQUEST, "reject_refused", request_id, officer, officer_id=officer_id, reason=exc.reason)
-            raise refused(exc) from None
+            raise refused(exc, RejectionRefused) from None
         except NoPolicy as exc:
             raise FailedPrecondition(str(exc)) from None
         if row.state not in OPEN_STATES:

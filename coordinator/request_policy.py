@@ -15,6 +15,7 @@ past a threshold trips them the same way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -37,6 +38,7 @@ from signer.policy.btc_policy import evaluate_spend, spend_breaker_trip
 
 from .audit import FREEZE
 from .btc_request import intent_of_row
+from .funds import AWAITING_FUNDS
 from .governance import Governance, NoPolicy
 from .request_states import SUBMITTED
 from .store import RequestRecord, Store
@@ -62,6 +64,13 @@ class Assessment:
     intent: Intent | SpendIntent
     approvals: tuple[tuple[Approval, bytes], ...]  # (parsed, as the officer signed it)
     frozen: bool
+    awaiting: str = ""
+    """Why the request waits for its hot wallet's funds (funds.py), "" when it need not."""
+
+    @property
+    def hold_reason(self) -> str:
+        """Why an allowed request is held in `approved` ("" when it is not): a freeze, or funds."""
+        return "frozen" if self.frozen else AWAITING_FUNDS if self.awaiting else ""
 
 
 class RequestPolicy:
@@ -72,6 +81,8 @@ class RequestPolicy:
         self.governance = governance
         self.trail = trail
         self.refusals = RefusalCounter()
+        # Whether an allowed withdrawal waits for its hot wallet's funds (set by the service: funds.py).
+        self.funds: Callable[[RequestRecord, Intent, int], str] | None = None
 
     def assess(self, row: RequestRecord, now: int, intent: Intent | SpendIntent | None = None) -> Blocked | Assessment:
         """The policy's answer for `row` at `now` (`intent`: the row's, if the caller holds it decoded;
@@ -108,7 +119,10 @@ class RequestPolicy:
             if trip is not None:
                 self._trip(row, trip, now)
                 return Blocked(trip.reason, trip.rule_id, trip.detail())
-        return Assessment(decision, intent, tuple(valid), frozen)
+        # Hot-wallet funds are tracked for EVM native coins only (funds.py); a spend's coins are its inputs.
+        held = self.funds is not None and isinstance(intent, Intent) and decision.may_sign(now) and not frozen
+        awaiting = self.funds(row, intent, now) if held and self.funds and isinstance(intent, Intent) else ""
+        return Assessment(decision, intent, tuple(valid), frozen, awaiting)
 
     def _trip(self, row: RequestRecord, trip: Trip, now: int) -> None:
         self._trip_key(row.key_id, row.request_id, trip, now)

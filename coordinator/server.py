@@ -7,8 +7,9 @@ officers approve, reject, freeze and unfreeze (an approval, rejection or freeze 
 the officer the certificate names); admins propose policy and registry changes; auditors export
 the audit log; operators and admins have reports (drills) attested; backends, operators,
 officers, auditors and admins read keys, requests, governance.
-Service errors become status codes; a protocol abort is ABORTED with the blames in the
-`tss-blame-bin` trailer (the same codec the signers use) and named in the details. A policy
+Every error becomes a status code with a `google.rpc.Status` whose `google.rpc.ErrorInfo` names a
+machine-readable reason (error_status.py, one table); a protocol abort is ABORTED with the blames
+in the `tss-blame-bin` trailer (the same codec the signers use) and named in the details. A policy
 refusal's stable reason starts the details (`self_approval: officer-1`).
 
 Bounded inputs: the server takes messages up to `limits.COORDINATOR_MAX_RECEIVE` and every field
@@ -25,10 +26,10 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import grpc
 import structlog
@@ -36,32 +37,32 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tsscustody.v1 import coordinator_pb2, coordinator_pb2_grpc
 
-from signer.chains.ethereum import TxError
-from signer.node import blame_codec, limits
+from signer.node import limits
 from signer.node.limits import FieldTooLarge, check_bytes, check_count, check_text
 from signer.node.metrics import start_metrics
-from signer.node.revocation import refuse_revoked_caller
 from signer.node.startup import load_config, refuse_to_start
-from signer.node.tls import Peer, PortInUse, TlsFiles, bind_secure, require_role
+from signer.node.tls import Peer, PortInUse, TlsFiles, bind_secure
 from signer.node.wire_tx import check_eth, tx_from_proto
-from signer.tss.errors import Blame
 
+from .api_edge import ServicerEdge
+from .api_input import check_id, page_after, typed_kind, typed_state
 from .audit import FREEZE, POLICY
 from .config import CoordinatorConfig
-from .errors import ERRORS, Internal, InvalidRequest, ServiceError
+from .errors import ERRORS, Internal, InvalidRequest
+from .funds import note_of
 from .logging import configure_logging
 from .metrics import CoordinatorCollector
 from .request_states import STATES
+from .review import request_trail
 from .service import CoordinatorService
 from .serving import Readiness
 from .signer_client import GrpcSignerClient, SignerClient
-from .store import FAILED, PageCursor, RequestRecord, Store, StoreError
+from .store import FAILED, RequestRecord, Store, StoreError
 from .sweeps import base_units
 from .trail import audit_public_key_path
-from .views import governance_to_proto, key_to_proto, list_page, page_size, request_to_proto
+from .views import governance_to_proto, key_page, key_to_proto, list_page, page_size, request_to_proto
 
 log = structlog.get_logger("coordinator")
-R = TypeVar("R")
 SERVICE_NAME = "tsscustody.v1.Coordinator"
 
 KEY_ADMINS = ("operator", "admin")
@@ -70,63 +71,26 @@ OFFICERS = ("officer",)
 ADMINS = ("admin",)
 AUDITORS = ("auditor",)
 READERS = ("backend", "operator", "officer", "auditor", "admin")
-
-STATUS: dict[str, grpc.StatusCode] = {
-    "invalid_argument": grpc.StatusCode.INVALID_ARGUMENT,
-    "not_found": grpc.StatusCode.NOT_FOUND,
-    "already_exists": grpc.StatusCode.ALREADY_EXISTS,
-    "unavailable": grpc.StatusCode.UNAVAILABLE,
-    "aborted": grpc.StatusCode.ABORTED,
-    "failed_precondition": grpc.StatusCode.FAILED_PRECONDITION,
-    "internal": grpc.StatusCode.INTERNAL,
-    "permission_denied": grpc.StatusCode.PERMISSION_DENIED,
-}
+REVIEWERS = ("operator", "officer", "auditor", "admin")
 
 
-def _check_id(field: str, value: str) -> None:
-    check_text(field, value, limits.MAX_ID)
-
-
-def _describe_blames(blames: tuple[Blame, ...]) -> str:
-    return "; ".join(("relay" if b.party == 0 else f"signer {b.party}") + f" at {b.round}: {b.check}" for b in blames)
-
-
-class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
+class CoordinatorServicer(ServicerEdge, coordinator_pb2_grpc.CoordinatorServicer):
     """Translates protobuf to `CoordinatorService` calls and service errors to status codes."""
 
     def __init__(self, service: CoordinatorService, *, watch_poll: float = 1.0) -> None:
+        super().__init__(service.revocations)
         self.service = service
         self.watch_poll = watch_poll
 
-    @staticmethod
-    def _abort(context: grpc.ServicerContext, code: str, message: str, blames: tuple[Blame, ...] = ()) -> NoReturn:
-        if blames:
-            context.set_trailing_metadata(((blame_codec.METADATA_KEY, blame_codec.encode_blames(blames)),))
-            message = f"{message} [blamed: {_describe_blames(blames)}]"
-        context.abort(STATUS.get(code, grpc.StatusCode.INTERNAL), message)
-        raise AssertionError("unreachable")
-
-    def _call(self, context: grpc.ServicerContext, roles: tuple[str, ...], fn: Callable[[Peer], R]) -> R:
-        refuse_revoked_caller(context, self.service.revocations(), "coordinator")
-        peer = require_role(context, *roles)
-        try:
-            return fn(peer)
-        except FieldTooLarge as exc:
-            self._abort(context, "invalid_argument", str(exc))
-        except ServiceError as exc:
-            self._abort(context, exc.code, exc.message, exc.blames)
-        except TxError as exc:
-            self._abort(context, "invalid_argument", str(exc))
-        except Exception:
-            log.exception("unexpected_error")
-            self._abort(context, "internal", "internal error")
+    def _view(self, row: RequestRecord) -> coordinator_pb2.SigningRequest:
+        return request_to_proto(row, note_of(self.service.funds, row))
 
     def _finished(self, context: grpc.ServicerContext, row: RequestRecord) -> coordinator_pb2.SigningRequest:
         """A failed request is an error status (same code as its cause); anything else is returned."""
         if row.state == FAILED:
-            code = row.error_code if row.error_code in ERRORS else Internal.code
-            self._abort(context, code, f"request {row.request_id} failed: {row.error}", row.blame)
-        return request_to_proto(row)
+            cause = ERRORS.get(row.error_code, Internal)(row.error, row.blame)
+            self._abort(context, cause, f"request {row.request_id} failed: {row.error}", request_id=row.request_id)
+        return self._view(row)
 
     def _refuse_oversize(self, kind: str, event: str, actor: str, field: str, payload: bytes | str, limit: int) -> None:
         """Refuse a governance payload above `limit`, auditing only its SHA-256 and length."""
@@ -140,32 +104,40 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
     def CreateKey(self, request: coordinator_pb2.CreateKeyRequest, context: grpc.ServicerContext) -> Any:
         def run(_: Peer) -> coordinator_pb2.Key:
-            _check_id("name", request.name)
+            check_id("name", request.name)
             check_text("level", request.level, limits.MAX_WORD)
             return key_to_proto(self.service.create_key(request.name, request.threshold, request.level))
 
         return self._call(context, KEY_ADMINS, run)
 
-    def GetKey(self, request: coordinator_pb2.GetKeyRequest, context: grpc.ServicerContext) -> Any:
-        def run(_: Peer) -> coordinator_pb2.Key:
-            _check_id("key_id", request.key_id)
-            return key_to_proto(self.service.get_key(request.key_id), self.service.committing_epoch(request.key_id))
+    def ListKeys(self, request: coordinator_pb2.ListKeysRequest, context: grpc.ServicerContext) -> Any:
+        def run(_: Peer) -> coordinator_pb2.ListKeysResponse:
+            after, size = page_after(request.page_token), page_size(request.page_size)
+            rows = self.service.store.list_keys(limit=size + 1, after=after)
+            return key_page(rows, size, self.service.committing_epoch)
 
         return self._call(context, READERS, run)
 
+    def GetKey(self, request: coordinator_pb2.GetKeyRequest, context: grpc.ServicerContext) -> Any:
+        def run(_: Peer) -> coordinator_pb2.Key:
+            check_id("key_id", request.key_id)
+            return key_to_proto(self.service.get_key(request.key_id), self.service.committing_epoch(request.key_id))
+
+        return self._call(context, READERS, run, key_id=request.key_id)
+
     def RefreshKey(self, request: coordinator_pb2.RefreshKeyRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> coordinator_pb2.Key:
-            _check_id("key_id", request.key_id)
+            check_id("key_id", request.key_id)
             check_bytes("key_order", bytes(request.key_order), limits.MAX_ORDER)
             # The admin certificate gates the call; the order's admin signatures are the authority.
             key = self.service.refresh_key(request.key_id, bytes(request.key_order), actor=peer.name)
             return key_to_proto(key, self.service.committing_epoch(request.key_id))
 
-        return self._call(context, ("admin",), run)
+        return self._call(context, ("admin",), run, key_id=request.key_id)
 
     def ReshareKey(self, request: coordinator_pb2.ReshareKeyRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> coordinator_pb2.Key:
-            _check_id("key_id", request.key_id)
+            check_id("key_id", request.key_id)
             check_count("parties", request.parties, limits.MAX_PARTIES)
             check_count("dealers", request.dealers, limits.MAX_PARTIES)
             check_bytes("key_order", bytes(request.key_order), limits.MAX_ORDER)
@@ -179,23 +151,24 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             )
             return key_to_proto(key, self.service.committing_epoch(request.key_id))
 
-        return self._call(context, ADMINS, run)
+        return self._call(context, ADMINS, run, key_id=request.key_id)
 
     def SubmitSigningRequest(
         self, request: coordinator_pb2.SubmitSigningRequestRequest, context: grpc.ServicerContext
     ) -> Any:
         def run(peer: Peer) -> RequestRecord:
-            _check_id("key_id", request.key_id)
-            _check_id("idempotency_key", request.idempotency_key)
+            check_id("key_id", request.key_id)
+            check_id("idempotency_key", request.idempotency_key)
             check_count("path", request.path, limits.MAX_PATH)
             check_text("kind", request.kind, limits.MAX_WORD)
+            kind = typed_kind(request.kind, request.request_kind)
             if request.psbt:  # a Bitcoin spend (btc_submission.py): its inputs carry their paths
                 if request.HasField("eth") or request.path:
                     raise InvalidRequest("a psbt request has no eth transaction and no path")
                 psbt = bytes(request.psbt)
                 check_bytes("psbt", psbt, limits.MAX_PSBT)
                 return self.service.sign_btc(
-                    request.key_id, request.idempotency_key, psbt, kind=request.kind, initiator=peer.name
+                    request.key_id, request.idempotency_key, psbt, kind=kind, initiator=peer.name
                 )
             if not request.HasField("eth"):
                 raise InvalidRequest("eth transaction missing")
@@ -206,7 +179,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 request.idempotency_key,
                 tuple(request.path),
                 tx,
-                kind=request.kind,
+                kind=kind,
                 initiator=peer.name,
             )
 
@@ -215,27 +188,21 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
     def GetRequest(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
         def run(_: Peer) -> coordinator_pb2.SigningRequest:
-            _check_id("request_id", request.request_id)
-            return request_to_proto(self.service.get_request(request.request_id))
+            check_id("request_id", request.request_id)
+            return self._view(self.service.get_request(request.request_id))
 
-        return self._call(context, READERS, run)
+        return self._call(context, READERS, run, request_id=request.request_id)
 
     def ListRequests(self, request: coordinator_pb2.ListRequestsRequest, context: grpc.ServicerContext) -> Any:
         def run(_: Peer) -> coordinator_pb2.ListRequestsResponse:
-            _check_id("key_id", request.key_id)
+            check_id("key_id", request.key_id)
             check_text("state", request.state, limits.MAX_WORD)
-            if request.state and request.state not in STATES:  # else an empty list, as if none matched
-                raise InvalidRequest(f"state: unknown state {request.state!r}; one of {', '.join(STATES)}")
-            check_text("page_token", request.page_token, limits.MAX_PAGE_TOKEN)
-            try:
-                after = PageCursor.parse(request.page_token) if request.page_token else None
-            except ValueError:
-                raise InvalidRequest("page_token: not a token this server issued") from None
-            size = page_size(request)
-            rows = self.service.store.list_requests(
-                key_id=request.key_id, state=request.state, limit=size + 1, after=after
-            )
-            return list_page(rows, size)
+            state = typed_state(request.state, request.request_state)
+            if state and state not in STATES:  # else an empty list, as if none matched
+                raise InvalidRequest(f"state: unknown state {state!r}; one of {', '.join(STATES)}")
+            after, size = page_after(request.page_token), page_size(request.page_size or request.limit)
+            rows = self.service.store.list_requests(key_id=request.key_id, state=state, limit=size + 1, after=after)
+            return list_page(rows, size, view=self._view)
 
         return self._call(context, READERS, run)
 
@@ -243,36 +210,33 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext
     ) -> Iterator[coordinator_pb2.SigningRequest]:
         def run(_: Peer) -> Iterator[RequestRecord]:
-            _check_id("request_id", request.request_id)
+            check_id("request_id", request.request_id)
             return self.service.watch(request.request_id, poll=self.watch_poll)
 
-        stream = self._call(context, READERS, run)
-        for row in stream:
-            if not context.is_active():
-                return
-            yield request_to_proto(row)
+        stream = self._call(context, READERS, run, request_id=request.request_id)
+        yield from self._stream(context, stream, self._view, request_id=request.request_id)
 
     def ApproveRequest(self, request: coordinator_pb2.ApproveRequestRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> RequestRecord:
-            _check_id("request_id", request.request_id)
+            check_id("request_id", request.request_id)
             check_bytes("approval", bytes(request.approval), limits.MAX_APPROVAL)
             return self.service.approve(request.request_id, bytes(request.approval), officer=peer.name)
 
-        row = self._call(context, OFFICERS, run)
+        row = self._call(context, OFFICERS, run, request_id=request.request_id)
         return self._finished(context, row)
 
     def RejectRequest(self, request: coordinator_pb2.RejectRequestRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> RequestRecord:
-            _check_id("request_id", request.request_id)
-            _check_id("officer_id", request.officer_id)
+            check_id("request_id", request.request_id)
+            check_id("officer_id", request.officer_id)
             check_bytes("signature", bytes(request.signature), limits.MAX_SIGNATURE)
             check_text("reason", request.reason, limits.MAX_REASON)
             return self.service.reject(
                 request.request_id, request.officer_id, bytes(request.signature), request.reason, officer=peer.name
             )
 
-        row = self._call(context, OFFICERS, run)
-        return request_to_proto(row)
+        row = self._call(context, OFFICERS, run, request_id=request.request_id)
+        return self._view(row)
 
     def Freeze(self, request: coordinator_pb2.FreezeOrderRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> coordinator_pb2.GovernanceStatus:
@@ -312,10 +276,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             return self.service.export_audit(request.since_seq)
 
         lines = self._call(context, AUDITORS, run)
-        for line in lines:
-            if not context.is_active():
-                return
-            yield coordinator_pb2.AuditLine(json=line)
+        yield from self._stream(context, lines, lambda line: coordinator_pb2.AuditLine(json=line))
 
     def AttestReport(self, request: coordinator_pb2.AttestReportRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> coordinator_pb2.ReportAttestation:
@@ -331,7 +292,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def ReportBalance(self, request: coordinator_pb2.ReportBalanceRequest, context: grpc.ServicerContext) -> Any:
         def run(peer: Peer) -> coordinator_pb2.ReportBalanceResponse:
             for field in ("address", "amount"):
-                _check_id(field, getattr(request, field))
+                check_id(field, getattr(request, field))
             check_text("asset", request.asset, limits.MAX_WORD)
             if not request.HasField("reported_at"):
                 raise InvalidRequest("reported_at is required")
@@ -344,10 +305,13 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
                 reported_at=request.reported_at.ToNanoseconds() / 1e9,
                 reporter=peer.name,
             )
-            sweep = None if out.request is None else request_to_proto(out.request)
+            sweep = None if out.request is None else self._view(out.request)
             return coordinator_pb2.ReportBalanceResponse(action=out.action, detail=out.detail, sweep=sweep)
 
         return self._call(context, SUBMITTERS, run)
+
+    def GetRequestTrail(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
+        return self._call(context, REVIEWERS, lambda _: request_trail(self.service, request.request_id))
 
 
 def create_server(

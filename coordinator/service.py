@@ -71,6 +71,7 @@ from .errors import (
     Unavailable,
     error_from_session,
 )
+from .funds import FundsGate
 from .governance import Governance, GovernanceView
 from .governance_admin import GovernanceAdmin
 from .instruments import Instruments
@@ -228,6 +229,8 @@ class CoordinatorService:
             lambda ps: self.admin.sync_signers(lambda behind: [p for p in self.health.live(behind) if p in ps]),
         )
         self.sweeps = Sweeps(self, hot_wallets)
+        self.funds = FundsGate(self)
+        self.lifecycle.policy.funds = self.funds.hold  # withdrawals wait for a hot wallet's funds
         self.audit_scrub = AuditScrub(self.audit)
         self.scheduler = Scheduler(
             store,

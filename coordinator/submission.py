@@ -127,7 +127,7 @@ class Submission:
         try:
             row, created = self.lifecycle.submit(new)
         except IdempotencyConflict as exc:
-            raise AlreadyExists(str(exc)) from None
+            raise AlreadyExists(str(exc), metadata={"request_id": exc.request_id}) from None
         except StoreNotFound as exc:
             raise NotFound(str(exc)) from None
         if not created:

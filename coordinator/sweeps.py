@@ -15,8 +15,9 @@ idempotency key is `sweep:<network>:<address>:<asset>:<n>` with n the count of t
 sweeps, so two replicas that race on the same full wallet propose one request (the second finds
 it, or is refused as another body under the same key).
 
-Scope today: native coins of EVM networks (EIP-1559 sweeps; ERC-20 and Bitcoin UTXO sweeps are
-not proposed).
+Scope today: EVM networks, native coins and registered ERC-20 tokens (a token's sweep is a
+`transfer(cold, balance - reserve)` call paid for in the native coin); Bitcoin (UTXO) sweeps are
+not proposed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from signer.chains.erc20 import TRANSFER, encode_token_call
 from signer.chains.ethereum import Eip1559Tx, address_of
 from signer.policy import COLD_SWEEP, PolicyError, canonical_destination
 from signer.tss import hd
@@ -58,10 +60,11 @@ def base_units(field: str, text: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class HotWallet:
-    """A hot wallet the coordinator sweeps: the key and path that own it, its network's native
-    coin, the balance that triggers a sweep (`cap`) and what a sweep leaves (`reserve`), in base
-    units, where sweeps go (`cold`: must also be a registered cold address in the policy), the
-    age past which a report is stale, and the fee fields of the sweep transaction."""
+    """A hot wallet the coordinator sweeps: the key and path that own it, the asset (the network's
+    native coin or a registered token, by symbol), the balance that triggers a sweep (`cap`) and
+    what a sweep leaves (`reserve`), in base units, where sweeps go (`cold`: must also be a
+    registered cold address in the policy), the age past which a report is stale, and the fee
+    fields of the sweep transaction (a token's transfer needs a gas limit above 21000)."""
 
     key_id: str
     path: tuple[int, ...]
@@ -90,7 +93,8 @@ class HotWallet:
 class SweepOutcome:
     """What a balance report led to: `proposed` (a new sweep), `sweep_open` (the wallet's sweep is
     still open), `below_cap`, `stale`, `older_report` (a newer one is held), `before_last_sweep`,
-    `cold_not_registered` or `nothing_to_sweep`; the sweep request when there is one."""
+    `cold_not_registered`, `asset_not_registered` or `nothing_to_sweep`; the sweep request when
+    there is one."""
 
     action: str
     detail: str
@@ -126,13 +130,20 @@ class Sweeps:
                 out[(wallet.network, address.lower(), wallet.asset)] = wallet.cap
         return out
 
-    def wallet_for(self, network: str, address: str, asset: str) -> HotWallet:
-        """The configured wallet a report names; `NotFound` for any other."""
+    def wallet_at(self, network: str, address: str, asset: str) -> HotWallet | None:
+        """The configured wallet at (network, lower-case address, asset), or None."""
         for i, wallet in enumerate(self.wallets):
             mine = self.address_of(i)
             if wallet.network == network and wallet.asset == asset and mine is not None and mine.lower() == address:
                 return wallet
-        raise NotFound(f"{address} holding {asset} on {network} is not a configured hot wallet")
+        return None
+
+    def wallet_for(self, network: str, address: str, asset: str) -> HotWallet:
+        """The configured wallet a report names; `NotFound` for any other."""
+        wallet = self.wallet_at(network, address, asset)
+        if wallet is None:
+            raise NotFound(f"{address} holding {asset} on {network} is not a configured hot wallet")
+        return wallet
 
     def report(
         self,
@@ -171,6 +182,7 @@ class Sweeps:
         )
         if not newest:
             return SweepOutcome("older_report", "a newer report of this wallet is held")
+        self.service.scheduler.wake()  # withdrawals waiting for this wallet's funds (funds.py)
         if now - reported_at > wallet.max_report_age:
             return SweepOutcome("stale", f"the report is {now - reported_at:.0f} s old (max {wallet.max_report_age})")
         if amount <= wallet.cap:
@@ -193,18 +205,20 @@ class Sweeps:
         if policy is None or policy.destination_class(cold, int(store.now())) != "cold":
             log.error("sweep_cold_not_registered", network=wallet.network, cold=cold)
             return SweepOutcome("cold_not_registered", f"{cold} is not a registered cold address in the policy")
-        value = row.amount - wallet.reserve - wallet.fee_cap
+        asset = next((a for a in policy.assets.assets if (a.network, a.symbol) == (wallet.network, wallet.asset)), None)
+        if asset is None:
+            return SweepOutcome("asset_not_registered", f"{wallet.asset} is not registered on {wallet.network}")
+        # A token's sweep is a transfer(cold, value) call whose fee the native coin pays: the whole
+        # excess over the reserve moves. A native sweep pays its own fee out of what it moves.
+        value = row.amount - wallet.reserve - (0 if asset.contract else wallet.fee_cap)
         if value <= 0:
             return SweepOutcome("nothing_to_sweep", "the reserve and the fee leave nothing to sweep")
-        tx = Eip1559Tx(
-            wallet.chain_id,
-            row.next_nonce,
-            wallet.max_priority_fee_per_gas,
-            wallet.max_fee_per_gas,
-            wallet.gas_limit,
-            cold,
-            value,
-        )
+        fees = (wallet.max_priority_fee_per_gas, wallet.max_fee_per_gas, wallet.gas_limit)
+        if asset.contract:
+            data = encode_token_call(TRANSFER, cold, value)
+            tx = Eip1559Tx(wallet.chain_id, row.next_nonce, *fees, asset.contract, 0, data)
+        else:
+            tx = Eip1559Tx(wallet.chain_id, row.next_nonce, *fees, cold, value)
         idempotency = f"sweep:{row.network}:{row.address}:{row.asset}:{row.sweep_seq}"
         try:
             request = self.service.sign_eth(

@@ -1,9 +1,19 @@
 """The coordinator's public records as protobuf messages: keys, requests (with the decoded intent
-officers read), governance status and pages of ListRequests."""
+officers read), governance status and the pages of every list RPC (one paging mechanism).
+
+A value with a deprecated field and its typed replacement (state / request_state, created_at /
+create_time, ...) is written to both by one function (`_state`, `_kind`, `_instant`), so the two
+never disagree; the deprecated ones go in v2 (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from google.protobuf import message, timestamp_pb2
 from tsscustody.v1 import common_pb2, coordinator_pb2
+from tsscustody_client.names import kind_enum, state_enum
 
 from signer.chains.ethereum import address_of
 from signer.node import limits
@@ -17,9 +27,39 @@ from .governance import GovernanceView
 from .request_encoding import tx_from_json
 from .store import KeyRecord, PageCursor, RequestRecord
 
+T = TypeVar("T")
+
+
+def _instant(seconds: float) -> tuple[int, timestamp_pb2.Timestamp | None]:
+    """One instant as the deprecated unix seconds and the Timestamp (unset for 0: never)."""
+    if not seconds:
+        return 0, None
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(round(seconds * 1e9))
+    return int(seconds), stamp
+
+
+def _state(state: str) -> dict[str, Any]:
+    return {"state": state, "request_state": state_enum(state)}
+
+
+def _kind(kind: str) -> dict[str, Any]:
+    return {"kind": kind, "request_kind": kind_enum(kind)}
+
+
+def _times(**pairs: tuple[str, float]) -> dict[str, Any]:
+    """`old=(new, seconds)` -> both fields from the same seconds (an unset Timestamp left out)."""
+    out: dict[str, Any] = {}
+    for old, (new, seconds) in pairs.items():
+        out[old], stamp = _instant(seconds)
+        if stamp is not None:
+            out[new] = stamp
+    return out
+
 
 def key_to_proto(k: KeyRecord, committing_epoch: int = 0) -> coordinator_pb2.Key:
     """A key's public record (and the refreshed epoch being committed, if any)."""
+    created = _instant(k.created_at)[1]
     return coordinator_pb2.Key(
         key_id=k.key_id,
         name=k.name,
@@ -31,6 +71,7 @@ def key_to_proto(k: KeyRecord, committing_epoch: int = 0) -> coordinator_pb2.Key
         epoch=k.epoch,
         committing_epoch=committing_epoch,
         retired=list(k.retired),
+        **({"create_time": created} if created is not None else {}),
     )
 
 
@@ -48,9 +89,10 @@ def intent_text(r: RequestRecord) -> str:
         return ""
 
 
-def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
-    """A signing request with its intent, its policy outcome, and its result or its failure (a
-    Bitcoin spend: its PSBT, and once signed the finalized PSBT, transaction and txid, no `eth`)."""
+def request_to_proto(r: RequestRecord, hold_note: str = "") -> coordinator_pb2.SigningRequest:
+    """A signing request with its intent, its policy outcome, why it waits (`hold_note`), and its
+    result or its failure (a Bitcoin spend: its PSBT, and once signed the finalized PSBT,
+    transaction and txid, no `eth`)."""
     spend = spend_result(r)
     body = (
         {"eth": tx_to_proto(tx_from_json(r.tx))}
@@ -60,7 +102,6 @@ def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
     return coordinator_pb2.SigningRequest(
         request_id=r.request_id,
         key_id=r.key_id,
-        state=r.state,
         **body,
         path=list(r.path),
         digest=r.digest,
@@ -72,16 +113,20 @@ def request_to_proto(r: RequestRecord) -> coordinator_pb2.SigningRequest:
         blame=[_blame_to_proto(b) for b in r.blame],
         error=r.error,
         from_address=r.from_address,
-        kind=r.kind,
         intent=r.intent,
         intent_digest=r.intent_digest,
         intent_text=intent_text(r),
         approved_by=list(r.approved_by),
-        time_lock_until=r.time_lock_until,
         policy_reason=r.policy_reason,
         initiator=r.initiator,
-        expires_at=r.expires_at,
-        created_at=int(r.created_at),
+        **_state(r.state),
+        **_kind(r.kind),
+        **_times(
+            created_at=("create_time", r.created_at),
+            expires_at=("expire_time", r.expires_at),
+            time_lock_until=("time_lock_end_time", r.time_lock_until),
+        ),
+        hold_note=hold_note,
     )
 
 
@@ -100,25 +145,49 @@ def governance_to_proto(g: GovernanceView) -> coordinator_pb2.GovernanceStatus:
     )
 
 
-def page_size(request: coordinator_pb2.ListRequestsRequest) -> int:
-    asked = request.page_size or request.limit or limits.DEFAULT_PAGE_SIZE
-    return min(asked, limits.MAX_PAGE_SIZE)
+def page_size(asked: int) -> int:
+    """The page size served for `asked` (0: the default; capped)."""
+    return min(asked or limits.DEFAULT_PAGE_SIZE, limits.MAX_PAGE_SIZE)
+
+
+def page_of(
+    rows: Sequence[T],
+    size: int,
+    to_proto: Callable[[T], message.Message],
+    cursor: Callable[[T], PageCursor],
+    budget: int = limits.LIST_PAGE_BYTES,
+) -> tuple[list[Any], str]:
+    """Up to `size` of `rows` (fetched one beyond it) as messages, ending before the encoded page
+    passes `budget` bytes, and the next page token (naming the last row sent) when more follow."""
+    out: list[Any] = []
+    total = 0
+    for i, row in enumerate(rows[:size]):
+        m = to_proto(row)
+        total += m.ByteSize() + 8
+        if i > 0 and total > budget:
+            break
+        out.append(m)
+    return out, cursor(rows[len(out) - 1]).token() if len(out) < len(rows) else ""
 
 
 def list_page(
-    rows: list[RequestRecord], page_size: int, budget: int = limits.LIST_PAGE_BYTES
+    rows: list[RequestRecord],
+    size: int,
+    budget: int = limits.LIST_PAGE_BYTES,
+    view: Callable[[RequestRecord], coordinator_pb2.SigningRequest] = request_to_proto,
 ) -> coordinator_pb2.ListRequestsResponse:
-    """Up to `page_size` of `rows` (fetched one beyond it), ending before the encoded page passes
-    `budget` bytes; `next_page_token` names the last row sent when more follow."""
-    out = coordinator_pb2.ListRequestsResponse()
-    size = 0
-    for i, row in enumerate(rows[:page_size]):
-        m = request_to_proto(row)
-        size += m.ByteSize() + 8
-        if i > 0 and size > budget:
-            break
-        out.requests.append(m)
-    if len(out.requests) < len(rows):
-        last = rows[len(out.requests) - 1]
-        out.next_page_token = PageCursor(last.created_at, last.request_id).token()
-    return out
+    """A page of ListRequests (see `page_of`); `view` renders a request (the servicer's adds its hold note)."""
+    requests, token = page_of(rows, size, view, lambda r: PageCursor(r.created_at, r.request_id), budget)
+    return coordinator_pb2.ListRequestsResponse(requests=requests, next_page_token=token)
+
+
+def key_page(
+    rows: list[KeyRecord], size: int, committing: Callable[[str], int], budget: int = limits.LIST_PAGE_BYTES
+) -> coordinator_pb2.ListKeysResponse:
+    """A page of ListKeys (see `page_of`); `committing` gives a key's epoch being committed."""
+
+    def to_proto(k: KeyRecord) -> coordinator_pb2.Key:
+        return key_to_proto(k, committing(k.key_id))
+
+    keys, token = page_of(rows, size, to_proto, lambda k: PageCursor(k.created_at, k.key_id), budget)
+    return coordinator_pb2.ListKeysResponse(keys=keys, next_page_token=token)

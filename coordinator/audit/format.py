@@ -218,25 +218,28 @@ def export(conn: Connection, out: TextIO, since_seq: int = 0) -> int:
     count, last_seq, head = 0, first - 1, b""
     for r in conn.execute(SELECT_ENTRIES_FROM, (first,)):
         e = AuditEntry(*r)  # written as stored, even if malformed: verify_export judges it
-        out.write(
-            json_line(
-                {
-                    "type": "entry",
-                    "seq": e.seq,
-                    "at": e.at,
-                    "kind": e.kind,
-                    "subject": e.subject,
-                    "actor": e.actor,
-                    "body": _hex(e.body),
-                    "json": e.json,
-                    "prev_hash": _hex(e.prev_hash),
-                    "hash": _hex(e.hash),
-                }
-            )
-        )
+        out.write(entry_line(e))
         count, last_seq, head = count + 1, e.seq, e.hash if isinstance(e.hash, bytes) else b""
     out.write(json_line({"type": "end", "entries": count, "last_seq": last_seq, "head_hash": head.hex()}))
     return count
+
+
+def entry_line(e: AuditEntry) -> str:
+    """One entry as a JSON line of the export format."""
+    return json_line(
+        {
+            "type": "entry",
+            "seq": e.seq,
+            "at": e.at,
+            "kind": e.kind,
+            "subject": e.subject,
+            "actor": e.actor,
+            "body": _hex(e.body),
+            "json": e.json,
+            "prev_hash": _hex(e.prev_hash),
+            "hash": _hex(e.hash),
+        }
+    )
 
 
 def _hex(v: object) -> object:

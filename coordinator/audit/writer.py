@@ -315,6 +315,15 @@ class AuditLog:
                 rows = conn.execute(SELECT_ENTRIES_FROM + " LIMIT ?", (since_seq, limit)).fetchall()
         return [entry_from_row(r) for r in rows]
 
+    def about(self, subject: str, limit: int) -> list[AuditEntry]:
+        """The first `limit` entries about `subject` (a request id, a key id), in order."""
+        with self._read() as conn:
+            rows = conn.execute(
+                SELECT_ENTRIES_FROM.replace("WHERE seq >= ?", "WHERE subject = ? AND seq >= ?") + " LIMIT ?",
+                (subject, 0, limit),
+            ).fetchall()
+        return [entry_from_row(r) for r in rows]
+
     def rows(self, since_seq: int, limit: int) -> list[Any]:
         """Up to `limit` raw rows from `since_seq` on, in order (what `verifier` checks)."""
         with self._read() as conn:

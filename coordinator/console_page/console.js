@@ -68,6 +68,7 @@
       row(dl, "Destination", i.destination);
       row(dl, "Allow-list", status, i.destination_status === "allowed" || i.destination_status === "cold" ? "ok" : "bad");
       row(dl, "Trust ramp", i.trust_ramp);
+      if (r.history) row(dl, "Destination history", r.history);
       row(dl, "Max fee", i.fee_cap + ` (gas limit ${i.gas_limit}, max fee per gas ${i.max_fee_per_gas} wei)`);
       row(dl, "Nonce", i.nonce);
       row(dl, "From key", i.key_id + " " + i.path);
@@ -83,8 +84,8 @@
       c.append(el("details", {}, el("summary", {}, "Decoded intent as signed"), el("pre", {}, i.text)));
     }
     const trail = el("ol");
-    for (const o of r.observed) {
-      trail.append(el("li", {}, `${o.at_utc}: ${o.state}` + (o.approved_by.length ? " (approved by " + o.approved_by.join(", ") + ")" : "")));
+    for (const o of r.trail) {
+      trail.append(el("li", {}, `#${o.seq} ${o.at_utc}: ${o.kind} ${o.event} (${o.actor})`));
     }
     c.append(el("details", { class: "trail" }, el("summary", {}, "Audit trail"),
       el("p", {}, document.getElementById("audit-note").textContent), trail));

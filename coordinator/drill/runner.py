@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tsscustody.v1 import common_pb2, coordinator_pb2
+from tsscustody_client.names import state_name
 
 from .. import cluster
 from ..cli_common import verify_eth_signature
@@ -157,8 +158,8 @@ class DrillContext:
             self.nonce += 1
             with self.client("backend") as c:
                 req = c.sign_eth(self.key.key_id, tx, f"drill-{uuid.uuid4()}")
-            if req.state != "signed":
-                raise DrillFailure(f"withdrawal ended in state {req.state}: {req.error or req.policy_reason}")
+            if (state := state_name(req.request_state)) != "signed":
+                raise DrillFailure(f"withdrawal ended in state {state}: {req.error or req.policy_reason}")
             address = verify_eth_signature(req, self.key.public_key)
             if address != self.key.eth_address:
                 raise DrillFailure(f"signature recovers to {address}, not the key's address {self.key.eth_address}")

@@ -54,7 +54,7 @@ from ..request_states import (
     TRANSITIONS,
 )
 from .balances import BalanceRecord, BalanceTables
-from .columns import blames_json, ints_json
+from .columns import PageCursor, blames_json, ints_json
 from .database import AuditHook, Database
 from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
 from .governance import GOVERNANCE_LOG_KINDS, GOVERNANCE_STATE, GovernanceEntry, GovernanceTables
@@ -63,7 +63,6 @@ from .keys import CONSUMED, PRESIG_FAILED, READY, RESERVED, KeyRecord, KeyTables
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .replicas import RECOVERED_ERROR, Recovered, RecoveredRequest, ReplicaTables
 from .request_records import (
-    PageCursor,
     RequestEvent,
     RequestRecord,
     StoredApproval,

@@ -29,6 +29,14 @@ class BalanceRecord:
     sweep_seq: int
     swept_at: float
     """When the last sweep was signed (0: never): a report from before it proposes nothing."""
+    last_refill_at: float = 0.0
+    """The report that last showed the balance rising (a refill or a deposit; 0: none seen)."""
+    refill_every: float = 0.0
+    """The smoothed interval between refills (0: fewer than two seen)."""
+
+    def expected_refill(self) -> float | None:
+        """When the next refill may be expected, from the refills seen (None: no estimate yet)."""
+        return self.last_refill_at + self.refill_every if self.refill_every > 0 else None
 
 
 def _record(r: Any) -> BalanceRecord:
@@ -43,6 +51,8 @@ def _record(r: Any) -> BalanceRecord:
         r["sweep_request_id"],
         int(r["sweep_seq"]),
         float(r["swept_at"]),
+        float(r["last_refill_at"]),
+        float(r["refill_every"]),
     )
 
 
@@ -68,12 +78,18 @@ class BalanceTables(Database):
             ).fetchone()
             if row is not None and float(row["reported_at"]) >= reported_at:
                 return _record(row), False
+            refill_at, every = _refills(row, amount, reported_at)
             c.execute(
                 "INSERT INTO hot_balances (network, address, asset, amount, next_nonce, reported_at, reporter) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(network, address, asset) DO UPDATE SET "
                 "amount = excluded.amount, next_nonce = excluded.next_nonce, reported_at = excluded.reported_at, "
                 "reporter = excluded.reporter",
                 (network, address, asset, str(amount), next_nonce, reported_at, reporter),
+            )
+            c.execute(
+                "UPDATE hot_balances SET last_refill_at = ?, refill_every = ? "
+                "WHERE network = ? AND address = ? AND asset = ?",
+                (refill_at, every, network, address, asset),
             )
             if audit is not None:
                 audit(c)
@@ -92,6 +108,17 @@ class BalanceTables(Database):
     def balances(self) -> list[BalanceRecord]:
         """Every hot wallet's newest report (one row per configured wallet that reported)."""
         return [_record(r) for r in self._rows("SELECT * FROM hot_balances ORDER BY network, address, asset")]
+
+    def source_intents(self, from_address: str, state: str, since: float = 0.0) -> list[tuple[str, float, bytes]]:
+        """(request id, created_at, intent) of the requests from `from_address` in `state` updated at
+        or after `since` (the `requests_by_source` index: what the wallet did since its last report;
+        a request of the report's own second counts as not yet in it: fail closed)."""
+        rows = self._rows(
+            "SELECT request_id, created_at, intent FROM requests "
+            "WHERE from_address = ? AND state = ? AND updated_at >= ? AND intent IS NOT NULL",
+            (from_address, state, since),
+        )
+        return [(r["request_id"], float(r["created_at"]), bytes(r["intent"])) for r in rows]
 
     def set_sweep(self, network: str, address: str, asset: str, request_id: str) -> None:
         """Note the sweep proposed for a wallet."""
@@ -112,3 +139,17 @@ class BalanceTables(Database):
                 (swept_at, swept_at, network, address, asset, request_id),
             )
             return bool(cur.rowcount)
+
+
+def _refills(row: Any, amount: int, reported_at: float) -> tuple[float, float]:
+    """(last_refill_at, refill_every) after a report of `amount`: a rise over the held report is a
+    refill; the interval between refills is smoothed (weight 0.3 to the newest)."""
+    if row is None:
+        return 0.0, 0.0
+    last, every = float(row["last_refill_at"]), float(row["refill_every"])
+    if amount <= int(row["amount"]):
+        return last, every
+    if last <= 0:
+        return reported_at, every
+    interval = reported_at - last
+    return reported_at, interval if every <= 0 else 0.7 * every + 0.3 * interval

@@ -231,7 +231,7 @@ class Database:
     def migrate(self) -> list[int]:
         """Apply every pending migration in order, in one transaction; returns the versions applied."""
         applied: list[int] = []
-        with self._tx(durable=True) as c:
+        with self._foreign_keys_held(), self._tx(durable=True) as c:
             serialise(c, "migrate")  # replicas starting together: one migrates, the others see it done
             _run_ddl(
                 c,
@@ -250,7 +250,23 @@ class Database:
                     DATA_STEPS[version](c)
                 c.execute("INSERT INTO schema_version VALUES (?, ?, ?)", (version, description, self.now()))
                 applied.append(version)
+            if self._pool is None and c.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise StoreError(f"database {self.path}: a migration left a dangling reference")
         return applied
+
+    @contextmanager
+    def _foreign_keys_held(self) -> Iterator[None]:
+        """SQLite: foreign keys off while migrating (a rebuilt table is dropped and made again, which
+        the pragma cannot allow inside a transaction); `migrate` checks them before it commits."""
+        if self._pool is not None:
+            yield
+            return
+        conn = self._conn()
+        conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            yield
+        finally:
+            conn.execute("PRAGMA foreign_keys=ON")
 
 
 def _run_ddl(c: Connection, statement: str | PerDialect) -> None:

@@ -12,7 +12,11 @@ class NotFound(StoreError):
 
 
 class IdempotencyConflict(StoreError):
-    """The idempotency key is already bound to a request with a different body."""
+    """The idempotency key is already bound to a request (`request_id`) with a different body."""
+
+    def __init__(self, message: str, request_id: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
 
 
 class InvalidTransition(StoreError):

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .columns import ints_from_json, ints_json
+from .columns import PageCursor, ints_from_json, ints_json
 from .database import AuditHook, Database
 from .errors import InvalidTransition, NotFound, StoreError
 
@@ -125,9 +125,16 @@ class KeyTables(Database):
             if audit is not None:
                 audit(c)
 
-    def list_keys(self) -> list[KeyRecord]:
-        """Every key, oldest first."""
-        return [key_from_row(r) for r in self._rows("SELECT * FROM keys ORDER BY created_at, key_id")]
+    def list_keys(self, *, limit: int = 0, after: PageCursor | None = None) -> list[KeyRecord]:
+        """Every key (or the first `limit`; 0: all), oldest first, starting after the cursor `after`."""
+        sql, args = "SELECT * FROM keys", list[Any]()
+        if after is not None:
+            sql, args = sql + " WHERE created_at > ? OR (created_at = ? AND key_id > ?)", [after.created_at] * 2
+            args.append(after.row_id)
+        sql += " ORDER BY created_at, key_id"
+        if limit > 0:
+            sql, args = sql + " LIMIT ?", [*args, limit]
+        return [key_from_row(r) for r in self._rows(sql, args)]
 
     # --- presignatures -----------------------------------------------------------------------------------
     def add_presignature(

@@ -23,6 +23,46 @@ _PRESIGNATURES_PICK = (
     "CREATE INDEX presignatures_pick ON presignatures(key_id, state, epoch, signers, path, created_at)"
 )
 
+# Migration 11 rebuilds `requests` on SQLite (a column's UNIQUE cannot be dropped there): the table
+# as migrations 1, 2 and 8 left it, the idempotency key no longer unique on its own.
+_REQUESTS_REBUILT = """CREATE TABLE requests_rebuilt (
+    request_id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL REFERENCES keys(key_id),
+    idempotency_key TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    tx TEXT NOT NULL,
+    path TEXT NOT NULL,
+    digest BLOB,
+    r BLOB,
+    s BLOB,
+    v INTEGER,
+    raw_tx BLOB,
+    tx_hash BLOB,
+    from_address TEXT NOT NULL DEFAULT '',
+    presig_id TEXT,
+    blame TEXT NOT NULL DEFAULT '[]',
+    error TEXT NOT NULL DEFAULT '',
+    error_code TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    kind TEXT NOT NULL DEFAULT 'withdrawal',
+    initiator TEXT NOT NULL DEFAULT '',
+    intent BLOB,
+    intent_digest BLOB,
+    policy_hash BLOB,
+    expires_at INTEGER NOT NULL DEFAULT 0,
+    time_lock_until INTEGER NOT NULL DEFAULT 0,
+    policy_reason TEXT NOT NULL DEFAULT '',
+    rule_id TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT '')"""
+_REQUEST_COLUMNS = (
+    "request_id, key_id, idempotency_key, body_hash, state, tx, path, digest, r, s, v, raw_tx, tx_hash, "
+    "from_address, presig_id, blame, error, error_code, created_at, updated_at, kind, initiator, intent, "
+    "intent_digest, policy_hash, expires_at, time_lock_until, policy_reason, rule_id, owner"
+)
+_COPY_REQUESTS = f"INSERT INTO requests_rebuilt ({_REQUEST_COLUMNS}) SELECT {_REQUEST_COLUMNS} FROM requests"  # noqa: S608
+
 MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
     (
         1,
@@ -222,6 +262,37 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str | PerDialect, ...]], ...] = (
                 sweep_seq INTEGER NOT NULL DEFAULT 0,
                 swept_at REAL NOT NULL DEFAULT 0,
                 PRIMARY KEY (network, address, asset))""",
+        ),
+    ),
+    (
+        11,
+        "withdrawals waiting for funds: a wallet's requests by state and time, and its observed refills "
+        "(funds.py, store/balances.py)",
+        (
+            "CREATE INDEX requests_by_source ON requests(from_address, state, updated_at)",
+            "ALTER TABLE hot_balances ADD COLUMN last_refill_at REAL NOT NULL DEFAULT 0",
+            "ALTER TABLE hot_balances ADD COLUMN refill_every REAL NOT NULL DEFAULT 0",
+        ),
+    ),
+    (
+        12,
+        "a request's audit trail for officers: the audit log by subject (review.py)",
+        ("CREATE INDEX audit_log_by_subject ON audit_log(subject, seq)",),
+    ),
+    (
+        13,
+        "idempotency keys scoped per backend: unique per (initiator, idempotency_key), no longer globally",
+        (
+            # SQLite: the table rebuilt (its indexes go with the old table and are made again);
+            # `Database.migrate` holds foreign keys off on SQLite, checking them before it commits.
+            PerDialect(_REQUESTS_REBUILT, "ALTER TABLE requests DROP CONSTRAINT requests_idempotency_key_key"),
+            PerDialect(_COPY_REQUESTS, ""),
+            PerDialect("DROP TABLE requests", ""),
+            PerDialect("ALTER TABLE requests_rebuilt RENAME TO requests", ""),
+            PerDialect("CREATE INDEX requests_by_key ON requests(key_id, state, created_at)", ""),
+            PerDialect("CREATE INDEX requests_by_state ON requests(state, expires_at)", ""),
+            PerDialect("CREATE INDEX requests_by_source ON requests(from_address, state, updated_at)", ""),
+            "CREATE UNIQUE INDEX requests_by_idempotency_key ON requests(initiator, idempotency_key)",
         ),
     ),
 )

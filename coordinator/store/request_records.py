@@ -100,29 +100,6 @@ def request_from_row(row: Any) -> RequestRecord:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PageCursor:
-    """Where a page of `list_requests` ended: the last row's (created_at, request_id)."""
-
-    created_at: float
-    request_id: str
-
-    def token(self) -> str:
-        """The opaque page token handed to clients (float repr round-trips exactly)."""
-        return f"{self.created_at!r}/{self.request_id}"
-
-    @classmethod
-    def parse(cls, token: str) -> PageCursor:
-        """Inverse of `token`; raises ValueError for anything else."""
-        at, sep, request_id = token.partition("/")
-        if not sep or not request_id:
-            raise ValueError("malformed page token")
-        created_at = float(at)
-        if created_at != created_at or created_at in (float("inf"), float("-inf")):
-            raise ValueError("malformed page token")
-        return cls(created_at, request_id)
-
-
 SELECT_REQUEST = (
     "SELECT r.*, (SELECT group_concat(a.officer_id, ',') FROM approvals a WHERE a.request_id = r.request_id) "
     "AS approved_by FROM requests r"

@@ -3,8 +3,8 @@
 Every read-then-write (creating a request under an idempotency key, a guarded transition,
 recording an approval) runs in one transaction that holds what it read: SQLite's `BEGIN IMMEDIATE`
 write lock, or on PostgreSQL the request's row lock (`SELECT ... FOR UPDATE`) and the idempotency
-key's unique index. So it is atomic across threads, processes and coordinator replicas: of two
-racing moves from one state exactly one happens, the other sees `InvalidTransition`.
+key's unique index (per initiator). So it is atomic across threads, processes and coordinator
+replicas: of two racing moves from one state exactly one happens, the other sees `InvalidTransition`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from signer.policy import WITHDRAWAL
 
 from ..dbapi import Connection
 from ..request_states import OPEN_STATES, PENDING_APPROVAL, SIGNED, SUBMITTED, TRANSITIONS
-from .columns import blames_json, ints_json
+from .columns import PageCursor, blames_json, ints_json
 from .database import AuditHook, Database
 from .errors import DuplicateApproval, IdempotencyConflict, InvalidTransition, NotFound, StoreError
 from .ledger import StoreLedger, record_spends, record_submission
 from .request_records import (
     REQUEST_RESULT_FIELDS,
     SELECT_REQUEST,
-    PageCursor,
     RequestEvent,
     RequestRecord,
     StoredApproval,
@@ -38,11 +37,17 @@ def record_event(c: Connection, request_id: str, state: str, detail: str, now: f
     c.execute("INSERT INTO request_events VALUES (?, ?, ?, ?, ?)", (request_id, int(seq or 0) + 1, state, detail, now))
 
 
+# An idempotency key is the backend's own: unique per initiator (migration 11), so one backend
+# can neither find nor block another's request by reusing its key.
+_BOUND_TO = SELECT_REQUEST + " WHERE r.initiator = ? AND r.idempotency_key = ?"
+
+
 def _bound(row: Any, idempotency_key: str, body_hash: str) -> RequestRecord:
     """The request already bound to an idempotency key, if its body is the same."""
     if row["body_hash"] != body_hash:
         raise IdempotencyConflict(
-            f"idempotency key {idempotency_key!r} is bound to request {row['request_id']} with another body"
+            f"idempotency key {idempotency_key!r} is bound to request {row['request_id']} with another body",
+            row["request_id"],
         )
     return request_from_row(row)
 
@@ -69,13 +74,14 @@ class RequestTables(Database):
         expires_at: int = 0,
         audit: AuditHook | None = None,
     ) -> tuple[RequestRecord, bool]:
-        """Insert a submitted request, or return the one already bound to `idempotency_key`.
+        """Insert a submitted request, or return the one `initiator` already bound to `idempotency_key`.
 
         Returns (request, created). The same key with a different body raises IdempotencyConflict.
+        Keys are scoped per initiator: another backend's key never finds, nor conflicts with, its requests.
         """
         now = self.now()
         with self._tx() as c:
-            row = c.execute(SELECT_REQUEST + " WHERE r.idempotency_key = ?", (idempotency_key,)).fetchone()
+            row = c.execute(_BOUND_TO, (initiator, idempotency_key)).fetchone()
             if row is not None:
                 return _bound(row, idempotency_key, body_hash), False
             if c.execute("SELECT 1 FROM keys WHERE key_id = ?", (key_id,)).fetchone() is None:
@@ -85,7 +91,8 @@ class RequestTables(Database):
             cur = c.execute(
                 "INSERT INTO requests (request_id, key_id, idempotency_key, body_hash, state, tx, path, created_at, "
                 "updated_at, kind, initiator, intent, intent_digest, policy_hash, expires_at, from_address, owner) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (initiator, idempotency_key) DO NOTHING",
                 (
                     request_id,
                     key_id,
@@ -107,7 +114,7 @@ class RequestTables(Database):
                 ),
             )
             if cur.rowcount == 0:
-                row = c.execute(SELECT_REQUEST + " WHERE r.idempotency_key = ?", (idempotency_key,)).fetchone()
+                row = c.execute(_BOUND_TO, (initiator, idempotency_key)).fetchone()
                 return _bound(row, idempotency_key, body_hash), False
             c.execute("INSERT INTO request_events VALUES (?, 1, ?, ?, ?)", (request_id, SUBMITTED, "", now))
             record_submission(c, request_id, initiator, now)
@@ -141,7 +148,7 @@ class RequestTables(Database):
             sql, args = sql + " AND r.state = ?", [*args, state]
         if after is not None:
             sql += " AND (r.created_at < ? OR (r.created_at = ? AND r.request_id > ?))"
-            args = [*args, after.created_at, after.created_at, after.request_id]
+            args = [*args, after.created_at, after.created_at, after.row_id]
         rows = self._rows(sql + " ORDER BY r.created_at DESC, r.request_id LIMIT ?", (*args, max(1, min(limit, 1000))))
         return [request_from_row(r) for r in rows]
 

@@ -14,23 +14,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import structlog
-
 from signer.policy import PolicyError, Release
 from signer.policy.approvals import Approval, verify_approvals
 from signer.policy.message_intent import MESSAGE, MessageIntent, check_message, message_intent
-from signer.tss import sign
-from signer.tss.curve import Q, scalar_to_bytes
-from signer.tss.errors import InvalidInput
+from signer.tss.key_share import KeyShare
 
 from .governance import NodeGovernance
-from .state_version import Attestation
+from .presig_release import Authorized, PartialSig, release_partial
 
 if TYPE_CHECKING:
-    from .node import PartialSig, SignerNode
-
-log = structlog.get_logger("signer.node")
-
+    from .node import SignerNode
 
 def authorize_message(
     governance: NodeGovernance, key_id: str, standard: str, body: bytes, release: Release, now: int
@@ -74,45 +67,13 @@ def partial_sign_message(
     release: Release,
     attestations: tuple[bytes, ...] = (),
 ) -> PartialSig:
-    """σ_i over the message digest this node computes itself, if its own check allows; the same
-    order as `SignerNode.partial_sign` (presignature held, peers' attestations, path, governance),
-    nothing consumed before the check passes."""
-    from .node import PartialSig, PresignatureUnknown, check_key_id
+    """σ_i over the message digest this node computes itself, if its own check allows; the order
+    of every release (presig_release.py), with nothing recorded: a message moves no amount."""
 
-    check_key_id(key_id)
-    if not 8 <= len(presignature_id) <= 64:
-        raise InvalidInput("bad presignature id")
-    now = node._now()
-    with node._key_lock(key_id), node.governance.lock:
-        with node._presigs_lock:
-            presig = node._presigs.get(key_id, {}).get(presignature_id)
-        if presig is None:
-            raise PresignatureUnknown("presignature unknown or already used")
-        handle = sign.PresignatureHandle.open(presig, node.key_share(key_id), node.aux_info(key_id))
-        try:
-            node.peer_state.check_request(list(attestations), now)
-            if handle.public.path != release.path:
-                raise PolicyError("path_mismatch", "the request's path is not the presignature's path")
-            intent = authorize_message(node.governance, key_id, standard, body, release, now)
-        except PolicyError as exc:
-            log.warning(
-                "message_refused", party=node.party, key_id=key_id, request_id=release.request_id, reason=exc.reason
-            )
-            raise
-        # Gone from memory before σ_i exists, as for a transaction.
-        if node._take_presignature(key_id, presignature_id) is None:
-            raise PresignatureUnknown("presignature unknown or already used")
-    digest = intent.message_digest
-    partial = sign.partial_sign(handle, digest)
-    log.info(
-        "message_authorized",
-        party=node.party,
-        key_id=key_id,
-        request_id=release.request_id,
-        standard=standard,
-        intent_digest=intent.digest().hex(),
-        presignature_id=presignature_id.hex(),
-        r=scalar_to_bytes(handle.public.R.x() % Q).hex(),
-    )
-    attestation: Attestation = node.attest(key_id, presignature_id)
-    return PartialSig(node.party, scalar_to_bytes(partial.sigma), digest, attestation.to_bytes())
+    def check(_: KeyShare, now: int) -> Authorized:
+        intent = authorize_message(node.governance, key_id, standard, body, release, now)
+        return Authorized(intent.message_digest, None, {"intent_digest": intent.digest().hex()})
+
+    events = ("message_refused", "message_authorized")
+    context = {"standard": standard}
+    return release_partial(node, key_id, presignature_id, release, attestations, check, events=events, context=context)

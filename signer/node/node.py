@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -35,9 +33,8 @@ import structlog
 from signer.chains.ethereum import EvmTx
 from signer.policy import PolicyError, Release
 from signer.policy.revocation import Revocations
-from signer.tss import aux, keygen, presign, sign
+from signer.tss import aux, keygen, presign
 from signer.tss.committee import Committee
-from signer.tss.curve import Q, scalar_to_bytes
 from signer.tss.encoding import encode
 from signer.tss.errors import InvalidInput
 from signer.tss.key_share import AuxInfo, KeyShare
@@ -52,25 +49,19 @@ from .identity import PeerKeys
 from .key_epochs import KeyEpochs
 from .key_operations import KeyOperationGate
 from .peer_state import PeerStateCheck
+
+# PartialSig, PresignatureUnknown and check_key_id are imported from here too (their home is presig_release.py).
+from .presig_release import Authorized, release_partial
+from .presig_release import PartialSig as PartialSig
+from .presig_release import PresignatureUnknown as PresignatureUnknown
+from .presig_release import check_key_id as check_key_id
 from .protocol_work import ProtocolWork, inline
 from .sessions import Envelope, SessionManager, StepResult
 from .state_version import SATURATED, Attestation, StateVersions
 from .store import EncryptedStore, StoreError, load_kek
 
 log = structlog.get_logger("signer")
-_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PROTOCOLS = ("keygen", "aux", "refresh", "presign", "reshare")
-
-
-class PresignatureUnknown(InvalidInput):
-    """PartialSign named a presignature this process does not hold (used, or made before a restart)."""
-
-
-def check_key_id(key_id: str) -> str:
-    """Key ids are short names of safe characters (they become store paths)."""
-    if not _KEY_ID.match(key_id):
-        raise InvalidInput("key_id must be 1-64 characters of [A-Za-z0-9._-]")
-    return key_id
 
 
 def keygen_public(share: KeyShare) -> bytes:
@@ -89,17 +80,6 @@ def keygen_public(share: KeyShare) -> bytes:
 def aux_public(info: AuxInfo) -> bytes:
     """The public summary of an aux-info run."""
     return encode("aux/public", info.epoch_id, [[j, a.to_value()] for j, a in info.public])
-
-
-@dataclass(frozen=True, slots=True)
-class PartialSig:
-    """What PartialSign returns: σ_i over the digest the signer computed itself, and its fresh state
-    attestation (state_version.py); the coordinator's signer clients return it too."""
-
-    party: int
-    sigma: bytes
-    digest: bytes
-    attestation: bytes = b""
 
 
 class SignerNode:
@@ -383,68 +363,25 @@ class SignerNode:
         release: Release,
         attestations: Sequence[bytes] = (),
     ) -> PartialSig:
-        """σ_i over the digest this node computes itself from the transaction, if its own check allows.
+        """σ_i over the digest this node computes itself from the transaction, if its own check
+        allows, in the order of `presig_release.release_partial`: the node's governance must
+        authorize the release (`PolicyError(reason)`, see `NodeGovernance.authorize`), and a node
+        whose ledger was rolled back refuses releases counted under windowed limits until its
+        saturation ends (`ledger_saturated`); the release is durably recorded before σ_i exists."""
 
-        Order: the presignature must be held by this process (`PresignatureUnknown`); the peers'
-        attestations the coordinator holds must verify (`state_attestation`) and must not show
-        this node behind (`state_behind`); the release's path must be the presignature's path
-        (`path_mismatch`); the node's governance must authorize the release (`PolicyError(reason)`,
-        see `NodeGovernance.authorize`); a node whose ledger was rolled back refuses releases
-        counted under windowed limits until its saturation ends (`ledger_saturated`). Nothing is
-        consumed up to here. Then the presignature is removed from memory, the release durably
-        recorded in the ledger, and σ_i computed and returned with the node's fresh attestation.
-        """
-        check_key_id(key_id)
-        if not 8 <= len(presignature_id) <= 64:  # a presignature's id is its session's id
-            raise InvalidInput("bad presignature id")
-        digest = tx.signing_digest()
-        now = self._now()
-        with self._key_lock(key_id), self.governance.lock:
-            with self._presigs_lock:
-                presig = self._presigs.get(key_id, {}).get(presignature_id)
-            if presig is None:
-                raise PresignatureUnknown("presignature unknown or already used")
-            share = self.key_share(key_id)
-            info = self.aux_info(key_id)
-            handle = sign.PresignatureHandle.open(presig, share, info)
-            try:
-                self.peer_state.check_request(attestations, now)
-                if handle.public.path != release.path:
-                    raise PolicyError("path_mismatch", "the request's path is not the presignature's path")
-                auth = self.governance.authorize(key_id, tx, release, now)
-                policy = self.governance.policy(now)
-                limit = None if policy is None else self.versions.saturated_limit(policy, auth.intent, now)
-                if limit is not None:
-                    raise PolicyError(SATURATED, f"{limit} until {self.versions.saturated_until} (ledger restored)")
-            except PolicyError as exc:
-                log.warning(
-                    "release_refused",
-                    party=self.party,
-                    key_id=key_id,
-                    request_id=release.request_id,
-                    reason=exc.reason,
-                    detail=exc.detail,
-                )
-                raise
-            # Gone from memory before σ_i exists; it was never on disk, so nothing can bring it back.
-            if self._take_presignature(key_id, presignature_id) is None:
-                raise PresignatureUnknown("presignature unknown or already used")
-            # Durably recorded before σ_i exists: a crash counts a release that never left (fail closed).
-            self.governance.record(auth, now)
-        partial = sign.partial_sign(handle, digest)
-        log.info(
-            "release_authorized",
-            party=self.party,
-            key_id=key_id,
-            request_id=release.request_id,
-            rule_id=auth.decision.rule_id,
-            decision=auth.decision.reason,
-            intent_digest=auth.intent.digest().hex(),
-            repeat=auth.repeat,
-            # Public (it is the signature's r): lets an auditor check from the logs alone that no
-            # nonce ever signed twice, even when the coordinator never combined a signature.
-            presignature_id=presignature_id.hex(),
-            r=scalar_to_bytes(handle.public.R.x() % Q).hex(),
-        )
-        attestation = self.attest(key_id, presignature_id).to_bytes()
-        return PartialSig(self.party, scalar_to_bytes(partial.sigma), digest, attestation)
+        def check(_: KeyShare, now: int) -> Authorized:
+            auth = self.governance.authorize(key_id, tx, release, now)
+            policy = self.governance.policy(now)
+            limit = None if policy is None else self.versions.saturated_limit(policy, auth.intent, now)
+            if limit is not None:
+                raise PolicyError(SATURATED, f"{limit} until {self.versions.saturated_until} (ledger restored)")
+            fields = {
+                "rule_id": auth.decision.rule_id,
+                "decision": auth.decision.reason,
+                "intent_digest": auth.intent.digest().hex(),
+                "repeat": auth.repeat,
+            }
+            return Authorized(tx.signing_digest(), functools.partial(self.governance.record, auth, now), fields)
+
+        events = ("release_refused", "release_authorized")
+        return release_partial(self, key_id, presignature_id, release, attestations, check, events=events)

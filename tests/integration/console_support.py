@@ -27,7 +27,7 @@ MUTATIONS: dict[str, Mutation] = {
     "amount": lambda m: setattr(m.eth, "value", str(200 * ETH)),  # another amount than the one digested
     "destination": lambda m: setattr(m.eth, "to", DENIED),
     "text": lambda m: setattr(m, "intent_text", m.intent_text.replace("Send 1 ETH", "Send 0.1 ETH")),
-    "expiry": lambda m: setattr(m, "expires_at", m.expires_at + 1),
+    "expiry": lambda m: setattr(m.expire_time, "seconds", m.expire_time.seconds + 1),  # the field officers read
 }
 
 
@@ -49,9 +49,12 @@ class LyingCoordinator(CoordinatorClient):
         return self._lie(super().get_request(request_id))
 
     def list_requests(
-        self, key_id: str = "", state: str = "", limit: int = 100
-    ) -> list[coordinator_pb2.SigningRequest]:
-        return [self._lie(r) for r in super().list_requests(key_id, state, limit)]
+        self,
+        key_id: str = "",
+        state: coordinator_pb2.RequestState = coordinator_pb2.REQUEST_STATE_UNSPECIFIED,
+        limit: int = 0,
+    ) -> Iterator[coordinator_pb2.SigningRequest]:
+        return (self._lie(r) for r in super().list_requests(key_id, state, limit))
 
 
 def console_args(info: cluster.ClusterInfo, who: str, *extra: str) -> Any:

@@ -14,6 +14,7 @@ from coordinator import certs, cluster
 from coordinator.cli import verify_eth_signature
 from coordinator.client import CoordinatorClient
 from signer.node.tls import TlsFiles
+from tests.backend_client import docs_example, example_env, run_isolated
 
 from .conftest import log_text
 from .support import eth_tx
@@ -170,3 +171,13 @@ def test_rotated_certificates_are_served_without_a_restart(
     req = _sign(live_cluster, key.key_id, 11)  # a new client handshake with the rotated coordinator
     assert req.state == "signed", req.error
     assert "tls_reloaded" in log_text(live_cluster.root)
+
+
+def test_the_docs_example_backend_client_runs_against_the_cluster(
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key
+) -> None:
+    # docs/api.md's example, with only the client package importable, against real processes.
+    env = example_env(live_cluster.coordinator, live_cluster.client_tls("backend"), key.key_id)
+    out = run_isolated(docs_example(), env)
+    assert f"key {key.key_id} {key.eth_address}" in out and "broadcast 0x02" in out, out
+    assert "error NOT_FOUND {'request_id': 'no-such-request'}" in out

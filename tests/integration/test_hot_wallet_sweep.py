@@ -17,7 +17,7 @@ from tsscustody.v1 import coordinator_pb2
 from coordinator import cluster
 from coordinator.client import CoordinatorClient
 
-from .support import ETH
+from .support import ETH, TO
 
 CAP, RESERVE = 10 * ETH, 2 * ETH
 
@@ -89,3 +89,23 @@ def test_an_unknown_wallet_is_refused(hot: tuple[coordinator_pb2.Key, int], tssc
     argv = ["--chain-id", "1", "--address", cluster.DEMO_COLD_ADDRESS, "--wei", "1", "--next-nonce", "0"]
     rc, out, err = tssctl("balance", "report", *argv)
     assert rc != 0 and "not a configured hot wallet" in out["error"], err
+
+
+def test_a_withdrawal_the_wallet_cannot_cover_waits_visibly_until_a_report_shows_the_funds(
+    live_cluster: cluster.ClusterInfo, hot: tuple[coordinator_pb2.Key, int], tssctl: Any
+) -> None:
+    key, _ = hot
+    assert _report(tssctl, key, 10**15)["action"] == "below_cap"  # 0.001 ETH left
+    argv = ["withdraw", "--network", "eip155:1", "--key", key.key_id, "--to", TO, "--value", str(5 * 10**16)]
+    rc, out, err = tssctl(*argv, "--nonce", "40")
+    assert rc == 0 and out["state"] == "approved" and out["policy_reason"] == "awaiting_funds", err
+    rc, shown, err = tssctl("request", "show", out["request_id"])
+    assert rc == 0 and shown["hold_note"].startswith("awaiting_funds: "), err
+    assert "0 ahead in the queue" in shown["hold_note"]
+    assert _report(tssctl, key, ETH)["action"] == "below_cap"  # the refill: the scheduler signs it
+    with CoordinatorClient(live_cluster.coordinator, live_cluster.client_tls("operator"), timeout=300) as c:
+        for _ in c.watch(out["request_id"]):
+            pass
+        done = c.get_request(out["request_id"])
+    assert done.state == "signed" and done.hold_note == "", done.error
+    assert Account.recover_transaction(done.raw_tx) == key.eth_address

@@ -207,7 +207,7 @@ def test_officer_tool_refuses_an_intent_that_is_not_the_body_shown(
         lambda m: setattr(m.eth, "value", str(200 * ETH)),  # another amount than the one digested
         lambda m: setattr(m.eth, "to", DENIED),
         lambda m: setattr(m, "intent_text", m.intent_text.replace("Send 2 ETH", "Send 0.2 ETH")),
-        lambda m: setattr(m, "expires_at", m.expires_at + 1),
+        lambda m: setattr(m.expire_time, "seconds", m.expire_time.seconds + 1),  # the field officers read
     ):
         lying = coordinator_pb2.SigningRequest()
         lying.CopyFrom(shown)

@@ -3,12 +3,98 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from tsscustody.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class RequestState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REQUEST_STATE_UNSPECIFIED: _ClassVar[RequestState]
+    REQUEST_STATE_SUBMITTED: _ClassVar[RequestState]
+    REQUEST_STATE_PENDING_APPROVAL: _ClassVar[RequestState]
+    REQUEST_STATE_APPROVED: _ClassVar[RequestState]
+    REQUEST_STATE_TIME_LOCKED: _ClassVar[RequestState]
+    REQUEST_STATE_SIGNING: _ClassVar[RequestState]
+    REQUEST_STATE_SIGNED: _ClassVar[RequestState]
+    REQUEST_STATE_REJECTED: _ClassVar[RequestState]
+    REQUEST_STATE_BLOCKED: _ClassVar[RequestState]
+    REQUEST_STATE_EXPIRED: _ClassVar[RequestState]
+    REQUEST_STATE_FAILED: _ClassVar[RequestState]
+
+class RequestKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REQUEST_KIND_UNSPECIFIED: _ClassVar[RequestKind]
+    REQUEST_KIND_WITHDRAWAL: _ClassVar[RequestKind]
+    REQUEST_KIND_COLD_SWEEP: _ClassVar[RequestKind]
+    REQUEST_KIND_APPROVAL: _ClassVar[RequestKind]
+    REQUEST_KIND_CONTRACT_CALL: _ClassVar[RequestKind]
+
+class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ERROR_REASON_UNSPECIFIED: _ClassVar[ErrorReason]
+    INVALID_REQUEST: _ClassVar[ErrorReason]
+    FIELD_TOO_LARGE: _ClassVar[ErrorReason]
+    INVALID_TRANSACTION: _ClassVar[ErrorReason]
+    NOT_FOUND: _ClassVar[ErrorReason]
+    IDEMPOTENCY_CONFLICT: _ClassVar[ErrorReason]
+    DUPLICATE_APPROVAL: _ClassVar[ErrorReason]
+    UNAVAILABLE_BELOW_THRESHOLD: _ClassVar[ErrorReason]
+    PROTOCOL_ABORTED: _ClassVar[ErrorReason]
+    FAILED_PRECONDITION: _ClassVar[ErrorReason]
+    PERMISSION_DENIED: _ClassVar[ErrorReason]
+    ROLE_NOT_ALLOWED: _ClassVar[ErrorReason]
+    CERTIFICATE_REVOKED: _ClassVar[ErrorReason]
+    POLICY_REFUSED: _ClassVar[ErrorReason]
+    APPROVAL_INVALID: _ClassVar[ErrorReason]
+    REJECTION_INVALID: _ClassVar[ErrorReason]
+    INTERNAL: _ClassVar[ErrorReason]
+REQUEST_STATE_UNSPECIFIED: RequestState
+REQUEST_STATE_SUBMITTED: RequestState
+REQUEST_STATE_PENDING_APPROVAL: RequestState
+REQUEST_STATE_APPROVED: RequestState
+REQUEST_STATE_TIME_LOCKED: RequestState
+REQUEST_STATE_SIGNING: RequestState
+REQUEST_STATE_SIGNED: RequestState
+REQUEST_STATE_REJECTED: RequestState
+REQUEST_STATE_BLOCKED: RequestState
+REQUEST_STATE_EXPIRED: RequestState
+REQUEST_STATE_FAILED: RequestState
+REQUEST_KIND_UNSPECIFIED: RequestKind
+REQUEST_KIND_WITHDRAWAL: RequestKind
+REQUEST_KIND_COLD_SWEEP: RequestKind
+REQUEST_KIND_APPROVAL: RequestKind
+REQUEST_KIND_CONTRACT_CALL: RequestKind
+ERROR_REASON_UNSPECIFIED: ErrorReason
+INVALID_REQUEST: ErrorReason
+FIELD_TOO_LARGE: ErrorReason
+INVALID_TRANSACTION: ErrorReason
+NOT_FOUND: ErrorReason
+IDEMPOTENCY_CONFLICT: ErrorReason
+DUPLICATE_APPROVAL: ErrorReason
+UNAVAILABLE_BELOW_THRESHOLD: ErrorReason
+PROTOCOL_ABORTED: ErrorReason
+FAILED_PRECONDITION: ErrorReason
+PERMISSION_DENIED: ErrorReason
+ROLE_NOT_ALLOWED: ErrorReason
+CERTIFICATE_REVOKED: ErrorReason
+POLICY_REFUSED: ErrorReason
+APPROVAL_INVALID: ErrorReason
+REJECTION_INVALID: ErrorReason
+INTERNAL: ErrorReason
+
+class RequestTrail(_message.Message):
+    __slots__ = ("entries", "destination_payouts", "destination_first_paid")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_PAYOUTS_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIRST_PAID_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[AuditLine]
+    destination_payouts: int
+    destination_first_paid: _timestamp_pb2.Timestamp
+    def __init__(self, entries: _Optional[_Iterable[_Union[AuditLine, _Mapping]]] = ..., destination_payouts: _Optional[int] = ..., destination_first_paid: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ReportBalanceRequest(_message.Message):
     __slots__ = ("chain_id", "address", "asset", "amount", "next_nonce", "reported_at")
@@ -154,6 +240,22 @@ class GetKeyRequest(_message.Message):
     key_id: str
     def __init__(self, key_id: _Optional[str] = ...) -> None: ...
 
+class ListKeysRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListKeysResponse(_message.Message):
+    __slots__ = ("keys", "next_page_token")
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[Key]
+    next_page_token: str
+    def __init__(self, keys: _Optional[_Iterable[_Union[Key, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class RefreshKeyRequest(_message.Message):
     __slots__ = ("key_id", "key_order")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
@@ -177,7 +279,7 @@ class ReshareKeyRequest(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., parties: _Optional[_Iterable[int]] = ..., threshold: _Optional[int] = ..., dealers: _Optional[_Iterable[int]] = ..., key_order: _Optional[bytes] = ...) -> None: ...
 
 class Key(_message.Message):
-    __slots__ = ("key_id", "name", "public_key", "chain_code", "threshold", "parties", "eth_address", "epoch", "committing_epoch", "retired")
+    __slots__ = ("key_id", "name", "public_key", "chain_code", "threshold", "parties", "eth_address", "epoch", "committing_epoch", "retired", "create_time")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +290,7 @@ class Key(_message.Message):
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     COMMITTING_EPOCH_FIELD_NUMBER: _ClassVar[int]
     RETIRED_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     name: str
     public_key: bytes
@@ -198,23 +301,26 @@ class Key(_message.Message):
     epoch: int
     committing_epoch: int
     retired: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., chain_code: _Optional[bytes] = ..., threshold: _Optional[int] = ..., parties: _Optional[_Iterable[int]] = ..., eth_address: _Optional[str] = ..., epoch: _Optional[int] = ..., committing_epoch: _Optional[int] = ..., retired: _Optional[_Iterable[int]] = ...) -> None: ...
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., chain_code: _Optional[bytes] = ..., threshold: _Optional[int] = ..., parties: _Optional[_Iterable[int]] = ..., eth_address: _Optional[str] = ..., epoch: _Optional[int] = ..., committing_epoch: _Optional[int] = ..., retired: _Optional[_Iterable[int]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SubmitSigningRequestRequest(_message.Message):
-    __slots__ = ("key_id", "idempotency_key", "path", "eth", "kind", "psbt")
+    __slots__ = ("key_id", "idempotency_key", "path", "eth", "kind", "psbt", "request_kind")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     ETH_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PSBT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KIND_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     idempotency_key: str
     path: _containers.RepeatedScalarFieldContainer[int]
     eth: _common_pb2.EthTransaction
     kind: str
     psbt: bytes
-    def __init__(self, key_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., kind: _Optional[str] = ..., psbt: _Optional[bytes] = ...) -> None: ...
+    request_kind: RequestKind
+    def __init__(self, key_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., kind: _Optional[str] = ..., psbt: _Optional[bytes] = ..., request_kind: _Optional[_Union[RequestKind, str]] = ...) -> None: ...
 
 class GetRequestRequest(_message.Message):
     __slots__ = ("request_id",)
@@ -223,7 +329,7 @@ class GetRequestRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class SigningRequest(_message.Message):
-    __slots__ = ("request_id", "key_id", "state", "eth", "path", "digest", "r", "s", "v", "raw_tx", "tx_hash", "blame", "error", "from_address", "kind", "intent", "intent_digest", "intent_text", "approved_by", "time_lock_until", "policy_reason", "initiator", "expires_at", "created_at", "psbt", "signed_psbt", "btc_tx", "txid")
+    __slots__ = ("request_id", "key_id", "state", "eth", "path", "digest", "r", "s", "v", "raw_tx", "tx_hash", "blame", "error", "from_address", "kind", "intent", "intent_digest", "intent_text", "approved_by", "time_lock_until", "policy_reason", "initiator", "expires_at", "created_at", "request_state", "request_kind", "create_time", "expire_time", "time_lock_end_time", "hold_note", "psbt", "signed_psbt", "btc_tx", "txid")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -248,6 +354,12 @@ class SigningRequest(_message.Message):
     INITIATOR_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_STATE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_KIND_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TIME_LOCK_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    HOLD_NOTE_FIELD_NUMBER: _ClassVar[int]
     PSBT_FIELD_NUMBER: _ClassVar[int]
     SIGNED_PSBT_FIELD_NUMBER: _ClassVar[int]
     BTC_TX_FIELD_NUMBER: _ClassVar[int]
@@ -276,25 +388,33 @@ class SigningRequest(_message.Message):
     initiator: str
     expires_at: int
     created_at: int
+    request_state: RequestState
+    request_kind: RequestKind
+    create_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    time_lock_end_time: _timestamp_pb2.Timestamp
+    hold_note: str
     psbt: bytes
     signed_psbt: bytes
     btc_tx: bytes
     txid: str
-    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., state: _Optional[str] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., path: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ..., r: _Optional[bytes] = ..., s: _Optional[bytes] = ..., v: _Optional[int] = ..., raw_tx: _Optional[bytes] = ..., tx_hash: _Optional[bytes] = ..., blame: _Optional[_Iterable[_Union[_common_pb2.Blame, _Mapping]]] = ..., error: _Optional[str] = ..., from_address: _Optional[str] = ..., kind: _Optional[str] = ..., intent: _Optional[bytes] = ..., intent_digest: _Optional[bytes] = ..., intent_text: _Optional[str] = ..., approved_by: _Optional[_Iterable[str]] = ..., time_lock_until: _Optional[int] = ..., policy_reason: _Optional[str] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., created_at: _Optional[int] = ..., psbt: _Optional[bytes] = ..., signed_psbt: _Optional[bytes] = ..., btc_tx: _Optional[bytes] = ..., txid: _Optional[str] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., state: _Optional[str] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., path: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ..., r: _Optional[bytes] = ..., s: _Optional[bytes] = ..., v: _Optional[int] = ..., raw_tx: _Optional[bytes] = ..., tx_hash: _Optional[bytes] = ..., blame: _Optional[_Iterable[_Union[_common_pb2.Blame, _Mapping]]] = ..., error: _Optional[str] = ..., from_address: _Optional[str] = ..., kind: _Optional[str] = ..., intent: _Optional[bytes] = ..., intent_digest: _Optional[bytes] = ..., intent_text: _Optional[str] = ..., approved_by: _Optional[_Iterable[str]] = ..., time_lock_until: _Optional[int] = ..., policy_reason: _Optional[str] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., created_at: _Optional[int] = ..., request_state: _Optional[_Union[RequestState, str]] = ..., request_kind: _Optional[_Union[RequestKind, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_lock_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hold_note: _Optional[str] = ..., psbt: _Optional[bytes] = ..., signed_psbt: _Optional[bytes] = ..., btc_tx: _Optional[bytes] = ..., txid: _Optional[str] = ...) -> None: ...
 
 class ListRequestsRequest(_message.Message):
-    __slots__ = ("key_id", "state", "limit", "page_size", "page_token")
+    __slots__ = ("key_id", "state", "limit", "page_size", "page_token", "request_state")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_STATE_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     state: str
     limit: int
     page_size: int
     page_token: str
-    def __init__(self, key_id: _Optional[str] = ..., state: _Optional[str] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    request_state: RequestState
+    def __init__(self, key_id: _Optional[str] = ..., state: _Optional[str] = ..., limit: _Optional[int] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., request_state: _Optional[_Union[RequestState, str]] = ...) -> None: ...
 
 class ListRequestsResponse(_message.Message):
     __slots__ = ("requests", "next_page_token")

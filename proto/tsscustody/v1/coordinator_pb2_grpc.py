@@ -27,7 +27,10 @@ if _version_not_supported:
 
 class CoordinatorStub:
     """The public API for backend services and operators (mutual TLS; the client certificate's
-    organizational unit names the role).
+    organizational unit names the role). Every error carries a google.rpc.Status (the
+    `grpc-status-details-bin` trailer) with a google.rpc.ErrorInfo: `reason` one of ErrorReason's
+    names, domain "tsscustody", metadata such as request_id, field or policy_reason.
+    Every list RPC pages: page_size (capped at 100; 0: 50) and page_token/next_page_token.
     """
 
     def __init__(self, channel):
@@ -45,6 +48,11 @@ class CoordinatorStub:
                 '/tsscustody.v1.Coordinator/GetKey',
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GetKeyRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.Key.FromString,
+                _registered_method=True)
+        self.ListKeys = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/ListKeys',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ListKeysRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ListKeysResponse.FromString,
                 _registered_method=True)
         self.RefreshKey = channel.unary_unary(
                 '/tsscustody.v1.Coordinator/RefreshKey',
@@ -121,11 +129,19 @@ class CoordinatorStub:
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.FromString,
                 _registered_method=True)
+        self.GetRequestTrail = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/GetRequestTrail',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.RequestTrail.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
     """The public API for backend services and operators (mutual TLS; the client certificate's
-    organizational unit names the role).
+    organizational unit names the role). Every error carries a google.rpc.Status (the
+    `grpc-status-details-bin` trailer) with a google.rpc.ErrorInfo: `reason` one of ErrorReason's
+    names, domain "tsscustody", metadata such as request_id, field or policy_reason.
+    Every list RPC pages: page_size (capped at 100; 0: 50) and page_token/next_page_token.
     """
 
     def CreateKey(self, request, context):
@@ -136,6 +152,13 @@ class CoordinatorServicer:
 
     def GetKey(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListKeys(self, request, context):
+        """Every key, oldest first, a page at a time.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -246,6 +269,14 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRequestTrail(self, request, context):
+        """Officers, auditors, operators, admins: the audit entries about one request (submission, the
+        policy's decisions, approvals, signing) and its destination's payout history (the trust ramp).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -258,6 +289,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.GetKey,
                     request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GetKeyRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.Key.SerializeToString,
+            ),
+            'ListKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListKeys,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ListKeysRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ListKeysResponse.SerializeToString,
             ),
             'RefreshKey': grpc.unary_unary_rpc_method_handler(
                     servicer.RefreshKey,
@@ -334,6 +370,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.SerializeToString,
             ),
+            'GetRequestTrail': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRequestTrail,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.RequestTrail.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tsscustody.v1.Coordinator', rpc_method_handlers)
@@ -344,7 +385,10 @@ def add_CoordinatorServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Coordinator:
     """The public API for backend services and operators (mutual TLS; the client certificate's
-    organizational unit names the role).
+    organizational unit names the role). Every error carries a google.rpc.Status (the
+    `grpc-status-details-bin` trailer) with a google.rpc.ErrorInfo: `reason` one of ErrorReason's
+    names, domain "tsscustody", metadata such as request_id, field or policy_reason.
+    Every list RPC pages: page_size (capped at 100; 0: 50) and page_token/next_page_token.
     """
 
     @staticmethod
@@ -391,6 +435,33 @@ class Coordinator:
             '/tsscustody.v1.Coordinator/GetKey',
             tsscustody_dot_v1_dot_coordinator__pb2.GetKeyRequest.SerializeToString,
             tsscustody_dot_v1_dot_coordinator__pb2.Key.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/ListKeys',
+            tsscustody_dot_v1_dot_coordinator__pb2.ListKeysRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.ListKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -796,6 +867,33 @@ class Coordinator:
             '/tsscustody.v1.Coordinator/ReportBalance',
             tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.SerializeToString,
             tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRequestTrail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/GetRequestTrail',
+            tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.RequestTrail.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,6 +24,7 @@ from coordinator.cli_format import amount_text
 from coordinator.console import SPEND_NOT_SHOWN, Console, ConsoleRefused
 from coordinator.errors import AlreadyExists, InvalidRequest
 from coordinator.officer import IntentMismatch, rebuild_spend
+from coordinator.review import request_trail
 from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import Store
@@ -257,6 +258,9 @@ class InProcessClient:
     def approve(self, request_id: str, approval: bytes) -> coordinator_pb2.SigningRequest:
         return request_to_proto(self.env.service.approve(request_id, approval, officer=self.officer_id))
 
+    def request_trail(self, request_id: str) -> coordinator_pb2.RequestTrail:
+        return request_trail(self.env.service, request_id)
+
 
 def test_officers_approve_a_spend_with_the_tool_and_the_console_refuses_to(env: Env) -> None:
     row = env.submit(env.psbt(payout=SMALL + 1))
@@ -275,3 +279,7 @@ def test_officers_approve_a_spend_with_the_tool_and_the_console_refuses_to(env: 
         done = officer.approve(client, row.request_id, key(officer_id), officer_id, now=int(env.clock()))  # type: ignore[arg-type]
         assert isinstance(done.review.intent, SpendIntent) and done.review.intent.digest() == row.intent_digest
     assert env.service.get_request(row.request_id).state == "signed"
+    # The trail an officer reviews: its audit entries, and the history of the spend's first payee
+    # (paid once now: the coordinator's ledger charged the payout).
+    trail = request_trail(env.service, row.request_id)
+    assert len(trail.entries) >= 4 and trail.destination_payouts == 1

@@ -43,6 +43,7 @@ CASES: list[tuple[str, int, str]] = [
     ("key create --name k --threshold -2 --dir {fake}", U, "argument --threshold: must be at least 0, not -2"),
     ("key create --name k --dir {fake}", D, "UNAVAILABLE"),
     ("key show k1 --dir {fake}", D, "UNAVAILABLE"),
+    ("key list --dir {fake}", D, "UNAVAILABLE"),
     ("key show k1 --dir {none}", F, "for a remote coordinator set TSS_ADDR"),
     ("key refresh --dir {fake}", F, "name the key"),
     ("key reshare k1 --parties 1,x --threshold 2 --dir {fake}", F, "parties"),

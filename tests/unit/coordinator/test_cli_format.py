@@ -4,6 +4,7 @@ destination, ages, and UTC dates where an epoch used to be."""
 from __future__ import annotations
 
 from tsscustody.v1 import common_pb2, coordinator_pb2
+from tsscustody_client.names import state_enum
 
 from coordinator.cli_common import request_json, request_line
 from coordinator.cli_format import age_text, amount_text, decimal_text, list_lines, utc_text
@@ -13,12 +14,18 @@ NOW = 1_800_000_000
 
 
 def _request(rid: str = "r-1", **fields: object) -> coordinator_pb2.SigningRequest:
+    """A request as the coordinator sends it: tssctl reads the typed fields (state and times here)."""
     fields.setdefault("state", "pending_approval")
-    return coordinator_pb2.SigningRequest(
+    r = coordinator_pb2.SigningRequest(
         request_id=rid,
         eth=common_pb2.EthTransaction(to="0xTO", value="7"),
-        **fields,  # type: ignore[arg-type]
+        request_state=state_enum(str(fields.pop("state"))),
     )
+    for old, new in (("created_at", "create_time"), ("time_lock_until", "time_lock_end_time")):
+        if old in fields:
+            getattr(r, new).seconds = int(fields.pop(old))  # type: ignore[call-overload]
+    r.MergeFrom(coordinator_pb2.SigningRequest(**fields))  # type: ignore[arg-type]
+    return r
 
 
 def test_decimal_units_are_exact() -> None:

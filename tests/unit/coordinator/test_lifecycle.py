@@ -213,16 +213,15 @@ def test_same_idempotency_key_and_body_is_the_same_request(h: Harness) -> None:
         KEY_ID, "idem-1", (0, 1), dataclasses.replace(_tx(MEDIUM), to=TO.lower()), initiator="backend-1"
     )
     assert again.request_id == row.request_id and again.state == st.PENDING_APPROVAL
-    for value, initiator, kind in (
-        (MEDIUM + 1, "backend-1", "withdrawal"),
-        (MEDIUM, "backend-2", "withdrawal"),
-        (MEDIUM, "backend-1", "cold_sweep"),
-    ):
+    for value, kind in ((MEDIUM + 1, "withdrawal"), (MEDIUM, "cold_sweep")):
         with pytest.raises(svc.AlreadyExists):
-            h.submit(value, "idem-1", initiator=initiator, kind=kind)
+            h.submit(value, "idem-1", initiator="backend-1", kind=kind)
+    # Keys are per backend: another backend's "idem-1" is a request of its own.
+    theirs = h.submit(MEDIUM, "idem-1", initiator="backend-2")
+    assert theirs.request_id != row.request_id and theirs.initiator == "backend-2"
     signed = h.submit(SMALL, "idem-2")
     assert h.submit(SMALL, "idem-2") == signed
-    assert len(h.service.list_requests()) == 2
+    assert len(h.service.list_requests()) == 3
 
 
 # --- approvals that must be refused --------------------------------------------------------------------

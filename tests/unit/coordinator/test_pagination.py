@@ -3,13 +3,15 @@ times) and a byte budget per page, so large rows never make a listing fail."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
+import coincurve
 import pytest
 
 from coordinator.request_encoding import tx_to_json
 from coordinator.store import KeyRecord, PageCursor, Store
-from coordinator.views import list_page
+from coordinator.views import key_page, list_page
 from signer.chains.ethereum import Eip1559Tx
 
 TO = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -69,3 +71,23 @@ def test_a_row_larger_than_the_budget_still_comes_alone(db: Store) -> None:
 def test_foreign_page_tokens_are_refused(token: str) -> None:
     with pytest.raises(ValueError):
         PageCursor.parse(token)
+
+
+def test_key_pages_cover_every_key_once_oldest_first(tmp_path: Path) -> None:
+    db = Store(tmp_path / "keys.db")
+    point = coincurve.PrivateKey(secrets.token_bytes(32)).public_key.format()
+    ids = [f"key-{i:02d}" for i in range(6)]
+    for i, key_id in enumerate(reversed(ids)):  # the last five at one instant: the id orders them
+        db.add_key(KeyRecord(key_id, "hot", 2, (1, 2, 3), "112", point, b"\x22" * 32, 0, b"aux", 100.0 + (i == 5)))
+    expected = sorted((k.created_at, k.key_id) for k in db.list_keys())
+    seen: list[list[str]] = []
+    after = None
+    while True:
+        page = key_page(db.list_keys(limit=3, after=after), 2, lambda _key: 0)
+        seen.append([k.key_id for k in page.keys])
+        if not page.next_page_token:
+            break
+        after = PageCursor.parse(page.next_page_token)
+    assert [len(p) for p in seen] == [2, 2, 2] and [k for p in seen for k in p] == [k for _, k in expected]
+    assert [k for p in seen for k in p][-1] == "key-00"  # created last
+    assert all(k.create_time.seconds >= 100 for k in key_page(db.list_keys(), 10, lambda _key: 0).keys)

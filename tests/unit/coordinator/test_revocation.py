@@ -12,6 +12,7 @@ import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from google.rpc import error_details_pb2, status_pb2
 
 from coordinator import certs
 from coordinator.errors import FailedPrecondition
@@ -39,6 +40,10 @@ class _Context:
     def abort(self, code: grpc.StatusCode, details: str) -> None:
         self.aborted = (code, details)
         raise _Aborted
+
+    def abort_with_status(self, status: grpc.Status) -> None:
+        self.trailers = status.trailing_metadata
+        self.abort(status.code, status.details)
 
 
 class _Service:
@@ -68,6 +73,9 @@ def test_a_revoked_signer_certificate_is_refused_before_its_role(tmp_path: Path)
         grpc.StatusCode.PERMISSION_DENIED,
         f"signer 3 is revoked (officer registry v4): its certificate {fp.hex()[:16]}… is refused",
     )
+    (detail,) = status_pb2.Status.FromString(dict(ctx.trailers)["grpc-status-details-bin"]).details
+    info = error_details_pb2.ErrorInfo()
+    assert detail.Unpack(info) and info.reason == "CERTIFICATE_REVOKED"
     ok = _Context((tmp_path / "operator.pem").read_bytes())
     assert servicer._call(cast(Any, ok), ("operator",), lambda peer: peer.name) == "operator"
 

@@ -15,6 +15,7 @@ import grpc
 import pytest
 from eth_account import Account
 from tsscustody.v1 import coordinator_pb2
+from tsscustody_client import error_info
 
 from coordinator import certs, relay
 from coordinator.attestation import ATTESTATION, verify_attestation
@@ -226,6 +227,10 @@ def test_bad_partial_is_aborted_with_blame_trailer(cluster: Cluster) -> None:
     trailers = dict(exc.value.trailing_metadata())
     blames = blame_codec.decode_blames(trailers[blame_codec.METADATA_KEY])
     assert {(b.party, b.check) for b in blames} == {(3, "partial_signature")}
+    info = error_info(exc.value)  # beside the blame trailer: the reason, the failed request, the culprits
+    assert info is not None and info.reason == "PROTOCOL_ABORTED" and info.metadata["blamed"] == "3"
+    with cluster.client("backend") as be:
+        assert be.get_request(info.metadata["request_id"]).request_state == coordinator_pb2.REQUEST_STATE_FAILED
 
 
 def test_relay_tampering_over_grpc_makes_signers_blame_the_relay(cluster: Cluster) -> None:

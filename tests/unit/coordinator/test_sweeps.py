@@ -10,6 +10,7 @@ proposes the next sweep. A proposal whose note was lost in a crash is found agai
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,9 +23,10 @@ from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import RequestRecord, Store
 from coordinator.sweeps import HotWallet, SweepOutcome
-from signer.policy import Intent, sign_approval
+from signer.chains.ethereum import Eip1559Tx
+from signer.policy import Action, Asset, AssetRegistry, Condition, Group, Intent, Rule, sign_approval
 
-from .governance_fixtures import COLD, Clock, add_key, install_demo_governance, key, make_nodes
+from .governance_fixtures import COLD, Clock, add_key, install_demo_governance, key, make_nodes, signed_change
 
 KEY_ID = "k-hot"
 ETH = 10**18
@@ -166,3 +168,129 @@ def test_bad_reports_are_refused(env: Env) -> None:
     with pytest.raises(svc.InvalidRequest):
         env.report(80 * ETH, address="zz")
     assert env.sweeps() == []
+
+
+# --- withdrawals waiting for funds (coordinator/funds.py) ------------------------------------------------
+SMALL = 5 * 10**16  # 0.05 ETH: the demo policy's automatic tier
+FEE = 30 * 10**9 * 21000
+
+
+def _withdraw(env: Env, n: int, value: int = SMALL) -> RequestRecord:
+    tx = Eip1559Tx(1, n, 10**9, 30 * 10**9, 21000, "0x000000000000000000000000000000000000dEaD", value)
+    return env.service.sign_eth(KEY_ID, f"w-{n}", (0, 0), tx, initiator="backend-1")
+
+
+def _events(env: Env, row: RequestRecord) -> list[str]:
+    return [e.detail for e in env.store.events(row.request_id)]
+
+
+def test_a_withdrawal_the_wallet_cannot_cover_waits_in_the_queue_then_signs(env: Env) -> None:
+    env.report(2 * (SMALL + FEE) + 10)  # covers two withdrawals, not three
+    first, second = _withdraw(env, 1), _withdraw(env, 2)
+    assert first.state == second.state == st.SIGNED  # what was signed since the report is counted
+    third = _withdraw(env, 3)
+    assert (third.state, third.policy_reason) == (st.APPROVED, "awaiting_funds")
+    note = _events(env, third)[-1]
+    assert f"awaiting_funds: {SMALL + FEE - 10} base units short, 0 ahead in the queue" in note
+    assert "no refill seen yet" in note
+    fourth = _withdraw(env, 4)
+    assert fourth.policy_reason == "awaiting_funds" and "1 ahead in the queue" in _events(env, fourth)[-1]
+    env.service.tick()
+    assert env.store.get_request(third.request_id).state == st.APPROVED  # nothing changed: still waiting
+    env.clock.advance(30)
+    env.report(SMALL + FEE)  # a refill covering the first in the queue only
+    env.service.tick()
+    assert env.store.get_request(third.request_id).state == st.SIGNED
+    assert env.store.get_request(fourth.request_id).state == st.APPROVED  # first come, first served
+    env.clock.advance(30)
+    env.report(SMALL + FEE + 1)
+    env.service.tick()
+    signed = env.store.get_request(fourth.request_id)
+    assert signed.state == st.SIGNED and Account.recover_transaction(signed.raw_tx) == env.address
+
+
+def test_the_expected_time_comes_from_the_refills_seen(env: Env) -> None:
+    start = env.clock()
+    env.report(0)
+    env.clock.advance(600)
+    env.report(10**15)  # a refill
+    env.clock.advance(1200)
+    env.report(2 * 10**15)  # another, 1200 s later
+    held = _withdraw(env, 1)
+    assert held.policy_reason == "awaiting_funds"
+    expected = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(start + 1800 + 1200))
+    assert f"next refill expected about {expected}" in _events(env, held)[-1]
+
+
+def test_without_a_fresh_report_nothing_waits(env: Env) -> None:
+    assert _withdraw(env, 1).state == st.SIGNED  # never reported
+    env.report(0)
+    env.clock.advance(301)  # the report is stale: the coordinator cannot know
+    assert _withdraw(env, 2).state == st.SIGNED
+
+
+# --- token sweeps --------------------------------------------------------------------------------------
+USDC_CONTRACT = "0x000000000000000000000000000000000000A0b8"
+
+
+def _with_usdc(env: Env) -> None:
+    """Register USDC on eip155:1 and a rule for its cold sweeps (one officer): a loosening, in
+    force after the change delay."""
+    old = env.service.governance.policy(int(env.clock()))
+    assert old is not None
+    usdc = Asset("USDC", "eip155:1", 6, USDC_CONTRACT)
+    sweep_rule = Rule(
+        "usdc-cold-sweep",
+        Condition(assets=frozenset({"USDC"}), destinations=frozenset({"cold"})),
+        Action("require", Group("officers", 1), fee_cap=10**17),
+    )
+    new = dataclasses.replace(
+        old,
+        version=old.version + 1,
+        previous_hash=old.hash(),
+        assets=AssetRegistry(old.assets.networks, (*old.assets.assets, usdc)),
+        rules=(sweep_rule, *old.rules),
+    )
+    env.service.propose_change("policy", signed_change(new, int(env.clock())).to_json(), admin="admin-1")
+    env.clock.advance(new.change_delay + 1)
+    env.service.tick()
+    assert env.service.get_governance().policy_version == new.version
+
+
+def test_a_full_token_wallet_is_swept_with_a_transfer_call_to_the_cold_address(tmp_path: Path) -> None:
+    wallet = HotWallet(
+        KEY_ID, (0, 1), 1, "USDC", cap=10**11, reserve=2 * 10**10, cold=COLD, max_report_age=300, gas_limit=90_000
+    )
+    e = Env(tmp_path, wallet)
+    try:
+        _with_usdc(e)
+        out = e.service.sweeps.report(
+            chain_id=1,
+            address=e.address,
+            asset="USDC",
+            amount=5 * 10**11,
+            next_nonce=9,
+            reported_at=e.clock(),
+            reporter="backend-1",
+        )
+        assert out.action == "proposed" and out.request is not None, out
+        intent = Intent.from_bytes(out.request.intent)
+        # The intent is the token transfer's: the real recipient and the whole excess over the reserve.
+        assert (intent.asset, intent.destination.lower(), intent.amount) == ("USDC", COLD.lower(), 48 * 10**10)
+        assert intent.contract.lower() == USDC_CONTRACT.lower() and out.request.rule_id == "usdc-cold-sweep"
+        signed = e.approve(out.request)
+        assert signed.state == st.SIGNED, (signed.state, signed.error, signed.policy_reason)
+        assert Account.recover_transaction(signed.raw_tx) == e.address
+    finally:
+        e.close()
+
+
+def test_an_unregistered_token_is_never_swept(tmp_path: Path) -> None:
+    e = Env(tmp_path, HotWallet(KEY_ID, (0, 1), 1, "DOGE", cap=1, reserve=0, cold=COLD, gas_limit=90_000))
+    try:
+        out = e.service.sweeps.report(
+            chain_id=1, address=e.address, asset="DOGE", amount=10, next_nonce=0, reported_at=e.clock(), reporter="b"
+        )
+        assert out.action == "asset_not_registered" and e.sweeps() == []
+    finally:
+        e.close()

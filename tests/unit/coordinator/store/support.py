@@ -19,7 +19,7 @@ def presigs(
 
 
 def make_request(
-    db: Store, request_id: str, idem: str | None = None, body: str = "body"
+    db: Store, request_id: str, idem: str | None = None, body: str = "body", initiator: str = ""
 ) -> tuple[st.RequestRecord, bool]:
     """Create a request of `k1` (idempotency key defaults to the request id)."""
     return db.create_request(
@@ -29,4 +29,5 @@ def make_request(
         body_hash=body,
         tx={"to": "x"},
         path=(0, 1),
+        initiator=initiator,
     )

@@ -94,6 +94,17 @@ def test_a_v1_database_migrates_and_keeps_its_requests(tmp_path: Path) -> None:
     assert s.schema_version() == st.SCHEMA_VERSION
     old = s.get_request("old")
     assert (old.kind, old.initiator, old.intent, old.expires_at, old.approved_by) == ("withdrawal", "", b"", 0, ())
+    # Migration 11 rebuilt the table: the key is scoped per initiator, foreign keys still hold.
+    other, created = s.create_request(
+        request_id="new", key_id="k1", idempotency_key="i-old", body_hash="b", tx={}, path=(), initiator="backend-b"
+    )
+    assert created and other.request_id == "new"
+    with pytest.raises(st.IdempotencyConflict):
+        s.create_request(request_id="x", key_id="k1", idempotency_key="i-old", body_hash="c", tx={}, path=())
+    with pytest.raises(sqlite3.IntegrityError):
+        s._conn().execute("INSERT INTO request_events VALUES ('no-such-request', 1, 'x', '', 0)")
+    indexes = {r[0] for r in s._conn().execute("SELECT name FROM sqlite_master WHERE tbl_name = 'requests'")}
+    assert {"requests_by_key", "requests_by_state", "requests_by_idempotency_key"} <= indexes
 
 
 def _corrupt_the_index_page(path: Path) -> None:

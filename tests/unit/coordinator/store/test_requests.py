@@ -49,6 +49,44 @@ def test_concurrent_submits_create_one_request(db: Store) -> None:
     assert sum(created for _, created in results) == 1
 
 
+def test_idempotency_keys_are_scoped_per_initiator(db: Store) -> None:
+    a, created_a = make_request(db, "ra", idem="shared", body="A", initiator="backend-a")
+    # Attack: backend B reuses A's key, with another body and with A's very body: it neither
+    # conflicts (which would name A's request) nor finds A's request; it gets its own.
+    b, created_b = make_request(db, "rb", idem="shared", body="B", initiator="backend-b")
+    assert created_a and created_b and b.request_id == "rb" and b.initiator == "backend-b"
+    c, created_c = make_request(db, "rc", idem="shared", body="A", initiator="backend-c")
+    assert created_c and c.request_id == "rc"
+    # Each backend's own retry still finds its own request, and its own conflict stays its own.
+    assert make_request(db, "ra2", idem="shared", body="A", initiator="backend-a") == (a, False)
+    assert make_request(db, "rb2", idem="shared", body="B", initiator="backend-b")[0].request_id == "rb"
+    with pytest.raises(st.IdempotencyConflict) as exc:
+        make_request(db, "rb3", idem="shared", body="A", initiator="backend-b")
+    assert "rb" in str(exc.value) and "ra" not in str(exc.value)
+
+
+def test_concurrent_submits_of_two_initiators_with_one_key_create_two_requests(db: Store) -> None:
+    results: list[tuple[str, str]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def submit(i: int) -> None:
+        start.wait()
+        who = f"backend-{i % 2}"
+        row, _ = make_request(db, f"r{i}", idem="same", initiator=who)
+        with lock:
+            results.append((who, row.request_id))
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    by_initiator = {who: {rid for w, rid in results if w == who} for who in ("backend-0", "backend-1")}
+    assert all(len(ids) == 1 for ids in by_initiator.values())
+    assert by_initiator["backend-0"] != by_initiator["backend-1"]
+
+
 def test_request_for_unknown_key_is_not_found(db: Store) -> None:
     with pytest.raises(st.NotFound):
         db.create_request(request_id="r", key_id="nope", idempotency_key="i", body_hash="b", tx={}, path=())
