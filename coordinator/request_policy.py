@@ -119,9 +119,10 @@ class RequestPolicy:
             if trip is not None:
                 self._trip(row, trip, now)
                 return Blocked(trip.reason, trip.rule_id, trip.detail())
+        awaiting = ""
         # Hot-wallet funds are tracked for EVM native coins only (funds.py); a spend's coins are its inputs.
-        held = self.funds is not None and isinstance(intent, Intent) and decision.may_sign(now) and not frozen
-        awaiting = self.funds(row, intent, now) if held and self.funds and isinstance(intent, Intent) else ""
+        if self.funds is not None and isinstance(intent, Intent) and decision.may_sign(now) and not frozen:
+            awaiting = self.funds(row, intent, now)
         return Assessment(decision, intent, tuple(valid), frozen, awaiting)
 
     def _trip(self, row: RequestRecord, trip: Trip, now: int) -> None:
