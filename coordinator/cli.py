@@ -195,7 +195,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_request(args: argparse.Namespace) -> None:
-    from .officer import IntentMismatch, rebuild_intent
+    from .cli_btc import spend_request_json
+    from .officer import IntentMismatch, policy_assets, rebuild_intent, rebuild_spend
 
     with client_for(args, "operator") as c:
         if args.action == "list":
@@ -206,9 +207,13 @@ def cmd_request(args: argparse.Namespace) -> None:
             raise CliError("request show needs a request id")
         r = c.get_request(args.request_id)
         g = c.governance()
-    d = request_json(r)
+        k = c.get_key(r.key_id) if r.psbt else None
+    d = request_json(r) if k is None else spend_request_json(r)
     try:
-        rebuild_intent(r, bytes(g.policy_hash))
+        if k is not None:  # a Bitcoin spend: rebuilt from its PSBT under the policy's network
+            rebuild_spend(r, k, bytes(g.policy_hash), policy_assets(g))
+        else:
+            rebuild_intent(r, bytes(g.policy_hash))
         d["intent_verified"], check = True, "intent rebuilt from the transaction body: matches"
     except IntentMismatch as exc:
         d["intent_verified"], d["intent_mismatch"], check = False, str(exc), f"INTENT MISMATCH: {exc}"

@@ -215,7 +215,9 @@ def request_line(r: coordinator_pb2.SigningRequest) -> str:
         text += f"; approved by {', '.join(r.approved_by)}"
     if state_name(r.request_state) == "time_locked" and r.time_lock_end_time.seconds:
         text += f"; time lock until {utc_text(r.time_lock_end_time.seconds)}"
-    if r.tx_hash:
+    if r.txid:  # a Bitcoin spend: tx_hash holds its txid's bytes
+        text += f"; txid {r.txid}"
+    elif r.tx_hash:
         text += f"; tx 0x{r.tx_hash.hex()}"
     if r.error and not (r.policy_reason and r.policy_reason in r.error):
         text += f"; {r.error}"

@@ -57,10 +57,27 @@ def _intent(r: coordinator_pb2.SigningRequest) -> Intent | None:
 def amount_text(r: coordinator_pb2.SigningRequest) -> tuple[str, str]:
     """(`1.5 ETH`, destination) from the request's intent; base units of the native coin and the
     transaction's `to` when the intent cannot be decoded."""
+    if r.psbt:
+        return _spend_amount(r)
     intent = _intent(r)
     if intent is not None:
         return f"{decimal_text(intent.amount, intent.decimals)} {intent.asset}", intent.destination
     return f"{r.eth.value or 0} base units", r.eth.to
+
+
+def _spend_amount(r: coordinator_pb2.SigningRequest) -> tuple[str, str]:
+    """A Bitcoin spend's total payout and its first payee (and how many more)."""
+    from signer.policy import PolicyError
+    from signer.policy.btc_intent import BTC_DECIMALS, SpendIntent
+
+    try:
+        payouts = SpendIntent.from_bytes(r.intent).spend.payouts
+    except PolicyError:
+        return "? BTC", "(undecodable PSBT)"
+    if not payouts:
+        return "0 BTC", "(change only)"
+    more = f" (+{len(payouts) - 1} more)" if len(payouts) > 1 else ""
+    return f"{decimal_text(sum(p.amount for p in payouts), BTC_DECIMALS)} BTC", payouts[0].address + more
 
 
 def list_lines(rows: list[coordinator_pb2.SigningRequest], now: float) -> list[str]:

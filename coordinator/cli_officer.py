@@ -37,7 +37,8 @@ from tsscustody.v1 import coordinator_pb2
 from tsscustody_client.names import state_name
 
 from . import cluster
-from .cli_common import NOT_SIGNED, client_for, connection, emit, intent_json, request_json, request_line, wait_final
+from .cli_btc import reviewed_json
+from .cli_common import NOT_SIGNED, client_for, connection, emit, request_json, request_line, wait_final
 from .cli_errors import EXIT_NOT_SIGNED, EXIT_OK, CliError, UsageError
 from .cli_remote import resolve
 
@@ -152,7 +153,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     data = {
         "request_id": args.request_id,
         "officer": args.officer,
-        "intent": intent_json(done.review.intent),
+        "intent": reviewed_json(done.review.intent),
         "intent_text": done.review.intent.describe(),
         "intent_digest": done.review.intent.digest().hex(),
         "intent_verified": True,

@@ -91,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
         add_common(s, "backend")
         s.set_defaults(func=command("coordinator.cli", "cmd_withdraw"))
 
+    wb = sub.add_parser("withdraw-btc", help="submit a Bitcoin spend: an unsigned PSBT of the key's P2WPKH coins")
+    wb.add_argument("--key", required=True, help="the key id whose coins the PSBT spends")
+    wb.add_argument("--psbt", required=True, metavar="FILE", help="unsigned PSBT, binary or base64 (inputs with paths)")
+    wb.add_argument(
+        "--kind", choices=["withdrawal", "cold_sweep"], default="withdrawal", help="withdrawal, or a cold sweep"
+    )
+    wb.add_argument("--idempotency-key", default="", help="default: a fresh random one")
+    add_common(wb, "backend")
+    wb.set_defaults(func=command("coordinator.cli_btc", "cmd_withdraw_btc"))
+
     sw = sub.add_parser("sweep", help="propose a cold sweep when the hot balance exceeds the cap")
     sw.add_argument("--key", required=True, help="the hot wallet's key id")
     sw.add_argument("--hot-balance", type=uint256, required=True, help="reported hot balance, wei")

@@ -71,6 +71,20 @@ class CoordinatorClient(CustodyClient):
             raise ValueError(f"unknown request kind {kind!r}")
         return self.submit(key_id, tx, idempotency_key, path, typed, allocate_nonce=allocate_nonce, replaces=replaces)
 
+    def sign_btc(
+        self, key_id: str, psbt: bytes, idempotency_key: str, kind: str = ""
+    ) -> coordinator_pb2.SigningRequest:
+        """Submit a Bitcoin spend (an unsigned PSBT of the key's coins; kind "withdrawal", the
+        default, or "cold_sweep") and return it in the state the policy put it in."""
+        typed = kind_enum(kind or "withdrawal")
+        if not typed:
+            raise ValueError(f"unknown request kind {kind!r}")
+        request = coordinator_pb2.SubmitSigningRequestRequest(
+            key_id=key_id, idempotency_key=idempotency_key, psbt=psbt, request_kind=typed
+        )
+        reply: coordinator_pb2.SigningRequest = self.stub.SubmitSigningRequest(request, timeout=self.timeout)
+        return reply
+
     def list_named(self, key_id: str, state: str, limit: int) -> list[coordinator_pb2.SigningRequest]:
         """`list_requests` with the state by name (tssctl's --state). A name the enum does not know
         goes as is, so the coordinator judges it (its refusal names the states it knows)."""

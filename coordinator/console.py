@@ -46,6 +46,12 @@ Freeze = Callable[[str], dict[str, Any]]
 """Signs and delivers the officer's freeze order for a scope; returns the delivery report."""
 
 
+SPEND_NOT_SHOWN = (
+    "a Bitcoin spend: this console does not show a spend's payouts, so it does not approve one; "
+    "review and approve it with tssctl approve, which rebuilds the spend from its PSBT."
+)
+
+
 class ConsoleRefused(Exception):
     """The console refuses what the page asked (bad input); the message says why."""
 
@@ -104,6 +110,8 @@ class Console:
         what the coordinator shows (`verified`), else the coordinator's claim and why it fails."""
         intent: Intent | None = None
         verified, why = False, problem
+        if r.psbt:  # never approved here: this page would not show the officer its payouts
+            problem = why = SPEND_NOT_SHOWN
         if not problem:
             try:
                 intent = officer.rebuild_intent(r, bytes(g.policy_hash), _assets(doc))
@@ -159,6 +167,8 @@ class Console:
         rid, shown = _request_id(request_id), _digest(intent_digest)
 
         def same_as_page(rv: officer.Review) -> bool:
+            if rv.request.psbt:
+                raise ConsoleRefused(SPEND_NOT_SHOWN)
             rebuilt = rv.intent.digest().hex()
             if rebuilt != shown:
                 raise officer.IntentMismatch(

@@ -35,6 +35,7 @@ from signer.policy import Approval, Release, describe_expr
 
 from . import request_log
 from .audit import APPROVAL, REQUEST
+from .btc_request import SpendBody, body_of_row
 from .errors import Internal, NotFound, ServiceError, Unavailable
 from .governance import Governance
 from .request_encoding import Body, NewRequest, NonceClaim
@@ -137,7 +138,7 @@ class Lifecycle:
         return row
 
     def submit(
-        self, key: tuple[str, str], body_hash: str, nonce: NonceClaim, build: Callable[[int], NewRequest]
+        self, key: tuple[str, str], body_hash: str, nonce: NonceClaim | None, build: Callable[[int], NewRequest]
     ) -> tuple[RequestRecord, NewRequest | None]:
         """Create the request in `submitted` with its nonce taken (`build(nonce)` makes it), both in
         one transaction; or find the one under `key`, (initiator, idempotency key) (then no nonce is
@@ -148,10 +149,9 @@ class Lifecycle:
                 found = self.store.find_request(*key, body_hash)
                 if found is not None:
                     return found, None
-                taken = self.store.take_nonce(
-                    nonce.chain_id, nonce.address, nonce.nonce, replaces=nonce.replaces, tx=nonce.tx
-                )
-                new = build(taken)
+                n = nonce  # None: no account nonce (a Bitcoin spend)
+                taken = n and self.store.take_nonce(n.chain_id, n.address, n.nonce, replaces=n.replaces, tx=n.tx)
+                new = build(taken or 0)
                 actor = new.initiator or "coordinator"
                 note = self.trail.note(REQUEST, SUBMIT.target, new.request_id, actor, **new.audited())
                 row, created = self.store.create_request(**new.columns(), audit=note)
@@ -231,7 +231,7 @@ class Lifecycle:
         )
 
     # --- evaluation -------------------------------------------------------------------------------------
-    def advance(self, request_id: str, *, body: Body | None = None) -> RequestRecord:
+    def advance(self, request_id: str, *, body: Body | SpendBody | None = None) -> RequestRecord:
         """Evaluate a request that is not final and move it as far as the policy allows now
         (`body`: the request's transaction and intent, when the caller already holds them).
 
@@ -243,7 +243,7 @@ class Lifecycle:
         except InvalidTransition:
             return self.store.get_request(request_id)
 
-    def _advance_once(self, request_id: str, body: Body | None) -> RequestRecord:
+    def _advance_once(self, request_id: str, body: Body | SpendBody | None) -> RequestRecord:
         row = self.store.get_request(request_id)
         if row.final or row.state == SIGNING:
             return row
@@ -312,7 +312,7 @@ class Lifecycle:
             policy_hash=row.policy_hash,
             kind=row.kind,
         )
-        job = self.signing.job(row, release, body if body is not None else Body.of_row(row, verdict.intent))
+        job = self.signing.job(row, release, body if body is not None else body_of_row(row, verdict.intent))
         return self._sign(row, job, decision.reason, approve)
 
     # --- signing ---------------------------------------------------------------------------------------

@@ -48,6 +48,9 @@ from signer.policy import (
     sign_approval,
     sign_freeze,
 )
+from signer.policy.btc_intent import SpendIntent, spend_intent
+from signer.tss.curve import Point
+from signer.tss.errors import InvalidInput
 
 from .client import CoordinatorClient
 from .request_states import reject_message
@@ -106,7 +109,7 @@ class Review:
     """A request as the coordinator shows it and the intent this tool rebuilt and checked."""
 
     request: coordinator_pb2.SigningRequest
-    intent: Intent
+    intent: Intent | SpendIntent
     governance: coordinator_pb2.GovernanceStatus
 
 
@@ -143,12 +146,47 @@ def rebuild_intent(
     return ours
 
 
+def rebuild_spend(
+    r: coordinator_pb2.SigningRequest, key: coordinator_pb2.Key, policy_hash: bytes, assets: AssetRegistry
+) -> SpendIntent:
+    """The spend intent of a Bitcoin request's PSBT under `policy_hash`, decoded here for the key
+    (`key`: its public key and chain code as the coordinator shows them; every signer decodes
+    with its own), checked against what the coordinator shows; raises `IntentMismatch`."""
+    try:
+        shown = SpendIntent.from_bytes(r.intent)
+        ours = spend_intent(
+            bytes(r.psbt),
+            key_id=r.key_id,
+            public_key=Point.from_bytes(bytes(key.public_key)),
+            chain_code=bytes(key.chain_code),
+            request_id=r.request_id,
+            policy_hash=policy_hash,
+            expires_at=r.expires_at,
+            initiator=r.initiator,
+            assets=assets,
+        )
+    except (PolicyError, InvalidInput) as exc:
+        raise IntentMismatch(f"request {r.request_id}: cannot decode what the coordinator shows: {exc}") from None
+    if ours.digest() != bytes(r.intent_digest) or shown.digest() != ours.digest() or r.intent_text != ours.describe():
+        raise IntentMismatch(
+            f"request {r.request_id}: the coordinator shows intent digest {bytes(r.intent_digest).hex()}, "
+            f"but its PSBT under the policy in force gives {ours.digest().hex()}; not signing"
+        )
+    return ours
+
+
 def review(client: CoordinatorClient, request_id: str) -> Review:
-    """Fetch a request and the governance in force; rebuild and check its intent."""
+    """Fetch a request and the governance in force; rebuild and check its intent (a Bitcoin
+    request's from its PSBT, with the key the coordinator shows)."""
     r = client.get_request(request_id)
     g = client.governance()
     if not g.policy_hash:
         raise OfficerError("the coordinator has no policy installed")
+    if r.psbt:
+        if not r.intent:
+            raise IntentMismatch(f"request {r.request_id} carries no intent (its PSBT could not be decoded)")
+        spend = rebuild_spend(r, client.get_key(r.key_id), bytes(g.policy_hash), policy_assets(g))
+        return Review(r, spend, g)
     return Review(r, rebuild_intent(r, bytes(g.policy_hash), policy_assets(g)), g)
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import structlog
 
-from signer.policy import Approval, Intent, PolicyError, verify_approval
+from signer.policy import Approval, PolicyError, verify_approval
 
 from .audit import APPROVAL, REQUEST
+from .btc_request import intent_of_row
 from .errors import ApprovalRefused, DuplicateDecision, FailedPrecondition, RejectionRefused, refused
 from .governance import NoPolicy
 from .lifecycle import Lifecycle
@@ -53,7 +54,7 @@ class OfficerDecisions:
                     return row
                 raise FailedPrecondition(f"request {request_id} is {row.state}, not {PENDING_APPROVAL}")
             registry, _ = self.governance.require(now)
-            verify_approval(registry, Intent.from_bytes(row.intent), parsed, now, row.initiator)
+            verify_approval(registry, intent_of_row(row), parsed, now, row.initiator)
             self.lifecycle.record_approval(row, parsed, approval, officer)
         except PolicyError as exc:
             self.trail.record(

@@ -38,7 +38,7 @@ class NewRequest:
     initiator: str
     expires_at: int
     policy_hash: bytes
-    tx: EvmTx
+    tx: EvmTx | None  # None: a Bitcoin spend (btc_request.py), its PSBT in `tx_json`
     tx_json: dict[str, Any]
     intent: Intent | None
     intent_bytes: bytes
@@ -90,7 +90,9 @@ class NewRequest:
 
     def body(self) -> Body | None:
         """What signing needs, reusing the digests the intent already holds."""
-        return None if self.intent is None else Body(self.tx, self.intent, self.intent.tx_digest)
+        if self.intent is None or self.tx is None:
+            return None
+        return Body(self.tx, self.intent, self.intent.tx_digest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,11 @@ from signer.policy import (
     evaluate,
     verify_approval,
 )
+from signer.policy.btc_intent import SpendIntent
+from signer.policy.btc_policy import evaluate_spend, spend_breaker_trip
 
 from .audit import FREEZE
+from .btc_request import intent_of_row
 from .funds import AWAITING_FUNDS
 from .governance import Governance, NoPolicy
 from .request_states import SUBMITTED
@@ -58,7 +61,7 @@ class Assessment:
     """The policy's decision (not a block) over the approvals that still verify."""
 
     decision: Decision
-    intent: Intent
+    intent: Intent | SpendIntent
     approvals: tuple[tuple[Approval, bytes], ...]  # (parsed, as the officer signed it)
     frozen: bool
     awaiting: str = ""
@@ -81,29 +84,25 @@ class RequestPolicy:
         # Whether an allowed withdrawal waits for its hot wallet's funds (set by the service: funds.py).
         self.funds: Callable[[RequestRecord, Intent, int], str] | None = None
 
-    def assess(self, row: RequestRecord, now: int, intent: Intent | None = None) -> Blocked | Assessment:
-        """The policy's answer for `row` at `now` (`intent`: the row's, if the caller holds it decoded)."""
+    def assess(self, row: RequestRecord, now: int, intent: Intent | SpendIntent | None = None) -> Blocked | Assessment:
+        """The policy's answer for `row` at `now` (`intent`: the row's, if the caller holds it decoded;
+        a Bitcoin spend's is judged payout by payout, `evaluate_spend`)."""
         try:
             registry, policy = self.governance.require(now)
         except NoPolicy:
             return Blocked("no_policy")
         if intent is None:
-            intent = Intent.from_bytes(row.intent)
+            intent = intent_of_row(row)
         freeze = self.governance.freeze_state()
         frozen = freeze.is_frozen(row.key_id)
         if row.state == SUBMITTED and frozen:
             return Blocked("frozen", detail="signing is frozen")
         valid = self.valid_approvals(row, registry, intent, now)
-        decision = evaluate(
-            policy,
-            registry,
-            intent,
-            {a.officer_id: a.signed_at for a, _ in valid},
-            self.governance.ledger(),
-            now,
-            row.initiator,
-            kind=row.kind,
-        )
+        approved, ledger = {a.officer_id: a.signed_at for a, _ in valid}, self.governance.ledger()
+        if isinstance(intent, SpendIntent):
+            decision = evaluate_spend(policy, registry, intent, approved, ledger, now, row.initiator, kind=row.kind)
+        else:
+            decision = evaluate(policy, registry, intent, approved, ledger, now, row.initiator, kind=row.kind)
         reset_at = freeze.reset_at(row.key_id)
         if decision.action == "block":
             if not frozen:
@@ -112,11 +111,18 @@ class RequestPolicy:
                     self._trip(row, counted, now)
             return Blocked(decision.reason, decision.rule_id, decision.detail)
         if decision.may_sign(now) and not frozen:
-            trip = check_policy_breakers(policy, self.governance.ledger(), intent, now=now, reset_at=reset_at)
+            trip = (
+                spend_breaker_trip(policy, ledger, intent, now=now, reset_at=reset_at)
+                if isinstance(intent, SpendIntent)
+                else check_policy_breakers(policy, ledger, intent, now=now, reset_at=reset_at)
+            )
             if trip is not None:
                 self._trip(row, trip, now)
                 return Blocked(trip.reason, trip.rule_id, trip.detail())
-        awaiting = self.funds(row, intent, now) if self.funds and decision.may_sign(now) and not frozen else ""
+        awaiting = ""
+        # Hot-wallet funds are tracked for EVM native coins only (funds.py); a spend's coins are its inputs.
+        if self.funds is not None and isinstance(intent, Intent) and decision.may_sign(now) and not frozen:
+            awaiting = self.funds(row, intent, now)
         return Assessment(decision, intent, tuple(valid), frozen, awaiting)
 
     def _trip(self, row: RequestRecord, trip: Trip, now: int) -> None:
@@ -141,7 +147,7 @@ class RequestPolicy:
             self._trip_key(key_id, request_id, trip, now)
 
     def valid_approvals(
-        self, row: RequestRecord, registry: OfficerRegistry, intent: Intent, now: int
+        self, row: RequestRecord, registry: OfficerRegistry, intent: Intent | SpendIntent, now: int
     ) -> list[tuple[Approval, bytes]]:
         """The recorded approvals that still verify now (an officer removed or an approval expired
         since drops out: the signers would refuse the whole set otherwise)."""

@@ -13,9 +13,11 @@ from tsscustody.v1 import coordinator_pb2
 
 from signer.node import limits
 from signer.node.limits import check_text
-from signer.policy import Intent, PolicyError, canonical_destination
+from signer.policy import PolicyError, canonical_destination
+from signer.policy.btc_intent import SpendIntent
 
 from .audit.format import entry_line
+from .btc_request import intent_of_row
 
 if TYPE_CHECKING:
     from .service import CoordinatorService
@@ -33,7 +35,13 @@ def request_trail(service: CoordinatorService, request_id: str) -> coordinator_p
     for e in service.audit.about(request_id, MAX_TRAIL):
         out.entries.add(json=entry_line(e).rstrip("\n"))
     if row.intent:
-        intent = Intent.from_bytes(row.intent)
+        stored = intent_of_row(row)
+        if isinstance(stored, SpendIntent):  # the history names one destination: a spend's first payout
+            payouts = stored.payout_intents()
+            if not payouts:
+                return out
+            stored = payouts[0]
+        intent = stored
         try:
             destination = canonical_destination(intent.chain, intent.destination)
         except PolicyError:

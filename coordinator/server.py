@@ -163,6 +163,14 @@ class CoordinatorServicer(ServicerEdge, coordinator_pb2_grpc.CoordinatorServicer
             check_text("kind", request.kind, limits.MAX_WORD)
             kind = typed_kind(request.kind, request.request_kind)
             check_id("replaces_request_id", request.replaces_request_id)
+            if request.psbt:  # a Bitcoin spend (btc_submission.py): its inputs carry their paths
+                if request.HasField("eth") or request.path or request.allocate_nonce or request.replaces_request_id:
+                    raise InvalidRequest("a psbt request has no eth transaction, path, nonce or replacement")
+                psbt = bytes(request.psbt)
+                check_bytes("psbt", psbt, limits.MAX_PSBT)
+                return self.service.sign_btc(
+                    request.key_id, request.idempotency_key, psbt, kind=kind, initiator=peer.name
+                )
             if not request.HasField("eth"):
                 raise InvalidRequest("eth transaction missing")
             check_eth(request.eth)
@@ -304,7 +312,6 @@ class CoordinatorServicer(ServicerEdge, coordinator_pb2_grpc.CoordinatorServicer
             return coordinator_pb2.ReportBalanceResponse(action=out.action, detail=out.detail, sweep=sweep)
 
         return self._call(context, SUBMITTERS, run)
-
 
     def GetRequestTrail(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
         return self._call(context, REVIEWERS, lambda _: request_trail(self.service, request.request_id))

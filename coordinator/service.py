@@ -54,6 +54,8 @@ from signer.policy.revocation import Revocations
 from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
 from .audit.scrub import AuditScrub
+from .btc_signing import SpendSigning
+from .btc_submission import SpendSubmission
 from .dbapi import POSTGRESQL
 from .errors import (
     ERRORS,
@@ -87,10 +89,8 @@ from .sessions import LEVELS, Sessions
 from .signer_client import SignerClient
 from .signer_health import SignerHealth
 from .signer_state import SignerStates
-from .signing import Signing
 from .store import FAILED, RECOVERED_ERROR, AuditHook, KeyRecord, RequestRecord, Store
 from .store.replicas import DEFAULT_LEASE
-from .submission import Submission
 from .sweeps import HotWallet, Sweeps
 from .trail import AuditTrail, audit_key_path, audit_public_key_path, open_audit_log
 from .watch import Watches
@@ -192,7 +192,7 @@ class CoordinatorService:
         )
         self.sessions.revocations = self.revocations
         self.pool = PresignPool(store, self.signers, self.sessions, self.health, self.signer_states, size=presign_pool)
-        self.signing = Signing(
+        self.signing = SpendSigning(
             store,
             self.signers,
             self._executor,
@@ -207,7 +207,7 @@ class CoordinatorService:
         self.lifecycle = Lifecycle(store, self.governance, self.trail, self.watches.notify, self.signing)
         self.sessions.on_abort = self.lifecycle.policy.note_abort  # the `aborts` breakers
         self.officers = OfficerDecisions(self.lifecycle)
-        self.submission = Submission(
+        self.submission = SpendSubmission(
             store,
             self.sessions,
             self.lifecycle,
@@ -377,6 +377,12 @@ class CoordinatorService:
             allocate_nonce=allocate_nonce,
             replaces=replaces,
         )
+
+    def sign_btc(
+        self, key_id: str, idempotency_key: str, psbt: bytes, *, kind: str = WITHDRAWAL, initiator: str = ""
+    ) -> RequestRecord:
+        """Submit (or find again) a Bitcoin spend of the key's coins (an unsigned PSBT); as `sign_eth`."""
+        return self.submission.sign_btc(key_id, idempotency_key, psbt, kind=kind, initiator=initiator)
 
     def approve(self, request_id: str, approval: bytes, *, officer: str) -> RequestRecord:
         """An officer's approval (`Approval.to_bytes()`), presented by that officer; see `OfficerDecisions.approve`."""

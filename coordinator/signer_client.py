@@ -25,14 +25,15 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tsscustody.v1 import signer_pb2, signer_pb2_grpc
 
-from signer.chains.ethereum import EvmTx
 from signer.node import limits, wire
+from signer.node.btc_release import partial_sign_body
 from signer.node.governance import GovernanceView
 from signer.node.key_reshare import ReshareStart
 from signer.node.node import PartialSig
 from signer.node.sessions import Envelope, StepResult
 from signer.node.store import StoreError
 from signer.node.tls import TlsFiles, channel_credentials
+from signer.node.wire import SignBody
 from signer.policy import Release
 from signer.tss.errors import Blame
 
@@ -121,10 +122,10 @@ class SignerClient(Protocol):
         ...
 
     def partial_sign(
-        self, key_id: str, presignature_id: bytes, tx: EvmTx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: SignBody, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSig:
-        """Consume a presignature and return σ_i over the digest the signer computes from `tx`,
-        once the signer has authorized the release itself (`attestations`: the other signers' latest)."""
+        """Consume a presignature and return σ_i over the digest the signer computes from `tx` (or
+        one input of a PSBT), once it authorized the release itself (`attestations`: the others' latest)."""
         ...
 
     def install_change(self, kind: str, change_json: str) -> GovernanceView:
@@ -287,7 +288,7 @@ class GrpcSignerClient:
         return wire.envelopes_from_proto(resp.envelopes)
 
     def partial_sign(
-        self, key_id: str, presignature_id: bytes, tx: EvmTx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: SignBody, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSig:
         """PartialSign (short deadline: one scalar multiplication and the signer's own policy check)."""
         req = wire.partial_sign_request(key_id, presignature_id, tx, release, attestations)
@@ -398,13 +399,10 @@ class LocalSignerClient:
         return held
 
     def partial_sign(
-        self, key_id: str, presignature_id: bytes, tx: EvmTx, release: Release, attestations: Sequence[bytes] = ()
+        self, key_id: str, presignature_id: bytes, tx: SignBody, release: Release, attestations: Sequence[bytes] = ()
     ) -> PartialSig:
         """PartialSign."""
-        p: PartialSig = self._call(
-            lambda: self.node.partial_sign(key_id, presignature_id, tx, release, list(attestations))
-        )
-        return p
+        return self._call(lambda: partial_sign_body(self.node, key_id, presignature_id, tx, release, attestations))
 
     def install_change(self, kind: str, change_json: str) -> GovernanceView:
         """InstallChange."""

@@ -24,12 +24,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 
 from signer.chains.ethereum import TxError, address_of, keccak256
 from signer.node.node import PartialSig
-from signer.node.wire import PRESIGNATURE_UNKNOWN
+from signer.node.wire import PRESIGNATURE_UNKNOWN, SignBody
 from signer.policy import Release
 from signer.tss import hd
 from signer.tss.curve import Point, scalar_from_bytes
@@ -38,6 +38,7 @@ from signer.tss.presign import PresignaturePublic
 from signer.tss.sign import PartialSignature, combine
 
 from . import relay
+from .btc_request import SpendBody
 from .errors import Aborted, FailedPrecondition, Internal, ServiceError, Unavailable, error_from_session
 from .instruments import SIGN_PHASE, Instruments
 from .presign_pool import PresignPool
@@ -63,7 +64,7 @@ class SignJob:
     """One released request to sign: its key, body (tx, intent, digest) and the release the signers check."""
 
     key: KeyRecord
-    body: Body
+    body: Body | SpendBody
     release: Release
     from_address: str  # the derived key's address: the transaction's sender
 
@@ -150,7 +151,7 @@ class Signing:
         self._resync = resync
         self.instruments = instruments
 
-    def job(self, row: RequestRecord, release: Release, body: Body) -> SignJob:
+    def job(self, row: RequestRecord, release: Release, body: Body | SpendBody) -> SignJob:
         """What signing `row` needs (the key, and the address the derived key signs as: derived at
         submission and recorded; derived here only for a request recorded before that)."""
         key = self.sessions.key(row.key_id)
@@ -180,7 +181,7 @@ class Signing:
                 )
             )
         try:
-            return self.pool.reserve(key, live, job.release.path, job.release.request_id)
+            return self.reserve_set(job, live)
         except relay.SignerUnreachable as exc:
             return Retry(str(exc), free=False)
         except relay.SessionAborted as exc:
@@ -198,6 +199,10 @@ class Signing:
             return SignFailure(error_from_session(exc))
         except ServiceError as exc:
             return SignFailure(exc)
+
+    def reserve_set(self, job: SignJob, live: list[int]) -> PresignatureRecord:
+        """The first live set's presignature for the release's path, reserved (presigning if none is ready)."""
+        return self.pool.reserve(job.key, live, job.release.path, job.release.request_id)
 
     def ready_set(self, job: SignJob, attempts: Attempts) -> list[int]:
         """The live signers a first attempt may reserve a ready presignature for ([] if fewer than t):
@@ -226,12 +231,54 @@ class Signing:
         attempt fails the presignature; a `Signed` one leaves it reserved for the caller to record
         as `consumed` together with the signature."""
         started = time.perf_counter()  # the online step: PartialSign fan-out to the combined signature
-        key, tx, digest = job.key, job.body.tx, job.body.digest
+        body = job.body
+        if not isinstance(body, Body):
+            raise InternalError("a Bitcoin spend is signed by btc_signing.SpendSigning")
+        tx, digest = body.tx, body.digest
         public = PresignaturePublic.from_bytes(presig.public)
-        states = self.signer_states
+        ok = self._partials(job, presig, attempts, tx, job.release)
+        if isinstance(ok, Retry | SignFailure):
+            return ok
+        blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
+        partials: dict[int, PartialSignature] = {}
+        for p, r in ok.items():
+            try:
+                partials[p] = PartialSignature(p, scalar_from_bytes(r.sigma))
+            except DecodeError:
+                blames.append(Blame(p, SIGN_ROUND, "partial_signature", r.sigma[:64]))
+        try:
+            if blames:
+                raise ProtocolAbort(blames)
+            sig = combine(public, digest, partials)
+            if sig.v > 1:
+                raise InternalError("recovery id >= 2 (R.x >= q) cannot be expressed as an Ethereum y-parity")
+            raw = tx.raw_signed(sig.r, sig.s, sig.v)
+        except ProtocolAbort as abort:
+            return self.aborted(job, abort, [presig])
+        except (InternalError, InvalidInput, TxError) as exc:
+            self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
+            return SignFailure(Internal(f"combining failed: {exc}"))
+        # Consumed in the transaction that records the signature (`consumed`, lifecycle._signed).
+        self.instruments.signing.observe(time.perf_counter() - started)
+        return Signed(presig, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"), sig.v, raw, keccak256(raw))
+
+    def aborted(self, job: SignJob, abort: ProtocolAbort, presigs: Sequence[PresignatureRecord]) -> SignFailure:
+        """Combining found bad partial signatures: the presignatures failed, the abort counted."""
+        self.instruments.aborted(SIGN_PHASE, abort.blames)
+        for presig in presigs:
+            self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
+        self.sessions.aborted(job.key.key_id, job.release.request_id)
+        return SignFailure(Aborted(f"partial signature rejected: {abort}", abort.blames))
+
+    def _partials(
+        self, job: SignJob, presig: PresignatureRecord, attempts: Attempts, body: SignBody, release: Release
+    ) -> dict[int, PartialSig] | Retry | SignFailure:
+        """PartialSign of `body` under `release` to the presignature's signers, in parallel: every
+        answer, or why not (the presignature failed then; state refusals added to `attempts.excluded`)."""
+        key, states = job.key, self.signer_states
         calls: dict[int, Callable[[], PartialSig]] = {
             p: functools.partial(
-                self.signers[p].partial_sign, key.key_id, presig.presignature_id, tx, job.release, states.for_party(p)
+                self.signers[p].partial_sign, key.key_id, presig.presignature_id, body, release, states.for_party(p)
             )
             for p in presig.signers
         }
@@ -266,31 +313,7 @@ class Signing:
             error = _partial_sign_error(failed)
             self.instruments.aborted(SIGN_PHASE, error.blames)
             return SignFailure(error)
-        blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
-        partials: dict[int, PartialSignature] = {}
-        for p, r in ok.items():
-            try:
-                partials[p] = PartialSignature(p, scalar_from_bytes(r.sigma))
-            except DecodeError:
-                blames.append(Blame(p, SIGN_ROUND, "partial_signature", r.sigma[:64]))
-        try:
-            if blames:
-                raise ProtocolAbort(blames)
-            sig = combine(public, digest, partials)
-            if sig.v > 1:
-                raise InternalError("recovery id >= 2 (R.x >= q) cannot be expressed as an Ethereum y-parity")
-            raw = tx.raw_signed(sig.r, sig.s, sig.v)
-        except ProtocolAbort as abort:
-            self.instruments.aborted(SIGN_PHASE, abort.blames)
-            self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
-            self.sessions.aborted(job.key.key_id, job.release.request_id)
-            return SignFailure(Aborted(f"partial signature rejected: {abort}", abort.blames))
-        except (InternalError, InvalidInput, TxError) as exc:
-            self.store.finish_presignature(presig.presignature_id, PRESIG_FAILED)
-            return SignFailure(Internal(f"combining failed: {exc}"))
-        # Consumed in the transaction that records the signature (`consumed`, lifecycle._signed).
-        self.instruments.signing.observe(time.perf_counter() - started)
-        return Signed(presig, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"), sig.v, raw, keccak256(raw))
+        return dict(ok)
 
     def signed(self, job: SignJob, presig: PresignatureRecord) -> None:
         """The request is signed: top up the set's pool if it runs low."""

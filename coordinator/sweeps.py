@@ -3,11 +3,12 @@
 A backend reports the balance of a hot wallet it watches (network, address, asset, amount in base
 units, the account's next nonce (recorded; the sweep's nonce is allocated by the coordinator,
 store/nonces.py, so it never collides with a withdrawal's), when it read it), authenticated by its
-client certificate. The coordinator keeps the newest report per wallet (store/balances.py) and, when the balance passes the
-wallet's configured `cap`, submits one `cold_sweep` request to the wallet's cold address that
-leaves `reserve` in the hot wallet after the worst-case fee. The request then goes through the
-policy like any other: the cold-sweep rule (its approvals), the cold address registered in the
-admin-signed policy (checked again by every signer), limits, breakers.
+client certificate. The coordinator keeps the newest report per wallet (store/balances.py) and,
+when the balance passes the wallet's configured `cap`, submits one `cold_sweep` request to the
+wallet's cold address that leaves `reserve` in the hot wallet after the worst-case fee. The
+request then goes through the policy like any other: the cold-sweep rule (its approvals), the
+cold address registered in the admin-signed policy (checked again by every signer), limits,
+breakers.
 
 Nothing is proposed from a report older than `max_report_age` (stale), from one that predates the
 wallet's last signed sweep (the chain may not show that sweep yet), while the wallet's previous

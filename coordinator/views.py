@@ -18,10 +18,11 @@ from tsscustody_client.names import kind_enum, state_enum
 from signer.chains.ethereum import address_of
 from signer.node import limits
 from signer.node.wire_tx import tx_to_proto
-from signer.policy import Intent, PolicyError
+from signer.policy import PolicyError
 from signer.tss.curve import Point
 from signer.tss.errors import Blame
 
+from .btc_request import intent_of_row, spend_result
 from .governance import GovernanceView
 from .request_encoding import tx_from_json
 from .store import KeyRecord, PageCursor, RequestRecord
@@ -83,18 +84,25 @@ def intent_text(r: RequestRecord) -> str:
     if not r.intent:
         return ""
     try:
-        return Intent.from_bytes(r.intent).describe()
+        return intent_of_row(r).describe()
     except PolicyError:
         return ""
 
 
 def request_to_proto(r: RequestRecord, hold_note: str = "") -> coordinator_pb2.SigningRequest:
     """A signing request with its intent, its policy outcome, why it waits (`hold_note`), and its
-    result or its failure."""
+    result or its failure (a Bitcoin spend: its PSBT, and once signed the finalized PSBT,
+    transaction and txid, no `eth`)."""
+    spend = spend_result(r)
+    body = (
+        {"eth": tx_to_proto(tx_from_json(r.tx))}
+        if spend is None
+        else {"psbt": spend.psbt, "signed_psbt": spend.signed_psbt, "btc_tx": spend.btc_tx, "txid": spend.txid}
+    )
     return coordinator_pb2.SigningRequest(
         request_id=r.request_id,
         key_id=r.key_id,
-        eth=tx_to_proto(tx_from_json(r.tx)),
+        **body,
         path=list(r.path),
         digest=r.digest,
         r=r.r,

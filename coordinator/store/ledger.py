@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from signer.policy import Intent, canonical_destination, charges
+from signer.policy.btc_intent import SpendIntent, is_spend_intent
 
 from ..dbapi import Connection, serialise
 from ..request_states import SIGNED
@@ -32,13 +33,23 @@ _SPEND_GROUPS = {"key": ("key_id", "key_cum"), "destination": ("destination", "d
 
 
 def record_spends(c: Connection, request_id: str, intent_bytes: bytes, now: float, *, first_paid: bool = True) -> None:
-    """Charge a signed request's intent to the running sums (once per request id). `first_paid`
+    """Charge a signed request's intent to the running sums (once per request id; a spend: one
+    row per payout and asset, each destination counted). `first_paid`
     False: for migration 5's backfill, which runs before `destination_first` exists (migration 9
     fills it from these rows)."""
     serialise(c, "ledger")  # a running sum is read then extended: one writer at a time across replicas
     if c.execute("SELECT 1 FROM ledger_spends WHERE request_id = ? LIMIT 1", (request_id,)).fetchone():
         return
-    intent = Intent.from_bytes(intent_bytes)
+    # A Bitcoin spend is charged payout by payout (its fee shared among them), as the policy counts it.
+    if is_spend_intent(intent_bytes):
+        payouts = SpendIntent.from_bytes(intent_bytes).payout_intents()
+    else:
+        payouts = (Intent.from_bytes(intent_bytes),)
+    for intent in payouts:
+        _charge(c, request_id, intent, now, first_paid)
+
+
+def _charge(c: Connection, request_id: str, intent: Intent, now: float, first_paid: bool) -> None:
     destination = canonical_destination(intent.chain, intent.destination)
     for asset, amount in charges(intent).items():
         key_at, key_cum = _newest(c, "key_id", "key_cum", intent.key_id, asset)

@@ -32,7 +32,7 @@ from embit import script as escript
 from embit.hashes import hash160 as _hash160
 from embit.networks import NETWORKS as EMBIT_NETWORKS
 from embit.psbt import PSBT
-from embit.transaction import SIGHASH, Transaction
+from embit.transaction import SIGHASH, Transaction, TransactionInput
 
 from signer.tss.curve import Point, Q
 from signer.tss.hd import HARDENED, derive
@@ -297,6 +297,23 @@ def finalized_psbt(data: bytes, spend: BitcoinSpend, signatures: list[tuple[int,
         raise BitcoinError("the PSBT is not the spend it was decoded as")
     for inp, witness in zip(psbt.inputs, _witnesses(spend, signatures), strict=True):
         inp.final_scriptwitness = witness
+        inp.partial_sigs, inp.bip32_derivations, inp.sighash_type = {}, {}, None
+    return bytes(psbt.serialize())
+
+
+def finalized_from_tx(data: bytes, raw_tx: bytes) -> bytes:
+    """The PSBT `data` finalized with the final witnesses of its signed transaction `raw_tx` (what
+    `finalized_psbt` gives, rebuilt from a stored transaction); raises `BitcoinError` unless
+    `raw_tx` is the PSBT's transaction."""
+    try:
+        psbt, tx = PSBT.parse(data), Transaction.parse(raw_tx)
+    except Exception as exc:  # embit raises many types on malformed input
+        raise BitcoinError(f"unreadable PSBT or transaction: {exc}") from None
+    vin = [TransactionInput(i.txid, i.vout, i.script_sig, i.sequence) for i in tx.vin]  # witnesses dropped
+    if _strip_witness(psbt.tx) != _strip_witness(Transaction(tx.version, vin, tx.vout, tx.locktime)):
+        raise BitcoinError("the transaction is not the PSBT's")
+    for inp, txin in zip(psbt.inputs, tx.vin, strict=True):
+        inp.final_scriptwitness = txin.witness
         inp.partial_sigs, inp.bip32_derivations, inp.sighash_type = {}, {}, None
     return bytes(psbt.serialize())
 

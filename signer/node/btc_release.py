@@ -12,7 +12,9 @@ The policy's own checks (approvals, rules, limits, fee cap, breakers) are `check
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -32,6 +34,33 @@ if TYPE_CHECKING:
     from .node import PartialSig, SignerNode
 
 log = structlog.get_logger("signer.node")
+
+
+@dataclass(frozen=True, slots=True)
+class PsbtInput:
+    """What a PartialSign of a Bitcoin spend names instead of a transaction: the unsigned PSBT and
+    the input to sign (the signer computes that input's digest itself)."""
+
+    psbt: bytes
+    input_index: int
+
+
+def partial_sign_body(
+    node: Any,
+    key_id: str,
+    presignature_id: bytes,
+    body: Any,
+    release: Release,
+    attestations: Sequence[bytes] = (),
+) -> PartialSig:
+    """The one routing of a PartialSign (the gRPC servicer and the in-process client): a
+    `PsbtInput` to `partial_sign_spend`, a transaction to `SignerNode.partial_sign`."""
+    if isinstance(body, PsbtInput):
+        return partial_sign_spend(
+            node, key_id, presignature_id, body.psbt, body.input_index, release, tuple(attestations)
+        )
+    sig: PartialSig = node.partial_sign(key_id, presignature_id, body, release, list(attestations))
+    return sig
 
 
 def authorize_spend(

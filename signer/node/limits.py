@@ -44,6 +44,10 @@ MAX_ORDER = 16 * KIB
 """A freeze or unfreeze order with its officer signatures."""
 MAX_CHANGE_JSON = 128 * KIB
 """An admin-signed policy or registry change."""
+MAX_PSBT = 512 * KIB
+"""An unsigned PSBT (BIP174) with every input's previous transaction: a batched payout, not a sweep
+of thousands of coins (signer/chains/bitcoin.py bounds inputs and outputs too)."""
+"""An admin-signed policy or registry change."""
 MAX_PARTIES = 64
 MAX_SESSION_ID = 64
 MAX_ENVELOPES = 2 * MAX_PARTIES

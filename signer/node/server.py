@@ -35,10 +35,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tsscustody.v1 import signer_pb2, signer_pb2_grpc
 
-from signer.tss.errors import InternalError, ProtocolAbort
+from signer.tss.errors import InternalError, InvalidInput, ProtocolAbort
 
 from . import limits, wire, wire_tx
 from .backup_export import export_backup
+from .btc_release import partial_sign_body
 from .config import NodeConfig
 from .key_reshare import ReshareStart
 from .limits import check_bytes, check_count, check_text
@@ -95,7 +96,10 @@ def _check_attestations(attestations: Sequence[bytes]) -> None:
 def _check_partial_sign(m: signer_pb2.PartialSignRequest) -> None:
     check_text("key_id", m.key_id, limits.MAX_ID)
     check_bytes("presignature_id", bytes(m.presignature_id), limits.MAX_HASH)
+    if m.HasField("eth") == bool(m.psbt):
+        raise InvalidInput("a partial signature is of an eth transaction or a psbt: exactly one of them")
     wire_tx.check_eth(m.eth)
+    check_bytes("psbt", bytes(m.psbt), limits.MAX_PSBT)
     check_text("request_id", m.request_id, limits.MAX_ID)
     check_count("approvals", m.approvals, limits.MAX_APPROVALS)
     for a in m.approvals:
@@ -245,10 +249,11 @@ class SignerServicer(signer_pb2_grpc.SignerServicer):
         def run() -> signer_pb2.PartialSignResponse:
             _check_partial_sign(request)
             started = time.perf_counter()
-            p = self.node.partial_sign(
+            p = partial_sign_body(
+                self.node,
                 request.key_id,
                 bytes(request.presignature_id),
-                wire_tx.tx_from_proto(request.eth),
+                wire.partial_sign_body(request),
                 wire.release_from_proto(request),
                 [bytes(a) for a in request.attestations],
             )

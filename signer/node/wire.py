@@ -33,15 +33,18 @@ from signer.policy import WITHDRAWAL, PolicyError, Release
 from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 
 from . import blame_codec
+from .btc_release import PsbtInput
 from .governance import GovernanceView
 from .limits import FieldTooLarge
 from .node import PartialSig, PresignatureUnknown
 from .sessions import Envelope, StepResult
 from .store import StoreError
-from .wire_tx import tx_to_proto
+from .wire_tx import tx_from_proto, tx_to_proto
 
 POLICY_REASON_KEY = "tss-policy-reason"
 """Trailer carrying a refusal's stable reason (`PolicyError.reason`, `PRESIGNATURE_UNKNOWN`, `STORE_FAILED`)."""
+SignBody = EvmTx | PsbtInput
+"""What one PartialSign signs: a transaction, or one input of a PSBT."""
 PRESIGNATURE_UNKNOWN = "presignature_unknown"
 """The reason of a PartialSign naming a presignature the signer's process does not hold."""
 STORE_FAILED = "store_failed"
@@ -121,13 +124,16 @@ def status_from_rpc(exc: grpc.RpcError) -> Status:
 
 # --- partial signatures ---------------------------------------------------------------------------
 def partial_sign_request(
-    key_id: str, presignature_id: bytes, tx: EvmTx, release: Release, attestations: Sequence[bytes] = ()
+    key_id: str, presignature_id: bytes, tx: SignBody, release: Release, attestations: Sequence[bytes] = ()
 ) -> signer_pb2.PartialSignRequest:
-    """The PartialSign call for a release."""
+    """The PartialSign call for a release of a transaction or of one input of a PSBT."""
+    body: dict[str, Any] = (
+        {"psbt": tx.psbt, "input_index": tx.input_index} if isinstance(tx, PsbtInput) else {"eth": tx_to_proto(tx)}
+    )
     return signer_pb2.PartialSignRequest(
         key_id=key_id,
         presignature_id=presignature_id,
-        eth=tx_to_proto(tx),
+        **body,
         request_id=release.request_id,
         approvals=list(release.approvals),
         initiator=release.initiator,
@@ -147,6 +153,11 @@ def partial_sig_to_proto(p: PartialSig) -> signer_pb2.PartialSignResponse:
 def partial_sig_from_proto(m: signer_pb2.PartialSignResponse) -> PartialSig:
     """Domain form of a partial signature."""
     return PartialSig(m.party, bytes(m.sigma), bytes(m.digest), bytes(m.attestation))
+
+
+def partial_sign_body(m: signer_pb2.PartialSignRequest) -> SignBody:
+    """What a PartialSign call asks to sign (the servicer checked that it names exactly one)."""
+    return PsbtInput(bytes(m.psbt), m.input_index) if m.psbt else tx_from_proto(m.eth)
 
 
 def release_from_proto(m: signer_pb2.PartialSignRequest) -> Release:

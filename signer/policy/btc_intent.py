@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from signer.chains import bitcoin
 from signer.chains.bitcoin import BitcoinError, BitcoinSpend, SpendInput, SpendOutput
 from signer.tss.curve import Point
-from signer.tss.encoding import Decoded, Value, as_bytes, as_int, as_list, as_str, decode, encode
+from signer.tss.encoding import Decoded, Value, as_bytes, as_int, as_list, as_str, decode, encode, encode_value
 from signer.tss.errors import DecodeError
 
 from .assets import AssetRegistry
@@ -37,6 +37,13 @@ from .intent import Intent, format_amount
 
 SPEND_INTENT_TAG = "policy/btc_spend_intent/v1"
 BTC_DECIMALS = 8
+_TAG_FRAME = encode_value(SPEND_INTENT_TAG)
+
+
+def is_spend_intent(data: bytes) -> bool:
+    """True if `data` is tagged as a spend intent (the coordinator's store holds both kinds of
+    intent in one column); what it says is checked by `SpendIntent.from_bytes`."""
+    return data[5 : 5 + len(_TAG_FRAME)] == _TAG_FRAME  # after the outer list's kind and length
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from .approvals import Approval, OfficerRegistry, verify_approvals
-from .breaker import BreakerTripped
+from .breaker import BreakerTripped, Trip
 from .btc_intent import SpendIntent
 from .document import PolicyDocument
 from .engine import Decision, check_policy_breakers, evaluate, fee_over_cap, matching_rule, rule_decision
@@ -174,11 +174,27 @@ def check_spend_release(
     decision = evaluate_spend(policy, registry, intent, approved, ledger, now, initiator, share, kind)
     if not decision.may_sign(now):
         raise PolicyError(decision.reason, decision.rule_id)
+    trip = spend_breaker_trip(policy, ledger, intent, now=now, reset_at=freeze.reset_at(intent.key_id), share=share)
+    if trip is not None:
+        raise BreakerTripped(trip)
+    return decision
+
+
+def spend_breaker_trip(
+    policy: PolicyDocument,
+    ledger: LedgerView,
+    intent: SpendIntent,
+    *,
+    now: int,
+    reset_at: int,
+    share: tuple[int, int] = (1, 1),
+) -> Trip | None:
+    """The first circuit breaker the spend's payouts trip, each counted after the ones before it
+    (a new destination paid twice in one spend counts twice); the coordinator and every signer."""
     view = PendingLedger(ledger, now, count_withdrawals=True)
-    reset_at = freeze.reset_at(intent.key_id)
     for payout in intent.payout_intents():
         trip = check_policy_breakers(policy, view, payout, now=now, reset_at=reset_at, share=share)
         if trip is not None:
-            raise BreakerTripped(trip)
+            return trip
         view.add(payout)
-    return decision
+    return None

@@ -241,6 +241,17 @@ def _coordinator_calls(g: _Gen) -> list[tuple[str, str, Any, int]]:
             c.SubmitSigningRequestRequest(key_id=g.real["key"], idempotency_key=uuid.uuid4().hex, eth=held),
             small,
         ),
+        (
+            "SubmitSigningRequest",
+            "backend",
+            c.SubmitSigningRequestRequest(
+                key_id=g.id("key"),
+                idempotency_key=g.text(),
+                psbt=b"psbt\xff" + g.blob(limits.MAX_PSBT),  # a PSBT's magic, then anything
+                kind=g.word("withdrawal", "cold_sweep"),
+            ),
+            small,
+        ),
         ("GetRequest", "auditor", c.GetRequestRequest(request_id=g.id("request")), 0),
         (
             "ListRequests",
@@ -365,6 +376,20 @@ def _signer_calls(g: _Gen) -> list[tuple[str, str, Any]]:
                 kind=g.word("withdrawal"),
             ),
         ),
+        (
+            "PartialSign",
+            "coordinator",
+            s.PartialSignRequest(
+                key_id=g.text(),
+                presignature_id=g.blob(limits.MAX_HASH),
+                psbt=g.blob(limits.MAX_PSBT),
+                input_index=r.randrange(2**32),
+                request_id=g.text(),
+                path=g.uints(limits.MAX_PATH),
+                policy_hash=g.blob(limits.MAX_HASH),
+                kind=g.word("withdrawal"),
+            ),
+        ),
         ("NodeStatus", "coordinator", s.NodeStatusRequest()),
         (
             "InstallChange",
@@ -408,7 +433,7 @@ def test_fuzz_every_rpc_without_internal_errors_deaths_or_unexplained_growth(
     accepted_submits = 0
     bad: list[str] = []
     start = time.monotonic()
-    for i in range(12):  # 12 x (15 coordinator + 6 x 3 signer) = 396 calls
+    for i in range(12):  # 12 x (16 coordinator + 7 x 3 signer) = 444 calls
         for method, who, request, may_add in _coordinator_calls(g):
             stub = coordinator_pb2_grpc.CoordinatorStub(channels[(live_cluster.coordinator, who)])
             code, explained = _invoke(stub, method, request)
@@ -416,7 +441,8 @@ def test_fuzz_every_rpc_without_internal_errors_deaths_or_unexplained_growth(
             allowance += may_add
             if method == "SubmitSigningRequest" and code == grpc.StatusCode.OK:
                 accepted_submits += 1
-                allowance += 8 * len(request.eth.data)  # the body is kept in the request row and its audit entry
+                # the body is kept in the request row and its audit entry (a PSBT as hex in both)
+                allowance += 8 * (len(request.eth.data) + len(request.psbt))
             seen[(method, code.name)] = seen.get((method, code.name), 0) + 1
             if code in BAD_CODES:
                 bad.append(f"coordinator {method} #{i}: {code.name}")

@@ -154,7 +154,7 @@ class SessionStep(_message.Message):
     def __init__(self, outgoing: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ..., done: _Optional[bool] = ..., public_output: _Optional[bytes] = ..., attestation: _Optional[bytes] = ..., confirmation: _Optional[bytes] = ...) -> None: ...
 
 class PartialSignRequest(_message.Message):
-    __slots__ = ("key_id", "presignature_id", "eth", "request_id", "approvals", "initiator", "expires_at", "path", "policy_hash", "kind", "attestations")
+    __slots__ = ("key_id", "presignature_id", "eth", "request_id", "approvals", "initiator", "expires_at", "path", "policy_hash", "kind", "attestations", "psbt", "input_index")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     PRESIGNATURE_ID_FIELD_NUMBER: _ClassVar[int]
     ETH_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +166,8 @@ class PartialSignRequest(_message.Message):
     POLICY_HASH_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ATTESTATIONS_FIELD_NUMBER: _ClassVar[int]
+    PSBT_FIELD_NUMBER: _ClassVar[int]
+    INPUT_INDEX_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     presignature_id: bytes
     eth: _common_pb2.EthTransaction
@@ -177,7 +179,9 @@ class PartialSignRequest(_message.Message):
     policy_hash: bytes
     kind: str
     attestations: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, key_id: _Optional[str] = ..., presignature_id: _Optional[bytes] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., request_id: _Optional[str] = ..., approvals: _Optional[_Iterable[bytes]] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., path: _Optional[_Iterable[int]] = ..., policy_hash: _Optional[bytes] = ..., kind: _Optional[str] = ..., attestations: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    psbt: bytes
+    input_index: int
+    def __init__(self, key_id: _Optional[str] = ..., presignature_id: _Optional[bytes] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., request_id: _Optional[str] = ..., approvals: _Optional[_Iterable[bytes]] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., path: _Optional[_Iterable[int]] = ..., policy_hash: _Optional[bytes] = ..., kind: _Optional[str] = ..., attestations: _Optional[_Iterable[bytes]] = ..., psbt: _Optional[bytes] = ..., input_index: _Optional[int] = ...) -> None: ...
 
 class PartialSignResponse(_message.Message):
     __slots__ = ("party", "sigma", "digest", "attestation")

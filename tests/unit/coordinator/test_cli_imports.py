@@ -42,6 +42,7 @@ HEAVY = (
     "coordinator.cli_officer",
     "coordinator.cli_backup",
     "coordinator.cli_drill",
+    "coordinator.cli_btc",
     "pydantic",  # config schemas: only a command that reads a profile or cluster.json needs them
 )
 
@@ -50,6 +51,7 @@ COMMANDS = (
     "key",
     "withdraw",
     "sign-eth",
+    "withdraw-btc",
     "sweep",
     "request",
     "officer",

@@ -112,7 +112,7 @@ def test_the_prompt_approves_only_on_yes_and_writes_to_stderr(
 
     review = SimpleNamespace(
         intent=SimpleNamespace(describe=lambda: "withdraw 1 ETH to 0xdEaD"),
-        request=SimpleNamespace(request_state=2, policy_reason="approvals_pending"),  # REQUEST_STATE_PENDING_APPROVAL
+        request=SimpleNamespace(request_state=2, policy_reason="approvals_pending", replaces_request_id=""),
     )
     monkeypatch.setattr("sys.stdin", _Stdin(answer, tty=True))
     assert cli_officer._confirm(review) is approved  # type: ignore[arg-type]

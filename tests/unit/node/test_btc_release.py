@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from coordinator.btc_combine import InputPartials, combine_spend
+from signer.chains.bitcoin import BitcoinError, finalized_from_tx
 from signer.node.btc_release import partial_sign_spend
 from signer.node.node import SignerNode
 from signer.policy import PolicyError, Release
@@ -115,6 +116,10 @@ def test_a_two_input_two_output_spend_is_signed_2_of_3_and_verifies(env: Env) ->
     signed = combine_spend(psbt, intent.spend, answers)
     assert verify_transaction(signed.raw_tx, _spent(env, intent)) == signed.txid
     assert extract(signed.signed_psbt) == signed.raw_tx
+    # What the coordinator stores is the transaction: the finalized PSBT is rebuilt from it.
+    assert finalized_from_tx(psbt, signed.raw_tx) == signed.signed_psbt
+    with pytest.raises(BitcoinError):
+        finalized_from_tx(env.psbt(payout=SMALL - 1), signed.raw_tx)
     # A signer answering with σ over another input's digest, or a σ that does not verify, is named.
     swapped = dict(answers[1].partials)
     swapped[2] = answers[0].partials[2]
@@ -191,3 +196,21 @@ def test_a_psbt_without_previous_transactions_or_with_a_foreign_change_is_judged
     intent = env.intent(psbt, "btc-lure")
     assert [o.change_path for o in intent.spend.outputs] == [None, None]
     _refused(env, pid, psbt, env.release(intent, 0), 0, "approvals_pending")
+
+
+def test_a_partial_sign_call_names_exactly_one_of_a_transaction_and_a_psbt() -> None:
+    from tsscustody.v1 import common_pb2, signer_pb2
+
+    from signer.node.server import _check_partial_sign
+    from signer.node.wire import partial_sign_body
+    from signer.tss.errors import InvalidInput
+
+    psbt = signer_pb2.PartialSignRequest(key_id=KEY_ID, presignature_id=b"p" * 16, psbt=b"\x70", input_index=1)
+    _check_partial_sign(psbt)
+    assert partial_sign_body(psbt).input_index == 1  # type: ignore[union-attr]
+    both = signer_pb2.PartialSignRequest()
+    both.CopyFrom(psbt)
+    both.eth.CopyFrom(common_pb2.EthTransaction(to="0x" + "11" * 20))
+    for bad in (both, signer_pb2.PartialSignRequest(key_id=KEY_ID, presignature_id=b"p" * 16)):
+        with pytest.raises(InvalidInput, match="exactly one"):
+            _check_partial_sign(bad)
