@@ -98,6 +98,12 @@ class Console:
             "audit_trail_note": AUDIT_TRAIL_NOTE,
         }
 
+    def request_view(self, request_id: str) -> dict[str, Any]:
+        """One request's card now, built as `state` builds each (a live update: console_live.py)."""
+        g = self.client.governance()
+        doc, problem = _policy(g)
+        return self.view(self.client.get_request(request_id), g, doc, problem, int(time.time()))
+
     def view(
         self,
         r: coordinator_pb2.SigningRequest,

@@ -2,7 +2,8 @@
 // The officer console page. Everything shown comes from the coordinator through the local server,
 // so it is only ever put in the page as text (textContent), never as HTML.
 (function () {
-  const POLL_MS = 2000;
+  const FAST_POLL_MS = 2000; // without a live stream
+  const RECONNECT_MS = 5000;
   const KEY = "tssctl-console-token";
   const match = /(?:^#|&)token=([A-Za-z0-9_-]+)/.exec(location.hash);
   if (match) {
@@ -11,6 +12,9 @@
   }
   const token = sessionStorage.getItem(KEY) || "";
   let shown = "";
+  let current = null; // the last state shown; streamed cards replace their entry in it
+  let live = false;
+  let pollMs = FAST_POLL_MS * 5;
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -102,12 +106,15 @@
   }
 
   function render(s) {
+    current = s;
+    pollMs = (s.poll_seconds || 15) * 1000;
     document.getElementById("officer").textContent = "— " + s.officer;
     document.getElementById("audit-note").textContent = s.audit_trail_note;
     const frozen = s.frozen.map((f) => `${f.scope} (by ${f.by} since ${f.since_utc})`).join(", ");
     document.getElementById("frozen").textContent = frozen ? "FROZEN: " + frozen : "";
     document.getElementById("status").textContent =
-      `policy v${s.policy_version} · updated ${s.now_utc}` + (s.policy_problem ? " · " + s.policy_problem : "");
+      `policy v${s.policy_version} · updated ${s.now_utc} · ` + (live ? "live" : "polling") +
+      (s.policy_problem ? " · " + s.policy_problem : "");
     const key = JSON.stringify([s.requests, s.frozen, s.policy_problem]);
     if (key === shown) return; // unchanged: keep what the officer is typing
     shown = key;
@@ -121,6 +128,58 @@
     } catch (e) {
       document.getElementById("status").textContent = "not connected: " + e.message;
     }
+  }
+
+  // A streamed card (the console rebuilt and checked it on a Watch transition) replaces its own.
+  function update(card) {
+    if (!current) return;
+    const i = current.requests.findIndex((r) => r.request_id === card.request_id);
+    if (i < 0) return; // a request not listed yet arrives with the next poll
+    const requests = current.requests.slice();
+    requests[i] = card;
+    render(Object.assign({}, current, { requests }));
+  }
+
+  function dispatch(block) {
+    let event = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event: ")) event = line.slice(7);
+      else if (line.startsWith("data: ")) data.push(line.slice(6));
+    }
+    if (event === "request" && data.length) update(JSON.parse(data.join("\n")));
+  }
+
+  // EventSource cannot send the Authorization header (and the token stays out of URLs), so the
+  // stream is read with fetch() and its body reader; when it ends, poll fast and reconnect.
+  async function stream() {
+    try {
+      const reply = await fetch("/api/events", { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
+      if (!reply.ok || !reply.body) throw new Error(reply.statusText);
+      live = true;
+      const reader = reply.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          dispatch(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch (e) {
+      // fall through: polling covers the page until the stream is back
+    }
+    live = false;
+    setTimeout(stream, RECONNECT_MS);
+  }
+
+  async function poll() {
+    await refresh();
+    setTimeout(poll, live ? pollMs : FAST_POLL_MS);
   }
 
   function delivery(d) {
@@ -153,7 +212,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     if (!token) say("No session token: open the exact URL tssctl officer console printed.", true);
     document.getElementById("freeze").addEventListener("click", () => act("freeze", { scope: "*" }));
-    refresh();
-    setInterval(refresh, POLL_MS);
+    if (token) stream();
+    poll();
   });
 })();

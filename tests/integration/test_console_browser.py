@@ -1,5 +1,6 @@
 """The officer console in headless Chromium against a real cluster (issue 15): review and approve
-a 1 ETH withdrawal in two officers' browsers until it is signed, freeze with one button, a
+a 1 ETH withdrawal in two officers' browsers until it is signed (the second page polling only every
+10 minutes: the first officer's approval reaches it through the live stream from Watch), freeze with one button, a
 compromised coordinator's intent refused, a page without the session token refused. Screenshots
 go to the test's tmp dir (paths printed; `pytest -s` shows them).
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -121,12 +123,16 @@ def test_two_officers_review_and_approve_a_withdrawal_until_signed(
 ) -> None:
     r = withdraw(live_cluster, key)
     card = f"#req-{r.request_id}"
-    with serving(live_cluster, "officer-1") as one, serving(live_cluster, "officer-2") as two:
+    slow = 600  # officer-2's page polls the list every 10 minutes: what it sees sooner was streamed
+    with serving(live_cluster, "officer-1") as one, serving(live_cluster, "officer-2", poll_seconds=slow) as two:
         b1, b2 = browser(one), browser(two)
         for b, s in ((b1, one), (b2, two)):
             b.get(s.url)
             wait(b, lambda d: "Send 1 ETH to" in text(d, card))
             assert "token" not in b.current_url  # moved to sessionStorage, out of the address bar
+        wait(b2, lambda d: "· live" in text(d, "#status"))  # its stream is up: from now on it polls slowly
+        assert r.request_id in two.live.watching
+        polled = text(b2, "#status")  # "updated <time>" changes only when the list is polled
         shown = text(b1, card)
         for field in ("eip155:1", "approvals_pending", "medium-2-of-officers: require 2 of officers", "0.00063 ETH"):
             assert field in shown, (field, shown)
@@ -135,7 +141,10 @@ def test_two_officers_review_and_approve_a_withdrawal_until_signed(
         click(b1, f"{card} button.approve")
         wait(b1, lambda d: f"Approved {r.request_id}" in text(d, "#message"))
         assert list(coordinator_view(live_cluster, r.request_id).approved_by) == ["officer-1"]
-        wait(b2, lambda d: "officer-1" in text(d, card))  # live update: the other officer's approval
+        approved_at = time.monotonic()
+        wait(b2, lambda d: "officer-1" in text(d, card), 30)  # streamed: far sooner than the 600 s poll
+        assert time.monotonic() - approved_at < slow / 10 and text(b2, "#status") == polled  # not polled
+        shot(b2, tmp_path, "1b-streamed-approval")
         click(b2, f"{card} button.approve")
         wait(b2, lambda d: d.find_element(By.CSS_SELECTOR, card).get_attribute("data-state") == "signed", 120)
         wait(b1, lambda d: d.find_element(By.CSS_SELECTOR, card).get_attribute("data-state") == "signed")
