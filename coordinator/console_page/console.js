@@ -59,9 +59,12 @@
     }
     const i = r.intent;
     if (r.verified) {
-      c.append(el("p", { class: "ok verify" }, "Verified: this intent was rebuilt from the transaction body and is exactly what the coordinator shows."));
+      c.append(el("p", { class: "ok verify" }, (r.intent && r.intent.kind === "bitcoin_spend" ? "Verified: this spend was rebuilt from its PSBT" :
+        "Verified: this intent was rebuilt from the transaction body") + " and is exactly what the coordinator shows."));
     }
-    if (i) {
+    if (i && i.kind === "bitcoin_spend") {
+      c.append(spend(r, i));
+    } else if (i) {
       const verb = i.call === "transfer" ? "Send" : i.call;
       c.append(el("p", { class: "headline" }, `${verb} ${i.amount} ${i.asset} to ${i.destination}`));
       const dl = el("dl");
@@ -103,6 +106,41 @@
       c.append(el("div", { class: "actions" }, approve, reason, reject));
     }
     return c;
+  }
+
+  // A Bitcoin spend: every output (payouts with their allow-list status and rule, change back to
+  // the key by its path), the inputs and the fee, as rebuilt from the PSBT by the console.
+  function spend(r, i) {
+    const box = el("div", { class: "spend" });
+    const first = i.outputs.find((o) => !o.change);
+    const to = i.payouts === 1 && first ? ` to ${first.address}` : ` in ${i.payouts} payouts`;
+    box.append(el("p", { class: "headline" }, `Send ${i.amount} ${i.asset}${to}`));
+    const dl = el("dl");
+    row(dl, "Network", i.network + (i.network_name ? " (" + i.network_name + ")" : ""));
+    for (const o of i.outputs) {
+      if (o.change) {
+        row(dl, "Change (ours)", `${o.amount} to ${o.address} (key path ${o.path})`, "ok");
+      } else {
+        const status = o.status + (o.label ? " — " + o.label : "");
+        row(dl, "Payout", `${o.amount} to ${o.address}`);
+        row(dl, "  allow-list", status, o.status === "allowed" || o.status === "cold" ? "ok" : "bad");
+        if (o.rule) row(dl, "  policy rule", o.rule);
+      }
+    }
+    if (r.history) row(dl, "First payee's history", r.history);
+    row(dl, "Fee", `${i.fee} for ${i.vsize} vbytes`);
+    row(dl, "Inputs", `${i.inputs} input(s), ${i.inputs_total} in all`);
+    row(dl, "From key", i.key_id);
+    row(dl, "Expires", i.expires_utc);
+    row(dl, "Time lock", r.time_lock_until_utc || "none");
+    row(dl, "Policy now", r.policy_reason || "-");
+    row(dl, "Approvals so far", r.approved_by.length ? r.approved_by.join(", ") : "none");
+    row(dl, "Initiator", r.initiator || "-");
+    row(dl, "Intent digest", r.intent_digest, r.verified ? "ok digest" : "bad digest");
+    if (r.tx_hash) row(dl, "Transaction id", r.tx_hash);
+    if (r.error) row(dl, "Error", r.error, "bad");
+    box.append(dl, el("details", {}, el("summary", {}, "Decoded spend as signed"), el("pre", {}, i.text)));
+    return box;
   }
 
   function render(s) {
