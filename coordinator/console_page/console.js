@@ -123,8 +123,8 @@
       } else {
         const status = o.status + (o.label ? " — " + o.label : "");
         row(dl, "Payout", `${o.amount} to ${o.address}`);
-        row(dl, "  allow-list", status, o.status === "allowed" || o.status === "cold" ? "ok" : "bad");
-        if (o.rule) row(dl, "  policy rule", o.rule);
+        row(dl, "Payout allow-list", status, o.status === "allowed" || o.status === "cold" ? "ok" : "bad");
+        if (o.rule) row(dl, "Payout rule", o.rule);
       }
     }
     if (r.history) row(dl, "First payee's history", r.history);
