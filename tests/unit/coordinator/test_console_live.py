@@ -5,8 +5,11 @@ on stop)."""
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import pytest
 
 from coordinator.console_live import MAX_SUBSCRIBERS, QUEUE_SIZE, LiveUpdates, Subscriber, sse_comment, sse_event
@@ -110,3 +113,92 @@ def test_a_stream_that_falls_behind_is_closed_not_grown() -> None:
     for _ in range(QUEUE_SIZE + 1):
         sub.put(b"x")
     assert sub.closed and sub.events.qsize() == QUEUE_SIZE
+
+
+class Unavailable(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+
+class Call:
+    """A Watch call: yields `updates` transitions, then blocks until cancelled (or fails with `error`)."""
+
+    def __init__(self, updates: int, error: grpc.RpcError | None = None) -> None:
+        self.updates, self.error = updates, error
+        self.cancelled = threading.Event()
+
+    def __iter__(self) -> Iterator[object]:
+        for _ in range(self.updates):
+            yield object()
+        if self.error is not None:
+            raise self.error
+        self.cancelled.wait(30)
+        raise Unavailable(grpc.StatusCode.CANCELLED)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+class Stub:
+    def __init__(self, calls: dict[str, Call]) -> None:
+        self.calls = calls
+
+    def Watch(self, request: Any, timeout: float) -> Call:
+        return self.calls[request.request_id]
+
+
+class Watched(Cards):
+    """Cards plus a client whose Watch stream is scripted per request."""
+
+    def __init__(self, calls: dict[str, Call]) -> None:
+        super().__init__()
+        self.client = type("Client", (), {"stub": Stub(calls)})()
+        self.versions: dict[str, int] = {}
+
+    def request_view(self, request_id: str) -> dict[str, Any]:
+        self.versions[request_id] = self.versions.get(request_id, 0) + 1  # each read is a new card
+        return {"request_id": request_id, "version": self.versions[request_id]}
+
+
+def events(sub: Subscriber, n: int) -> list[tuple[str, Any]]:
+    out = []
+    for _ in range(n):
+        raw = sub.events.get(timeout=10)
+        assert raw is not None
+        out += [(event, data) for event, _, data in parse(raw)]
+    return out
+
+
+def test_each_transition_pushes_a_fresh_card_and_stop_cancels_and_joins_the_watches() -> None:
+    calls = {"r-1": Call(2), "r-2": Call(0), "r-3": Call(0)}
+    live = LiveUpdates(Watched(calls), max_watches=2)  # type: ignore[arg-type]
+    sub = live.subscribe()
+    assert sub is not None
+    live.follow(
+        {
+            "requests": [{"request_id": r, "state": "pending_approval"} for r in calls]
+            + [{"request_id": "r-final", "state": "signed"}]
+        }
+    )
+    assert live.watching == ["r-1", "r-2"]  # bounded: r-3 is left to the poll; a final one never watched
+    assert [d["version"] for _, d in events(sub, 2)] == [1, 2]
+    threads = [t for t in threading.enumerate() if t.name.startswith("console-watch-")]
+    live.stop()
+    assert all(c.cancelled.is_set() for c in (calls["r-1"], calls["r-2"])) and not any(t.is_alive() for t in threads)
+    assert live.watching == []
+
+
+def test_a_failed_watch_leaves_the_request_to_the_poll_for_a_while() -> None:
+    calls = {"r-1": Call(1, Unavailable())}
+    live = LiveUpdates(Watched(calls))  # type: ignore[arg-type]
+    sub = live.subscribe()
+    assert sub is not None
+    live.follow_ids(["r-1"])
+    got = events(sub, 2)
+    assert got[0][0] == "request" and got[1] == ("watch_ended", {"request_id": "r-1", "failed": True})
+    live.follow_ids(["r-1"])  # the next poll, within RETRY_AFTER: not restarted
+    assert live.watching == []
+    live.stop()
