@@ -143,6 +143,14 @@
     return box;
   }
 
+  function showStatus() {
+    if (!current) return;
+    const s = current;
+    document.getElementById("status").textContent =
+      `policy v${s.policy_version} · updated ${s.now_utc} · ` + (live ? "live" : "polling") +
+      (s.policy_problem ? " · " + s.policy_problem : "");
+  }
+
   function render(s) {
     current = s;
     pollMs = (s.poll_seconds || 15) * 1000;
@@ -150,9 +158,7 @@
     document.getElementById("audit-note").textContent = s.audit_trail_note;
     const frozen = s.frozen.map((f) => `${f.scope} (by ${f.by} since ${f.since_utc})`).join(", ");
     document.getElementById("frozen").textContent = frozen ? "FROZEN: " + frozen : "";
-    document.getElementById("status").textContent =
-      `policy v${s.policy_version} · updated ${s.now_utc} · ` + (live ? "live" : "polling") +
-      (s.policy_problem ? " · " + s.policy_problem : "");
+    showStatus();
     const key = JSON.stringify([s.requests, s.frozen, s.policy_problem]);
     if (key === shown) return; // unchanged: keep what the officer is typing
     shown = key;
@@ -195,6 +201,8 @@
       const reply = await fetch("/api/events", { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
       if (!reply.ok || !reply.body) throw new Error(reply.statusText);
       live = true;
+      showStatus();
+      if (current) refresh(); // a reconnect: what changed while the stream was down
       const reader = reply.body.getReader();
       const decoder = new TextDecoder();
       let buffer = "";
@@ -211,13 +219,21 @@
     } catch (e) {
       // fall through: polling covers the page until the stream is back
     }
+    if (live) schedule(FAST_POLL_MS); // the stream dropped: poll fast now, not at the slow pace
     live = false;
+    showStatus();
     setTimeout(stream, RECONNECT_MS);
+  }
+
+  let timer = 0;
+  function schedule(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(poll, ms);
   }
 
   async function poll() {
     await refresh();
-    setTimeout(poll, live ? pollMs : FAST_POLL_MS);
+    schedule(live ? pollMs : FAST_POLL_MS);
   }
 
   function delivery(d) {
