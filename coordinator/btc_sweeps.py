@@ -121,6 +121,15 @@ class BtcSweeps:
             return None
         return btc.address(btc.p2wpkh_script(owner[2]), net)
 
+    def caps(self) -> dict[tuple[str, str, str], int]:
+        """(network, address, "BTC") -> cap of every configured wallet whose key exists (metrics)."""
+        out = {}
+        for i, wallet in enumerate(self.wallets):
+            address = self.address_of(i)
+            if address is not None:
+                out[(wallet.network, address, ASSET)] = wallet.cap
+        return out
+
     def report(
         self, *, network: str, address: str, utxos: Sequence[Utxo], reported_at: float, reporter: str
     ) -> SweepOutcome:

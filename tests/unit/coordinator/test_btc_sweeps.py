@@ -152,6 +152,7 @@ def test_stale_and_below_cap_reports_propose_nothing(env: Env) -> None:
     assert env.sweeps() == []
     held = env.store.balance(REGTEST.caip2, env.address, "BTC")
     assert held is not None and held.amount == 2_000_000
+    assert env.service.btc_sweeps.caps() == {(REGTEST.caip2, env.address, "BTC"): WALLET.cap}  # the metrics' cap
 
 
 def test_a_cold_address_the_policy_does_not_list_is_never_swept_to(tmp_path: Path) -> None:
