@@ -205,3 +205,18 @@ def test_a_bitcoin_hot_wallet_entry_in_coordinator_json() -> None:
     for bad, problem in refusals:
         with pytest.raises(ValidationError, match=re.escape(problem)):
             HotWalletEntry.model_validate(bad)
+
+
+def test_after_a_signed_sweep_an_older_read_proposes_nothing_and_the_next_full_one_proposes_again(env: Env) -> None:
+    first = env.report(env.utxos([2_500_000])).request
+    assert first is not None
+    env.clock.advance(10)
+    approval = sign_approval(key("officer-2"), "officer-2", SpendIntent.from_bytes(first.intent), int(env.clock()))
+    env.service.approve(first.request_id, approval.to_bytes(), officer="officer-2")
+    assert env.service.get_request(first.request_id).state == st.SIGNED
+    env.clock.advance(1)
+    assert env.report(env.utxos([2_500_000]), age=5).action == "before_last_sweep"  # read before it was signed
+    env.clock.advance(60)
+    nxt = env.report(env.utxos([600_000, 2_000_000]))
+    assert nxt.action == "proposed" and nxt.request is not None and nxt.request.request_id != first.request_id
+    assert len(env.sweeps()) == 2
