@@ -25,7 +25,7 @@ from coordinator import store as st
 from coordinator.btc_request import psbt_of
 from coordinator.btc_sweeps import DUST, BtcHotWallet, Utxo, select
 from coordinator.config import HotWalletEntry
-from coordinator.errors import InvalidRequest
+from coordinator.errors import InvalidRequest, NotFound
 from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import RequestRecord, Store
@@ -220,3 +220,17 @@ def test_after_a_signed_sweep_an_older_read_proposes_nothing_and_the_next_full_o
     nxt = env.report(env.utxos([600_000, 2_000_000]))
     assert nxt.action == "proposed" and nxt.request is not None and nxt.request.request_id != first.request_id
     assert len(env.sweeps()) == 2
+
+
+def test_a_proposal_whose_note_was_lost_is_found_again_not_doubled(env: Env) -> None:
+    first = env.report(env.utxos([2_500_000])).request
+    assert first is not None
+    env.store.set_sweep(REGTEST.caip2, env.address, "BTC", "")  # a crash lost the note
+    env.clock.advance(5)
+    out = env.report(env.utxos([2_600_000]))  # another PSBT under the same sweep's idempotency key
+    assert out.action == "sweep_open" and out.request is not None and out.request.request_id == first.request_id
+    assert len(env.sweeps()) == 1
+    with pytest.raises(NotFound):  # a wallet not configured
+        env.service.btc_sweeps.report(
+            network="regtest", address=BTC_COLD, utxos=[], reported_at=env.clock(), reporter="backend-1"
+        )
