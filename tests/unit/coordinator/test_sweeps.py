@@ -23,6 +23,7 @@ from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import RequestRecord, Store
 from coordinator.sweeps import HotWallet, SweepOutcome
+from signer.chains.erc20 import TRANSFER, encode_token_call
 from signer.chains.ethereum import Eip1559Tx
 from signer.policy import Action, Asset, AssetRegistry, Condition, Group, Intent, Rule, sign_approval
 
@@ -251,7 +252,7 @@ def _with_usdc(env: Env) -> None:
         version=old.version + 1,
         previous_hash=old.hash(),
         assets=AssetRegistry(old.assets.networks, (*old.assets.assets, usdc)),
-        rules=(sweep_rule, *old.rules),
+        rules=(sweep_rule, Rule("usdc-auto", Condition(assets=frozenset({"USDC"})), Action("allow")), *old.rules),
     )
     env.service.propose_change("policy", signed_change(new, int(env.clock())).to_json(), admin="admin-1")
     env.clock.advance(new.change_delay + 1)
@@ -294,5 +295,32 @@ def test_an_unregistered_token_is_never_swept(tmp_path: Path) -> None:
             chain_id=1, address=e.address, asset="DOGE", amount=10, next_nonce=0, reported_at=e.clock(), reporter="b"
         )
         assert out.action == "asset_not_registered" and e.sweeps() == []
+    finally:
+        e.close()
+
+
+def test_a_token_withdrawal_waits_for_its_token_wallet(tmp_path: Path) -> None:
+    wallet = HotWallet(KEY_ID, (0, 1), 1, "USDC", cap=10**12, reserve=0, cold=COLD, max_report_age=300)
+    e = Env(tmp_path, wallet)
+    try:
+        _with_usdc(e)
+
+        def report(amount: int) -> None:
+            at = e.clock()
+            e.service.sweeps.report(
+                chain_id=1, address=e.address, asset="USDC", amount=amount, next_nonce=0, reported_at=at, reporter="b"
+            )
+
+        report(5 * 10**6)  # 5 USDC
+        data = encode_token_call(TRANSFER, "0x000000000000000000000000000000000000dEaD", 8 * 10**6)
+        tx = Eip1559Tx(1, 0, 10**9, 30 * 10**9, 90_000, USDC_CONTRACT, 0, data)
+        held = e.service.sign_eth(KEY_ID, "usdc-1", (0, 1), tx, initiator="backend-1", allocate_nonce=True)
+        assert (held.state, held.policy_reason) == (st.APPROVED, "awaiting_funds"), (held.state, held.policy_reason)
+        assert "awaiting_funds: 3000000 base units short" in _events(e, held)[-1]  # in USDC, the fee is ETH's
+        e.clock.advance(10)
+        report(9 * 10**6)
+        e.service.tick()
+        signed = e.store.get_request(held.request_id)
+        assert signed.state == st.SIGNED, (signed.state, signed.error)
     finally:
         e.close()
