@@ -159,7 +159,7 @@ class Handler(BaseHTTPRequestHandler):
     """One request: static page files or the JSON API; every check in `_allowed`."""
 
     server: ConsoleServer
-    timeout = 30
+    timeout = 10  # a silent connection (handshake or request) holds a thread, and the stop that joins it, this long
     protocol_version = "HTTP/1.0"
     server_version = "tssctl-console"
     sys_version = ""
