@@ -50,6 +50,10 @@ SPEND_NOT_SHOWN = (
     "a Bitcoin spend: this console does not show a spend's payouts, so it does not approve one; "
     "review and approve it with tssctl approve, which rebuilds the spend from its PSBT."
 )
+MESSAGE_NOT_SHOWN = (
+    "a message to sign: this console does not show a message's domain and fields, so it does not approve "
+    "one; review and approve it with tssctl approve, which rebuilds the message from its body."
+)
 
 
 class ConsoleRefused(Exception):
@@ -112,6 +116,8 @@ class Console:
         verified, why = False, problem
         if r.psbt:  # never approved here: this page would not show the officer its payouts
             problem = why = SPEND_NOT_SHOWN
+        elif r.message_standard:  # nor a message: the page has no place for its domain and fields
+            problem = why = MESSAGE_NOT_SHOWN
         if not problem:
             try:
                 intent = officer.rebuild_intent(r, bytes(g.policy_hash), _assets(doc))
@@ -169,6 +175,8 @@ class Console:
         def same_as_page(rv: officer.Review) -> bool:
             if rv.request.psbt:
                 raise ConsoleRefused(SPEND_NOT_SHOWN)
+            if rv.request.message_standard:
+                raise ConsoleRefused(MESSAGE_NOT_SHOWN)
             rebuilt = rv.intent.digest().hex()
             if rebuilt != shown:
                 raise officer.IntentMismatch(
