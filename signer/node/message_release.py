@@ -95,7 +95,10 @@ def partial_sign_message(
 
     def check(_: KeyShare, now: int) -> Authorized:
         governance = node.governance
-        intent = authorize_message(governance, key_id, standard, body, release, now)
+        # A refusal counts toward the policy's `refusals` breakers, as a transaction's does.
+        intent = governance.guarded(
+            key_id, now, lambda: authorize_message(governance, key_id, standard, body, release, now)
+        )
         repeat = governance.releases.pinned(release.request_id) is not None  # the same digest: checked above
 
         def pin() -> None:

@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -195,3 +196,25 @@ def test_a_partial_sign_call_of_a_message_names_nothing_else_and_round_trips() -
     huge.message_body = b"x" * (64 * 1024 + 1)
     with pytest.raises(FieldTooLarge):
         _check_partial_sign(huge)
+
+
+def test_a_burst_of_refused_messages_trips_the_signers_refusal_breaker(tmp_path: Path) -> None:
+    from signer.policy.breaker import BreakerRule
+
+    clock = Clock()
+    nodes = make_nodes(tmp_path, clock)
+    try:
+        registry, demo = demo_documents(clock.now())
+        burst = BreakerRule("refusals-10min", "", 600, kind="refusals", max_count=2)
+        install(nodes.values(), registry, dataclasses.replace(demo, breakers=(burst,)), clock.now())
+        pid, public = presign(nodes, b"presign-refusals")
+        env = Env(clock, nodes, pid, public)
+        for n in range(2):  # no message rule: refused, counted
+            env.refused(f"m-probe-{n}", "message_not_allowed", standard=EIP191, body=b"probe")
+        assert nodes[1].governance_view().frozen_scopes == ()  # at the threshold: not tripped
+        env.refused("m-probe-2", "message_not_allowed", standard=EIP191, body=b"probe")  # the third trips it
+        assert nodes[1].governance_view().frozen_scopes == (KEY_ID,)
+        env.refused("m-probe-3", "frozen", standard=EIP191, body=b"probe")
+    finally:
+        for n in nodes.values():
+            n.close()
