@@ -9,6 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from signer.chains.bitcoin import BitcoinError, canonical_address
 from signer.node.config import PeerEntry, TlsSection
 from signer.node.config_fields import (
     Address,
@@ -26,6 +27,7 @@ from signer.node.config_fields import (
 )
 from signer.node.tls import TlsFiles
 
+from .btc_sweeps import BtcHotWallet, bitcoin_network
 from .sweeps import HotWallet
 
 BaseUnits = Annotated[str, Field(pattern=r"^[0-9]{1,78}$")]
@@ -60,7 +62,7 @@ class CoordinatorConfig:
     pool_size: int = 16
     lease: float = 15.0  # seconds without a heartbeat before a replica's in-flight work is failed
     metrics_listen: str = ""  # HOST:PORT of the Prometheus endpoint (plain HTTP); "" = none
-    hot_wallets: tuple[HotWallet, ...] = ()  # swept to cold storage when full (sweeps.py)
+    hot_wallets: tuple[HotWallet | BtcHotWallet, ...] = ()  # swept to cold storage when full (sweeps.py)
 
     @classmethod
     def load(cls, path: Path) -> CoordinatorConfig:
@@ -111,22 +113,63 @@ def _database(value: str) -> str:
 
 
 class HotWalletEntry(ConfigModel):
-    """One entry of `hot_wallets` (amounts in base units, as decimal strings)."""
+    """One entry of `hot_wallets` (amounts in base units, as decimal strings): an EVM wallet names
+    `chain_id` (and gas fields), a Bitcoin wallet `network` (bip122:... or a name such as regtest;
+    amounts in satoshis, `fee_rate` in sat/vB, asset BTC)."""
 
     key_id: Annotated[str, Field(min_length=1)]
     path: list[Annotated[int, Field(ge=0, lt=2**31)]] = Field(default_factory=list)
-    chain_id: Annotated[int, Field(ge=1)]
-    asset: Annotated[str, Field(min_length=1)]
+    chain_id: Annotated[int, Field(ge=1)] | None = None
+    network: str = ""
+    asset: Annotated[str, Field(min_length=1)] = "BTC"
     cap: BaseUnits
     reserve: BaseUnits
-    cold: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    cold: Annotated[str, Field(min_length=1, max_length=128)]
     max_report_age: Annotated[int, Field(ge=1)] = 600
     max_fee_per_gas: BaseUnits = "50000000000"
     max_priority_fee_per_gas: BaseUnits = "1000000000"
     gas_limit: Annotated[int, Field(ge=21000)] = 21000
+    fee_rate: Annotated[int, Field(ge=1, le=10_000)] = 10
 
-    def wallet(self) -> HotWallet:
+    @model_validator(mode="after")
+    def _one_network(self) -> HotWalletEntry:
+        if (self.chain_id is None) == (not self.network):
+            raise ValueError("a hot wallet names either chain_id (EVM) or network (Bitcoin)")
+        if int(self.cap) < int(self.reserve):
+            raise ValueError("cap must not be below reserve")
+        if self.chain_id is not None:
+            if not (self.cold.startswith("0x") and len(self.cold) == 42 and all(c in HEX for c in self.cold[2:])):
+                raise ValueError("cold must be a 0x-prefixed 20-byte hex address")
+            return self
+        net = bitcoin_network(self.network)
+        if net is None:
+            raise ValueError(
+                f"network {self.network!r} is not a Bitcoin network (bip122:... or mainnet|testnet|signet|regtest)"
+            )
+        if self.asset != "BTC":
+            raise ValueError("a Bitcoin hot wallet holds BTC")
+        try:
+            canonical_address(self.cold, net)
+        except BitcoinError as exc:
+            raise ValueError(f"cold: {exc}") from None
+        return self
+
+    def wallet(self) -> HotWallet | BtcHotWallet:
         """The wallet the sweeper works with."""
+        if self.chain_id is None:
+            net = bitcoin_network(self.network)
+            assert net is not None  # checked by the validator
+            cold = canonical_address(self.cold, net)
+            return BtcHotWallet(
+                self.key_id,
+                tuple(self.path),
+                net.caip2,
+                int(self.cap),
+                int(self.reserve),
+                cold,
+                self.fee_rate,
+                self.max_report_age,
+            )
         return HotWallet(
             self.key_id,
             tuple(self.path),
@@ -140,6 +183,9 @@ class HotWalletEntry(ConfigModel):
             int(self.max_priority_fee_per_gas),
             self.gas_limit,
         )
+
+
+HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class CoordinatorFile(ConfigModel):

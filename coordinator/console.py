@@ -3,9 +3,10 @@
 The console process holds the officer's Ed25519 key and the officer's mTLS client; the page only
 ever names a request and the intent digest it showed. Approving goes through `officer.approve`
 (the CLI's path): the request is fetched again, its intent rebuilt from the transaction body under
-the policy in force and compared with what the coordinator shows; the console then also requires
-the rebuilt intent's digest to be the one the page showed, so the officer signs exactly what was
-on screen. A rejection is signed only over the digest the page showed (a veto of what was seen).
+the policy in force (a Bitcoin spend's from its PSBT, `officer.rebuild_spend`) and compared with
+what the coordinator shows; the console then also requires the rebuilt intent's digest to be the
+one the page showed, so the officer signs exactly what was on screen. A rejection is signed only
+over the digest the page showed (a veto of what was seen).
 This module has no HTTP in it (console_http.py serves it).
 """
 
@@ -20,8 +21,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tsscustody.v1 import coordinator_pb2
+from tsscustody_client.names import kind_name
 
 from signer.policy import DEFAULT_ASSETS, WITHDRAWAL, AssetRegistry, Intent, PolicyDocument, PolicyError
+from signer.policy.btc_intent import SpendIntent
 from signer.policy.engine import matching_rule
 from signer.policy.intent import canonical_destination
 from signer.policy.rules import describe_expr
@@ -30,6 +33,7 @@ from . import officer
 from .cli_common import path_text
 from .cli_format import decimal_text, utc_text
 from .client import CoordinatorClient
+from .console_spend import spend_view
 
 RECENT = 30
 """Requests the page lists (newest first): every pending one among them has its buttons."""
@@ -46,10 +50,6 @@ Freeze = Callable[[str], dict[str, Any]]
 """Signs and delivers the officer's freeze order for a scope; returns the delivery report."""
 
 
-SPEND_NOT_SHOWN = (
-    "a Bitcoin spend: this console does not show a spend's payouts, so it does not approve one; "
-    "review and approve it with tssctl approve, which rebuilds the spend from its PSBT."
-)
 MESSAGE_NOT_SHOWN = (
     "a message to sign: this console does not show a message's domain and fields, so it does not approve "
     "one; review and approve it with tssctl approve, which rebuilds the message from its body."
@@ -102,6 +102,12 @@ class Console:
             "audit_trail_note": AUDIT_TRAIL_NOTE,
         }
 
+    def request_view(self, request_id: str) -> dict[str, Any]:
+        """One request's card now, built as `state` builds each (a live update: console_live.py)."""
+        g = self.client.governance()
+        doc, problem = _policy(g)
+        return self.view(self.client.get_request(request_id), g, doc, problem, int(time.time()))
+
     def view(
         self,
         r: coordinator_pb2.SigningRequest,
@@ -112,23 +118,26 @@ class Console:
     ) -> dict[str, Any]:
         """One request as the page shows it: the intent rebuilt from the body when it matches
         what the coordinator shows (`verified`), else the coordinator's claim and why it fails."""
-        intent: Intent | None = None
+        intent: Intent | SpendIntent | None = None
         verified, why = False, problem
-        if r.psbt:  # never approved here: this page would not show the officer its payouts
-            problem = why = SPEND_NOT_SHOWN
-        elif r.message_standard:  # nor a message: the page has no place for its domain and fields
+        if r.message_standard:  # never approved here: the page has no place for its domain and fields
             problem = why = MESSAGE_NOT_SHOWN
         if not problem:
             try:
-                intent = officer.rebuild_intent(r, bytes(g.policy_hash), _assets(doc))
+                if r.psbt:  # the spend decoded from its PSBT with the key the coordinator shows
+                    key = self.client.get_key(r.key_id)
+                    intent = officer.rebuild_spend(r, key, bytes(g.policy_hash), _assets(doc))
+                else:
+                    intent = officer.rebuild_intent(r, bytes(g.policy_hash), _assets(doc))
                 verified = True
             except officer.IntentMismatch as exc:
                 why = str(exc)
         if intent is None and r.intent:
             try:  # shown so that the officer sees what the coordinator claims, never signed
-                intent = Intent.from_bytes(r.intent)
+                intent = SpendIntent.from_bytes(r.intent) if r.psbt else Intent.from_bytes(r.intent)
             except PolicyError:
                 intent = None
+        kind = kind_name(r.request_kind) or r.kind
         return {
             "request_id": r.request_id,
             "state": r.state,
@@ -142,12 +151,24 @@ class Console:
             "intent_digest": bytes(r.intent_digest).hex(),
             "verified": verified,
             "problem": why,
-            "intent": None if intent is None else intent_view(intent, doc, now),
-            "rule": "" if intent is None or doc is None else rule_text(doc, intent, now, r.initiator, r.kind),
+            "intent": self._intent_view(intent, doc, now, r.initiator, kind),
+            "rule": ""
+            if not isinstance(intent, Intent) or doc is None
+            else rule_text(doc, intent, now, r.initiator, kind),
             "error": r.error,
-            "tx_hash": "0x" + r.tx_hash.hex() if r.tx_hash else "",
+            "tx_hash": "0x" + r.tx_hash.hex() if r.tx_hash else r.txid,
             **(self._trail(r.request_id) if r.state in OPEN else {"trail": [], "history": ""}),
         }
+
+    @staticmethod
+    def _intent_view(
+        intent: Intent | SpendIntent | None, doc: PolicyDocument | None, now: int, initiator: str, kind: str
+    ) -> dict[str, Any] | None:
+        if isinstance(intent, SpendIntent):
+            return spend_view(
+                intent, doc, now, lambda p: "" if doc is None else rule_text(doc, p, now, initiator, kind)
+            )
+        return None if intent is None else intent_view(intent, doc, now)
 
     def _trail(self, request_id: str) -> dict[str, Any]:
         """The request's audit entries and its destination's payout history, from the coordinator."""
@@ -173,8 +194,6 @@ class Console:
         rid, shown = _request_id(request_id), _digest(intent_digest)
 
         def same_as_page(rv: officer.Review) -> bool:
-            if rv.request.psbt:
-                raise ConsoleRefused(SPEND_NOT_SHOWN)
             if rv.request.message_standard:
                 raise ConsoleRefused(MESSAGE_NOT_SHOWN)
             rebuilt = rv.intent.digest().hex()

@@ -9,6 +9,10 @@ never in a Referer); the page keeps it in sessionStorage. Every request must nam
 POST; `Sec-Fetch-Site` same-origin when present), and there are no CORS headers at all, so a
 cross-origin script cannot send the Authorization header nor read a reply. The page is static
 with a strict Content-Security-Policy (no inline script, nothing from elsewhere).
+
+Live updates: `GET /api/events` is a `text/event-stream` of request cards (console_live.py),
+checked exactly like every API call; the page reads it with fetch() and a streaming body reader,
+because EventSource cannot send the Authorization header and the token never goes in a URL.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import queue
 import secrets
 import ssl
 import sys
@@ -37,10 +42,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from .console import Console, ConsoleRefused
+from .console_live import LiveUpdates, sse_comment
 from .officer import OfficerError
 
 HOST = "127.0.0.1"
 MAX_BODY = 16 * 1024
+POLL_SECONDS = 15
+"""How often the page polls the list when its live stream is up (new requests, freezes)."""
+HEARTBEAT = 15.0
+"""An idle event stream sends a comment this often (a dead page's connection is found by it)."""
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
@@ -103,8 +113,12 @@ class ConsoleServer(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
 
-    def __init__(self, console: Console, port: int = 0, certificate: Certificate | None = None) -> None:
+    def __init__(
+        self, console: Console, port: int = 0, certificate: Certificate | None = None, poll_seconds: int = POLL_SECONDS
+    ) -> None:
         self.console = console
+        self.live = LiveUpdates(console)
+        self.poll_seconds = poll_seconds
         self.token = secrets.token_urlsafe(32)
         self.certificate = certificate or make_certificate()
         super().__init__((HOST, port), Handler)
@@ -132,6 +146,11 @@ class ConsoleServer(ThreadingHTTPServer):
         if self.thread is not None:
             self.thread.join(timeout=10)
 
+    def server_close(self) -> None:
+        """End the watches and the page streams first: closing joins every request's thread."""
+        self.live.stop()
+        super().server_close()
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A failed TLS handshake or a dropped connection is the client's business: no traceback."""
 
@@ -157,9 +176,14 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- responses ----------------------------------------------------------------------------
     def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self._headers(status, content_type, len(body))
+        self.wfile.write(body)
+
+    def _headers(self, status: int, content_type: str, length: int | None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        if length is not None:
+            self.send_header("Content-Length", str(length))
         self.send_header("Content-Security-Policy", CSP)
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("X-Frame-Options", "DENY")
@@ -168,7 +192,6 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cross-Origin-Opener-Policy", "same-origin")
         self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         self.end_headers()
-        self.wfile.write(body)
 
     def _json(self, status: int, data: dict[str, Any]) -> None:
         self._send(status, json.dumps(data).encode(), "application/json")
@@ -226,7 +249,11 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         if path == "/api/state":
             if self._allowed(api=True):
-                self._call(lambda c, _: c.state(), {})
+                self._call(lambda c, _: self._state(c), {})
+            return
+        if path == "/api/events":
+            if self._allowed(api=True):
+                self._events()
             return
         if not self._allowed(api=False):
             return
@@ -235,6 +262,35 @@ class Handler(BaseHTTPRequestHandler):
             return
         name, content_type = STATIC[path]
         self._send(200, resources.files("coordinator").joinpath("console_page", name).read_bytes(), content_type)
+
+    def _state(self, console: Console) -> dict[str, Any]:
+        state = console.state()
+        self.server.live.follow(state)  # the open requests shown are watched from now on
+        return state | {"poll_seconds": self.server.poll_seconds, "watching": self.server.live.watching}
+
+    def _events(self) -> None:
+        """The event stream: request cards as Watch reports their transitions, until the page
+        goes away or the console stops (HTTP/1.0: the body ends when the connection closes)."""
+        live = self.server.live
+        sub = live.subscribe()
+        if sub is None:
+            self._refuse(503, "too many live streams open (or the console is stopping); the page polls")
+            return
+        try:
+            self._headers(200, "text/event-stream; charset=utf-8", None)
+            self.wfile.write(sse_comment("live updates from the coordinator's Watch"))
+            while not (sub.closed or live.stopping):
+                try:
+                    item = sub.events.get(timeout=HEARTBEAT)
+                except queue.Empty:
+                    item = sse_comment("idle")
+                if item is None:
+                    break
+                self.wfile.write(item)
+        except OSError:  # the page went away (ssl.SSLError is an OSError too)
+            pass
+        finally:
+            live.unsubscribe(sub)
 
     def do_POST(self) -> None:
         actions = {

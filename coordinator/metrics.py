@@ -99,7 +99,7 @@ class CoordinatorCollector(Collector):
         age = GaugeMetricFamily(
             "tss_coordinator_hot_balance_report_age_seconds", "age of a hot wallet's last balance report", labels=labels
         )
-        caps = self.service.sweeps.caps()
+        caps = {**self.service.sweeps.caps(), **self.service.btc_sweeps.caps()}
         now = self.service.store.now()
         for row in self.service.store.balances():
             where = [row.network, row.address, row.asset]

@@ -48,6 +48,7 @@ from signer.policy.message_intent import MESSAGE
 from .api_edge import ServicerEdge
 from .api_input import check_id, page_after, typed_kind, typed_state
 from .audit import FREEZE, POLICY
+from .btc_sweeps import Utxo
 from .config import CoordinatorConfig
 from .errors import ERRORS, Internal, InvalidRequest
 from .funds import note_of
@@ -323,6 +324,24 @@ class CoordinatorServicer(ServicerEdge, coordinator_pb2_grpc.CoordinatorServicer
                 asset=request.asset,
                 amount=base_units("amount", request.amount),
                 next_nonce=request.next_nonce,
+                reported_at=request.reported_at.ToNanoseconds() / 1e9,
+                reporter=peer.name,
+            )
+            sweep = None if out.request is None else self._view(out.request)
+            return coordinator_pb2.ReportBalanceResponse(action=out.action, detail=out.detail, sweep=sweep)
+
+        return self._call(context, SUBMITTERS, run)
+
+    def ReportUtxos(self, request: coordinator_pb2.ReportUtxosRequest, context: grpc.ServicerContext) -> Any:
+        def run(peer: Peer) -> coordinator_pb2.ReportBalanceResponse:
+            check_id("network", request.network)
+            check_id("address", request.address)
+            if not request.HasField("reported_at"):
+                raise InvalidRequest("reported_at is required")
+            out = self.service.btc_sweeps.report(
+                network=request.network,
+                address=request.address,
+                utxos=[Utxo(bytes(u.txid), u.vout, u.amount_sat, bytes(u.prev_tx)) for u in request.utxos],
                 reported_at=request.reported_at.ToNanoseconds() / 1e9,
                 reporter=peer.name,
             )

@@ -27,7 +27,7 @@
     tick                  the scheduler's pass (scheduler.py): pending changes that take effect,
                           signer catch-up, expiry, time-lock releases, requests held by a freeze.
     watch                 every transition of a request until it is final (watch.py).
-    sweeps.report         a backend's hot-wallet balance; over the wallet's cap, a cold sweep (sweeps.py).
+    sweeps.report         a backend's hot-wallet balance (btc_sweeps: UTXOs); over the cap, a cold sweep.
 
 The request's life is lifecycle.py; signing attempts and combining are signing.py; which signers
 are live is signer_health.py; governance changes and freeze orders are governance_admin.py.
@@ -54,6 +54,7 @@ from signer.policy.revocation import Revocations
 from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
 from .audit.scrub import AuditScrub
+from .btc_sweeps import BtcHotWallet, BtcSweeps
 from .dbapi import POSTGRESQL
 from .errors import (
     ERRORS,
@@ -152,7 +153,7 @@ class CoordinatorService:
         peers: Mapping[int, bytes] | None = None,
         heartbeat: float | None = None,
         lease: float = DEFAULT_LEASE,
-        hot_wallets: Sequence[HotWallet] = (),
+        hot_wallets: Sequence[HotWallet | BtcHotWallet] = (),
     ) -> None:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}")
@@ -229,7 +230,8 @@ class CoordinatorService:
             orders,
             lambda ps: self.admin.sync_signers(lambda behind: [p for p in self.health.live(behind) if p in ps]),
         )
-        self.sweeps = Sweeps(self, hot_wallets)
+        self.sweeps = Sweeps(self, [w for w in hot_wallets if isinstance(w, HotWallet)])
+        self.btc_sweeps = BtcSweeps(self, [w for w in hot_wallets if isinstance(w, BtcHotWallet)])
         self.funds = FundsGate(self)
         self.lifecycle.policy.funds = self.funds.hold  # withdrawals wait for a hot wallet's funds
         self.audit_scrub = AuditScrub(self.audit)

@@ -17,14 +17,15 @@ idempotency key is `sweep:<network>:<address>:<asset>:<n>` with n the count of t
 sweeps, so two replicas that race on the same full wallet propose one request (the second finds
 it, or is refused as another body under the same key).
 
-Scope today: EVM networks, native coins and registered ERC-20 tokens (a token's sweep is a
-`transfer(cold, balance - reserve)` call paid for in the native coin); Bitcoin (UTXO) sweeps are
-not proposed.
+Scope: EVM networks, native coins and registered ERC-20 tokens (a token's sweep is a
+`transfer(cold, balance - reserve)` call paid for in the native coin). Bitcoin wallets report
+their unspent outputs instead and are swept by btc_sweeps.py under the same rules (`sweep_gate`,
+`registered_cold`, `submit_sweep`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -192,21 +193,13 @@ class Sweeps:
         return self._propose(wallet, row)
 
     def _propose(self, wallet: HotWallet, row: BalanceRecord) -> SweepOutcome:
-        store = self.service.store
-        if row.sweep_request_id:
-            sweep = store.get_request(row.sweep_request_id)
-            if sweep.state not in FINAL_STATES:
-                return SweepOutcome("sweep_open", "the wallet's sweep is still open", sweep)
-            swept_at = sweep.updated_at if sweep.state == SIGNED else 0.0
-            store.end_sweep(row.network, row.address, row.asset, sweep.request_id, swept_at)
-            row = store.balance(row.network, row.address, row.asset) or row
-        if row.reported_at <= row.swept_at:
-            return SweepOutcome("before_last_sweep", "the report predates the wallet's last signed sweep")
-        policy = self.service.governance.policy(int(store.now()))
-        cold = canonical_destination(wallet.network, wallet.cold)
-        if policy is None or policy.destination_class(cold, int(store.now())) != "cold":
-            log.error("sweep_cold_not_registered", network=wallet.network, cold=cold)
-            return SweepOutcome("cold_not_registered", f"{cold} is not a registered cold address in the policy")
+        row, refused = sweep_gate(self.service, row)
+        if refused is not None:
+            return refused
+        policy = self.service.governance.policy(int(self.service.store.now()))
+        cold = registered_cold(self.service, wallet.network, wallet.cold)
+        if policy is None or cold is None:
+            return SweepOutcome("cold_not_registered", f"{wallet.cold} is not a registered cold address in the policy")
         asset = next((a for a in policy.assets.assets if (a.network, a.symbol) == (wallet.network, wallet.asset)), None)
         if asset is None:
             return SweepOutcome("asset_not_registered", f"{wallet.asset} is not registered on {wallet.network}")
@@ -221,10 +214,10 @@ class Sweeps:
             tx = Eip1559Tx(wallet.chain_id, 0, *fees, asset.contract, 0, data)
         else:
             tx = Eip1559Tx(wallet.chain_id, 0, *fees, cold, value)
-        idempotency = f"sweep:{row.network}:{row.address}:{row.asset}:{row.sweep_seq}"
-        try:
+
+        def submit(idempotency: str) -> RequestRecord:
             # The coordinator allocates the nonce (store/nonces.py): never one a withdrawal holds.
-            request = self.service.sign_eth(
+            return self.service.sign_eth(
                 wallet.key_id,
                 idempotency,
                 wallet.path,
@@ -234,14 +227,56 @@ class Sweeps:
                 wait=0,
                 allocate_nonce=True,
             )
-        except AlreadyExists:
-            # Proposed from another report: by another replica, or by this one before a crash that
-            # lost the note below. Note it now, so that it is followed (and ended) like any sweep.
-            bound = store.bound_request(SWEEPER, idempotency)
-            if bound is None:
-                raise
-            store.set_sweep(row.network, row.address, row.asset, bound.request_id)
-            return SweepOutcome("sweep_open", "the wallet's sweep was proposed from another report", bound)
-        store.set_sweep(row.network, row.address, row.asset, request.request_id)
-        log.info("sweep_proposed", request_id=request.request_id, network=row.network, amount=str(value))
-        return SweepOutcome("proposed", f"sweep of {value} to {cold}", request)
+
+        return submit_sweep(self.service, row, submit, f"sweep of {value} to {cold}")
+
+
+def sweep_gate(service: CoordinatorService, row: BalanceRecord) -> tuple[BalanceRecord, SweepOutcome | None]:
+    """The wallet's row with its ended sweep closed, and why nothing may be proposed (None: go on):
+    its sweep is still open, or the report predates its last signed sweep."""
+    store = service.store
+    if row.sweep_request_id:
+        sweep = store.get_request(row.sweep_request_id)
+        if sweep.state not in FINAL_STATES:
+            return row, SweepOutcome("sweep_open", "the wallet's sweep is still open", sweep)
+        swept_at = sweep.updated_at if sweep.state == SIGNED else 0.0
+        store.end_sweep(row.network, row.address, row.asset, sweep.request_id, swept_at)
+        row = store.balance(row.network, row.address, row.asset) or row
+    if row.reported_at <= row.swept_at:
+        return row, SweepOutcome("before_last_sweep", "the report predates the wallet's last signed sweep")
+    return row, None
+
+
+def registered_cold(service: CoordinatorService, network: str, cold: str) -> str | None:
+    """`cold` in canonical form if the installed policy lists it as a cold address; None otherwise."""
+    now = int(service.store.now())
+    policy = service.governance.policy(now)
+    try:
+        canonical = canonical_destination(network, cold)
+    except PolicyError:
+        canonical = cold
+    if policy is None or policy.destination_class(canonical, now) != "cold":
+        log.error("sweep_cold_not_registered", network=network, cold=cold)
+        return None
+    return canonical
+
+
+def submit_sweep(
+    service: CoordinatorService, row: BalanceRecord, submit: Callable[[str], RequestRecord], detail: str
+) -> SweepOutcome:
+    """Submit the wallet's sweep under `sweep:<network>:<address>:<asset>:<n>` and note it on the row."""
+    store = service.store
+    idempotency = f"sweep:{row.network}:{row.address}:{row.asset}:{row.sweep_seq}"
+    try:
+        request = submit(idempotency)
+    except AlreadyExists:
+        # Proposed from another report: by another replica, or by this one before a crash that
+        # lost the note below. Note it now, so that it is followed (and ended) like any sweep.
+        bound = store.bound_request(SWEEPER, idempotency)
+        if bound is None:
+            raise
+        store.set_sweep(row.network, row.address, row.asset, bound.request_id)
+        return SweepOutcome("sweep_open", "the wallet's sweep was proposed from another report", bound)
+    store.set_sweep(row.network, row.address, row.asset, request.request_id)
+    log.info("sweep_proposed", request_id=request.request_id, network=row.network, detail=detail)
+    return SweepOutcome("proposed", detail, request)

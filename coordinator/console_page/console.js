@@ -2,7 +2,8 @@
 // The officer console page. Everything shown comes from the coordinator through the local server,
 // so it is only ever put in the page as text (textContent), never as HTML.
 (function () {
-  const POLL_MS = 2000;
+  const FAST_POLL_MS = 2000; // without a live stream
+  const RECONNECT_MS = 5000;
   const KEY = "tssctl-console-token";
   const match = /(?:^#|&)token=([A-Za-z0-9_-]+)/.exec(location.hash);
   if (match) {
@@ -11,6 +12,9 @@
   }
   const token = sessionStorage.getItem(KEY) || "";
   let shown = "";
+  let current = null; // the last state shown; streamed cards replace their entry in it
+  let live = false;
+  let pollMs = FAST_POLL_MS * 5;
 
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
@@ -55,9 +59,12 @@
     }
     const i = r.intent;
     if (r.verified) {
-      c.append(el("p", { class: "ok verify" }, "Verified: this intent was rebuilt from the transaction body and is exactly what the coordinator shows."));
+      c.append(el("p", { class: "ok verify" }, (r.intent && r.intent.kind === "bitcoin_spend" ? "Verified: this spend was rebuilt from its PSBT" :
+        "Verified: this intent was rebuilt from the transaction body") + " and is exactly what the coordinator shows."));
     }
-    if (i) {
+    if (i && i.kind === "bitcoin_spend") {
+      c.append(spend(r, i));
+    } else if (i) {
       const verb = i.call === "transfer" ? "Send" : i.call;
       c.append(el("p", { class: "headline" }, `${verb} ${i.amount} ${i.asset} to ${i.destination}`));
       const dl = el("dl");
@@ -101,13 +108,57 @@
     return c;
   }
 
+  // A Bitcoin spend: every output (payouts with their allow-list status and rule, change back to
+  // the key by its path), the inputs and the fee, as rebuilt from the PSBT by the console.
+  function spend(r, i) {
+    const box = el("div", { class: "spend" });
+    const first = i.outputs.find((o) => !o.change);
+    const to = i.payouts === 1 && first ? ` to ${first.address}` : ` in ${i.payouts} payouts`;
+    box.append(el("p", { class: "headline" }, `Send ${i.amount} ${i.asset}${to}`));
+    const dl = el("dl");
+    row(dl, "Network", i.network + (i.network_name ? " (" + i.network_name + ")" : ""));
+    for (const o of i.outputs) {
+      if (o.change) {
+        row(dl, "Change (ours)", `${o.amount} to ${o.address} (key path ${o.path})`, "ok");
+      } else {
+        const status = o.status + (o.label ? " — " + o.label : "");
+        row(dl, "Payout", `${o.amount} to ${o.address}`);
+        row(dl, "Payout allow-list", status, o.status === "allowed" || o.status === "cold" ? "ok" : "bad");
+        if (o.rule) row(dl, "Payout rule", o.rule);
+      }
+    }
+    if (r.history) row(dl, "First payee's history", r.history);
+    row(dl, "Fee", `${i.fee} for ${i.vsize} vbytes`);
+    row(dl, "Inputs", `${i.inputs} input(s), ${i.inputs_total} in all`);
+    row(dl, "From key", i.key_id);
+    row(dl, "Expires", i.expires_utc);
+    row(dl, "Time lock", r.time_lock_until_utc || "none");
+    row(dl, "Policy now", r.policy_reason || "-");
+    row(dl, "Approvals so far", r.approved_by.length ? r.approved_by.join(", ") : "none");
+    row(dl, "Initiator", r.initiator || "-");
+    row(dl, "Intent digest", r.intent_digest, r.verified ? "ok digest" : "bad digest");
+    if (r.tx_hash) row(dl, "Transaction id", r.tx_hash);
+    if (r.error) row(dl, "Error", r.error, "bad");
+    box.append(dl, el("details", {}, el("summary", {}, "Decoded spend as signed"), el("pre", {}, i.text)));
+    return box;
+  }
+
+  function showStatus() {
+    if (!current) return;
+    const s = current;
+    document.getElementById("status").textContent =
+      `policy v${s.policy_version} · updated ${s.now_utc} · ` + (live ? "live" : "polling") +
+      (s.policy_problem ? " · " + s.policy_problem : "");
+  }
+
   function render(s) {
+    current = s;
+    pollMs = (s.poll_seconds || 15) * 1000;
     document.getElementById("officer").textContent = "— " + s.officer;
     document.getElementById("audit-note").textContent = s.audit_trail_note;
     const frozen = s.frozen.map((f) => `${f.scope} (by ${f.by} since ${f.since_utc})`).join(", ");
     document.getElementById("frozen").textContent = frozen ? "FROZEN: " + frozen : "";
-    document.getElementById("status").textContent =
-      `policy v${s.policy_version} · updated ${s.now_utc}` + (s.policy_problem ? " · " + s.policy_problem : "");
+    showStatus();
     const key = JSON.stringify([s.requests, s.frozen, s.policy_problem]);
     if (key === shown) return; // unchanged: keep what the officer is typing
     shown = key;
@@ -121,6 +172,68 @@
     } catch (e) {
       document.getElementById("status").textContent = "not connected: " + e.message;
     }
+  }
+
+  // A streamed card (the console rebuilt and checked it on a Watch transition) replaces its own.
+  function update(card) {
+    if (!current) return;
+    const i = current.requests.findIndex((r) => r.request_id === card.request_id);
+    if (i < 0) return; // a request not listed yet arrives with the next poll
+    const requests = current.requests.slice();
+    requests[i] = card;
+    render(Object.assign({}, current, { requests }));
+  }
+
+  function dispatch(block) {
+    let event = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith("event: ")) event = line.slice(7);
+      else if (line.startsWith("data: ")) data.push(line.slice(6));
+    }
+    if (event === "request" && data.length) update(JSON.parse(data.join("\n")));
+  }
+
+  // EventSource cannot send the Authorization header (and the token stays out of URLs), so the
+  // stream is read with fetch() and its body reader; when it ends, poll fast and reconnect.
+  async function stream() {
+    try {
+      const reply = await fetch("/api/events", { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
+      if (!reply.ok || !reply.body) throw new Error(reply.statusText);
+      live = true;
+      showStatus();
+      if (current) refresh(); // a reconnect: what changed while the stream was down
+      const reader = reply.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          dispatch(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    } catch (e) {
+      // fall through: polling covers the page until the stream is back
+    }
+    if (live) schedule(FAST_POLL_MS); // the stream dropped: poll fast now, not at the slow pace
+    live = false;
+    showStatus();
+    setTimeout(stream, RECONNECT_MS);
+  }
+
+  let timer = 0;
+  function schedule(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(poll, ms);
+  }
+
+  async function poll() {
+    await refresh();
+    schedule(live ? pollMs : FAST_POLL_MS);
   }
 
   function delivery(d) {
@@ -153,7 +266,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     if (!token) say("No session token: open the exact URL tssctl officer console printed.", true);
     document.getElementById("freeze").addEventListener("click", () => act("freeze", { scope: "*" }));
-    refresh();
-    setInterval(refresh, POLL_MS);
+    if (token) stream();
+    poll();
   });
 })();

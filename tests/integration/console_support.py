@@ -64,10 +64,13 @@ def console_args(info: cluster.ClusterInfo, who: str, *extra: str) -> Any:
 
 
 @contextlib.contextmanager
-def serving(info: cluster.ClusterInfo, who: str, client: CoordinatorClient | None = None) -> Iterator[ConsoleServer]:
-    """`who`'s console on a free 127.0.0.1 port, stopped afterwards."""
+def serving(
+    info: cluster.ClusterInfo, who: str, client: CoordinatorClient | None = None, poll_seconds: int = 15
+) -> Iterator[ConsoleServer]:
+    """`who`'s console on a free 127.0.0.1 port (its page polling the list every `poll_seconds`
+    while its live stream is up), stopped afterwards."""
     console = console_for(console_args(info, who), client)
-    server = ConsoleServer(console)
+    server = ConsoleServer(console, poll_seconds=poll_seconds)
     server.start()
     try:
         yield server

@@ -78,6 +78,63 @@ def test_the_local_api_needs_the_session_token_and_its_own_origin(live_cluster: 
         assert list(op.governance().frozen) == []  # none of the refused freezes happened
 
 
+def test_the_event_stream_is_guarded_like_every_call_and_streams_another_officers_approval(
+    live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key
+) -> None:
+    r = withdraw(live_cluster, key)
+    with serving(live_cluster, "officer-3") as s, serving(live_cluster, "officer-1") as one:
+        for token in (None, "x" * 43):
+            status, _, reply = call(s, "GET", "/api/events", token=token)
+            assert status == 401 and "token" in reply["error"]
+        status, _, reply = call(s, "GET", "/api/events", headers={"Origin": "https://evil.example"})
+        assert status == 403 and "cross-origin" in reply["error"]
+        status, _, reply = call(s, "GET", "/api/events", headers={"Sec-Fetch-Site": "cross-site"})
+        assert status == 403
+        status, _, reply = call(s, "GET", "/api/events", headers={"Host": f"localhost:{s.port}"})
+        assert status == 403 and "Host" in reply["error"]
+        _, _, state = call(s, "GET", "/api/state")  # the list the page shows: its open requests watched
+        assert r.request_id in state["watching"] and state["poll_seconds"] == 15
+        conn = stream(s)
+        try:
+            reply = conn.getresponse()
+            assert reply.status == 200 and reply.getheader("Content-Type", "").startswith("text/event-stream")
+            csp = reply.getheader("Content-Security-Policy", "")
+            assert reply.getheader("Content-Length") is None and "default-src 'none'" in csp
+            digest = view(state, r.request_id)["intent_digest"]
+            status, _, done = call(one, "POST", "/api/approve", {"request_id": r.request_id, "intent_digest": digest})
+            assert status == 200, done
+            card = next_card(reply, r.request_id, lambda c: c["approved_by"] == ["officer-1"])
+            assert card["verified"] and card["state"] == "pending_approval" and not card["approved_by_me"]
+        finally:
+            conn.close()
+
+
+def stream(s: Any) -> http.client.HTTPSConnection:
+    """The page's event stream opened as the page opens it (token header, its own Origin)."""
+    ctx = ssl.create_default_context(cadata=s.certificate.pem.decode())
+    conn = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=60)
+    conn.request("GET", "/api/events", headers={"Authorization": f"Bearer {s.token}", "Origin": s.origin})
+    return conn
+
+
+def next_card(reply: http.client.HTTPResponse, request_id: str, until: Any) -> dict[str, Any]:
+    """Read events until a `request` card of `request_id` satisfies `until` (60 s socket timeout)."""
+    event, data = "", []
+    while True:
+        line = reply.readline().decode()
+        assert line, "the stream ended"
+        if line == "\n":
+            if event == "request" and data:
+                card = json.loads("\n".join(data))
+                if card["request_id"] == request_id and until(card):
+                    return card
+            event, data = "", []
+        elif line.startswith("event: "):
+            event = line[7:].strip()
+        elif line.startswith("data: "):
+            data.append(line[6:].rstrip("\n"))
+
+
 def test_two_consoles_approve_the_digest_they_showed_until_signed(
     live_cluster: cluster.ClusterInfo, key: coordinator_pb2.Key
 ) -> None:

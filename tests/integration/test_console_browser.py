@@ -1,7 +1,10 @@
 """The officer console in headless Chromium against a real cluster (issue 15): review and approve
-a 1 ETH withdrawal in two officers' browsers until it is signed, freeze with one button, a
-compromised coordinator's intent refused, a page without the session token refused. Screenshots
-go to the test's tmp dir (paths printed; `pytest -s` shows them).
+a 1 ETH withdrawal in two officers' browsers until it is signed (the second page polling only every
+10 minutes: the first officer's approval reaches it through the live stream from Watch; with the
+stream stopped it falls back to polling every 2 s and sees the request signed), a Bitcoin
+spend shown output by output and approved (over the in-process coordinator with a Bitcoin policy),
+freeze with one button, a compromised coordinator's intent refused, a page without the session
+token refused. Screenshots go to the test's tmp dir (paths printed; `pytest -s` shows them).
 
 Needs Debian's chromium and chromium-driver (`./dev test` installs them): without them the tests
 fail, they never skip."""
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +32,13 @@ from tsscustody.v1 import coordinator_pb2
 
 from coordinator import cluster
 from coordinator.client import CoordinatorClient
+from coordinator.console import Console
 from coordinator.console_http import ConsoleServer
+from coordinator.views import request_to_proto
+from signer.policy.btc_intent import SpendIntent
+from tests.btc_support import SMALL
+from tests.unit.coordinator.governance_fixtures import key as officer_key
+from tests.unit.coordinator.test_btc_requests import Env, InProcessClient
 
 from .console_support import MUTATIONS, LyingCoordinator, serving
 from .support import ETH, eth_tx
@@ -121,12 +131,17 @@ def test_two_officers_review_and_approve_a_withdrawal_until_signed(
 ) -> None:
     r = withdraw(live_cluster, key)
     card = f"#req-{r.request_id}"
-    with serving(live_cluster, "officer-1") as one, serving(live_cluster, "officer-2") as two:
+    slow = 600  # officer-2's page polls the list every 10 minutes: what it sees sooner was streamed
+    with serving(live_cluster, "officer-1") as one, serving(live_cluster, "officer-2", poll_seconds=slow) as two:
         b1, b2 = browser(one), browser(two)
         for b, s in ((b1, one), (b2, two)):
             b.get(s.url)
             wait(b, lambda d: "Send 1 ETH to" in text(d, card))
             assert "token" not in b.current_url  # moved to sessionStorage, out of the address bar
+        wait(b2, lambda d: "· live" in text(d, "#status"))  # its stream is up: from now on it polls slowly
+        assert r.request_id in two.live.watching
+        time.sleep(3)  # a 2 s poll scheduled before the stream came up has run: the next is in 600 s
+        polled = text(b2, "#status")  # "updated <time>" changes only when the list is polled
         shown = text(b1, card)
         for field in ("eip155:1", "approvals_pending", "medium-2-of-officers: require 2 of officers", "0.00063 ETH"):
             assert field in shown, (field, shown)
@@ -135,7 +150,12 @@ def test_two_officers_review_and_approve_a_withdrawal_until_signed(
         click(b1, f"{card} button.approve")
         wait(b1, lambda d: f"Approved {r.request_id}" in text(d, "#message"))
         assert list(coordinator_view(live_cluster, r.request_id).approved_by) == ["officer-1"]
-        wait(b2, lambda d: "officer-1" in text(d, card))  # live update: the other officer's approval
+        approved_at = time.monotonic()
+        wait(b2, lambda d: "officer-1" in text(d, card), 30)  # streamed: far sooner than the 600 s poll
+        assert time.monotonic() - approved_at < slow / 10 and text(b2, "#status") == polled  # not polled
+        shot(b2, tmp_path, "1b-streamed-approval")
+        two.live.stop()  # the stream ends (and is refused from now on): the page falls back to polling
+        wait(b2, lambda d: "· polling" in text(d, "#status"), 30)
         click(b2, f"{card} button.approve")
         wait(b2, lambda d: d.find_element(By.CSS_SELECTOR, card).get_attribute("data-state") == "signed", 120)
         wait(b1, lambda d: d.find_element(By.CSS_SELECTOR, card).get_attribute("data-state") == "signed")
@@ -165,6 +185,45 @@ def test_an_intent_that_is_not_the_body_is_refused_in_the_page(
 
 
 INJECTED = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>"
+
+
+class SpendsClient(InProcessClient):
+    """The in-process coordinator (with its Bitcoin policy) as the console's client. It has no
+    gRPC stub, so the console's watches fail and the page falls back to polling the list."""
+
+    def list_requests(self, key_id: str = "", state: Any = 0, limit: int = 0) -> list[Any]:
+        return [request_to_proto(r) for r in self.env.service.list_requests(limit=limit)]
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def test_a_bitcoin_spend_is_shown_output_by_output_and_approved(browser: Browser, tmp_path: Path) -> None:
+    env = Env(tmp_path)
+    env.clock.advance(time.time() - env.clock())  # the console signs its approval at the real time
+    row = env.submit(env.psbt(payout=SMALL + 1))
+    spend = SpendIntent.from_bytes(row.intent).spend
+    card = f"#req-{row.request_id}"
+    console = Console("officer-1", officer_key("officer-1"), SpendsClient(env, "officer-1"), lambda scope: {})  # type: ignore[arg-type]
+    server = ConsoleServer(console, poll_seconds=2)
+    server.start()
+    try:
+        b = browser(server)
+        b.get(server.url)
+        wait(b, lambda d: "Verified: this spend was rebuilt from its PSBT" in text(d, card))
+        shown = text(b, card)
+        assert f"Send 0.01000001 BTC to {spend.outputs[0].address}" in shown
+        assert f"0.00198999 BTC to {spend.outputs[1].address} (key path m/1/0)" in shown
+        assert "btc-officers: require 2 of officers" in shown and "0.00001 BTC for" in shown
+        assert "2 input(s), 0.012 BTC in all" in shown and row.intent_digest.hex() in shown
+        shot(b, tmp_path, "6-bitcoin-spend")
+        click(b, f"{card} button.approve")
+        wait(b, lambda d: f"Approved {row.request_id}" in text(d, "#message"))
+        wait(b, lambda d: "Approvals so far\nofficer-1" in text(d, card))
+        assert env.service.get_request(row.request_id).approved_by == ("officer-1",)
+    finally:
+        server.stop()
+        console.client.close()
 
 
 def test_markup_from_a_compromised_coordinator_is_shown_as_text(

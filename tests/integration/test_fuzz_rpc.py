@@ -21,11 +21,13 @@ from tsscustody.v1 import common_pb2, coordinator_pb2, coordinator_pb2_grpc, sig
 from coordinator import cluster
 from coordinator.cli import main
 from coordinator.client import CoordinatorClient
+from signer.chains import bitcoin as btc
 from signer.node import limits
 from signer.node.tls import channel_credentials
 
 from .support import ETH, TO, eth_tx
 
+REGTEST = btc.NETWORKS["regtest"]
 BAD_CODES = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 # Raised by gRPC itself before or around the servicer (a message over the limit, a deadline): no ErrorInfo.
 GRPC_OWN = {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
@@ -332,6 +334,21 @@ def _coordinator_calls(g: _Gen) -> list[tuple[str, str, Any, int]]:
             ),
             small,  # no hot wallet is configured: a report is refused, never stored
         ),
+        (
+            "ReportUtxos",
+            "backend",
+            c.ReportUtxosRequest(
+                network=g.word("regtest", REGTEST.caip2),
+                address=r.choice([btc.address(b"\x00\x14" + bytes(20), REGTEST), "", g.text(100)]),
+                utxos=[
+                    c.Utxo(
+                        txid=g.blob(32), vout=r.randrange(2**32), amount_sat=r.randrange(2**64), prev_tx=g.blob(4096)
+                    )
+                    for _ in range(r.randrange(4))
+                ],
+            ),
+            small,  # no hot wallet is configured: a report is refused, never stored
+        ),
         ("GetRequestTrail", "officer-1", c.GetRequestRequest(request_id=g.id("request")), 0),
     ]
     return menu
@@ -459,7 +476,7 @@ def test_fuzz_every_rpc_without_internal_errors_deaths_or_unexplained_growth(
     accepted_submits = 0
     bad: list[str] = []
     start = time.monotonic()
-    for i in range(12):  # 12 x (17 coordinator + 8 x 3 signer) = 492 calls
+    for i in range(12):  # 12 x (18 coordinator + 8 x 3 signer) = 504 calls
         for method, who, request, may_add in _coordinator_calls(g):
             stub = coordinator_pb2_grpc.CoordinatorStub(channels[(live_cluster.coordinator, who)])
             code, explained = _invoke(stub, method, request)

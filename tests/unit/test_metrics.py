@@ -61,7 +61,10 @@ class Requests:
         return {PENDING_APPROVAL: (3, 400.0)}
 
     def balances(self) -> list[BalanceRecord]:
-        return [BalanceRecord("eip155:1", "0xhot", "ETH", 12 * 10**18, 4, 940.0, "backend-1", "", 0, 0.0)]
+        return [
+            BalanceRecord("eip155:1", "0xhot", "ETH", 12 * 10**18, 4, 940.0, "backend-1", "", 0, 0.0),
+            BalanceRecord(REGTEST, "bcrt1qhot", "BTC", 3_000_000, 0, 990.0, "backend-1", "", 0, 0.0),
+        ]
 
 
 class Scrub:
@@ -71,6 +74,14 @@ class Scrub:
 class Sweeps:
     def caps(self) -> dict[tuple[str, str, str], int]:
         return {("eip155:1", "0xhot", "ETH"): 10**19}
+
+
+REGTEST = "bip122:0f9188f13cb7b2c71f2a335e3a4fc328"
+
+
+class BtcSweeps:
+    def caps(self) -> dict[tuple[str, str, str], int]:
+        return {(REGTEST, "bcrt1qhot", "BTC"): 2_000_000}
 
 
 class Governance:
@@ -87,6 +98,7 @@ class Service:
     store: Requests = field(default_factory=Requests)
     governance: Governance = field(default_factory=Governance)
     sweeps: Sweeps = field(default_factory=Sweeps)
+    btc_sweeps: BtcSweeps = field(default_factory=BtcSweeps)
     audit_scrub: Scrub = field(default_factory=Scrub)
     instruments: Instruments = field(default_factory=Instruments)
 
@@ -153,6 +165,9 @@ def test_the_coordinator_exposes_readiness_liveness_faults_and_keys() -> None:
     assert f"tss_coordinator_hot_balance{{{where}}} 1.2e+19" in lines
     assert f"tss_coordinator_hot_balance_cap{{{where}}} 1e+19" in lines
     assert f"tss_coordinator_hot_balance_report_age_seconds{{{where}}} 60.0" in lines
+    btc_where = f'address="bcrt1qhot",asset="BTC",network="{REGTEST}"'  # a Bitcoin wallet's, in satoshis
+    assert f"tss_coordinator_hot_balance{{{btc_where}}} 3e+06" in lines
+    assert f"tss_coordinator_hot_balance_cap{{{btc_where}}} 2e+06" in lines
     assert "tss_coordinator_audit_chain_ok 0.0" in lines and "tss_coordinator_audit_verified_seq 6.0" in lines
 
 

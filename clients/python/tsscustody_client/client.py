@@ -191,3 +191,13 @@ class CustodyClient:
         request.reported_at.FromNanoseconds(int(reported_at * 1e9))
         reply: coordinator_pb2.ReportBalanceResponse = self.stub.ReportBalance(request, timeout=30)
         return reply
+
+    def report_utxos(
+        self, network: str, address: str, utxos: Sequence[coordinator_pb2.Utxo], reported_at: float
+    ) -> coordinator_pb2.ReportBalanceResponse:
+        """Report a Bitcoin hot wallet's unspent outputs (each with its previous transaction), read
+        at `reported_at` (unix seconds); the answer is as `report_balance`'s."""
+        request = coordinator_pb2.ReportUtxosRequest(network=network, address=address, utxos=utxos)
+        request.reported_at.FromNanoseconds(int(reported_at * 1e9))
+        reply: coordinator_pb2.ReportBalanceResponse = self.stub.ReportUtxos(request, timeout=30)
+        return reply

@@ -116,6 +116,30 @@ class ReportBalanceRequest(_message.Message):
     reported_at: _timestamp_pb2.Timestamp
     def __init__(self, chain_id: _Optional[int] = ..., address: _Optional[str] = ..., asset: _Optional[str] = ..., amount: _Optional[str] = ..., next_nonce: _Optional[int] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class Utxo(_message.Message):
+    __slots__ = ("txid", "vout", "amount_sat", "prev_tx")
+    TXID_FIELD_NUMBER: _ClassVar[int]
+    VOUT_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_SAT_FIELD_NUMBER: _ClassVar[int]
+    PREV_TX_FIELD_NUMBER: _ClassVar[int]
+    txid: bytes
+    vout: int
+    amount_sat: int
+    prev_tx: bytes
+    def __init__(self, txid: _Optional[bytes] = ..., vout: _Optional[int] = ..., amount_sat: _Optional[int] = ..., prev_tx: _Optional[bytes] = ...) -> None: ...
+
+class ReportUtxosRequest(_message.Message):
+    __slots__ = ("network", "address", "utxos", "reported_at")
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    UTXOS_FIELD_NUMBER: _ClassVar[int]
+    REPORTED_AT_FIELD_NUMBER: _ClassVar[int]
+    network: str
+    address: str
+    utxos: _containers.RepeatedCompositeFieldContainer[Utxo]
+    reported_at: _timestamp_pb2.Timestamp
+    def __init__(self, network: _Optional[str] = ..., address: _Optional[str] = ..., utxos: _Optional[_Iterable[_Union[Utxo, _Mapping]]] = ..., reported_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class ReportBalanceResponse(_message.Message):
     __slots__ = ("action", "detail", "sweep")
     ACTION_FIELD_NUMBER: _ClassVar[int]

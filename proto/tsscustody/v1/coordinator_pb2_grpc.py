@@ -129,6 +129,11 @@ class CoordinatorStub:
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.SerializeToString,
                 response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.FromString,
                 _registered_method=True)
+        self.ReportUtxos = channel.unary_unary(
+                '/tsscustody.v1.Coordinator/ReportUtxos',
+                request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportUtxosRequest.SerializeToString,
+                response_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.FromString,
+                _registered_method=True)
         self.GetRequestTrail = channel.unary_unary(
                 '/tsscustody.v1.Coordinator/GetRequestTrail',
                 request_serializer=tsscustody_dot_v1_dot_coordinator__pb2.GetRequestRequest.SerializeToString,
@@ -269,6 +274,15 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportUtxos(self, request, context):
+        """Backends: a Bitcoin hot wallet's unspent outputs (each with its previous transaction). Over
+        the wallet's cap, the coordinator proposes one cold sweep (a PSBT spending them, largest
+        first, to the cold address with change that keeps the reserve); the answer is as above.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetRequestTrail(self, request, context):
         """Officers, auditors, operators, admins: the audit entries about one request (submission, the
         policy's decisions, approvals, signing) and its destination's payout history (the trust ramp).
@@ -368,6 +382,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
             'ReportBalance': grpc.unary_unary_rpc_method_handler(
                     servicer.ReportBalance,
                     request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.FromString,
+                    response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.SerializeToString,
+            ),
+            'ReportUtxos': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportUtxos,
+                    request_deserializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportUtxosRequest.FromString,
                     response_serializer=tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.SerializeToString,
             ),
             'GetRequestTrail': grpc.unary_unary_rpc_method_handler(
@@ -866,6 +885,33 @@ class Coordinator:
             target,
             '/tsscustody.v1.Coordinator/ReportBalance',
             tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceRequest.SerializeToString,
+            tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportUtxos(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tsscustody.v1.Coordinator/ReportUtxos',
+            tsscustody_dot_v1_dot_coordinator__pb2.ReportUtxosRequest.SerializeToString,
             tsscustody_dot_v1_dot_coordinator__pb2.ReportBalanceResponse.FromString,
             options,
             channel_credentials,

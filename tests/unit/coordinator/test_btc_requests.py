@@ -10,6 +10,7 @@ import dataclasses
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from coordinator.btc_request import psbt_of
 from coordinator.cli_btc import spend_request_json
 from coordinator.cli_common import request_line
 from coordinator.cli_format import amount_text
-from coordinator.console import SPEND_NOT_SHOWN, Console, ConsoleRefused
+from coordinator.console import Console
 from coordinator.errors import AlreadyExists, InvalidRequest
 from coordinator.officer import IntentMismatch, rebuild_spend
 from coordinator.review import request_trail
@@ -32,7 +33,7 @@ from coordinator.views import governance_to_proto, key_to_proto, request_to_prot
 from signer.node.btc_release import PsbtInput
 from signer.node.node import PartialSig, SignerNode
 from signer.node.wire import SignBody
-from signer.policy import Release, demo_policy, public_key_bytes, sign_approval
+from signer.policy import PolicyDocument, Release, demo_policy, public_key_bytes, sign_approval
 from signer.policy.btc_intent import SpendIntent
 from signer.tss.curve import Point, Q
 from tests.btc_support import SMALL, extract, foreign_script, make_psbt, own_script, verify_transaction, with_bitcoin
@@ -262,19 +263,55 @@ class InProcessClient:
         return request_trail(self.env.service, request_id)
 
 
-def test_officers_approve_a_spend_with_the_tool_and_the_console_refuses_to(env: Env) -> None:
+class ShowsAnotherPsbt(InProcessClient):
+    """A compromised coordinator: the request shown with another PSBT than its spend intent's."""
+
+    def __init__(self, env: Env, officer_id: str, psbt: bytes) -> None:
+        super().__init__(env, officer_id)
+        self.psbt = psbt
+
+    def get_request(self, request_id: str) -> coordinator_pb2.SigningRequest:
+        r = super().get_request(request_id)
+        r.psbt = self.psbt
+        return r
+
+
+def test_officers_approve_a_spend_in_the_console_and_with_the_tool(env: Env) -> None:
+    env.clock.advance(time.time() - env.clock())  # the console signs its approval at the real time
     row = env.submit(env.psbt(payout=SMALL + 1))
     assert row.state == "pending_approval"
     c1 = InProcessClient(env, "officer-1")
-    # The console's page does not show a spend's payouts: it says so and refuses to approve.
+    g = c1.governance()
+    doc = PolicyDocument.from_json(g.policy_json)
+    now = int(env.clock())
+    # The console shows the spend it rebuilt from the PSBT: every output, change recognised, the fee.
     console = Console("officer-1", key("officer-1"), c1, lambda scope: {})  # type: ignore[arg-type]
-    view = console.view(request_to_proto(row), c1.governance(), None, "", int(env.clock()))
-    assert (view["verified"], view["problem"], view["intent"]) == (False, SPEND_NOT_SHOWN, None)
-    with pytest.raises(ConsoleRefused, match="tssctl approve"):
-        console.approve(row.request_id, row.intent_digest.hex())
+    view = console.view(c1.get_request(row.request_id), g, doc, "", now)
+    assert view["verified"] and view["problem"] == "" and view["intent_digest"] == row.intent_digest.hex()
+    spend = SpendIntent.from_bytes(row.intent).spend
+    shown = view["intent"]
+    assert (shown["kind"], shown["payouts"], shown["inputs"], shown["amount"]) == ("bitcoin_spend", 1, 2, "0.01000001")
+    assert [(o["address"], o["amount"], o["change"]) for o in shown["outputs"]] == [
+        (spend.outputs[0].address, "0.01000001 BTC", False),
+        (spend.outputs[1].address, "0.00198999 BTC", True),
+    ]
+    assert shown["outputs"][1]["path"] == "m/1/0" and shown["outputs"][0]["status"] == "unlisted"
+    assert shown["outputs"][0]["rule"] == "btc-officers: require 2 of officers"
+    assert (shown["fee"], shown["inputs_total"]) == ("0.00001 BTC", "0.012 BTC")
+    # A coordinator showing another PSBT under this spend intent: not verified, approval refused.
+    lying_client = ShowsAnotherPsbt(env, "officer-1", env.psbt(payout=SMALL + 2))
+    liar = Console("officer-1", key("officer-1"), lying_client, lambda scope: {})  # type: ignore[arg-type]
+    lied = liar.view(lying_client.get_request(row.request_id), g, doc, "", now)
+    assert not lied["verified"] and "not signing" in lied["problem"] and lied["intent"]["kind"] == "bitcoin_spend"
+    with pytest.raises(IntentMismatch, match="PSBT"):
+        liar.approve(row.request_id, view["intent_digest"])
+    with pytest.raises(IntentMismatch, match="page showed"):  # a digest the page did not show
+        console.approve(row.request_id, "00" * 32)
     assert env.service.get_request(row.request_id).approved_by == ()
+    assert console.approve(row.request_id, view["intent_digest"])["state"] == "pending_approval"
+    assert env.service.get_request(row.request_id).approved_by == ("officer-1",)
     # The officer's tool rebuilds the spend from the PSBT and approves it.
-    for officer_id in ("officer-1", "officer-2"):
+    for officer_id in ("officer-2",):
         client = InProcessClient(env, officer_id)
         done = officer.approve(client, row.request_id, key(officer_id), officer_id, now=int(env.clock()))  # type: ignore[arg-type]
         assert isinstance(done.review.intent, SpendIntent) and done.review.intent.digest() == row.intent_digest
