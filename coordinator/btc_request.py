@@ -18,12 +18,16 @@ from typing import Any
 from signer.chains import bitcoin
 from signer.policy import Intent
 from signer.policy.btc_intent import SpendIntent, is_spend_intent
+from signer.policy.message_intent import MessageIntent, is_message_intent
 from signer.tss.encoding import encode
 
+from .message_request import MessageJob, job_of_row
 from .request_encoding import Body
 from .store import RequestRecord
 
 PSBT_TYPE = "psbt"
+AnyIntent = Intent | SpendIntent | MessageIntent
+"""The intent of a request of any kind: a transaction's, a Bitcoin spend's or a message's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +58,20 @@ def spend_body_hash(key_id: str, psbt: bytes, kind: str, initiator: str) -> str:
     return hashlib.sha256(encode("sign_btc/body/v1", key_id, kind, initiator, psbt)).hexdigest()
 
 
-def intent_of_row(row: RequestRecord) -> Intent | SpendIntent:
-    """The stored intent of a request, of either kind; raises `PolicyError("intent_malformed")`."""
+def intent_of_row(row: RequestRecord) -> AnyIntent:
+    """The stored intent of a request, of any kind; raises `PolicyError("intent_malformed")`."""
     if is_spend_intent(row.intent):
         return SpendIntent.from_bytes(row.intent)
+    if is_message_intent(row.intent):
+        return MessageIntent.from_bytes(row.intent)
     return Intent.from_bytes(row.intent)
 
 
-def body_of_row(row: RequestRecord, intent: Intent | SpendIntent | None = None) -> Body | SpendBody:
-    """What signing a stored request needs (the scheduler's path), of either kind."""
+def body_of_row(row: RequestRecord, intent: AnyIntent | None = None) -> Body | SpendBody | MessageJob:
+    """What signing a stored request needs (the scheduler's path), of any kind."""
+    message = job_of_row(row, intent if isinstance(intent, MessageIntent) else None)
+    if message is not None:
+        return message
     psbt = psbt_of(row.tx)
     if psbt is None:
         return Body.of_row(row, intent if isinstance(intent, Intent) else None)

@@ -27,6 +27,7 @@ from signer.tss.errors import InternalError, InvalidInput, ProtocolAbort
 from .btc_combine import InputPartials, combine_spend
 from .btc_request import SpendBody
 from .errors import Internal
+from .message_request import MessageJob
 from .request_encoding import Body
 from .signing import Attempts, Retry, Signed, SignFailure, Signing, SignJob
 from .store import CONSUMED, PresignatureRecord, RequestRecord
@@ -40,7 +41,7 @@ class SpendSigning(Signing):
         self._inputs: dict[bytes, tuple[PresignatureRecord, ...]] = {}  # first input's id -> every input's
         self._lock = threading.Lock()
 
-    def job(self, row: RequestRecord, release: Release, body: Body | SpendBody) -> SignJob:
+    def job(self, row: RequestRecord, release: Release, body: Body | SpendBody | MessageJob) -> SignJob:
         """A spend has no sender address: its inputs are the key's own outputs, each at its path."""
         if isinstance(body, SpendBody):
             return SignJob(self.sessions.key(row.key_id), body, release, "")

@@ -196,7 +196,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_request(args: argparse.Namespace) -> None:
     from .cli_btc import spend_request_json
-    from .officer import IntentMismatch, policy_assets, rebuild_intent, rebuild_spend
+    from .cli_message import message_request_json
+    from .officer import IntentMismatch, policy_assets, rebuild_intent, rebuild_message, rebuild_spend
 
     with client_for(args, "operator") as c:
         if args.action == "list":
@@ -209,8 +210,11 @@ def cmd_request(args: argparse.Namespace) -> None:
         g = c.governance()
         k = c.get_key(r.key_id) if r.psbt else None
     d = request_json(r) if k is None else spend_request_json(r)
+    d = message_request_json(r) if r.message_standard else d
     try:
-        if k is not None:  # a Bitcoin spend: rebuilt from its PSBT under the policy's network
+        if r.message_standard:  # a message: rebuilt from its body, the domain under the policy's networks
+            rebuild_message(r, bytes(g.policy_hash), policy_assets(g))
+        elif k is not None:  # a Bitcoin spend: rebuilt from its PSBT under the policy's network
             rebuild_spend(r, k, bytes(g.policy_hash), policy_assets(g))
         else:
             rebuild_intent(r, bytes(g.policy_hash))

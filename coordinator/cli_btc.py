@@ -23,6 +23,7 @@ from .cli_errors import EXIT_NOT_SIGNED, EXIT_OK, UsageError
 if TYPE_CHECKING:
     from signer.policy import Intent
     from signer.policy.btc_intent import SpendIntent
+    from signer.policy.message_intent import MessageIntent
 
 PSBT_MAGIC = b"psbt\xff"
 MAX_PSBT_FILE = 512 * 1024
@@ -72,10 +73,15 @@ def spend_json(intent: SpendIntent) -> dict[str, Any]:
     }
 
 
-def reviewed_json(intent: Intent | SpendIntent) -> dict[str, Any]:
-    """The JSON form of the intent an officer approved, of either kind."""
+def reviewed_json(intent: Intent | SpendIntent | MessageIntent) -> dict[str, Any]:
+    """The JSON form of the intent an officer approved, of any kind."""
     from signer.policy.btc_intent import SpendIntent
+    from signer.policy.message_intent import MessageIntent
 
+    from .cli_message import message_json
+
+    if isinstance(intent, MessageIntent):
+        return message_json(intent)
     return spend_json(intent) if isinstance(intent, SpendIntent) else intent_json(intent)
 
 

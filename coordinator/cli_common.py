@@ -215,7 +215,9 @@ def request_line(r: coordinator_pb2.SigningRequest) -> str:
         text += f"; approved by {', '.join(r.approved_by)}"
     if state_name(r.request_state) == "time_locked" and r.time_lock_end_time.seconds:
         text += f"; time lock until {utc_text(r.time_lock_end_time.seconds)}"
-    if r.txid:  # a Bitcoin spend: tx_hash holds its txid's bytes
+    if r.message_signature:  # a message: no transaction, the signature is the result
+        text += f"; signature 0x{bytes(r.message_signature).hex()}"
+    elif r.txid:  # a Bitcoin spend: tx_hash holds its txid's bytes
         text += f"; txid {r.txid}"
     elif r.tx_hash:
         text += f"; tx 0x{r.tx_hash.hex()}"

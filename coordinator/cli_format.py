@@ -59,6 +59,8 @@ def amount_text(r: coordinator_pb2.SigningRequest) -> tuple[str, str]:
     transaction's `to` when the intent cannot be decoded."""
     if r.psbt:
         return _spend_amount(r)
+    if r.message_standard:  # a message moves nothing: what it is and who signs it
+        return f"no amount ({r.message_standard} message)", r.from_address
     intent = _intent(r)
     if intent is not None:
         return f"{decimal_text(intent.amount, intent.decimals)} {intent.asset}", intent.destination

@@ -12,7 +12,7 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
-from . import cli_balance, cli_certs, cli_governance, cli_hd, cli_reshare
+from . import cli_balance, cli_certs, cli_governance, cli_hd, cli_message, cli_reshare
 from .cli_common import DEFAULT_DIR, add_common, add_tx_options, command
 from .cli_errors import ArgumentParser, hex_data, positive, uint64, uint256
 from .cli_evm import add_amount_options
@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     wb.add_argument("--idempotency-key", default="", help="default: a fresh random one")
     add_common(wb, "backend")
     wb.set_defaults(func=command("coordinator.cli_btc", "cmd_withdraw_btc"))
+    cli_message.add_parsers(sub, add_common)
 
     sw = sub.add_parser("sweep", help="propose a cold sweep when the hot balance exceeds the cap")
     sw.add_argument("--key", required=True, help="the hot wallet's key id")

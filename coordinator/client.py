@@ -85,6 +85,22 @@ class CoordinatorClient(CustodyClient):
         reply: coordinator_pb2.SigningRequest = self.stub.SubmitSigningRequest(request, timeout=self.timeout)
         return reply
 
+    def sign_message(
+        self, key_id: str, path: Sequence[int], standard: str, body: bytes, idempotency_key: str
+    ) -> coordinator_pb2.SigningRequest:
+        """Submit a message for the key at `path` to sign (`standard` "eip191": the message bytes;
+        "eip712": the typed data's JSON) and return it in the state the policy put it in."""
+        request = coordinator_pb2.SubmitSigningRequestRequest(
+            key_id=key_id,
+            idempotency_key=idempotency_key,
+            path=list(path),
+            message_standard=standard,
+            message_body=body,
+            request_kind=kind_enum("message"),
+        )
+        reply: coordinator_pb2.SigningRequest = self.stub.SubmitSigningRequest(request, timeout=self.timeout)
+        return reply
+
     def list_named(self, key_id: str, state: str, limit: int) -> list[coordinator_pb2.SigningRequest]:
         """`list_requests` with the state by name (tssctl's --state). A name the enum does not know
         goes as is, so the coordinator judges it (its refusal names the states it knows)."""

@@ -50,6 +50,12 @@ Freeze = Callable[[str], dict[str, Any]]
 """Signs and delivers the officer's freeze order for a scope; returns the delivery report."""
 
 
+MESSAGE_NOT_SHOWN = (
+    "a message to sign: this console does not show a message's domain and fields, so it does not approve "
+    "one; review and approve it with tssctl approve, which rebuilds the message from its body."
+)
+
+
 class ConsoleRefused(Exception):
     """The console refuses what the page asked (bad input); the message says why."""
 
@@ -114,6 +120,8 @@ class Console:
         what the coordinator shows (`verified`), else the coordinator's claim and why it fails."""
         intent: Intent | SpendIntent | None = None
         verified, why = False, problem
+        if r.message_standard:  # never approved here: the page has no place for its domain and fields
+            problem = why = MESSAGE_NOT_SHOWN
         if not problem:
             try:
                 if r.psbt:  # the spend decoded from its PSBT with the key the coordinator shows
@@ -186,6 +194,8 @@ class Console:
         rid, shown = _request_id(request_id), _digest(intent_digest)
 
         def same_as_page(rv: officer.Review) -> bool:
+            if rv.request.message_standard:
+                raise ConsoleRefused(MESSAGE_NOT_SHOWN)
             rebuilt = rv.intent.digest().hex()
             if rebuilt != shown:
                 raise officer.IntentMismatch(

@@ -38,6 +38,7 @@ from .audit import APPROVAL, REQUEST
 from .btc_request import SpendBody, body_of_row
 from .errors import Internal, NotFound, ServiceError, Unavailable
 from .governance import Governance
+from .message_request import MessageJob
 from .request_encoding import Body, NewRequest, NonceClaim
 from .request_policy import Assessment, RequestPolicy
 from .request_states import (
@@ -231,7 +232,7 @@ class Lifecycle:
         )
 
     # --- evaluation -------------------------------------------------------------------------------------
-    def advance(self, request_id: str, *, body: Body | SpendBody | None = None) -> RequestRecord:
+    def advance(self, request_id: str, *, body: Body | SpendBody | MessageJob | None = None) -> RequestRecord:
         """Evaluate a request that is not final and move it as far as the policy allows now
         (`body`: the request's transaction and intent, when the caller already holds them).
 
@@ -243,7 +244,7 @@ class Lifecycle:
         except InvalidTransition:
             return self.store.get_request(request_id)
 
-    def _advance_once(self, request_id: str, body: Body | SpendBody | None) -> RequestRecord:
+    def _advance_once(self, request_id: str, body: Body | SpendBody | MessageJob | None) -> RequestRecord:
         row = self.store.get_request(request_id)
         if row.final or row.state == SIGNING:
             return row

@@ -49,6 +49,7 @@ from signer.policy import (
     sign_freeze,
 )
 from signer.policy.btc_intent import SpendIntent, spend_intent
+from signer.policy.message_intent import MessageIntent, message_intent
 from signer.tss.curve import Point
 from signer.tss.errors import InvalidInput
 
@@ -109,7 +110,7 @@ class Review:
     """A request as the coordinator shows it and the intent this tool rebuilt and checked."""
 
     request: coordinator_pb2.SigningRequest
-    intent: Intent | SpendIntent
+    intent: Intent | SpendIntent | MessageIntent
     governance: coordinator_pb2.GovernanceStatus
 
 
@@ -175,6 +176,33 @@ def rebuild_spend(
     return ours
 
 
+def rebuild_message(r: coordinator_pb2.SigningRequest, policy_hash: bytes, assets: AssetRegistry) -> MessageIntent:
+    """The message intent of a message request's body under `policy_hash`, decoded here (the domain
+    and every field as the officer will read them), checked against what the coordinator shows;
+    raises `IntentMismatch`."""
+    try:
+        ours = message_intent(
+            r.message_standard,
+            bytes(r.message_body),
+            key_id=r.key_id,
+            path=tuple(r.path),
+            request_id=r.request_id,
+            policy_hash=policy_hash,
+            expires_at=r.expires_at,
+            assets=assets,
+            initiator=r.initiator,
+        )
+    except PolicyError as exc:
+        raise IntentMismatch(f"request {r.request_id}: cannot decode what the coordinator shows: {exc}") from None
+    shown = bytes(r.intent_digest)
+    if ours.digest() != shown or ours.message_digest != bytes(r.message_digest) or r.intent_text != ours.describe():
+        raise IntentMismatch(
+            f"request {r.request_id}: the coordinator shows intent digest {shown.hex()}, "
+            f"but its message under the policy in force gives {ours.digest().hex()}; not signing"
+        )
+    return ours
+
+
 def review(client: CoordinatorClient, request_id: str) -> Review:
     """Fetch a request and the governance in force; rebuild and check its intent (a Bitcoin
     request's from its PSBT, with the key the coordinator shows)."""
@@ -182,6 +210,10 @@ def review(client: CoordinatorClient, request_id: str) -> Review:
     g = client.governance()
     if not g.policy_hash:
         raise OfficerError("the coordinator has no policy installed")
+    if r.message_standard:
+        if not r.intent:
+            raise IntentMismatch(f"request {r.request_id} carries no intent (its message could not be decoded)")
+        return Review(r, rebuild_message(r, bytes(g.policy_hash), policy_assets(g)), g)
     if r.psbt:
         if not r.intent:
             raise IntentMismatch(f"request {r.request_id} carries no intent (its PSBT could not be decoded)")

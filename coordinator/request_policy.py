@@ -35,9 +35,10 @@ from signer.policy import (
 )
 from signer.policy.btc_intent import SpendIntent
 from signer.policy.btc_policy import evaluate_spend, spend_breaker_trip
+from signer.policy.message_intent import MessageIntent, check_message
 
 from .audit import FREEZE
-from .btc_request import intent_of_row
+from .btc_request import AnyIntent, intent_of_row
 from .funds import AWAITING_FUNDS
 from .governance import Governance, NoPolicy
 from .request_states import SUBMITTED
@@ -61,7 +62,7 @@ class Assessment:
     """The policy's decision (not a block) over the approvals that still verify."""
 
     decision: Decision
-    intent: Intent | SpendIntent
+    intent: AnyIntent
     approvals: tuple[tuple[Approval, bytes], ...]  # (parsed, as the officer signed it)
     frozen: bool
     awaiting: str = ""
@@ -84,7 +85,7 @@ class RequestPolicy:
         # Whether an allowed withdrawal waits for its hot wallet's funds (set by the service: funds.py).
         self.funds: Callable[[RequestRecord, Intent, int], str] | None = None
 
-    def assess(self, row: RequestRecord, now: int, intent: Intent | SpendIntent | None = None) -> Blocked | Assessment:
+    def assess(self, row: RequestRecord, now: int, intent: AnyIntent | None = None) -> Blocked | Assessment:
         """The policy's answer for `row` at `now` (`intent`: the row's, if the caller holds it decoded;
         a Bitcoin spend's is judged payout by payout, `evaluate_spend`)."""
         try:
@@ -99,7 +100,9 @@ class RequestPolicy:
             return Blocked("frozen", detail="signing is frozen")
         valid = self.valid_approvals(row, registry, intent, now)
         approved, ledger = {a.officer_id: a.signed_at for a, _ in valid}, self.governance.ledger()
-        if isinstance(intent, SpendIntent):
+        if isinstance(intent, MessageIntent):  # the policy's `messages` rules; no amount, no limits
+            decision = check_message(policy, registry, intent, approved, now, row.initiator)
+        elif isinstance(intent, SpendIntent):
             decision = evaluate_spend(policy, registry, intent, approved, ledger, now, row.initiator, kind=row.kind)
         else:
             decision = evaluate(policy, registry, intent, approved, ledger, now, row.initiator, kind=row.kind)
@@ -110,7 +113,7 @@ class RequestPolicy:
                 if counted is not None:
                     self._trip(row, counted, now)
             return Blocked(decision.reason, decision.rule_id, decision.detail)
-        if decision.may_sign(now) and not frozen:
+        if decision.may_sign(now) and not frozen and not isinstance(intent, MessageIntent):
             trip = (
                 spend_breaker_trip(policy, ledger, intent, now=now, reset_at=reset_at)
                 if isinstance(intent, SpendIntent)
@@ -147,7 +150,7 @@ class RequestPolicy:
             self._trip_key(key_id, request_id, trip, now)
 
     def valid_approvals(
-        self, row: RequestRecord, registry: OfficerRegistry, intent: Intent | SpendIntent, now: int
+        self, row: RequestRecord, registry: OfficerRegistry, intent: AnyIntent, now: int
     ) -> list[tuple[Approval, bytes]]:
         """The recorded approvals that still verify now (an officer removed or an approval expired
         since drops out: the signers would refuse the whole set otherwise)."""

@@ -15,6 +15,7 @@ from signer.node import limits
 from signer.node.limits import check_text
 from signer.policy import PolicyError, canonical_destination
 from signer.policy.btc_intent import SpendIntent
+from signer.policy.message_intent import MessageIntent
 
 from .audit.format import entry_line
 from .btc_request import intent_of_row
@@ -36,6 +37,8 @@ def request_trail(service: CoordinatorService, request_id: str) -> coordinator_p
         out.entries.add(json=entry_line(e).rstrip("\n"))
     if row.intent:
         stored = intent_of_row(row)
+        if isinstance(stored, MessageIntent):  # a message pays no destination
+            return out
         if isinstance(stored, SpendIntent):  # the history names one destination: a spend's first payout
             payouts = stored.payout_intents()
             if not payouts:

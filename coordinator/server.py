@@ -43,6 +43,7 @@ from signer.node.metrics import start_metrics
 from signer.node.startup import load_config, refuse_to_start
 from signer.node.tls import Peer, PortInUse, TlsFiles, bind_secure
 from signer.node.wire_tx import check_eth, tx_from_proto
+from signer.policy.message_intent import MESSAGE
 
 from .api_edge import ServicerEdge
 from .api_input import check_id, page_after, typed_kind, typed_state
@@ -164,6 +165,23 @@ class CoordinatorServicer(ServicerEdge, coordinator_pb2_grpc.CoordinatorServicer
             check_text("kind", request.kind, limits.MAX_WORD)
             kind = typed_kind(request.kind, request.request_kind)
             check_id("replaces_request_id", request.replaces_request_id)
+            if request.message_standard or request.message_body:  # a message (message_submission.py)
+                if request.HasField("eth") or request.psbt or request.allocate_nonce or request.replaces_request_id:
+                    raise InvalidRequest("a message request has no eth transaction, psbt, nonce or replacement")
+                if kind not in ("", MESSAGE):
+                    raise InvalidRequest(f"a message request's kind is {MESSAGE!r}")
+                check_text("message_standard", request.message_standard, limits.MAX_WORD)
+                check_bytes("message_body", bytes(request.message_body), limits.MAX_MESSAGE)
+                return self.service.sign_message(
+                    request.key_id,
+                    request.idempotency_key,
+                    tuple(request.path),
+                    request.message_standard,
+                    bytes(request.message_body),
+                    initiator=peer.name,
+                )
+            if kind == MESSAGE:
+                raise InvalidRequest("a message request needs message_standard and message_body")
             if request.psbt:  # a Bitcoin spend (btc_submission.py): its inputs carry their paths
                 if request.HasField("eth") or request.path or request.allocate_nonce or request.replaces_request_id:
                     raise InvalidRequest("a psbt request has no eth transaction, path, nonce or replacement")

@@ -54,8 +54,6 @@ from signer.policy.revocation import Revocations
 from .attestation import Attestation, attest
 from .audit import REQUEST, AuditLog
 from .audit.scrub import AuditScrub
-from .btc_signing import SpendSigning
-from .btc_submission import SpendSubmission
 from .btc_sweeps import BtcHotWallet, BtcSweeps
 from .dbapi import POSTGRESQL
 from .errors import (
@@ -80,6 +78,8 @@ from .key_orders import KeyOrders
 from .key_refresh import KeyRefresh
 from .key_reshare import KeyReshare
 from .lifecycle import Lifecycle
+from .message_signing import MessageSigning
+from .message_submission import MessageSubmission
 from .officer_decisions import OfficerDecisions
 from .presign_pool import PresignPool
 from .replica_lease import ReplicaLease, recover_in_flight
@@ -193,7 +193,7 @@ class CoordinatorService:
         )
         self.sessions.revocations = self.revocations
         self.pool = PresignPool(store, self.signers, self.sessions, self.health, self.signer_states, size=presign_pool)
-        self.signing = SpendSigning(
+        self.signing = MessageSigning(
             store,
             self.signers,
             self._executor,
@@ -208,7 +208,7 @@ class CoordinatorService:
         self.lifecycle = Lifecycle(store, self.governance, self.trail, self.watches.notify, self.signing)
         self.sessions.on_abort = self.lifecycle.policy.note_abort  # the `aborts` breakers
         self.officers = OfficerDecisions(self.lifecycle)
-        self.submission = SpendSubmission(
+        self.submission = MessageSubmission(
             store,
             self.sessions,
             self.lifecycle,
@@ -217,6 +217,7 @@ class CoordinatorService:
             request_ttl=request_ttl,
             instruments=self.instruments,
         )
+        self.sign_message = self.submission.sign_message  # a message to sign (message_submission.py)
         orders = KeyOrders(self.governance, self.trail)
         self.key_refresh = KeyRefresh(store, self.signers, self.sessions, self.trail, self.health, self.peers, orders)
         self.key_reshare = KeyReshare(

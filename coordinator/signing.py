@@ -35,12 +35,13 @@ from signer.tss import hd
 from signer.tss.curve import Point, scalar_from_bytes
 from signer.tss.errors import Blame, DecodeError, InternalError, InvalidInput, ProtocolAbort
 from signer.tss.presign import PresignaturePublic
-from signer.tss.sign import PartialSignature, combine
+from signer.tss.sign import PartialSignature, Signature, combine
 
 from . import relay
 from .btc_request import SpendBody
 from .errors import Aborted, FailedPrecondition, Internal, ServiceError, Unavailable, error_from_session
 from .instruments import SIGN_PHASE, Instruments
+from .message_request import MessageJob
 from .presign_pool import PresignPool
 from .request_encoding import Body
 from .sessions import Sessions
@@ -64,7 +65,7 @@ class SignJob:
     """One released request to sign: its key, body (tx, intent, digest) and the release the signers check."""
 
     key: KeyRecord
-    body: Body | SpendBody
+    body: Body | SpendBody | MessageJob
     release: Release
     from_address: str  # the derived key's address: the transaction's sender
 
@@ -151,7 +152,7 @@ class Signing:
         self._resync = resync
         self.instruments = instruments
 
-    def job(self, row: RequestRecord, release: Release, body: Body | SpendBody) -> SignJob:
+    def job(self, row: RequestRecord, release: Release, body: Body | SpendBody | MessageJob) -> SignJob:
         """What signing `row` needs (the key, and the address the derived key signs as: derived at
         submission and recorded; derived here only for a request recorded before that)."""
         key = self.sessions.key(row.key_id)
@@ -235,23 +236,11 @@ class Signing:
         if not isinstance(body, Body):
             raise InternalError("a Bitcoin spend is signed by btc_signing.SpendSigning")
         tx, digest = body.tx, body.digest
-        public = PresignaturePublic.from_bytes(presig.public)
         ok = self._partials(job, presig, attempts, tx, job.release)
         if isinstance(ok, Retry | SignFailure):
             return ok
-        blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
-        partials: dict[int, PartialSignature] = {}
-        for p, r in ok.items():
-            try:
-                partials[p] = PartialSignature(p, scalar_from_bytes(r.sigma))
-            except DecodeError:
-                blames.append(Blame(p, SIGN_ROUND, "partial_signature", r.sigma[:64]))
         try:
-            if blames:
-                raise ProtocolAbort(blames)
-            sig = combine(public, digest, partials)
-            if sig.v > 1:
-                raise InternalError("recovery id >= 2 (R.x >= q) cannot be expressed as an Ethereum y-parity")
+            sig = combined(presig, digest, ok)
             raw = tx.raw_signed(sig.r, sig.s, sig.v)
         except ProtocolAbort as abort:
             return self.aborted(job, abort, [presig])
@@ -318,6 +307,25 @@ class Signing:
     def signed(self, job: SignJob, presig: PresignatureRecord) -> None:
         """The request is signed: top up the set's pool if it runs low."""
         self.pool.after_signing(job.key, presig)
+
+
+def combined(presig: PresignatureRecord, digest: bytes, ok: Mapping[int, PartialSig]) -> Signature:
+    """The signature over `digest` from every answer of `presig`'s signers; raises `ProtocolAbort`
+    naming each signer whose σ is malformed or over another digest (or fails the combined check),
+    `InternalError` for a recovery id Ethereum cannot express."""
+    blames = [Blame(p, SIGN_ROUND, "digest_mismatch") for p, r in ok.items() if r.digest != digest or r.party != p]
+    partials: dict[int, PartialSignature] = {}
+    for p, r in ok.items():
+        try:
+            partials[p] = PartialSignature(p, scalar_from_bytes(r.sigma))
+        except DecodeError:
+            blames.append(Blame(p, SIGN_ROUND, "partial_signature", r.sigma[:64]))
+    if blames:
+        raise ProtocolAbort(blames)
+    sig = combine(PresignaturePublic.from_bytes(presig.public), digest, partials)
+    if sig.v > 1:
+        raise InternalError("recovery id >= 2 (R.x >= q) cannot be expressed as an Ethereum y-parity")
+    return sig
 
 
 def _partial_sign_error(failed: Mapping[int, SignerError]) -> ServiceError:

@@ -24,6 +24,7 @@ from signer.tss.errors import Blame
 
 from .btc_request import intent_of_row, spend_result
 from .governance import GovernanceView
+from .message_request import message_result
 from .request_encoding import tx_from_json
 from .store import KeyRecord, PageCursor, RequestRecord
 
@@ -92,13 +93,16 @@ def intent_text(r: RequestRecord) -> str:
 def request_to_proto(r: RequestRecord, hold_note: str = "") -> coordinator_pb2.SigningRequest:
     """A signing request with its intent, its policy outcome, why it waits (`hold_note`), and its
     result or its failure (a Bitcoin spend: its PSBT, and once signed the finalized PSBT,
-    transaction and txid, no `eth`)."""
-    spend = spend_result(r)
-    body = (
-        {"eth": tx_to_proto(tx_from_json(r.tx))}
-        if spend is None
-        else {"psbt": spend.psbt, "signed_psbt": spend.signed_psbt, "btc_tx": spend.btc_tx, "txid": spend.txid}
-    )
+    transaction and txid, no `eth`; a message: its standard, body, digest and signature)."""
+    spend, message = spend_result(r), message_result(r)
+    body: dict[str, Any]
+    if message is not None:
+        body = {"message_standard": message.standard, "message_body": message.body}
+        body |= {"message_digest": message.digest, "message_signature": message.signature}
+    elif spend is not None:
+        body = {"psbt": spend.psbt, "signed_psbt": spend.signed_psbt, "btc_tx": spend.btc_tx, "txid": spend.txid}
+    else:
+        body = {"eth": tx_to_proto(tx_from_json(r.tx))}
     return coordinator_pb2.SigningRequest(
         request_id=r.request_id,
         key_id=r.key_id,

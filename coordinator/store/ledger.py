@@ -25,6 +25,7 @@ from typing import Any
 
 from signer.policy import Intent, canonical_destination, charges
 from signer.policy.btc_intent import SpendIntent, is_spend_intent
+from signer.policy.message_intent import is_message_intent
 
 from ..dbapi import Connection, serialise
 from ..request_states import SIGNED
@@ -40,6 +41,8 @@ def record_spends(c: Connection, request_id: str, intent_bytes: bytes, now: floa
     serialise(c, "ledger")  # a running sum is read then extended: one writer at a time across replicas
     if c.execute("SELECT 1 FROM ledger_spends WHERE request_id = ? LIMIT 1", (request_id,)).fetchone():
         return
+    if is_message_intent(intent_bytes):
+        return  # a message moves no amount the limits count
     # A Bitcoin spend is charged payout by payout (its fee shared among them), as the policy counts it.
     if is_spend_intent(intent_bytes):
         payouts = SpendIntent.from_bytes(intent_bytes).payout_intents()

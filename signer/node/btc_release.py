@@ -28,6 +28,7 @@ from signer.tss.curve import Point, Q, scalar_to_bytes
 from signer.tss.errors import InvalidInput
 
 from .governance import Authorization, NodeGovernance
+from .message_release import MessageBody, partial_sign_message
 from .state_version import SATURATED
 
 if TYPE_CHECKING:
@@ -54,7 +55,12 @@ def partial_sign_body(
     attestations: Sequence[bytes] = (),
 ) -> PartialSig:
     """The one routing of a PartialSign (the gRPC servicer and the in-process client): a
-    `PsbtInput` to `partial_sign_spend`, a transaction to `SignerNode.partial_sign`."""
+    `PsbtInput` to `partial_sign_spend`, a `MessageBody` to `partial_sign_message`, a transaction
+    to `SignerNode.partial_sign`."""
+    if isinstance(body, MessageBody):
+        return partial_sign_message(
+            node, key_id, presignature_id, body.standard, body.body, release, tuple(attestations)
+        )
     if isinstance(body, PsbtInput):
         return partial_sign_spend(
             node, key_id, presignature_id, body.psbt, body.input_index, release, tuple(attestations)

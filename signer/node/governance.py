@@ -40,7 +40,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 
@@ -80,6 +80,7 @@ log = structlog.get_logger("signer")
 REGISTRY_RECORD = "governance/registry"
 POLICY_RECORD = "governance/policy"
 FREEZE_RECORD = "governance/freeze"
+T = TypeVar("T")
 LEDGER_KEEP = 90 * 86400  # spends are kept at least this long (longer if a policy window is longer)
 
 
@@ -346,7 +347,7 @@ class NodeGovernance:
         """
         return self.guarded(key_id, now, lambda: self._authorize(key_id, tx, release, now))
 
-    def guarded(self, key_id: str, now: int, check: Callable[[], Authorization]) -> Authorization:
+    def guarded(self, key_id: str, now: int, check: Callable[[], T]) -> T:
         """`check()`, with a tripped breaker freezing the key and a refusal counted toward the
         policy's `refusals` breakers (which may freeze it too); the refusal is re-raised."""
         try:

@@ -44,6 +44,8 @@ MAX_ORDER = 16 * KIB
 """A freeze or unfreeze order with its officer signatures."""
 MAX_CHANGE_JSON = 128 * KIB
 """An admin-signed policy or registry change."""
+MAX_MESSAGE = 64 * KIB
+"""A message's body: EIP-191 bytes or EIP-712 JSON (signer/policy/message_intent.py's MAX_BODY)."""
 MAX_PSBT = 512 * KIB
 """An unsigned PSBT (BIP174) with every input's previous transaction: a batched payout, not a sweep
 of thousands of coins (signer/chains/bitcoin.py bounds inputs and outputs too)."""

@@ -44,6 +44,7 @@ _CHECKPOINT_V1_TAG = "node/ledger-checkpoint/v1"
 _CHECKPOINT_TAG = "node/ledger-checkpoint/v2"
 _RELEASE_TAG = "node/ledger-release/v1"
 _PAYOUTS_TAG = "node/ledger-payouts/v1"  # a release of several payouts (a Bitcoin spend)
+_PIN_TAG = "node/ledger-pin/v1"  # a release that charges nothing (a message): the request id's pin alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,11 @@ class ReleaseLedger:
     def _replay(self, entry: Entry) -> None:
         try:
             value = decode_value(entry.body)
+            if isinstance(value, list) and value[:1] == [_PIN_TAG]:
+                _, request_id, digest, expires_at, seen = decode(_PIN_TAG, entry.body, 5)
+                self._pin(as_str(request_id), as_bytes(digest), as_int(expires_at))
+                self.peer_seen = as_bytes(seen)
+                return
             tag = _PAYOUTS_TAG if isinstance(value, list) and value[:1] == [_PAYOUTS_TAG] else _RELEASE_TAG
             at, keep, initiator, intent, digest, seen = decode(tag, entry.body, 6)
             items = [intent] if tag == _RELEASE_TAG else as_list(intent)
@@ -168,6 +174,25 @@ class ReleaseLedger:
                 threading.Thread(target=self.compact, name="ledger-compaction", daemon=True).start()
             else:
                 self.compact()
+        return written
+
+    def record_pin(
+        self, *, seq: int, now: int, request_id: str, digest: bytes, expires_at: int, peer_seen: bytes
+    ) -> int:
+        """Durably pin `request_id` to `digest` until `expires_at` for a release that charges the
+        ledger nothing (a message), as `ledger_seq = seq`; returns the bytes written. Raises
+        `PolicyError("request_replayed")` (nothing written) if the request id was released."""
+        if not request_id:
+            raise PolicyError("intent_malformed", "request_id is empty")
+        if self.ledger.has_spent(request_id) or request_id in self._pins:
+            raise PolicyError("request_replayed", request_id)
+        if not self._journal.exists():
+            self._journal.create(Entry(CHECKPOINT, 0, self._checkpoint_body()))
+        written = self._journal.append(
+            Entry(RELEASE, seq, encode(_PIN_TAG, now, request_id, digest, expires_at, peer_seen))
+        )
+        self._pin(request_id, digest, expires_at)
+        self.peer_seen = peer_seen
         return written
 
     def _apply(self, now: int, keep: int, initiator: str, intents: tuple[Intent, ...], tx_digest: bytes) -> None:

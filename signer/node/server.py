@@ -96,10 +96,14 @@ def _check_attestations(attestations: Sequence[bytes]) -> None:
 def _check_partial_sign(m: signer_pb2.PartialSignRequest) -> None:
     check_text("key_id", m.key_id, limits.MAX_ID)
     check_bytes("presignature_id", bytes(m.presignature_id), limits.MAX_HASH)
-    if m.HasField("eth") == bool(m.psbt):
-        raise InvalidInput("a partial signature is of an eth transaction or a psbt: exactly one of them")
+    if [m.HasField("eth"), bool(m.psbt), bool(m.message_standard)].count(True) != 1:
+        raise InvalidInput("a partial signature is of an eth transaction, a psbt or a message: exactly one of them")
+    if m.message_body and not m.message_standard:
+        raise InvalidInput("message_body without a message_standard")
     wire_tx.check_eth(m.eth)
     check_bytes("psbt", bytes(m.psbt), limits.MAX_PSBT)
+    check_text("message_standard", m.message_standard, limits.MAX_WORD)
+    check_bytes("message_body", bytes(m.message_body), limits.MAX_MESSAGE)
     check_text("request_id", m.request_id, limits.MAX_ID)
     check_count("approvals", m.approvals, limits.MAX_APPROVALS)
     for a in m.approvals:

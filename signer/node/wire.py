@@ -36,6 +36,7 @@ from . import blame_codec
 from .btc_release import PsbtInput
 from .governance import GovernanceView
 from .limits import FieldTooLarge
+from .message_release import MessageBody
 from .node import PartialSig, PresignatureUnknown
 from .sessions import Envelope, StepResult
 from .store import StoreError
@@ -43,8 +44,8 @@ from .wire_tx import tx_from_proto, tx_to_proto
 
 POLICY_REASON_KEY = "tss-policy-reason"
 """Trailer carrying a refusal's stable reason (`PolicyError.reason`, `PRESIGNATURE_UNKNOWN`, `STORE_FAILED`)."""
-SignBody = EvmTx | PsbtInput
-"""What one PartialSign signs: a transaction, or one input of a PSBT."""
+SignBody = EvmTx | PsbtInput | MessageBody
+"""What one PartialSign signs: a transaction, one input of a PSBT, or a message."""
 PRESIGNATURE_UNKNOWN = "presignature_unknown"
 """The reason of a PartialSign naming a presignature the signer's process does not hold."""
 STORE_FAILED = "store_failed"
@@ -126,10 +127,14 @@ def status_from_rpc(exc: grpc.RpcError) -> Status:
 def partial_sign_request(
     key_id: str, presignature_id: bytes, tx: SignBody, release: Release, attestations: Sequence[bytes] = ()
 ) -> signer_pb2.PartialSignRequest:
-    """The PartialSign call for a release of a transaction or of one input of a PSBT."""
-    body: dict[str, Any] = (
-        {"psbt": tx.psbt, "input_index": tx.input_index} if isinstance(tx, PsbtInput) else {"eth": tx_to_proto(tx)}
-    )
+    """The PartialSign call for a release of a transaction, of one input of a PSBT or of a message."""
+    body: dict[str, Any]
+    if isinstance(tx, MessageBody):
+        body = {"message_standard": tx.standard, "message_body": tx.body}
+    elif isinstance(tx, PsbtInput):
+        body = {"psbt": tx.psbt, "input_index": tx.input_index}
+    else:
+        body = {"eth": tx_to_proto(tx)}
     return signer_pb2.PartialSignRequest(
         key_id=key_id,
         presignature_id=presignature_id,
@@ -157,6 +162,8 @@ def partial_sig_from_proto(m: signer_pb2.PartialSignResponse) -> PartialSig:
 
 def partial_sign_body(m: signer_pb2.PartialSignRequest) -> SignBody:
     """What a PartialSign call asks to sign (the servicer checked that it names exactly one)."""
+    if m.message_standard:
+        return MessageBody(m.message_standard, bytes(m.message_body))
     return PsbtInput(bytes(m.psbt), m.input_index) if m.psbt else tx_from_proto(m.eth)
 
 

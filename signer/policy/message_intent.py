@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from signer.chains.eip712 import MessageError, TypedData, eip191_digest
-from signer.tss.encoding import Value, encode
+from signer.tss.encoding import Value, as_bytes, as_int, as_list, as_str, decode, encode, encode_value
+from signer.tss.errors import DecodeError
 
 from .assets import AssetRegistry
 from .engine import Decision, quorum_time
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from .document import PolicyDocument
 
 MESSAGE_INTENT_TAG = "policy/message_intent/v1"
+STORED_TAG = "policy/message_intent_stored/v1"
+"""The stored form: the digested fields and the lines shown (which the digest does not cover)."""
+_STORED_FRAME = encode_value(STORED_TAG)
 MESSAGE = "message"
 """The request kind."""
 MAX_BODY = 64 * 1024
@@ -61,10 +65,44 @@ class MessageIntent:
     _digest: bytes = field(default=b"", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_digest", hashlib.sha256(encode(MESSAGE_INTENT_TAG, *self._values())).digest())
+
+    def _values(self) -> list[Value]:
         values: list[Value] = [self.standard, self.body, self.key_id, list(self.path), self.request_id]
         values += [self.policy_hash, self.expires_at, self.initiator, self.message_digest, self.network]
         values += [self.contract, self.primary_type, int(self.approval_like), list(self.spenders)]
-        object.__setattr__(self, "_digest", hashlib.sha256(encode(MESSAGE_INTENT_TAG, *values)).digest())
+        return values
+
+    def to_bytes(self) -> bytes:
+        """The form the coordinator stores and officers are sent (`from_bytes`)."""
+        shown: list[Value] = list(self.shown)
+        return encode(STORED_TAG, *self._values(), shown)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MessageIntent:
+        """Parse the stored form; raises `PolicyError("intent_malformed")`. What it says is checked
+        by whoever signs or approves: each rebuilds the intent from the body and compares digests."""
+        try:
+            f = decode(STORED_TAG, data, 15)
+            return cls(
+                as_str(f[0]),
+                as_bytes(f[1]),
+                as_str(f[2]),
+                tuple(as_int(i) for i in as_list(f[3])),
+                as_str(f[4]),
+                as_bytes(f[5]),
+                as_int(f[6]),
+                as_str(f[7]),
+                as_bytes(f[8]),
+                as_str(f[9]),
+                as_str(f[10]),
+                as_str(f[11]),
+                bool(as_int(f[12])),
+                tuple(as_str(s) for s in as_list(f[13])),
+                tuple(as_str(s) for s in as_list(f[14])),
+            )
+        except DecodeError as exc:
+            raise PolicyError("intent_malformed", str(exc)) from None
 
     def digest(self) -> bytes:
         """The 32-byte digest officers sign (approvals.py)."""
@@ -86,6 +124,12 @@ class MessageIntent:
             f"  digest      {self.digest().hex()}",
         ]
         return "\n".join(lines)
+
+
+def is_message_intent(data: bytes) -> bool:
+    """True if `data` is tagged as a stored message intent (the coordinator's store holds every
+    kind of intent in one column); what it says is checked by `MessageIntent.from_bytes`."""
+    return data[5 : 5 + len(_STORED_FRAME)] == _STORED_FRAME  # after the outer list's kind and length
 
 
 def message_intent(

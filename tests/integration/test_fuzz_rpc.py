@@ -254,6 +254,18 @@ def _coordinator_calls(g: _Gen) -> list[tuple[str, str, Any, int]]:
             ),
             small,
         ),
+        (
+            "SubmitSigningRequest",
+            "backend",
+            c.SubmitSigningRequestRequest(
+                key_id=g.id("key"),
+                idempotency_key=g.text(),
+                path=g.uints(limits.MAX_PATH, 2**31),
+                message_standard=g.word("eip191", "eip712"),
+                message_body=g.blob(limits.MAX_MESSAGE),
+            ),
+            small,
+        ),
         ("GetRequest", "auditor", c.GetRequestRequest(request_id=g.id("request")), 0),
         (
             "ListRequests",
@@ -407,6 +419,20 @@ def _signer_calls(g: _Gen) -> list[tuple[str, str, Any]]:
                 kind=g.word("withdrawal"),
             ),
         ),
+        (
+            "PartialSign",
+            "coordinator",
+            s.PartialSignRequest(
+                key_id=g.text(),
+                presignature_id=g.blob(limits.MAX_HASH),
+                message_standard=g.word("eip191", "eip712"),
+                message_body=g.blob(limits.MAX_MESSAGE),
+                request_id=g.text(),
+                path=g.uints(limits.MAX_PATH),
+                policy_hash=g.blob(limits.MAX_HASH),
+                kind=g.word("message"),
+            ),
+        ),
         ("NodeStatus", "coordinator", s.NodeStatusRequest()),
         (
             "InstallChange",
@@ -450,7 +476,7 @@ def test_fuzz_every_rpc_without_internal_errors_deaths_or_unexplained_growth(
     accepted_submits = 0
     bad: list[str] = []
     start = time.monotonic()
-    for i in range(12):  # 12 x (17 coordinator + 7 x 3 signer) = 456 calls
+    for i in range(12):  # 12 x (18 coordinator + 8 x 3 signer) = 504 calls
         for method, who, request, may_add in _coordinator_calls(g):
             stub = coordinator_pb2_grpc.CoordinatorStub(channels[(live_cluster.coordinator, who)])
             code, explained = _invoke(stub, method, request)
@@ -458,8 +484,8 @@ def test_fuzz_every_rpc_without_internal_errors_deaths_or_unexplained_growth(
             allowance += may_add
             if method == "SubmitSigningRequest" and code == grpc.StatusCode.OK:
                 accepted_submits += 1
-                # the body is kept in the request row and its audit entry (a PSBT as hex in both)
-                allowance += 8 * (len(request.eth.data) + len(request.psbt))
+                # the body is kept in the request row and its audit entry (a PSBT or message as hex in both)
+                allowance += 8 * (len(request.eth.data) + len(request.psbt) + len(request.message_body))
             seen[(method, code.name)] = seen.get((method, code.name), 0) + 1
             if code in BAD_CODES:
                 bad.append(f"coordinator {method} #{i}: {code.name}")

@@ -33,6 +33,7 @@ class RequestKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REQUEST_KIND_APPROVAL: _ClassVar[RequestKind]
     REQUEST_KIND_CONTRACT_CALL: _ClassVar[RequestKind]
     REQUEST_KIND_REPLACEMENT: _ClassVar[RequestKind]
+    REQUEST_KIND_MESSAGE: _ClassVar[RequestKind]
 
 class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -70,6 +71,7 @@ REQUEST_KIND_COLD_SWEEP: RequestKind
 REQUEST_KIND_APPROVAL: RequestKind
 REQUEST_KIND_CONTRACT_CALL: RequestKind
 REQUEST_KIND_REPLACEMENT: RequestKind
+REQUEST_KIND_MESSAGE: RequestKind
 ERROR_REASON_UNSPECIFIED: ErrorReason
 INVALID_REQUEST: ErrorReason
 FIELD_TOO_LARGE: ErrorReason
@@ -331,13 +333,15 @@ class Key(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., name: _Optional[str] = ..., public_key: _Optional[bytes] = ..., chain_code: _Optional[bytes] = ..., threshold: _Optional[int] = ..., parties: _Optional[_Iterable[int]] = ..., eth_address: _Optional[str] = ..., epoch: _Optional[int] = ..., committing_epoch: _Optional[int] = ..., retired: _Optional[_Iterable[int]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class SubmitSigningRequestRequest(_message.Message):
-    __slots__ = ("key_id", "idempotency_key", "path", "eth", "kind", "psbt", "request_kind", "allocate_nonce", "replaces_request_id")
+    __slots__ = ("key_id", "idempotency_key", "path", "eth", "kind", "psbt", "message_standard", "message_body", "request_kind", "allocate_nonce", "replaces_request_id")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     ETH_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PSBT_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_STANDARD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_BODY_FIELD_NUMBER: _ClassVar[int]
     REQUEST_KIND_FIELD_NUMBER: _ClassVar[int]
     ALLOCATE_NONCE_FIELD_NUMBER: _ClassVar[int]
     REPLACES_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
@@ -347,10 +351,12 @@ class SubmitSigningRequestRequest(_message.Message):
     eth: _common_pb2.EthTransaction
     kind: str
     psbt: bytes
+    message_standard: str
+    message_body: bytes
     request_kind: RequestKind
     allocate_nonce: bool
     replaces_request_id: str
-    def __init__(self, key_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., kind: _Optional[str] = ..., psbt: _Optional[bytes] = ..., request_kind: _Optional[_Union[RequestKind, str]] = ..., allocate_nonce: _Optional[bool] = ..., replaces_request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, key_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., path: _Optional[_Iterable[int]] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., kind: _Optional[str] = ..., psbt: _Optional[bytes] = ..., message_standard: _Optional[str] = ..., message_body: _Optional[bytes] = ..., request_kind: _Optional[_Union[RequestKind, str]] = ..., allocate_nonce: _Optional[bool] = ..., replaces_request_id: _Optional[str] = ...) -> None: ...
 
 class GetRequestRequest(_message.Message):
     __slots__ = ("request_id",)
@@ -359,7 +365,7 @@ class GetRequestRequest(_message.Message):
     def __init__(self, request_id: _Optional[str] = ...) -> None: ...
 
 class SigningRequest(_message.Message):
-    __slots__ = ("request_id", "key_id", "state", "eth", "path", "digest", "r", "s", "v", "raw_tx", "tx_hash", "blame", "error", "from_address", "kind", "intent", "intent_digest", "intent_text", "approved_by", "time_lock_until", "policy_reason", "initiator", "expires_at", "created_at", "request_state", "request_kind", "create_time", "expire_time", "time_lock_end_time", "nonce_allocated", "replaces_request_id", "hold_note", "psbt", "signed_psbt", "btc_tx", "txid")
+    __slots__ = ("request_id", "key_id", "state", "eth", "path", "digest", "r", "s", "v", "raw_tx", "tx_hash", "blame", "error", "from_address", "kind", "intent", "intent_digest", "intent_text", "approved_by", "time_lock_until", "policy_reason", "initiator", "expires_at", "created_at", "request_state", "request_kind", "create_time", "expire_time", "time_lock_end_time", "nonce_allocated", "replaces_request_id", "hold_note", "psbt", "signed_psbt", "btc_tx", "txid", "message_digest", "message_standard", "message_body", "message_signature")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -396,6 +402,10 @@ class SigningRequest(_message.Message):
     SIGNED_PSBT_FIELD_NUMBER: _ClassVar[int]
     BTC_TX_FIELD_NUMBER: _ClassVar[int]
     TXID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_STANDARD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_BODY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     key_id: str
     state: str
@@ -432,7 +442,11 @@ class SigningRequest(_message.Message):
     signed_psbt: bytes
     btc_tx: bytes
     txid: str
-    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., state: _Optional[str] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., path: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ..., r: _Optional[bytes] = ..., s: _Optional[bytes] = ..., v: _Optional[int] = ..., raw_tx: _Optional[bytes] = ..., tx_hash: _Optional[bytes] = ..., blame: _Optional[_Iterable[_Union[_common_pb2.Blame, _Mapping]]] = ..., error: _Optional[str] = ..., from_address: _Optional[str] = ..., kind: _Optional[str] = ..., intent: _Optional[bytes] = ..., intent_digest: _Optional[bytes] = ..., intent_text: _Optional[str] = ..., approved_by: _Optional[_Iterable[str]] = ..., time_lock_until: _Optional[int] = ..., policy_reason: _Optional[str] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., created_at: _Optional[int] = ..., request_state: _Optional[_Union[RequestState, str]] = ..., request_kind: _Optional[_Union[RequestKind, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_lock_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., nonce_allocated: _Optional[bool] = ..., replaces_request_id: _Optional[str] = ..., hold_note: _Optional[str] = ..., psbt: _Optional[bytes] = ..., signed_psbt: _Optional[bytes] = ..., btc_tx: _Optional[bytes] = ..., txid: _Optional[str] = ...) -> None: ...
+    message_digest: bytes
+    message_standard: str
+    message_body: bytes
+    message_signature: bytes
+    def __init__(self, request_id: _Optional[str] = ..., key_id: _Optional[str] = ..., state: _Optional[str] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., path: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ..., r: _Optional[bytes] = ..., s: _Optional[bytes] = ..., v: _Optional[int] = ..., raw_tx: _Optional[bytes] = ..., tx_hash: _Optional[bytes] = ..., blame: _Optional[_Iterable[_Union[_common_pb2.Blame, _Mapping]]] = ..., error: _Optional[str] = ..., from_address: _Optional[str] = ..., kind: _Optional[str] = ..., intent: _Optional[bytes] = ..., intent_digest: _Optional[bytes] = ..., intent_text: _Optional[str] = ..., approved_by: _Optional[_Iterable[str]] = ..., time_lock_until: _Optional[int] = ..., policy_reason: _Optional[str] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., created_at: _Optional[int] = ..., request_state: _Optional[_Union[RequestState, str]] = ..., request_kind: _Optional[_Union[RequestKind, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_lock_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., nonce_allocated: _Optional[bool] = ..., replaces_request_id: _Optional[str] = ..., hold_note: _Optional[str] = ..., psbt: _Optional[bytes] = ..., signed_psbt: _Optional[bytes] = ..., btc_tx: _Optional[bytes] = ..., txid: _Optional[str] = ..., message_digest: _Optional[bytes] = ..., message_standard: _Optional[str] = ..., message_body: _Optional[bytes] = ..., message_signature: _Optional[bytes] = ...) -> None: ...
 
 class ListRequestsRequest(_message.Message):
     __slots__ = ("key_id", "state", "limit", "page_size", "page_token", "request_state")

@@ -154,7 +154,7 @@ class SessionStep(_message.Message):
     def __init__(self, outgoing: _Optional[_Iterable[_Union[_common_pb2.Envelope, _Mapping]]] = ..., done: _Optional[bool] = ..., public_output: _Optional[bytes] = ..., attestation: _Optional[bytes] = ..., confirmation: _Optional[bytes] = ...) -> None: ...
 
 class PartialSignRequest(_message.Message):
-    __slots__ = ("key_id", "presignature_id", "eth", "request_id", "approvals", "initiator", "expires_at", "path", "policy_hash", "kind", "attestations", "psbt", "input_index")
+    __slots__ = ("key_id", "presignature_id", "eth", "request_id", "approvals", "initiator", "expires_at", "path", "policy_hash", "kind", "attestations", "psbt", "input_index", "message_standard", "message_body")
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     PRESIGNATURE_ID_FIELD_NUMBER: _ClassVar[int]
     ETH_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +168,8 @@ class PartialSignRequest(_message.Message):
     ATTESTATIONS_FIELD_NUMBER: _ClassVar[int]
     PSBT_FIELD_NUMBER: _ClassVar[int]
     INPUT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_STANDARD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_BODY_FIELD_NUMBER: _ClassVar[int]
     key_id: str
     presignature_id: bytes
     eth: _common_pb2.EthTransaction
@@ -181,7 +183,9 @@ class PartialSignRequest(_message.Message):
     attestations: _containers.RepeatedScalarFieldContainer[bytes]
     psbt: bytes
     input_index: int
-    def __init__(self, key_id: _Optional[str] = ..., presignature_id: _Optional[bytes] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., request_id: _Optional[str] = ..., approvals: _Optional[_Iterable[bytes]] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., path: _Optional[_Iterable[int]] = ..., policy_hash: _Optional[bytes] = ..., kind: _Optional[str] = ..., attestations: _Optional[_Iterable[bytes]] = ..., psbt: _Optional[bytes] = ..., input_index: _Optional[int] = ...) -> None: ...
+    message_standard: str
+    message_body: bytes
+    def __init__(self, key_id: _Optional[str] = ..., presignature_id: _Optional[bytes] = ..., eth: _Optional[_Union[_common_pb2.EthTransaction, _Mapping]] = ..., request_id: _Optional[str] = ..., approvals: _Optional[_Iterable[bytes]] = ..., initiator: _Optional[str] = ..., expires_at: _Optional[int] = ..., path: _Optional[_Iterable[int]] = ..., policy_hash: _Optional[bytes] = ..., kind: _Optional[str] = ..., attestations: _Optional[_Iterable[bytes]] = ..., psbt: _Optional[bytes] = ..., input_index: _Optional[int] = ..., message_standard: _Optional[str] = ..., message_body: _Optional[bytes] = ...) -> None: ...
 
 class PartialSignResponse(_message.Message):
     __slots__ = ("party", "sigma", "digest", "attestation")

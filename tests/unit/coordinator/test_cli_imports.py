@@ -52,6 +52,7 @@ COMMANDS = (
     "withdraw",
     "sign-eth",
     "withdraw-btc",
+    "sign-message",
     "sweep",
     "request",
     "officer",

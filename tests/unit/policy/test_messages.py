@@ -137,3 +137,18 @@ def test_message_rules_are_governed_data() -> None:
     assert not policy(messages=rules[1:]).is_tightening_of(doc)  # an earlier rule removed
     with pytest.raises(PolicyError):
         MessageRule("bad", EIP191, Action("allow"), spenders=frozenset({SPENDER}))
+
+
+def test_the_stored_form_round_trips_and_is_told_from_other_intents() -> None:
+    from signer.policy.message_intent import is_message_intent
+
+    doc = policy()
+    for intent in (_intent(doc, EIP191, b"hello"), _intent(doc, EIP712, PERMIT)):
+        stored = intent.to_bytes()
+        assert is_message_intent(stored)
+        back = MessageIntent.from_bytes(stored)
+        assert back == intent and back.digest() == intent.digest() and back.describe() == intent.describe()
+    with pytest.raises(PolicyError) as exc:
+        MessageIntent.from_bytes(stored[:-3])
+    assert exc.value.reason == "intent_malformed"
+    assert not is_message_intent(b"\x00" * 40)
