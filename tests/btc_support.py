@@ -10,6 +10,9 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bitcointx.core import CTransaction
+from bitcointx.core.script import CScript
+from bitcointx.core.scripteval import STANDARD_SCRIPT_VERIFY_FLAGS, UNHANDLED_SCRIPT_VERIFY_FLAGS, VerifyScript
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec as cec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature
@@ -110,9 +113,25 @@ def verify_transaction(raw: bytes, spent: Sequence[tuple[int, bytes]]) -> str:
         digest = bytes(tx.sighash_segwit(index, script_code, amount, SIGHASH.ALL))
         key = cec.EllipticCurvePublicKey.from_encoded_point(cec.SECP256K1(), pub)
         key.verify(sig[:-1], digest, cec.ECDSA(Prehashed(hashes.SHA256())))
+    script_interpreter_accepts(raw, spent)
     vin = [TransactionInput(i.txid, i.vout, i.script_sig, i.sequence) for i in tx.vin]  # no witnesses
     bare = Transaction(version=tx.version, vin=vin, vout=tx.vout, locktime=tx.locktime)
     return hashlib.sha256(hashlib.sha256(bytes(bare.serialize())).digest()).digest()[::-1].hex()
+
+
+def script_interpreter_accepts(raw: bytes, spent: Sequence[tuple[int, bytes]]) -> None:
+    """An independent Bitcoin script interpreter (python-bitcointx's VerifyScript, test-only, over
+    Debian's libsecp256k1) runs every input of `raw` against the output it spends, with the
+    standard verification flags it implements (segwit, witness program, low-S, strict DER, NULLFAIL,
+    clean stack, ...; not the lock-time opcodes and MINIMALDATA, which a P2WPKH spend never uses);
+    raises if any input fails."""
+    flags = set(STANDARD_SCRIPT_VERIFY_FLAGS) - set(UNHANDLED_SCRIPT_VERIFY_FLAGS)
+    btx = CTransaction.deserialize(raw)
+    for index, (amount, script) in enumerate(spent):
+        witness = btx.wit.vtxinwit[index].scriptWitness
+        VerifyScript(
+            btx.vin[index].scriptSig, CScript(script), btx, index, flags, amount, witness
+        )
 
 
 def extract(signed_psbt: bytes) -> bytes:

@@ -15,6 +15,8 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+from bitcointx.core.scripteval import VerifyScriptError
+from embit.transaction import Transaction
 
 from coordinator.btc_combine import InputPartials, combine_spend
 from signer.chains.bitcoin import BitcoinError, finalized_from_tx
@@ -24,7 +26,16 @@ from signer.policy import PolicyError, Release
 from signer.policy.btc_intent import SpendIntent, spend_intent
 from signer.tss.curve import Point
 from signer.tss.errors import ProtocolAbort
-from tests.btc_support import SMALL, extract, foreign_script, make_psbt, own_script, verify_transaction, with_bitcoin
+from tests.btc_support import (
+    SMALL,
+    extract,
+    foreign_script,
+    make_psbt,
+    own_script,
+    script_interpreter_accepts,
+    verify_transaction,
+    with_bitcoin,
+)
 
 from .support import KEY_ID, Clock, approve, demo_documents, install, make_nodes, presign, restart
 
@@ -116,6 +127,17 @@ def test_a_two_input_two_output_spend_is_signed_2_of_3_and_verifies(env: Env) ->
     signed = combine_spend(psbt, intent.spend, answers)
     assert verify_transaction(signed.raw_tx, _spent(env, intent)) == signed.txid
     assert extract(signed.signed_psbt) == signed.raw_tx
+    # The independent interpreter refuses the same transaction with one signature bit flipped,
+    # and with the inputs' spent amounts exchanged (BIP143 commits to the amount).
+    tx = Transaction.parse(signed.raw_tx)
+    sig = bytearray(tx.vin[0].witness.items[0])
+    sig[10] ^= 1  # inside r
+    tx.vin[0].witness.items[0] = bytes(sig)
+    with pytest.raises(VerifyScriptError):
+        script_interpreter_accepts(bytes(tx.serialize()), _spent(env, intent))
+    (a0, s0), (a1, s1) = _spent(env, intent)
+    with pytest.raises(VerifyScriptError):
+        script_interpreter_accepts(signed.raw_tx, [(a1, s0), (a0, s1)])
     # What the coordinator stores is the transaction: the finalized PSBT is rebuilt from it.
     assert finalized_from_tx(psbt, signed.raw_tx) == signed.signed_psbt
     with pytest.raises(BitcoinError):
