@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,10 @@ def console_for(args: argparse.Namespace, client: Any = None) -> Console:
     return Console(args.officer, key, client or client_for(args, args.officer), freeze)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError("--port is 0 (any free port) to 65535")
@@ -59,6 +64,10 @@ def cmd_console(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    # Ctrl-C (or SIGTERM) ends the session, also when started with SIGINT ignored (a background job
+    # of a non-interactive shell inherits that, and Python then installs no handler of its own).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:  # Ctrl-C is how the officer ends the session

@@ -238,7 +238,7 @@ def test_tssctl_officer_console_serves_the_printed_url_until_interrupted(
         conn.close()
         assert reply.status == 200 and state["officer"] == "officer-2" and state["policy_version"] == 1
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=90) == 0  # it joins its request and watch threads (each bounded) first
         assert "officer console stopped" in proc.stderr.read()
     finally:
         if proc.poll() is None:
