@@ -354,9 +354,13 @@ def _kill_mid_reshare(root: Path, key: coordinator_pb2.Key, victim: int) -> _Res
     kill -9 `victim` while the reshare session runs; returns the finished call."""
     observe.until(lambda: not observe.any_running_session(root), 60, text="the pool to settle")
     reshare = _Reshare(root, key.key_id, (1, 2, 3), 2, (1, 2))
+    pid = observe.pid(root, f"signer-{victim}")
     observe.until(
-        lambda: observe.running_sessions(root, "reshare", victim, key.key_id), 60, poll=0.01, text="the reshare"
+        lambda: observe.running_sessions(root, "reshare", victim, key.key_id), 60, poll=0.002, text="the reshare"
     )
+    # Frozen at once (a short session at 112 bits could otherwise finish between the look and the
+    # kill, which then lands in the commit phase), then killed as a crash.
+    os.kill(pid, signal.SIGSTOP)
     _kill(root, f"signer-{victim}")
     reshare.done()
     return reshare
