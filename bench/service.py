@@ -55,6 +55,8 @@ from signer.policy import Intent, Ledger, demo_policy, evaluate, public_key_byte
 RESULTS = Path(__file__).resolve().parent / "results" / "service.json"
 SEPOLIA = 11155111
 SEED_INITIATOR = "bench-history"
+SEED_NONCES = 10**9
+"""The seeded history's nonces start here: a nonce is released once per (chain, key, path)."""
 
 
 def seed_intent(key_id: str, n: int, now: int) -> Intent:
@@ -69,7 +71,7 @@ def seed_intent(key_id: str, n: int, now: int) -> Intent:
         request_id=f"seed-{n:08d}",
         policy_hash=bytes(32),
         expires_at=now + 3600,
-        nonce=n,
+        nonce=SEED_NONCES + n,  # apart from the benchmark's own transfers (each signer indexes nonces)
         gas_limit=21000,
         max_fee_per_gas=1,
         max_priority_fee_per_gas=1,
