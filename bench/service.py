@@ -295,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-service", action="store_true", help="the in-process micro-benchmark only")
     ap.add_argument("--no-load", action="store_true", help="skip throughput, refill-vs-idle, empty pool and RSS")
     ap.add_argument("--root", type=Path, help="cluster directory (default: a fresh temporary one)")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="where the JSON result is written (default: %(default)s)")
     args = ap.parse_args(argv)
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))  # stdout is the result
     level = "112" if args.quick else "128"
@@ -318,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             result["slope_ms_per_1000"] = {f: slope_per_1000(online, f) for f in ("p50_ms", "p95_ms", "p99_ms")}
             first, last = online[str(history[0])], online[str(history[-1])]
             result["ratio_last_over_first"] = {f: last[f] / first[f] for f in ("p50_ms", "p95_ms", "p99_ms")}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result, indent=2))
     else:
