@@ -14,12 +14,10 @@ from signer.policy.btc_intent import SpendIntent, spend_intent
 from signer.policy.kinds import TRANSFER_KINDS
 from signer.tss.curve import Point
 
-from .audit import REQUEST
 from .btc_request import SpendBody, psbt_json, spend_body_hash
-from .errors import AlreadyExists, FailedPrecondition, InvalidRequest, NotFound
-from .governance import NoPolicy
+from .errors import AlreadyExists, InvalidRequest, NotFound
 from .request_encoding import NewRequest
-from .request_states import MAX_REQUEST_TTL, SIGNING
+from .request_states import SIGNING
 from .store import IdempotencyConflict, RequestRecord
 from .store import NotFound as StoreNotFound
 from .submission import Submission
@@ -40,25 +38,15 @@ class SpendSubmission(Submission):
         wait: float = 600.0,
     ) -> RequestRecord:
         """Submit (or find again) a spend of `key_id`'s coins; see `CoordinatorService.sign_btc`."""
-        if not idempotency_key or len(idempotency_key) > 128:
-            raise InvalidRequest("idempotency_key must be 1-128 characters")
+        life = self._lifetime(idempotency_key, ttl)
         if not psbt or len(psbt) > limits.MAX_PSBT:
             raise InvalidRequest(f"psbt must be 1-{limits.MAX_PSBT} bytes")
         kind = kind or WITHDRAWAL
         if kind not in TRANSFER_KINDS:
             raise InvalidRequest(f"a Bitcoin spend's kind is one of {sorted(TRANSFER_KINDS)}")
-        life = self.request_ttl if ttl is None else ttl
-        if not 60 <= life <= MAX_REQUEST_TTL:
-            raise InvalidRequest(f"ttl must be within [60, {MAX_REQUEST_TTL}] seconds")
         key = self.sessions.key(key_id)
         now = int(self.store.now())
-        try:
-            _, policy = self.lifecycle.governance.require(now)
-        except NoPolicy as exc:
-            trail = self.lifecycle.trail
-            trail.record(REQUEST, "refused", idempotency_key, initiator, key_id=key_id, reason="no_policy")
-            self.instruments.refusals.labels("no_policy").inc()
-            raise FailedPrecondition(str(exc)) from None
+        policy = self._policy(key_id, idempotency_key, initiator, now)
         request_id = self._random(16).hex()
         intent: SpendIntent | None = None
         undecodable = ""

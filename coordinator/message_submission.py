@@ -20,13 +20,11 @@ from signer.tss import hd
 from signer.tss.curve import Point
 from signer.tss.errors import InvalidInput
 
-from .audit import REQUEST
 from .btc_submission import SpendSubmission
-from .errors import AlreadyExists, FailedPrecondition, InvalidRequest, NotFound
-from .governance import NoPolicy
+from .errors import AlreadyExists, InvalidRequest, NotFound
 from .message_request import MessageJob, message_body_hash, message_json
 from .request_encoding import NewRequest, check_path
-from .request_states import MAX_REQUEST_TTL, SIGNING
+from .request_states import SIGNING
 from .store import IdempotencyConflict, RequestRecord
 from .store import NotFound as StoreNotFound
 
@@ -48,15 +46,11 @@ class MessageSubmission(SpendSubmission):
     ) -> RequestRecord:
         """Submit (or find again) a message for `key_id` at `path` to sign; see
         `CoordinatorService.sign_message`."""
-        if not idempotency_key or len(idempotency_key) > 128:
-            raise InvalidRequest("idempotency_key must be 1-128 characters")
+        life = self._lifetime(idempotency_key, ttl)
         if standard not in STANDARDS:
             raise InvalidRequest(f"message_standard must be one of {sorted(STANDARDS)}")
         if not body or len(body) > limits.MAX_MESSAGE:
             raise InvalidRequest(f"message_body must be 1-{limits.MAX_MESSAGE} bytes")
-        life = self.request_ttl if ttl is None else ttl
-        if not 60 <= life <= MAX_REQUEST_TTL:
-            raise InvalidRequest(f"ttl must be within [60, {MAX_REQUEST_TTL}] seconds")
         p = check_path(path)
         key = self.sessions.key(key_id)
         try:
@@ -64,13 +58,7 @@ class MessageSubmission(SpendSubmission):
         except InvalidInput as exc:
             raise InvalidRequest(str(exc)) from None
         now = int(self.store.now())
-        try:
-            _, policy = self.lifecycle.governance.require(now)
-        except NoPolicy as exc:
-            trail = self.lifecycle.trail
-            trail.record(REQUEST, "refused", idempotency_key, initiator, key_id=key_id, reason="no_policy")
-            self.instruments.refusals.labels("no_policy").inc()
-            raise FailedPrecondition(str(exc)) from None
+        policy = self._policy(key_id, idempotency_key, initiator, now)
         request_id = self._random(16).hex()
         intent: MessageIntent | None = None
         undecodable = ""

@@ -16,7 +16,15 @@ import dataclasses
 from collections.abc import Callable, Sequence
 
 from signer.chains.ethereum import Eip1559Tx, EvmTx, LegacyTx, address_of
-from signer.policy import REPLACEMENT, REQUEST_KINDS, WITHDRAWAL, Intent, PolicyError, intent_from_eip1559
+from signer.policy import (
+    REPLACEMENT,
+    REQUEST_KINDS,
+    WITHDRAWAL,
+    Intent,
+    PolicyDocument,
+    PolicyError,
+    intent_from_eip1559,
+)
 from signer.tss import hd
 from signer.tss.curve import Point
 from signer.tss.errors import InvalidInput
@@ -73,16 +81,12 @@ class Submission:
         replaces: str = "",
     ) -> RequestRecord:
         """Submit (or find again) a signing request; see `CoordinatorService.sign_eth`."""
-        if not idempotency_key or len(idempotency_key) > 128:
-            raise InvalidRequest("idempotency_key must be 1-128 characters")
+        life = self._lifetime(idempotency_key, ttl)
         if not isinstance(tx, (Eip1559Tx, LegacyTx)):
             raise InvalidRequest("tx must be an Eip1559Tx or a LegacyTx")
         kind = kind or (REPLACEMENT if replaces else WITHDRAWAL)
         if kind not in REQUEST_KINDS:
             raise InvalidRequest(f"kind must be one of {REQUEST_KINDS}")
-        life = self.request_ttl if ttl is None else ttl
-        if not 60 <= life <= MAX_REQUEST_TTL:
-            raise InvalidRequest(f"ttl must be within [60, {MAX_REQUEST_TTL}] seconds")
         p = check_path(path)
         key = self.sessions.key(key_id)
         try:
@@ -93,13 +97,7 @@ class Submission:
         tx = self._nonce_of(tx, kind, key_id, p, from_address, allocate_nonce, replaces)
         bh = body_hash(key_id, p, tx, kind, initiator, allocate_nonce=allocate_nonce, replaces=replaces)
         now = int(self.store.now())
-        trail = self.lifecycle.trail
-        try:
-            _, policy = self.lifecycle.governance.require(now)
-        except NoPolicy as exc:
-            trail.record(REQUEST, "refused", idempotency_key, initiator, key_id=key_id, reason="no_policy")
-            self.instruments.refusals.labels("no_policy").inc()
-            raise FailedPrecondition(str(exc)) from None
+        policy = self._policy(key_id, idempotency_key, initiator, now)
         request_id = self._random(16).hex()
         policy_hash = policy.hash()
 
@@ -191,6 +189,25 @@ class Submission:
         if tx.nonce not in (0, nonce):
             raise InvalidRequest(f"a replacement of request {replaces} has its nonce {nonce}")
         return dataclasses.replace(tx, nonce=nonce)
+
+    def _lifetime(self, idempotency_key: str, ttl: int | None) -> int:
+        """The request's lifetime in seconds; refuses a bad idempotency key or ttl (every kind)."""
+        if not idempotency_key or len(idempotency_key) > 128:
+            raise InvalidRequest("idempotency_key must be 1-128 characters")
+        life = self.request_ttl if ttl is None else ttl
+        if not 60 <= life <= MAX_REQUEST_TTL:
+            raise InvalidRequest(f"ttl must be within [60, {MAX_REQUEST_TTL}] seconds")
+        return life
+
+    def _policy(self, key_id: str, idempotency_key: str, initiator: str, now: int) -> PolicyDocument:
+        """The policy in force; while none is installed the submission is refused, audited and counted."""
+        try:
+            return self.lifecycle.governance.require(now)[1]
+        except NoPolicy as exc:
+            trail = self.lifecycle.trail
+            trail.record(REQUEST, "refused", idempotency_key, initiator, key_id=key_id, reason="no_policy")
+            self.instruments.refusals.labels("no_policy").inc()
+            raise FailedPrecondition(str(exc)) from None
 
     def _settled(self, row: RequestRecord, wait: float) -> RequestRecord:
         """A found-again request, once it is not being evaluated or signed (or `wait` ran out)."""
