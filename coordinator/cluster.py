@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from signer.node.tls import TlsFiles, channel_credentials
 
 from .client import CoordinatorClient
+from .ports import free_port as free_port  # callers (tests, tssctl) ask the cluster for one
 from .serving import LIVENESS
 
 if TYPE_CHECKING:
@@ -118,11 +118,6 @@ def ensure_officer_key(path: Path) -> Ed25519PrivateKey:
     return load_key(path) if path.exists() else write_key(path)
 
 
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _write_json(path: Path, data: object) -> None:
