@@ -6,7 +6,8 @@ backends submit signing requests (the certificate's common name is the request's
 officers approve, reject, freeze and unfreeze (an approval, rejection or freeze must be signed by
 the officer the certificate names); admins propose policy and registry changes; auditors export
 the audit log; operators and admins have reports (drills) attested; backends, operators,
-officers, auditors and admins read keys, requests, governance.
+officers, auditors and admins read keys, requests, governance (a backend only its own requests
+and the cold sweeps: request_scope.py).
 Every error becomes a status code with a `google.rpc.Status` whose `google.rpc.ErrorInfo` names a
 machine-readable reason (error_status.py, one table); a protocol abort is ABORTED with the blames
 in the `tss-blame-bin` trailer (the same codec the signers use) and named in the details. A policy
@@ -49,17 +50,18 @@ from .api_edge import ServicerEdge
 from .api_input import check_id, page_after, typed_kind, typed_state
 from .audit import FREEZE, POLICY
 from .btc_sweeps import Utxo
+from .build import build_service
 from .config import CoordinatorConfig
 from .errors import ERRORS, Internal, InvalidRequest
 from .funds import note_of
 from .logging import configure_logging
 from .metrics import CoordinatorCollector
+from .request_scope import initiators_for, readable
 from .request_states import STATES
 from .review import request_trail
 from .service import CoordinatorService
 from .serving import Readiness
-from .signer_client import GrpcSignerClient, SignerClient
-from .store import FAILED, RequestRecord, Store, StoreError
+from .store import FAILED, RequestRecord, StoreError
 from .sweeps import base_units
 from .trail import audit_public_key_path
 from .views import governance_to_proto, key_page, key_to_proto, list_page, page_size, request_to_proto
@@ -209,21 +211,23 @@ class CoordinatorServicer(ServicerEdge, coordinator_pb2_grpc.CoordinatorServicer
         return self._finished(context, row)
 
     def GetRequest(self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext) -> Any:
-        def run(_: Peer) -> coordinator_pb2.SigningRequest:
+        def run(peer: Peer) -> coordinator_pb2.SigningRequest:
             check_id("request_id", request.request_id)
-            return self._view(self.service.get_request(request.request_id))
+            return self._view(readable(peer, self.service.get_request(request.request_id)))
 
         return self._call(context, READERS, run, request_id=request.request_id)
 
     def ListRequests(self, request: coordinator_pb2.ListRequestsRequest, context: grpc.ServicerContext) -> Any:
-        def run(_: Peer) -> coordinator_pb2.ListRequestsResponse:
+        def run(peer: Peer) -> coordinator_pb2.ListRequestsResponse:
             check_id("key_id", request.key_id)
             check_text("state", request.state, limits.MAX_WORD)
             state = typed_state(request.state, request.request_state)
             if state and state not in STATES:  # else an empty list, as if none matched
                 raise InvalidRequest(f"state: unknown state {state!r}; one of {', '.join(STATES)}")
             after, size = page_after(request.page_token), page_size(request.page_size or request.limit)
-            rows = self.service.store.list_requests(key_id=request.key_id, state=state, limit=size + 1, after=after)
+            rows = self.service.store.list_requests(
+                key_id=request.key_id, state=state, limit=size + 1, after=after, initiators=initiators_for(peer)
+            )
             return list_page(rows, size, view=self._view)
 
         return self._call(context, READERS, run)
@@ -231,8 +235,9 @@ class CoordinatorServicer(ServicerEdge, coordinator_pb2_grpc.CoordinatorServicer
     def Watch(
         self, request: coordinator_pb2.GetRequestRequest, context: grpc.ServicerContext
     ) -> Iterator[coordinator_pb2.SigningRequest]:
-        def run(_: Peer) -> Iterator[RequestRecord]:
+        def run(peer: Peer) -> Iterator[RequestRecord]:
             check_id("request_id", request.request_id)
+            readable(peer, self.service.get_request(request.request_id))
             return self.service.watch(request.request_id, poll=self.watch_poll)
 
         stream = self._call(context, READERS, run, request_id=request.request_id)
@@ -374,33 +379,6 @@ def create_server(
     hs.set(SERVICE_NAME, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection((SERVICE_NAME, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
     return server, bind_secure(server, listen, tls)
-
-
-def open_store(config: CoordinatorConfig) -> Store:
-    """The configured database: the SQLite file, or this replica's pool on the PostgreSQL database."""
-    if not config.database:
-        return Store(config.db)
-    return Store(config.database, home=config.db.parent, replica=config.replica, pool_size=config.pool_size)
-
-
-def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[GrpcSignerClient]]:
-    """The service over the configured database and signers (gRPC clients with the coordinator's certificate)."""
-    clients = [
-        GrpcSignerClient(party, address, config.tls, session_timeout=config.rpc_timeout)
-        for party, address in sorted(config.signers.items())
-    ]
-    signers: dict[int, SignerClient] = {c.party: c for c in clients}
-    service = CoordinatorService(
-        open_store(config),
-        signers,
-        level=config.level,
-        presign_pool=config.presign_pool,
-        peers=config.peers,
-        heartbeat=config.lease / 5 if config.database else None,  # None: the store's default (SQLite: none)
-        lease=config.lease,
-        hot_wallets=config.hot_wallets,
-    )
-    return service, clients
 
 
 def serve(config_path: Path) -> None:

@@ -39,6 +39,7 @@ from .request_states import MAX_REQUEST_TTL, SIGNING, in_flight
 from .sessions import Sessions
 from .store import IdempotencyConflict, NonceInUse, RequestRecord, Store
 from .store import NotFound as StoreNotFound
+from .sweeps import SWEEPER
 from .watch import Watches
 
 INDEX_LIMIT = 1 << 63
@@ -94,7 +95,7 @@ class Submission:
         except InvalidInput as exc:
             raise InvalidRequest(str(exc)) from None
         from_address = address_of(derived.public_key)
-        tx = self._nonce_of(tx, kind, key_id, p, from_address, allocate_nonce, replaces)
+        tx = self._nonce_of(tx, kind, key_id, p, from_address, allocate_nonce, replaces, initiator)
         bh = body_hash(key_id, p, tx, kind, initiator, allocate_nonce=allocate_nonce, replaces=replaces)
         now = int(self.store.now())
         policy = self._policy(key_id, idempotency_key, initiator, now)
@@ -164,10 +165,19 @@ class Submission:
         return row
 
     def _nonce_of(
-        self, tx: EvmTx, kind: str, key_id: str, path: tuple[int, ...], address: str, allocate: bool, replaces: str
+        self,
+        tx: EvmTx,
+        kind: str,
+        key_id: str,
+        path: tuple[int, ...],
+        address: str,
+        allocate: bool,
+        replaces: str,
+        initiator: str,
     ) -> EvmTx:
         """The body with the nonce the request asks for checked: 0 when the coordinator allocates
-        it; a replacement's is the replaced request's (0 in the body takes it)."""
+        it; a replacement's is the replaced request's (0 in the body takes it). A backend replaces
+        only what it may read (request_scope.py): its own requests and the cold sweeps."""
         if tx.nonce >= INDEX_LIMIT or tx.chain_id >= INDEX_LIMIT:
             # The store indexes both as signed 64-bit integers; EIP-2294 bounds chain ids below
             # 2^63, and no account comes near 2^63 transactions.
@@ -182,6 +192,8 @@ class Submission:
             replaced = self.store.get_request(replaces)
         except StoreNotFound as exc:
             raise NotFound(str(exc)) from None
+        if initiator and replaced.initiator not in (initiator, SWEEPER):
+            raise NotFound(f"no request {replaces!r}")  # another backend's: as if it did not exist
         same = (replaced.key_id, replaced.path, replaced.from_address) == (key_id, path, address)
         if not same or int(replaced.tx["chain_id"]) != tx.chain_id:
             raise InvalidRequest(f"request {replaces} is not from the same key, path and chain")

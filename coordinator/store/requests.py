@@ -150,10 +150,18 @@ class RequestTables(Database):
         return request_from_row(row)
 
     def list_requests(
-        self, *, key_id: str = "", state: str = "", limit: int = 100, after: PageCursor | None = None
+        self,
+        *,
+        key_id: str = "",
+        state: str = "",
+        limit: int = 100,
+        after: PageCursor | None = None,
+        initiators: Sequence[str] = (),
     ) -> list[RequestRecord]:
-        """Newest first, optionally filtered by key and state, starting after the cursor `after`."""
+        """Newest first, optionally filtered by key, state and initiators, starting after the cursor `after`."""
         sql, args = SELECT_REQUEST + " WHERE 1=1", list[Any]()
+        if initiators:
+            sql, args = sql + f" AND r.initiator IN ({', '.join('?' for _ in initiators)})", [*args, *initiators]
         if key_id:
             sql, args = sql + " AND r.key_id = ?", [*args, key_id]
         if state:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from coordinator.build import open_store
 from coordinator.config import CoordinatorConfig
-from coordinator.server import open_store
 
 TLS = {"ca": "ca.pem", "cert": "c.pem", "key": "c.key"}
 
