@@ -16,6 +16,7 @@ from signer.tss.curve import Point
 
 from .btc_request import SpendBody, psbt_json, spend_body_hash
 from .errors import AlreadyExists, InvalidRequest, NotFound
+from .message_request import MessageJob
 from .request_encoding import NewRequest
 from .request_states import SIGNING
 from .store import IdempotencyConflict, RequestRecord
@@ -82,15 +83,21 @@ class SpendSubmission(Submission):
             intent_digest=b"" if intent is None else intent.digest(),
             undecodable=undecodable,
         )
-        try:  # no account nonce: a spend's inputs are its outpoints
-            row, made = self.lifecycle.submit((initiator, idempotency_key), new.body_hash, None, lambda _: new)
+        # no account nonce: a spend's inputs are its outpoints
+        return self._submit_without_nonce(new, None if intent is None else SpendBody(psbt, intent), wait)
+
+    def _submit_without_nonce(self, new: NewRequest, body: SpendBody | MessageJob | None, wait: float) -> RequestRecord:
+        """Create `new` (or find it again by its initiator's idempotency key) without claiming a nonce,
+        then block it if its body did not decode (`body` None: fail closed) or move it on with `body`."""
+        try:
+            row, made = self.lifecycle.submit((new.initiator, new.idempotency_key), new.body_hash, None, lambda _: new)
         except IdempotencyConflict as exc:
             raise AlreadyExists(str(exc), metadata={"request_id": exc.request_id}) from None
         except StoreNotFound as exc:
             raise NotFound(str(exc)) from None
         if made is None:
             return self._settled(row, wait)
-        if intent is None:
-            return self.lifecycle.block(row, undecodable, detail=f"fail closed: {undecodable}")
-        row = self.lifecycle.advance(request_id, body=SpendBody(psbt, intent))
+        if body is None:
+            return self.lifecycle.block(row, new.undecodable, detail=f"fail closed: {new.undecodable}")
+        row = self.lifecycle.advance(new.request_id, body=body)
         return self._settled(row, wait) if row.state == SIGNING else row

@@ -21,12 +21,10 @@ from signer.tss.curve import Point
 from signer.tss.errors import InvalidInput
 
 from .btc_submission import SpendSubmission
-from .errors import AlreadyExists, InvalidRequest, NotFound
+from .errors import InvalidRequest
 from .message_request import MessageJob, message_body_hash, message_json
 from .request_encoding import NewRequest, check_path
-from .request_states import SIGNING
-from .store import IdempotencyConflict, RequestRecord
-from .store import NotFound as StoreNotFound
+from .store import RequestRecord
 
 
 class MessageSubmission(SpendSubmission):
@@ -94,15 +92,5 @@ class MessageSubmission(SpendSubmission):
             intent_digest=b"" if intent is None else intent.digest(),
             undecodable=undecodable,
         )
-        try:  # no account nonce: a message moves nothing on chain
-            row, made = self.lifecycle.submit((initiator, idempotency_key), new.body_hash, None, lambda _: new)
-        except IdempotencyConflict as exc:
-            raise AlreadyExists(str(exc), metadata={"request_id": exc.request_id}) from None
-        except StoreNotFound as exc:
-            raise NotFound(str(exc)) from None
-        if made is None:
-            return self._settled(row, wait)
-        if intent is None:
-            return self.lifecycle.block(row, undecodable, detail=f"fail closed: {undecodable}")
-        row = self.lifecycle.advance(request_id, body=MessageJob(standard, body, intent))
-        return self._settled(row, wait) if row.state == SIGNING else row
+        # no account nonce: a message moves nothing on chain
+        return self._submit_without_nonce(new, None if intent is None else MessageJob(standard, body, intent), wait)
