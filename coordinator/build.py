@@ -27,7 +27,7 @@ def build_service(config: CoordinatorConfig) -> tuple[CoordinatorService, list[G
         open_store(config),
         signers,
         level=config.level,
-        presign_pool=config.presign_pool,
+        pool_policy=config.pool_policy,
         peers=config.peers,
         heartbeat=config.lease / 5 if config.database else None,  # None: the store's default (SQLite: none)
         lease=config.lease,

@@ -28,6 +28,7 @@ from signer.node.config_fields import (
 from signer.node.tls import TlsFiles
 
 from .btc_sweeps import BtcHotWallet, bitcoin_network
+from .pool_sizing import PoolPolicy
 from .sweeps import HotWallet
 
 BaseUnits = Annotated[str, Field(pattern=r"^[0-9]{1,78}$")]
@@ -52,7 +53,10 @@ class CoordinatorConfig:
     tls: TlsFiles
     signers: dict[int, str]  # party -> host:port
     level: str = "128"
-    presign_pool: int = 2
+    presign_pool: int = 2  # the pool's floor per (key, signer set, path); 0 = no pool (pool_sizing.py)
+    presign_pool_max: int = 16  # the cap on what the observed signing rate adds above the floor
+    presign_refill_per_minute: int = 0  # refill sessions started per minute at most; 0 = unpaced
+    presign_rate_window: float = 60.0  # seconds the signing rate is averaged over
     rpc_timeout: float = 120.0
     peers: dict[int, bytes] = field(default_factory=dict)  # party -> Ed25519 identity key (envelope signatures)
     # Parties retired from the cluster (reshare_ops.retire_signer): never a signer or peer again.
@@ -85,11 +89,24 @@ class CoordinatorConfig:
             signers=dict(f.signers),
             level=f.level,
             presign_pool=f.presign_pool,
+            presign_pool_max=f.presign_pool_max,
+            presign_refill_per_minute=f.presign_refill_per_minute,
+            presign_rate_window=f.presign_rate_window,
             rpc_timeout=f.rpc_timeout,
             peers={party: bytes.fromhex(key) for party, key in f.peers.items()},
             retired=tuple(f.retired),
             metrics_listen=f.metrics_listen,
             hot_wallets=tuple(w.wallet() for w in f.hot_wallets),
+        )
+
+    @property
+    def pool_policy(self) -> PoolPolicy:
+        """The presignature pool's floor, cap, refill pace and rate window."""
+        return PoolPolicy(
+            floor=self.presign_pool,
+            cap=self.presign_pool_max,
+            refill_per_minute=self.presign_refill_per_minute,
+            window=self.presign_rate_window,
         )
 
 
@@ -197,6 +214,9 @@ class CoordinatorFile(ConfigModel):
     signers: Annotated[dict[PartyKey, Address], Field(min_length=1)]
     level: Level = "128"
     presign_pool: Annotated[int, Field(ge=0)] = 2
+    presign_pool_max: Annotated[int, Field(ge=1)] = 16
+    presign_refill_per_minute: Annotated[int, Field(ge=0)] = 0
+    presign_rate_window: Seconds = 60.0
     rpc_timeout: Seconds = 120.0
     # `"<party>": "<sign_pub hex>"`, or the whole `{"sign_pub", "enc_pub"}` entry tss-identity prints.
     peers: dict[PartyKey, Annotated[HexKey32, BeforeValidator(_sign_pub)]] = Field(default_factory=dict)

@@ -1,7 +1,8 @@
 """Prometheus metrics of the coordinator (`metrics_listen` in its config; signer/node/metrics.py
 serves them): readiness, signer liveness and degradation, keys, open requests and the oldest one's
 age by state, frozen scopes and tripped breakers, hot-wallet balances against their caps, the audit
-log's re-verification. Read at scrape time from what the service already tracks (open requests
+log's re-verification, the presignature pool's targets with the signing rates and presign times
+they come from. Read at scrape time from what the service already tracks (open requests
 through an index), so nothing on the signing path counts for them."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from signer.policy import BREAKER
+from signer.tss.hd import format_path
 
 from .request_states import OPEN_STATES
 
@@ -57,6 +59,7 @@ class CoordinatorCollector(Collector):
         yield from self._freezes()
         yield from self._balances()
         yield from self._audit()
+        yield from self._pool()
         yield from self.service.instruments.collect()
 
     def _requests(self) -> Iterator[GaugeMetricFamily]:
@@ -123,3 +126,32 @@ class CoordinatorCollector(Collector):
         )
         verified.add_metric([], float(state.verified_seq))
         yield verified
+
+    def _pool(self) -> Iterator[GaugeMetricFamily]:
+        labels = ["key_id", "signers", "path"]
+        target = GaugeMetricFamily(
+            "tss_coordinator_presign_pool_target",
+            "presignatures the refill keeps ready for a (key, signer set, path) that signed recently",
+            labels=labels,
+        )
+        rate = GaugeMetricFamily(
+            "tss_coordinator_presign_pool_signing_rate",
+            "signatures per second from a (key, signer set, path), exponentially weighted (presign_rate_window)",
+            labels=labels,
+        )
+        sizing = self.service.pool.sizing
+        for item in sizing.snapshot():
+            key_id, signers, path = item.item
+            where = [key_id, ",".join(map(str, signers)), format_path(path)]
+            target.add_metric(where, float(item.target))
+            rate.add_metric(where, item.rate)
+        yield target
+        yield rate
+        seconds = GaugeMetricFamily(
+            "tss_coordinator_presign_seconds",
+            "a presign session's time on a (key, signer set), running average of the observed ones",
+            labels=["key_id", "signers"],
+        )
+        for (key_id, signers), value in sorted(sizing.presign_times().items()):
+            seconds.add_metric([key_id, ",".join(map(str, signers))], value)
+        yield seconds

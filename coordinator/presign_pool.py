@@ -4,7 +4,8 @@ A presignature is made for one (key, signer set, path); its public data is store
 signing attempt reserves one for the first live set in round-robin order (each signer is in t/n
 of the sets: exactly the fair share of every windowed limit it enforces, so an honest coordinator
 can reach the limit). A reserved presignature is consumed or failed, never ready again. With a
-pool size > 0 a background thread tops up, in batches, the sets that sign.
+floor > 0 a background thread tops up, in batches, the sets that sign, to a target sized from
+their observed signing rate and at a pace set by policy (pool_sizing.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
@@ -23,6 +25,7 @@ from signer.tss.presign import PresignaturePublic
 
 from . import relay
 from .errors import FailedPrecondition, Internal, InvalidRequest, Unavailable, error_from_session
+from .pool_sizing import NO_POOL, Clock, Item, PoolPolicy, PoolSizing, RefillPacer
 from .request_encoding import check_path
 from .sessions import Sessions
 from .signer_client import SessionParams, SignerClient, SignerError
@@ -31,11 +34,14 @@ from .signer_state import SignerStates
 from .store import PRESIG_FAILED, RESERVED, KeyRecord, PresignatureRecord, Store
 
 log = structlog.get_logger("coordinator")
-_Item = tuple[str, tuple[int, ...], tuple[int, ...]]  # key id, signer set, path
 
 
 class PresignPool:
-    """Presignatures per (key, set, path); `size` > 0 keeps that many ready with a refill thread."""
+    """Presignatures per (key, set, path); a `policy` floor > 0 keeps some ready with a refill thread.
+
+    `clock` times presign sessions, signatures and the refill's pace; `sleep(seconds)` waits for
+    the pace and returns True if the pool closed meanwhile (default: the close event's wait).
+    """
 
     def __init__(
         self,
@@ -45,30 +51,36 @@ class PresignPool:
         health: SignerHealth,
         signer_states: SignerStates,
         *,
-        size: int = 0,
+        policy: PoolPolicy = NO_POOL,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], bool] | None = None,
     ) -> None:
         self.store = store
         self.signers = signers
         self.sessions = sessions
         self.health = health
         self.signer_states = signer_states
-        self.size = size
+        self.policy = policy
+        self.clock = clock
+        self.sizing = PoolSizing(policy, clock)
+        self.pacer = RefillPacer(policy.refill_per_minute, clock)
+        self._stopped = threading.Event()
+        self._sleep = sleep or self._stopped.wait
         self._turn = 0  # round-robin position over the signer sets
-        self._queue: queue.Queue[_Item | None] = queue.Queue()
-        self._pending: set[_Item] = set()
+        self._queue: queue.Queue[Item | None] = queue.Queue()
+        self._pending: set[Item] = set()
         self._lock = threading.Lock()
-        self._closed = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the refill thread (if `size` > 0; after recovery, which fails reserved presignatures)."""
-        if self.size > 0:
+        """Start the refill thread (if the floor > 0; after recovery, which fails reserved presignatures)."""
+        if self.policy.floor > 0:
             self._thread = threading.Thread(target=self._refill_loop, name="presign-refill", daemon=True)
             self._thread.start()
 
     def close(self) -> None:
         """Stop the refill thread and wait for it."""
-        self._closed = True
+        self._stopped.set()
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=60)
@@ -83,6 +95,7 @@ class PresignPool:
     def presign(self, key: KeyRecord, signers: tuple[int, ...], path: tuple[int, ...]) -> bytes:
         """One presign session; stores its public data as ready and returns its id (the session's id)."""
         attestations: dict[int, bytes] = {}
+        started = self.clock()
         session_id, out = self.sessions.run(
             "presign", key.key_id, signers, SessionParams(key.key_id, path=path), attestations
         )
@@ -113,6 +126,7 @@ class PresignPool:
         )
         if got != expected:
             raise FailedPrecondition("the presignature is not bound to this key, epoch, signer set and path")
+        self.sizing.presigned(key.key_id, signers, self.clock() - started)
         self.signer_states.note(attestations, session_id)
         self.store.add_presignature(session_id, key.key_id, signers, path, out, key.epoch)
         return session_id
@@ -132,7 +146,7 @@ class PresignPool:
 
     def key_created(self, key: KeyRecord) -> None:
         """Start the pool of a new key on its first live set."""
-        if self.size > 0:
+        if self.policy.floor > 0:
             live_set = tuple(self.health.live(key.parties)[: key.threshold])
             if len(live_set) == key.threshold:
                 self.schedule_refill(key.key_id, live_set, ())
@@ -141,34 +155,50 @@ class PresignPool:
         """Queue a top-up of (key, set, path) for the refill thread (once while queued)."""
         item = (key_id, signers, path)
         with self._lock:
-            if self._closed or item in self._pending:
+            if self._stopped.is_set() or item in self._pending:
                 return
             self._pending.add(item)
         self._queue.put(item)
 
     def after_signing(self, key: KeyRecord, presig: PresignatureRecord) -> None:
-        """A presignature was consumed: refill its set once it runs low (in batches, not after every signature)."""
-        low_water = max(1, self.size // 2)
-        if self.size > 0 and self.store.count_ready(key.key_id, presig.signers, presig.path, key.epoch) < low_water:
-            self.schedule_refill(key.key_id, presig.signers, presig.path)
+        """A presignature was consumed: counted in its item's rate; the item is refilled once it runs
+        below half its target (in batches, not after every signature)."""
+        item = (key.key_id, tuple(presig.signers), tuple(presig.path))
+        self.sizing.signed(item)
+        low_water = max(1, self.sizing.target(item) // 2)
+        if self.policy.floor > 0 and self.store.count_ready(key.key_id, item[1], item[2], key.epoch) < low_water:
+            self.schedule_refill(*item)
 
     def _refill_loop(self) -> None:
         while True:
             item = self._queue.get()
-            if item is None or self._closed:
+            if item is None or self._stopped.is_set():
                 return
             with self._lock:
                 self._pending.discard(item)
             if len(self.health.live(item[1])) != len(item[1]):
                 continue  # a signer of the set is down: the next request picks a live set
             try:
-                made = self.ensure(*item, count=self.size)
+                made = self._top_up(item)
                 if made:
                     log.info(
                         "presignatures_refilled", key_id=item[0], signers=list(item[1]), path=list(item[2]), made=made
                     )
             except Exception as exc:  # background work: log and carry on
                 log.warning("presign_refill_failed", key_id=item[0], signers=list(item[1]), error=str(exc))
+
+    def _top_up(self, item: Item) -> int:
+        """Presign for `item` until its target (read again after each session: it moves with the
+        rate) is ready, each session started at the refill's pace; how many were made."""
+        key = self.sessions.key(item[0])
+        signers, path = self.check_signers(key, item[1]), check_path(item[2])
+        made = 0
+        while self.store.count_ready(key.key_id, signers, path, key.epoch) < self.sizing.target(item):
+            if not self.pacer.wait(self._sleep):
+                break  # closing
+            self.presign(key, signers, path)
+            made += 1
+        return made
 
     def _rotation(self, key: KeyRecord, live: Sequence[int], *, advance: bool = True) -> list[tuple[int, ...]]:
         """The live signer sets in round-robin order from the current turn (moved on if `advance`)."""

@@ -81,6 +81,7 @@ from .lifecycle import Lifecycle
 from .message_signing import MessageSigning
 from .message_submission import MessageSubmission
 from .officer_decisions import OfficerDecisions
+from .pool_sizing import NO_POOL, PoolPolicy
 from .presign_pool import PresignPool
 from .replica_lease import ReplicaLease, recover_in_flight
 from .request_encoding import body_hash, tx_from_json, tx_to_json
@@ -141,7 +142,7 @@ class CoordinatorService:
         signers: Mapping[int, SignerClient],
         *,
         level: str = "128",
-        presign_pool: int = 0,
+        pool_policy: PoolPolicy = NO_POOL,
         health_ttl: float = 5.0,
         down_ttl: float = 1.0,
         max_sign_attempts: int = 3,
@@ -166,7 +167,6 @@ class CoordinatorService:
         self.signers = dict(sorted(signers.items()))
         self.peers = dict(peers) if peers is not None else None
         self.level = level
-        self.presign_pool = presign_pool
         self.max_sign_attempts = max_sign_attempts
         self.request_ttl = request_ttl
         self.scheduler_interval = scheduler_interval
@@ -192,7 +192,7 @@ class CoordinatorService:
             instruments=self.instruments,
         )
         self.sessions.revocations = self.revocations
-        self.pool = PresignPool(store, self.signers, self.sessions, self.health, self.signer_states, size=presign_pool)
+        self.pool = PresignPool(store, self.signers, self.sessions, self.health, self.signer_states, policy=pool_policy)
         self.signing = MessageSigning(
             store,
             self.signers,

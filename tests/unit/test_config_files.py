@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from coordinator.config import CoordinatorConfig
+from coordinator.pool_sizing import PoolPolicy
 from signer.node.config import NodeConfig
 from signer.node.config_fields import ConfigError
 
@@ -73,6 +74,11 @@ def test_the_reference_configs_load(tmp_path: Path) -> None:
     coord = CoordinatorConfig.load(tmp_path / "coordinator.json")
     assert coord.peers == {1: bytes.fromhex(KEY), 2: bytes.fromhex(KEY)}  # both accepted peer forms
     assert coord.signers == {1: "signer-1:50051", 2: "signer-2:50051"}
+    assert coord.pool_policy == PoolPolicy(floor=2, cap=16, refill_per_minute=0, window=60.0)  # the defaults
+    (tmp_path / "coordinator.json").write_text(
+        json.dumps(COORDINATOR | {"presign_pool": 3, "presign_pool_max": 40, "presign_refill_per_minute": 30})
+    )
+    assert CoordinatorConfig.load(tmp_path / "coordinator.json").pool_policy == PoolPolicy(3, 40, 30, 60.0)
 
 
 @pytest.mark.parametrize(
@@ -122,6 +128,9 @@ def test_a_bad_node_config_names_file_and_field(tmp_path: Path, field: str, valu
         ("rpc_timeout", -1, "rpc_timeout: Input should be greater than 0"),
         ("lease", "15", 'lease: Input should be a valid number, not "15"'),
         ("presign_pool", 2.5, "presign_pool: Input should be a valid integer"),
+        ("presign_pool_max", 0, "presign_pool_max: Input should be greater than or equal to 1"),
+        ("presign_refill_per_minute", -1, "presign_refill_per_minute: Input should be greater than or equal to 0"),
+        ("presign_rate_window", 0, "presign_rate_window: Input should be greater than 0"),
         ("peers.1", "REPLACE-WITH-HEX-ED25519", 'peers.1: placeholder "REPLACE-WITH-HEX-ED25519" is not a hex key'),
         ("peers.2", {"sign_pub": KEY, "party": 2}, "peers.2: an entry is"),
         ("database", "mysql://x/y", "database: must be sqlite:PATH or a postgresql:// URL"),

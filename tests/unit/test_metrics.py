@@ -13,6 +13,7 @@ from coordinator.audit.scrub import ScrubState
 from coordinator.cluster import free_port
 from coordinator.instruments import Instruments
 from coordinator.metrics import CoordinatorCollector
+from coordinator.pool_sizing import PoolPolicy, PoolSizing
 from coordinator.request_states import PENDING_APPROVAL, TIME_LOCKED
 from coordinator.signer_health import Fault
 from coordinator.store import BalanceRecord
@@ -91,6 +92,23 @@ class Governance:
         return FreezeState((*FreezeState().trip("k1", "breaker:outflow-eth", 100).scopes, *lifted.scopes))
 
 
+def _sizing() -> PoolSizing:
+    """Two sets of k1 that signed: {1, 2} at m/0/7 ten times within a second, {2, 3} at m once."""
+    now = [100.0]
+    sizing = PoolSizing(PoolPolicy(floor=2, cap=8, window=10.0), lambda: now[0])
+    sizing.presigned("k1", (1, 2), 1.5)
+    for _ in range(10):
+        sizing.signed(("k1", (1, 2), (0, 7)))
+        now[0] += 0.1
+    sizing.signed(("k1", (2, 3), ()))
+    return sizing
+
+
+@dataclass
+class Pool:
+    sizing: PoolSizing = field(default_factory=_sizing)
+
+
 @dataclass
 class Service:
     signers: dict[int, object] = field(default_factory=lambda: {1: None, 2: None, 3: None})
@@ -101,6 +119,7 @@ class Service:
     btc_sweeps: BtcSweeps = field(default_factory=BtcSweeps)
     audit_scrub: Scrub = field(default_factory=Scrub)
     instruments: Instruments = field(default_factory=Instruments)
+    pool: Pool = field(default_factory=Pool)
 
     def live_signers(self, parties: list[int]) -> list[int]:
         return [1, 2]
@@ -169,6 +188,18 @@ def test_the_coordinator_exposes_readiness_liveness_faults_and_keys() -> None:
     assert f"tss_coordinator_hot_balance{{{btc_where}}} 3e+06" in lines
     assert f"tss_coordinator_hot_balance_cap{{{btc_where}}} 2e+06" in lines
     assert "tss_coordinator_audit_chain_ok 0.0" in lines and "tss_coordinator_audit_verified_seq 6.0" in lines
+    # ten signatures in a second over a 10 s window: ~0.95/s; x 1.5 s presign x headroom 4 = 6 ready
+    pool = [line for line in lines if line.startswith("tss_coordinator_presign")]
+    assert pool[:2] == [
+        'tss_coordinator_presign_pool_target{key_id="k1",path="m/0/7",signers="1,2"} 6.0',
+        'tss_coordinator_presign_pool_target{key_id="k1",path="m",signers="2,3"} 2.0',
+    ]
+    rate = float(pool[2].rsplit(" ", 1)[1])
+    assert pool[2].startswith('tss_coordinator_presign_pool_signing_rate{key_id="k1",path="m/0/7",signers="1,2"}')
+    assert 0.9 < rate < 1.0
+    assert pool[4:] == [
+        'tss_coordinator_presign_seconds{key_id="k1",signers="1,2"} 1.5',
+    ]
 
 
 def test_a_busy_metrics_port_refuses_the_start(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,6 +19,7 @@ from eth_account import Account
 
 from coordinator import service as svc
 from coordinator import store as st
+from coordinator.pool_sizing import PoolPolicy
 from coordinator.service import CoordinatorService
 from coordinator.signer_client import LocalSignerClient, SignerClient
 from coordinator.store import Store
@@ -228,7 +229,9 @@ def test_background_refill_tops_up_the_pool_of_the_set_that_signed(
 ) -> None:
     share = keygen_shares(2, PARTIES)[1]
     base = _service(tmp_path, _clients(nodes))
-    pooled = CoordinatorService(base.store, _clients(nodes), level="112", presign_pool=1, recover=False)
+    pooled = CoordinatorService(
+        base.store, _clients(nodes), level="112", pool_policy=PoolPolicy(floor=1), recover=False
+    )
     try:
         row = pooled.sign_eth(KEY_ID, "idem-pool", (), TX)
         assert row.state == st.SIGNED
