@@ -99,6 +99,12 @@ def test_a_signature_is_timed_and_counted(live_cluster: cluster.ClusterInfo, key
     assert sample(coordinator, "tss_coordinator_signing_seconds_count") == 1.0
     assert 0 < sample(coordinator, "tss_coordinator_signing_seconds_sum") < 30
     assert sample(coordinator, "tss_coordinator_request_seconds_count", kind="withdrawal", state="signed") == 1.0
+    # The pool's sizing from coordinator.json (defaults: floor 2, 60 s window): one set signed once.
+    targets = named(coordinator, "tss_coordinator_presign_pool_target")
+    assert list(targets.values()) == [2.0] and dict(next(iter(targets)))["key_id"] == key.key_id, targets
+    assert 0 < sum(named(coordinator, "tss_coordinator_presign_pool_signing_rate").values()) <= 1 / 60
+    presign_seconds = named(coordinator, "tss_coordinator_presign_seconds")
+    assert presign_seconds and all(0 < v < 60 for v in presign_seconds.values()), presign_seconds
     # The two signers of the presignature each released one partial signature, and timed it.
     released = {p: sample(scrape(live_cluster, f"signer-{p}"), "tss_signer_partial_sign_seconds_count", party=str(p))
                 for p in (1, 2, 3)}  # fmt: skip
