@@ -14,8 +14,8 @@ work with it. The cap bounds what a burst leaves at rest; the floor is what the 
 for and is kept even above the cap.
 
 The refill is paced apart from the sizing: `RefillPacer` spaces the starts of its sessions at
-least 60/`refill_per_minute` seconds apart, so no 60-second window holds more than that many and
-the signers' cores stay free for online signing in between. Presigning on the spot for a request
+least 60/`refill_per_minute` seconds apart and never lets a 60-second window hold more than that
+many, so the signers' cores stay free for online signing in between. Presigning on the spot for a request
 that found nothing ready does not go through it.
 """
 
