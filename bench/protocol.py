@@ -19,17 +19,16 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
-import gmpy2
 from coincurve import PublicKey
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
+from bench.modexp_bound import fixture_primes, presign_bound
 from signer.tss import aux, keygen, presign, sign, simulation
 from signer.tss.params import level_by_name
 from signer.tss.primes import generate_safe_prime
@@ -45,54 +44,6 @@ def _verify(public_key: bytes, digest: bytes, r: int, s: int, v: int) -> None:
     )
     if rec.format() != public_key:
         raise SystemExit("recovered public key differs")
-
-
-@contextmanager
-def count_modexps() -> Iterator[Counter[tuple[int, int, bool]]]:
-    """Count gmpy2 exponentiations by (modulus bits, exponent bits, constant-time)."""
-    counts: Counter[tuple[int, int, bool]] = Counter()
-    orig_pow, orig_sec = gmpy2.powmod, gmpy2.powmod_sec
-
-    def powmod(b: Any, e: Any, m: Any) -> Any:
-        counts[(int(m).bit_length(), abs(int(e)).bit_length(), False)] += 1
-        return orig_pow(b, e, m)
-
-    def powmod_sec(b: Any, e: Any, m: Any) -> Any:
-        counts[(int(m).bit_length(), abs(int(e)).bit_length(), True)] += 1
-        return orig_sec(b, e, m)
-
-    gmpy2.powmod, gmpy2.powmod_sec = powmod, powmod_sec
-    try:
-        yield counts
-    finally:
-        gmpy2.powmod, gmpy2.powmod_sec = orig_pow, orig_sec
-
-
-def modexp_cost(mod_bits: int, exp_bits: int, sec: bool, cache: dict[tuple[int, int, bool], float]) -> float:
-    """Median seconds of one exponentiation of this size class (measured once, cached)."""
-    key = (mod_bits, exp_bits, sec)
-    if key not in cache:
-        rng = SystemRng()
-        m = gmpy2.mpz(rng.randbits(mod_bits) | (1 << (mod_bits - 1)) | 1)
-        e = gmpy2.mpz(rng.randbits(max(exp_bits, 1)) | (1 << max(exp_bits - 1, 0)))
-        b = gmpy2.mpz(rng.randbits(mod_bits - 1))
-        f = gmpy2.powmod_sec if sec else gmpy2.powmod
-        reps = max(3, min(50, int(2e6 // max(1, mod_bits * exp_bits // 1000))))
-        samples = []
-        for _ in range(5):
-            t0 = time.process_time()
-            for _ in range(reps):
-                f(b, e, m)
-            samples.append((time.process_time() - t0) / reps)
-        cache[key] = statistics.median(samples)
-    return cache[key]
-
-
-def fixture_primes() -> Callable[[int], int]:
-    """Primes from tests/fixtures (benchmark convenience; production never does this)."""
-    from tests.helpers import FixturePrimeSource
-
-    return FixturePrimeSource()
 
 
 def fresh_primes(bits: int, count: int) -> tuple[Callable[[int], int], list[float]]:
@@ -154,17 +105,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _verify(public_key, digest, sig.r, sig.s, sig.v)
         signatures.append({"digest": digest.hex(), "r": f"{sig.r:064x}", "s": f"{sig.s:064x}", "v": sig.v})
 
-    # The bound: count one presign's exponentiations, price each at its measured size-class cost.
-    sid = b"bench-count-" + rng.token_bytes(8)
-    starts = {p: presign.start(sid, shares[p], auxes[p], signers, rng=rng) for p in signers}
-    with count_modexps() as counts:
-        simulation.run_ok(starts)
-    cache: dict[tuple[int, int, bool], float] = {}
-    bound = sum(n * modexp_cost(m, e, s, cache) for (m, e, s), n in counts.items()) / len(signers)
-    by_modulus: Counter[str] = Counter()
-    for (m, _e, _s), n in counts.items():
-        by_modulus[f"{m}-bit"] += n
-    per_party = {k: round(v / len(signers), 1) for k, v in sorted(by_modulus.items())}
+    # The bound: one presign's exponentiations counted, each priced at its size-class cost.
+    bound_figures = presign_bound(shares, auxes, signers)
+    bound = bound_figures["bound_cpu_s_per_party"]
     cpu_median = statistics.median(presign_cpu)
     timings.update(
         {
@@ -183,8 +126,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "signatures": signatures,
         "timings": timings,
         "presign_bound": {
-            "modexps_per_party_by_modulus": per_party,
-            "modexps_per_party": round(sum(counts.values()) / len(signers), 1),
+            **bound_figures,
             "bound_cpu_s_per_party": round(bound, 4),
             "measured_cpu_s_per_party": round(cpu_median, 4),
             "ratio_measured_to_bound": round(cpu_median / bound, 3) if bound else None,
