@@ -51,7 +51,7 @@ def seed_intent(key_id: str, n: int, now: int) -> Intent:
 def no_sync_waits() -> Iterator[None]:
     """Seed without waiting for the disk after every record; one `sync` at the end."""
     saved = os.fsync, getattr(os, "fdatasync", os.fsync)
-    os.fsync = os.fdatasync = lambda fd: None  # type: ignore[assignment]
+    os.fsync = os.fdatasync = lambda fd: None
     try:
         yield
     finally:
