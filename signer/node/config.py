@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,6 +23,9 @@ from .config_fields import (
 )
 from .identity import PeerKeys
 from .tls import TlsFiles
+
+Mode = Literal["processes", "threads"]
+"""Where a signer server computes protocol rounds (protocol_work.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,10 @@ class NodeConfig:
     # Parties retired from the cluster: their identity keys are refused (never peers), and a node
     # whose own party is retired does not start.
     retired: tuple[int, ...] = ()
+    # Where protocol rounds compute (protocol_work.py): worker processes (or threads) of this many
+    # (0: one per core).
+    protocol_work: Mode = "processes"
+    protocol_workers: int = 0
 
     @classmethod
     def load(cls, path: Path) -> NodeConfig:
@@ -78,6 +85,8 @@ class NodeConfig:
             recovery_key=resolve(base, f.recovery_key) if f.recovery_key else None,
             metrics_listen=f.metrics_listen,
             retired=tuple(f.retired),
+            protocol_work=f.protocol_work,
+            protocol_workers=f.protocol_workers,
         )
 
 
@@ -113,6 +122,8 @@ class NodeFile(ConfigModel):
     recovery_key: str = ""
     metrics_listen: OptionalListen = ""
     retired: list[Party] = Field(default_factory=list)
+    protocol_work: Mode = "processes"
+    protocol_workers: Annotated[int, Field(ge=0)] = 0
 
     @model_validator(mode="after")
     def _not_retired(self) -> NodeFile:

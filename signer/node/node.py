@@ -38,8 +38,8 @@ from signer.tss.committee import Committee
 from signer.tss.encoding import encode
 from signer.tss.errors import InvalidInput
 from signer.tss.key_share import AuxInfo, KeyShare
-from signer.tss.params import level_by_name
-from signer.tss.primes import PrimePool, PrimeSource
+from signer.tss.params import SecurityLevel, level_by_name
+from signer.tss.primes import AUX_PRIMES, PrimePool, PrimeSource, TakenPrimes
 from signer.tss.rng import Rng, SystemRng
 
 from . import key_reshare, prime_stash, store_checks
@@ -95,7 +95,7 @@ class SignerNode:
         work: ProtocolWork | None = None,
     ) -> None:
         self.config = config
-        self.work = work  # protocol steps on low-priority threads (protocol_work.py); inline without
+        self.work = work  # protocol steps in low-priority worker processes (protocol_work.py); inline without
         self.clock = clock
         self.level = level_by_name(config.level)
         self.store = EncryptedStore(config.data_dir / "store", load_kek(config.kek_file))
@@ -275,7 +275,7 @@ class SignerNode:
         first: Any = None
         begin: Callable[[], Any] | None = None
         on_done: Any
-        setup: dict[str, Any] = {"level": lvl, "primes": self.primes, "rng": self.rng}  # aux and refresh
+        setup: dict[str, Any] = {"level": lvl, "rng": self.rng}  # aux and refresh, with their primes below
         if protocol == "keygen":
             if self.store.exists(f"keys/{key_id}/share"):
                 raise InvalidInput(f"key {key_id!r} already exists on this node")
@@ -290,7 +290,9 @@ class SignerNode:
             share = self.key_share(key_id)
             if tuple(parties) != share.parties:
                 raise InvalidInput("aux info runs over the key's whole committee")
-            begin = functools.partial(aux.start_aux, session_id, self.party, parties, **setup)
+            begin = functools.partial(
+                aux.start_aux, session_id, self.party, parties, primes=self._take_primes(lvl), **setup
+            )
 
             def on_done(info: AuxInfo) -> bytes:
                 self.store.put(f"keys/{key_id}/aux", info.to_bytes())
@@ -301,7 +303,7 @@ class SignerNode:
             share = self.key_share(key_id)
             if tuple(parties) != share.parties:
                 raise InvalidInput("refresh runs over the key's whole committee")
-            begin = functools.partial(aux.start_refresh, session_id, share, **setup)
+            begin = functools.partial(aux.start_refresh, session_id, share, primes=self._take_primes(lvl), **setup)
 
             def on_done(out: tuple[KeyShare, AuxInfo]) -> bytes:
                 # Pending only: the active epoch keeps signing until every party confirmed (CommitEpoch).
@@ -324,12 +326,17 @@ class SignerNode:
         else:
             raise InvalidInput(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
         if begin is not None:  # the first round's proofs run where every round runs (protocol_work.py)
-            first = self.sessions.run(begin)
+            first = self.sessions.run(begin)  # a partial of a module-level function: it pickles
         step = self.sessions.start(session_id, protocol, tuple(parties), first, on_done)
         if protocol != "presign":
             return step
         self.peer_state.expect(session_id, key_id, tuple(parties))
         return dataclasses.replace(step, attestation=self.attest(key_id, session_id).to_bytes())
+
+    def _take_primes(self, level: SecurityLevel) -> TakenPrimes:
+        """The four safe primes of an aux or refresh run, taken here from the pool (which lives in
+        this process) so the run's first round can compute in a worker process."""
+        return TakenPrimes([self.primes(level.prime_bits) for _ in range(AUX_PRIMES)])
 
     def deliver(self, session_id: bytes, envelopes: list[Envelope], attestations: Sequence[bytes] = ()) -> StepResult:
         """Feed one round of envelopes to a session (the first of a presign carries the attestations)."""

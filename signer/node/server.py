@@ -46,7 +46,7 @@ from .limits import check_bytes, check_count, check_text
 from .logging import configure_logging
 from .metrics import SignerCollector, SignerInstruments, start_metrics
 from .node import SignerNode
-from .protocol_work import ProtocolWork
+from .protocol_work import ProtocolWork, WorkerLost
 from .revocation import refuse_revoked_caller
 from .startup import load_config, refuse_to_start
 from .store import StoreError
@@ -134,6 +134,8 @@ def _log_failure(exc: Exception) -> None:
         log.error("store_error", error=str(exc))
     elif isinstance(exc, InternalError):
         log.error("internal_error", error=str(exc))
+    elif isinstance(exc, WorkerLost):
+        log.error("protocol_worker_lost", error=str(exc))
 
 
 class StoreHealth:
@@ -373,7 +375,9 @@ def serve(config_path: Path) -> None:
     config = load_config("signer", NodeConfig.load, config_path)  # e.g. a retired party: one line
     configure_logging(f"signer-{config.party}")
     try:
-        node = SignerNode(config, work=ProtocolWork())  # rounds on low-priority threads (protocol_work.py)
+        # Rounds in low-priority worker processes (protocol_work.py), started in the background.
+        work = ProtocolWork(config.protocol_workers, mode=config.protocol_work)
+        node = SignerNode(config, work=work)
     except StoreError as exc:
         # Never serve with a reset or partial state: the operator restores the named file.
         log.error("refusing_to_start", party=config.party, error=str(exc))
@@ -388,6 +392,7 @@ def serve(config_path: Path) -> None:
         refuse_to_start(f"signer-{config.party}", str(exc))
     server.start()
     log.info("signer_listening", party=config.party, port=port)
+    work.warm()
     stop_metrics = start_metrics(
         f"signer-{config.party}",
         config.metrics_listen,

@@ -27,7 +27,7 @@ from signer.tss.rng import Rng, SystemRng
 from signer.tss.rounds import Continue, Done, Incoming, Outgoing, Round, Step
 
 from .identity import EnvelopeError, Identity, PeerKeys, open_sealed, seal, sign, verify
-from .protocol_work import inline
+from .protocol_work import WorkerLost, inline
 
 RELAY = 0
 """Party index that names the relaying coordinator in a blame."""
@@ -143,10 +143,11 @@ class SessionManager:
         idle_timeout: float = SESSION_IDLE_TIMEOUT,
         max_sessions: int = MAX_SESSIONS,
         clock: Callable[[], float] = time.monotonic,
-        run: Callable[[Callable[[], Any]], Any] = inline,
+        run: Callable[..., Any] = inline,
     ) -> None:
         self.identity = identity
-        # Where a round's computation runs (protocol_work.py: low-priority threads in a server).
+        # Where a round's computation runs: run(fn, *args) (protocol_work.py: low-priority worker
+        # processes in a server, so fn and args pickle).
         self.run = run
         self.peers = dict(peers)
         self.rng: Rng = rng or SystemRng()
@@ -225,11 +226,13 @@ class SessionManager:
             s.last_progress = self._clock()
             inbox = self._open(s, envelopes)
             try:
-                current = s.round
-                step = self.run(lambda: current.receive(inbox))
+                step = self.run(s.round.receive, inbox)  # a bound method: the round's state pickles
             except ProtocolAbort as abort:
                 s.aborted = abort
                 s.round = None
+                raise
+            except WorkerLost:
+                s.round = None  # the step's worker died: the session cannot go on (UNAVAILABLE)
                 raise
             return self._advance(s, step)
 

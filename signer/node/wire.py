@@ -13,6 +13,8 @@ Errors (`status_of`, first match wins):
     StoreError                             FAILED_PRECONDITION, `store_failed` in that trailer (the
                                            signer is degraded, not refusing: route around it)
     InternalError                          INTERNAL `internal error` (the detail stays in the signer's log)
+    WorkerLost                             UNAVAILABLE (the worker process computing a round died: the
+                                           session is lost, the next one runs on a new worker)
 
 Anything else is a bug the API does not map (gRPC reports UNKNOWN). A client reads a failed call back
 as a `Status` (`status_from_rpc`) and sorts its code into aborted, `UNAVAILABLE_CODES`,
@@ -38,6 +40,7 @@ from .governance import GovernanceView
 from .limits import FieldTooLarge
 from .message_release import MessageBody
 from .node import PartialSig, PresignatureUnknown
+from .protocol_work import WorkerLost
 from .sessions import Envelope, StepResult
 from .store import StoreError
 from .wire_tx import tx_from_proto, tx_to_proto
@@ -101,6 +104,8 @@ def status_of(exc: Exception) -> Status | None:
         return Status(grpc.StatusCode.FAILED_PRECONDITION, str(exc), STORE_FAILED)
     if isinstance(exc, InternalError):
         return Status(grpc.StatusCode.INTERNAL, "internal error")
+    if isinstance(exc, WorkerLost):  # this step's session is lost; the next one gets a new worker
+        return Status(grpc.StatusCode.UNAVAILABLE, str(exc))
     return None
 
 

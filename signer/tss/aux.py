@@ -47,7 +47,7 @@ from .errors import InvalidInput
 from .key_share import KeyShare
 from .paillier import keypair_from_primes
 from .params import SecurityLevel
-from .primes import PrimeSource
+from .primes import AUX_PRIMES, PrimeSource
 from .ring_pedersen import generate_ring_pedersen
 from .rng import Rng
 from .rounds import Continue, broadcast
@@ -98,7 +98,7 @@ def _start(ctx: AuxContext, primes: PrimeSource) -> Continue:
     level, rng, me = ctx.level, ctx.rng, ctx.party
     if me not in ctx.parties:
         raise InvalidInput("party is not in the session")
-    p, q, p_hat, q_hat = (primes(level.prime_bits) for _ in range(4))
+    p, q, p_hat, q_hat = (primes(level.prime_bits) for _ in range(AUX_PRIMES))
     if len({p, q, p_hat, q_hat}) != 4 or any(x % 4 != 3 for x in (p, q, p_hat, q_hat)):
         raise InvalidInput("the prime source must return four distinct safe primes")
     paillier = keypair_from_primes(p, q)

@@ -60,6 +60,11 @@ class Point:
     def __init__(self, pk: PublicKey | None) -> None:
         self._pk = pk
 
+    def __reduce__(self) -> tuple[object, tuple[bytes | None]]:
+        # libsecp256k1's object does not pickle; the compressed encoding does (a round's state
+        # crosses to a worker process, signer/node/protocol_work.py).
+        return _unpickle_point, (None if self._pk is None else self._pk.format(compressed=True),)
+
     # --- construction -----------------------------------------------------------------------
     @staticmethod
     def identity() -> Point:
@@ -167,3 +172,7 @@ def point_sum(points: list[Point] | tuple[Point, ...]) -> Point:
     for p in points:
         acc = acc + p
     return acc
+
+
+def _unpickle_point(data: bytes | None) -> Point:
+    return Point(None) if data is None else Point(PublicKey(data))

@@ -29,6 +29,9 @@ class InvalidProof(TssError):
         self.proof = proof
         self.check = check
 
+    def __reduce__(self) -> tuple[type[InvalidProof], tuple[str, str]]:
+        return type(self), (self.proof, self.check)  # pickles (a worker process raises it)
+
 
 class DecodeError(TssError):
     """Bytes that do not decode to a well-formed, in-range value."""
@@ -69,6 +72,9 @@ class ProtocolAbort(TssError):
             raise InternalError("ProtocolAbort needs at least one blame")
         self.blames: tuple[Blame, ...] = tuple(blames)
         super().__init__("; ".join(str(b) for b in self.blames))
+
+    def __reduce__(self) -> tuple[type[ProtocolAbort], tuple[tuple[Blame, ...]]]:
+        return type(self), (self.blames,)  # pickles (a worker process raises it)
 
     @property
     def culprits(self) -> set[int]:

@@ -97,6 +97,9 @@ def check_modulus(n: int, bits: int) -> None:
 PrimeSource = Callable[[int], int]
 """A function returning a fresh safe prime of the given bit length."""
 
+AUX_PRIMES = 4
+"""Safe primes one aux-info or refresh run draws: p, q of its Paillier key, p̂, q̂ of its ring-Pedersen."""
+
 
 BACKGROUND_NICE = 19
 
@@ -199,3 +202,19 @@ class PrimePool:
         if wait:
             for t in self._threads:
                 t.join()
+
+
+class TakenPrimes:
+    """A prime source over primes already taken from a pool, handed out in order: it pickles, so a
+    run can start in another process than the pool's (signer/node/protocol_work.py)."""
+
+    def __init__(self, primes: Sequence[int]) -> None:
+        self._left = list(primes)
+
+    def __call__(self, bits: int) -> int:
+        if not self._left:
+            raise InvalidInput("no taken prime left")
+        p = self._left.pop(0)
+        if p.bit_length() != bits:
+            raise InvalidInput(f"a taken prime has {p.bit_length()} bits, not {bits}")
+        return p

@@ -70,6 +70,7 @@ def run(
     on_step: Callable[[int, float], None] | None = None,
     stop_after: int | None = None,
     corrupted: Iterable[int] = (),
+    execute: Callable[..., Step] | None = None,
 ) -> SimulationResult:
     """Run all parties to completion.
 
@@ -79,6 +80,8 @@ def run(
     and the result carries every abort so tests can assert the culprit set.
     `stop_after` ends the run after that many rounds with the waiting steps in `pending`;
     `corrupted` names senders a previous run of the same session already found corrupted.
+    `execute(rnd.receive, inbox)` computes each round where a node would (signer/node/protocol_work.py:
+    in a worker process); by default here.
     """
     parties = tuple(sorted(starts))
     result = SimulationResult(corrupted=set(corrupted))
@@ -105,15 +108,13 @@ def run(
                 new_state[p] = Done((), step.output)
                 continue
             rnd: Round = waiting[p]
-            inbox = {
-                j: Incoming(m.get("broadcast"), m.get("direct")) for j, m in inboxes[p].items() if j in rnd.others
-            }
+            inbox = {j: Incoming(m.get("broadcast"), m.get("direct")) for j, m in inboxes[p].items() if j in rnd.others}
             if any(j not in inbox for j in rnd.others):
                 # Some sender aborted or its message was dropped: treat a missing message as its fault.
                 inbox = {j: inbox.get(j, Incoming()) for j in rnd.others}
             t0 = time.process_time()
             try:
-                new_state[p] = rnd.receive(inbox)
+                new_state[p] = rnd.receive(inbox) if execute is None else execute(rnd.receive, inbox)
             except ProtocolAbort as abort:
                 result.aborts[p] = abort
             except InternalError as error:

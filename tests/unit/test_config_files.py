@@ -92,6 +92,8 @@ def test_the_reference_configs_load(tmp_path: Path) -> None:
         ("party", True, "party: Input should be a valid integer, not true"),
         ("party", 0, "party: Input should be greater than or equal to 1, not 0"),
         ("max_sessions", 0, "max_sessions: Input should be greater than or equal to 1"),
+        ("protocol_work", "fork", "protocol_work: Input should be 'processes' or 'threads'"),
+        ("protocol_workers", -1, "protocol_workers: Input should be greater than or equal to 0"),
         ("session_idle_timeout", 0, "session_idle_timeout: Input should be greater than 0"),
         ("level", "256", "level: String should match pattern"),
         ("data_dir", None, "data_dir: missing (required)"),
