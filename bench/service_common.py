@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sqlite3
 import statistics
 import sys
@@ -70,8 +71,7 @@ def percentiles(ms: Sequence[float]) -> dict[str, float]:
     return {"p50_ms": q[49], "p95_ms": q[94], "p99_ms": q[98], "mean_ms": statistics.fmean(ms), "samples": len(ms)}
 
 
-def rss_mib(pid: int) -> dict[str, float]:
-    """Resident memory of a process now and at its peak (MiB, from /proc)."""
+def _status_mib(pid: int) -> dict[str, float]:
     out = {"rss_mib": 0.0, "peak_rss_mib": 0.0}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -84,15 +84,45 @@ def rss_mib(pid: int) -> dict[str, float]:
     return out
 
 
+def rss_mib(pid: int) -> dict[str, float]:
+    """Resident memory of a process now and at its peak, and the summed RSS of its descendants now
+    (a signer's fork server and protocol workers; pages they share are counted in each) (MiB)."""
+    out = _status_mib(pid)
+    out["descendants_rss_mib"] = sum(_status_mib(p)["rss_mib"] for p in with_descendants([pid])[1:])
+    return out
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat after the command name (state, ppid, ...), None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def with_descendants(pids: Sequence[int]) -> list[int]:
+    """These processes and all their descendants: a signer computes its protocol rounds in worker
+    processes, children of its fork server (signer/node/protocol_work.py), so its CPU is theirs too."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (st := _stat(int(entry))) is not None:
+            children.setdefault(int(st[1]), []).append(int(entry))
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
 def cpu_ticks(pids: Sequence[int]) -> int:
-    """User + system clock ticks used so far by these processes (and their reaped children)."""
+    """User + system clock ticks used so far by these processes, their descendants (a signer's
+    protocol workers) and their reaped children."""
     total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    for pid in with_descendants(pids):
+        fields = _stat(pid)
+        if fields is not None:
+            total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
     return total
 
 
