@@ -55,6 +55,7 @@ from .presig_release import Authorized, release_partial
 from .presig_release import PartialSig as PartialSig
 from .presig_release import PresignatureUnknown as PresignatureUnknown
 from .presig_release import check_key_id as check_key_id
+from .prime_workers import PrimeWorkers
 from .protocol_work import ProtocolWork, inline
 from .sessions import Envelope, SessionManager, StepResult
 from .state_version import SATURATED, Attestation, StateVersions
@@ -120,8 +121,11 @@ class SignerNode:
         self.sessions.revoked = lambda: self.revocations().revoked_among(self._peer_keys())
         self.peer_state = PeerStateCheck(self.identity, config.peers, self.governance, self.versions, self.sessions)
         self._pool: PrimePool | None = None
+        # A server's pool refills in child processes at nice 19 (prime_workers.py), not in its threads.
+        self._prime_workers = PrimeWorkers() if work is not None and work.mode == "processes" else None
         if primes is None:
-            self._pool = prime_stash.open_pool(self.store, self.level.prime_bits, config.prime_pool)
+            background = self._prime_workers.generate if self._prime_workers is not None else None
+            self._pool = prime_stash.open_pool(self.store, self.level.prime_bits, config.prime_pool, background)
             primes = self._pool.take
         self.primes: PrimeSource = primes
         self._key_locks: dict[str, threading.Lock] = {}
@@ -186,6 +190,8 @@ class SignerNode:
         """Stop background work and close the release journal."""
         if self._pool is not None:
             self._pool.close()
+        if self._prime_workers is not None:
+            self._prime_workers.close()
         if self.work is not None:
             self.work.close()
         with self.governance.lock:

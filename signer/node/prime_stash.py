@@ -18,7 +18,7 @@ import structlog
 
 from signer.tss.encoding import as_int, as_list, decode, encode
 from signer.tss.errors import DecodeError
-from signer.tss.primes import PrimePool, is_safe_prime
+from signer.tss.primes import PrimePool, PrimeSource, is_safe_prime
 
 from .store import EncryptedStore, StoreError
 
@@ -62,9 +62,10 @@ def saver(store: EncryptedStore, bits: int) -> Callable[[dict[int, list[int]]], 
     return save
 
 
-def open_pool(store: EncryptedStore, bits: int, target: int) -> PrimePool:
-    """A background pool of `target` safe primes of `bits` bits, seeded from and persisted to the store."""
+def open_pool(store: EncryptedStore, bits: int, target: int, generate: PrimeSource | None = None) -> PrimePool:
+    """A background pool of `target` safe primes of `bits` bits, seeded from and persisted to the
+    store; `generate` makes its background primes (prime_workers.py in a server)."""
     stashed = load(store, bits)
     if stashed:
         log.info("prime_pool_restored", bits=bits, available=len(stashed))
-    return PrimePool((bits,), target=target, initial={bits: stashed}, on_change=saver(store, bits))
+    return PrimePool((bits,), target=target, initial={bits: stashed}, on_change=saver(store, bits), generate=generate)

@@ -60,7 +60,8 @@ class WorkerLost(Exception):  # named like the library's errors (not *Error)
     """The worker process computing a step died (killed, out of memory): the step's session is lost."""
 
 
-def _lower_priority(nice: int, tid: int | None = None) -> None:
+def lower_priority(nice: int, tid: int | None = None) -> None:
+    """Lower the calling thread (or task `tid`) by `nice` levels, at most to 19."""
     try:
         which = threading.get_native_id() if tid is None else tid
         os.setpriority(os.PRIO_PROCESS, which, min(19, os.getpriority(os.PRIO_PROCESS, which) + nice))
@@ -68,7 +69,7 @@ def _lower_priority(nice: int, tid: int | None = None) -> None:
         pass
 
 
-def _exit_with(signer: int) -> None:
+def exit_with(signer: int) -> None:
     """Exit when the signer process does (kill -9 included). The fork server cannot tell: every
     worker holds the pipe whose end it watches, and a worker waits for work forever."""
     try:
@@ -101,13 +102,13 @@ def _alive(pid: int) -> bool:
 
 def _process_init(signer: int, nice: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C stops the signer, which stops the pool
-    _exit_with(signer)
-    _lower_priority(nice, os.getpid())
+    exit_with(signer)
+    lower_priority(nice, os.getpid())
 
 
 def _thread_init(nice: int) -> None:
     gmpy2.get_context().allow_release_gil = True  # per-thread context: the handlers run alongside
-    _lower_priority(nice)
+    lower_priority(nice)
 
 
 def _ready() -> int:

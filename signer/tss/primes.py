@@ -102,6 +102,7 @@ AUX_PRIMES = 4
 
 
 BACKGROUND_NICE = 19
+RETRY_SECONDS = 5.0
 
 
 def lower_thread_priority() -> None:
@@ -120,7 +121,10 @@ class PrimePool:
     gmpy2 releases the GIL during long operations, so the workers use spare cores.
     `take(bits)` returns a pooled prime or generates one on the spot.
 
-    `initial` seeds the pool (primes kept from an earlier run, already checked by the caller);
+    `generate(bits)` makes the background's primes (default: in the worker thread; a signer server
+    passes its child-process generator, signer/node/prime_workers.py); if it raises while the pool
+    is open the worker retries after `RETRY_SECONDS`. A prime taken from an empty pool is generated
+    by the caller. `initial` seeds the pool (primes kept from an earlier run, already checked by the caller);
     `on_change(ready)` is called under the pool's lock with every size's ready primes after each
     addition and before a taken prime is handed out, so a caller that persists them never hands
     one out twice, even across a crash.
@@ -134,8 +138,10 @@ class PrimePool:
         *,
         initial: Mapping[int, Sequence[int]] | None = None,
         on_change: Callable[[dict[int, list[int]]], None] | None = None,
+        generate: PrimeSource | None = None,
     ) -> None:
         self._target = target
+        self._generate = generate or generate_safe_prime
         self._ready: dict[int, deque[int]] = {b: deque((initial or {}).get(b, ())) for b in bits}
         self._on_change = on_change
         self._cond = threading.Condition()
@@ -161,7 +167,13 @@ class PrimePool:
                     return
                 bits = self._next_size()
             assert bits is not None
-            p = generate_safe_prime(bits)
+            try:
+                p = self._generate(bits)
+            except Exception:  # a stopped or dead generator: retry unless the pool closed meanwhile
+                with self._cond:
+                    if not self._stop:
+                        self._cond.wait(RETRY_SECONDS)
+                continue
             with self._cond:
                 if self._stop:  # closed while we were generating: drop it, as close() promises
                     return
