@@ -16,12 +16,14 @@ child exits when the signer does, kill -9 included (`exit_with`).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
 import threading
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 from signer.tss.primes import BACKGROUND_NICE, generate_safe_prime
 
@@ -32,8 +34,15 @@ class PrimeWorkerStopped(Exception):  # named like the library's errors (not *Er
     """The child generating a prime was stopped (`close`) or died: no prime."""
 
 
+COMM = "tss-prime"
+"""The children's process name (`ps`, /proc/PID/comm), so operators and tests tell them from the
+protocol workers, which share their parent (the fork server)."""
+
+
 def _generate(bits: int, signer: int, nice: int, out: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C stops the signer, which stops this child
+    with contextlib.suppress(OSError):  # not Linux: only the name is missing
+        Path("/proc/self/comm").write_text(COMM)
     exit_with(signer)
     lower_priority(nice, os.getpid())
     out.send(generate_safe_prime(bits))

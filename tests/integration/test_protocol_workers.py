@@ -26,6 +26,7 @@ from tsscustody.v1 import coordinator_pb2
 
 from coordinator import cluster
 from coordinator.client import CoordinatorClient
+from signer.node.prime_workers import COMM
 
 from .support import eth_tx
 
@@ -59,8 +60,16 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _workers(signer: int) -> list[int]:
-    """The signer's protocol workers: the children of its children (the fork server's)."""
-    return [w for child in _children(signer) for w in _children(child)]
+    """The signer's protocol workers: the children of its children (the fork server's), but not
+    the prime pool's children (signer/node/prime_workers.py), which the fork server also starts."""
+    return [w for child in _children(signer) for w in _children(child) if _comm(w) != COMM]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _cpu_ticks(pid: int) -> int:

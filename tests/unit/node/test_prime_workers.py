@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from signer.node.prime_workers import PrimeWorkers, PrimeWorkerStopped
+from signer.node.prime_workers import COMM, PrimeWorkers, PrimeWorkerStopped
 from signer.tss import primes
 from signer.tss.primes import PrimePool, is_safe_prime
 
@@ -50,6 +50,7 @@ def test_a_prime_comes_from_a_child_at_the_lowest_priority() -> None:
         (child,) = workers.pids()
         assert child != os.getpid()
         _until(lambda: _nice(child) == 19, timeout=5)  # the child lowers itself first thing
+        assert Path(f"/proc/{child}/comm").read_text().strip() == COMM
     finally:
         workers.close()  # terminates the 2048-bit child: its caller gets no prime
     t.join(timeout=10)
