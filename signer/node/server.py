@@ -412,6 +412,10 @@ def serve(config_path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `python -m signer.node`."""
+    if getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__":
+        # A script that calls main() without a __main__ guard, re-imported by multiprocessing's fork
+        # server (protocol_work.py): that process is no signer and must not start one.
+        return
     ap = argparse.ArgumentParser(prog="signer-node", description="Run a threshold-ECDSA signer node")
     ap.add_argument("--config", type=Path, required=True)
     args = ap.parse_args(argv)

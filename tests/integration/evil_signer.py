@@ -17,7 +17,7 @@ from signer.node.identity import sign
 from signer.node.server import main
 from signer.tss.keygen_msgs import KeygenRound2Broadcast
 
-MODE = sys.argv.pop(1)
+MODE = sys.argv[1]
 _wrap = sessions.SessionManager._wrap
 
 
@@ -36,5 +36,7 @@ def _evil_wrap(self: sessions.SessionManager, s: sessions.Session, m: sessions.O
     return e
 
 
-sessions.SessionManager._wrap = _evil_wrap  # type: ignore[method-assign]
-main()
+if __name__ == "__main__":  # not when multiprocessing's fork server re-imports this script
+    sys.argv.pop(1)
+    sessions.SessionManager._wrap = _evil_wrap  # type: ignore[method-assign]
+    main()

@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,10 +27,25 @@ from tsscustody.v1 import coordinator_pb2
 from coordinator import cluster
 from coordinator.client import CoordinatorClient
 from signer.node.prime_workers import COMM
+from tests.fixtures.fixture_signer import PROTOCOL_WORK_ENV
 
 from .support import eth_tx
 
 _nonce = iter(range(1000))
+
+
+@pytest.fixture(scope="module")
+def live_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.ClusterInfo]:
+    """The suite's cluster (tests/integration/conftest.py) with production's worker processes: the
+    suite's other signers use threads (tests/fixtures/fixture_signer.py)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(PROTOCOL_WORK_ENV, "processes")  # restarted signers inherit it too
+        root = tmp_path_factory.mktemp("cluster")
+        info = cluster.up(root, n=3, threshold=2, level="112")
+        try:
+            yield info
+        finally:
+            cluster.down(root)
 
 
 def _stat(pid: int) -> list[str] | None:
