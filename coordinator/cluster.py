@@ -202,6 +202,10 @@ def layout(root: Path, n: int, level: str, extra_clients: tuple[str, ...] = ()) 
             "level": level,
             # The relay checks every envelope's signature against these before forwarding it.
             "peers": {k: v["sign_pub"] for k, v in peers.items()},
+            # A fixed pool of 2 per signer set: the signers share one machine's cores with all else
+            # on it, where presigning ahead of a burst only takes them (production sizes the pool
+            # from the signing rate up to 16: docs/operations.md, "Sizing the presignature pool").
+            "presign_pool_max": 2,
         },
     )
     return signer_addrs, coord_addr

@@ -20,12 +20,15 @@ from bench import service
 
 HISTORY = 500
 SAMPLES = 10
-RATIO_LIMIT = 1.25
-"""The issue's target is 1.10 on a quiet machine; CI shares its cores with the other worker."""
+RATIO_LIMIT = 2.0
+"""The issue's target is 1.10 on a quiet machine. CI shares its two cores with the other worker's
+tests, and with nothing changed two CI runs read 1.26x (medians) and 1.43x (fastest of ten). The
+cost this guards against, the O(history) ledger rewrite and policy rebuild, read about +0.08 ms per
+prior release: some 4x at 500."""
 PERCENTILES = {"min_ms", "p50_ms", "p95_ms", "p99_ms", "mean_ms", "samples"}
 
 
-def test_latency_at_a_seeded_history_stays_within_a_quarter_of_latency_at_zero(tmp_path: Path) -> None:
+def test_latency_at_a_seeded_history_stays_within_twice_latency_at_zero(tmp_path: Path) -> None:
     opts = service.Options(
         level="112",
         sets=((2, 3),),
