@@ -19,7 +19,7 @@ from pathlib import Path
 from bench import service
 
 HISTORY = 500
-SAMPLES = 10
+SAMPLES = 8
 RATIO_LIMIT = 2.0
 """The issue's target is 1.10 on a quiet machine. CI shares its two cores with the other worker's
 tests, and with nothing changed two CI runs read 1.26x (medians) and 1.43x (fastest of ten). The
@@ -35,7 +35,7 @@ def test_latency_at_a_seeded_history_stays_within_twice_latency_at_zero(tmp_path
         history=(0, HISTORY),
         samples=SAMPLES,
         micro_history=HISTORY,
-        micro_samples=50,
+        micro_samples=20,
         warmups=1,  # the first signature after the cluster comes back up presigns on the spot
         load=False,
         quick=True,
@@ -61,7 +61,7 @@ def test_latency_at_a_seeded_history_stays_within_twice_latency_at_zero(tmp_path
     assert set(result["slope_ms_per_1000"]) == set(result["ratio_last_over_first"]) == {"p50_ms", "p95_ms", "p99_ms"}
     assert not {"presign", "load", "cli", "sets"} & set(result)  # not asked for
 
-    # The fastest of each ten: a cost that grows with history moves every request, the fastest
+    # The fastest of each run: a cost that grows with history moves every request, the fastest
     # included, while the other CI worker's load lands on some requests and not others (a median
     # of ten at load 7 once read 1.26x with nothing changed).
     at_zero, at_history = result["online"]["0"]["min_ms"], result["online"][str(HISTORY)]["min_ms"]
